@@ -1,0 +1,19 @@
+//! BuildKit wire types and a deterministic LLB builder.
+//!
+//! [`proto`] holds the generated prost messages for our `.proto` subset (LLB
+//! ops, the LLBBridge gateway API, `google.rpc.Status`, fsutil stats) and a
+//! tonic client. The builder ([`State`], [`source`], [`FileOp`], [`Exec`])
+//! turns a graph of sources, file actions and exec steps into a
+//! [`proto::pb::Definition`] whose digests are the sha256 of the exact
+//! marshalled bytes. Nothing here knows about models.
+#![deny(missing_docs)]
+
+mod exec;
+mod file;
+pub mod proto;
+pub mod source;
+mod state;
+
+pub use exec::{Exec, ExecNode, Mount, NetMode};
+pub use file::{CopyOptions, FileOp};
+pub use state::{digest_of, Imported, State};
