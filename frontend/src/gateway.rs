@@ -1,0 +1,255 @@
+//! The LLBBridge client: gRPC over our own stdin/stdout, as buildkitd
+//! starts a gateway frontend. Nothing else may ever be written to stdout.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+use anyhow::{anyhow, Context as _};
+use hyper_util::rt::TokioIo;
+use llb::proto::gateway::{self as gw, llb_bridge_client::LlbBridgeClient};
+use llb::proto::google::rpc::Status;
+use llb::proto::pb;
+use prost::Message;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tonic::transport::{Channel, Endpoint};
+
+/// gRPC message limit each way, as buildkitd uses.
+const MAX_MESSAGE: usize = 16 << 20;
+
+/// Everything buildkitd hands the frontend through its environment.
+#[derive(Clone, Debug, Default)]
+pub struct Environment {
+    /// Frontend options (`build-arg:*`, `target`, `source`, …).
+    pub opts: BTreeMap<String, String>,
+    /// The client session, used as `local.session` for local sources.
+    pub session_id: String,
+}
+
+impl Environment {
+    /// Reads `BUILDKIT_FRONTEND_OPT_<n>=<key>=<value>` and `BUILDKIT_SESSION_ID`.
+    pub fn from_vars<I: IntoIterator<Item = (String, String)>>(vars: I) -> Self {
+        let mut env = Environment::default();
+        for (k, v) in vars {
+            if k.starts_with("BUILDKIT_FRONTEND_OPT_") {
+                let (key, value) = v.split_once('=').unwrap_or((v.as_str(), ""));
+                env.opts.insert(key.to_string(), value.to_string());
+            } else if k == "BUILDKIT_SESSION_ID" {
+                env.session_id = v;
+            }
+        }
+        env
+    }
+}
+
+/// A failed gateway call. A `Status` from a failed solve is kept so it can be
+/// returned to buildkitd unchanged (with its vertex details).
+#[derive(Debug)]
+pub enum GatewayError {
+    /// buildkitd answered with an error status.
+    Remote(Status),
+    /// Anything else (transport, decoding, our own checks).
+    Local(anyhow::Error),
+}
+
+impl std::fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GatewayError::Remote(s) => f.write_str(&s.message),
+            GatewayError::Local(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for GatewayError {}
+
+fn remote(status: tonic::Status) -> GatewayError {
+    // grpc-status-details-bin holds the full google.rpc.Status when present.
+    if let Ok(full) = Status::decode(status.details()) {
+        if full.code != 0 {
+            return GatewayError::Remote(full);
+        }
+    }
+    GatewayError::Remote(Status {
+        code: status.code() as i32,
+        message: status.message().to_string(),
+        details: Vec::new(),
+    })
+}
+
+/// A connected LLBBridge client plus what `Ping` told us.
+pub struct Bridge {
+    client: LlbBridgeClient<Channel>,
+    llb_caps: BTreeMap<String, bool>,
+    api_caps: BTreeMap<String, bool>,
+}
+
+/// A solved reference, valid until `Return`.
+#[derive(Clone, Debug)]
+pub struct Reference(pub String);
+
+impl Bridge {
+    /// Connects over stdin/stdout and pings buildkitd.
+    pub async fn connect() -> anyhow::Result<Self> {
+        let io = Mutex::new(Some(StdioStream::new()));
+        let channel = Endpoint::from_static("http://localhost")
+            .connect_with_connector(tower::service_fn(move |_| {
+                let stream = io.lock().unwrap().take();
+                async move {
+                    stream
+                        .map(TokioIo::new)
+                        .ok_or_else(|| std::io::Error::other("stdio connection already used"))
+                }
+            }))
+            .await
+            .context("connecting to buildkitd over stdin/stdout")?;
+        let mut client = LlbBridgeClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        let pong = client
+            .ping(gw::PingRequest {})
+            .await
+            .map_err(|s| anyhow!("ping buildkitd: {}", s.message()))?
+            .into_inner();
+        let caps = |list: Vec<gw::ApiCap>| list.into_iter().map(|c| (c.id, c.enabled)).collect();
+        Ok(Bridge { client, llb_caps: caps(pong.llb_caps), api_caps: caps(pong.frontend_api_caps) })
+    }
+
+    /// Whether buildkitd reported the LLB cap as enabled (e.g. `source.http.auth`).
+    pub fn has_llb_cap(&self, id: &str) -> bool {
+        self.llb_caps.get(id).copied().unwrap_or(false)
+    }
+
+    /// Whether buildkitd reported the gateway cap as enabled.
+    pub fn has_api_cap(&self, id: &str) -> bool {
+        self.api_caps.get(id).copied().unwrap_or(false)
+    }
+
+    /// Solves a definition (lazily, as buildkitd does) and returns its ref.
+    pub async fn solve(&mut self, def: pb::Definition) -> Result<Reference, GatewayError> {
+        let request = gw::SolveRequest {
+            definition: Some(def),
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            ..Default::default()
+        };
+        let response = self.client.solve(request).await.map_err(remote)?.into_inner();
+        match response.result.and_then(|r| r.result) {
+            Some(gw::result::Result::Ref(r)) => Ok(Reference(r.id)),
+            other => Err(GatewayError::Local(anyhow!("solve returned no single ref: {other:?}"))),
+        }
+    }
+
+    /// Reads a whole (small) file from a solved ref.
+    pub async fn read_file(&mut self, r: &Reference, path: &str) -> Result<Vec<u8>, GatewayError> {
+        let request = gw::ReadFileRequest {
+            r#ref: r.0.clone(),
+            file_path: path.to_string(),
+            range: None,
+        };
+        Ok(self.client.read_file(request).await.map_err(remote)?.into_inner().data)
+    }
+
+    /// Returns the final result with metadata; ends the build.
+    pub async fn return_result(
+        &mut self,
+        r: Reference,
+        metadata: BTreeMap<String, Vec<u8>>,
+    ) -> anyhow::Result<()> {
+        let result = gw::Result {
+            result: Some(gw::result::Result::Ref(gw::Ref { id: r.0, def: None })),
+            metadata,
+        };
+        let request = gw::ReturnRequest { result: Some(result), error: None };
+        self.client.r#return(request).await.map_err(|s| anyhow!("return result: {}", s.message()))?;
+        Ok(())
+    }
+
+    /// Returns an error; ends the build. Remote statuses pass through as-is.
+    pub async fn return_error(&mut self, err: GatewayError) -> anyhow::Result<()> {
+        let status = match err {
+            GatewayError::Remote(s) => s,
+            GatewayError::Local(e) => Status { code: 2, message: format!("{e:#}"), details: vec![] },
+        };
+        let request = gw::ReturnRequest { result: None, error: Some(status) };
+        self.client.r#return(request).await.map_err(|s| anyhow!("return error: {}", s.message()))?;
+        Ok(())
+    }
+}
+
+/// Our stdin (server → us) and stdout (us → server) as one duplex stream.
+struct StdioStream {
+    stdin: tokio::io::Stdin,
+    stdout: tokio::io::Stdout,
+}
+
+impl StdioStream {
+    fn new() -> Self {
+        StdioStream { stdin: tokio::io::stdin(), stdout: tokio::io::stdout() }
+    }
+}
+
+impl AsyncRead for StdioStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdin).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for StdioStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stdout).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdout).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdout).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_split_on_first_equals_and_session_is_read() {
+        let vars = vec![
+            ("BUILDKIT_FRONTEND_OPT_0".into(), "build-arg:source=a=b".into()),
+            ("BUILDKIT_FRONTEND_OPT_1".into(), "target=packager/modelpack".into()),
+            ("BUILDKIT_FRONTEND_OPT_2".into(), "no-cache".into()),
+            ("BUILDKIT_SESSION_ID".into(), "s1".into()),
+            ("PATH".into(), "/bin".into()),
+        ];
+        let env = Environment::from_vars(vars);
+        assert_eq!(env.opts["build-arg:source"], "a=b");
+        assert_eq!(env.opts["target"], "packager/modelpack");
+        assert_eq!(env.opts["no-cache"], "");
+        assert_eq!(env.session_id, "s1");
+        assert_eq!(env.opts.len(), 3);
+    }
+
+    #[test]
+    fn remote_status_details_are_kept() {
+        let inner = Status { code: 2, message: "exec failed".into(), details: vec![] };
+        let status = tonic::Status::with_details(
+            tonic::Code::Unknown,
+            "exec failed",
+            inner.encode_to_vec().into(),
+        );
+        match remote(status) {
+            GatewayError::Remote(s) => assert_eq!(s, inner),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! One build, from options to the returned layout: parse, list the source
+//! (a scan step, or the Hub's listing), plan, emit, solve.
+
+use std::collections::BTreeMap;
+
+use anyhow::anyhow;
+
+use crate::emit;
+use crate::gateway::{Bridge, Environment, GatewayError, Reference};
+use crate::options::{self, Request};
+use crate::plan::{self, ModelInfo};
+use crate::scan::{Listing, LISTING_FILE};
+use crate::selfimage;
+use crate::source::{context, SourceSpec};
+use crate::targets::{self, Target};
+
+/// Result metadata telling exporters the result is an OCI image layout.
+pub const META_OCI_LAYOUT: &str = "containerimage.oci-layout";
+
+impl From<anyhow::Error> for GatewayError {
+    fn from(e: anyhow::Error) -> Self {
+        GatewayError::Local(e)
+    }
+}
+
+/// Runs the build for the options in `env`; returns the ref and metadata.
+pub async fn build(
+    bridge: &mut Bridge,
+    env: &Environment,
+) -> Result<(Reference, BTreeMap<String, Vec<u8>>), GatewayError> {
+    let target = targets::route(env.opts.get("target").map(String::as_str))?;
+    let request = options::parse(&env.opts)?;
+    let layout = match target {
+        Target::ModelPack => modelpack(bridge, env, &request).await?,
+        Target::Generic => {
+            return Err(anyhow!("target packager/generic is not implemented yet; use --target packager/modelpack").into())
+        }
+    };
+    let metadata = BTreeMap::from([(META_OCI_LAYOUT.to_string(), b"true".to_vec())]);
+    Ok((layout, metadata))
+}
+
+async fn modelpack(
+    bridge: &mut Bridge,
+    env: &Environment,
+    request: &Request,
+) -> Result<Reference, GatewayError> {
+    match &request.source {
+        SourceSpec::Context(path) => {
+            let image = selfimage::own_image()?;
+            let tree = context::state(&env.session_id, path.as_deref());
+            let what = format!("build context {}", path.as_deref().unwrap_or("."));
+            let scanned = selfimage::scan_step(&image, &tree, &what);
+            let listing_ref = bridge.solve(scanned.to_definition()).await?;
+            let bytes = bridge.read_file(&listing_ref, LISTING_FILE).await?;
+            let listing: Listing = serde_json::from_slice(&bytes)
+                .map_err(|e| anyhow!("reading the scan listing {LISTING_FILE}: {e}"))?;
+            let files = context::files(path.as_deref(), listing, &request.patterns)?;
+            let info = ModelInfo {
+                name: request.name.clone(),
+                created_at: request.created_at.clone(),
+                source_url: None,
+                revision: None,
+            };
+            let plan = plan::build(files, &info, request.packaging)?;
+            let state = emit::layout(&plan, &[tree], &request.name);
+            Ok(bridge.solve(state.to_definition()).await?)
+        }
+        SourceSpec::HuggingFace(_) => {
+            Err(anyhow!("huggingface:// sources are not implemented yet").into())
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The JSON documents of an OCI image layout and a ModelPack config, with
+//! field order fixed by the structs so the bytes (and digests) are stable.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// OCI image manifest media type.
+pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index media type.
+pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// ModelPack manifest `artifactType`.
+pub const ARTIFACT_TYPE_MODEL: &str = "application/vnd.cncf.model.manifest.v1+json";
+/// ModelPack config media type.
+pub const MEDIA_TYPE_MODEL_CONFIG: &str = "application/vnd.cncf.model.config.v1+json";
+/// `oci-layout` file contents.
+pub const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// Layer annotation: the file's path inside the model.
+pub const ANNOTATION_FILEPATH: &str = "org.cncf.model.filepath";
+/// Layer annotation: file metadata as a JSON string.
+pub const ANNOTATION_FILE_METADATA: &str = "org.cncf.model.file.metadata+json";
+/// Layer annotation: "true" when the media type was guessed.
+pub const ANNOTATION_MEDIATYPE_UNTESTED: &str = "org.cncf.model.file.mediatype.untested";
+/// OCI title annotation (file name for `oras pull`).
+pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
+/// OCI reference name annotation in `index.json`.
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// A content descriptor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// Media type of the referenced content.
+    pub media_type: String,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Artifact type of a referenced manifest (index entries only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub artifact_type: Option<String>,
+    /// Annotations, sorted by key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An OCI image manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// Always 2.
+    pub schema_version: u32,
+    /// [`MEDIA_TYPE_MANIFEST`].
+    pub media_type: String,
+    /// [`ARTIFACT_TYPE_MODEL`] for ModelPack.
+    pub artifact_type: String,
+    /// The config blob.
+    pub config: Descriptor,
+    /// Layers in order.
+    pub layers: Vec<Descriptor>,
+}
+
+/// An OCI image index (`index.json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    /// Always 2.
+    pub schema_version: u32,
+    /// [`MEDIA_TYPE_INDEX`].
+    pub media_type: String,
+    /// The manifests.
+    pub manifests: Vec<Descriptor>,
+}
+
+/// `org.cncf.model.file.metadata+json`, fields in the spec's order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMetadata {
+    /// File name.
+    pub name: String,
+    /// Permission bits (e.g. 420 for 0644).
+    pub mode: u32,
+    /// Owner id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, RFC 3339.
+    pub mtime: String,
+    /// Tar type flag; 0 for a regular file, as modctl writes it.
+    pub typeflag: u8,
+}
+
+/// The ModelPack config (`application/vnd.cncf.model.config.v1+json`), in
+/// the field order of the reference Go structs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Who, what, where from.
+    pub descriptor: ModelDescriptor,
+    /// The layers' diff ids.
+    pub modelfs: ModelFs,
+    /// Architecture, format, precision …
+    pub config: ModelProperties,
+}
+
+/// `descriptor` of the ModelPack config.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelDescriptor {
+    /// RFC 3339; only ever a fixed, reproducible instant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Model family.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// Model name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where the model came from.
+    #[serde(rename = "sourceURL", skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+    /// Source revision (a commit for Hugging Face).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+}
+
+/// `modelfs` of the ModelPack config.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelFs {
+    /// Always "layers".
+    #[serde(rename = "type")]
+    pub fs_type: String,
+    /// One per layer, in layer order.
+    pub diff_ids: Vec<String>,
+}
+
+/// `config` of the ModelPack config.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelProperties {
+    /// Weight file format, e.g. safetensors or gguf.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}

@@ -1,0 +1,321 @@
+//! The plan: from a list of files with known digests to every byte of the
+//! OCI layout except the layer blobs themselves. Pure data, no BuildKit.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use sha2::{Digest, Sha256};
+
+use crate::mediatype::{self, Kind};
+use crate::oci::{self, Descriptor, FileMetadata, Index, Manifest, ModelConfig};
+use crate::options::LayerPackaging;
+
+/// Where a file's bytes live in the build graph: source state number and a
+/// path inside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// Index into the source states handed to the emitter.
+    pub source: usize,
+    /// Absolute path inside that state.
+    pub path: String,
+}
+
+/// One file of the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanFile {
+    /// Path inside the model (`org.cncf.model.filepath`), `/`-separated.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// `sha256:<hex>` of the bytes.
+    pub digest: String,
+    /// Whether any execute bit is set (mode 0755 rather than 0644).
+    pub executable: bool,
+    /// Where the bytes are.
+    pub origin: Origin,
+}
+
+/// What the config says about the model beyond its files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// Reference and descriptor name.
+    pub name: String,
+    /// Fixed creation instant, if the source has one.
+    pub created_at: Option<String>,
+    /// Where the model came from.
+    pub source_url: Option<String>,
+    /// Source revision (commit).
+    pub revision: Option<String>,
+}
+
+/// A small JSON blob written by the frontend itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blob {
+    /// Its descriptor.
+    pub descriptor: Descriptor,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A layer whose blob is copied from a source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedLayer {
+    /// Its descriptor in the manifest.
+    pub descriptor: Descriptor,
+    /// Where its bytes are.
+    pub origin: Origin,
+}
+
+/// Everything needed to write the layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Layers in manifest order.
+    pub layers: Vec<PlannedLayer>,
+    /// The ModelPack config blob.
+    pub config: Blob,
+    /// The manifest blob.
+    pub manifest: Blob,
+    /// `index.json`.
+    pub index: Vec<u8>,
+    /// `oci-layout`.
+    pub oci_layout: Vec<u8>,
+}
+
+/// `sha256:<hex>` of bytes.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn blob(media_type: &str, bytes: Vec<u8>) -> Blob {
+    let descriptor = Descriptor {
+        media_type: media_type.to_string(),
+        digest: sha256_digest(&bytes),
+        size: bytes.len() as u64,
+        artifact_type: None,
+        annotations: BTreeMap::new(),
+    };
+    Blob { descriptor, bytes }
+}
+
+/// Fixed mtime written into file metadata, for reproducible manifests.
+pub const EPOCH: &str = "1970-01-01T00:00:00Z";
+
+fn layer_descriptor(file: &PlanFile, packaging: LayerPackaging) -> (Kind, Descriptor) {
+    let (kind, untested) = mediatype::classify(&file.path, file.size);
+    let metadata = FileMetadata {
+        name: file.path.rsplit('/').next().unwrap_or(&file.path).to_string(),
+        mode: if file.executable { 0o755 } else { 0o644 },
+        uid: 0,
+        gid: 0,
+        size: file.size,
+        mtime: EPOCH.to_string(),
+        typeflag: 0,
+    };
+    let annotations = BTreeMap::from([
+        (oci::ANNOTATION_FILEPATH.to_string(), file.path.clone()),
+        (
+            oci::ANNOTATION_FILE_METADATA.to_string(),
+            serde_json::to_string(&metadata).expect("metadata serializes"),
+        ),
+        (oci::ANNOTATION_MEDIATYPE_UNTESTED.to_string(), untested.to_string()),
+        (oci::ANNOTATION_TITLE.to_string(), file.path.clone()),
+    ]);
+    let descriptor = Descriptor {
+        media_type: kind.media_type(packaging.suffix()),
+        digest: file.digest.clone(),
+        size: file.size,
+        artifact_type: None,
+        annotations,
+    };
+    (kind, descriptor)
+}
+
+/// The weight format when all weights share one well-known extension.
+fn weight_format(files: &[(Kind, &PlanFile)]) -> Option<String> {
+    let mut formats = files
+        .iter()
+        .filter(|(k, _)| *k == Kind::Weight)
+        .map(|(_, f)| f.path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default());
+    let first = formats.next()?;
+    let known = ["safetensors", "gguf", "onnx"];
+    (known.contains(&first.as_str()) && formats.all(|f| f == first)).then_some(first)
+}
+
+/// Builds the plan. Layers are grouped by kind (config, weights, code, docs,
+/// datasets) and sorted by path within a group.
+pub fn build(mut files: Vec<PlanFile>, info: &ModelInfo, packaging: LayerPackaging) -> Result<Plan> {
+    if files.is_empty() {
+        bail!("nothing to package: the source has no files (after include/exclude)");
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    if let Some(w) = files.windows(2).find(|w| w[0].path == w[1].path) {
+        bail!("two files map to the same path {:?} in the model", w[0].path);
+    }
+    let mut layers: Vec<(Kind, Descriptor, &PlanFile)> = files
+        .iter()
+        .map(|f| {
+            let (kind, d) = layer_descriptor(f, packaging);
+            (kind, d, f)
+        })
+        .collect();
+    layers.sort_by(|a, b| (a.0, &a.2.path).cmp(&(b.0, &b.2.path)));
+
+    let kinds: Vec<(Kind, &PlanFile)> = layers.iter().map(|(k, _, f)| (*k, *f)).collect();
+    let config = ModelConfig {
+        descriptor: oci::ModelDescriptor {
+            created_at: info.created_at.clone(),
+            family: None,
+            name: Some(info.name.clone()),
+            source_url: info.source_url.clone(),
+            revision: info.revision.clone(),
+        },
+        modelfs: oci::ModelFs {
+            fs_type: "layers".into(),
+            diff_ids: layers.iter().map(|(_, d, _)| d.digest.clone()).collect(),
+        },
+        config: oci::ModelProperties { format: weight_format(&kinds) },
+    };
+    let config = blob(oci::MEDIA_TYPE_MODEL_CONFIG, serde_json::to_vec(&config)?);
+
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: oci::MEDIA_TYPE_MANIFEST.into(),
+        artifact_type: oci::ARTIFACT_TYPE_MODEL.into(),
+        config: config.descriptor.clone(),
+        layers: layers.iter().map(|(_, d, _)| d.clone()).collect(),
+    };
+    let manifest = blob(oci::MEDIA_TYPE_MANIFEST, serde_json::to_vec(&manifest)?);
+
+    let mut entry = manifest.descriptor.clone();
+    entry.artifact_type = Some(oci::ARTIFACT_TYPE_MODEL.into());
+    entry.annotations.insert(oci::ANNOTATION_REF_NAME.into(), info.name.clone());
+    let index = Index {
+        schema_version: 2,
+        media_type: oci::MEDIA_TYPE_INDEX.into(),
+        manifests: vec![entry],
+    };
+
+    Ok(Plan {
+        layers: layers
+            .into_iter()
+            .map(|(_, descriptor, f)| PlannedLayer { descriptor, origin: f.origin.clone() })
+            .collect(),
+        config,
+        manifest,
+        index: serde_json::to_vec(&index)?,
+        oci_layout: oci::OCI_LAYOUT.as_bytes().to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn file(path: &str, bytes: &[u8]) -> PlanFile {
+        PlanFile {
+            path: path.into(),
+            size: bytes.len() as u64,
+            digest: sha256_digest(bytes),
+            executable: false,
+            origin: Origin { source: 0, path: format!("/{path}") },
+        }
+    }
+
+    fn info() -> ModelInfo {
+        ModelInfo { name: "tiny".into(), ..Default::default() }
+    }
+
+    fn sample() -> Vec<PlanFile> {
+        vec![
+            file("README.md", b"# tiny"),
+            file("model.safetensors", b"weights"),
+            file("config.json", b"{}"),
+            file("sub/tokenizer.json", b"{\"t\":1}"),
+            file("run.py", b"print(1)"),
+        ]
+    }
+
+    #[test]
+    fn layers_are_grouped_by_kind_then_path() {
+        let plan = build(sample(), &info(), LayerPackaging::Raw).unwrap();
+        let paths: Vec<&str> = plan
+            .layers
+            .iter()
+            .map(|l| l.descriptor.annotations[oci::ANNOTATION_FILEPATH].as_str())
+            .collect();
+        assert_eq!(paths, ["config.json", "sub/tokenizer.json", "model.safetensors", "run.py", "README.md"]);
+        let types: Vec<&str> = plan.layers.iter().map(|l| l.descriptor.media_type.as_str()).collect();
+        assert_eq!(types[2], "application/vnd.cncf.model.weight.v1.raw");
+        assert_eq!(types[0], "application/vnd.cncf.model.weight.config.v1.raw");
+        assert_eq!(types[3], "application/vnd.cncf.model.code.v1.raw");
+        assert_eq!(types[4], "application/vnd.cncf.model.doc.v1.raw");
+    }
+
+    #[test]
+    fn config_lists_diff_ids_in_layer_order_and_blobs_hash_their_bytes() {
+        let plan = build(sample(), &info(), LayerPackaging::Raw).unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&plan.config.bytes).unwrap();
+        let diff_ids: Vec<&str> =
+            config["modelfs"]["diffIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let digests: Vec<&str> = plan.layers.iter().map(|l| l.descriptor.digest.as_str()).collect();
+        assert_eq!(diff_ids, digests);
+        assert_eq!(config["descriptor"]["name"], "tiny");
+        assert_eq!(config["config"]["format"], "safetensors");
+        assert_eq!(plan.config.descriptor.digest, sha256_digest(&plan.config.bytes));
+        assert_eq!(plan.manifest.descriptor.digest, sha256_digest(&plan.manifest.bytes));
+        let manifest: Manifest = serde_json::from_slice(&plan.manifest.bytes).unwrap();
+        assert_eq!(manifest.config, plan.config.descriptor);
+        assert_eq!(manifest.artifact_type, oci::ARTIFACT_TYPE_MODEL);
+        let index: Index = serde_json::from_slice(&plan.index).unwrap();
+        assert_eq!(index.manifests[0].digest, plan.manifest.descriptor.digest);
+        assert_eq!(index.manifests[0].annotations[oci::ANNOTATION_REF_NAME], "tiny");
+    }
+
+    #[test]
+    fn metadata_annotation_is_fixed_and_ordered() {
+        let mut files = vec![file("bin/run.sh", b"#!/bin/sh\n")];
+        files[0].executable = true;
+        let plan = build(files, &info(), LayerPackaging::Raw).unwrap();
+        let meta = &plan.layers[0].descriptor.annotations[oci::ANNOTATION_FILE_METADATA];
+        assert_eq!(
+            meta,
+            r#"{"name":"run.sh","mode":493,"uid":0,"gid":0,"size":10,"mtime":"1970-01-01T00:00:00Z","typeflag":0}"#
+        );
+    }
+
+    #[test]
+    fn same_input_in_any_order_gives_the_same_bytes() {
+        let a = build(sample(), &info(), LayerPackaging::Raw).unwrap();
+        let mut shuffled = sample();
+        shuffled.reverse();
+        let b = build(shuffled, &info(), LayerPackaging::Raw).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn config_validates_against_the_official_schema() {
+        let schema_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec/model-spec-config-schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(schema_path).expect("../shared/spec present")).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let mut with_everything = info();
+        with_everything.created_at = Some(EPOCH.into());
+        with_everything.source_url = Some("https://huggingface.co/org/repo".into());
+        with_everything.revision = Some("0123456789abcdef0123456789abcdef01234567".into());
+        for info in [info(), with_everything] {
+            let plan = build(sample(), &info, LayerPackaging::Raw).unwrap();
+            let config: serde_json::Value = serde_json::from_slice(&plan.config.bytes).unwrap();
+            let errors: Vec<String> = validator.iter_errors(&config).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{errors:?}");
+        }
+        let broken = serde_json::json!({"descriptor": {}, "config": {}, "modelfs": {"type": "layers", "diffIds": []}});
+        assert!(!validator.is_valid(&broken), "the schema check can fail");
+    }
+
+    #[test]
+    fn empty_and_colliding_inputs_fail() {
+        assert!(build(vec![], &info(), LayerPackaging::Raw).is_err());
+        let err = build(vec![file("a", b"1"), file("a", b"2")], &info(), LayerPackaging::Raw).unwrap_err();
+        assert!(err.to_string().contains("\"a\""));
+    }
+}

@@ -1,0 +1,130 @@
+//! The `scan` step: re-executed from our own image inside the build, it
+//! walks a mounted tree and writes each regular file's size, sha256 and
+//! executable bit as JSON. Only this small listing travels back over gRPC.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Name of the listing file in the step's output.
+pub const LISTING_FILE: &str = "files.json";
+
+/// One regular file found by the scan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScannedFile {
+    /// Path relative to the scanned root, `/`-separated.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Whether any execute bit is set.
+    pub executable: bool,
+}
+
+/// The scan result, sorted by path.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    /// The files.
+    pub files: Vec<ScannedFile>,
+}
+
+/// Streams a reader through sha256; returns the digest and byte count.
+pub fn hash_reader(mut r: impl Read) -> io::Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((format!("sha256:{}", hex::encode(hasher.finalize())), total))
+}
+
+/// Walks `root` (symlinks to files are followed, to directories skipped).
+pub fn scan(root: &Path) -> Result<Listing> {
+    let mut files = Vec::new();
+    walk(root, root, &mut files)?;
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Listing { files })
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<ScannedFile>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading directory {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<io::Result<_>>()?;
+    entries.sort();
+    for path in entries {
+        let link = std::fs::symlink_metadata(&path)?;
+        let meta = if link.file_type().is_symlink() {
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => m,
+                _ => continue,
+            }
+        } else {
+            link
+        };
+        if meta.is_dir() {
+            walk(root, &path, out)?;
+        } else if meta.is_file() {
+            let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let (digest, size) =
+                hash_reader(file).with_context(|| format!("hashing {}", path.display()))?;
+            let rel = path.strip_prefix(root).expect("walk stays under root");
+            out.push(ScannedFile {
+                path: rel.to_string_lossy().replace('\\', "/"),
+                size,
+                digest,
+                executable: std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Entry point of `modelpack-frontend scan <root> <out-dir>`.
+pub fn run(args: &[String]) -> Result<()> {
+    let [root, out] = args else {
+        anyhow::bail!("usage: modelpack-frontend scan <root> <out-dir>");
+    };
+    let listing = scan(Path::new(root))?;
+    let out = Path::new(out).join(LISTING_FILE);
+    std::fs::write(&out, serde_json::to_vec(&listing)?)
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("scanned {} files under {root}", listing.files.len());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_nested_files_sorted_with_digests() {
+        let dir = std::env::temp_dir().join(format!("scan-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("b/c")).unwrap();
+        std::fs::write(dir.join("b/c/z.bin"), b"zz").unwrap();
+        std::fs::write(dir.join("a.json"), b"{}").unwrap();
+        std::os::unix::fs::symlink("a.json", dir.join("link.json")).unwrap();
+        std::os::unix::fs::symlink("b", dir.join("dirlink")).unwrap();
+        let listing = scan(&dir).unwrap();
+        let paths: Vec<&str> = listing.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["a.json", "b/c/z.bin", "link.json"]);
+        assert_eq!(
+            listing.files[0].digest,
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        assert_eq!(listing.files[1].size, 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,36 @@
+//! Our own image as a build-graph state, so build steps can re-execute this
+//! binary (no shell, no third-party image, nothing pulled).
+
+use anyhow::{Context, Result};
+use llb::proto::pb;
+use llb::{Exec, Imported, Mount, NetMode, State};
+use prost::Message;
+
+
+/// Where buildkitd mounts the marshalled definition of the frontend image.
+pub const FRONTEND_BIN: &str = "/run/config/buildkit/metadata/frontend.bin";
+/// Path of this binary inside the frontend image.
+pub const BINARY: &str = "/modelpack-frontend";
+
+/// Loads the frontend image's definition; fails clearly when run elsewhere.
+pub fn own_image() -> Result<State> {
+    let bytes = std::fs::read(FRONTEND_BIN).with_context(|| {
+        format!("reading {FRONTEND_BIN}: this BuildKit does not tell the frontend its own image (needs BuildKit >= 0.10)")
+    })?;
+    let def = pb::Definition::decode(bytes.as_slice())
+        .with_context(|| format!("decoding {FRONTEND_BIN}"))?;
+    Ok(Imported::from_definition(def).map_err(anyhow::Error::msg)?.into_state())
+}
+
+/// A step that lists and hashes every file of `tree` (network off); its
+/// result holds [`crate::scan::LISTING_FILE`].
+pub fn scan_step(image: &State, tree: &State, what: &str) -> State {
+    Exec::new(image, [BINARY, "scan", "/src", "/out"])
+        .network(NetMode::None)
+        .mount(Mount::bind("/src", tree).readonly())
+        .mount(Mount::bind("/out", &State::scratch()))
+        .custom_name(&format!("hash {what}"))
+        .build()
+        .output("/out")
+        .expect("/out is a writable mount")
+}

@@ -1,0 +1,121 @@
+//! The local build context as a source: a `local://context` transfer
+//! limited to the requested path, then a scan step for sizes and digests.
+
+use anyhow::{bail, Result};
+use llb::State;
+
+use crate::patterns::PatternList;
+use crate::plan::{Origin, PlanFile};
+use crate::scan::Listing;
+
+/// The context (or the part of it named by `path`) as a state.
+pub fn state(session: &str, path: Option<&str>) -> State {
+    let shown = path.unwrap_or(".");
+    let mut src = llb::source::local("context")
+        .session(session)
+        .shared_key_hint(&format!("context:{shown}"))
+        .custom_name(&format!("load build context {shown}"));
+    if let Some(p) = path {
+        src = src.include_patterns(&[p.to_string()]);
+    }
+    src.into_state()
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// The directory that model paths are relative to: the named directory,
+/// the parent of a named file, or the part of a glob before any wildcard.
+fn base_dir(path: Option<&str>, listing: &Listing) -> String {
+    let Some(p) = path else { return String::new() };
+    if has_glob(p) {
+        let fixed: Vec<&str> = p.split('/').take_while(|c| !has_glob(c)).collect();
+        return fixed.join("/");
+    }
+    if listing.files.iter().any(|f| f.path == p) {
+        return p.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+    }
+    p.to_string()
+}
+
+/// Turns the scan of the context into model files (origin source 0).
+pub fn files(path: Option<&str>, listing: Listing, patterns: &PatternList) -> Result<Vec<PlanFile>> {
+    let base = base_dir(path, &listing);
+    let prefix = if base.is_empty() { String::new() } else { format!("{base}/") };
+    let mut out = Vec::new();
+    let mut matched = 0usize;
+    for f in listing.files {
+        let Some(rel) = f.path.strip_prefix(&prefix) else { continue };
+        matched += 1;
+        if !patterns.keeps(rel) {
+            continue;
+        }
+        out.push(PlanFile {
+            path: rel.to_string(),
+            size: f.size,
+            digest: f.digest,
+            executable: f.executable,
+            origin: Origin { source: 0, path: format!("/{}", f.path) },
+        });
+    }
+    if matched == 0 {
+        match path {
+            Some(p) => bail!(
+                "build-arg source: nothing in the build context matches {p:?}; paths are relative to the build context (the directory passed to docker buildx build)"
+            ),
+            None => bail!("build-arg source: the build context is empty; pass the model directory as the build context"),
+        }
+    }
+    if out.is_empty() {
+        bail!("build-args include/exclude left no file to package out of {matched}; check the patterns");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::ScannedFile;
+
+    fn listing(paths: &[&str]) -> Listing {
+        Listing {
+            files: paths
+                .iter()
+                .map(|p| ScannedFile { path: p.to_string(), size: 1, digest: "sha256:00".into(), executable: false })
+                .collect(),
+        }
+    }
+
+    fn model_paths(path: Option<&str>, paths: &[&str]) -> Vec<String> {
+        files(path, listing(paths), &PatternList::default()).unwrap().into_iter().map(|f| f.path).collect()
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_named_directory_or_file() {
+        assert_eq!(model_paths(None, &["a.json", "d/b.bin"]), ["a.json", "d/b.bin"]);
+        assert_eq!(model_paths(Some("models/tiny"), &["models/tiny/a.json", "models/tiny/x/b.bin"]), ["a.json", "x/b.bin"]);
+        assert_eq!(model_paths(Some("models/m.gguf"), &["models/m.gguf"]), ["m.gguf"]);
+        assert_eq!(model_paths(Some("models/*.gguf"), &["models/a.gguf", "models/b.gguf"]), ["a.gguf", "b.gguf"]);
+    }
+
+    #[test]
+    fn origins_keep_the_context_path() {
+        let f = files(Some("m"), listing(&["m/a.json"]), &PatternList::default()).unwrap();
+        assert_eq!(f[0].origin, Origin { source: 0, path: "/m/a.json".into() });
+    }
+
+    #[test]
+    fn a_path_that_matches_nothing_names_the_arg() {
+        let err = files(Some("nope"), listing(&[]), &PatternList::default()).unwrap_err().to_string();
+        assert!(err.starts_with("build-arg source: nothing in the build context matches \"nope\""), "{err}");
+    }
+
+    #[test]
+    fn patterns_filter_model_paths() {
+        let p = PatternList::parse("*.json", "");
+        let f = files(None, listing(&["a.json", "b.bin"]), &p).unwrap();
+        assert_eq!(f.len(), 1);
+        assert!(files(None, listing(&["b.bin"]), &p).is_err());
+    }
+}
