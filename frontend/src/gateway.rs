@@ -116,22 +116,44 @@ impl Bridge {
         Ok(Bridge { client, llb_caps: caps(pong.llb_caps), api_caps: caps(pong.frontend_api_caps) })
     }
 
-    /// Whether buildkitd reported the LLB cap as enabled (e.g. `source.http.auth`).
-    pub fn has_llb_cap(&self, id: &str) -> bool {
-        self.llb_caps.get(id).copied().unwrap_or(false)
-    }
-
-    /// Whether buildkitd reported the gateway cap as enabled.
-    pub fn has_api_cap(&self, id: &str) -> bool {
-        self.api_caps.get(id).copied().unwrap_or(false)
+    /// Fails with one line naming what is missing when buildkitd lacks a
+    /// capability we rely on. Empty cap lists (very old daemons report
+    /// none) are not checked.
+    pub fn require_caps(&self, llb: &[&str], api: &[&str]) -> anyhow::Result<()> {
+        let missing = |have: &BTreeMap<String, bool>, want: &[&str]| -> Vec<String> {
+            if have.is_empty() {
+                return Vec::new();
+            }
+            want.iter().filter(|c| !have.get(**c).copied().unwrap_or(false)).map(|c| c.to_string()).collect()
+        };
+        let mut gaps = missing(&self.llb_caps, llb);
+        gaps.extend(missing(&self.api_caps, api));
+        if gaps.is_empty() {
+            Ok(())
+        } else {
+            Err(anyhow!(
+                "this BuildKit lacks capabilities the frontend needs: {}; upgrade Docker/BuildKit (0.13 or newer is tested)",
+                gaps.join(", ")
+            ))
+        }
     }
 
     /// Solves a definition (lazily, as buildkitd does) and returns its ref.
     pub async fn solve(&mut self, def: pb::Definition) -> Result<Reference, GatewayError> {
+        self.solve_with(def, false).await
+    }
+
+    /// Solves and runs the whole graph now, so failures surface here.
+    pub async fn solve_evaluated(&mut self, def: pb::Definition) -> Result<Reference, GatewayError> {
+        self.solve_with(def, true).await
+    }
+
+    async fn solve_with(&mut self, def: pb::Definition, evaluate: bool) -> Result<Reference, GatewayError> {
         let request = gw::SolveRequest {
             definition: Some(def),
             allow_result_return: true,
             allow_result_array_ref: true,
+            evaluate,
             ..Default::default()
         };
         let response = self.client.solve(request).await.map_err(remote)?.into_inner();

@@ -7,11 +7,11 @@ use anyhow::anyhow;
 
 use crate::emit;
 use crate::gateway::{Bridge, Environment, GatewayError, Reference};
-use crate::options::{self, Request};
+use crate::options::{self, OutputMode, Request};
 use crate::plan::{self, ModelInfo};
 use crate::scan::{Listing, LISTING_FILE};
 use crate::selfimage;
-use crate::source::{context, SourceSpec};
+use crate::source::{context, hub, SourceSpec};
 use crate::targets::{self, Target};
 
 /// Result metadata telling exporters the result is an OCI image layout.
@@ -23,11 +23,18 @@ impl From<anyhow::Error> for GatewayError {
     }
 }
 
+/// LLB features every build uses.
+const REQUIRED_LLB_CAPS: &[&str] =
+    &["file.base", "exec.mount.bind", "exec.mount.selector", "exec.meta.network", "source.local", "source.http"];
+/// Gateway features every build uses.
+const REQUIRED_API_CAPS: &[&str] = &["solve.base", "readfile", "return", "gateway.solve.evaluate", "proto.refarray"];
+
 /// Runs the build for the options in `env`; returns the ref and metadata.
 pub async fn build(
     bridge: &mut Bridge,
     env: &Environment,
 ) -> Result<(Reference, BTreeMap<String, Vec<u8>>), GatewayError> {
+    bridge.require_caps(REQUIRED_LLB_CAPS, REQUIRED_API_CAPS)?;
     let target = targets::route(env.opts.get("target").map(String::as_str))?;
     let request = options::parse(&env.opts)?;
     let layout = match target {
@@ -36,7 +43,9 @@ pub async fn build(
             return Err(anyhow!("target packager/generic is not implemented yet; use --target packager/modelpack").into())
         }
     };
-    let metadata = BTreeMap::from([(META_OCI_LAYOUT.to_string(), b"true".to_vec())]);
+    let metadata = match request.output {
+        OutputMode::Layout => BTreeMap::from([(META_OCI_LAYOUT.to_string(), b"true".to_vec())]),
+    };
     Ok((layout, metadata))
 }
 
@@ -50,7 +59,7 @@ async fn modelpack(
             let image = selfimage::own_image()?;
             let tree = context::state(&env.session_id, path.as_deref());
             let what = format!("build context {}", path.as_deref().unwrap_or("."));
-            let scanned = selfimage::scan_step(&image, &tree, &what);
+            let scanned = selfimage::scan_step(&image, &tree, &what, false);
             let listing_ref = bridge.solve(scanned.to_definition()).await?;
             let bytes = bridge.read_file(&listing_ref, LISTING_FILE).await?;
             let listing: Listing = serde_json::from_slice(&bytes)
@@ -66,8 +75,17 @@ async fn modelpack(
             let state = emit::layout(&plan, &[tree], &request.name);
             Ok(bridge.solve(state.to_definition()).await?)
         }
-        SourceSpec::HuggingFace(_) => {
-            Err(anyhow!("huggingface:// sources are not implemented yet").into())
+        SourceSpec::HuggingFace(hf) => {
+            let fetched = hub::fetch(bridge, request, hf).await?;
+            let info = ModelInfo {
+                name: request.name.clone(),
+                created_at: request.created_at.clone().or(fetched.info.date.clone()),
+                source_url: Some(hf.web_url(&request.hf_endpoint)),
+                revision: Some(fetched.info.commit.clone()),
+            };
+            let plan = plan::build(fetched.files, &info, request.packaging)?;
+            let state = emit::layout(&plan, &fetched.sources, &request.name);
+            hub::solve_layout(bridge, request, hf, &fetched.info, &state).await
         }
     }
 }

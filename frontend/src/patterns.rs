@@ -22,11 +22,6 @@ impl PatternList {
         let hit = |p: &String| fnmatch(&normalize(p), path);
         (self.include.is_empty() || self.include.iter().any(hit)) && !self.exclude.iter().any(hit)
     }
-
-    /// Whether no filter is set.
-    pub fn is_empty(&self) -> bool {
-        self.include.is_empty() && self.exclude.is_empty()
-    }
 }
 
 fn normalize(pattern: &str) -> String {
@@ -159,7 +154,7 @@ mod tests {
         let p = PatternList::parse("*.json, *.safetensors", "'original/*' \"metal/*\"");
         assert_eq!(p.include, vec!["*.json", "*.safetensors"]);
         assert_eq!(p.exclude, vec!["original/*", "metal/*"]);
-        assert!(PatternList::parse(" , ", "").is_empty());
+        assert_eq!(PatternList::parse(" , ", ""), PatternList::default());
     }
 
     #[test]

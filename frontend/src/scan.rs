@@ -24,6 +24,9 @@ pub struct ScannedFile {
     pub digest: String,
     /// Whether any execute bit is set.
     pub executable: bool,
+    /// Git blob id (`sha1("blob <size>\0" + bytes)`), when asked for.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub git_sha1: Option<String>,
 }
 
 /// The scan result, sorted by path.
@@ -33,9 +36,25 @@ pub struct Listing {
     pub files: Vec<ScannedFile>,
 }
 
-/// Streams a reader through sha256; returns the digest and byte count.
-pub fn hash_reader(mut r: impl Read) -> io::Result<(String, u64)> {
+/// What one pass over a file's bytes yields.
+pub struct Hashes {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Bytes read.
+    pub size: u64,
+    /// Git blob id, when asked for.
+    pub git_sha1: Option<String>,
+}
+
+/// Streams a reader through sha256 (and the git blob sha1 when `git_size`
+/// gives the size that the blob header needs).
+pub fn hash_reader(mut r: impl Read, git_size: Option<u64>) -> io::Result<Hashes> {
     let mut hasher = Sha256::new();
+    let mut git = git_size.map(|n| {
+        let mut h = sha1::Sha1::new();
+        h.update(format!("blob {n}\0").as_bytes());
+        h
+    });
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {
@@ -44,20 +63,27 @@ pub fn hash_reader(mut r: impl Read) -> io::Result<(String, u64)> {
             break;
         }
         hasher.update(&buf[..n]);
+        if let Some(g) = git.as_mut() {
+            g.update(&buf[..n]);
+        }
         total += n as u64;
     }
-    Ok((format!("sha256:{}", hex::encode(hasher.finalize())), total))
+    Ok(Hashes {
+        digest: format!("sha256:{}", hex::encode(hasher.finalize())),
+        size: total,
+        git_sha1: git.map(|g| hex::encode(g.finalize())),
+    })
 }
 
 /// Walks `root` (symlinks to files are followed, to directories skipped).
-pub fn scan(root: &Path) -> Result<Listing> {
+pub fn scan(root: &Path, git_sha1: bool) -> Result<Listing> {
     let mut files = Vec::new();
-    walk(root, root, &mut files)?;
+    walk(root, root, git_sha1, &mut files)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Listing { files })
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<ScannedFile>) -> Result<()> {
+fn walk(root: &Path, dir: &Path, git_sha1: bool, out: &mut Vec<ScannedFile>) -> Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading directory {}", dir.display()))?
         .map(|e| e.map(|e| e.path()))
@@ -74,29 +100,37 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ScannedFile>) -> Result<()> {
             link
         };
         if meta.is_dir() {
-            walk(root, &path, out)?;
+            walk(root, &path, git_sha1, out)?;
         } else if meta.is_file() {
             let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-            let (digest, size) =
-                hash_reader(file).with_context(|| format!("hashing {}", path.display()))?;
+            let hashes = hash_reader(file, git_sha1.then_some(meta.len()))
+                .with_context(|| format!("hashing {}", path.display()))?;
             let rel = path.strip_prefix(root).expect("walk stays under root");
             out.push(ScannedFile {
                 path: rel.to_string_lossy().replace('\\', "/"),
-                size,
-                digest,
+                size: hashes.size,
+                digest: hashes.digest,
                 executable: std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0,
+                git_sha1: hashes.git_sha1,
             });
         }
     }
     Ok(())
 }
 
-/// Entry point of `modelpack-frontend scan <root> <out-dir>`.
+/// Flag asking `scan` for git blob ids too.
+pub const GIT_SHA1_FLAG: &str = "--git-sha1";
+
+/// Entry point of `modelpack-frontend scan [--git-sha1] <root> <out-dir>`.
 pub fn run(args: &[String]) -> Result<()> {
-    let [root, out] = args else {
-        anyhow::bail!("usage: modelpack-frontend scan <root> <out-dir>");
+    let (git_sha1, rest) = match args.split_first() {
+        Some((flag, rest)) if flag == GIT_SHA1_FLAG => (true, rest),
+        _ => (false, args),
     };
-    let listing = scan(Path::new(root))?;
+    let [root, out] = rest else {
+        anyhow::bail!("usage: modelpack-frontend scan [--git-sha1] <root> <out-dir>");
+    };
+    let listing = scan(Path::new(root), git_sha1)?;
     let out = Path::new(out).join(LISTING_FILE);
     std::fs::write(&out, serde_json::to_vec(&listing)?)
         .with_context(|| format!("writing {}", out.display()))?;
@@ -117,7 +151,7 @@ mod tests {
         std::fs::write(dir.join("a.json"), b"{}").unwrap();
         std::os::unix::fs::symlink("a.json", dir.join("link.json")).unwrap();
         std::os::unix::fs::symlink("b", dir.join("dirlink")).unwrap();
-        let listing = scan(&dir).unwrap();
+        let listing = scan(&dir, true).unwrap();
         let paths: Vec<&str> = listing.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["a.json", "b/c/z.bin", "link.json"]);
         assert_eq!(
@@ -125,6 +159,9 @@ mod tests {
             "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
         );
         assert_eq!(listing.files[1].size, 2);
+        // `git hash-object` of a file containing "{}".
+        assert_eq!(listing.files[0].git_sha1.as_deref(), Some("9e26dfeeb6e641a33dae4961196235bdb965b21b"));
+        assert!(scan(&dir, false).unwrap().files[0].git_sha1.is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

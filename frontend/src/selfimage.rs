@@ -24,8 +24,13 @@ pub fn own_image() -> Result<State> {
 
 /// A step that lists and hashes every file of `tree` (network off); its
 /// result holds [`crate::scan::LISTING_FILE`].
-pub fn scan_step(image: &State, tree: &State, what: &str) -> State {
-    Exec::new(image, [BINARY, "scan", "/src", "/out"])
+pub fn scan_step(image: &State, tree: &State, what: &str, git_sha1: bool) -> State {
+    let mut args = vec![BINARY, "scan"];
+    if git_sha1 {
+        args.push(crate::scan::GIT_SHA1_FLAG);
+    }
+    args.extend(["/src", "/out"]);
+    Exec::new(image, args)
         .network(NetMode::None)
         .mount(Mount::bind("/src", tree).readonly())
         .mount(Mount::bind("/out", &State::scratch()))

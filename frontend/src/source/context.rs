@@ -82,7 +82,7 @@ mod tests {
         Listing {
             files: paths
                 .iter()
-                .map(|p| ScannedFile { path: p.to_string(), size: 1, digest: "sha256:00".into(), executable: false })
+                .map(|p| ScannedFile { path: p.to_string(), size: 1, digest: "sha256:00".into(), executable: false, git_sha1: None })
                 .collect(),
         }
     }

@@ -1,6 +1,9 @@
 //! Hugging Face sources: `huggingface://[datasets/]org/repo[@rev|:rev][/path]`.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::patterns::PatternList;
 
 /// Which kind of Hub repository.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +73,205 @@ impl HfRef {
     }
 }
 
+/// Percent-encodes everything but RFC 3986 unreserved characters (and `/`
+/// when `keep_slash`), as the Hub's clients do for revisions and paths.
+pub fn percent_encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        let plain = b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/');
+        if plain {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Whether `s` is a full 40-hex commit id.
+pub fn is_commit(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl HfRef {
+    fn api_kind(&self) -> &'static str {
+        match self.kind {
+            RepoKind::Model => "models",
+            RepoKind::Dataset => "datasets",
+        }
+    }
+
+    fn url_prefix(&self) -> &'static str {
+        match self.kind {
+            RepoKind::Model => "",
+            RepoKind::Dataset => "datasets/",
+        }
+    }
+
+    /// Repo info at `revision` with file sizes and LFS hashes (unpaginated).
+    pub fn info_url(&self, endpoint: &str, revision: &str) -> String {
+        format!(
+            "{endpoint}/api/{}/{}/revision/{}?blobs=true",
+            self.api_kind(),
+            self.repo,
+            percent_encode(revision, false)
+        )
+    }
+
+    /// Repo info at the default branch: tells "no such repo" from "no such revision".
+    pub fn repo_api_url(&self, endpoint: &str) -> String {
+        format!("{endpoint}/api/{}/{}", self.api_kind(), self.repo)
+    }
+
+    /// Download URL of one file, pinned to a commit.
+    pub fn resolve_url(&self, endpoint: &str, commit: &str, path: &str) -> String {
+        format!(
+            "{endpoint}/{}{}/resolve/{commit}/{}",
+            self.url_prefix(),
+            self.repo,
+            percent_encode(path, true)
+        )
+    }
+
+    /// The repo's web page (`descriptor.sourceURL`).
+    pub fn web_url(&self, endpoint: &str) -> String {
+        format!("{endpoint}/{}{}", self.url_prefix(), self.repo)
+    }
+
+    /// Picks the requested file or folder and applies include/exclude.
+    /// Returns (path inside the model, file); model paths are relative to
+    /// the requested folder, or the file's name for a single file.
+    pub fn select(
+        &self,
+        info: &RepoInfo,
+        patterns: &PatternList,
+    ) -> Result<Vec<(String, HubFile)>> {
+        let picked: Vec<(String, HubFile)> = match &self.path {
+            None => info.files.iter().map(|f| (f.path.clone(), f.clone())).collect(),
+            Some(p) => match info.files.iter().find(|f| &f.path == p) {
+                Some(f) => {
+                    let name = p.rsplit('/').next().unwrap_or(p).to_string();
+                    vec![(name, f.clone())]
+                }
+                None => {
+                    let prefix = format!("{p}/");
+                    info.files
+                        .iter()
+                        .filter_map(|f| f.path.strip_prefix(&prefix).map(|r| (r.to_string(), f.clone())))
+                        .collect()
+                }
+            },
+        };
+        if picked.is_empty() {
+            match &self.path {
+                Some(p) => bail!(
+                    "path {p:?} not found in {} at revision {} (commit {}); check the path after the repo name in source",
+                    self.repo, self.revision, info.commit
+                ),
+                None => bail!("{} has no files at revision {} (commit {})", self.repo, self.revision, info.commit),
+            }
+        }
+        let total = picked.len();
+        let kept: Vec<_> = picked.into_iter().filter(|(rel, _)| patterns.keeps(rel)).collect();
+        if kept.is_empty() {
+            bail!("build-args include/exclude left no file to package out of {total} in {}; check the patterns", self.repo);
+        }
+        Ok(kept)
+    }
+}
+
+/// One file as the Hub lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HubFile {
+    /// Repo-relative path.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 of the content, for LFS files.
+    pub lfs_sha256: Option<String>,
+    /// Git blob id (sha1 of `blob <len>\0<bytes>`), for regular files.
+    pub blob_id: Option<String>,
+}
+
+/// A revision resolved to its commit, with its files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepoInfo {
+    /// 40-hex commit id.
+    pub commit: String,
+    /// The commit's date (RFC 3339), when given.
+    pub date: Option<String>,
+    /// Every file, sorted by path.
+    pub files: Vec<HubFile>,
+}
+
+#[derive(Deserialize)]
+struct InfoJson {
+    sha: Option<String>,
+    #[serde(rename = "lastModified")]
+    last_modified: Option<String>,
+    #[serde(default)]
+    siblings: Vec<SiblingJson>,
+}
+
+#[derive(Deserialize)]
+struct SiblingJson {
+    rfilename: String,
+    size: Option<u64>,
+    #[serde(rename = "blobId")]
+    blob_id: Option<String>,
+    lfs: Option<LfsJson>,
+}
+
+#[derive(Deserialize)]
+struct LfsJson {
+    sha256: String,
+    size: Option<u64>,
+}
+
+fn looks_like_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && (s.ends_with('Z') || s[19..].contains(['+', '-']))
+}
+
+/// Parses `/api/{models|datasets}/{repo}/revision/{rev}?blobs=true`.
+pub fn parse_info(bytes: &[u8], repo: &str) -> Result<RepoInfo> {
+    let info: InfoJson = serde_json::from_slice(bytes)
+        .with_context(|| format!("the Hub's answer about {repo} is not the expected JSON"))?;
+    let commit = info.sha.unwrap_or_default();
+    if !is_commit(&commit) {
+        bail!("the Hub's answer about {repo} has no commit id (sha: {commit:?})");
+    }
+    let mut files = Vec::new();
+    for s in info.siblings {
+        if s.rfilename.is_empty() || s.rfilename.starts_with('/') || s.rfilename.split('/').any(|c| c == ".." || c == "." || c.is_empty()) {
+            bail!("the Hub listed an unsafe file name {:?} in {repo}", s.rfilename);
+        }
+        let lfs_sha256 = match &s.lfs {
+            Some(l) if l.sha256.len() == 64 && l.sha256.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(l.sha256.to_ascii_lowercase())
+            }
+            Some(l) => bail!("the Hub listed a malformed sha256 {:?} for {} in {repo}", l.sha256, s.rfilename),
+            None => None,
+        };
+        let size = s.lfs.as_ref().and_then(|l| l.size).or(s.size).with_context(|| {
+            format!("the Hub listed no size for {} in {repo} (asked with blobs=true)", s.rfilename)
+        })?;
+        files.push(HubFile { path: s.rfilename, size, lfs_sha256, blob_id: s.blob_id });
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    if let Some(w) = files.windows(2).find(|w| w[0].path == w[1].path) {
+        bail!("the Hub listed {:?} twice in {repo}", w[0].path);
+    }
+    let date = info.last_modified.filter(|d| looks_like_rfc3339(d));
+    Ok(RepoInfo { commit, date, files })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +293,67 @@ mod tests {
         assert_eq!((r.kind, r.repo.as_str()), (RepoKind::Dataset, "org/data"));
         let r = HfRef::parse("org/repo", Some("refs/pr/1")).unwrap();
         assert_eq!(r.revision, "refs/pr/1");
+    }
+
+    fn info(files: &[&str]) -> RepoInfo {
+        RepoInfo {
+            commit: "a".repeat(40),
+            date: None,
+            files: files
+                .iter()
+                .map(|p| HubFile { path: p.to_string(), size: 1, lfs_sha256: None, blob_id: None })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn urls_encode_revisions_and_paths() {
+        let r = HfRef::parse("org/repo", Some("refs/pr/1")).unwrap();
+        assert_eq!(r.info_url("http://h", &r.revision), "http://h/api/models/org/repo/revision/refs%2Fpr%2F1?blobs=true");
+        assert_eq!(
+            r.resolve_url("http://h", "c0ffee", "dir/a b?.json"),
+            "http://h/org/repo/resolve/c0ffee/dir/a%20b%3F.json"
+        );
+        let d = parse("datasets/org/data");
+        assert_eq!(d.resolve_url("http://h", "c", "x"), "http://h/datasets/org/data/resolve/c/x");
+        assert_eq!(d.repo_api_url("http://h"), "http://h/api/datasets/org/data");
+        assert_eq!(d.web_url("https://huggingface.co"), "https://huggingface.co/datasets/org/data");
+    }
+
+    #[test]
+    fn info_parsing_takes_lfs_hashes_and_sizes() {
+        let json = br#"{"id":"org/repo","sha":"0123456789abcdef0123456789abcdef01234567","lastModified":"2026-01-02T03:04:05.000Z",
+            "siblings":[{"rfilename":"b/w.safetensors","size":5,"blobId":"x","lfs":{"sha256":"ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789","size":5,"pointerSize":130}},
+                        {"rfilename":"a.json","size":2,"blobId":"9e26dfeeb6e641a33dae4961196235bdb965b21b"}]}"#;
+        let info = parse_info(json, "org/repo").unwrap();
+        assert_eq!(info.commit, "0123456789abcdef0123456789abcdef01234567");
+        assert_eq!(info.date.as_deref(), Some("2026-01-02T03:04:05.000Z"));
+        assert_eq!(info.files[0].path, "a.json");
+        assert_eq!(info.files[0].lfs_sha256, None);
+        assert_eq!(info.files[1].lfs_sha256.as_deref(), Some("abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"));
+        for bad in [
+            &br#"{"sha":"main","siblings":[]}"#[..],
+            br#"{"sha":"0123456789abcdef0123456789abcdef01234567","siblings":[{"rfilename":"../x","size":1}]}"#,
+            br#"{"sha":"0123456789abcdef0123456789abcdef01234567","siblings":[{"rfilename":"x"}]}"#,
+            b"<html>",
+        ] {
+            assert!(parse_info(bad, "org/repo").is_err());
+        }
+    }
+
+    #[test]
+    fn selection_of_files_folders_and_patterns() {
+        let i = info(&["a.json", "sub/x.bin", "sub/y/z.md", "subway.txt"]);
+        let paths = |r: &HfRef, p: &PatternList| -> Vec<String> {
+            r.select(&i, p).unwrap().into_iter().map(|(rel, _)| rel).collect()
+        };
+        let none = PatternList::default();
+        assert_eq!(paths(&parse("o/r"), &none), ["a.json", "sub/x.bin", "sub/y/z.md", "subway.txt"]);
+        assert_eq!(paths(&parse("o/r/sub"), &none), ["x.bin", "y/z.md"]);
+        assert_eq!(paths(&parse("o/r/sub/y/z.md"), &none), ["z.md"]);
+        assert_eq!(paths(&parse("o/r"), &PatternList::parse("*.bin,*.md", "sub/y/")), ["sub/x.bin"]);
+        let err = parse("o/r@main/nope").select(&i, &none).unwrap_err().to_string();
+        assert!(err.contains("\"nope\" not found in o/r at revision main"), "{err}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! files of each kind of source.
 
 pub mod context;
+pub mod hub;
 pub mod huggingface;
 
 use anyhow::{bail, Result};
