@@ -52,7 +52,7 @@ fn main() -> ExitCode {
 /// Gateway mode: connect, build, return exactly once.
 fn serve() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let env = gateway::Environment::from_vars(std::env::vars());
         let mut bridge = gateway::Bridge::connect().await?;
         match handler::build(&mut bridge, &env).await {
@@ -62,5 +62,9 @@ fn serve() -> anyhow::Result<()> {
                 bridge.return_error(e).await
             }
         }
-    })
+    });
+    // The stdin reader sits in a blocking thread that never ends by itself;
+    // do not wait for it once the result has been returned.
+    runtime.shutdown_background();
+    result
 }
