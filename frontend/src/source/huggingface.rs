@@ -88,6 +88,12 @@ pub fn percent_encode(s: &str, keep_slash: bool) -> String {
     out
 }
 
+/// Git bookkeeping that the Hub lists like any file but is not part of a
+/// model: skipped unless `include` names it exactly.
+fn is_git_metadata(path: &str) -> bool {
+    path.rsplit('/').next() == Some(".gitattributes")
+}
+
 /// Whether `s` is a full 40-hex commit id.
 pub fn is_commit(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -172,7 +178,11 @@ impl HfRef {
             }
         }
         let total = picked.len();
-        let kept: Vec<_> = picked.into_iter().filter(|(rel, _)| patterns.keeps(rel)).collect();
+        let kept: Vec<_> = picked
+            .into_iter()
+            .filter(|(rel, _)| patterns.keeps(rel))
+            .filter(|(rel, _)| !is_git_metadata(rel) || patterns.include.iter().any(|p| p == rel))
+            .collect();
         if kept.is_empty() {
             bail!("build-args include/exclude left no file to package out of {total} in {}; check the patterns", self.repo);
         }
@@ -343,7 +353,7 @@ mod tests {
 
     #[test]
     fn selection_of_files_folders_and_patterns() {
-        let i = info(&["a.json", "sub/x.bin", "sub/y/z.md", "subway.txt"]);
+        let i = info(&[".gitattributes", "a.json", "sub/x.bin", "sub/y/z.md", "subway.txt"]);
         let paths = |r: &HfRef, p: &PatternList| -> Vec<String> {
             r.select(&i, p).unwrap().into_iter().map(|(rel, _)| rel).collect()
         };
@@ -352,6 +362,7 @@ mod tests {
         assert_eq!(paths(&parse("o/r/sub"), &none), ["x.bin", "y/z.md"]);
         assert_eq!(paths(&parse("o/r/sub/y/z.md"), &none), ["z.md"]);
         assert_eq!(paths(&parse("o/r"), &PatternList::parse("*.bin,*.md", "sub/y/")), ["sub/x.bin"]);
+        assert_eq!(paths(&parse("o/r"), &PatternList::parse(".gitattributes", "")), [".gitattributes"]);
         let err = parse("o/r@main/nope").select(&i, &none).unwrap_err().to_string();
         assert!(err.contains("\"nope\" not found in o/r at revision main"), "{err}");
     }
