@@ -1,1 +1,51 @@
 //! Helpers for the end-to-end tests in `tests/`.
+//!
+//! - [`engine`]: run `docker buildx build` with the frontend image, and
+//!   `skopeo`, against the local engine and registry that
+//!   `integration/engine.sh` starts.
+//! - [`layout`]: load and fully verify an OCI image layout written by the
+//!   frontend, and unpack its layers back into a file tree.
+//! - [`fs`]: unique temporary directories, test file trees, and a byte for
+//!   byte tree comparison.
+//!
+//! Every check panics with a message that names the file, the field and
+//! both values, so a failing test reads as a precise report.
+
+pub mod engine;
+pub mod fs;
+pub mod layout;
+
+use std::path::PathBuf;
+
+/// The repository root (the workspace directory holding `integration/`).
+pub fn repo_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .expect("integration/ has a parent directory")
+        .to_path_buf()
+}
+
+/// The official ModelPack config JSON schema: `<repo root>/../shared/spec/
+/// model-spec-config-schema.json` (kept outside the repository on purpose).
+pub fn config_schema_path() -> PathBuf {
+    repo_root().join("../shared/spec/model-spec-config-schema.json")
+}
+
+/// A name no other test (in this or a concurrent run) uses: `prefix`, the
+/// process id, a per-process counter and the clock's nanoseconds, all in
+/// lower case so it is valid as a registry repository or tag.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{}-{}-{n}-{nanos:x}", prefix.to_ascii_lowercase(), std::process::id())
+}
+
+/// `sha256:<hex>` of some bytes.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}

@@ -142,7 +142,7 @@ pub async fn fetch(
         }
     }
     if !small.is_empty() {
-        let tree = small_tree.custom_name(&format!("gather {} small files of {}", small.len(), hf.repo)).into_state();
+        let tree = small_tree.custom_name(&format!("gather {} small file(s) of {}", small.len(), hf.repo)).into_state();
         let scan = selfimage::scan_step(&fetcher.image, &tree, &format!("small files of {}", hf.repo), true);
         let r = match bridge.solve_evaluated(scan.to_definition()).await {
             Ok(r) => r,
