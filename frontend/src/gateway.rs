@@ -173,14 +173,15 @@ impl Bridge {
         Ok(self.client.read_file(request).await.map_err(remote)?.into_inner().data)
     }
 
-    /// Returns the final result with metadata; ends the build.
+    /// Returns the final result (a ref, or none for metadata-only answers
+    /// such as subrequests) with metadata; ends the build.
     pub async fn return_result(
         &mut self,
-        r: Reference,
+        r: Option<Reference>,
         metadata: BTreeMap<String, Vec<u8>>,
     ) -> anyhow::Result<()> {
         let result = gw::Result {
-            result: Some(gw::result::Result::Ref(gw::Ref { id: r.0, def: None })),
+            result: r.map(|r| gw::result::Result::Ref(gw::Ref { id: r.0, def: None })),
             metadata,
         };
         let request = gw::ReturnRequest { result: Some(result), error: None };

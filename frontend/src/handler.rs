@@ -33,7 +33,10 @@ const REQUIRED_API_CAPS: &[&str] = &["solve.base", "readfile", "return", "gatewa
 pub async fn build(
     bridge: &mut Bridge,
     env: &Environment,
-) -> Result<(Reference, BTreeMap<String, Vec<u8>>), GatewayError> {
+) -> Result<(Option<Reference>, BTreeMap<String, Vec<u8>>), GatewayError> {
+    if let Some(id) = env.opts.get("requestid").filter(|id| !id.is_empty()) {
+        return Ok((None, targets::answer_subrequest(id)?));
+    }
     bridge.require_caps(REQUIRED_LLB_CAPS, REQUIRED_API_CAPS)?;
     let target = targets::route(env.opts.get("target").map(String::as_str))?;
     let request = options::parse(&env.opts)?;
@@ -46,7 +49,7 @@ pub async fn build(
     let metadata = match request.output {
         OutputMode::Layout => BTreeMap::from([(META_OCI_LAYOUT.to_string(), b"true".to_vec())]),
     };
-    Ok((layout, metadata))
+    Ok((Some(layout), metadata))
 }
 
 async fn modelpack(

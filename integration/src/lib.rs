@@ -11,6 +11,8 @@
 //! Every check panics with a message that names the file, the field and
 //! both values, so a failing test reads as a precise report.
 
+#![warn(missing_docs)]
+
 pub mod engine;
 pub mod fs;
 pub mod layout;

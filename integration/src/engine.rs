@@ -1,0 +1,335 @@
+//! Running the real tools: `docker buildx build` with the frontend image,
+//! and `skopeo`. Everything talks to the local engine and the registry on
+//! 127.0.0.1:5000 that `integration/engine.sh` starts.
+//!
+//! Commands run with `/usr/sbin:/usr/bin` first in `PATH`, so `docker` is
+//! Debian's client with its buildx plugin (another docker client sits in
+//! `/usr/local/bin`). Each command runs in its own process group and is
+//! killed, with its plugin children, when it outlives its timeout.
+
+use std::fmt::Write as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::fs::TempDir;
+
+/// Frontend image used when `MODELPACK_IMAGE` is not set.
+pub const DEFAULT_IMAGE: &str = "localhost:5000/modelpack-frontend:dev";
+
+/// The local test registry (as `host:port` for image references).
+pub const REGISTRY: &str = "localhost:5000";
+
+/// Target used by [`Build::new`].
+pub const MODELPACK_TARGET: &str = "packager/modelpack";
+
+/// Default per-command timeout; `MODELPACK_BUILD_TIMEOUT_SECS` overrides it.
+/// Builds of the small test models take seconds; a build that runs this
+/// long is hung (e.g. a frontend process that never exits).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Once a command has hung in this test process, later commands get at
+/// most this long, so a hanging frontend fails the suite in minutes rather
+/// than one full timeout per test.
+pub const TIMEOUT_AFTER_A_HANG: Duration = Duration::from_secs(20);
+
+static A_COMMAND_HUNG: AtomicBool = AtomicBool::new(false);
+
+/// The frontend image to build with: `MODELPACK_IMAGE` or [`DEFAULT_IMAGE`].
+pub fn frontend_image() -> String {
+    std::env::var("MODELPACK_IMAGE")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_IMAGE.to_string())
+}
+
+/// The timeout for one command: `MODELPACK_BUILD_TIMEOUT_SECS` or
+/// [`DEFAULT_TIMEOUT`].
+pub fn default_timeout() -> Duration {
+    std::env::var("MODELPACK_BUILD_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// `PATH` with Debian's docker first.
+pub fn tool_path() -> String {
+    let rest = std::env::var("PATH").unwrap_or_default();
+    format!("/usr/sbin:/usr/bin:{rest}")
+}
+
+/// What a finished (or killed) command left behind.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The command line, for messages.
+    pub command: String,
+    /// Whether it exited with status 0 (false when killed on timeout).
+    pub success: bool,
+    /// Exit code, if it exited normally.
+    pub code: Option<i32>,
+    /// Whether it was killed because it outlived its timeout.
+    pub timed_out: bool,
+    /// The timeout it ran under.
+    pub timeout: Duration,
+    /// How long it ran.
+    pub elapsed: Duration,
+    /// Its standard output, byte for byte.
+    pub stdout: Vec<u8>,
+    /// Its standard error (buildx writes its progress and errors here).
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Standard error followed by standard output, as text.
+    pub fn output(&self) -> String {
+        let mut all = self.stderr.clone();
+        all.push_str(&String::from_utf8_lossy(&self.stdout));
+        all
+    }
+
+    /// Lines of the output that contain `fragment`.
+    pub fn lines_with(&self, fragment: &str) -> Vec<String> {
+        self.output().lines().filter(|l| l.contains(fragment)).map(str::to_string).collect()
+    }
+
+    /// The lines buildx prints for a failed build (`ERROR: …`).
+    pub fn error_lines(&self) -> Vec<String> {
+        self.lines_with("ERROR")
+    }
+
+    /// A one-paragraph description with the last lines of output.
+    pub fn report(&self) -> String {
+        let out = self.output();
+        let lines: Vec<&str> = out.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(60)..];
+        let mut s = String::new();
+        let status = if self.timed_out {
+            format!(
+                "HUNG: killed after {:.1?} (timeout {:?}); the command never finished \
+                 (for a build: e.g. a frontend process that does not exit after returning)",
+                self.elapsed, self.timeout
+            )
+        } else {
+            format!("exit code {:?} after {:.1?}", self.code, self.elapsed)
+        };
+        let _ = writeln!(s, "command: {}\nstatus: {status}", self.command);
+        let _ = writeln!(s, "last {} of {} output lines:", tail.len(), lines.len());
+        for l in tail {
+            let _ = writeln!(s, "  | {l}");
+        }
+        s
+    }
+
+    /// Panics with the command and its output unless it succeeded.
+    pub fn assert_success(&self) -> &Self {
+        assert!(self.success, "expected success, but the command failed\n{}", self.report());
+        self
+    }
+
+    /// Panics unless the command failed (not by timeout) and its output
+    /// contains `fragment`; returns the first line holding it.
+    pub fn assert_failure_with(&self, fragment: &str) -> String {
+        assert!(!self.timed_out, "expected a quick failure, but the command hung\n{}", self.report());
+        assert!(!self.success, "expected failure with {fragment:?}, but the command succeeded\n{}", self.report());
+        match self.lines_with(fragment).into_iter().next() {
+            Some(line) => line,
+            None => panic!("the command failed, but its output lacks {fragment:?}\n{}", self.report()),
+        }
+    }
+}
+
+/// Runs `program args…` with [`tool_path`], empty stdin and a timeout
+/// (shortened to [`TIMEOUT_AFTER_A_HANG`] once any command has hung).
+pub fn run(program: &str, args: &[String], timeout: Duration) -> Outcome {
+    let timeout = if A_COMMAND_HUNG.load(Ordering::Relaxed) { timeout.min(TIMEOUT_AFTER_A_HANG) } else { timeout };
+    let command = std::iter::once(program.to_string())
+        .chain(args.iter().map(|a| shell_quote(a)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    // Output goes to files, not pipes: no reader threads, and a chatty
+    // command can never block on a full pipe.
+    let logs = TempDir::new("cmd-output");
+    let out_path = logs.path().join("stdout");
+    let err_path = logs.path().join("stderr");
+    let out_file = std::fs::File::create(&out_path).expect("create stdout file");
+    let err_file = std::fs::File::create(&err_path).expect("create stderr file");
+    let start = Instant::now();
+    let mut child = Command::new(program)
+        .args(args)
+        .env("PATH", tool_path())
+        .stdin(Stdio::null())
+        .stdout(out_file)
+        .stderr(err_file)
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e} (command: {command})"));
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break Some(status);
+        }
+        if start.elapsed() > timeout {
+            timed_out = true;
+            A_COMMAND_HUNG.store(true, Ordering::Relaxed);
+            kill_group(child.id());
+            break child.wait().ok();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let elapsed = start.elapsed();
+    Outcome {
+        command,
+        success: !timed_out && status.is_some_and(|s| s.success()),
+        code: status.and_then(|s| s.code()),
+        timed_out,
+        timeout,
+        elapsed,
+        stdout: std::fs::read(&out_path).unwrap_or_default(),
+        stderr: String::from_utf8_lossy(&std::fs::read(&err_path).unwrap_or_default()).into_owned(),
+    }
+}
+
+/// SIGTERM, then SIGKILL, to the process group we started (`-pgid`).
+fn kill_group(pgid: u32) {
+    let group = format!("-{pgid}");
+    let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// One `docker buildx build` with the frontend as `BUILDKIT_SYNTAX`.
+///
+/// buildx insists on a Dockerfile, so the build reads an empty one from
+/// stdin (`-f-`); the frontend ignores it. Progress is `plain`, so the
+/// output holds every step name and the frontend's error line.
+#[derive(Clone, Debug)]
+pub struct Build {
+    context: PathBuf,
+    image: String,
+    target: Option<String>,
+    args: Vec<(String, String)>,
+    secrets: Vec<String>,
+    flags: Vec<String>,
+    output: Option<PathBuf>,
+    timeout: Duration,
+}
+
+impl Build {
+    /// A `packager/modelpack` build of `context` with [`frontend_image`].
+    pub fn new(context: impl AsRef<Path>) -> Self {
+        Build {
+            context: context.as_ref().to_path_buf(),
+            image: frontend_image(),
+            target: Some(MODELPACK_TARGET.to_string()),
+            args: Vec::new(),
+            secrets: Vec::new(),
+            flags: Vec::new(),
+            output: None,
+            timeout: default_timeout(),
+        }
+    }
+
+    /// Uses another frontend image.
+    pub fn image(mut self, image: &str) -> Self {
+        self.image = image.to_string();
+        self
+    }
+
+    /// Sets `--target`.
+    pub fn target(mut self, target: &str) -> Self {
+        self.target = Some(target.to_string());
+        self
+    }
+
+    /// Passes no `--target` at all.
+    pub fn no_target(mut self) -> Self {
+        self.target = None;
+        self
+    }
+
+    /// Adds `--build-arg key=value`.
+    pub fn arg(mut self, key: &str, value: &str) -> Self {
+        self.args.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Adds `--secret <spec>` (e.g. `id=hf_token,env=HF_TOKEN`).
+    pub fn secret(mut self, spec: &str) -> Self {
+        self.secrets.push(spec.to_string());
+        self
+    }
+
+    /// Adds a raw flag, e.g. `--no-cache` or `--allow=network.host`.
+    /// Flags with a value must be one word (`--allow=network.host`) or be
+    /// added as two flags.
+    pub fn flag(mut self, flag: &str) -> Self {
+        self.flags.push(flag.to_string());
+        self
+    }
+
+    /// Adds `--no-cache`.
+    pub fn no_cache(self) -> Self {
+        self.flag("--no-cache")
+    }
+
+    /// Exports the result with `-o type=local,dest=<dir>`.
+    pub fn output(mut self, dir: impl AsRef<Path>) -> Self {
+        self.output = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Kills the build after `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The arguments after `docker`.
+    pub fn argv(&self) -> Vec<String> {
+        let mut a: Vec<String> = vec!["buildx".into(), "build".into(), "--progress=plain".into()];
+        a.push("--build-arg".into());
+        a.push(format!("BUILDKIT_SYNTAX={}", self.image));
+        if let Some(t) = &self.target {
+            a.push("--target".into());
+            a.push(t.clone());
+        }
+        for (k, v) in &self.args {
+            a.push("--build-arg".into());
+            a.push(format!("{k}={v}"));
+        }
+        for s in &self.secrets {
+            a.push("--secret".into());
+            a.push(s.clone());
+        }
+        a.extend(self.flags.iter().cloned());
+        if let Some(dir) = &self.output {
+            a.push("-o".into());
+            a.push(format!("type=local,dest={}", dir.display()));
+        }
+        a.push("-f-".into());
+        a.push(self.context.display().to_string());
+        a
+    }
+
+    /// Runs the build to the end (or the timeout).
+    pub fn run(&self) -> Outcome {
+        run("docker", &self.argv(), self.timeout)
+    }
+}
+
+/// Runs `skopeo args…` with the default timeout.
+pub fn skopeo(args: &[&str]) -> Outcome {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    run("skopeo", &args, default_timeout())
+}

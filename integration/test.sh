@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The one test command: unit tests, the fake hub's fidelity tests, the
+# frontend image, and the end-to-end tests against real docker buildx.
+#
+#   integration/test.sh
+#
+# Needs root on a Debian host (integration/engine.sh installs and starts
+# dockerd and a registry on 127.0.0.1:5000 when they are not running).
+#
+# Environment:
+#   MODELPACK_IMAGE               frontend image to build, push and test
+#                                 (default localhost:5000/modelpack-frontend:dev)
+#   MODELPACK_BUILD_TIMEOUT_SECS  per-build timeout in the e2e tests (default 120)
+#   MODELPACK_KEEP_TMP=1          keep the e2e tests' temp dirs
+#   TEST_THREADS                  e2e test threads (default: cargo's, one per CPU)
+#
+# Exits non-zero as soon as a step fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export MODELPACK_IMAGE="${MODELPACK_IMAGE:-localhost:5000/modelpack-frontend:dev}"
+started=$SECONDS
+current=""
+section_started=$SECONDS
+
+# Prints a header; closes the previous section with its duration.
+section() {
+  if [ -n "$current" ]; then echo "--- done in $((SECONDS - section_started))s: $current"; fi
+  current="$1"
+  section_started=$SECONDS
+  printf '\n=== %s ===\n' "$current"
+}
+
+on_exit() {
+  local rc=$?
+  if [ "$rc" = 0 ]; then
+    echo "--- done in $((SECONDS - section_started))s: $current"
+    printf '\n=== ALL TESTS PASSED in %ss ===\n' "$((SECONDS - started))"
+  else
+    printf '\n=== FAILED (exit %s) in: %s; after %ss ===\n' "$rc" "$current" "$((SECONDS - started))" >&2
+  fi
+}
+trap on_exit EXIT
+
+section "engine: dockerd + registry (integration/engine.sh)"
+integration/engine.sh
+
+section "python requirements (integration/fakehub/requirements.txt)"
+req=integration/fakehub/requirements.txt
+# Only call pip when a pinned requirement is missing or at another version.
+if python3 - "$req" <<'EOF'
+import sys
+from importlib.metadata import version, PackageNotFoundError
+for line in open(sys.argv[1]):
+    spec = line.split("#", 1)[0].strip()
+    if not spec:
+        continue
+    name, _, want = spec.partition("==")
+    try:
+        have = version(name.strip())
+    except PackageNotFoundError:
+        sys.exit(1)
+    if want and have != want.strip():
+        sys.exit(1)
+EOF
+then
+  echo "already satisfied"
+else
+  python3 -m pip install -q --disable-pip-version-check -r "$req"
+  echo "installed"
+fi
+
+section "unit tests (cargo test --workspace)"
+cargo test --workspace --locked
+
+section "fake hub fidelity tests (pytest integration/fakehub)"
+python3 -m pytest -q integration/fakehub
+
+section "frontend image: build and push $MODELPACK_IMAGE (integration/build-image.sh)"
+IMAGE="$MODELPACK_IMAGE" integration/build-image.sh
+
+section "end-to-end tests against docker buildx (cargo test -p integration -- --ignored)"
+threads=()
+if [ -n "${TEST_THREADS:-}" ]; then threads=(--test-threads "$TEST_THREADS"); fi
+cargo test --locked -p integration -- --ignored "${threads[@]}"

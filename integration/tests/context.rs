@@ -1,0 +1,403 @@
+//! End-to-end: package files from the build context with the real
+//! `docker buildx build`, then verify the OCI layout it writes.
+//!
+//! These tests need the engine (`integration/engine.sh`) and the frontend
+//! image in the local registry (`integration/build-image.sh`), so they are
+//! `#[ignore]`d for plain `cargo test`; `integration/test.sh` runs them with
+//! `--ignored`. Every test uses its own temp dirs and registry repository,
+//! so they can run in parallel (buildkitd serialises what it must).
+
+use std::path::Path;
+
+use integration::engine::{self, Build, Outcome};
+use integration::fs::{self, TempDir};
+use integration::layout::{self, Layout};
+use integration::unique_name;
+
+/// One file of a test model: path, bytes, and what the layout should say.
+struct ModelFile {
+    path: &'static str,
+    bytes: Vec<u8>,
+    executable: bool,
+    kind: &'static str,
+    untested: bool,
+}
+
+/// A small model with nested folders, a 64 KiB random weight file, an
+/// executable script, a name with a space, an empty file, a duplicate of
+/// another file's bytes, a data set and a file of unknown type.
+fn tiny_model() -> Vec<ModelFile> {
+    let config = br#"{"architectures":["TinyForCausalLM"],"hidden_size":64}"#.to_vec();
+    let f = |path, bytes: &[u8], kind, untested| ModelFile {
+        path,
+        bytes: bytes.to_vec(),
+        executable: false,
+        kind,
+        untested,
+    };
+    vec![
+        f("config.json", &config, "weight.config", false),
+        f("tokenizer.json", br#"{"version":"1.0","model":{"type":"BPE"}}"#, "weight.config", false),
+        f("model.safetensors", &fs::pseudo_random_bytes(64 << 10, fs::fresh_seed()), "weight", false),
+        f("sub/deeper/notes.md", b"# Notes\n\nNested two levels down.\n", "doc", false),
+        ModelFile { executable: true, ..f("scripts/run.py", b"#!/usr/bin/env python3\nprint('hi')\n", "code", false) },
+        f("docs/read me first.txt", b"a file name with a space\n", "doc", false),
+        f("sub/empty.txt", b"", "doc", false),
+        f("sub/config-copy.json", &config, "weight.config", false),
+        f("data/train.csv", b"prompt,answer\n1+1,2\n", "dataset", false),
+        f("misc/blob.dat", b"\x00\x01unknown", "weight.config", true),
+    ]
+}
+
+/// Writes model files under `root`.
+fn write_model(root: &Path, files: &[ModelFile]) {
+    for file in files {
+        let path = fs::write_file(root, file.path, &file.bytes);
+        fs::set_mode(&path, if file.executable { 0o755 } else { 0o644 });
+    }
+}
+
+/// A context directory holding [`tiny_model`].
+fn tiny_model_context() -> (TempDir, Vec<ModelFile>) {
+    let ctx = TempDir::new("ctx");
+    let files = tiny_model();
+    write_model(ctx.path(), &files);
+    (ctx, files)
+}
+
+/// Builds into a fresh output dir, asserts success, verifies the layout.
+fn build_layout(build: Build) -> (TempDir, Layout, Outcome) {
+    let out = TempDir::new("out");
+    let dest = out.join("layout");
+    let outcome = build.output(&dest).run();
+    outcome.assert_success();
+    let layout = Layout::verify(&dest);
+    (out, layout, outcome)
+}
+
+/// A context dir with a single small file, for the error cases.
+fn small_context() -> TempDir {
+    let ctx = TempDir::new("ctx");
+    fs::write_file(ctx.path(), "config.json", b"{}");
+    ctx
+}
+
+/// Runs a build that must fail with `fragment` in its output, and must not
+/// leave a layout behind. Returns the matching line.
+fn expect_failure(build: Build, fragment: &str) -> String {
+    let out = TempDir::new("out");
+    let dest = out.join("layout");
+    let outcome = build.output(&dest).run();
+    let line = outcome.assert_failure_with(fragment);
+    assert!(!dest.join("index.json").exists(), "a failed build exported a layout to {}", dest.display());
+    assert!(
+        line.starts_with("ERROR: "),
+        "buildx should report the frontend's error on its ERROR line, got {line:?}\n{}",
+        outcome.report()
+    );
+    line
+}
+
+fn unpacked_equals(layout: &Layout, expected_root: &Path) {
+    let unpacked = TempDir::new("unpacked");
+    layout.unpack(unpacked.path());
+    fs::assert_same_tree(expected_root, unpacked.path());
+}
+
+fn sorted(paths: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = paths.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+// ---------------------------------------------------------------- (a) ---
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn nested_model_dir_round_trips_byte_for_byte() {
+    let (ctx, files) = tiny_model_context();
+    let (_out, layout, outcome) =
+        build_layout(Build::new(ctx.path()).arg("source", ".").arg("name", "tiny"));
+
+    // Names and types.
+    assert_eq!(layout.ref_name(), Some("tiny"), "index.json ref name");
+    assert_eq!(
+        layout.manifest_descriptor.artifact_type.as_deref(),
+        Some(layout::ARTIFACT_TYPE_MODEL),
+        "index.json manifest entry artifactType"
+    );
+    assert_eq!(layout.config["descriptor"]["name"], "tiny", "config descriptor.name");
+    assert_eq!(layout.config["config"]["format"], "safetensors", "config config.format");
+
+    // Exactly the files of the tree, each with its kind, guess flag and mode.
+    let expected: Vec<&str> = files.iter().map(|f| f.path).collect();
+    assert_eq!(layout.sorted_paths(), sorted(&expected), "layer file paths");
+    for file in &files {
+        let layer = layout.layer(file.path);
+        assert_eq!(layer.descriptor.media_type, layout::raw_media_type(file.kind), "media type of {:?}", file.path);
+        assert_eq!(layer.untested, file.untested, "{} of {:?}", layout::ANNOTATION_UNTESTED, file.path);
+        assert_eq!(layer.descriptor.size, file.bytes.len() as u64, "size of {:?}", file.path);
+        let mode = if file.executable { 0o755 } else { 0o644 };
+        assert_eq!(layer.mode(), mode, "metadata mode of {:?} (executable: {})", file.path, file.executable);
+    }
+
+    // Layers grouped by kind (config, weight, code, doc, dataset), by path within a kind.
+    let order: Vec<(usize, &str)> = layout
+        .layers
+        .iter()
+        .map(|l| (layout::LAYER_KINDS.iter().position(|k| *k == l.kind()).unwrap(), l.path.as_str()))
+        .collect();
+    let mut want = order.clone();
+    want.sort();
+    assert_eq!(order, want, "layer order: grouped by kind, then by path");
+
+    // Identical bytes are stored once; the layout lists both paths.
+    assert_eq!(
+        layout.layer("config.json").descriptor.digest,
+        layout.layer("sub/config-copy.json").descriptor.digest,
+        "same bytes, same digest"
+    );
+
+    unpacked_equals(&layout, ctx.path());
+    assert!(outcome.output().contains("assemble ModelPack layout tiny"), "progress names the layout step\n{}", outcome.report());
+}
+
+// ---------------------------------------------------------------- (b) ---
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn rebuilds_give_the_same_manifest_digest() {
+    let (ctx, _files) = tiny_model_context();
+    let build = |dir: &Path| Build::new(dir).arg("source", ".").arg("name", "repro");
+    let (_o1, first, _) = build_layout(build(ctx.path()));
+    let (_o2, second, _) = build_layout(build(ctx.path()).no_cache());
+    assert_eq!(second.manifest_digest(), first.manifest_digest(), "manifest digest after a --no-cache rebuild");
+    assert_eq!(second.index_bytes, first.index_bytes, "index.json bytes after a --no-cache rebuild");
+
+    // Same bytes in another directory, with fresh mtimes: still the same artifact.
+    let copy = TempDir::new("ctx-copy");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    fs::copy_tree(ctx.path(), copy.path());
+    let (_o3, third, _) = build_layout(build(copy.path()));
+    assert_eq!(third.manifest_digest(), first.manifest_digest(), "manifest digest of a copy of the context");
+}
+
+// ---------------------------------------------------------------- (c) ---
+
+/// A registry reference deleted (best effort) when the test ends.
+struct RemoteImage(String);
+
+impl Drop for RemoteImage {
+    fn drop(&mut self) {
+        let _ = engine::skopeo(&["delete", "--tls-verify=false", &self.0]);
+    }
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn skopeo_pushes_the_layout_to_a_registry_unchanged() {
+    let (ctx, _files) = tiny_model_context();
+    let (out, layout, _) = build_layout(Build::new(ctx.path()).arg("source", ".").arg("name", "pushme"));
+    let remote = RemoteImage(format!("docker://{}/itest/{}:v1", engine::REGISTRY, unique_name("context")));
+    let remote = remote.0.as_str();
+    let local = format!("oci:{}:pushme", layout.root.display());
+
+    engine::skopeo(&["copy", "--dest-tls-verify=false", &local, remote]).assert_success();
+
+    let raw = engine::skopeo(&["inspect", "--raw", "--tls-verify=false", remote]);
+    raw.assert_success();
+    assert_eq!(
+        integration::sha256_digest(&raw.stdout),
+        layout.manifest_digest(),
+        "sha256 of the manifest the registry serves vs index.json"
+    );
+    assert_eq!(raw.stdout, layout.manifest_bytes, "manifest bytes in the registry vs the layout");
+
+    // Pull it back: every blob comes back byte for byte.
+    let back = out.join("pulled");
+    let dest = format!("oci:{}:back", back.display());
+    engine::skopeo(&["copy", "--src-tls-verify=false", remote, &dest]).assert_success();
+    fs::assert_same_tree(&layout.root.join("blobs"), &back.join("blobs"));
+}
+
+// ---------------------------------------------------------------- (d) ---
+
+/// A context shaped like a project: models in subfolders, other files around.
+fn project_context() -> TempDir {
+    let ctx = TempDir::new("ctx");
+    let root = ctx.path();
+    fs::write_file(root, "models/tiny/config.json", br#"{"hidden_size":8}"#);
+    fs::write_file(root, "models/tiny/weights/model.safetensors", &fs::pseudo_random_bytes(4096, 7));
+    fs::write_file(root, "models/tiny/nested.gguf", b"GGUF nested");
+    fs::write_file(root, "models/a.gguf", b"GGUF a");
+    fs::write_file(root, "models/b.gguf", b"GGUF b");
+    fs::write_file(root, "models/README.md", b"# models\n");
+    fs::write_file(root, "other/x.bin", b"not part of any model");
+    ctx
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn source_directory_paths_are_relative_to_it() {
+    let ctx = project_context();
+    let (_out, layout, _) = build_layout(Build::new(ctx.path()).arg("source", "models/tiny"));
+    assert_eq!(
+        layout.sorted_paths(),
+        sorted(&["config.json", "nested.gguf", "weights/model.safetensors"]),
+        "paths relative to source=models/tiny"
+    );
+    assert_eq!(layout.ref_name(), Some("tiny"), "default name from the source directory");
+    unpacked_equals(&layout, &ctx.join("models/tiny"));
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn source_glob_paths_are_relative_to_the_part_before_the_wildcard() {
+    let ctx = project_context();
+    let (_out, layout, _) =
+        build_layout(Build::new(ctx.path()).arg("source", "models/*.gguf").arg("name", "ggufs"));
+    // The source glob is a BuildKit include pattern: `*` stays within one
+    // path segment, so models/tiny/nested.gguf is not picked up (unlike the
+    // fnmatch-style include/exclude build args).
+    assert_eq!(layout.sorted_paths(), sorted(&["a.gguf", "b.gguf"]), "paths for source=models/*.gguf");
+    assert_eq!(layout.config["config"]["format"], "gguf", "config.format");
+    let unpacked = TempDir::new("unpacked");
+    layout.unpack(unpacked.path());
+    for name in ["a.gguf", "b.gguf"] {
+        assert_eq!(
+            std::fs::read(unpacked.join(name)).unwrap(),
+            std::fs::read(ctx.join("models").join(name)).unwrap(),
+            "bytes of {name}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn single_file_source_is_stored_under_its_basename() {
+    let ctx = project_context();
+    let (_out, layout, _) = build_layout(
+        Build::new(ctx.path()).arg("source", "models/tiny/weights/model.safetensors").arg("name", "one"),
+    );
+    assert_eq!(layout.paths(), ["model.safetensors"], "path for a single-file source");
+    assert_eq!(layout.layers[0].kind(), "weight");
+    let unpacked = TempDir::new("unpacked");
+    layout.unpack(unpacked.path());
+    assert_eq!(
+        std::fs::read(unpacked.join("model.safetensors")).unwrap(),
+        std::fs::read(ctx.join("models/tiny/weights/model.safetensors")).unwrap(),
+        "bytes of the single file"
+    );
+}
+
+// ---------------------------------------------------------------- (e) ---
+
+fn filtered_paths(include: Option<&str>, exclude: Option<&str>) -> Vec<String> {
+    let (ctx, _files) = tiny_model_context();
+    let mut build = Build::new(ctx.path()).arg("source", ".").arg("name", "filtered");
+    if let Some(p) = include {
+        build = build.arg("include", p);
+    }
+    if let Some(p) = exclude {
+        build = build.arg("exclude", p);
+    }
+    let (_out, layout, _) = build_layout(build);
+    layout.sorted_paths()
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn include_keeps_matching_paths_and_star_crosses_folders() {
+    assert_eq!(
+        filtered_paths(Some("*.json"), None),
+        sorted(&["config.json", "sub/config-copy.json", "tokenizer.json"]),
+        "include=*.json"
+    );
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn exclude_drops_folders_and_patterns() {
+    assert_eq!(
+        filtered_paths(None, Some("sub/ *.py 'docs/read me first.txt'")),
+        sorted(&["config.json", "data/train.csv", "misc/blob.dat", "model.safetensors", "tokenizer.json"]),
+        "exclude=sub/ *.py 'docs/read me first.txt'"
+    );
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn include_and_exclude_combine() {
+    assert_eq!(
+        filtered_paths(Some("*.json,*.safetensors"), Some("sub/*")),
+        sorted(&["config.json", "model.safetensors", "tokenizer.json"]),
+        "include=*.json,*.safetensors exclude=sub/*"
+    );
+}
+
+// ---------------------------------------------------------------- (f) ---
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn fails_when_include_leaves_nothing() {
+    let ctx = small_context();
+    expect_failure(
+        Build::new(ctx.path()).arg("source", ".").arg("include", "*.gguf"),
+        "build-args include/exclude left no file to package",
+    );
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn fails_without_source() {
+    let ctx = small_context();
+    expect_failure(Build::new(ctx.path()).arg("name", "x"), "build-arg source is required: ");
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn fails_for_a_path_not_in_the_context() {
+    let ctx = small_context();
+    expect_failure(
+        Build::new(ctx.path()).arg("source", "x"),
+        r#"build-arg source: nothing in the build context matches "x"; "#,
+    );
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn fails_for_an_unknown_layer_packaging() {
+    let ctx = small_context();
+    let line = expect_failure(
+        Build::new(ctx.path()).arg("source", ".").arg("layer_packaging", "zip"),
+        r#"build-arg layer_packaging: unknown value "zip"; accepted: raw"#,
+    );
+    assert!(line.ends_with("accepted: raw"), "the message is the end of the line: {line:?}");
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn fails_for_an_unknown_output_mode() {
+    let ctx = small_context();
+    expect_failure(
+        Build::new(ctx.path()).arg("source", ".").arg("output_mode", "tarball"),
+        r#"build-arg output_mode: unknown value "tarball"; accepted: layout"#,
+    );
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn fails_for_an_unknown_target() {
+    let ctx = small_context();
+    expect_failure(
+        Build::new(ctx.path()).target("x").arg("source", "."),
+        r#"unknown target "x"; valid targets: packager/modelpack, packager/generic"#,
+    );
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn fails_without_a_target() {
+    let ctx = small_context();
+    expect_failure(Build::new(ctx.path()).no_target().arg("source", "."), "no target given: ");
+}
