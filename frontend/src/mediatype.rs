@@ -61,7 +61,7 @@ pub fn classify(path: &str, size: u64) -> (Kind, bool) {
     let base = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
     let ext = base.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
     let has = |list: &[&str]| list.contains(&ext);
-    let kind = if has(WEIGHT_EXT) || base.contains(".gguf.") || base.contains(".safetensors.") && !base.ends_with(".json") {
+    let kind = if has(WEIGHT_EXT) || base.contains(".gguf.") || (base.contains(".safetensors.") && !base.ends_with(".json")) {
         Some(Kind::Weight)
     } else if DOC_PREFIXES.iter().any(|p| base.starts_with(p)) {
         Some(Kind::Doc)

@@ -261,6 +261,7 @@ class BaseHandler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         self.method = method
         self.status = None
+        self._recorded = False
         self.target = self.path  # raw, still percent-encoded
         self.raw_path, _, self.query = self.path.partition("?")
         self.params = dict(parse_qsl(self.query, keep_blank_values=True))
@@ -283,14 +284,33 @@ class BaseHandler(BaseHTTPRequestHandler):
                 self.send_json(500, {"error": "fakehub internal error"})
             self.close_connection = True
         finally:
+            # Normally recorded in send_response already; this covers a request that ended
+            # without any response (e.g. the client hung up first).
+            self.record_request()
             auth = "Authorization" in self.headers
-            if not control:
-                self.state.stats.record({
-                    "method": method, "path": self.raw_path, "query": self.query,
-                    "status": self.status, "port": self.port_name, "auth": auth,
-                    "range": self.headers.get("Range"),
-                })
             self.state.log(f"{self.port_name} {method} {self.target} {self.status} auth={'yes' if auth else 'no'}")
+
+    def record_request(self) -> None:
+        """Add this request to the stats, once, unless it is a test control.
+
+        Called from send_response, i.e. before a single byte of the response leaves the
+        server: a client that has seen the response (and then, say, reset the stats) can
+        never have its request recorded afterwards.
+        """
+        if getattr(self, "_recorded", True) or self.raw_path.startswith("/_fake/"):
+            return
+        self._recorded = True
+        self.state.stats.record({
+            "method": self.method, "path": self.raw_path, "query": self.query,
+            "status": self.status, "port": self.port_name, "auth": "Authorization" in self.headers,
+            "range": self.headers.get("Range"),
+        })
+
+    def send_response(self, code, message=None):
+        # Responses are buffered until end_headers, so recording here is race-free.
+        self.status = code
+        self.record_request()
+        super().send_response(code, message)
 
     def route(self) -> None:
         if self.method == "POST" and not self.raw_path.startswith("/_fake/"):

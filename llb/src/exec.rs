@@ -212,7 +212,7 @@ impl Exec {
             security: pb::SecurityMode::Sandbox as i32,
             secretenv: Vec::new(),
         }));
-        let node = State::from_node(NodeKind::Op(op), inputs.states, self.metadata, 0).node;
+        let node = State::from_node(NodeKind::Op(Box::new(op)), inputs.states, self.metadata, 0).node;
         let at = |output| State { node: node.clone(), output };
         ExecNode {
             root: at(0),

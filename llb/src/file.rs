@@ -127,6 +127,6 @@ impl FileOp {
             })
             .collect();
         let op = base_op(pb::op::Op::File(pb::FileOp { actions }));
-        State::from_node(NodeKind::Op(op), self.inputs.states, self.metadata, 0)
+        State::from_node(NodeKind::Op(Box::new(op)), self.inputs.states, self.metadata, 0)
     }
 }

@@ -117,6 +117,6 @@ impl Source {
             identifier: self.identifier,
             attrs: self.attrs,
         }));
-        State::from_node(NodeKind::Op(op), Vec::new(), self.metadata, 0)
+        State::from_node(NodeKind::Op(Box::new(op)), Vec::new(), self.metadata, 0)
     }
 }

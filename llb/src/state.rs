@@ -27,7 +27,7 @@ pub(crate) struct Node {
 
 #[derive(Debug)]
 pub(crate) enum NodeKind {
-    Op(pb::Op),
+    Op(Box<pb::Op>),
     Imported(Imported),
 }
 
@@ -153,7 +153,7 @@ impl Marshaller {
                 imp.head.digest.clone()
             }
             NodeKind::Op(op) => {
-                let mut op = op.clone();
+                let mut op = pb::Op::clone(op);
                 op.inputs = node
                     .inputs
                     .iter()
