@@ -34,7 +34,8 @@ pub fn layout(plan: &Plan, sources: &[State], name: &str) -> State {
     let total: u64 = plan.layers.iter().map(|l| l.descriptor.size).sum();
     let mut op = FileOp::new(State::scratch()).mkdir("/blobs/sha256", 0o755, true);
     let mut written = BTreeSet::new();
-    let blob_copy = CopyOptions { mode: Some(0o644), ..Default::default() };
+    // Follow symlinks: a blob is always the bytes of the file a link names.
+    let blob_copy = CopyOptions { mode: Some(0o644), follow_symlink: true, ..Default::default() };
     for layer in &plan.layers {
         if written.insert(layer.descriptor.digest.clone()) {
             let from = &sources[layer.origin.source];
@@ -84,7 +85,10 @@ mod tests {
         let mut files_written = Vec::new();
         for a in &file_op.actions {
             match a.action.as_ref().unwrap() {
-                Action::Copy(c) => copies.push((c.src.clone(), c.dest.clone())),
+                Action::Copy(c) => {
+                    assert!(c.follow_symlink, "a blob holds the bytes a symlink points to");
+                    copies.push((c.src.clone(), c.dest.clone()))
+                }
                 Action::Mkfile(m) => files_written.push((m.path.clone(), m.data.clone())),
                 Action::Mkdir(_) => {}
                 Action::Rm(_) => panic!("no rm"),

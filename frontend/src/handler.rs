@@ -52,6 +52,15 @@ pub async fn build(
     Ok((Some(layout), metadata))
 }
 
+/// The context's `.dockerignore` patterns (none when there is no file).
+async fn read_dockerignore(bridge: &mut Bridge, session: &str) -> Result<Vec<String>, GatewayError> {
+    let r = bridge.solve(context::dockerignore_state(session).to_definition()).await?;
+    match bridge.read_file(&r, context::DOCKERIGNORE).await {
+        Ok(bytes) => Ok(context::parse_dockerignore(&String::from_utf8_lossy(&bytes))),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
 async fn modelpack(
     bridge: &mut Bridge,
     env: &Environment,
@@ -60,7 +69,8 @@ async fn modelpack(
     match &request.source {
         SourceSpec::Context(path) => {
             let image = selfimage::own_image()?;
-            let tree = context::state(&env.session_id, path.as_deref());
+            let ignore = read_dockerignore(bridge, &env.session_id).await?;
+            let tree = context::state(&env.session_id, path.as_deref(), &ignore);
             let what = format!("build context {}", path.as_deref().unwrap_or("."));
             let scanned = selfimage::scan_step(&image, &tree, &what, false);
             let listing_ref = bridge.solve(scanned.to_definition()).await?;

@@ -7,12 +7,49 @@ use llb::State;
 use crate::patterns::PatternList;
 use crate::plan::{Origin, PlanFile};
 use crate::scan::Listing;
+use crate::source::is_bookkeeping;
 
-/// The context (or the part of it named by `path`) as a state.
-pub fn state(session: &str, path: Option<&str>) -> State {
+/// Never transferred from the context: version-control and download-cache
+/// folders, which are not part of a model.
+pub const DEFAULT_EXCLUDES: &[&str] = &[".git", ".cache/huggingface"];
+
+/// The `.dockerignore` of the context, as BuildKit's Dockerfile frontend
+/// would honour it.
+pub const DOCKERIGNORE: &str = ".dockerignore";
+
+/// A state holding only the context's `.dockerignore`, if any.
+pub fn dockerignore_state(session: &str) -> State {
+    llb::source::local("context")
+        .session(session)
+        .include_patterns(&[DOCKERIGNORE.to_string()])
+        .shared_key_hint("context:.dockerignore")
+        .custom_name("load .dockerignore")
+        .into_state()
+}
+
+/// Patterns of a `.dockerignore` file: one per line, `#` comments and blank
+/// lines skipped, a leading `/` dropped.
+pub fn parse_dockerignore(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| match l.strip_prefix('!') {
+            Some(rest) => format!("!{}", rest.trim_start_matches('/')),
+            None => l.trim_start_matches('/').to_string(),
+        })
+        .filter(|l| !l.is_empty() && l != "!")
+        .collect()
+}
+
+/// The context (or the part of it named by `path`) as a state, without
+/// [`DEFAULT_EXCLUDES`] and the `.dockerignore` patterns.
+pub fn state(session: &str, path: Option<&str>, ignore: &[String]) -> State {
     let shown = path.unwrap_or(".");
+    let mut excludes: Vec<String> = DEFAULT_EXCLUDES.iter().map(|s| s.to_string()).collect();
+    excludes.extend(ignore.iter().cloned());
     let mut src = llb::source::local("context")
         .session(session)
+        .exclude_patterns(&excludes)
         .shared_key_hint(&format!("context:{shown}"))
         .custom_name(&format!("load build context {shown}"));
     if let Some(p) = path {
@@ -48,7 +85,7 @@ pub fn files(path: Option<&str>, listing: Listing, patterns: &PatternList) -> Re
     for f in listing.files {
         let Some(rel) = f.path.strip_prefix(&prefix) else { continue };
         matched += 1;
-        if !patterns.keeps(rel) {
+        if !patterns.keeps(rel) || (is_bookkeeping(rel) && !patterns.include.iter().any(|p| p == rel)) {
             continue;
         }
         out.push(PlanFile {
@@ -109,6 +146,21 @@ mod tests {
     fn a_path_that_matches_nothing_names_the_arg() {
         let err = files(Some("nope"), listing(&[]), &PatternList::default()).unwrap_err().to_string();
         assert!(err.starts_with("build-arg source: nothing in the build context matches \"nope\""), "{err}");
+    }
+
+    #[test]
+    fn dockerignore_lines() {
+        let text = "# comment\n\n/big.bin\n*.tmp\n!keep.tmp\n  spaced/  \n!\n";
+        assert_eq!(parse_dockerignore(text), ["big.bin", "*.tmp", "!keep.tmp", "spaced/"]);
+    }
+
+    #[test]
+    fn gitattributes_is_skipped_unless_included_by_name() {
+        let none = PatternList::default();
+        let f = files(None, listing(&[".gitattributes", "a.json"]), &none).unwrap();
+        assert_eq!(f.len(), 1);
+        let p = PatternList::parse(".gitattributes a.json", "");
+        assert_eq!(files(None, listing(&[".gitattributes", "a.json"]), &p).unwrap().len(), 2);
     }
 
     #[test]

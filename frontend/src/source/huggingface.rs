@@ -4,6 +4,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use crate::patterns::PatternList;
+use crate::source::is_bookkeeping;
 
 /// Which kind of Hub repository.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,12 +87,6 @@ pub fn percent_encode(s: &str, keep_slash: bool) -> String {
         }
     }
     out
-}
-
-/// Git bookkeeping that the Hub lists like any file but is not part of a
-/// model: skipped unless `include` names it exactly.
-fn is_git_metadata(path: &str) -> bool {
-    path.rsplit('/').next() == Some(".gitattributes")
 }
 
 /// Whether `s` is a full 40-hex commit id.
@@ -181,7 +176,7 @@ impl HfRef {
         let kept: Vec<_> = picked
             .into_iter()
             .filter(|(rel, _)| patterns.keeps(rel))
-            .filter(|(rel, _)| !is_git_metadata(rel) || patterns.include.iter().any(|p| p == rel))
+            .filter(|(rel, _)| !is_bookkeeping(rel) || patterns.include.iter().any(|p| p == rel))
             .collect();
         if kept.is_empty() {
             bail!("build-args include/exclude left no file to package out of {total} in {}; check the patterns", self.repo);

@@ -18,6 +18,13 @@ pub enum SourceSpec {
     HuggingFace(HfRef),
 }
 
+/// Repository bookkeeping that is listed like any file but is not part of
+/// a model (`.gitattributes`, `.dockerignore`): skipped unless `include`
+/// names it exactly.
+pub fn is_bookkeeping(path: &str) -> bool {
+    matches!(path.rsplit('/').next(), Some(".gitattributes") | Some(".dockerignore"))
+}
+
 /// The forms `source` accepts, for error messages.
 pub const ACCEPTED_FORMS: &str =
     "'.' or 'context' (the build context), a path or glob inside the context, or huggingface://org/repo[@revision][/path] (alias hf://)";
