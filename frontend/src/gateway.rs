@@ -163,14 +163,24 @@ impl Bridge {
         }
     }
 
-    /// Reads a whole (small) file from a solved ref.
+    /// Reads a whole file from a solved ref, in ranges that stay under the
+    /// gRPC message limit (only ever used for small JSON files).
     pub async fn read_file(&mut self, r: &Reference, path: &str) -> Result<Vec<u8>, GatewayError> {
-        let request = gw::ReadFileRequest {
-            r#ref: r.0.clone(),
-            file_path: path.to_string(),
-            range: None,
-        };
-        Ok(self.client.read_file(request).await.map_err(remote)?.into_inner().data)
+        const CHUNK: i64 = 8 << 20;
+        let mut data = Vec::new();
+        loop {
+            let request = gw::ReadFileRequest {
+                r#ref: r.0.clone(),
+                file_path: path.to_string(),
+                range: Some(gw::FileRange { offset: data.len() as i64, length: CHUNK }),
+            };
+            let chunk = self.client.read_file(request).await.map_err(remote)?.into_inner().data;
+            let done = (chunk.len() as i64) < CHUNK;
+            data.extend_from_slice(&chunk);
+            if done {
+                return Ok(data);
+            }
+        }
     }
 
     /// Returns the final result (a ref, or none for metadata-only answers

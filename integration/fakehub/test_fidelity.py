@@ -419,6 +419,16 @@ def test_failure_injection_and_stats_endpoints(hub):
     assert json.loads(raw("GET", f"{hub.endpoint}/_fake/stats")[2]) == {"requests": [], "counts": {}}
 
 
+def test_a_request_is_recorded_before_its_response_is_sent(hub):
+    # A client that has its answer and then resets the stats must find them empty: the
+    # request may not be recorded late (it once was, from a `finally` after the response).
+    for i in range(200):
+        path = "/api/models/org/nope" if i % 2 else "/org/model/resolve/main/missing.txt"
+        assert raw("GET", f"{hub.endpoint}{path}")[0] in (401, 404)
+        hub.reset_stats()
+        assert hub.stats() == {"requests": [], "counts": {}}, f"request {i} was recorded late"
+
+
 def test_cli_writes_state_file(repos, tmp_path):
     state = tmp_path / "state.json"
     proc = subprocess.Popen([sys.executable, os.path.join(HERE, "fakehub.py"), "--repos", repos[0],
