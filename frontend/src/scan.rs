@@ -75,21 +75,55 @@ pub fn hash_reader(mut r: impl Read, git_size: Option<u64>) -> io::Result<Hashes
     })
 }
 
-/// Walks `root` (symlinks to files are followed, to directories skipped).
+/// Walks `root` (symlinks to files are followed, to directories skipped)
+/// and hashes the files on every available core.
 pub fn scan(root: &Path, git_sha1: bool) -> Result<Listing> {
-    let mut files = Vec::new();
-    walk(root, root, git_sha1, &mut files)?;
+    let mut found = Vec::new();
+    walk(root, &mut found)?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(found.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<Vec<ScannedFile>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((path, meta)) = found.get(i) else { return Ok(done) };
+                        done.push(hash_file(root, path, meta, git_sha1)?);
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("hash worker panicked")).collect()
+    });
+    let mut files = Vec::with_capacity(found.len());
+    for r in results {
+        files.extend(r?);
+    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Listing { files })
 }
 
-fn walk(root: &Path, dir: &Path, git_sha1: bool, out: &mut Vec<ScannedFile>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading directory {}", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<io::Result<_>>()?;
-    entries.sort();
-    for path in entries {
+fn hash_file(root: &Path, path: &Path, meta: &std::fs::Metadata, git_sha1: bool) -> Result<ScannedFile> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let hashes = hash_reader(file, git_sha1.then_some(meta.len()))
+        .with_context(|| format!("hashing {}", path.display()))?;
+    let rel = path.strip_prefix(root).expect("walk stays under root");
+    Ok(ScannedFile {
+        path: rel.to_string_lossy().replace('\\', "/"),
+        size: hashes.size,
+        digest: hashes.digest,
+        executable: std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0,
+        git_sha1: hashes.git_sha1,
+    })
+}
+
+/// Collects regular files (and symlinks to them) under `dir`.
+fn walk(dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading directory {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
         let link = std::fs::symlink_metadata(&path)?;
         let meta = if link.file_type().is_symlink() {
             match std::fs::metadata(&path) {
@@ -100,19 +134,9 @@ fn walk(root: &Path, dir: &Path, git_sha1: bool, out: &mut Vec<ScannedFile>) -> 
             link
         };
         if meta.is_dir() {
-            walk(root, &path, git_sha1, out)?;
+            walk(&path, out)?;
         } else if meta.is_file() {
-            let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-            let hashes = hash_reader(file, git_sha1.then_some(meta.len()))
-                .with_context(|| format!("hashing {}", path.display()))?;
-            let rel = path.strip_prefix(root).expect("walk stays under root");
-            out.push(ScannedFile {
-                path: rel.to_string_lossy().replace('\\', "/"),
-                size: hashes.size,
-                digest: hashes.digest,
-                executable: std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0,
-                git_sha1: hashes.git_sha1,
-            });
+            out.push((path, meta));
         }
     }
     Ok(())

@@ -419,14 +419,24 @@ def test_failure_injection_and_stats_endpoints(hub):
     assert json.loads(raw("GET", f"{hub.endpoint}/_fake/stats")[2]) == {"requests": [], "counts": {}}
 
 
-def test_a_request_is_recorded_before_its_response_is_sent(hub):
+def test_a_request_is_recorded_before_its_response_is_sent(hub, monkeypatch):
     # A client that has its answer and then resets the stats must find them empty: the
-    # request may not be recorded late (it once was, from a `finally` after the response).
-    for i in range(200):
-        path = "/api/models/org/nope" if i % 2 else "/org/model/resolve/main/missing.txt"
-        assert raw("GET", f"{hub.endpoint}{path}")[0] in (401, 404)
-        hub.reset_stats()
-        assert hub.stats() == {"requests": [], "counts": {}}, f"request {i} was recorded late"
+    # request may not be recorded late (it once was, from a `finally` after the response,
+    # which let one test's last 404 land in the next test's stats). A slow record() makes
+    # that race certain to show if it were back.
+    record = hub.state.stats.record
+
+    def slow_record(entry):
+        time.sleep(0.05)
+        record(entry)
+
+    monkeypatch.setattr(hub.state.stats, "record", slow_record)
+    for path in ("/api/models/org/nope", "/org/model/resolve/main/missing.txt", "/api/models/org/model"):
+        for method in ("GET", "HEAD"):
+            assert raw(method, f"{hub.endpoint}{path}")[0] in (200, 401, 404)
+            hub.reset_stats()
+            time.sleep(0.1)
+            assert hub.stats() == {"requests": [], "counts": {}}, f"{method} {path} was recorded late"
 
 
 def test_cli_writes_state_file(repos, tmp_path):
