@@ -273,6 +273,46 @@ fn explain_file_failure(request: &Request, hf: &HfRef, info: &RepoInfo, err: Gat
 mod tests {
     use super::*;
 
+    use llb::proto::pb::{self, op::Op as Kind};
+    use prost::Message;
+
+    fn head_op(state: &State) -> pb::Op {
+        let def = state.to_definition();
+        let terminal = pb::Op::decode(def.def.last().unwrap().as_slice()).unwrap();
+        let head = def.def.iter().find(|b| llb::digest_of(b) == terminal.inputs[0].digest).unwrap();
+        pb::Op::decode(head.as_slice()).unwrap()
+    }
+
+    fn fetcher(token: bool) -> Fetcher {
+        let image = llb::source::image("localhost:5000/modelpack-frontend:dev").into_state();
+        Fetcher { image, token, network: NetMode::Host }
+    }
+
+    #[test]
+    fn without_a_token_files_are_http_sources_verified_by_checksum() {
+        let sha = "ab".repeat(32);
+        let op = head_op(&fetcher(false).file("http://h/o/r/resolve/c/w.bin", "w.bin", Some(&sha), "fetch w.bin", false));
+        let Some(Kind::Source(src)) = op.op else { panic!("an http source") };
+        assert_eq!(src.identifier, "http://h/o/r/resolve/c/w.bin");
+        assert_eq!(src.attrs["http.checksum"], format!("sha256:{sha}"));
+        assert_eq!(src.attrs["http.filename"], "w.bin");
+    }
+
+    #[test]
+    fn with_a_token_a_step_of_our_image_downloads_with_the_secret_mounted() {
+        let sha = "cd".repeat(32);
+        let state = fetcher(true).file("http://h/o/r/resolve/c/w.bin", "w.bin", Some(&sha), "fetch w.bin", false);
+        let op = head_op(&state);
+        let Some(Kind::Exec(exec)) = op.op else { panic!("an exec step") };
+        let meta = exec.meta.unwrap();
+        assert_eq!(meta.args, [BINARY, "hf-get", "http://h/o/r/resolve/c/w.bin", "/out/w.bin", sha.as_str()]);
+        assert!(meta.env.is_empty(), "the token never travels in the environment");
+        assert_eq!(exec.network, pb::NetMode::Host as i32);
+        let secret = exec.mounts.iter().find(|m| m.dest == TOKEN_PATH).expect("secret mount");
+        assert_eq!(secret.mount_type, pb::MountType::Secret as i32);
+        assert_eq!(secret.secret_opt.as_ref().unwrap().id, TOKEN_SECRET_ID);
+    }
+
     #[test]
     fn statuses_are_found_in_buildkit_errors() {
         assert_eq!(status_in("failed to load cache key: invalid response status 404"), Some(404));
