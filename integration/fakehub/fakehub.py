@@ -6,7 +6,7 @@ that serves LFS files behind signed, expiring URLs, as the real Hub's 302 redire
 Repositories are read from disk on every request (see hubdata.py and README.md).
 
 CLI:
-    fakehub.py --repos DIR [--port 0] [--cdn-port 0] [--state-file FILE] [--quiet]
+    fakehub.py --repos DIR [--port 0] [--cdn-port 0] [--state-file FILE] [--quiet] [--exit-on-stdin-eof]
 
 Python:
     hub = start(repos_dir)          # FakeHub with .endpoint, .cdn, .stats(), .fail(), .stop()
@@ -303,7 +303,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         self.state.stats.record({
             "method": self.method, "path": self.raw_path, "query": self.query,
             "status": self.status, "port": self.port_name, "auth": "Authorization" in self.headers,
-            "range": self.headers.get("Range"),
+            "range": self.headers.get("Range"), "if_none_match": self.headers.get("If-None-Match"),
         })
 
     def send_response(self, code, message=None):
@@ -759,12 +759,20 @@ def main(argv=None) -> int:
     parser.add_argument("--state-file", help="where to write {endpoint, cdn, pid} once listening")
     parser.add_argument("--url-ttl", type=int, default=3600, help="lifetime of signed CDN URLs, seconds")
     parser.add_argument("--quiet", action="store_true", help="do not log requests to stderr")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true",
+                        help="also stop when stdin reaches end of file (the parent closed it or died)")
     args = parser.parse_args(argv)
 
     hub = start(args.repos, args.port, args.cdn_port, quiet=args.quiet, url_ttl=args.url_ttl)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    if args.exit_on_stdin_eof:
+        def watch_stdin():
+            while sys.stdin.buffer.read(4096):
+                pass
+            stopped.set()
+        threading.Thread(target=watch_stdin, name="fakehub-stdin", daemon=True).start()
     if args.state_file:
         write_json_atomic(args.state_file, {"endpoint": hub.endpoint, "cdn": hub.cdn, "pid": os.getpid()})
     hub.state.log(f"listening: hub {hub.endpoint}, cdn {hub.cdn}, repos {hub.state.repos_root}")

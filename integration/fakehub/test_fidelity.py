@@ -459,6 +459,25 @@ def test_cli_writes_state_file(repos, tmp_path):
         assert proc.wait(timeout=10) == 0
 
 
+def test_cli_exits_when_stdin_closes(repos, tmp_path):
+    state = tmp_path / "state.json"
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "fakehub.py"), "--repos", repos[0],
+                             "--state-file", str(state), "--quiet", "--exit-on-stdin-eof"], stdin=subprocess.PIPE)
+    try:
+        deadline = time.time() + 10
+        while not state.exists():
+            assert proc.poll() is None, "fakehub exited early"
+            assert time.time() < deadline, "no state file"
+            time.sleep(0.05)
+        assert proc.poll() is None, "fakehub stopped while its stdin was open"
+        proc.stdin.close()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_make_repo_cli(tmp_path):
     root, src = tmp_path / "repos", tmp_path / "src"
     (src / "sub").mkdir(parents=True)

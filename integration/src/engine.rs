@@ -144,6 +144,13 @@ impl Outcome {
 /// Runs `program args…` with [`tool_path`], empty stdin and a timeout
 /// (shortened to [`TIMEOUT_AFTER_A_HANG`] once any command has hung).
 pub fn run(program: &str, args: &[String], timeout: Duration) -> Outcome {
+    run_with_env(program, args, &[], timeout)
+}
+
+/// [`run`] with extra environment variables for the child only (e.g. a
+/// token for `--secret id=…,env=…`). Their values never appear in
+/// [`Outcome::command`].
+pub fn run_with_env(program: &str, args: &[String], envs: &[(String, String)], timeout: Duration) -> Outcome {
     let timeout = if A_COMMAND_HUNG.load(Ordering::Relaxed) { timeout.min(TIMEOUT_AFTER_A_HANG) } else { timeout };
     let command = std::iter::once(program.to_string())
         .chain(args.iter().map(|a| shell_quote(a)))
@@ -160,6 +167,7 @@ pub fn run(program: &str, args: &[String], timeout: Duration) -> Outcome {
     let mut child = Command::new(program)
         .args(args)
         .env("PATH", tool_path())
+        .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(out_file)
         .stderr(err_file)
@@ -213,16 +221,35 @@ fn shell_quote(s: &str) -> String {
 /// buildx insists on a Dockerfile, so the build reads an empty one from
 /// stdin (`-f-`); the frontend ignores it. Progress is `plain`, so the
 /// output holds every step name and the frontend's error line.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Build {
     context: PathBuf,
     image: String,
     target: Option<String>,
     args: Vec<(String, String)>,
     secrets: Vec<String>,
+    envs: Vec<(String, String)>,
     flags: Vec<String>,
     output: Option<PathBuf>,
     timeout: Duration,
+}
+
+/// Like a derived `Debug`, but environment values are redacted.
+impl std::fmt::Debug for Build {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let envs: Vec<String> = self.envs.iter().map(|(k, _)| format!("{k}=<redacted>")).collect();
+        f.debug_struct("Build")
+            .field("context", &self.context)
+            .field("image", &self.image)
+            .field("target", &self.target)
+            .field("args", &self.args)
+            .field("secrets", &self.secrets)
+            .field("envs", &envs)
+            .field("flags", &self.flags)
+            .field("output", &self.output)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl Build {
@@ -234,6 +261,7 @@ impl Build {
             target: Some(MODELPACK_TARGET.to_string()),
             args: Vec::new(),
             secrets: Vec::new(),
+            envs: Vec::new(),
             flags: Vec::new(),
             output: None,
             timeout: default_timeout(),
@@ -267,6 +295,14 @@ impl Build {
     /// Adds `--secret <spec>` (e.g. `id=hf_token,env=HF_TOKEN`).
     pub fn secret(mut self, spec: &str) -> Self {
         self.secrets.push(spec.to_string());
+        self
+    }
+
+    /// Sets an environment variable of the `docker` process only (e.g. the
+    /// value behind `--secret id=hf-token,env=HF_TOKEN`); it is not part of
+    /// the command line.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.envs.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -324,7 +360,7 @@ impl Build {
 
     /// Runs the build to the end (or the timeout).
     pub fn run(&self) -> Outcome {
-        run("docker", &self.argv(), self.timeout)
+        run_with_env("docker", &self.argv(), &self.envs, self.timeout)
     }
 }
 

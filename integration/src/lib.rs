@@ -7,6 +7,8 @@
 //!   frontend, and unpack its layers back into a file tree.
 //! - [`fs`]: unique temporary directories, test file trees, and a byte for
 //!   byte tree comparison.
+//! - [`hub`]: a fake Hugging Face Hub (`integration/fakehub/`) per test, as
+//!   a child process on 127.0.0.1, with repos, failure injection and stats.
 //!
 //! Every check panics with a message that names the file, the field and
 //! both values, so a failing test reads as a precise report.
@@ -15,6 +17,7 @@
 
 pub mod engine;
 pub mod fs;
+pub mod hub;
 pub mod layout;
 
 use std::path::PathBuf;
