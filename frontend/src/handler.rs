@@ -88,17 +88,6 @@ async fn modelpack(
             let state = emit::layout(&plan, &[tree], &request.name);
             Ok(bridge.solve(state.to_definition()).await?)
         }
-        SourceSpec::HuggingFace(hf) => {
-            let fetched = hub::fetch(bridge, request, hf).await?;
-            let info = ModelInfo {
-                name: request.name.clone(),
-                created_at: request.created_at.clone().or(fetched.info.date.clone()),
-                source_url: Some(hf.web_url(&request.hf_endpoint)),
-                revision: Some(fetched.info.commit.clone()),
-            };
-            let plan = plan::build(fetched.files, &info, request.packaging)?;
-            let state = emit::layout(&plan, &fetched.sources, &request.name);
-            hub::solve_layout(bridge, request, hf, &fetched.info, &state).await
-        }
+        SourceSpec::HuggingFace(hf) => hub::build_layout(bridge, request, hf).await,
     }
 }

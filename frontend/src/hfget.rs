@@ -8,15 +8,13 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Result};
 use sha2::{Digest, Sha256};
 
 /// Where the `hf-token` secret is mounted in download steps.
 pub const TOKEN_PATH: &str = "/run/secrets/hf-token";
 /// BuildKit secret id of the Hugging Face token (AIKit's id).
 pub const TOKEN_SECRET_ID: &str = "hf-token";
-/// File written by `token-probe`.
-pub const PROBE_FILE: &str = "token";
 
 /// Exit codes of `hf-get`, read back by the frontend to explain failures.
 pub mod exit {
@@ -28,7 +26,7 @@ pub mod exit {
     pub const RATE_LIMITED: u8 = 49;
     /// 5xx after retries.
     pub const SERVER: u8 = 50;
-    /// Content does not match the expected sha256.
+    /// Content does not match the expected sha256 or git blob id.
     pub const CHECKSUM: u8 = 60;
 }
 
@@ -72,10 +70,42 @@ fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> String {
     resp.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
 }
 
+/// What the downloaded bytes must hash to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Any content (API answers).
+    Anything,
+    /// sha256 hex (LFS files).
+    Sha256(String),
+    /// Git blob id hex (regular files).
+    GitSha1(String),
+}
+
+impl Expect {
+    /// The command-line form: `sha256:<hex>` or `git-sha1:<hex>`.
+    pub fn arg(&self) -> Option<String> {
+        match self {
+            Expect::Anything => None,
+            Expect::Sha256(h) => Some(format!("sha256:{h}")),
+            Expect::GitSha1(h) => Some(format!("git-sha1:{h}")),
+        }
+    }
+
+    fn parse(arg: &str) -> Result<Self> {
+        if let Some(h) = arg.strip_prefix("sha256:") {
+            Ok(Expect::Sha256(h.to_string()))
+        } else if let Some(h) = arg.strip_prefix("git-sha1:") {
+            Ok(Expect::GitSha1(h.to_string()))
+        } else {
+            bail!("expected sha256:<hex> or git-sha1:<hex>, got {arg:?}")
+        }
+    }
+}
+
 /// GETs `url` following redirects by hand: the token goes only to the
 /// first URL's origin (never to a CDN on another host). Retries 429 and
 /// 5xx a few times. Streams the body into `out`, hashing it.
-pub fn get(url: &str, out: &Path, expected_sha256: Option<&str>) -> Result<(), GetError> {
+pub fn get(url: &str, out: &Path, expect: &Expect) -> Result<(), GetError> {
     let token = read_token();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .max_redirects(0)
@@ -101,7 +131,7 @@ pub fn get(url: &str, out: &Path, expected_sha256: Option<&str>) -> Result<(), G
         let resp = req.call().map_err(|e| fail(exit::SERVER, format!("GET {current}: {e}")))?;
         let status = resp.status().as_u16();
         match status {
-            200 => return save(resp, out, expected_sha256, url),
+            200 => return save(resp, out, expect, url),
             301 | 302 | 303 | 307 | 308 if redirects < 10 => {
                 let location = header(&resp, "location");
                 if location.is_empty() {
@@ -135,7 +165,7 @@ pub fn get(url: &str, out: &Path, expected_sha256: Option<&str>) -> Result<(), G
 fn save(
     resp: ureq::http::Response<ureq::Body>,
     out: &Path,
-    expected: Option<&str>,
+    expect: &Expect,
     url: &str,
 ) -> Result<(), GetError> {
     let io = |e: std::io::Error| GetError { code: exit::SERVER, message: format!("downloading {url}: {e}") };
@@ -152,40 +182,39 @@ fn save(
         file.write_all(&buf[..n]).map_err(io)?;
     }
     file.flush().map_err(io)?;
-    let got = hex::encode(hasher.finalize());
-    match expected {
-        Some(want) if want != got => Err(GetError {
+    let (kind, want, got) = match expect {
+        Expect::Anything => return Ok(()),
+        Expect::Sha256(want) => ("sha256", want, hex::encode(hasher.finalize())),
+        Expect::GitSha1(want) => {
+            let len = std::fs::metadata(out).map_err(io)?.len();
+            let file = File::open(out).map_err(io)?;
+            let hashes = crate::scan::hash_reader(file, Some(len)).map_err(io)?;
+            ("git blob id", want, hashes.git_sha1.unwrap_or_default())
+        }
+    };
+    if *want != got {
+        return Err(GetError {
             code: exit::CHECKSUM,
-            message: format!("downloading {url}: sha256 is {got}, the Hub lists {want}"),
-        }),
-        _ => Ok(()),
+            message: format!("downloading {url}: {kind} is {got}, the Hub lists {want}"),
+        });
     }
+    Ok(())
 }
 
-/// `modelpack-frontend hf-get <url> <out-file> [<sha256>]`.
+/// `modelpack-frontend hf-get <url> <out-file> [sha256:<hex>|git-sha1:<hex>]`.
 pub fn run(args: &[String]) -> Result<u8> {
-    let (url, out, sha) = match args {
-        [u, o] => (u, o, None),
-        [u, o, s] => (u, o, Some(s.as_str())),
-        _ => bail!("usage: modelpack-frontend hf-get <url> <out-file> [<sha256>]"),
+    let (url, out, expect) = match args {
+        [u, o] => (u, o, Expect::Anything),
+        [u, o, e] => (u, o, Expect::parse(e)?),
+        _ => bail!("usage: modelpack-frontend hf-get <url> <out-file> [sha256:<hex>|git-sha1:<hex>]"),
     };
-    match get(url, Path::new(out), sha) {
+    match get(url, Path::new(out), &expect) {
         Ok(()) => Ok(0),
         Err(e) => {
             eprintln!("hf-get: {}", e.message);
             Ok(e.code)
         }
     }
-}
-
-/// `modelpack-frontend token-probe <out-dir>`: records whether the token
-/// secret was given ("present"/"absent"), never its value.
-pub fn probe(args: &[String]) -> Result<()> {
-    let [out] = args else { bail!("usage: modelpack-frontend token-probe <out-dir>") };
-    let state = if read_token().is_some() { "present" } else { "absent" };
-    std::fs::write(Path::new(out).join(PROBE_FILE), state)
-        .with_context(|| format!("writing {out}/{PROBE_FILE}"))
-        .map_err(|e| anyhow!(e))
 }
 
 #[cfg(test)]
@@ -198,5 +227,14 @@ mod tests {
         assert_eq!(join("http://h:1/org/r/resolve/c/f", "/api/resolve-cache/x?e=1"), "http://h:1/api/resolve-cache/x?e=1");
         assert_eq!(join("http://h:1/a/b", "https://cdn/x"), "https://cdn/x");
         assert_eq!(join("http://h:1/a/b", "c"), "http://h:1/a/c");
+    }
+
+    #[test]
+    fn expectations_round_trip_through_the_command_line() {
+        for e in [Expect::Sha256("ab".into()), Expect::GitSha1("cd".into())] {
+            assert_eq!(Expect::parse(&e.arg().unwrap()).unwrap(), e);
+        }
+        assert_eq!(Expect::Anything.arg(), None);
+        assert!(Expect::parse("md5:x").is_err());
     }
 }

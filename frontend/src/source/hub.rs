@@ -1,17 +1,20 @@
 //! Fetching a Hugging Face repo through BuildKit. The frontend has no
-//! network: repo info and files are LLB HTTP sources that buildkitd fetches
-//! (or, when a token is given, steps that re-execute our own image with the
-//! `hf-token` secret mounted). Only the small info JSON and the scan
-//! listing come back over gRPC.
+//! network: repo info and files are LLB HTTP sources that buildkitd fetches.
+//! When the Hub refuses them (gated or private repos), the build is tried
+//! again with steps that re-execute our own image with the `hf-token`
+//! secret mounted; the frontend never sees the token. Only the small info
+//! JSON and the scan listing come back over gRPC.
+
+use std::collections::BTreeSet;
 
 use anyhow::{anyhow, Context};
 use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
-use crate::emit::human_size;
+use crate::emit::{self, human_size};
 use crate::gateway::{Bridge, GatewayError, Reference};
-use crate::hfget::{self, TOKEN_PATH, TOKEN_SECRET_ID};
+use crate::hfget::{self, Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::options::{DownloadNetwork, Request};
-use crate::plan::{Origin, PlanFile};
+use crate::plan::{self, ModelInfo, Origin, PlanFile};
 use crate::scan::{Listing, LISTING_FILE};
 use crate::selfimage::{self, BINARY};
 use crate::source::huggingface::{parse_info, HfRef, HubFile, RepoInfo};
@@ -26,53 +29,100 @@ pub struct Fetcher {
     network: NetMode,
 }
 
+/// A failed attempt: the explained error, and whether the Hub refused
+/// access (so that a try with the token secret makes sense).
+struct Failure {
+    refused: bool,
+    error: GatewayError,
+}
+
+impl From<GatewayError> for Failure {
+    fn from(error: GatewayError) -> Self {
+        Failure { refused: false, error }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure { refused: false, error: GatewayError::Local(e) }
+    }
+}
+
+/// Packages `hf` into an OCI layout: anonymously through BuildKit's HTTP
+/// sources first, then, if the Hub refused, with the `hf-token` secret.
+pub async fn build_layout(bridge: &mut Bridge, request: &Request, hf: &HfRef) -> Result<Reference, GatewayError> {
+    let image = selfimage::own_image()?;
+    let network = match request.download_network {
+        DownloadNetwork::Default => NetMode::Sandbox,
+        DownloadNetwork::Host => NetMode::Host,
+    };
+    let anonymous = Fetcher { image: image.clone(), token: false, network };
+    let refused = match attempt(bridge, request, hf, &anonymous).await {
+        Ok(r) => return Ok(r),
+        Err(f) if f.refused => f.error,
+        Err(f) => return Err(f.error),
+    };
+    eprintln!("modelpack-frontend: {} refused anonymous access; trying with the hf-token secret", hf.repo);
+    let with_token = Fetcher { image, token: true, network };
+    match attempt(bridge, request, hf, &with_token).await {
+        Ok(r) => Ok(r),
+        Err(f) if f.refused => Err(f.error),
+        Err(f) => Err(GatewayError::Local(anyhow!(
+            "{refused}; downloading with the hf-token secret failed too: {}{}",
+            f.error,
+            if f.error.to_string().contains("network bridge not found") {
+                " (on an engine without a default network pass --build-arg download_network=host --allow network.host)"
+            } else {
+                ""
+            }
+        ))),
+    }
+}
+
+async fn attempt(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher) -> Result<Reference, Failure> {
+    let fetched = fetch(bridge, request, hf, fetcher).await?;
+    let info = ModelInfo {
+        name: request.name.clone(),
+        created_at: request.created_at.clone().or(fetched.info.date.clone()),
+        source_url: Some(hf.web_url(&request.hf_endpoint)),
+        revision: Some(fetched.info.commit.clone()),
+    };
+    let plan = plan::build(fetched.files, &info, request.packaging)?;
+    let layout = emit::layout(&plan, &fetched.sources, &request.name);
+    bridge
+        .solve_evaluated(layout.to_definition())
+        .await
+        .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))
+}
+
 /// The model files of a Hub repo as plan inputs, plus their source states.
-pub struct Fetched {
-    /// The resolved revision.
-    pub info: RepoInfo,
-    /// Files with digests and origins (indexes into `sources`).
-    pub files: Vec<PlanFile>,
-    /// States the files are copied from.
-    pub sources: Vec<State>,
+struct Fetched {
+    info: RepoInfo,
+    files: Vec<PlanFile>,
+    sources: Vec<State>,
 }
 
 impl Fetcher {
-    /// Decides how to fetch: asks a tiny step whether the token secret was
-    /// given (never its value; re-run every build).
-    pub async fn new(bridge: &mut Bridge, request: &Request) -> Result<Self, GatewayError> {
-        let image = selfimage::own_image()?;
-        let probe = Exec::new(&image, [BINARY, "token-probe", "/out"])
-            .network(NetMode::None)
-            .mount(Mount::secret(TOKEN_PATH, TOKEN_SECRET_ID, true))
-            .mount(Mount::bind("/out", &State::scratch()))
-            .ignore_cache()
-            .custom_name("check for the hf-token secret")
-            .build()
-            .output("/out")
-            .expect("writable mount");
-        let r = bridge.solve(probe.to_definition()).await?;
-        let token = bridge.read_file(&r, hfget::PROBE_FILE).await? == b"present";
-        let network = match request.download_network {
-            DownloadNetwork::Default => NetMode::Sandbox,
-            DownloadNetwork::Host => NetMode::Host,
-        };
-        Ok(Fetcher { image, token, network })
-    }
-
     /// A state holding the body of `url` at `/<name>`, checked against
-    /// `sha256` when given.
-    fn file(&self, url: &str, name: &str, sha256: Option<&str>, progress: &str, fresh: bool) -> State {
+    /// `expect`. `retry` gives a variant that BuildKit does not serve from
+    /// its HTTP cache under the same entry as the first try.
+    fn file(&self, url: &str, name: &str, expect: &Expect, progress: &str, fresh: bool, retry: bool) -> State {
         if !self.token {
             let mut src = llb::source::http(url).filename(name).custom_name(progress);
-            if let Some(s) = sha256 {
+            if let Expect::Sha256(s) = expect {
                 src = src.checksum(&format!("sha256:{s}"));
+            }
+            if retry {
+                // BuildKit keys its ETag cache on file name and permissions.
+                src = src.perm(0o644);
             }
             return src.into_state();
         }
         let out = format!("/out/{name}");
+        let expected = expect.arg();
         let mut args = vec![BINARY, "hf-get", url, &out];
-        if let Some(s) = sha256 {
-            args.push(s);
+        if let Some(e) = &expected {
+            args.push(e);
         }
         let mut step = Exec::new(&self.image, args)
             .network(self.network)
@@ -85,30 +135,20 @@ impl Fetcher {
         step.build().output("/out").expect("writable mount")
     }
 
-    async fn read(
-        &self,
-        bridge: &mut Bridge,
-        url: &str,
-        progress: &str,
-    ) -> Result<Vec<u8>, GatewayError> {
-        let state = self.file(url, "answer.json", None, progress, true);
+    async fn read(&self, bridge: &mut Bridge, url: &str, progress: &str) -> Result<Vec<u8>, GatewayError> {
+        let state = self.file(url, "answer.json", &Expect::Anything, progress, true, false);
         let r = bridge.solve_evaluated(state.to_definition()).await?;
         bridge.read_file(&r, "answer.json").await
     }
 }
 
 /// Resolves the revision, lists and fetches the selected files.
-pub async fn fetch(
-    bridge: &mut Bridge,
-    request: &Request,
-    hf: &HfRef,
-) -> Result<Fetched, GatewayError> {
-    let fetcher = Fetcher::new(bridge, request).await?;
+async fn fetch(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher) -> Result<Fetched, Failure> {
     let ep = &request.hf_endpoint;
     let progress = format!("resolve {}@{} on {ep}", hf.repo, hf.revision);
     let bytes = match fetcher.read(bridge, &hf.info_url(ep, &hf.revision), &progress).await {
         Ok(b) => b,
-        Err(e) => return Err(explain_info_failure(bridge, &fetcher, request, hf, e).await),
+        Err(e) => return Err(explain_info_failure(bridge, fetcher, request, hf, e).await),
     };
     let info = parse_info(&bytes, &hf.repo)?;
     let selected = hf.select(&info, &request.patterns)?;
@@ -116,51 +156,42 @@ pub async fn fetch(
     // Source 0 gathers the small (non-LFS) files so one scan step hashes them.
     let mut sources = vec![State::scratch()];
     let mut files = Vec::new();
-    let mut small_tree = FileOp::new(State::scratch());
     let mut small: Vec<(String, HubFile)> = Vec::new();
     for (rel, f) in selected {
-        let name = f.path.rsplit('/').next().unwrap_or(&f.path).to_string();
+        let Some(sha) = &f.lfs_sha256 else {
+            small.push((rel, f));
+            continue;
+        };
+        let name = file_name(&f);
         let url = hf.resolve_url(ep, &info.commit, &f.path);
         let progress = format!("fetch {} ({})", f.path, human_size(f.size));
-        let state = fetcher.file(&url, &name, f.lfs_sha256.as_deref(), &progress, false);
-        match &f.lfs_sha256 {
-            Some(sha) => {
-                files.push(PlanFile {
-                    path: rel,
-                    size: f.size,
-                    digest: format!("sha256:{sha}"),
-                    executable: false,
-                    origin: Origin { source: sources.len(), path: format!("/{name}") },
-                });
-                sources.push(state);
-            }
-            None => {
-                let copy = CopyOptions { create_dest_path: true, ..Default::default() };
-                small_tree = small_tree.copy(&state, &format!("/{name}"), &format!("/{}", f.path), copy);
-                small.push((rel, f));
-            }
-        }
+        files.push(PlanFile {
+            path: rel,
+            size: f.size,
+            digest: format!("sha256:{sha}"),
+            executable: false,
+            origin: Origin { source: sources.len(), path: format!("/{name}") },
+        });
+        sources.push(fetcher.file(&url, &name, &Expect::Sha256(sha.clone()), &progress, false, false));
     }
     if !small.is_empty() {
-        let tree = small_tree.custom_name(&format!("gather {} small file(s) of {}", small.len(), hf.repo)).into_state();
-        let scan = selfimage::scan_step(&fetcher.image, &tree, &format!("small files of {}", hf.repo), true);
-        let r = match bridge.solve_evaluated(scan.to_definition()).await {
-            Ok(r) => r,
-            Err(e) => return Err(explain_file_failure(request, hf, &info, e)),
+        let (tree, listing) = fetch_small(bridge, request, hf, &info, fetcher, &small, &BTreeSet::new()).await?;
+        let bad = mismatched(&small, &listing);
+        let (tree, listing) = if bad.is_empty() {
+            (tree, listing)
+        } else {
+            // BuildKit may hold a corrupted copy under the right ETag: fetch
+            // those files again as a variant it has no entry for.
+            eprintln!("modelpack-frontend: {} file(s) did not match the Hub's listing; fetching them again", bad.len());
+            fetch_small(bridge, request, hf, &info, fetcher, &small, &bad).await?
         };
-        let listing: Listing = serde_json::from_slice(&bridge.read_file(&r, LISTING_FILE).await?)
-            .context("reading the scan listing of the small files")?;
         for (rel, f) in small {
             let scanned = listing.files.iter().find(|s| s.path == f.path).ok_or_else(|| {
                 anyhow!("{} is listed in {}@{} but was not downloaded", f.path, hf.repo, info.commit)
             })?;
-            let blob_ok = match (&f.blob_id, &scanned.git_sha1) {
-                (Some(want), Some(got)) => want == got,
-                _ => true,
-            };
-            if scanned.size != f.size || !blob_ok {
+            if !matches_listing(&f, scanned) {
                 return Err(anyhow!(
-                    "{} from {}@{}: the downloaded content does not match the Hub's listing ({} bytes, git blob {}; got {} bytes, git blob {}); the file was corrupted in transit or changed, try again",
+                    "{} from {}@{}: the downloaded content does not match the Hub's listing ({} bytes, git blob {}; got {} bytes, git blob {}), also when fetched again; the file is corrupted on the server or in transit",
                     f.path, hf.repo, info.commit, f.size, f.blob_id.as_deref().unwrap_or("?"), scanned.size,
                     scanned.git_sha1.as_deref().unwrap_or("?")
                 )
@@ -179,18 +210,59 @@ pub async fn fetch(
     Ok(Fetched { info, files, sources })
 }
 
-/// Solves the final layout now, so a failed download is explained here.
-pub async fn solve_layout(
+/// The name a file gets inside its download state.
+fn file_name(f: &HubFile) -> String {
+    f.path.rsplit('/').next().unwrap_or(&f.path).to_string()
+}
+
+fn matches_listing(f: &HubFile, scanned: &crate::scan::ScannedFile) -> bool {
+    let blob_ok = match (&f.blob_id, &scanned.git_sha1) {
+        (Some(want), Some(got)) => want == got,
+        _ => true,
+    };
+    scanned.size == f.size && blob_ok
+}
+
+/// Paths of small files whose download does not match the listing.
+fn mismatched(small: &[(String, HubFile)], listing: &Listing) -> BTreeSet<String> {
+    small
+        .iter()
+        .filter(|(_, f)| !listing.files.iter().any(|s| s.path == f.path && matches_listing(f, s)))
+        .map(|(_, f)| f.path.clone())
+        .collect()
+}
+
+/// Gathers the small files into one tree (those in `retry` as a fresh
+/// variant) and hashes it in a scan step.
+async fn fetch_small(
     bridge: &mut Bridge,
     request: &Request,
     hf: &HfRef,
     info: &RepoInfo,
-    layout: &State,
-) -> Result<Reference, GatewayError> {
-    bridge
-        .solve_evaluated(layout.to_definition())
+    fetcher: &Fetcher,
+    small: &[(String, HubFile)],
+    retry: &BTreeSet<String>,
+) -> Result<(State, Listing), Failure> {
+    let mut tree = FileOp::new(State::scratch());
+    for (_, f) in small {
+        let name = file_name(f);
+        let url = hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path);
+        let again = retry.contains(&f.path);
+        let progress = format!("fetch {} ({}){}", f.path, human_size(f.size), if again { " again" } else { "" });
+        let expect = f.blob_id.clone().map(Expect::GitSha1).unwrap_or(Expect::Anything);
+        let state = fetcher.file(&url, &name, &expect, &progress, false, again);
+        let copy = CopyOptions { create_dest_path: true, ..Default::default() };
+        tree = tree.copy(&state, &format!("/{name}"), &format!("/{}", f.path), copy);
+    }
+    let tree = tree.custom_name(&format!("gather {} small file(s) of {}", small.len(), hf.repo)).into_state();
+    let scan = selfimage::scan_step(&fetcher.image, &tree, &format!("small files of {}", hf.repo), true);
+    let r = bridge
+        .solve_evaluated(scan.to_definition())
         .await
-        .map_err(|e| explain_file_failure(request, hf, info, e))
+        .map_err(|e| explain_file_failure(request, hf, info, e))?;
+    let listing: Listing = serde_json::from_slice(&bridge.read_file(&r, LISTING_FILE).await?)
+        .context("reading the scan listing of the small files")?;
+    Ok((tree, listing))
 }
 
 /// The HTTP status (or our `hf-get` exit code) in a BuildKit error.
@@ -213,8 +285,8 @@ fn status_in(message: &str) -> Option<u16> {
     }
 }
 
-fn with_cause(ours: String, cause: &GatewayError) -> GatewayError {
-    GatewayError::Local(anyhow!("{ours} (BuildKit: {cause})"))
+fn explained(ours: String, cause: &GatewayError, refused: bool) -> Failure {
+    Failure { refused, error: GatewayError::Local(anyhow!("{ours} (BuildKit: {cause})")) }
 }
 
 async fn explain_info_failure(
@@ -223,10 +295,11 @@ async fn explain_info_failure(
     request: &Request,
     hf: &HfRef,
     err: GatewayError,
-) -> GatewayError {
+) -> Failure {
     let ep = &request.hf_endpoint;
     let (repo, rev) = (&hf.repo, &hf.revision);
-    let message = match status_in(&err.to_string()) {
+    let status = status_in(&err.to_string());
+    let message = match status {
         Some(401) | Some(403) => format!(
             "{ep} refused access to {repo}: the repo does not exist, or it is private or gated; {TOKEN_HINT}"
         ),
@@ -240,33 +313,34 @@ async fn explain_info_failure(
         }
         Some(429) => format!("{ep} is rate-limiting requests (HTTP 429) while resolving {repo}@{rev}; wait a few minutes, or {TOKEN_HINT}"),
         Some(s) if s >= 500 => format!("{ep} failed (HTTP {s}) while resolving {repo}@{rev}; try again later"),
-        _ => return err,
+        _ => return err.into(),
     };
-    with_cause(message, &err)
+    explained(message, &err, matches!(status, Some(401) | Some(403)))
 }
 
-fn explain_file_failure(request: &Request, hf: &HfRef, info: &RepoInfo, err: GatewayError) -> GatewayError {
+fn explain_file_failure(request: &Request, hf: &HfRef, info: &RepoInfo, err: GatewayError) -> Failure {
     let text = err.to_string();
     let ep = &request.hf_endpoint;
     let at = format!("{}@{} (commit {})", hf.repo, hf.revision, info.commit);
+    let status = status_in(&text);
     let mismatch = info
         .files
         .iter()
         .find(|f| f.lfs_sha256.as_ref().is_some_and(|s| text.contains(s.as_str())));
-    let message = match (status_in(&text), mismatch) {
-        (_, Some(f)) if text.contains("mismatch") || status_in(&text) == Some(0) => format!(
+    let message = match (status, mismatch) {
+        (_, Some(f)) if text.contains("mismatch") || status == Some(0) => format!(
             "{} from {at}: the downloaded bytes do not match the sha256 {} the Hub lists; the file is corrupted on the server or in transit, try again",
             f.path,
             f.lfs_sha256.as_deref().unwrap_or("")
         ),
-        (Some(0), None) => format!("a file from {at} does not match the sha256 the Hub lists; try again"),
+        (Some(0), None) => format!("a file from {at} does not match the checksum the Hub lists; try again"),
         (Some(401) | Some(403), _) => format!("{ep} refused to serve files of {at}: the repo is gated or private; accept its terms on the Hub and {TOKEN_HINT}"),
         (Some(404), _) => format!("a file listed in {at} could not be downloaded (HTTP 404); the commit may have been removed"),
         (Some(429), _) => format!("{ep} is rate-limiting downloads of {at} (HTTP 429); wait a few minutes, or {TOKEN_HINT}"),
         (Some(s), _) if s >= 500 => format!("{ep} failed (HTTP {s}) while serving files of {at}; try again later"),
-        _ => return err,
+        _ => return err.into(),
     };
-    with_cause(message, &err)
+    explained(message, &err, matches!(status, Some(401) | Some(403)))
 }
 
 #[cfg(test)]
@@ -291,21 +365,28 @@ mod tests {
     #[test]
     fn without_a_token_files_are_http_sources_verified_by_checksum() {
         let sha = "ab".repeat(32);
-        let op = head_op(&fetcher(false).file("http://h/o/r/resolve/c/w.bin", "w.bin", Some(&sha), "fetch w.bin", false));
+        let expect = Expect::Sha256(sha.clone());
+        let op = head_op(&fetcher(false).file("http://h/o/r/resolve/c/w.bin", "w.bin", &expect, "fetch w.bin", false, false));
         let Some(Kind::Source(src)) = op.op else { panic!("an http source") };
         assert_eq!(src.identifier, "http://h/o/r/resolve/c/w.bin");
         assert_eq!(src.attrs["http.checksum"], format!("sha256:{sha}"));
         assert_eq!(src.attrs["http.filename"], "w.bin");
+        assert!(!src.attrs.contains_key("http.perm"));
+        let retry = head_op(&fetcher(false).file("http://h/x", "x", &Expect::Anything, "fetch x again", false, true));
+        let Some(Kind::Source(src)) = retry.op else { panic!("an http source") };
+        assert_eq!(src.attrs["http.perm"], "0644", "a retry is a different BuildKit cache entry");
     }
 
     #[test]
     fn with_a_token_a_step_of_our_image_downloads_with_the_secret_mounted() {
         let sha = "cd".repeat(32);
-        let state = fetcher(true).file("http://h/o/r/resolve/c/w.bin", "w.bin", Some(&sha), "fetch w.bin", false);
+        let expect = Expect::Sha256(sha.clone());
+        let state = fetcher(true).file("http://h/o/r/resolve/c/w.bin", "w.bin", &expect, "fetch w.bin", false, false);
         let op = head_op(&state);
         let Some(Kind::Exec(exec)) = op.op else { panic!("an exec step") };
         let meta = exec.meta.unwrap();
-        assert_eq!(meta.args, [BINARY, "hf-get", "http://h/o/r/resolve/c/w.bin", "/out/w.bin", sha.as_str()]);
+        let expected = format!("sha256:{sha}");
+        assert_eq!(meta.args, [BINARY, "hf-get", "http://h/o/r/resolve/c/w.bin", "/out/w.bin", expected.as_str()]);
         assert!(meta.env.is_empty(), "the token never travels in the environment");
         assert_eq!(exec.network, pb::NetMode::Host as i32);
         let secret = exec.mounts.iter().find(|m| m.dest == TOKEN_PATH).expect("secret mount");
@@ -336,12 +417,16 @@ mod tests {
         )
         .unwrap();
         let err = GatewayError::Local(anyhow!("digest mismatch sha256:ffff: sha256:{sha}"));
-        let text = explain_file_failure(&request, &hf, &info, err).to_string();
+        let failure = explain_file_failure(&request, &hf, &info, err);
+        let text = failure.error.to_string();
         assert!(text.starts_with("w.safetensors from org/repo@main"), "{text}");
+        assert!(!failure.refused);
         let err = GatewayError::Local(anyhow!("invalid response status 401"));
-        let text = explain_file_failure(&request, &hf, &info, err).to_string();
+        let failure = explain_file_failure(&request, &hf, &info, err);
+        let text = failure.error.to_string();
         assert!(text.contains("gated or private") && text.contains("--secret id=hf-token,env=HF_TOKEN"), "{text}");
+        assert!(failure.refused, "a refusal leads to a try with the token secret");
         let err = GatewayError::Local(anyhow!("unrelated"));
-        assert_eq!(explain_file_failure(&request, &hf, &info, err).to_string(), "unrelated");
+        assert_eq!(explain_file_failure(&request, &hf, &info, err).error.to_string(), "unrelated");
     }
 }
