@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import gzip
 import hashlib
 import hmac
@@ -213,6 +214,19 @@ class HubState:
         self.secret = secrets.token_bytes(16)
         self.endpoint = ""  # set once the servers are bound
         self.cdn = ""
+        # Bodies already served per (repo, path), for repo.json "corrupt_first".
+        self.served = collections.Counter()
+        self.served_lock = threading.Lock()
+
+    def corrupt_now(self, repo: Repo, path: str, is_body: bool) -> bool:
+        """Persistent corruption ("corrupt"), or only the first body served ("corrupt_first")."""
+        if repo.is_corrupt(path):
+            return True
+        if path not in repo.config.get("corrupt_first", []) or not is_body:
+            return False
+        with self.served_lock:
+            self.served[(repo.repo_id, path)] += 1
+            return self.served[(repo.repo_id, path)] == 1
 
     def load_repo(self, kind: str, org: str, name: str) -> Repo | None:
         return load_repo(self.repos_root, kind, unquote(org), unquote(name), self.hashes)
@@ -372,7 +386,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         if etag_matches(self.headers.get("If-None-Match"), etag):
             return self.send(304, headers)
         headers.setdefault("Content-Type", mimetypes.guess_type(meta.path)[0] or "application/octet-stream")
-        corrupt = repo.is_corrupt(meta.path)
+        corrupt = self.state.corrupt_now(repo, meta.path, self.method == "GET")
         rng = parse_range(self.headers.get("Range"), meta.size)
         if rng == "unsatisfiable":
             raise HubError(416, None, "Requested Range Not Satisfiable", {"Content-Range": f"bytes */{meta.size}"})

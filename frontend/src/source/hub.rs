@@ -191,7 +191,7 @@ async fn fetch(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fet
             })?;
             if !matches_listing(&f, scanned) {
                 return Err(anyhow!(
-                    "{} from {}@{}: the downloaded content does not match the Hub's listing ({} bytes, git blob {}; got {} bytes, git blob {}), also when fetched again; the file is corrupted on the server or in transit",
+                    "{} from {}@{}: the downloaded content does not match the Hub's listing ({} bytes, git blob {}; got {} bytes, git blob {}), also when fetched again; the file is corrupted on the server, and BuildKit keeps the bad copy in its HTTP cache: once the Hub serves it correctly, clear the cache (docker buildx prune) and build again",
                     f.path, hf.repo, info.commit, f.size, f.blob_id.as_deref().unwrap_or("?"), scanned.size,
                     scanned.git_sha1.as_deref().unwrap_or("?")
                 )
