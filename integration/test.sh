@@ -79,6 +79,11 @@ python3 -m pytest -q integration/fakehub
 section "frontend image: build and push $MODELPACK_IMAGE (integration/build-image.sh)"
 IMAGE="$MODELPACK_IMAGE" integration/build-image.sh
 
+section "fresh build cache (docker buildx prune -af): predictable e2e timings"
+# BuildKit slows down as its snapshot count grows (one per fetched file), so
+# the test engine starts every run from an empty build cache.
+PATH="/usr/sbin:/usr/bin:$PATH" docker buildx prune -af >/dev/null
+
 section "end-to-end tests against docker buildx (cargo test -p integration -- --ignored)"
 threads=()
 if [ -n "${TEST_THREADS:-}" ]; then threads=(--test-threads "$TEST_THREADS"); fi
