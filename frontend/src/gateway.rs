@@ -81,6 +81,7 @@ fn remote(status: tonic::Status) -> GatewayError {
 /// A connected LLBBridge client plus what `Ping` told us.
 pub struct Bridge {
     client: LlbBridgeClient<Channel>,
+    no_cache: bool,
     llb_caps: BTreeMap<String, bool>,
     api_caps: BTreeMap<String, bool>,
 }
@@ -113,7 +114,7 @@ impl Bridge {
             .map_err(|s| anyhow!("ping buildkitd: {}", s.message()))?
             .into_inner();
         let caps = |list: Vec<gw::ApiCap>| list.into_iter().map(|c| (c.id, c.enabled)).collect();
-        Ok(Bridge { client, llb_caps: caps(pong.llb_caps), api_caps: caps(pong.frontend_api_caps) })
+        Ok(Bridge { client, no_cache: false, llb_caps: caps(pong.llb_caps), api_caps: caps(pong.frontend_api_caps) })
     }
 
     /// Fails with one line naming what is missing when buildkitd lacks a
@@ -138,6 +139,11 @@ impl Bridge {
         }
     }
 
+    /// From now on every solve runs all its ops again (`--no-cache`).
+    pub fn set_no_cache(&mut self, no_cache: bool) {
+        self.no_cache = no_cache;
+    }
+
     /// Solves a definition (lazily, as buildkitd does) and returns its ref.
     pub async fn solve(&mut self, def: pb::Definition) -> Result<Reference, GatewayError> {
         self.solve_with(def, false).await
@@ -148,7 +154,10 @@ impl Bridge {
         self.solve_with(def, true).await
     }
 
-    async fn solve_with(&mut self, def: pb::Definition, evaluate: bool) -> Result<Reference, GatewayError> {
+    async fn solve_with(&mut self, mut def: pb::Definition, evaluate: bool) -> Result<Reference, GatewayError> {
+        if self.no_cache {
+            llb::ignore_cache(&mut def);
+        }
         let request = gw::SolveRequest {
             definition: Some(def),
             allow_result_return: true,

@@ -38,6 +38,8 @@ pub async fn build(
         return Ok((None, targets::answer_subrequest(id)?));
     }
     bridge.require_caps(REQUIRED_LLB_CAPS, REQUIRED_API_CAPS)?;
+    // `--no-cache` (dockerui's key; a value naming stages means all here).
+    bridge.set_no_cache(env.opts.contains_key("no-cache"));
     let target = targets::route(env.opts.get("target").map(String::as_str))?;
     let request = options::parse(&env.opts)?;
     let layout = match target {

@@ -16,4 +16,4 @@ mod state;
 
 pub use exec::{Exec, ExecNode, Mount, NetMode};
 pub use file::{CopyOptions, FileOp};
-pub use state::{digest_of, Imported, State};
+pub use state::{digest_of, ignore_cache, Imported, State};

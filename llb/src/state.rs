@@ -64,6 +64,16 @@ impl Imported {
     }
 }
 
+/// Marks every op of a definition (all but the terminal) to be run again
+/// rather than taken from BuildKit's cache, as `--no-cache` asks. Op bytes
+/// and digests do not change: this is metadata only.
+pub fn ignore_cache(def: &mut pb::Definition) {
+    let Some((_, ops)) = def.def.split_last() else { return };
+    for op in ops {
+        def.metadata.entry(digest_of(op)).or_default().ignore_cache = true;
+    }
+}
+
 /// `sha256:<hex>` of the given bytes: the digest BuildKit expects for ops.
 pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))

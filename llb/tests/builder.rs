@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use llb::proto::pb::{self, op::Op as Kind};
-use llb::{digest_of, source, CopyOptions, Exec, FileOp, Imported, Mount, NetMode, State};
+use llb::{digest_of, ignore_cache, source, CopyOptions, Exec, FileOp, Imported, Mount, NetMode, State};
 use prost::Message;
 
 /// Decodes every op, keyed by digest, and returns the terminal op too.
@@ -189,4 +189,19 @@ fn imported_definition_is_merged_verbatim() {
 #[test]
 fn scratch_gives_an_empty_definition() {
     assert!(State::scratch().to_definition().def.is_empty());
+}
+
+#[test]
+fn ignore_cache_marks_every_op_but_the_terminal_and_keeps_names() {
+    let mut def = sample_graph().to_definition();
+    let bytes_before = def.def.clone();
+    ignore_cache(&mut def);
+    assert_eq!(def.def, bytes_before, "op bytes (and so digests) are unchanged");
+    let terminal = digest_of(def.def.last().unwrap());
+    for op in &def.def[..def.def.len() - 1] {
+        assert!(def.metadata[&digest_of(op)].ignore_cache);
+    }
+    assert!(!def.metadata.contains_key(&terminal));
+    let names: Vec<_> = def.metadata.values().filter_map(|m| m.description.get("llb.customname")).collect();
+    assert_eq!(names.len(), 2, "progress names survive");
 }
