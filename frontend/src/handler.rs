@@ -5,12 +5,8 @@ use std::collections::BTreeMap;
 
 use anyhow::anyhow;
 
-use crate::emit;
 use crate::gateway::{Bridge, Environment, GatewayError, Reference};
 use crate::options::{self, OutputMode, Request};
-use crate::plan::{self, ModelInfo};
-use crate::scan::{Listing, LISTING_FILE};
-use crate::selfimage;
 use crate::source::{context, hub, SourceSpec};
 use crate::targets::{self, Target};
 
@@ -54,42 +50,13 @@ pub async fn build(
     Ok((Some(layout), metadata))
 }
 
-/// The context's `.dockerignore` patterns (none when there is no file).
-async fn read_dockerignore(bridge: &mut Bridge, session: &str) -> Result<Vec<String>, GatewayError> {
-    let r = bridge.solve(context::dockerignore_state(session).to_definition()).await?;
-    match bridge.read_file(&r, context::DOCKERIGNORE).await {
-        Ok(bytes) => Ok(context::parse_dockerignore(&String::from_utf8_lossy(&bytes))),
-        Err(_) => Ok(Vec::new()),
-    }
-}
-
 async fn modelpack(
     bridge: &mut Bridge,
     env: &Environment,
     request: &Request,
 ) -> Result<Reference, GatewayError> {
     match &request.source {
-        SourceSpec::Context(path) => {
-            let image = selfimage::own_image()?;
-            let ignore = read_dockerignore(bridge, &env.session_id).await?;
-            let tree = context::state(&env.session_id, path.as_deref(), &ignore);
-            let what = format!("build context {}", path.as_deref().unwrap_or("."));
-            let scanned = selfimage::scan_step(&image, &tree, &what, false);
-            let listing_ref = bridge.solve(scanned.to_definition()).await?;
-            let bytes = bridge.read_file(&listing_ref, LISTING_FILE).await?;
-            let listing: Listing = serde_json::from_slice(&bytes)
-                .map_err(|e| anyhow!("reading the scan listing {LISTING_FILE}: {e}"))?;
-            let files = context::files(path.as_deref(), listing, &request.patterns)?;
-            let info = ModelInfo {
-                name: request.name.clone(),
-                created_at: request.created_at.clone(),
-                source_url: None,
-                revision: None,
-            };
-            let plan = plan::build(files, &info, request.packaging)?;
-            let state = emit::layout(&plan, &[tree], &request.name);
-            Ok(bridge.solve(state.to_definition()).await?)
-        }
+        SourceSpec::Context(path) => context::build_layout(bridge, &env.session_id, request, path.as_deref()).await,
         SourceSpec::HuggingFace(hf) => hub::build_layout(bridge, request, hf).await,
     }
 }

@@ -6,6 +6,8 @@ use llb::proto::pb;
 use llb::{Exec, Imported, Mount, NetMode, State};
 use prost::Message;
 
+use crate::gateway::{Bridge, GatewayError};
+use crate::scan::{Listing, LISTING_FILE};
 
 /// Where buildkitd mounts the marshalled definition of the frontend image.
 pub const FRONTEND_BIN: &str = "/run/config/buildkit/metadata/frontend.bin";
@@ -23,7 +25,7 @@ pub fn own_image() -> Result<State> {
 }
 
 /// A step that lists and hashes every file of `tree` (network off); its
-/// result holds [`crate::scan::LISTING_FILE`].
+/// result holds [`LISTING_FILE`].
 pub fn scan_step(image: &State, tree: &State, what: &str, git_sha1: bool) -> State {
     let mut args = vec![BINARY, "scan"];
     if git_sha1 {
@@ -38,4 +40,19 @@ pub fn scan_step(image: &State, tree: &State, what: &str, git_sha1: bool) -> Sta
         .build()
         .output("/out")
         .expect("/out is a writable mount")
+}
+
+/// Runs [`scan_step`] on `tree` and reads back its listing.
+pub async fn scan_listing(
+    bridge: &mut Bridge,
+    image: &State,
+    tree: &State,
+    what: &str,
+    git_sha1: bool,
+) -> Result<Listing, GatewayError> {
+    let step = scan_step(image, tree, what, git_sha1);
+    let r = bridge.solve(step.to_definition()).await?;
+    let bytes = bridge.read_file(&r, LISTING_FILE).await?;
+    let listing = serde_json::from_slice(&bytes).with_context(|| format!("reading the listing of {what}"))?;
+    Ok(listing)
 }

@@ -4,10 +4,47 @@
 use anyhow::{bail, Result};
 use llb::State;
 
+use crate::emit;
+use crate::gateway::{Bridge, GatewayError, Reference};
+use crate::options::Request;
 use crate::patterns::PatternList;
-use crate::plan::{Origin, PlanFile};
+use crate::plan::{self, ModelInfo, Origin, PlanFile};
 use crate::scan::Listing;
+use crate::selfimage;
 use crate::source::is_bookkeeping;
+
+/// Packages the context (or `path` inside it) into an OCI layout.
+pub async fn build_layout(
+    bridge: &mut Bridge,
+    session: &str,
+    request: &Request,
+    path: Option<&str>,
+) -> Result<Reference, GatewayError> {
+    let image = selfimage::own_image()?;
+    let ignore = read_dockerignore(bridge, session).await?;
+    let tree = state(session, path, &ignore);
+    let what = format!("build context {}", path.unwrap_or("."));
+    let listing = selfimage::scan_listing(bridge, &image, &tree, &what, false).await?;
+    let files = files(path, listing, &request.patterns)?;
+    let info = ModelInfo {
+        name: request.name.clone(),
+        created_at: request.created_at.clone(),
+        source_url: None,
+        revision: None,
+    };
+    let plan = plan::build(files, &info, request.packaging)?;
+    let layout = emit::layout(&plan, &[tree], &request.name);
+    bridge.solve(layout.to_definition()).await
+}
+
+/// The context's `.dockerignore` patterns (none when there is no file).
+async fn read_dockerignore(bridge: &mut Bridge, session: &str) -> Result<Vec<String>, GatewayError> {
+    let r = bridge.solve(dockerignore_state(session).to_definition()).await?;
+    match bridge.read_file(&r, DOCKERIGNORE).await {
+        Ok(bytes) => Ok(parse_dockerignore(&String::from_utf8_lossy(&bytes))),
+        Err(_) => Ok(Vec::new()),
+    }
+}
 
 /// Never transferred from the context: version-control and download-cache
 /// folders, which are not part of a model.

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
 use crate::emit::{self, human_size};
@@ -15,7 +15,7 @@ use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::hfget::{self, Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::options::{DownloadNetwork, Request};
 use crate::plan::{self, ModelInfo, Origin, PlanFile};
-use crate::scan::{Listing, LISTING_FILE};
+use crate::scan::Listing;
 use crate::selfimage::{self, BINARY};
 use crate::source::huggingface::{parse_info, HfRef, HubFile, RepoInfo};
 
@@ -255,13 +255,10 @@ async fn fetch_small(
         tree = tree.copy(&state, &format!("/{name}"), &format!("/{}", f.path), copy);
     }
     let tree = tree.custom_name(&format!("gather {} small file(s) of {}", small.len(), hf.repo)).into_state();
-    let scan = selfimage::scan_step(&fetcher.image, &tree, &format!("small files of {}", hf.repo), true);
-    let r = bridge
-        .solve_evaluated(scan.to_definition())
+    let what = format!("small files of {}", hf.repo);
+    let listing = selfimage::scan_listing(bridge, &fetcher.image, &tree, &what, true)
         .await
         .map_err(|e| explain_file_failure(request, hf, info, e))?;
-    let listing: Listing = serde_json::from_slice(&bridge.read_file(&r, LISTING_FILE).await?)
-        .context("reading the scan listing of the small files")?;
     Ok((tree, listing))
 }
 
