@@ -32,6 +32,34 @@ pub mod keys {
     pub const DOWNLOAD_NETWORK: &str = "download_network";
 }
 
+/// Every build arg this frontend reads.
+pub const KNOWN: &[&str] = &[
+    keys::SOURCE,
+    keys::NAME,
+    keys::LAYER_PACKAGING,
+    keys::OUTPUT_MODE,
+    keys::INCLUDE,
+    keys::EXCLUDE,
+    keys::REVISION,
+    keys::HF_ENDPOINT,
+    keys::DOWNLOAD_NETWORK,
+    keys::SOURCE_DATE_EPOCH,
+];
+
+/// Fails on a lower-case build arg we do not know (most likely a typo such
+/// as `layer_packing`). Upper-case args (`BUILDKIT_SYNTAX`, `HTTP_PROXY`, …)
+/// and the proxy variables belong to BuildKit and Docker and are left alone.
+fn check_unknown_args(opts: &BTreeMap<String, String>) -> Result<()> {
+    const PROXIES: &[&str] = &["http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"];
+    for key in opts.keys().filter_map(|k| k.strip_prefix("build-arg:")) {
+        let ours_in_style = key.chars().any(|c| c.is_ascii_lowercase());
+        if ours_in_style && !KNOWN.contains(&key) && !PROXIES.contains(&key) {
+            bail!("unknown build-arg {key}; this frontend reads: {}", KNOWN.join(", "));
+        }
+    }
+    Ok(())
+}
+
 /// How each file is stored as a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerPackaging {
@@ -98,6 +126,7 @@ fn one_of<T: Copy>(key: &str, value: &str, table: &[(&str, T)]) -> Result<T> {
 
 /// Parses the build args of a frontend invocation.
 pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
+    check_unknown_args(opts)?;
     let arg = |k: &str| opts.get(&format!("build-arg:{k}")).map(|v| v.trim()).filter(|v| !v.is_empty());
 
     let Some(source) = arg(keys::SOURCE) else {
@@ -214,6 +243,14 @@ mod tests {
             .unwrap();
         assert_eq!(r.name, "tiny-1.0");
         assert_eq!(r.created_at.as_deref(), Some("1970-01-02T00:00:00Z"));
+    }
+
+    #[test]
+    fn unknown_lowercase_args_are_typos_but_docker_args_pass() {
+        let err = parse(&opts(&[("source", "."), ("layer_packing", "tar")])).unwrap_err().to_string();
+        assert!(err.starts_with("unknown build-arg layer_packing; this frontend reads: source, name, layer_packaging"), "{err}");
+        let ok = opts(&[("source", "."), ("BUILDKIT_SYNTAX", "x"), ("HTTP_PROXY", "p"), ("no_proxy", "q")]);
+        assert!(parse(&ok).is_ok());
     }
 
     #[test]

@@ -387,6 +387,16 @@ fn fails_for_an_unknown_output_mode() {
 
 #[test]
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn fails_for_a_misspelled_build_arg() {
+    let ctx = small_context();
+    expect_failure(
+        Build::new(ctx.path()).arg("source", ".").arg("layer_packing", "tar"),
+        "unknown build-arg layer_packing; this frontend reads: source, name, layer_packaging",
+    );
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn fails_for_an_unknown_target() {
     let ctx = small_context();
     expect_failure(
