@@ -74,6 +74,7 @@ mod tests {
             digest: plan::sha256_digest(bytes),
             executable: false,
             origin: Origin { source: 0, path: format!("/{path}") },
+            packed: None,
         };
         let files = vec![f("a.safetensors", b"w"), f("copy.safetensors", b"w"), f("config.json", b"{}")];
         let info = ModelInfo { name: "m".into(), ..Default::default() };

@@ -3,7 +3,7 @@
 //!
 //! Started by buildkitd with no arguments, it speaks the gateway protocol
 //! over stdin/stdout. Build steps re-execute the same binary from the same
-//! image with a subcommand (`scan`, `hf-get`).
+//! image with a subcommand (`scan`, `pack`, `hf-get`).
 
 mod emit;
 mod gateway;
@@ -12,6 +12,7 @@ mod hfget;
 mod mediatype;
 mod oci;
 mod options;
+mod pack;
 mod patterns;
 mod plan;
 mod scan;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
         Some("scan") => scan::run(&args[2..]),
+        Some("pack") => pack::run(&args[2..]),
         Some("hf-get") => match hfget::run(&args[2..]) {
             Ok(code) => return ExitCode::from(code),
             Err(e) => Err(e),

@@ -60,19 +60,37 @@ fn check_unknown_args(opts: &BTreeMap<String, String>) -> Result<()> {
     Ok(())
 }
 
-/// How each file is stored as a layer.
+/// How each file is stored as a layer (always one file per layer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerPackaging {
-    /// The file's bytes as they are, one layer per file.
+    /// The file's bytes as they are.
     Raw,
+    /// A tar holding the file.
+    Tar,
+    /// A gzip-compressed tar holding the file.
+    TarGzip,
+    /// A zstd-compressed tar holding the file.
+    TarZstd,
 }
 
 impl LayerPackaging {
-    /// The media-type suffix (`raw`, `tar`, …).
+    /// Every format, in the order documented.
+    pub const ALL: [LayerPackaging; 4] =
+        [LayerPackaging::Raw, LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd];
+
+    /// The media-type suffix and build-arg value (`raw`, `tar`, …).
     pub fn suffix(self) -> &'static str {
         match self {
             LayerPackaging::Raw => "raw",
+            LayerPackaging::Tar => "tar",
+            LayerPackaging::TarGzip => "tar+gzip",
+            LayerPackaging::TarZstd => "tar+zstd",
         }
+    }
+
+    /// The format for a suffix.
+    pub fn from_suffix(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.suffix() == s)
     }
 }
 
@@ -144,7 +162,10 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
 
     let packaging = match arg(keys::LAYER_PACKAGING) {
         None => LayerPackaging::Raw,
-        Some(v) => one_of(keys::LAYER_PACKAGING, v, &[("raw", LayerPackaging::Raw)])?,
+        Some(v) => {
+            let table: Vec<(&str, LayerPackaging)> = LayerPackaging::ALL.iter().map(|p| (p.suffix(), *p)).collect();
+            one_of(keys::LAYER_PACKAGING, v, &table)?
+        }
     };
     let output = match arg(keys::OUTPUT_MODE) {
         None => OutputMode::Layout,
@@ -225,7 +246,7 @@ mod tests {
         let err = parse(&opts(&[("source", "."), ("layer_packaging", "zip")])).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "build-arg layer_packaging: unknown value \"zip\"; accepted: raw"
+            "build-arg layer_packaging: unknown value \"zip\"; accepted: raw, tar, tar+gzip, tar+zstd"
         );
         let err = parse(&opts(&[("source", "."), ("output_mode", "x")])).unwrap_err();
         assert!(err.to_string().contains("accepted: layout"), "{err}");

@@ -25,14 +25,42 @@ pub struct Origin {
 pub struct PlanFile {
     /// Path inside the model (`org.cncf.model.filepath`), `/`-separated.
     pub path: String,
-    /// Size in bytes.
+    /// Size of the file in bytes.
     pub size: u64,
-    /// `sha256:<hex>` of the bytes.
+    /// `sha256:<hex>` of the layer blob (the file itself for raw layers).
     pub digest: String,
     /// Whether any execute bit is set (mode 0755 rather than 0644).
     pub executable: bool,
-    /// Where the bytes are.
+    /// Where the layer blob's bytes are.
     pub origin: Origin,
+    /// For tar layers: the packed blob's size and the uncompressed tar's
+    /// digest. `None` for raw layers (blob = file, diff id = digest).
+    pub packed: Option<Packed>,
+}
+
+/// A file already written as a tar layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Packed {
+    /// Blob size in bytes.
+    pub blob_size: u64,
+    /// `sha256:<hex>` of the uncompressed tar.
+    pub diff_id: String,
+}
+
+impl PlanFile {
+    /// The mode recorded in metadata and tar headers.
+    pub fn mode(&self) -> u32 {
+        if self.executable {
+            0o755
+        } else {
+            0o644
+        }
+    }
+
+    /// The layer's diff id.
+    pub fn diff_id(&self) -> &str {
+        self.packed.as_ref().map_or(&self.digest, |p| &p.diff_id)
+    }
 }
 
 /// What the config says about the model beyond its files.
@@ -104,7 +132,7 @@ fn layer_descriptor(file: &PlanFile, packaging: LayerPackaging) -> (Kind, Descri
     let (kind, untested) = mediatype::classify(&file.path, file.size);
     let metadata = FileMetadata {
         name: file.path.rsplit('/').next().unwrap_or(&file.path).to_string(),
-        mode: if file.executable { 0o755 } else { 0o644 },
+        mode: file.mode(),
         uid: 0,
         gid: 0,
         size: file.size,
@@ -123,7 +151,7 @@ fn layer_descriptor(file: &PlanFile, packaging: LayerPackaging) -> (Kind, Descri
     let descriptor = Descriptor {
         media_type: kind.media_type(packaging.suffix()),
         digest: file.digest.clone(),
-        size: file.size,
+        size: file.packed.as_ref().map_or(file.size, |p| p.blob_size),
         artifact_type: None,
         annotations,
     };
@@ -171,7 +199,7 @@ pub fn build(mut files: Vec<PlanFile>, info: &ModelInfo, packaging: LayerPackagi
         },
         modelfs: oci::ModelFs {
             fs_type: "layers".into(),
-            diff_ids: layers.iter().map(|(_, d, _)| d.digest.clone()).collect(),
+            diff_ids: layers.iter().map(|(_, _, f)| f.diff_id().to_string()).collect(),
         },
         config: oci::ModelProperties { format: weight_format(&kinds) },
     };
@@ -218,6 +246,7 @@ mod tests {
             digest: sha256_digest(bytes),
             executable: false,
             origin: Origin { source: 0, path: format!("/{path}") },
+            packed: None,
         }
     }
 
@@ -310,6 +339,19 @@ mod tests {
         }
         let broken = serde_json::json!({"descriptor": {}, "config": {}, "modelfs": {"type": "layers", "diffIds": []}});
         assert!(!validator.is_valid(&broken), "the schema check can fail");
+    }
+
+    #[test]
+    fn packed_layers_use_blob_sizes_and_tar_diff_ids() {
+        let mut f = file("model.safetensors", b"weights");
+        f.digest = "sha256:blob".into();
+        f.packed = Some(Packed { blob_size: 99, diff_id: "sha256:tar".into() });
+        let plan = build(vec![f], &info(), LayerPackaging::TarZstd).unwrap();
+        let d = &plan.layers[0].descriptor;
+        assert_eq!((d.media_type.as_str(), d.digest.as_str(), d.size), ("application/vnd.cncf.model.weight.v1.tar+zstd", "sha256:blob", 99));
+        let config: serde_json::Value = serde_json::from_slice(&plan.config.bytes).unwrap();
+        assert_eq!(config["modelfs"]["diffIds"][0], "sha256:tar");
+        assert!(d.annotations[oci::ANNOTATION_FILE_METADATA].contains("\"size\":7"), "metadata keeps the file size");
     }
 
     #[test]

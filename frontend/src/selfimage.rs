@@ -7,6 +7,9 @@ use llb::{Exec, Imported, Mount, NetMode, State};
 use prost::Message;
 
 use crate::gateway::{Bridge, GatewayError};
+use crate::options::LayerPackaging;
+use crate::pack::{Written, BLOB_FILE, LAYER_FILE};
+use crate::plan::{Origin, Packed, PlanFile};
 use crate::scan::{Listing, LISTING_FILE};
 
 /// Where buildkitd mounts the marshalled definition of the frontend image.
@@ -55,4 +58,46 @@ pub async fn scan_listing(
     let bytes = bridge.read_file(&r, LISTING_FILE).await?;
     let listing = serde_json::from_slice(&bytes).with_context(|| format!("reading the listing of {what}"))?;
     Ok(listing)
+}
+
+/// A step packing the file at `path` of `tree` as a tar layer named `name`
+/// (network off). Only that file is mounted, so BuildKit caches the step
+/// per file content; its result holds the blob and its description.
+pub fn pack_step(image: &State, tree: &State, path: &str, name: &str, mode: u32, format: LayerPackaging) -> State {
+    let mode = format!("{mode:o}");
+    Exec::new(image, [BINARY, "pack", format.suffix(), name, mode.as_str(), "/src/file", "/out"])
+        .network(NetMode::None)
+        .mount(Mount::bind("/src/file", tree).readonly().selector(path.trim_start_matches('/')))
+        .mount(Mount::bind("/out", &State::scratch()))
+        .custom_name(&format!("pack {name} as {}", format.suffix()))
+        .build()
+        .output("/out")
+        .expect("/out is a writable mount")
+}
+
+/// Turns raw plan files into tar layers of `format`, one pack step each;
+/// the new blobs' states are appended to `sources`. Raw stays as it is.
+pub async fn pack_files(
+    bridge: &mut Bridge,
+    image: &State,
+    files: Vec<PlanFile>,
+    sources: &mut Vec<State>,
+    format: LayerPackaging,
+) -> Result<Vec<PlanFile>, GatewayError> {
+    if format == LayerPackaging::Raw {
+        return Ok(files);
+    }
+    let mut packed = Vec::with_capacity(files.len());
+    for mut f in files {
+        let out = pack_step(image, &sources[f.origin.source], &f.origin.path, &f.path, f.mode(), format);
+        let r = bridge.solve(out.to_definition()).await?;
+        let written: Written = serde_json::from_slice(&bridge.read_file(&r, LAYER_FILE).await?)
+            .with_context(|| format!("reading the pack result of {}", f.path))?;
+        sources.push(out);
+        f.origin = Origin { source: sources.len() - 1, path: format!("/{BLOB_FILE}") };
+        f.digest = written.digest;
+        f.packed = Some(Packed { blob_size: written.size, diff_id: written.diff_id });
+        packed.push(f);
+    }
+    Ok(packed)
 }

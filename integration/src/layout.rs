@@ -43,10 +43,33 @@ pub fn raw_media_type(kind: &str) -> String {
     format!("application/vnd.cncf.model.{kind}.v1.raw")
 }
 
-/// The `<kind>` of a raw ModelPack layer media type, if it is one.
+/// Layer formats of the model spec: the media-type suffix after `.v1.`.
+pub const LAYER_FORMATS: &[&str] = &["raw", "tar", "tar+gzip", "tar+zstd"];
+
+/// The `<kind>` and `<format>` of a ModelPack layer media type, if it is one.
+pub fn kind_and_format(media_type: &str) -> Option<(&str, &str)> {
+    let (kind, format) = media_type.strip_prefix("application/vnd.cncf.model.")?.split_once(".v1.")?;
+    (LAYER_KINDS.contains(&kind) && LAYER_FORMATS.contains(&format)).then_some((kind, format))
+}
+
+/// The `<kind>` of a ModelPack layer media type, if it is one.
 pub fn kind_of(media_type: &str) -> Option<&str> {
-    let kind = media_type.strip_prefix("application/vnd.cncf.model.")?.strip_suffix(".v1.raw")?;
-    LAYER_KINDS.contains(&kind).then_some(kind)
+    kind_and_format(media_type).map(|(k, _)| k)
+}
+
+/// The uncompressed tar of a tar layer blob (the blob itself for `tar`).
+pub fn uncompressed(format: &str, blob: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    match format {
+        "tar" => blob.to_vec(),
+        "tar+gzip" => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(blob).read_to_end(&mut out).expect("layer blob is gzip");
+            out
+        }
+        "tar+zstd" => zstd::decode_all(blob).expect("layer blob is zstd"),
+        other => panic!("{other} layers are not tars"),
+    }
 }
 
 /// An OCI content descriptor.
@@ -116,6 +139,11 @@ impl Layer {
         kind_of(&self.descriptor.media_type).expect("verified media type")
     }
 
+    /// The layer format (`raw`, `tar`, `tar+gzip`, `tar+zstd`).
+    pub fn format(&self) -> &str {
+        kind_and_format(&self.descriptor.media_type).expect("verified media type").1
+    }
+
     /// The permission bits recorded in the metadata annotation.
     pub fn mode(&self) -> u32 {
         self.metadata["mode"].as_u64().expect("verified mode") as u32
@@ -165,7 +193,7 @@ impl Layout {
         let config = parse_json(&read_blob(&root, &config_descriptor, "config"), "config");
 
         let layers = parse_layers(&root, &manifest);
-        check_config(&config, &layers);
+        check_config(&root, &config, &layers);
 
         let mut referenced: BTreeSet<String> = layers.iter().map(|l| l.descriptor.digest.clone()).collect();
         referenced.insert(manifest_descriptor.digest.clone());
@@ -210,8 +238,10 @@ impl Layout {
         blob_path(&self.root, digest)
     }
 
-    /// Writes each layer's blob to `dest/<org.cncf.model.filepath>` with
-    /// the permission bits from its metadata annotation.
+    /// Writes each layer's file to `dest/<org.cncf.model.filepath>` with
+    /// the permission bits from its metadata annotation: a raw blob as it
+    /// is; a tar layer must hold exactly that one regular file (mode from
+    /// the metadata, uid/gid 0, mtime 0, size from the metadata).
     pub fn unpack(&self, dest: impl AsRef<Path>) {
         let dest = dest.as_ref();
         for layer in &self.layers {
@@ -219,11 +249,39 @@ impl Layout {
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
             }
-            std::fs::copy(self.blob_path(&layer.descriptor.digest), &target)
+            let blob = read(&self.blob_path(&layer.descriptor.digest));
+            let content = match layer.format() {
+                "raw" => blob,
+                format => single_tar_entry(&uncompressed(format, &blob), layer),
+            };
+            std::fs::write(&target, content)
                 .unwrap_or_else(|e| panic!("unpack {:?} to {}: {e}", layer.path, target.display()));
             crate::fs::set_mode(&target, layer.mode());
         }
     }
+}
+
+/// The content of the one entry of a tar layer, checked against the layer.
+fn single_tar_entry(tar_bytes: &[u8], layer: &Layer) -> Vec<u8> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(tar_bytes);
+    let mut entries = archive.entries().expect("layer is a tar");
+    let mut entry = entries
+        .next()
+        .unwrap_or_else(|| panic!("{}: tar layer is empty", layer.path))
+        .expect("tar entry");
+    let header = entry.header().clone();
+    let name = entry.path().expect("tar entry path").to_string_lossy().into_owned();
+    assert_eq!(name, layer.path, "tar entry name vs org.cncf.model.filepath");
+    assert_eq!(header.entry_type(), tar::EntryType::Regular, "{}: tar entry type", layer.path);
+    assert_eq!(header.mode().expect("mode"), layer.mode(), "{}: tar mode vs metadata mode", layer.path);
+    assert_eq!((header.uid().unwrap(), header.gid().unwrap(), header.mtime().unwrap()), (0, 0, 0), "{}: tar uid/gid/mtime", layer.path);
+    let mut content = Vec::new();
+    entry.read_to_end(&mut content).expect("tar entry content");
+    assert_eq!(Some(content.len() as u64), layer.metadata["size"].as_u64(), "{}: tar entry size vs metadata size", layer.path);
+    drop(entry);
+    assert!(entries.next().is_none(), "{}: tar layer holds more than one entry", layer.path);
+    content
 }
 
 fn read(path: &Path) -> Vec<u8> {
@@ -324,7 +382,8 @@ fn parse_layers(root: &Path, manifest: &Value) -> Vec<Layer> {
 fn parse_layer(v: &Value, i: usize) -> Layer {
     let what = format!("layer {i}");
     let d = Descriptor::from_json(v, &what);
-    assert!(kind_of(&d.media_type).is_some(), "{what}: mediaType {:?} is not a raw ModelPack layer type", d.media_type);
+    let (_, format) = kind_and_format(&d.media_type)
+        .unwrap_or_else(|| panic!("{what}: mediaType {:?} is not a ModelPack layer type", d.media_type));
     let path = d
         .annotation(ANNOTATION_FILEPATH)
         .unwrap_or_else(|| panic!("{what}: no {ANNOTATION_FILEPATH} annotation: {:?}", d.annotations))
@@ -340,7 +399,7 @@ fn parse_layer(v: &Value, i: usize) -> Layer {
         .annotation(ANNOTATION_FILE_METADATA)
         .unwrap_or_else(|| panic!("{what} ({path}): no {ANNOTATION_FILE_METADATA} annotation"));
     let metadata = parse_json(raw.as_bytes(), &format!("{what} ({path}) file metadata"));
-    check_metadata(&metadata, &path, d.size);
+    check_metadata(&metadata, &path, (format == "raw").then_some(d.size));
     Layer { descriptor: d, path, metadata, untested }
 }
 
@@ -354,10 +413,15 @@ fn check_relative_path(path: &str, what: &str) {
     );
 }
 
-fn check_metadata(m: &Value, path: &str, size: u64) {
+/// `raw_size` is the layer size for raw layers (the file itself); the size
+/// inside a tar layer is checked when unpacking.
+fn check_metadata(m: &Value, path: &str, raw_size: Option<u64>) {
     let base = path.rsplit('/').next().unwrap_or(path);
     assert_eq!(m["name"], base, "{path}: metadata name");
-    assert_eq!(m["size"], size, "{path}: metadata size vs layer size");
+    assert!(m["size"].is_u64(), "{path}: metadata size is not a number: {m}");
+    if let Some(size) = raw_size {
+        assert_eq!(m["size"], size, "{path}: metadata size vs layer size");
+    }
     assert!(m["mode"].is_u64(), "{path}: metadata mode is not a number: {m}");
     assert_eq!(m["typeflag"], 0, "{path}: metadata typeflag (0 = regular file)");
     for key in ["uid", "gid"] {
@@ -367,8 +431,9 @@ fn check_metadata(m: &Value, path: &str, size: u64) {
 }
 
 /// The config validates against the official schema, and its diffIds are
-/// the layer digests in order.
-fn check_config(config: &Value, layers: &[Layer]) {
+/// the layer digests in order (for compressed tars, the digests of the
+/// uncompressed tars).
+fn check_config(root: &Path, config: &Value, layers: &[Layer]) {
     let errors = schema_errors(config);
     assert!(errors.is_empty(), "config fails the official schema: {errors:#?}\nconfig: {config}");
     assert_eq!(config["modelfs"]["type"], "layers", "config modelfs.type");
@@ -378,8 +443,14 @@ fn check_config(config: &Value, layers: &[Layer]) {
         .iter()
         .map(|v| v.as_str().expect("diffId is a string"))
         .collect();
-    let digests: Vec<&str> = layers.iter().map(|l| l.descriptor.digest.as_str()).collect();
-    assert_eq!(diff_ids, digests, "config modelfs.diffIds vs manifest layer digests (in order)");
+    let expected: Vec<String> = layers
+        .iter()
+        .map(|l| match l.format() {
+            "raw" | "tar" => l.descriptor.digest.clone(),
+            format => crate::sha256_digest(&uncompressed(format, &read(&blob_path(root, &l.descriptor.digest)))),
+        })
+        .collect();
+    assert_eq!(diff_ids, expected, "config modelfs.diffIds vs the layers' uncompressed digests (in order)");
 }
 
 /// Schema violations of a config, one line each (empty when valid).

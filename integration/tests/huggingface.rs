@@ -271,6 +271,20 @@ fn whole_repo_round_trips_byte_for_byte_with_media_types_and_commit_metadata() {
     });
 }
 
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn whole_repo_as_zstd_tar_layers_round_trips() {
+    let (hf, repo, _commit, files) = hub_with_sample_repo("zstd");
+    let (_out, layout, outcome) =
+        hf.build_layout(hf.build(&format!("huggingface://{repo}")).arg("layer_packaging", "tar+zstd"));
+    hf.checked(&outcome, || {
+        for layer in &layout.layers {
+            assert_eq!(layer.format(), "tar+zstd", "{}: layer format", layer.path);
+        }
+        assert_unpacks_to(&layout, &under(&files, ""));
+    });
+}
+
 // ------------------------------------------------- (b) a single file ---
 
 #[test]

@@ -26,6 +26,8 @@ pub async fn build_layout(
     let what = format!("build context {}", path.unwrap_or("."));
     let listing = selfimage::scan_listing(bridge, &image, &tree, &what, false).await?;
     let files = files(path, listing, &request.patterns)?;
+    let mut sources = vec![tree];
+    let files = selfimage::pack_files(bridge, &image, files, &mut sources, request.packaging).await?;
     let info = ModelInfo {
         name: request.name.clone(),
         created_at: request.created_at.clone(),
@@ -33,7 +35,7 @@ pub async fn build_layout(
         revision: None,
     };
     let plan = plan::build(files, &info, request.packaging)?;
-    let layout = emit::layout(&plan, &[tree], &request.name);
+    let layout = emit::layout(&plan, &sources, &request.name);
     bridge.solve(layout.to_definition()).await
 }
 
@@ -131,6 +133,7 @@ pub fn files(path: Option<&str>, listing: Listing, patterns: &PatternList) -> Re
             digest: f.digest,
             executable: f.executable,
             origin: Origin { source: 0, path: format!("/{}", f.path) },
+            packed: None,
         });
     }
     if matched == 0 {

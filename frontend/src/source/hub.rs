@@ -80,14 +80,18 @@ pub async fn build_layout(bridge: &mut Bridge, request: &Request, hf: &HfRef) ->
 }
 
 async fn attempt(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher) -> Result<Reference, Failure> {
-    let fetched = fetch(bridge, request, hf, fetcher).await?;
+    let mut fetched = fetch(bridge, request, hf, fetcher).await?;
+    let files = std::mem::take(&mut fetched.files);
+    let files = selfimage::pack_files(bridge, &fetcher.image, files, &mut fetched.sources, request.packaging)
+        .await
+        .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))?;
     let info = ModelInfo {
         name: request.name.clone(),
         created_at: request.created_at.clone().or(fetched.info.date.clone()),
         source_url: Some(hf.web_url(&request.hf_endpoint)),
         revision: Some(fetched.info.commit.clone()),
     };
-    let plan = plan::build(fetched.files, &info, request.packaging)?;
+    let plan = plan::build(files, &info, request.packaging)?;
     let layout = emit::layout(&plan, &fetched.sources, &request.name);
     bridge
         .solve_evaluated(layout.to_definition())
@@ -171,6 +175,7 @@ async fn fetch(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fet
             digest: format!("sha256:{sha}"),
             executable: false,
             origin: Origin { source: sources.len(), path: format!("/{name}") },
+            packed: None,
         });
         sources.push(fetcher.file(&url, &name, &Expect::Sha256(sha.clone()), &progress, false, false));
     }
@@ -203,6 +208,7 @@ async fn fetch(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fet
                 digest: scanned.digest.clone(),
                 executable: false,
                 origin: Origin { source: 0, path: format!("/{}", f.path) },
+                packed: None,
             });
         }
         sources[0] = tree;
