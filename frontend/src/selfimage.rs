@@ -54,7 +54,9 @@ pub async fn scan_listing(
     git_sha1: bool,
 ) -> Result<Listing, GatewayError> {
     let step = scan_step(image, tree, what, git_sha1);
-    let r = bridge.solve(step.to_definition()).await?;
+    // Evaluated here rather than lazily on ReadFile: with many sources
+    // (1000+ files) a lazy ReadFile was seen to stall BuildKit 0.13.
+    let r = bridge.solve_evaluated(step.to_definition()).await?;
     let bytes = bridge.read_file(&r, LISTING_FILE).await?;
     let listing = serde_json::from_slice(&bytes).with_context(|| format!("reading the listing of {what}"))?;
     Ok(listing)
@@ -90,7 +92,7 @@ pub async fn pack_files(
     let mut packed = Vec::with_capacity(files.len());
     for mut f in files {
         let out = pack_step(image, &sources[f.origin.source], &f.origin.path, &f.path, f.mode(), format);
-        let r = bridge.solve(out.to_definition()).await?;
+        let r = bridge.solve_evaluated(out.to_definition()).await?;
         let written: Written = serde_json::from_slice(&bridge.read_file(&r, LAYER_FILE).await?)
             .with_context(|| format!("reading the pack result of {}", f.path))?;
         sources.push(out);

@@ -712,6 +712,9 @@ class CdnHandler(BaseHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # BuildKit opens one connection per file at once (1000+ for big repos);
+    # the default listen backlog of 5 makes the kernel reset them.
+    request_queue_size = 2048
 
     def __init__(self, port: int, handler, state: HubState):
         super().__init__((HOST, port), handler)
