@@ -71,7 +71,7 @@ mod tests {
         let f = |path: &str, bytes: &[u8]| PlanFile {
             path: path.into(),
             size: bytes.len() as u64,
-            digest: plan::sha256_digest(bytes),
+            digest: llb::digest_of(bytes),
             executable: false,
             origin: Origin { source: 0, path: format!("/{path}") },
             packed: None,
@@ -96,7 +96,7 @@ mod tests {
             }
         }
         assert_eq!(copies.len(), 2, "identical content is stored once: {copies:?}");
-        assert_eq!(copies[0].1, blob_path(&plan::sha256_digest(b"{}")));
+        assert_eq!(copies[0].1, blob_path(&llb::digest_of(b"{}")));
         let index = files_written.iter().find(|(p, _)| p == "/index.json").unwrap();
         assert_eq!(index.1, plan.index);
         assert!(files_written.iter().any(|(p, d)| p == "/oci-layout" && d == &plan.oci_layout));

@@ -163,7 +163,7 @@ mod tests {
         let (_, original) = sample();
         for format in [LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd] {
             let (w, blob) = pack(format);
-            assert_eq!(w.digest, crate::plan::sha256_digest(&blob), "{format:?}");
+            assert_eq!(w.digest, llb::digest_of(&blob), "{format:?}");
             assert_eq!(w.size, blob.len() as u64);
             let tar_bytes = match format {
                 LayerPackaging::Tar => blob.clone(),
@@ -174,7 +174,7 @@ mod tests {
                 }
                 _ => zstd::decode_all(blob.as_slice()).unwrap(),
             };
-            assert_eq!(w.diff_id, crate::plan::sha256_digest(&tar_bytes), "{format:?}: diff id is the uncompressed tar");
+            assert_eq!(w.diff_id, llb::digest_of(&tar_bytes), "{format:?}: diff id is the uncompressed tar");
             let entries = untar(&tar_bytes);
             assert_eq!(entries.len(), 1);
             assert_eq!(entries[0], ("sub/dir/w.bin".to_string(), 0o644, 0, original.clone()));

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
-use sha2::{Digest, Sha256};
 
 use crate::mediatype::{self, Kind};
 use crate::oci::{self, Descriptor, FileMetadata, Index, Manifest, ModelConfig};
@@ -109,15 +108,10 @@ pub struct Plan {
     pub oci_layout: Vec<u8>,
 }
 
-/// `sha256:<hex>` of bytes.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
 fn blob(media_type: &str, bytes: Vec<u8>) -> Blob {
     let descriptor = Descriptor {
         media_type: media_type.to_string(),
-        digest: sha256_digest(&bytes),
+        digest: llb::digest_of(&bytes),
         size: bytes.len() as u64,
         artifact_type: None,
         annotations: BTreeMap::new(),
@@ -243,7 +237,7 @@ mod tests {
         PlanFile {
             path: path.into(),
             size: bytes.len() as u64,
-            digest: sha256_digest(bytes),
+            digest: llb::digest_of(bytes),
             executable: false,
             origin: Origin { source: 0, path: format!("/{path}") },
             packed: None,
@@ -290,8 +284,8 @@ mod tests {
         assert_eq!(diff_ids, digests);
         assert_eq!(config["descriptor"]["name"], "tiny");
         assert_eq!(config["config"]["format"], "safetensors");
-        assert_eq!(plan.config.descriptor.digest, sha256_digest(&plan.config.bytes));
-        assert_eq!(plan.manifest.descriptor.digest, sha256_digest(&plan.manifest.bytes));
+        assert_eq!(plan.config.descriptor.digest, llb::digest_of(&plan.config.bytes));
+        assert_eq!(plan.manifest.descriptor.digest, llb::digest_of(&plan.manifest.bytes));
         let manifest: Manifest = serde_json::from_slice(&plan.manifest.bytes).unwrap();
         assert_eq!(manifest.config, plan.config.descriptor);
         assert_eq!(manifest.artifact_type, oci::ARTIFACT_TYPE_MODEL);

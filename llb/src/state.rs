@@ -74,7 +74,8 @@ pub fn ignore_cache(def: &mut pb::Definition) {
     }
 }
 
-/// `sha256:<hex>` of the given bytes: the digest BuildKit expects for ops.
+/// `sha256:<hex>` of the given bytes: the digest BuildKit expects for ops,
+/// and the OCI digest of a blob.
 pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
