@@ -11,7 +11,7 @@ TARGET="$(rustc -vV | sed -n 's/^host: //p')"
 RUSTFLAGS="-C target-feature=+crt-static" \
   cargo build --release --locked --target "$TARGET" -p modelpack-frontend
 mkdir -p dist
-cp "target/$TARGET/release/modelpack-frontend" dist/modelpack-frontend
+cp "${CARGO_TARGET_DIR:-target}/$TARGET/release/modelpack-frontend" dist/modelpack-frontend
 if ldd dist/modelpack-frontend 2>&1 | grep -q "=>"; then
   echo "dist/modelpack-frontend is dynamically linked; it cannot run FROM scratch" >&2
   exit 1

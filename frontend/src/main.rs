@@ -13,23 +13,24 @@ mod mediatype;
 mod oci;
 mod options;
 mod pack;
+mod panics;
 mod patterns;
 mod plan;
 mod scan;
+mod schema;
 mod selfimage;
 mod source;
 mod targets;
 mod time;
 
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
+fn main() {
+    panics::install_hook();
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
         Some("scan") => scan::run(&args[2..]),
         Some("pack") => pack::run(&args[2..]),
         Some("hf-get") => match hfget::run(&args[2..]) {
-            Ok(code) => return ExitCode::from(code),
+            Ok(code) => exit(i32::from(code)),
             Err(e) => Err(e),
         },
         Some("--version") | Some("version") => {
@@ -42,12 +43,21 @@ fn main() -> ExitCode {
         None => serve(),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => exit(0),
         Err(e) => {
             eprintln!("modelpack-frontend: {e:#}");
-            ExitCode::FAILURE
+            exit(1)
         }
     }
+}
+
+/// Flushes and leaves at once: in gateway mode the blocking stdin reader
+/// must not keep the process (and so the build) alive.
+fn exit(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(code)
 }
 
 /// Gateway mode: connect, build, return exactly once.
@@ -56,7 +66,14 @@ fn serve() -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         let env = gateway::Environment::from_vars(std::env::vars());
         let mut bridge = gateway::Bridge::connect().await?;
-        match handler::build(&mut bridge, &env).await {
+        // A panic anywhere in the build becomes an error returned through
+        // the gateway: BuildKit must never wait for a result that will not come.
+        let built = panics::CatchPanic::new(handler::build(&mut bridge, &env)).await.unwrap_or_else(|panic| {
+            Err(gateway::GatewayError::Local(anyhow::anyhow!(
+                "internal error in the frontend: {panic}; please report it with the build args that caused it"
+            )))
+        });
+        match built {
             Ok((reference, metadata)) => bridge.return_result(reference, metadata).await,
             Err(e) => {
                 eprintln!("modelpack-frontend: build failed: {e}");

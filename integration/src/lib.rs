@@ -31,10 +31,11 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The official ModelPack config JSON schema: `<repo root>/../shared/spec/
-/// model-spec-config-schema.json` (kept outside the repository on purpose).
+/// The official ModelPack config JSON schema, kept in the repository at
+/// `spec/model-spec-config-schema.json` (origin and licence in
+/// `spec/README.md`).
 pub fn config_schema_path() -> PathBuf {
-    repo_root().join("../shared/spec/model-spec-config-schema.json")
+    repo_root().join("spec/model-spec-config-schema.json")
 }
 
 /// A name no other test (in this or a concurrent run) uses: `prefix`, the

@@ -233,15 +233,51 @@ struct LfsJson {
     size: Option<u64>,
 }
 
+/// Whether `s` is an RFC 3339 date-time (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`),
+/// checked byte by byte so that any input, multi-byte or not, is safe.
 fn looks_like_rfc3339(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() >= 20
+    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let fixed = b.len() >= 20
+        && digits(0..4)
         && b[4] == b'-'
+        && digits(5..7)
         && b[7] == b'-'
-        && b[10] == b'T'
+        && digits(8..10)
+        && matches!(b[10], b'T' | b't')
+        && digits(11..13)
         && b[13] == b':'
+        && digits(14..16)
         && b[16] == b':'
-        && (s.ends_with('Z') || s[19..].contains(['+', '-']))
+        && digits(17..19);
+    if !fixed {
+        return false;
+    }
+    let mut rest = &b[19..];
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &frac[n..];
+    }
+    match rest {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+/// Whether a file name from the Hub is safe as a path in the model on every
+/// reader's system: relative, `/`-separated, no empty, `.` or `..`
+/// component, no backslash (a separator on Windows) and no control
+/// character.
+pub fn is_safe_repo_path(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('/')
+        && !name.contains('\\')
+        && !name.chars().any(char::is_control)
+        && !name.split('/').any(|c| c == ".." || c == "." || c.is_empty())
 }
 
 /// Parses `/api/{models|datasets}/{repo}/revision/{rev}?blobs=true`.
@@ -254,7 +290,7 @@ pub fn parse_info(bytes: &[u8], repo: &str) -> Result<RepoInfo> {
     }
     let mut files = Vec::new();
     for s in info.siblings {
-        if s.rfilename.is_empty() || s.rfilename.starts_with('/') || s.rfilename.split('/').any(|c| c == ".." || c == "." || c.is_empty()) {
+        if !is_safe_repo_path(&s.rfilename) {
             bail!("the Hub listed an unsafe file name {:?} in {repo}", s.rfilename);
         }
         let lfs_sha256 = match &s.lfs {
@@ -283,6 +319,27 @@ mod tests {
 
     fn parse(s: &str) -> HfRef {
         HfRef::parse(s, None).unwrap()
+    }
+
+    #[test]
+    fn dates_are_checked_without_slicing_bytes() {
+        for good in ["2024-05-01T12:00:00.000Z", "2024-05-01T12:00:00Z", "2024-05-01T12:00:00+02:00"] {
+            assert!(looks_like_rfc3339(good), "{good}");
+        }
+        for bad in ["", "2024-05-01", "2024-05-01T12:00:00", "2024-05-01T12:00:00.Z", "2024-05-01T12:00:00+0200",
+                    "2024-05-01T12:00:00é", "2024-05-01T1é:00:00Z", "éééééééééééééééééééé", "2024-05-01T12:00:00.000Zjunk"] {
+            assert!(!looks_like_rfc3339(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unsafe_repo_paths_are_refused() {
+        for bad in ["", "/abs", "a/../..", "..", "./a", "a//b", "..\\x.safetensors", "a\\b", "new\nline", "tab\t"] {
+            assert!(!is_safe_repo_path(bad), "{bad:?}");
+        }
+        for good in ["model.safetensors", "sub/dir/tokenizer.json", "caf\u{e9}.md", "a..b"] {
+            assert!(is_safe_repo_path(good), "{good:?}");
+        }
     }
 
     #[test]
