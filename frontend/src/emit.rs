@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use llb::{CopyOptions, FileOp, State};
 
-use crate::plan::Plan;
+use modelpack::plan::Plan;
 
 /// Blob path inside the layout for a `sha256:<hex>` digest.
 pub fn blob_path(digest: &str) -> String {
@@ -60,8 +60,8 @@ pub fn layout(plan: &Plan, sources: &[State], name: &str) -> State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::LayerPackaging;
-    use crate::plan::{self, ModelInfo, Origin, PlanFile};
+    use modelpack::LayerPackaging;
+    use modelpack::plan::{self, ModelInfo, Origin, PlanFile};
     use llb::proto::pb::{file_action::Action, op::Op as Kind, Op};
     use prost::Message;
 

@@ -188,7 +188,7 @@ fn save(
         Expect::GitSha1(want) => {
             let len = std::fs::metadata(out).map_err(io)?.len();
             let file = File::open(out).map_err(io)?;
-            let hashes = crate::scan::hash_reader(file, Some(len)).map_err(io)?;
+            let hashes = modelpack::scan::hash_reader(file, Some(len)).map_err(io)?;
             ("git blob id", want, hashes.git_sha1.unwrap_or_default())
         }
     };

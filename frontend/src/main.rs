@@ -5,30 +5,23 @@
 //! over stdin/stdout. Build steps re-execute the same binary from the same
 //! image with a subcommand (`scan`, `pack`, `hf-get`).
 
+
 mod emit;
 mod gateway;
 mod handler;
 mod hfget;
-mod mediatype;
-mod oci;
 mod options;
-mod pack;
 mod panics;
-mod patterns;
-mod plan;
-mod scan;
-mod schema;
 mod selfimage;
 mod source;
 mod targets;
-mod time;
 
 fn main() {
     panics::install_hook();
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
-        Some("scan") => scan::run(&args[2..]),
-        Some("pack") => pack::run(&args[2..]),
+        Some("scan") => modelpack::scan::run(&args[2..]),
+        Some("pack") => modelpack::pack::run(&args[2..]),
         Some("hf-get") => match hfget::run(&args[2..]) {
             Ok(code) => exit(i32::from(code)),
             Err(e) => Err(e),

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-use crate::patterns::PatternList;
+pub use modelpack::LayerPackaging;
+use modelpack::patterns::PatternList;
 use crate::source::SourceSpec;
 
 /// Build-arg keys as they arrive (`--build-arg KEY=…` → `build-arg:KEY`).
@@ -58,40 +59,6 @@ fn check_unknown_args(opts: &BTreeMap<String, String>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// How each file is stored as a layer (always one file per layer).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LayerPackaging {
-    /// The file's bytes as they are.
-    Raw,
-    /// A tar holding the file.
-    Tar,
-    /// A gzip-compressed tar holding the file.
-    TarGzip,
-    /// A zstd-compressed tar holding the file.
-    TarZstd,
-}
-
-impl LayerPackaging {
-    /// Every format, in the order documented.
-    pub const ALL: [LayerPackaging; 4] =
-        [LayerPackaging::Raw, LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd];
-
-    /// The media-type suffix and build-arg value (`raw`, `tar`, …).
-    pub fn suffix(self) -> &'static str {
-        match self {
-            LayerPackaging::Raw => "raw",
-            LayerPackaging::Tar => "tar",
-            LayerPackaging::TarGzip => "tar+gzip",
-            LayerPackaging::TarZstd => "tar+zstd",
-        }
-    }
-
-    /// The format for a suffix.
-    pub fn from_suffix(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.suffix() == s)
-    }
 }
 
 /// What the build result holds.
@@ -199,7 +166,7 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
             let secs: i64 = v.parse().map_err(|_| {
                 anyhow::anyhow!("build-arg SOURCE_DATE_EPOCH: {v:?} is not a number of seconds since 1970")
             })?;
-            Some(crate::time::rfc3339(secs))
+            Some(modelpack::time::rfc3339(secs))
         }
     };
 

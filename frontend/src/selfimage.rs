@@ -7,10 +7,10 @@ use llb::{Exec, Imported, Mount, NetMode, State};
 use prost::Message;
 
 use crate::gateway::{Bridge, GatewayError};
-use crate::options::LayerPackaging;
-use crate::pack::{Written, BLOB_FILE, LAYER_FILE};
-use crate::plan::{Origin, Packed, PlanFile};
-use crate::scan::{Listing, LISTING_FILE};
+use modelpack::LayerPackaging;
+use modelpack::pack::{Written, BLOB_FILE, LAYER_FILE};
+use modelpack::plan::{Origin, Packed, PlanFile};
+use modelpack::scan::{Listing, LISTING_FILE};
 
 /// Where buildkitd mounts the marshalled definition of the frontend image.
 pub const FRONTEND_BIN: &str = "/run/config/buildkit/metadata/frontend.bin";
@@ -32,7 +32,7 @@ pub fn own_image() -> Result<State> {
 pub fn scan_step(image: &State, tree: &State, what: &str, git_sha1: bool) -> State {
     let mut args = vec![BINARY, "scan"];
     if git_sha1 {
-        args.push(crate::scan::GIT_SHA1_FLAG);
+        args.push(modelpack::scan::GIT_SHA1_FLAG);
     }
     args.extend(["/src", "/out"]);
     Exec::new(image, args)

@@ -7,9 +7,9 @@ use llb::State;
 use crate::emit;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::Request;
-use crate::patterns::PatternList;
-use crate::plan::{self, ModelInfo, Origin, PlanFile};
-use crate::scan::Listing;
+use modelpack::patterns::PatternList;
+use modelpack::plan::{self, ModelInfo, Origin, PlanFile};
+use modelpack::scan::Listing;
 use crate::selfimage;
 use crate::source::is_bookkeeping;
 
@@ -153,7 +153,7 @@ pub fn files(path: Option<&str>, listing: Listing, patterns: &PatternList) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::ScannedFile;
+    use modelpack::scan::ScannedFile;
 
     fn listing(paths: &[&str]) -> Listing {
         Listing {

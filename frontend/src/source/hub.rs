@@ -14,10 +14,10 @@ use crate::emit::{self, human_size};
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::hfget::{self, Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::options::{DownloadNetwork, Request};
-use crate::plan::{self, ModelInfo, Origin, PlanFile};
-use crate::scan::Listing;
+use modelpack::plan::{self, ModelInfo, Origin, PlanFile};
+use modelpack::scan::Listing;
 use crate::selfimage::{self, BINARY};
-use crate::source::huggingface::{parse_info, HfRef, HubFile, RepoInfo};
+use modelpack::huggingface::{parse_info, HfRef, HubFile, RepoInfo};
 
 /// The token hint shown with every access error.
 pub const TOKEN_HINT: &str = "pass --secret id=hf-token,env=HF_TOKEN with a token that can read it";
@@ -221,7 +221,7 @@ fn file_name(f: &HubFile) -> String {
     f.path.rsplit('/').next().unwrap_or(&f.path).to_string()
 }
 
-fn matches_listing(f: &HubFile, scanned: &crate::scan::ScannedFile) -> bool {
+fn matches_listing(f: &HubFile, scanned: &modelpack::scan::ScannedFile) -> bool {
     let blob_ok = match (&f.blob_id, &scanned.git_sha1) {
         (Some(want), Some(got)) => want == got,
         _ => true,

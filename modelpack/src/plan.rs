@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 
 use crate::mediatype::{self, Kind};
 use crate::oci::{self, Descriptor, FileMetadata, Index, Manifest, ModelConfig};
-use crate::options::LayerPackaging;
+use crate::packaging::LayerPackaging;
 
 /// Where a file's bytes live in the build graph: source state number and a
 /// path inside it.
@@ -111,7 +111,7 @@ pub struct Plan {
 fn blob(media_type: &str, bytes: Vec<u8>) -> Blob {
     let descriptor = Descriptor {
         media_type: media_type.to_string(),
-        digest: llb::digest_of(&bytes),
+        digest: crate::digest::sha256_of(&bytes),
         size: bytes.len() as u64,
         artifact_type: None,
         annotations: BTreeMap::new(),
@@ -237,7 +237,7 @@ mod tests {
         PlanFile {
             path: path.into(),
             size: bytes.len() as u64,
-            digest: llb::digest_of(bytes),
+            digest: crate::digest::sha256_of(bytes),
             executable: false,
             origin: Origin { source: 0, path: format!("/{path}") },
             packed: None,
@@ -284,8 +284,8 @@ mod tests {
         assert_eq!(diff_ids, digests);
         assert_eq!(config["descriptor"]["name"], "tiny");
         assert_eq!(config["config"]["format"], "safetensors");
-        assert_eq!(plan.config.descriptor.digest, llb::digest_of(&plan.config.bytes));
-        assert_eq!(plan.manifest.descriptor.digest, llb::digest_of(&plan.manifest.bytes));
+        assert_eq!(plan.config.descriptor.digest, crate::digest::sha256_of(&plan.config.bytes));
+        assert_eq!(plan.manifest.descriptor.digest, crate::digest::sha256_of(&plan.manifest.bytes));
         let manifest: Manifest = serde_json::from_slice(&plan.manifest.bytes).unwrap();
         assert_eq!(manifest.config, plan.config.descriptor);
         assert_eq!(manifest.artifact_type, oci::ARTIFACT_TYPE_MODEL);

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::options::LayerPackaging;
+use crate::packaging::LayerPackaging;
 
 /// Name of the blob in the `pack` step's output.
 pub const BLOB_FILE: &str = "blob";
@@ -163,7 +163,7 @@ mod tests {
         let (_, original) = sample();
         for format in [LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd] {
             let (w, blob) = pack(format);
-            assert_eq!(w.digest, llb::digest_of(&blob), "{format:?}");
+            assert_eq!(w.digest, crate::digest::sha256_of(&blob), "{format:?}");
             assert_eq!(w.size, blob.len() as u64);
             let tar_bytes = match format {
                 LayerPackaging::Tar => blob.clone(),
@@ -174,7 +174,7 @@ mod tests {
                 }
                 _ => zstd::decode_all(blob.as_slice()).unwrap(),
             };
-            assert_eq!(w.diff_id, llb::digest_of(&tar_bytes), "{format:?}: diff id is the uncompressed tar");
+            assert_eq!(w.diff_id, crate::digest::sha256_of(&tar_bytes), "{format:?}: diff id is the uncompressed tar");
             let entries = untar(&tar_bytes);
             assert_eq!(entries.len(), 1);
             assert_eq!(entries[0], ("sub/dir/w.bin".to_string(), 0o644, 0, original.clone()));

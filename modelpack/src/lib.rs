@@ -1,0 +1,23 @@
+//! The ModelPack core shared by both front doors of `modelpack-frontend`
+//! (the BuildKit gateway frontend and the command line): what a file is
+//! (`mediatype`), the OCI and ModelPack documents (`oci`, `schema`), the
+//! pure plan from files to layout bytes (`plan`), the streaming layer
+//! writer (`pack`), directory listings (`scan`), include/exclude patterns
+//! (`patterns`) and the source grammar with the Hub's listing parser
+//! (`source`, `huggingface`). Nothing here knows BuildKit, so the same code
+//! gives the same digests whichever door it is called from.
+
+pub mod digest;
+pub mod huggingface;
+pub mod mediatype;
+pub mod oci;
+pub mod pack;
+pub mod packaging;
+pub mod patterns;
+pub mod plan;
+pub mod scan;
+pub mod schema;
+pub mod source;
+pub mod time;
+
+pub use packaging::LayerPackaging;

@@ -1,0 +1,106 @@
+//! What to package: the grammar of a `source` (build arg or CLI argument).
+
+use anyhow::{bail, Result};
+
+pub use crate::huggingface::HfRef;
+
+/// A parsed `source` build arg.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// The build context, whole (`None`) or a path/glob inside it.
+    Context(Option<String>),
+    /// A Hugging Face repository, optionally one file or folder of it.
+    HuggingFace(HfRef),
+}
+
+/// Repository bookkeeping that is listed like any file but is not part of
+/// a model (`.gitattributes`, `.dockerignore`): skipped unless `include`
+/// names it exactly.
+pub fn is_bookkeeping(path: &str) -> bool {
+    matches!(path.rsplit('/').next(), Some(".gitattributes") | Some(".dockerignore"))
+}
+
+/// The forms `source` accepts, for error messages.
+pub const ACCEPTED_FORMS: &str =
+    "'.' or 'context' (the build context), a path or glob inside the context, or huggingface://org/repo[@revision][/path] (alias hf://)";
+
+impl SourceSpec {
+    /// Parses `source`; `revision` is the separate build arg, if given.
+    pub fn parse(source: &str, revision: Option<&str>) -> Result<Self> {
+        if let Some(rest) = source
+            .strip_prefix("huggingface://")
+            .or_else(|| source.strip_prefix("hf://"))
+        {
+            return Ok(SourceSpec::HuggingFace(HfRef::parse(rest, revision)?));
+        }
+        if revision.is_some() {
+            bail!("build-arg revision only applies to huggingface:// sources, not to source={source:?}");
+        }
+        if let Some((scheme, _)) = source.split_once("://") {
+            bail!("build-arg source: {scheme}:// sources are not supported yet; accepted: {ACCEPTED_FORMS}");
+        }
+        if source == "." || source == "context" || source == "./" {
+            return Ok(SourceSpec::Context(None));
+        }
+        let path = source.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/');
+        if path.split('/').any(|c| c == "..") {
+            bail!("build-arg source: {source:?} leaves the build context; use a path inside it");
+        }
+        if path.is_empty() || path == "." {
+            return Ok(SourceSpec::Context(None));
+        }
+        Ok(SourceSpec::Context(Some(path.to_string())))
+    }
+
+    /// The reference name used when `name` is not given.
+    pub fn default_name(&self) -> String {
+        let raw = match self {
+            SourceSpec::Context(None) => "model",
+            SourceSpec::Context(Some(p)) => p
+                .split('/')
+                .rev()
+                .find(|c| !c.contains(['*', '?', '[']))
+                .unwrap_or("model"),
+            SourceSpec::HuggingFace(r) => r.repo.rsplit('/').next().unwrap_or("model"),
+        };
+        let cleaned: String = raw
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+            .collect();
+        let cleaned = cleaned.trim_start_matches(['.', '_', '-']).to_string();
+        if cleaned.is_empty() {
+            "model".into()
+        } else {
+            cleaned.chars().take(128).collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_forms() {
+        for s in [".", "context", "./", "/"] {
+            assert_eq!(SourceSpec::parse(s, None).unwrap(), SourceSpec::Context(None), "{s}");
+        }
+        assert_eq!(
+            SourceSpec::parse("./models/tiny/", None).unwrap(),
+            SourceSpec::Context(Some("models/tiny".into()))
+        );
+        assert!(SourceSpec::parse("../x", None).is_err());
+        let err = SourceSpec::parse("s3://bucket/x", None).unwrap_err().to_string();
+        assert!(err.contains("s3:// sources are not supported") && err.contains("huggingface://"), "{err}");
+    }
+
+    #[test]
+    fn default_names() {
+        let name = |s: &str| SourceSpec::parse(s, None).unwrap().default_name();
+        assert_eq!(name("."), "model");
+        assert_eq!(name("models/Tiny Llama"), "tiny-llama");
+        assert_eq!(name("models/*.gguf"), "models");
+        assert_eq!(name("huggingface://Qwen/Qwen3-0.6B@main"), "qwen3-0.6b");
+    }
+}
