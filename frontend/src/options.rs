@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 
 pub use modelpack::LayerPackaging;
+use modelpack::config::PartialConfig;
 use modelpack::patterns::PatternList;
 use crate::source::SourceSpec;
 
@@ -31,6 +32,8 @@ pub mod keys {
     pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
     /// Network mode of download steps that run our own image.
     pub const DOWNLOAD_NETWORK: &str = "download_network";
+    /// A JSON object over the config's `descriptor` and `config`.
+    pub const CONFIG_JSON: &str = "config_json";
 }
 
 /// Every build arg this frontend reads.
@@ -45,6 +48,7 @@ pub const KNOWN: &[&str] = &[
     keys::HF_ENDPOINT,
     keys::DOWNLOAD_NETWORK,
     keys::SOURCE_DATE_EPOCH,
+    keys::CONFIG_JSON,
 ];
 
 /// Fails on a lower-case build arg we do not know (most likely a typo such
@@ -96,6 +100,13 @@ pub struct Request {
     pub created_at: Option<String>,
     /// Network mode of in-build download steps.
     pub download_network: DownloadNetwork,
+    /// Whether `name` was given (else it is the source's default name, and
+    /// a name the files give, such as GGUF's `general.name`, may be used
+    /// for `descriptor.name`).
+    pub name_given: bool,
+    /// `config_json`: what the user says about the model, over what the
+    /// files say.
+    pub overrides: PartialConfig,
 }
 
 /// Default Hugging Face endpoint.
@@ -170,7 +181,14 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         }
     };
 
+    let overrides = match arg(keys::CONFIG_JSON) {
+        None => PartialConfig::default(),
+        Some(text) => PartialConfig::parse_override(text, "build-arg config_json")?,
+    };
+
     Ok(Request {
+        name_given: arg(keys::NAME).is_some(),
+        overrides,
         source,
         name,
         packaging,
@@ -200,6 +218,20 @@ mod tests {
 
     fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (format!("build-arg:{k}"), v.to_string())).collect()
+    }
+
+    #[test]
+    fn config_json_is_parsed_and_checked() {
+        let r = parse(&opts(&[("source", "."), ("config_json", r#"{"descriptor":{"vendor":"ACME"}}"#)])).unwrap();
+        assert_eq!(r.overrides.descriptor.vendor.as_deref(), Some("ACME"));
+        assert!(!r.name_given);
+        let err = parse(&opts(&[("source", "."), ("config_json", r#"{"config":{"paramSize":"lots"}}"#)]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "build-arg config_json: config.paramSize \"lots\" is not a count with a scale (e.g. 7B, 6.7B, 22.7M; at most one decimal)"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! (`source`, `huggingface`). Nothing here knows BuildKit, so the same code
 //! gives the same digests whichever door it is called from.
 
+pub mod config;
 pub mod digest;
 pub mod huggingface;
 pub mod mediatype;

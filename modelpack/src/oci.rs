@@ -104,25 +104,49 @@ pub struct ModelConfig {
     pub config: ModelProperties,
 }
 
-/// `descriptor` of the ModelPack config.
+/// `descriptor` of the ModelPack config, fields in the Go marshal order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ModelDescriptor {
     /// RFC 3339; only ever a fixed, reproducible instant.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub created_at: Option<String>,
+    /// Who made the model.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub authors: Option<Vec<String>>,
     /// Model family.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub family: Option<String>,
     /// Model name.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<String>,
+    /// Documentation URL.
+    #[serde(rename = "docURL", skip_serializing_if = "Option::is_none", default)]
+    pub doc_url: Option<String>,
     /// Where the model came from.
-    #[serde(rename = "sourceURL", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "sourceURL", skip_serializing_if = "Option::is_none", default)]
     pub source_url: Option<String>,
+    /// Data sets the model was trained on.
+    #[serde(rename = "datasetsURL", skip_serializing_if = "Option::is_none", default)]
+    pub datasets_url: Option<Vec<String>>,
+    /// Model version.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub version: Option<String>,
     /// Source revision (a commit for Hugging Face).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub revision: Option<String>,
+    /// Who distributes the model.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vendor: Option<String>,
+    /// SPDX license expressions (or a license's name).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub licenses: Option<Vec<String>>,
+    /// Human-readable title.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub title: Option<String>,
+    /// Human-readable description.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub description: Option<String>,
 }
 
 /// `modelfs` of the ModelPack config.
@@ -136,11 +160,71 @@ pub struct ModelFs {
     pub diff_ids: Vec<String>,
 }
 
-/// `config` of the ModelPack config.
+/// `config` of the ModelPack config, fields in the Go marshal order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ModelProperties {
+    /// Architecture, e.g. `LlamaForCausalLM` or `llama`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub architecture: Option<String>,
     /// Weight file format, e.g. safetensors or gguf.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub format: Option<String>,
+    /// Parameter count in the spec's form (`22.7M`, `6.7B`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub param_size: Option<String>,
+    /// Tensor precision(s), dominant first (`bfloat16`, `float16,float32`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub precision: Option<String>,
+    /// Quantization (`Q4_K_M`, `awq`, `gptq` …).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub quantization: Option<String>,
+    /// What the model takes and gives.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub capabilities: Option<Capabilities>,
+}
+
+/// `config.capabilities` of the ModelPack config.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Capabilities {
+    /// Input modalities.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub input_types: Option<Vec<Modality>>,
+    /// Output modalities.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub output_types: Option<Vec<Modality>>,
+    /// RFC 3339 knowledge cut-off.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub knowledge_cutoff: Option<String>,
+    /// Whether the model reasons.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reasoning: Option<bool>,
+    /// Whether the model uses tools.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tool_usage: Option<bool>,
+    /// Whether it is a reward model.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reward: Option<bool>,
+    /// Two-letter ISO 639-1 language codes.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub languages: Option<Vec<String>>,
+}
+
+/// A modality of `inputTypes`/`outputTypes` (the schema's enum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Modality {
+    /// Text.
+    Text,
+    /// Images.
+    Image,
+    /// Audio.
+    Audio,
+    /// Video.
+    Video,
+    /// Embedding vectors.
+    Embedding,
+    /// Anything else.
+    Other,
 }

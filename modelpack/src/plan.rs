@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 
 use crate::mediatype::{self, Kind};
+use crate::config::{self, PartialConfig};
 use crate::oci::{self, Descriptor, FileMetadata, Index, Manifest, ModelConfig};
 use crate::packaging::LayerPackaging;
 
@@ -73,6 +74,11 @@ pub struct ModelInfo {
     pub source_url: Option<String>,
     /// Source revision (commit).
     pub revision: Option<String>,
+    /// What the files say (headers, `config.json`, the model card); over
+    /// the fields above.
+    pub described: PartialConfig,
+    /// What the user says (`config_json`); over everything else.
+    pub overrides: PartialConfig,
 }
 
 /// A small JSON blob written by the frontend itself.
@@ -183,19 +189,26 @@ pub fn build(mut files: Vec<PlanFile>, info: &ModelInfo, packaging: LayerPackagi
     layers.sort_by(|a, b| (a.0, &a.2.path).cmp(&(b.0, &b.2.path)));
 
     let kinds: Vec<(Kind, &PlanFile)> = layers.iter().map(|(k, _, f)| (*k, *f)).collect();
-    let config = ModelConfig {
+    let from_source = PartialConfig {
         descriptor: oci::ModelDescriptor {
             created_at: info.created_at.clone(),
-            family: None,
             name: Some(info.name.clone()),
             source_url: info.source_url.clone(),
             revision: info.revision.clone(),
+            ..Default::default()
         },
+        config: oci::ModelProperties { format: weight_format(&kinds), ..Default::default() },
+    };
+    let composed = from_source.overlay(&info.described).overlay(&info.overrides);
+    config::check(&composed.descriptor, &composed.config)
+        .map_err(|e| anyhow::anyhow!("the model config would not be valid: {e}"))?;
+    let config = ModelConfig {
+        descriptor: composed.descriptor,
         modelfs: oci::ModelFs {
             fs_type: "layers".into(),
             diff_ids: layers.iter().map(|(_, _, f)| f.diff_id().to_string()).collect(),
         },
-        config: oci::ModelProperties { format: weight_format(&kinds) },
+        config: composed.config,
     };
     let config = blob(oci::MEDIA_TYPE_MODEL_CONFIG, serde_json::to_vec(&config)?);
 
@@ -246,6 +259,31 @@ mod tests {
 
     fn info() -> ModelInfo {
         ModelInfo { name: "tiny".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn files_then_user_overrides_compose_the_config() {
+        let mut i = info();
+        i.revision = Some("abc".into());
+        i.described = PartialConfig::parse_override(
+            r#"{"descriptor":{"licenses":["mit"]},"config":{"architecture":"LlamaForCausalLM","paramSize":"6.7B","precision":"bfloat16"}}"#,
+            "t",
+        )
+        .unwrap();
+        i.overrides = PartialConfig::parse_override(r#"{"descriptor":{"vendor":"ACME","revision":"v2"},"config":{"paramSize":"7B"}}"#, "t").unwrap();
+        let plan = build(sample(), &i, LayerPackaging::Raw).unwrap();
+        let text = String::from_utf8(plan.config.bytes.clone()).unwrap();
+        assert!(
+            text.starts_with(r#"{"descriptor":{"name":"tiny","revision":"v2","vendor":"ACME","licenses":["mit"]},"modelfs":"#),
+            "Go field order, overrides last: {text}"
+        );
+        assert!(
+            text.ends_with(r#""config":{"architecture":"LlamaForCausalLM","format":"safetensors","paramSize":"7B","precision":"bfloat16"}}"#),
+            "{text}"
+        );
+        let validator = jsonschema::validator_for(&crate::schema::config_schema()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(validator.is_valid(&value));
     }
 
     fn sample() -> Vec<PlanFile> {

@@ -33,6 +33,8 @@ pub async fn build_layout(
         created_at: request.created_at.clone(),
         source_url: None,
         revision: None,
+        overrides: request.overrides.clone(),
+        ..Default::default()
     };
     let plan = plan::build(files, &info, request.packaging)?;
     let layout = emit::layout(&plan, &sources, &request.name);

@@ -90,6 +90,8 @@ async fn attempt(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &F
         created_at: request.created_at.clone().or(fetched.info.date.clone()),
         source_url: Some(hf.web_url(&request.hf_endpoint)),
         revision: Some(fetched.info.commit.clone()),
+        overrides: request.overrides.clone(),
+        ..Default::default()
     };
     let plan = plan::build(files, &info, request.packaging)?;
     let layout = emit::layout(&plan, &fetched.sources, &request.name);
