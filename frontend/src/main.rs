@@ -3,8 +3,10 @@
 //!
 //! Started by buildkitd with no arguments, it speaks the gateway protocol
 //! over stdin/stdout. Build steps re-execute the same binary from the same
-//! image with a subcommand (`scan`, `pack`, `hf-get`).
+//! image with a subcommand (`scan`, `pack`, `hf-get`, `describe`).
 
+#[allow(dead_code)]
+mod describe;
 mod emit;
 mod gateway;
 mod handler;
@@ -29,6 +31,7 @@ fn main() {
     let result = match args.get(1).map(String::as_str) {
         Some("scan") => scan::run(&args[2..]),
         Some("pack") => pack::run(&args[2..]),
+        Some("describe") => describe::run(&args[2..]),
         Some("hf-get") => match hfget::run(&args[2..]) {
             Ok(code) => exit(i32::from(code)),
             Err(e) => Err(e),
@@ -38,7 +41,7 @@ fn main() {
             Ok(())
         }
         Some(other) => Err(anyhow::anyhow!(
-            "unknown subcommand {other:?}; run without arguments under BuildKit, or use: scan, version"
+            "unknown subcommand {other:?}; run without arguments under BuildKit, or use: scan, pack, describe, hf-get, version"
         )),
         None => serve(),
     };
