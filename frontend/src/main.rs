@@ -3,7 +3,7 @@
 //!
 //! Started by buildkitd with no arguments, it speaks the gateway protocol
 //! over stdin/stdout. Build steps re-execute the same binary from the same
-//! image with a subcommand (`scan`, `pack`, `hf-get`).
+//! image with a subcommand (`scan`, `pack`, `hf-get`, `describe`).
 
 
 mod emit;
@@ -22,6 +22,7 @@ fn main() {
     let result = match args.get(1).map(String::as_str) {
         Some("scan") => modelpack::scan::run(&args[2..]),
         Some("pack") => modelpack::pack::run(&args[2..]),
+        Some("describe") => modelpack::describe::run(&args[2..]),
         Some("hf-get") => match hfget::run(&args[2..]) {
             Ok(code) => exit(i32::from(code)),
             Err(e) => Err(e),
@@ -31,7 +32,7 @@ fn main() {
             Ok(())
         }
         Some(other) => Err(anyhow::anyhow!(
-            "unknown subcommand {other:?}; run without arguments under BuildKit, or use: scan, version"
+            "unknown subcommand {other:?}; run without arguments under BuildKit, or use: scan, pack, describe, hf-get, version"
         )),
         None => serve(),
     };

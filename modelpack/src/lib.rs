@@ -8,6 +8,7 @@
 //! gives the same digests whichever door it is called from.
 
 pub mod config;
+pub mod describe;
 pub mod digest;
 pub mod huggingface;
 pub mod mediatype;
