@@ -8,6 +8,6 @@ FROM scratch
 COPY dist/modelpack-frontend /modelpack-frontend
 # The frontend never needs a network: BuildKit fetches sources itself.
 LABEL moby.buildkit.frontend.network.none="true"
-# Gateway capabilities this frontend implements (subrequests: --call targets).
+# Gateway capabilities this frontend implements (subrequests: --call targets|outline|check).
 LABEL moby.buildkit.frontend.caps="moby.buildkit.frontend.subrequests"
 ENTRYPOINT ["/modelpack-frontend"]

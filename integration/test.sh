@@ -13,6 +13,8 @@
 #   MODELPACK_BUILD_TIMEOUT_SECS  per-build timeout in the e2e tests (default 120)
 #   MODELPACK_KEEP_TMP=1          keep the e2e tests' temp dirs
 #   TEST_THREADS                  e2e test threads (default: cargo's, one per CPU)
+#   MODELPACK_ENGINE=next         run the e2e tests on Docker 28 (default: Docker 26;
+#                                 tests/engines.rs and tests/subrequests.rs use both)
 #
 # Exits non-zero as soon as a step fails.
 set -euo pipefail
@@ -44,6 +46,9 @@ trap on_exit EXIT
 
 section "engine: dockerd + registry (integration/engine.sh)"
 integration/engine.sh
+
+section "second engine: Docker 28 + buildx 0.29 beside it (integration/engine-next.sh)"
+integration/engine-next.sh
 
 section "python requirements (integration/fakehub/requirements.txt)"
 req=integration/fakehub/requirements.txt

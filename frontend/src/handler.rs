@@ -31,7 +31,7 @@ pub async fn build(
     env: &Environment,
 ) -> Result<(Option<Reference>, BTreeMap<String, Vec<u8>>), GatewayError> {
     if let Some(id) = env.opts.get("requestid").filter(|id| !id.is_empty()) {
-        return Ok((None, targets::answer_subrequest(id)?));
+        return Ok((None, crate::subrequests::answer(id, &env.opts)?));
     }
     bridge.require_caps(REQUIRED_LLB_CAPS, REQUIRED_API_CAPS)?;
     // `--no-cache` (dockerui's key; a value naming stages means all here).

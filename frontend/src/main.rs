@@ -6,6 +6,7 @@
 //! image with a subcommand (`scan`, `pack`, `hf-get`, `describe`).
 
 
+mod check;
 mod emit;
 mod gateway;
 mod handler;
@@ -14,6 +15,7 @@ mod options;
 mod panics;
 mod selfimage;
 mod source;
+mod subrequests;
 mod targets;
 
 fn main() {

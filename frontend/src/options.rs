@@ -51,14 +51,46 @@ pub const KNOWN: &[&str] = &[
     keys::CONFIG_JSON,
 ];
 
-/// Fails on a lower-case build arg we do not know (most likely a typo such
-/// as `layer_packing`). Upper-case args (`BUILDKIT_SYNTAX`, `HTTP_PROXY`, …)
-/// and the proxy variables belong to BuildKit and Docker and are left alone.
-fn check_unknown_args(opts: &BTreeMap<String, String>) -> Result<()> {
+/// One build arg as users see it: `docker buildx build --call outline`
+/// and the README's build-args table both come from [`ARGS`].
+#[derive(Clone, Copy, Debug)]
+pub struct ArgDoc {
+    /// The build-arg name (`--build-arg NAME=…`).
+    pub name: &'static str,
+    /// The value used when the arg is not given ("" when there is none or
+    /// it is derived, as the description then says).
+    pub default: &'static str,
+    /// One line: what it does and which values it takes.
+    pub description: &'static str,
+}
+
+/// Every build arg of [`KNOWN`], with its default and a one-line description.
+pub const ARGS: &[ArgDoc] = &[
+    ArgDoc { name: keys::SOURCE, default: "", description: "required: what to package: . or a path/glob in the context, or huggingface://org/repo[@rev][/path]" },
+    ArgDoc { name: keys::NAME, default: "", description: "reference name in index.json (default: from the source: model, or the Hub repo name)" },
+    ArgDoc { name: keys::LAYER_PACKAGING, default: "raw", description: "one layer per file: raw, tar, tar+gzip or tar+zstd" },
+    ArgDoc { name: keys::OUTPUT_MODE, default: "layout", description: "what the result holds: layout (an OCI image layout)" },
+    ArgDoc { name: keys::INCLUDE, default: "", description: "only package files matching these patterns (comma/space separated; default: all)" },
+    ArgDoc { name: keys::EXCLUDE, default: "", description: "skip files matching these patterns; wins over include" },
+    ArgDoc { name: keys::REVISION, default: "main", description: "Hugging Face revision: branch, tag, commit or refs/pr/N" },
+    ArgDoc { name: keys::HF_ENDPOINT, default: DEFAULT_HF_ENDPOINT, description: "Hugging Face endpoint (a mirror), an http(s) URL" },
+    ArgDoc { name: keys::DOWNLOAD_NETWORK, default: "default", description: "network of token download steps: default or host" },
+    ArgDoc { name: keys::SOURCE_DATE_EPOCH, default: "", description: "descriptor.createdAt as seconds since 1970 (default: unset)" },
+];
+
+/// Whether a build-arg name looks like ours but is not one we read (most
+/// likely a typo such as `layer_packing`). Upper-case args (`BUILDKIT_SYNTAX`,
+/// `HTTP_PROXY`, …) and the proxy variables belong to BuildKit and Docker.
+pub fn is_unknown_arg(key: &str) -> bool {
     const PROXIES: &[&str] = &["http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"];
+    let ours_in_style = key.chars().any(|c| c.is_ascii_lowercase());
+    ours_in_style && !KNOWN.contains(&key) && !PROXIES.contains(&key)
+}
+
+/// Fails on the first build arg for which [`is_unknown_arg`] holds.
+fn check_unknown_args(opts: &BTreeMap<String, String>) -> Result<()> {
     for key in opts.keys().filter_map(|k| k.strip_prefix("build-arg:")) {
-        let ours_in_style = key.chars().any(|c| c.is_ascii_lowercase());
-        if ours_in_style && !KNOWN.contains(&key) && !PROXIES.contains(&key) {
+        if is_unknown_arg(key) {
             bail!("unknown build-arg {key}; this frontend reads: {}", KNOWN.join(", "));
         }
     }
@@ -271,6 +303,21 @@ mod tests {
         assert!(err.starts_with("unknown build-arg layer_packing; this frontend reads: source, name, layer_packaging"), "{err}");
         let ok = opts(&[("source", "."), ("BUILDKIT_SYNTAX", "x"), ("HTTP_PROXY", "p"), ("no_proxy", "q")]);
         assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn every_known_arg_has_one_description_and_the_readme_lists_it() {
+        let documented: Vec<&str> = ARGS.iter().map(|a| a.name).collect();
+        assert_eq!(documented, KNOWN, "ARGS and KNOWN must list the same args in the same order");
+        for a in ARGS {
+            assert!(!a.description.trim().is_empty() && !a.description.contains('\n'), "{}: one line", a.name);
+        }
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        if let Ok(readme) = std::fs::read_to_string(&readme) {
+            for a in ARGS {
+                assert!(readme.contains(&format!("| `{}` |", a.name)), "README build-args table lacks `{}`", a.name);
+            }
+        }
     }
 
     #[test]

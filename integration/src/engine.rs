@@ -6,6 +6,11 @@
 //! Debian's client with its buildx plugin (another docker client sits in
 //! `/usr/local/bin`). Each command runs in its own process group and is
 //! killed, with its plugin children, when it outlives its timeout.
+//!
+//! A build runs on one [`Engine`]: Docker 26 from `integration/engine.sh`
+//! (the default), or Docker 28 + buildx 0.29 from `integration/engine-next.sh`
+//! (`MODELPACK_ENGINE=next` makes it the default, [`Build::engine`] picks
+//! one per build).
 
 use std::fmt::Write as _;
 use std::os::unix::process::CommandExt as _;
@@ -59,6 +64,82 @@ pub fn default_timeout() -> Duration {
 pub fn tool_path() -> String {
     let rest = std::env::var("PATH").unwrap_or_default();
     format!("/usr/sbin:/usr/bin:{rest}")
+}
+
+/// Where the second engine's files live (`integration/engine-next.sh`).
+pub const NEXT_ROOT: &str = "/opt/modelpack-engine-28";
+/// The second engine's API socket.
+pub const NEXT_HOST: &str = "unix:///run/modelpack-docker28.sock";
+/// Docker 26's API socket (`integration/engine.sh`).
+pub const CURRENT_HOST: &str = "unix:///var/run/docker.sock";
+
+/// A docker engine and the client that drives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Docker 26 with Debian's docker client and buildx (`integration/engine.sh`).
+    Current,
+    /// Docker 28 with its own docker 28 client and buildx 0.29
+    /// (`integration/engine-next.sh`).
+    Next,
+    /// The docker 28 client and buildx 0.29 against Docker 26: new client
+    /// features (`--call outline|check`) on the old daemon.
+    NextClientOnCurrent,
+}
+
+impl Engine {
+    /// `MODELPACK_ENGINE`: `next` → [`Engine::Next`]; unset, empty or
+    /// `current` → [`Engine::Current`]. Anything else panics naming the
+    /// accepted values.
+    pub fn from_env() -> Engine {
+        match std::env::var("MODELPACK_ENGINE").unwrap_or_default().trim() {
+            "" | "current" => Engine::Current,
+            "next" => Engine::Next,
+            other => panic!("MODELPACK_ENGINE={other:?}: accepted values are current (Docker 26) and next (Docker 28)"),
+        }
+    }
+
+    /// The docker client binary.
+    pub fn docker(self) -> String {
+        match self {
+            Engine::Current => "docker".to_string(),
+            Engine::Next | Engine::NextClientOnCurrent => format!("{NEXT_ROOT}/usr/bin/docker"),
+        }
+    }
+
+    /// Environment of the client: which daemon, which plugin directory.
+    pub fn envs(self) -> Vec<(String, String)> {
+        let config = format!("{NEXT_ROOT}/docker-config");
+        match self {
+            Engine::Current => vec![],
+            Engine::Next => vec![("DOCKER_HOST".into(), NEXT_HOST.into()), ("DOCKER_CONFIG".into(), config)],
+            Engine::NextClientOnCurrent => {
+                vec![("DOCKER_HOST".into(), CURRENT_HOST.into()), ("DOCKER_CONFIG".into(), config)]
+            }
+        }
+    }
+
+    /// Runs `docker args…` on this engine.
+    pub fn run_docker(self, args: &[&str], timeout: Duration) -> Outcome {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        run_with_env(&self.docker(), &args, &self.envs(), timeout)
+    }
+
+    /// Panics, saying which script to run, unless the client, its buildx
+    /// and the daemon answer.
+    pub fn assert_ready(self) {
+        let version = self.run_docker(&["buildx", "version"], Duration::from_secs(30));
+        let daemon = self.run_docker(&["version", "--format", "{{.Server.Version}}"], Duration::from_secs(30));
+        let script = match self {
+            Engine::Current => "integration/engine.sh",
+            _ => "integration/engine.sh and integration/engine-next.sh",
+        };
+        assert!(
+            version.success && daemon.success,
+            "engine {self:?} is not ready: run {script} (as root)\n{}\n{}",
+            version.report(),
+            daemon.report()
+        );
+    }
 }
 
 /// What a finished (or killed) command left behind.
@@ -232,6 +313,7 @@ pub struct Build {
     flags: Vec<String>,
     output: Option<PathBuf>,
     timeout: Duration,
+    engine: Engine,
 }
 
 /// Like a derived `Debug`, but environment values are redacted.
@@ -248,12 +330,14 @@ impl std::fmt::Debug for Build {
             .field("flags", &self.flags)
             .field("output", &self.output)
             .field("timeout", &self.timeout)
+            .field("engine", &self.engine)
             .finish()
     }
 }
 
 impl Build {
-    /// A `packager/modelpack` build of `context` with [`frontend_image`].
+    /// A `packager/modelpack` build of `context` with [`frontend_image`] on
+    /// [`Engine::from_env`].
     pub fn new(context: impl AsRef<Path>) -> Self {
         Build {
             context: context.as_ref().to_path_buf(),
@@ -265,7 +349,20 @@ impl Build {
             flags: Vec::new(),
             output: None,
             timeout: default_timeout(),
+            engine: Engine::from_env(),
         }
+    }
+
+    /// Runs on `engine` instead of [`Engine::from_env`].
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Adds `--call <name>` (`targets`, `outline`, `check`): a subrequest
+    /// instead of a build (needs buildx ≥ 0.15, i.e. not [`Engine::Current`]).
+    pub fn call(self, name: &str) -> Self {
+        self.flag(&format!("--call={name}"))
     }
 
     /// Uses another frontend image.
@@ -360,7 +457,9 @@ impl Build {
 
     /// Runs the build to the end (or the timeout).
     pub fn run(&self) -> Outcome {
-        run_with_env("docker", &self.argv(), &self.envs, self.timeout)
+        let mut envs = self.engine.envs();
+        envs.extend(self.envs.iter().cloned());
+        run_with_env(&self.engine.docker(), &self.argv(), &envs, self.timeout)
     }
 }
 
