@@ -23,16 +23,20 @@ pub trait BlobSource: Sync {
     fn open_at(&self, offset: u64) -> io::Result<Box<dyn Read + Send + '_>>;
 }
 
-impl BlobSource for [u8] {
+fn slice_at(bytes: &[u8], offset: u64) -> Box<dyn Read + Send + '_> {
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+    Box::new(&bytes[start..])
+}
+
+impl BlobSource for &[u8] {
     fn open_at(&self, offset: u64) -> io::Result<Box<dyn Read + Send + '_>> {
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.len());
-        Ok(Box::new(&self[start..]))
+        Ok(slice_at(self, offset))
     }
 }
 
 impl BlobSource for Vec<u8> {
     fn open_at(&self, offset: u64) -> io::Result<Box<dyn Read + Send + '_>> {
-        self.as_slice().open_at(offset)
+        Ok(slice_at(self, offset))
     }
 }
 

@@ -42,6 +42,10 @@ pub struct ClientOptions {
     pub max_retry_delay: Duration,
     /// TCP/TLS connect timeout.
     pub connect_timeout: Duration,
+    /// Longest wait for a response head after the request was sent
+    /// (`None`: no limit). Registries may hash a big blob before answering
+    /// its final PUT, so keep this generous.
+    pub response_timeout: Option<Duration>,
 }
 
 impl Default for ClientOptions {
@@ -57,6 +61,7 @@ impl Default for ClientOptions {
             retry_delay: Duration::from_millis(250),
             max_retry_delay: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(30),
+            response_timeout: Some(Duration::from_secs(600)),
         }
     }
 }
@@ -256,6 +261,7 @@ impl Client {
             .max_redirects(0)
             .max_redirects_will_error(false)
             .timeout_connect(Some(opts.connect_timeout))
+            .timeout_recv_response(opts.response_timeout)
             .user_agent(concat!("oci-registry/", env!("CARGO_PKG_VERSION")))
             .tls_config(TlsConfig::builder().root_certs(roots).build())
             .build()
@@ -448,6 +454,16 @@ impl Client {
                 map.get(host).map(|h| h.creds.clone()).unwrap_or(HostCredentials::None)
             };
             if refreshed {
+                if let Some(c) = challenges.iter().find(|c| c.params.get("error").map(String::as_str) == Some("insufficient_scope")) {
+                    let wanted = c.params.get("scope").cloned().unwrap_or_else(|| req.scopes.join(" "));
+                    return Err(Failure::Fatal(Error::new(
+                        ErrorKind::Denied,
+                        format!(
+                            "registry {host} denied {wanted} to {}: insufficient_scope; check that the account may access this repository",
+                            creds.who()
+                        ),
+                    )));
+                }
                 return Err(self.auth_failed(host, &creds, &req.scopes));
             }
             refreshed = true;

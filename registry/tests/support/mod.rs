@@ -531,3 +531,4 @@ pub fn blobs_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     }
     out
 }
+pub mod fake;
