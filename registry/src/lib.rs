@@ -14,6 +14,12 @@
 //! registries, reporting counts in [`PushSummary`] / [`PullSummary`].
 //! Progress goes to a [`Progress`] implementation; there is no terminal
 //! code here.
+//!
+//! TLS uses rustls: Mozilla's roots (webpki-roots) by default; with
+//! [`ClientOptions::ca_file`], that CA plus the system bundle file
+//! (`/etc/ssl/certs/ca-certificates.crt` and the like) when present.
+//! Registry credentials are only ever sent to the registry's own origin
+//! and to the token realm it names, never across a redirect.
 #![deny(missing_docs)]
 
 mod auth;
@@ -27,7 +33,7 @@ mod manifests;
 mod progress;
 mod reference;
 
-pub use blobs::{BlobSource, FileSource, PushOutcome};
+pub use blobs::{BlobSource, FileSource, FnSource, PushOutcome};
 pub use client::{Client, ClientOptions};
 pub use credentials::{default_docker_config, Credentials, HostCredentials};
 pub use digest::{Digest, Hasher};

@@ -370,6 +370,28 @@ fn skopeo_and_oras_read_what_we_push() {
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(Digest::sha256_of(&out.stdout).as_str(), mdigest);
+        // oras pull writes layers under their title annotations.
+        let files = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("oras")
+            .args(["pull", "--plain-http", "-o", &files.path().display().to_string(), &format!("{}/tools/check:v1", reg.host)])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(std::fs::read(files.path().join("file0.bin")).unwrap(), b"hello skopeo\n");
+        assert!(std::fs::read(files.path().join("file1.bin")).unwrap() == support::pseudo_random(70_000, 11));
+        // What oras pushes, we pull.
+        std::fs::write(files.path().join("note.txt"), "from oras\n").unwrap();
+        let out = std::process::Command::new("oras")
+            .current_dir(files.path())
+            .args(["push", "--plain-http", &format!("{}/tools/fromoras:v1", reg.host), "note.txt"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let back = tempfile::tempdir().unwrap();
+        let p = client.pull_to_layout(&reference(&reg.host, "tools/fromoras", "v1"), back.path(), Some("n")).unwrap();
+        assert_eq!(p.blobs_downloaded, 2);
+        check_index(back.path(), "n", &p.manifest_digest);
+        assert!(support::blobs_of(back.path()).values().any(|b| b == b"from oras\n"));
     }
 }
 
