@@ -20,7 +20,9 @@ pub(crate) fn parse_challenges(header: &str) -> Vec<Challenge> {
     let mut s = header.trim();
     while !s.is_empty() {
         // token [= value] [,]
-        let tok_end = s.find(|c: char| c == '=' || c == ',' || c.is_whitespace()).unwrap_or(s.len());
+        let tok_end = s
+            .find(|c: char| c == '=' || c == ',' || c.is_whitespace())
+            .unwrap_or(s.len());
         let token = &s[..tok_end];
         let after = s[tok_end..].trim_start();
         if let Some(rest) = after.strip_prefix('=') {
@@ -54,7 +56,10 @@ pub(crate) fn parse_challenges(header: &str) -> Vec<Challenge> {
             s = remaining.trim_start().trim_start_matches(',').trim_start();
         } else {
             if !token.is_empty() {
-                out.push(Challenge { scheme: token.to_ascii_lowercase(), params: HashMap::new() });
+                out.push(Challenge {
+                    scheme: token.to_ascii_lowercase(),
+                    params: HashMap::new(),
+                });
             }
             s = after.trim_start_matches(',').trim_start();
             if token.is_empty() && s.len() == after.len() {
@@ -73,7 +78,10 @@ pub(crate) enum Scheme {
     /// Basic with the host's credentials.
     Basic,
     /// Bearer tokens from `realm` for `service`.
-    Bearer { realm: String, service: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
 }
 
 /// Auth state for one registry host.
@@ -87,13 +95,20 @@ pub(crate) struct HostAuth {
 
 impl HostAuth {
     pub fn new(creds: HostCredentials) -> Self {
-        HostAuth { creds, scheme: Scheme::Unknown, tokens: HashMap::new() }
+        HostAuth {
+            creds,
+            scheme: Scheme::Unknown,
+            tokens: HashMap::new(),
+        }
     }
 }
 
 /// `repository:<name>:pull` or `…:pull,push`.
 pub(crate) fn repo_scope(repo: &str, push: bool) -> String {
-    format!("repository:{repo}:{}", if push { "pull,push" } else { "pull" })
+    format!(
+        "repository:{repo}:{}",
+        if push { "pull,push" } else { "pull" }
+    )
 }
 
 #[cfg(test)]
@@ -111,7 +126,10 @@ mod tests {
         assert_eq!(c[0].params["scope"], "repository:a/b:pull,push");
         assert_eq!(c[0].params["error"], "insufficient_scope");
         let c = parse_challenges(r#"Basic realm="Registry Realm""#);
-        assert_eq!((c[0].scheme.as_str(), c[0].params["realm"].as_str()), ("basic", "Registry Realm"));
+        assert_eq!(
+            (c[0].scheme.as_str(), c[0].params["realm"].as_str()),
+            ("basic", "Registry Realm")
+        );
         let c = parse_challenges(r#"Basic realm=x, Bearer realm="y""#);
         assert_eq!(c.len(), 2);
         assert_eq!(c[1].params["realm"], "y");

@@ -23,7 +23,9 @@ pub trait BlobSource: Sync {
 }
 
 fn slice_at(bytes: &[u8], offset: u64) -> Box<dyn Read + Send + '_> {
-    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
     Box::new(&bytes[start..])
 }
 
@@ -118,12 +120,20 @@ impl Client {
     pub fn blob_exists(&self, repo: &Reference, digest: &Digest) -> Result<Option<u64>> {
         let host = repo.api_host();
         let url = format!("{}{}/blobs/{digest}", self.v2(host), repo.repository());
-        let req = Req::new(Method::HEAD, url, vec![repo_scope(repo.repository(), false)]);
+        let req = Req::new(
+            Method::HEAD,
+            url,
+            vec![repo_scope(repo.repository(), false)],
+        );
         let resp = self.send(host, &req).map_err(|f| f.into_error(host))?;
         match resp.status().as_u16() {
             200 => Ok(Some(header(&resp, "content-length").parse().unwrap_or(0))),
             404 => Ok(None),
-            _ => Err(self.error_from(host, &format!("checking blob {digest} in {}", repo.repository()), resp)),
+            _ => Err(self.error_from(
+                host,
+                &format!("checking blob {digest} in {}", repo.repository()),
+                resp,
+            )),
         }
     }
 
@@ -168,7 +178,12 @@ impl Client {
                 },
                 None => self.start_upload(repo)?,
             };
-            let chunked = size > self.opts.chunk_size.max(1) && !self.no_chunks.lock().map(|s| s.contains(host)).unwrap_or(false);
+            let chunked = size > self.opts.chunk_size.max(1)
+                && !self
+                    .no_chunks
+                    .lock()
+                    .map(|s| s.contains(host))
+                    .unwrap_or(false);
             let r = if chunked {
                 self.upload_chunked(repo, session, digest, size, source, &sent)
             } else {
@@ -177,7 +192,9 @@ impl Client {
             match r {
                 Ok(()) => {
                     done(BlobOutcome::Uploaded);
-                    return Ok(PushOutcome::Uploaded { bytes_sent: sent.load(Ordering::Relaxed) });
+                    return Ok(PushOutcome::Uploaded {
+                        bytes_sent: sent.load(Ordering::Relaxed),
+                    });
                 }
                 Err(Stop::RefusedChunks) => {
                     if let Ok(mut s) = self.no_chunks.lock() {
@@ -196,7 +213,9 @@ impl Client {
                     // The last PUT may have landed before the connection broke.
                     if self.blob_exists(repo, digest)?.is_some() {
                         done(BlobOutcome::Uploaded);
-                        return Ok(PushOutcome::Uploaded { bytes_sent: sent.load(Ordering::Relaxed) });
+                        return Ok(PushOutcome::Uploaded {
+                            bytes_sent: sent.load(Ordering::Relaxed),
+                        });
                     }
                 }
                 Err(Stop::Fatal(e)) => return Err(e),
@@ -221,14 +240,25 @@ impl Client {
         match resp.status().as_u16() {
             201 => Ok(None),
             202 => Ok(Some(session_from(&url, &resp))),
-            _ => Err(self.error_from(host, &format!("mount of blob {digest} from {from} into {}", repo.repository()), resp)),
+            _ => Err(self.error_from(
+                host,
+                &format!(
+                    "mount of blob {digest} from {from} into {}",
+                    repo.repository()
+                ),
+                resp,
+            )),
         }
     }
 
     fn start_upload(&self, repo: &Reference) -> Result<Session> {
         let host = repo.api_host();
         let url = format!("{}{}/blobs/uploads/", self.v2(host), repo.repository());
-        let req = Req::new(Method::POST, url.clone(), vec![repo_scope(repo.repository(), true)]);
+        let req = Req::new(
+            Method::POST,
+            url.clone(),
+            vec![repo_scope(repo.repository(), true)],
+        );
         let resp = self.send(host, &req).map_err(|f| f.into_error(host))?;
         if resp.status().as_u16() != 202 || header(&resp, "location").is_empty() {
             return Err(self.error_from(host, &format!("push to {}", repo.repository()), resp));
@@ -246,21 +276,46 @@ impl Client {
         sent: &AtomicU64,
     ) -> Result<(), Stop> {
         let host = repo.api_host();
-        let url = add_query(&session.location, &format!("digest={}", enc(digest.as_str())));
+        let url = add_query(
+            &session.location,
+            &format!("digest={}", enc(digest.as_str())),
+        );
         let open = || -> io::Result<Box<dyn Read + Send + '_>> {
-            Ok(Box::new(Counting { inner: source.open_at(0)?.take(size), client: self, digest, sent }))
+            Ok(Box::new(Counting {
+                inner: source.open_at(0)?.take(size),
+                client: self,
+                digest,
+                sent,
+            }))
         };
         let req = Req::new(Method::PUT, url, vec![repo_scope(repo.repository(), true)])
             .header("Content-Type", "application/octet-stream")
-            .body(Body::Stream { len: size, open: &open })
+            .body(Body::Stream {
+                len: size,
+                open: &open,
+            })
             .no_retry();
         match self.send(host, &req) {
             Ok(resp) if resp.status().as_u16() == 201 => Ok(()),
-            Ok(resp) if resp.status().is_server_error() || resp.status().as_u16() == 429 || resp.status().as_u16() == 404 => {
-                Err(Stop::Restart(self.error_from(host, &format!("push of blob {digest} to {}", repo.repository()), resp)))
+            Ok(resp)
+                if resp.status().is_server_error()
+                    || resp.status().as_u16() == 429
+                    || resp.status().as_u16() == 404 =>
+            {
+                Err(Stop::Restart(self.error_from(
+                    host,
+                    &format!("push of blob {digest} to {}", repo.repository()),
+                    resp,
+                )))
             }
-            Ok(resp) => Err(Stop::Fatal(self.error_from(host, &format!("push of blob {digest} to {}", repo.repository()), resp))),
-            Err(Failure::Transport(m)) => Err(Stop::Restart(Failure::Transport(m).into_error(host))),
+            Ok(resp) => Err(Stop::Fatal(self.error_from(
+                host,
+                &format!("push of blob {digest} to {}", repo.repository()),
+                resp,
+            ))),
+            Err(Failure::Transport(m)) => {
+                Err(Stop::Restart(Failure::Transport(m).into_error(host)))
+            }
             Err(Failure::Fatal(e)) => Err(Stop::Fatal(e)),
         }
     }
@@ -285,7 +340,12 @@ impl Client {
             let len = chunk.min(size - offset);
             let start = offset;
             let open = || -> io::Result<Box<dyn Read + Send + '_>> {
-                Ok(Box::new(Counting { inner: source.open_at(start)?.take(len), client: self, digest, sent }))
+                Ok(Box::new(Counting {
+                    inner: source.open_at(start)?.take(len),
+                    client: self,
+                    digest,
+                    sent,
+                }))
             };
             let req = Req::new(Method::PATCH, location.clone(), scopes.clone())
                 .header("Content-Type", "application/octet-stream")
@@ -301,7 +361,9 @@ impl Client {
                             if !loc.is_empty() {
                                 location = resolve(&location, &loc);
                             }
-                            offset = next_offset(&header(&resp, "range")).filter(|o| *o > start).unwrap_or(start + len);
+                            offset = next_offset(&header(&resp, "range"))
+                                .filter(|o| *o > start)
+                                .unwrap_or(start + len);
                             failures = 0;
                             None
                         }
@@ -318,7 +380,9 @@ impl Client {
             };
             if let Some(err) = broken {
                 if failures >= self.opts.retries {
-                    return Err(Stop::Fatal(err.context(format!("{action} gave up at byte {offset} of {size}"))));
+                    return Err(Stop::Fatal(
+                        err.context(format!("{action} gave up at byte {offset} of {size}")),
+                    ));
                 }
                 std::thread::sleep(self.backoff(failures, None));
                 failures += 1;
@@ -336,7 +400,8 @@ impl Client {
             }
         }
         let url = add_query(&location, &format!("digest={}", enc(digest.as_str())));
-        let req = Req::new(Method::PUT, url, scopes).header("Content-Type", "application/octet-stream");
+        let req =
+            Req::new(Method::PUT, url, scopes).header("Content-Type", "application/octet-stream");
         match self.send(host, &req) {
             Ok(resp) if resp.status().as_u16() == 201 => Ok(()),
             Ok(resp) if resp.status().as_u16() == 400 || resp.status().as_u16() == 404 => {
@@ -351,13 +416,24 @@ impl Client {
     /// when the session is gone.
     fn upload_status(&self, repo: &Reference, location: &str) -> Result<Option<(String, u64)>> {
         let host = repo.api_host();
-        let req = Req::new(Method::GET, location.to_string(), vec![repo_scope(repo.repository(), true)]);
+        let req = Req::new(
+            Method::GET,
+            location.to_string(),
+            vec![repo_scope(repo.repository(), true)],
+        );
         let resp = self.send(host, &req).map_err(|f| f.into_error(host))?;
         match resp.status().as_u16() {
             204 | 202 | 200 => {
                 let loc = header(&resp, "location");
-                let loc = if loc.is_empty() { location.to_string() } else { resolve(location, &loc) };
-                Ok(Some((loc, next_offset(&header(&resp, "range")).unwrap_or(0))))
+                let loc = if loc.is_empty() {
+                    location.to_string()
+                } else {
+                    resolve(location, &loc)
+                };
+                Ok(Some((
+                    loc,
+                    next_offset(&header(&resp, "range")).unwrap_or(0),
+                )))
             }
             404 | 400 => Ok(None),
             _ => Err(self.error_from(host, "upload status", resp)),
@@ -376,7 +452,11 @@ impl Client {
         let mut failures = 0u32;
         let mut buf = vec![0u8; 64 << 10];
         loop {
-            let mut req = Req::new(Method::GET, url.clone(), vec![repo_scope(repo.repository(), false)]);
+            let mut req = Req::new(
+                Method::GET,
+                url.clone(),
+                vec![repo_scope(repo.repository(), false)],
+            );
             if written > 0 {
                 req = req.header("Range", format!("bytes={written}-"));
             }
@@ -399,7 +479,8 @@ impl Client {
                             continue;
                         }
                         hasher.update(chunk);
-                        out.write_all(chunk).map_err(|e| Error::io(format!("cannot write {digest}"), e))?;
+                        out.write_all(chunk)
+                            .map_err(|e| Error::io(format!("cannot write {digest}"), e))?;
                         written += chunk.len() as u64;
                         if let Some(p) = self.progress() {
                             p.advanced(digest, chunk.len() as u64);
@@ -420,7 +501,10 @@ impl Client {
                     }
                 }
                 Some(e) => {
-                    return Err(Error::new(ErrorKind::Transport, format!("{what} broke at byte {written}: {e}")))
+                    return Err(Error::new(
+                        ErrorKind::Transport,
+                        format!("{what} broke at byte {written}: {e}"),
+                    ))
                 }
             }
         }
@@ -438,7 +522,10 @@ impl Client {
 fn session_from(url: &str, resp: &ureq::http::Response<ureq::Body>) -> Session {
     Session {
         location: resolve(url, &header(resp, "location")),
-        min_chunk: header(resp, "oci-chunk-min-length").trim().parse().unwrap_or(0),
+        min_chunk: header(resp, "oci-chunk-min-length")
+            .trim()
+            .parse()
+            .unwrap_or(0),
     }
 }
 
@@ -452,7 +539,9 @@ mod tests {
         let mut s = String::new();
         v.open_at(6).unwrap().read_to_string(&mut s).unwrap();
         assert_eq!(s, "world");
-        let f = FnSource(|off: u64| -> io::Result<Box<dyn Read + Send>> { Ok(Box::new(io::Cursor::new(vec![off as u8]))) });
+        let f = FnSource(|off: u64| -> io::Result<Box<dyn Read + Send>> {
+            Ok(Box::new(io::Cursor::new(vec![off as u8])))
+        });
         let mut b = Vec::new();
         f.open_at(7).unwrap().read_to_end(&mut b).unwrap();
         assert_eq!(b, [7]);

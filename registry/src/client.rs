@@ -91,7 +91,10 @@ pub struct Client {
 pub(crate) enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
-    Stream { len: u64, open: &'a (dyn Fn() -> std::io::Result<Box<dyn Read + Send + 'a>> + Sync) },
+    Stream {
+        len: u64,
+        open: &'a (dyn Fn() -> std::io::Result<Box<dyn Read + Send + 'a>> + Sync),
+    },
 }
 
 /// One request to a registry host.
@@ -109,7 +112,14 @@ pub(crate) struct Req<'a> {
 
 impl<'a> Req<'a> {
     pub fn new(method: Method, url: String, scopes: Vec<String>) -> Self {
-        Req { method, url, headers: Vec::new(), body: Body::Empty, scopes, retry: true }
+        Req {
+            method,
+            url,
+            headers: Vec::new(),
+            body: Body::Empty,
+            scopes,
+            retry: true,
+        }
     }
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
@@ -134,7 +144,27 @@ pub(crate) enum Failure {
 impl Failure {
     pub fn into_error(self, host: &str) -> Error {
         match self {
-            Failure::Transport(m) => Error::new(ErrorKind::Transport, format!("cannot reach registry {host}: {m}")),
+            Failure::Transport(m) => {
+                let l = m.to_ascii_lowercase();
+                let hint = if l.contains("certificate")
+                    || l.contains("unknownissuer")
+                    || l.contains("unknown issuer")
+                {
+                    "; if the registry uses a private CA, pass its certificate as the CA file"
+                } else if l.contains("corrupt")
+                    || l.contains("invalidcontenttype")
+                    || l.contains("invalid content type")
+                    || l.contains("record overflow")
+                {
+                    "; is it a plain-HTTP registry? then use plain HTTP"
+                } else {
+                    ""
+                };
+                Error::new(
+                    ErrorKind::Transport,
+                    format!("cannot reach registry {host}: {m}{hint}"),
+                )
+            }
             Failure::Fatal(e) => e,
         }
     }
@@ -142,7 +172,11 @@ impl Failure {
 
 /// Value of a response header, or "".
 pub(crate) fn header(resp: &Response<ureq::Body>, name: &str) -> String {
-    resp.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// `scheme://authority` of a URL.
@@ -238,7 +272,10 @@ impl Client {
                 let pem = std::fs::read(path)
                     .map_err(|e| Error::io(format!("cannot read CA file {}", path.display()), e))?;
                 let mut certs = pem_certs(&pem).map_err(|e| {
-                    Error::invalid(format!("CA file {} holds no usable PEM certificate: {e}", path.display()))
+                    Error::invalid(format!(
+                        "CA file {} holds no usable PEM certificate: {e}",
+                        path.display()
+                    ))
                 })?;
                 if certs.is_empty() {
                     return Err(Error::invalid(format!(
@@ -247,7 +284,11 @@ impl Client {
                     )));
                 }
                 // Keep trusting the system: add the usual bundle files when present.
-                for sys in ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"] {
+                for sys in [
+                    "/etc/ssl/certs/ca-certificates.crt",
+                    "/etc/pki/tls/certs/ca-bundle.crt",
+                    "/etc/ssl/cert.pem",
+                ] {
                     if let Ok(pem) = std::fs::read(sys) {
                         certs.extend(pem_certs(&pem).unwrap_or_default());
                         break;
@@ -266,7 +307,12 @@ impl Client {
             .tls_config(TlsConfig::builder().root_certs(roots).build())
             .build()
             .new_agent();
-        Ok(Client { agent, opts, auth: Mutex::new(HashMap::new()), no_chunks: Default::default() })
+        Ok(Client {
+            agent,
+            opts,
+            auth: Mutex::new(HashMap::new()),
+            no_chunks: Default::default(),
+        })
     }
 
     /// The options this client was built with.
@@ -276,7 +322,14 @@ impl Client {
 
     /// `http(s)://host/v2/`.
     pub(crate) fn v2(&self, host: &str) -> String {
-        format!("{}://{host}/v2/", if self.opts.plain_http { "http" } else { "https" })
+        format!(
+            "{}://{host}/v2/",
+            if self.opts.plain_http {
+                "http"
+            } else {
+                "https"
+            }
+        )
     }
 
     pub(crate) fn progress(&self) -> Option<&dyn Progress> {
@@ -284,7 +337,10 @@ impl Client {
     }
 
     pub(crate) fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let exp = self.opts.retry_delay.saturating_mul(1u32 << attempt.min(16));
+        let exp = self
+            .opts
+            .retry_delay
+            .saturating_mul(1u32 << attempt.min(16));
         retry_after.unwrap_or(exp).min(self.opts.max_retry_delay)
     }
 
@@ -318,7 +374,12 @@ impl Client {
 
     /// The Authorization header to send now, fetching a token if the host
     /// is known to want one and we have none for these scopes.
-    fn auth_header(&self, host: &str, scopes: &[String], refresh: bool) -> Result<Option<String>, Failure> {
+    fn auth_header(
+        &self,
+        host: &str,
+        scopes: &[String],
+        refresh: bool,
+    ) -> Result<Option<String>, Failure> {
         let (scheme, creds, cached) = {
             let mut map = self.auth.lock().unwrap_or_else(|p| p.into_inner());
             if !map.contains_key(host) {
@@ -330,7 +391,11 @@ impl Client {
             if refresh {
                 ha.tokens.remove(&key);
             }
-            (ha.scheme.clone(), ha.creds.clone(), ha.tokens.get(&key).cloned())
+            (
+                ha.scheme.clone(),
+                ha.creds.clone(),
+                ha.tokens.get(&key).cloned(),
+            )
         };
         match scheme {
             Scheme::Unknown => Ok(None),
@@ -372,7 +437,10 @@ impl Client {
         loop {
             let r = match creds {
                 HostCredentials::IdentityToken { token, .. } => {
-                    let mut form = format!("grant_type=refresh_token&client_id=oci-registry&refresh_token={}", enc(token));
+                    let mut form = format!(
+                        "grant_type=refresh_token&client_id=oci-registry&refresh_token={}",
+                        enc(token)
+                    );
                     if let Some(s) = service {
                         form.push_str(&format!("&service={}", enc(s)));
                     }
@@ -423,19 +491,37 @@ impl Client {
             if status == 401 || status == 403 {
                 return Err(self.auth_failed(host, creds, scopes));
             }
-            let body = resp.body_mut().with_config().limit(1 << 20).read_to_vec().unwrap_or_default();
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(1 << 20)
+                .read_to_vec()
+                .unwrap_or_default();
             if status != 200 {
                 return Err(Failure::Fatal(Error::new(
                     ErrorKind::Auth,
-                    format!("token service {realm} for {host} answered {status}: {}", snippet(&body)),
+                    format!(
+                        "token service {realm} for {host} answered {status}: {}",
+                        snippet(&body)
+                    ),
                 )));
             }
             let reply: TokenReply = serde_json::from_slice(&body).map_err(|e| {
-                Failure::Fatal(Error::new(ErrorKind::Auth, format!("token service {realm} for {host} sent invalid JSON: {e}")))
+                Failure::Fatal(Error::new(
+                    ErrorKind::Auth,
+                    format!("token service {realm} for {host} sent invalid JSON: {e}"),
+                ))
             })?;
-            return reply.token.or(reply.access_token).filter(|t| !t.is_empty()).ok_or_else(|| {
-                Failure::Fatal(Error::new(ErrorKind::Auth, format!("token service {realm} for {host} sent no token")))
-            });
+            return reply
+                .token
+                .or(reply.access_token)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    Failure::Fatal(Error::new(
+                        ErrorKind::Auth,
+                        format!("token service {realm} for {host} sent no token"),
+                    ))
+                });
         }
     }
 
@@ -451,11 +537,19 @@ impl Client {
             let challenges = parse_challenges(&header(&resp, "www-authenticate"));
             let creds = {
                 let map = self.auth.lock().unwrap_or_else(|p| p.into_inner());
-                map.get(host).map(|h| h.creds.clone()).unwrap_or(HostCredentials::None)
+                map.get(host)
+                    .map(|h| h.creds.clone())
+                    .unwrap_or(HostCredentials::None)
             };
             if refreshed {
-                if let Some(c) = challenges.iter().find(|c| c.params.get("error").map(String::as_str) == Some("insufficient_scope")) {
-                    let wanted = c.params.get("scope").cloned().unwrap_or_else(|| req.scopes.join(" "));
+                if let Some(c) = challenges.iter().find(|c| {
+                    c.params.get("error").map(String::as_str) == Some("insufficient_scope")
+                }) {
+                    let wanted = c
+                        .params
+                        .get("scope")
+                        .cloned()
+                        .unwrap_or_else(|| req.scopes.join(" "));
                     return Err(Failure::Fatal(Error::new(
                         ErrorKind::Denied,
                         format!(
@@ -475,9 +569,14 @@ impl Client {
                         format!("registry {host} sent a Bearer challenge without realm; cannot authenticate"),
                     )));
                 }
-                Scheme::Bearer { realm, service: c.params.get("service").cloned() }
+                Scheme::Bearer {
+                    realm,
+                    service: c.params.get("service").cloned(),
+                }
             } else if challenges.iter().any(|c| c.scheme == "basic") {
-                if creds == HostCredentials::None || matches!(creds, HostCredentials::IdentityToken { .. }) {
+                if creds == HostCredentials::None
+                    || matches!(creds, HostCredentials::IdentityToken { .. })
+                {
                     return Err(self.auth_failed(host, &creds, &req.scopes));
                 }
                 Scheme::Basic
@@ -499,7 +598,11 @@ impl Client {
 
     /// Sends one request; for GET/HEAD follows redirects, sending
     /// `Authorization` only to the registry's own origin.
-    fn send_following(&self, req: &Req, auth: Option<&str>) -> Result<Response<ureq::Body>, Failure> {
+    fn send_following(
+        &self,
+        req: &Req,
+        auth: Option<&str>,
+    ) -> Result<Response<ureq::Body>, Failure> {
         let mut url = req.url.clone();
         let home = origin(&req.url).to_string();
         for _ in 0..10 {
@@ -513,11 +616,21 @@ impl Client {
             }
             url = resolve(&url, &loc);
         }
-        Err(Failure::Fatal(Error::new(ErrorKind::Registry, format!("too many redirects from {}", req.url))))
+        Err(Failure::Fatal(Error::new(
+            ErrorKind::Registry,
+            format!("too many redirects from {}", req.url),
+        )))
     }
 
-    fn send_raw(&self, req: &Req, url: &str, auth: Option<&str>) -> Result<Response<ureq::Body>, Failure> {
-        let mut b = ureq::http::Request::builder().method(req.method.clone()).uri(url);
+    fn send_raw(
+        &self,
+        req: &Req,
+        url: &str,
+        auth: Option<&str>,
+    ) -> Result<Response<ureq::Body>, Failure> {
+        let mut b = ureq::http::Request::builder()
+            .method(req.method.clone())
+            .uri(url);
         for (k, v) in &req.headers {
             b = b.header(*k, v.as_str());
         }
@@ -525,7 +638,11 @@ impl Client {
             b = b.header("Authorization", a);
         }
         let transport = |e: ureq::Error| Failure::Transport(e.to_string());
-        let bad = |e: ureq::http::Error| Failure::Fatal(Error::invalid(format!("cannot build request for {url}: {e}")));
+        let bad = |e: ureq::http::Error| {
+            Failure::Fatal(Error::invalid(format!(
+                "cannot build request for {url}: {e}"
+            )))
+        };
         match &req.body {
             Body::Empty => {
                 if matches!(req.method, Method::PUT | Method::POST | Method::PATCH) {
@@ -537,11 +654,15 @@ impl Client {
                 }
             }
             Body::Bytes(bytes) => {
-                let r = b.header("Content-Length", bytes.len().to_string()).body(*bytes).map_err(bad)?;
+                let r = b
+                    .header("Content-Length", bytes.len().to_string())
+                    .body(*bytes)
+                    .map_err(bad)?;
                 self.agent.run(r).map_err(transport)
             }
             Body::Stream { len, open } => {
-                let mut reader = open().map_err(|e| Failure::Fatal(Error::io("cannot read blob source", e)))?;
+                let mut reader =
+                    open().map_err(|e| Failure::Fatal(Error::io("cannot read blob source", e)))?;
                 let r = b
                     .header("Content-Length", len.to_string())
                     .body(ureq::SendBody::from_reader(&mut reader))
@@ -553,9 +674,19 @@ impl Client {
 
     /// Decodes an error response into one line:
     /// `registry <host> refused <action>: CODE: message (detail)`.
-    pub(crate) fn error_from(&self, host: &str, action: &str, mut resp: Response<ureq::Body>) -> Error {
+    pub(crate) fn error_from(
+        &self,
+        host: &str,
+        action: &str,
+        mut resp: Response<ureq::Body>,
+    ) -> Error {
         let status = resp.status().as_u16();
-        let body = resp.body_mut().with_config().limit(256 << 10).read_to_vec().unwrap_or_default();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(256 << 10)
+            .read_to_vec()
+            .unwrap_or_default();
         let parsed: Option<ErrorsBody> = serde_json::from_slice(&body).ok();
         let mut codes = Vec::new();
         let what = match parsed.filter(|p| !p.errors.is_empty()) {
@@ -573,13 +704,23 @@ impl Client {
                         Some(d) => d.to_string(),
                     };
                     if !detail.is_empty() {
-                        s.push_str(&format!(" ({})", detail.chars().take(200).collect::<String>()));
+                        s.push_str(&format!(
+                            " ({})",
+                            detail.chars().take(200).collect::<String>()
+                        ));
                     }
                     s
                 })
                 .collect::<Vec<_>>()
                 .join("; "),
-            None => format!("HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {}", snippet(&body)) }),
+            None => format!(
+                "HTTP {status}{}",
+                if body.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", snippet(&body))
+                }
+            ),
         };
         let kind = if codes.iter().any(|c| c == "DENIED") || status == 403 {
             ErrorKind::Denied
@@ -629,15 +770,27 @@ mod tests {
     #[test]
     fn resolves_locations() {
         let base = "http://127.0.0.1:5000/v2/a/blobs/uploads/";
-        assert_eq!(resolve(base, "/v2/a/blobs/uploads/u?_state=x"), "http://127.0.0.1:5000/v2/a/blobs/uploads/u?_state=x");
+        assert_eq!(
+            resolve(base, "/v2/a/blobs/uploads/u?_state=x"),
+            "http://127.0.0.1:5000/v2/a/blobs/uploads/u?_state=x"
+        );
         assert_eq!(resolve(base, "https://s3/x?sig=1"), "https://s3/x?sig=1");
-        assert_eq!(resolve(base, "u1?q=1"), "http://127.0.0.1:5000/v2/a/blobs/uploads/u1?q=1");
-        assert_eq!(add_query("http://h/u?_state=x", "digest=sha256%3Aab"), "http://h/u?_state=x&digest=sha256%3Aab");
+        assert_eq!(
+            resolve(base, "u1?q=1"),
+            "http://127.0.0.1:5000/v2/a/blobs/uploads/u1?q=1"
+        );
+        assert_eq!(
+            add_query("http://h/u?_state=x", "digest=sha256%3Aab"),
+            "http://h/u?_state=x&digest=sha256%3Aab"
+        );
         assert_eq!(origin("https://h:1/v2/x?y"), "https://h:1");
         assert_eq!(next_offset("0-0"), Some(0));
         assert_eq!(next_offset("0-1023"), Some(1024));
         assert_eq!(next_offset("bytes=0-9"), Some(10));
         assert_eq!(next_offset("junk"), None);
-        assert_eq!(enc("repository:a/b:pull,push"), "repository%3Aa%2Fb%3Apull%2Cpush");
+        assert_eq!(
+            enc("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
     }
 }

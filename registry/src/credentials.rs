@@ -57,9 +57,9 @@ impl HostCredentials {
         match self {
             HostCredentials::None => "anonymous".into(),
             HostCredentials::Basic { username, .. } => username.clone(),
-            HostCredentials::IdentityToken { username, .. } => {
-                username.clone().unwrap_or_else(|| "an identity token".into())
-            }
+            HostCredentials::IdentityToken { username, .. } => username
+                .clone()
+                .unwrap_or_else(|| "an identity token".into()),
         }
     }
 }
@@ -84,8 +84,9 @@ impl Credentials {
                 if !path.exists() {
                     return Ok(HostCredentials::None);
                 }
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| Error::io(format!("cannot read Docker config {}", path.display()), e))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    Error::io(format!("cannot read Docker config {}", path.display()), e)
+                })?;
                 docker_config_lookup(&text, &path, host, &run_helper)
             }
         }
@@ -124,34 +125,68 @@ struct AuthEntry {
 
 /// `docker.io` hosts are stored under Docker Hub's historical key.
 fn config_keys(host: &str) -> Vec<String> {
-    if matches!(host, "docker.io" | "index.docker.io" | "registry-1.docker.io") {
-        vec!["https://index.docker.io/v1/".into(), "index.docker.io".into(), "docker.io".into()]
+    if matches!(
+        host,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    ) {
+        vec![
+            "https://index.docker.io/v1/".into(),
+            "index.docker.io".into(),
+            "docker.io".into(),
+        ]
     } else {
-        vec![host.to_string(), format!("https://{host}"), format!("http://{host}")]
+        vec![
+            host.to_string(),
+            format!("https://{host}"),
+            format!("http://{host}"),
+        ]
     }
 }
 
 /// `https://host/v1/` → `host`.
 fn normalize_key(key: &str) -> &str {
-    let k = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(key);
+    let k = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
     k.split('/').next().unwrap_or(k)
 }
 
 type HelperFn<'a> = dyn Fn(&str, &str) -> Result<HostCredentials> + 'a;
 
-fn docker_config_lookup(text: &str, path: &Path, host: &str, helper: &HelperFn) -> Result<HostCredentials> {
+fn docker_config_lookup(
+    text: &str,
+    path: &Path,
+    host: &str,
+    helper: &HelperFn,
+) -> Result<HostCredentials> {
     let cfg: DockerConfig = serde_json::from_str(text).map_err(|e| {
-        Error::new(ErrorKind::Invalid, format!("cannot parse Docker config {}: {e}", path.display()))
+        Error::new(
+            ErrorKind::Invalid,
+            format!("cannot parse Docker config {}: {e}", path.display()),
+        )
     })?;
     let keys = config_keys(host);
     let norm_host = normalize_key(&keys[0]).to_string();
-    if let Some(name) = cfg.cred_helpers.iter().find(|(k, _)| normalize_key(k) == norm_host).map(|(_, v)| v) {
+    if let Some(name) = cfg
+        .cred_helpers
+        .iter()
+        .find(|(k, _)| normalize_key(k) == norm_host)
+        .map(|(_, v)| v)
+    {
         return helper(name, &keys[0]);
     }
-    let entry = cfg.auths.iter().find(|(k, _)| normalize_key(k) == norm_host).map(|(_, v)| v);
+    let entry = cfg
+        .auths
+        .iter()
+        .find(|(k, _)| normalize_key(k) == norm_host)
+        .map(|(_, v)| v);
     if let Some(e) = entry {
         if let Some(tok) = e.identitytoken.as_ref().filter(|t| !t.is_empty()) {
-            return Ok(HostCredentials::IdentityToken { username: e.username.clone(), token: tok.clone() });
+            return Ok(HostCredentials::IdentityToken {
+                username: e.username.clone(),
+                token: tok.clone(),
+            });
         }
         if let Some(auth) = e.auth.as_ref().filter(|a| !a.is_empty()) {
             let raw = base64::engine::general_purpose::STANDARD.decode(auth.trim()).map_err(|_| {
@@ -167,10 +202,16 @@ fn docker_config_lookup(text: &str, path: &Path, host: &str, helper: &HelperFn) 
                     path.display()
                 ))
             })?;
-            return Ok(HostCredentials::Basic { username: u.into(), password: p.into() });
+            return Ok(HostCredentials::Basic {
+                username: u.into(),
+                password: p.into(),
+            });
         }
         if let (Some(u), Some(p)) = (&e.username, &e.password) {
-            return Ok(HostCredentials::Basic { username: u.clone(), password: p.clone() });
+            return Ok(HostCredentials::Basic {
+                username: u.clone(),
+                password: p.clone(),
+            });
         }
     }
     if let Some(store) = cfg.creds_store.as_ref().filter(|s| !s.is_empty()) {
@@ -204,9 +245,12 @@ fn run_helper(name: &str, server: &str) -> Result<HostCredentials> {
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(server.as_bytes());
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::new(ErrorKind::Auth, format!("credential helper {prog} failed: {e}")))?;
+    let out = child.wait_with_output().map_err(|e| {
+        Error::new(
+            ErrorKind::Auth,
+            format!("credential helper {prog} failed: {e}"),
+        )
+    })?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stdout);
         let msg = msg.trim();
@@ -214,18 +258,34 @@ fn run_helper(name: &str, server: &str) -> Result<HostCredentials> {
         if msg.contains("not found") || String::from_utf8_lossy(&out.stderr).contains("not found") {
             return Ok(HostCredentials::None);
         }
-        return Err(Error::new(ErrorKind::Auth, format!(
-            "credential helper {prog} failed for {server}: {}",
-            if msg.is_empty() { String::from_utf8_lossy(&out.stderr).trim().to_string() } else { msg.to_string() }
-        )));
+        return Err(Error::new(
+            ErrorKind::Auth,
+            format!(
+                "credential helper {prog} failed for {server}: {}",
+                if msg.is_empty() {
+                    String::from_utf8_lossy(&out.stderr).trim().to_string()
+                } else {
+                    msg.to_string()
+                }
+            ),
+        ));
     }
     let reply: HelperReply = serde_json::from_slice(&out.stdout).map_err(|e| {
-        Error::new(ErrorKind::Auth, format!("credential helper {prog} printed invalid JSON for {server}: {e}"))
+        Error::new(
+            ErrorKind::Auth,
+            format!("credential helper {prog} printed invalid JSON for {server}: {e}"),
+        )
     })?;
     if reply.username == "<token>" {
-        Ok(HostCredentials::IdentityToken { username: None, token: reply.secret })
+        Ok(HostCredentials::IdentityToken {
+            username: None,
+            token: reply.secret,
+        })
     } else {
-        Ok(HostCredentials::Basic { username: reply.username, password: reply.secret })
+        Ok(HostCredentials::Basic {
+            username: reply.username,
+            password: reply.secret,
+        })
     }
 }
 
@@ -244,13 +304,22 @@ mod tests {
         let p = Path::new("config.json");
         assert_eq!(
             docker_config_lookup(cfg, p, "127.0.0.1:5000", &no_helper).unwrap(),
-            HostCredentials::Basic { username: "user".into(), password: "pa:ss".into() }
+            HostCredentials::Basic {
+                username: "user".into(),
+                password: "pa:ss".into()
+            }
         );
         assert_eq!(
             docker_config_lookup(cfg, p, "ghcr.io", &no_helper).unwrap(),
-            HostCredentials::IdentityToken { username: Some("me".into()), token: "tok".into() }
+            HostCredentials::IdentityToken {
+                username: Some("me".into()),
+                token: "tok".into()
+            }
         );
-        assert_eq!(docker_config_lookup(cfg, p, "other.io", &no_helper).unwrap(), HostCredentials::None);
+        assert_eq!(
+            docker_config_lookup(cfg, p, "other.io", &no_helper).unwrap(),
+            HostCredentials::None
+        );
     }
 
     #[test]
@@ -265,6 +334,13 @@ mod tests {
         docker_config_lookup(cfg, p, "b.io", &h).unwrap();
         docker_config_lookup(cfg, p, "a.io", &h).unwrap();
         docker_config_lookup(cfg, p, "docker.io", &h).unwrap();
-        assert_eq!(*seen.borrow(), ["gcr b.io", "desktop a.io", "desktop https://index.docker.io/v1/"]);
+        assert_eq!(
+            *seen.borrow(),
+            [
+                "gcr b.io",
+                "desktop a.io",
+                "desktop https://index.docker.io/v1/"
+            ]
+        );
     }
 }

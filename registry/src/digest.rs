@@ -16,7 +16,9 @@ impl Digest {
     /// digits, or sha512 with 128).
     pub fn parse(s: &str) -> Result<Digest> {
         let (alg, hex) = s.split_once(':').ok_or_else(|| {
-            Error::invalid(format!("invalid digest {s:?}: expected sha256:<64 hex digits>"))
+            Error::invalid(format!(
+                "invalid digest {s:?}: expected sha256:<64 hex digits>"
+            ))
         })?;
         let len = match alg {
             "sha256" => 64,
@@ -27,7 +29,11 @@ impl Digest {
                 )))
             }
         };
-        if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != len
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(Error::invalid(format!(
                 "invalid digest {s:?}: {alg} needs {len} lowercase hex digits"
             )));
@@ -111,9 +117,19 @@ mod tests {
     #[test]
     fn parses_and_rejects() {
         let d = Digest::sha256_of(b"");
-        assert_eq!(d.as_str(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            d.as_str(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
         assert_eq!(Digest::parse(d.as_str()).unwrap(), d);
-        for bad in ["", "sha256", "sha256:", "md5:abc", "sha256:E3B0", &format!("sha256:{}", "g".repeat(64))] {
+        for bad in [
+            "",
+            "sha256",
+            "sha256:",
+            "md5:abc",
+            "sha256:E3B0",
+            &format!("sha256:{}", "g".repeat(64)),
+        ] {
             assert!(Digest::parse(bad).is_err(), "{bad}");
         }
     }

@@ -82,8 +82,14 @@ pub fn blob_path(layout: &Path, digest: &str) -> Result<PathBuf> {
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let bytes = fs::read(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::new(ErrorKind::Io, format!("{} is not valid: {e}", path.display())))
+    let bytes =
+        fs::read(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("{} is not valid: {e}", path.display()),
+        )
+    })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -100,26 +106,46 @@ struct Index {
 
 /// Picks the manifest named `name` in `index.json`, or the only one.
 fn pick(index: &Index, layout: &Path, name: Option<&str>) -> Result<Descriptor> {
-    let named = |d: &&Descriptor| name.is_none_or(|n| d.annotations.get(ANNOTATION_REF_NAME).map(String::as_str) == Some(n));
+    let named = |d: &&Descriptor| {
+        name.is_none_or(|n| d.annotations.get(ANNOTATION_REF_NAME).map(String::as_str) == Some(n))
+    };
     let found: Vec<&Descriptor> = index.manifests.iter().filter(named).collect();
     match (found.as_slice(), name) {
         ([one], _) => Ok((*one).clone()),
-        ([], Some(n)) => Err(Error::new(ErrorKind::Io, format!(
-            "{}/index.json has no manifest named {n:?}; names: {}",
-            layout.display(),
-            index.manifests.iter().filter_map(|d| d.annotations.get(ANNOTATION_REF_NAME).cloned()).collect::<Vec<_>>().join(", ")
-        ))),
-        ([], None) => Err(Error::new(ErrorKind::Io, format!("{}/index.json lists no manifest", layout.display()))),
-        (_, _) => Err(Error::new(ErrorKind::Io, format!(
-            "{}/index.json lists {} manifests; say which one by its {ANNOTATION_REF_NAME} name",
-            layout.display(),
-            found.len()
-        ))),
+        ([], Some(n)) => Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "{}/index.json has no manifest named {n:?}; names: {}",
+                layout.display(),
+                index
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.annotations.get(ANNOTATION_REF_NAME).cloned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        ([], None) => Err(Error::new(
+            ErrorKind::Io,
+            format!("{}/index.json lists no manifest", layout.display()),
+        )),
+        (_, _) => Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "{}/index.json lists {} manifests; say which one by its {ANNOTATION_REF_NAME} name",
+                layout.display(),
+                found.len()
+            ),
+        )),
     }
 }
 
 /// Runs `f` over `items` on at most `n` threads; the first error wins.
-fn for_each_bounded<T: Sync>(items: &[T], n: usize, f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
+fn for_each_bounded<T: Sync>(
+    items: &[T],
+    n: usize,
+    f: impl Fn(&T) -> Result<()> + Sync,
+) -> Result<()> {
     let next = AtomicU64::new(0);
     let first_err: Mutex<Option<Error>> = Mutex::new(None);
     std::thread::scope(|s| {
@@ -151,48 +177,94 @@ impl Client {
     /// every target: missing layers concurrently, then the config, then the
     /// manifest byte for byte under the target's tag (or digest). Later
     /// targets on the same registry mount blobs from the first.
-    pub fn push_layout(&self, layout: &Path, name: Option<&str>, targets: &[Reference]) -> Result<PushSummary> {
+    pub fn push_layout(
+        &self,
+        layout: &Path,
+        name: Option<&str>,
+        targets: &[Reference],
+    ) -> Result<PushSummary> {
         if targets.is_empty() {
             return Err(Error::invalid("push needs at least one target reference"));
         }
         let index: Index = read_json(&layout.join("index.json"))?;
         let desc = pick(&index, layout, name)?;
         let mpath = blob_path(layout, &desc.digest)?;
-        let mbytes = fs::read(&mpath).map_err(|e| Error::io(format!("cannot read manifest blob {}", mpath.display()), e))?;
+        let mbytes = fs::read(&mpath)
+            .map_err(|e| Error::io(format!("cannot read manifest blob {}", mpath.display()), e))?;
         let got = Digest::sha256_of(&mbytes);
         if got.as_str() != desc.digest {
-            return Err(Error::new(ErrorKind::DigestMismatch, format!(
-                "{} hashes to {got}, but index.json says {}; the layout is corrupt",
-                mpath.display(),
-                desc.digest
-            )));
+            return Err(Error::new(
+                ErrorKind::DigestMismatch,
+                format!(
+                    "{} hashes to {got}, but index.json says {}; the layout is corrupt",
+                    mpath.display(),
+                    desc.digest
+                ),
+            ));
         }
         let manifest: ImageManifest = serde_json::from_slice(&mbytes).map_err(|e| {
-            Error::new(ErrorKind::Io, format!("manifest {} is not an image manifest (config and layers): {e}", desc.digest))
+            Error::new(
+                ErrorKind::Io,
+                format!(
+                    "manifest {} is not an image manifest (config and layers): {e}",
+                    desc.digest
+                ),
+            )
         })?;
-        let media_type = manifest.media_type.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| {
-            if desc.media_type.is_empty() { OCI_MANIFEST.to_string() } else { desc.media_type.clone() }
-        });
+        let media_type = manifest
+            .media_type
+            .clone()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| {
+                if desc.media_type.is_empty() {
+                    OCI_MANIFEST.to_string()
+                } else {
+                    desc.media_type.clone()
+                }
+            });
         // Check every blob is present with the right size before sending anything.
         let mut blobs = Vec::new();
-        for d in manifest.layers.iter().chain(std::iter::once(&manifest.config)) {
+        for d in manifest
+            .layers
+            .iter()
+            .chain(std::iter::once(&manifest.config))
+        {
             let p = blob_path(layout, &d.digest)?;
-            let len = fs::metadata(&p).map_err(|e| Error::io(format!("layout blob {} is missing ({})", d.digest, p.display()), e))?.len();
+            let len = fs::metadata(&p)
+                .map_err(|e| {
+                    Error::io(
+                        format!("layout blob {} is missing ({})", d.digest, p.display()),
+                        e,
+                    )
+                })?
+                .len();
             if len != d.size {
-                return Err(Error::new(ErrorKind::Io, format!(
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!(
                     "layout blob {} is {len} bytes but the manifest says {}; the layout is corrupt",
                     d.digest, d.size
-                )));
+                ),
+                ));
             }
             blobs.push((Digest::parse(&d.digest)?, d.size, p));
         }
         let (config, layers) = blobs.split_last().expect("config is always there");
-        let summary = Mutex::new(PushSummary { manifest_digest: desc.digest.clone(), ..Default::default() });
+        let summary = Mutex::new(PushSummary {
+            manifest_digest: desc.digest.clone(),
+            ..Default::default()
+        });
         let mut first_on_registry: BTreeMap<String, String> = BTreeMap::new();
         for target in targets {
             let from = first_on_registry.get(target.registry()).cloned();
             let push_one = |(digest, size, path): &(Digest, u64, PathBuf)| -> Result<()> {
-                let outcome = self.push_blob(target, digest, *size, &FileSource(path.clone()), from.as_deref())?;
+                let outcome = self.push_blob(
+                    target,
+                    digest,
+                    *size,
+                    &FileSource(path.clone()),
+                    from.as_deref(),
+                )?;
                 let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
                 match outcome {
                     PushOutcome::Skipped => s.blobs_skipped += 1,
@@ -204,17 +276,23 @@ impl Client {
                 }
                 Ok(())
             };
-            for_each_bounded(layers, self.opts.concurrency, push_one).map_err(|e| e.context(format!("push to {target}")))?;
+            for_each_bounded(layers, self.opts.concurrency, push_one)
+                .map_err(|e| e.context(format!("push to {target}")))?;
             push_one(config).map_err(|e| e.context(format!("push to {target}")))?;
             let tag = target.manifest_ref();
             let digest = self.put_manifest(target, &tag, &media_type, &mbytes)?;
             if digest.as_str() != desc.digest {
-                return Err(Error::new(ErrorKind::DigestMismatch, format!(
-                    "pushed manifest digest {digest} differs from index.json's {}",
-                    desc.digest
-                )));
+                return Err(Error::new(
+                    ErrorKind::DigestMismatch,
+                    format!(
+                        "pushed manifest digest {digest} differs from index.json's {}",
+                        desc.digest
+                    ),
+                ));
             }
-            first_on_registry.entry(target.registry().to_string()).or_insert_with(|| target.repository().to_string());
+            first_on_registry
+                .entry(target.registry().to_string())
+                .or_insert_with(|| target.repository().to_string());
         }
         Ok(summary.into_inner().unwrap_or_else(|p| p.into_inner()))
     }
@@ -224,14 +302,28 @@ impl Client {
     /// already present and matching their digest are kept. `index.json`
     /// gets the manifest under `name` (default: the reference's tag),
     /// replacing an entry of the same name.
-    pub fn pull_to_layout(&self, reference: &Reference, layout: &Path, name: Option<&str>) -> Result<PullSummary> {
+    pub fn pull_to_layout(
+        &self,
+        reference: &Reference,
+        layout: &Path,
+        name: Option<&str>,
+    ) -> Result<PullSummary> {
         let m = self.get_manifest(reference, &[OCI_MANIFEST, DOCKER_MANIFEST])?;
         let manifest: ImageManifest = serde_json::from_slice(&m.bytes).map_err(|e| {
-            Error::new(ErrorKind::Invalid, format!("{reference} is not an image manifest (config and layers): {e}"))
+            Error::new(
+                ErrorKind::Invalid,
+                format!("{reference} is not an image manifest (config and layers): {e}"),
+            )
         })?;
-        let mk = |p: &Path| fs::create_dir_all(p).map_err(|e| Error::io(format!("cannot create {}", p.display()), e));
+        let mk = |p: &Path| {
+            fs::create_dir_all(p)
+                .map_err(|e| Error::io(format!("cannot create {}", p.display()), e))
+        };
         mk(&layout.join("blobs").join("sha256"))?;
-        let summary = Mutex::new(PullSummary { manifest_digest: m.digest.to_string(), ..Default::default() });
+        let summary = Mutex::new(PullSummary {
+            manifest_digest: m.digest.to_string(),
+            ..Default::default()
+        });
         let mut blobs = vec![manifest.config.clone()];
         blobs.extend(manifest.layers.iter().cloned());
         for_each_bounded(&blobs, self.opts.concurrency, |d| {
@@ -241,7 +333,10 @@ impl Client {
                 mk(dir)?;
             }
             if verify_file(&path, &digest, d.size) {
-                summary.lock().unwrap_or_else(|p| p.into_inner()).blobs_skipped += 1;
+                summary
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .blobs_skipped += 1;
                 if let Some(p) = self.progress() {
                     p.done(&digest, BlobOutcome::Skipped);
                 }
@@ -251,7 +346,8 @@ impl Client {
                 p.started(&digest, d.size);
             }
             let tmp = path.with_extension("partial");
-            let mut f = fs::File::create(&tmp).map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
+            let mut f = fs::File::create(&tmp)
+                .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
             let n = self.pull_blob(reference, &digest, &mut f);
             let n = match n {
                 Ok(n) => n,
@@ -262,13 +358,18 @@ impl Client {
             };
             if n != d.size {
                 let _ = fs::remove_file(&tmp);
-                return Err(Error::new(ErrorKind::DigestMismatch, format!(
-                    "blob {digest} of {reference} is {n} bytes, the manifest says {}",
-                    d.size
-                )));
+                return Err(Error::new(
+                    ErrorKind::DigestMismatch,
+                    format!(
+                        "blob {digest} of {reference} is {n} bytes, the manifest says {}",
+                        d.size
+                    ),
+                ));
             }
-            f.sync_all().map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
-            fs::rename(&tmp, &path).map_err(|e| Error::io(format!("cannot rename into {}", path.display()), e))?;
+            f.sync_all()
+                .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
+            fs::rename(&tmp, &path)
+                .map_err(|e| Error::io(format!("cannot rename into {}", path.display()), e))?;
             let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
             s.blobs_downloaded += 1;
             s.bytes_received += n;
@@ -284,13 +385,22 @@ impl Client {
         let mut index: Index = if index_path.exists() {
             read_json(&index_path)?
         } else {
-            Index { schema_version: 2, media_type: Some(crate::manifests::OCI_INDEX.into()), manifests: vec![], rest: BTreeMap::new() }
+            Index {
+                schema_version: 2,
+                media_type: Some(crate::manifests::OCI_INDEX.into()),
+                manifests: vec![],
+                rest: BTreeMap::new(),
+            }
         };
-        let name = name.map(String::from).or_else(|| reference.tag().map(String::from));
+        let name = name
+            .map(String::from)
+            .or_else(|| reference.tag().map(String::from));
         let mut annotations = BTreeMap::new();
         if let Some(n) = &name {
             annotations.insert(ANNOTATION_REF_NAME.to_string(), n.clone());
-            index.manifests.retain(|d| d.annotations.get(ANNOTATION_REF_NAME) != Some(n));
+            index
+                .manifests
+                .retain(|d| d.annotations.get(ANNOTATION_REF_NAME) != Some(n));
         } else {
             index.manifests.retain(|d| d.digest != m.digest.as_str());
         }
@@ -300,7 +410,8 @@ impl Client {
             size: m.bytes.len() as u64,
             annotations,
         });
-        let text = serde_json::to_vec_pretty(&index).map_err(|e| Error::invalid(format!("cannot encode index.json: {e}")))?;
+        let text = serde_json::to_vec_pretty(&index)
+            .map_err(|e| Error::invalid(format!("cannot encode index.json: {e}")))?;
         write_atomic(&index_path, &text)?;
         Ok(summary.into_inner().unwrap_or_else(|p| p.into_inner()))
     }
@@ -308,7 +419,9 @@ impl Client {
 
 /// True when `path` exists with `size` bytes hashing to `digest`.
 fn verify_file(path: &Path, digest: &Digest, size: u64) -> bool {
-    let Ok(mut f) = fs::File::open(path) else { return false };
+    let Ok(mut f) = fs::File::open(path) else {
+        return false;
+    };
     if f.metadata().map(|m| m.len()).ok() != Some(size) {
         return false;
     }
@@ -327,5 +440,6 @@ fn verify_file(path: &Path, digest: &Digest, size: u64) -> bool {
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, bytes).map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io(format!("cannot rename into {}", path.display()), e))
+    fs::rename(&tmp, path)
+        .map_err(|e| Error::io(format!("cannot rename into {}", path.display()), e))
 }

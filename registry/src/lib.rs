@@ -38,7 +38,11 @@ pub use client::{Client, ClientOptions};
 pub use credentials::{default_docker_config, Credentials, HostCredentials};
 pub use digest::{Digest, Hasher};
 pub use error::{Error, ErrorKind, Result};
-pub use layout::{blob_path, Descriptor, PullSummary, PushSummary, ANNOTATION_REF_NAME, OCI_LAYOUT};
-pub use manifests::{Manifest, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MAX_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+pub use layout::{
+    blob_path, Descriptor, PullSummary, PushSummary, ANNOTATION_REF_NAME, OCI_LAYOUT,
+};
+pub use manifests::{
+    Manifest, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MAX_MANIFEST, OCI_INDEX, OCI_MANIFEST,
+};
 pub use progress::{BlobOutcome, Progress};
 pub use reference::{Reference, DEFAULT_REGISTRY, DEFAULT_TAG};

@@ -35,15 +35,28 @@ impl Client {
     /// `PUT /v2/<repo>/manifests/<tag_or_digest>` with the exact bytes.
     /// Returns the sha256 digest of `bytes`, checked against the registry's
     /// `Docker-Content-Digest` when it sends one.
-    pub fn put_manifest(&self, repo: &Reference, tag_or_digest: &str, media_type: &str, bytes: &[u8]) -> Result<Digest> {
+    pub fn put_manifest(
+        &self,
+        repo: &Reference,
+        tag_or_digest: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Digest> {
         let host = repo.api_host();
         let digest = Digest::sha256_of(bytes);
-        let url = format!("{}{}/manifests/{tag_or_digest}", self.v2(host), repo.repository());
+        let url = format!(
+            "{}{}/manifests/{tag_or_digest}",
+            self.v2(host),
+            repo.repository()
+        );
         let req = Req::new(Method::PUT, url, vec![repo_scope(repo.repository(), true)])
             .header("Content-Type", media_type)
             .body(Body::Bytes(bytes));
         let resp = self.send(host, &req).map_err(|f| f.into_error(host))?;
-        let what = format!("push of manifest {digest} to {}:{tag_or_digest}", repo.repository());
+        let what = format!(
+            "push of manifest {digest} to {}:{tag_or_digest}",
+            repo.repository()
+        );
         if !(200..=202).contains(&resp.status().as_u16()) {
             return Err(self.error_from(host, &what, resp));
         }
@@ -62,9 +75,27 @@ impl Client {
     pub fn get_manifest(&self, reference: &Reference, accept: &[&str]) -> Result<Manifest> {
         let host = reference.api_host();
         let mref = reference.manifest_ref();
-        let url = format!("{}{}/manifests/{mref}", self.v2(host), reference.repository());
-        let accept = if accept.is_empty() { vec![OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST] } else { accept.to_vec() };
-        let req = Req::new(Method::GET, url, vec![repo_scope(reference.repository(), false)]).header("Accept", accept.join(", "));
+        let url = format!(
+            "{}{}/manifests/{mref}",
+            self.v2(host),
+            reference.repository()
+        );
+        let accept = if accept.is_empty() {
+            vec![
+                OCI_MANIFEST,
+                OCI_INDEX,
+                DOCKER_MANIFEST,
+                DOCKER_MANIFEST_LIST,
+            ]
+        } else {
+            accept.to_vec()
+        };
+        let req = Req::new(
+            Method::GET,
+            url,
+            vec![repo_scope(reference.repository(), false)],
+        )
+        .header("Accept", accept.join(", "));
         let mut resp = self.send(host, &req).map_err(|f| f.into_error(host))?;
         let what = format!("pull of manifest {reference}");
         if resp.status().as_u16() != 200 {
@@ -72,9 +103,17 @@ impl Client {
         }
         let content_type = header(&resp, "content-type");
         let theirs = header(&resp, "docker-content-digest");
-        let bytes = resp.body_mut().with_config().limit(MAX_MANIFEST).read_to_vec().map_err(|e| {
-            Error::new(ErrorKind::Transport, format!("{what}: cannot read the manifest (at most {MAX_MANIFEST} bytes): {e}"))
-        })?;
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_MANIFEST)
+            .read_to_vec()
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Transport,
+                    format!("{what}: cannot read the manifest (at most {MAX_MANIFEST} bytes): {e}"),
+                )
+            })?;
         let expected = match reference.digest() {
             Some(d) => Some(d.clone()),
             None => Digest::parse(&theirs).ok(),
@@ -85,19 +124,39 @@ impl Client {
                 h.update(&bytes);
                 let got = h.finish();
                 if &got != d {
-                    return Err(Error::new(ErrorKind::DigestMismatch, format!("{what}: content hashes to {got}, not {d}")));
+                    return Err(Error::new(
+                        ErrorKind::DigestMismatch,
+                        format!("{what}: content hashes to {got}, not {d}"),
+                    ));
                 }
-                if d.algorithm() == "sha256" { d.clone() } else { Digest::sha256_of(&bytes) }
+                if d.algorithm() == "sha256" {
+                    d.clone()
+                } else {
+                    Digest::sha256_of(&bytes)
+                }
             }
             None => Digest::sha256_of(&bytes),
         };
-        let media_type = match content_type.split(';').next().map(str::trim).filter(|s| !s.is_empty() && *s != "application/json") {
+        let media_type = match content_type
+            .split(';')
+            .next()
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && *s != "application/json")
+        {
             Some(t) => t.to_string(),
             None => serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
-                .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(String::from))
+                .and_then(|v| {
+                    v.get("mediaType")
+                        .and_then(|m| m.as_str())
+                        .map(String::from)
+                })
                 .unwrap_or_else(|| OCI_MANIFEST.to_string()),
         };
-        Ok(Manifest { media_type, bytes, digest })
+        Ok(Manifest {
+            media_type,
+            bytes,
+            digest,
+        })
     }
 }

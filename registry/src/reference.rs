@@ -66,12 +66,21 @@ impl Reference {
             (None, Some(_)) => None,
             (None, None) => Some(DEFAULT_TAG.to_string()),
         };
-        Ok(Reference { registry, repository, tag, digest })
+        Ok(Reference {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
     }
 
     /// Builds a reference from parts (validated).
     pub fn new(registry: &str, repository: &str, tag_or_digest: &str) -> Result<Reference> {
-        let sep = if tag_or_digest.contains(':') { "@" } else { ":" };
+        let sep = if tag_or_digest.contains(':') {
+            "@"
+        } else {
+            ":"
+        };
         Reference::parse(&format!("{registry}/{repository}{sep}{tag_or_digest}"))
     }
 
@@ -115,7 +124,11 @@ impl Reference {
 
     /// The same repository with `digest` instead of tag/digest.
     pub fn with_digest(&self, digest: Digest) -> Reference {
-        Reference { digest: Some(digest), tag: None, ..self.clone() }
+        Reference {
+            digest: Some(digest),
+            tag: None,
+            ..self.clone()
+        }
     }
 }
 
@@ -145,7 +158,9 @@ fn validate_host(host: &str) -> Result<(), String> {
         _ => (host, None),
     };
     if name.is_empty()
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
     {
         return Err(format!("bad registry host {host:?}"));
     }
@@ -160,8 +175,13 @@ fn validate_host(host: &str) -> Result<(), String> {
 fn validate_tag(tag: &str) -> Result<(), String> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
-        && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        && tag
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if ok {
         Ok(())
     } else {
@@ -178,7 +198,9 @@ fn validate_repository(repo: &str) -> Result<(), String> {
         let ok = !b.is_empty()
             && b[0].is_ascii_alphanumeric()
             && b[b.len() - 1].is_ascii_alphanumeric()
-            && comp.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+            && comp.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            });
         if !ok {
             return Err(format!(
                 "bad repository component {comp:?}: use lowercase letters, digits and '.', '_', '-' between them"
@@ -195,11 +217,20 @@ mod tests {
     #[test]
     fn parses_docker_style() {
         let r = Reference::parse("127.0.0.1:5000/org/model:v1").unwrap();
-        assert_eq!((r.registry(), r.repository(), r.tag()), ("127.0.0.1:5000", "org/model", Some("v1")));
+        assert_eq!(
+            (r.registry(), r.repository(), r.tag()),
+            ("127.0.0.1:5000", "org/model", Some("v1"))
+        );
         let r = Reference::parse("localhost/model").unwrap();
-        assert_eq!((r.registry(), r.repository(), r.tag()), ("localhost", "model", Some("latest")));
+        assert_eq!(
+            (r.registry(), r.repository(), r.tag()),
+            ("localhost", "model", Some("latest"))
+        );
         let r = Reference::parse("ubuntu").unwrap();
-        assert_eq!((r.registry(), r.repository(), r.api_host()), ("docker.io", "library/ubuntu", "registry-1.docker.io"));
+        assert_eq!(
+            (r.registry(), r.repository(), r.api_host()),
+            ("docker.io", "library/ubuntu", "registry-1.docker.io")
+        );
         let d = Digest::sha256_of(b"x");
         let r = Reference::parse(&format!("ghcr.io/a/b@{d}")).unwrap();
         assert_eq!((r.tag(), r.digest()), (None, Some(&d)));
@@ -211,7 +242,17 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        for bad in ["", "a b", "localhost:x/a", "Host.io/Upper", "h.io/a:", "h.io/a@sha256:12", "h.io/-a", "h.io/a//b", "h.io/a:.t"] {
+        for bad in [
+            "",
+            "a b",
+            "localhost:x/a",
+            "Host.io/Upper",
+            "h.io/a:",
+            "h.io/a@sha256:12",
+            "h.io/-a",
+            "h.io/a//b",
+            "h.io/a:.t",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
     }

@@ -18,21 +18,36 @@ pub struct FakeReq {
 
 impl FakeReq {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// What to answer.
 pub enum FakeResp {
-    Reply { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    Reply {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// Send the head (with this Content-Length) and part of the body, then close.
-    Truncated { status: u16, headers: Vec<(String, String)>, content_length: usize, partial: Vec<u8> },
+    Truncated {
+        status: u16,
+        headers: Vec<(String, String)>,
+        content_length: usize,
+        partial: Vec<u8>,
+    },
 }
 
 pub fn reply(status: u16, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> FakeResp {
     FakeResp::Reply {
         status,
-        headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         body: body.into(),
     }
 }
@@ -72,7 +87,11 @@ impl FakeServer {
                 });
             }
         });
-        FakeServer { addr, requests, stop }
+        FakeServer {
+            addr,
+            requests,
+            stop,
+        }
     }
 
     /// `127.0.0.1:<port>`.
@@ -117,13 +136,24 @@ fn serve(conn: TcpStream, handler: &Handler, reqs: &Mutex<Vec<FakeReq>>) -> std:
             .unwrap_or(0);
         let mut body = vec![0u8; len];
         reader.read_exact(&mut body)?;
-        let req = FakeReq { method, path, headers, body };
+        let req = FakeReq {
+            method,
+            path,
+            headers,
+            body,
+        };
         reqs.lock().unwrap().push(req.clone());
         let head_only = req.method == "HEAD";
         match handler(&req) {
-            FakeResp::Reply { status, headers, body } => {
+            FakeResp::Reply {
+                status,
+                headers,
+                body,
+            } => {
                 let mut s = format!("HTTP/1.1 {status} X\r\n");
-                let has_len = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length"));
+                let has_len = headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("content-length"));
                 for (k, v) in &headers {
                     s.push_str(&format!("{k}: {v}\r\n"));
                 }
@@ -137,7 +167,12 @@ fn serve(conn: TcpStream, handler: &Handler, reqs: &Mutex<Vec<FakeReq>>) -> std:
                 }
                 out.flush()?;
             }
-            FakeResp::Truncated { status, headers, content_length, partial } => {
+            FakeResp::Truncated {
+                status,
+                headers,
+                content_length,
+                partial,
+            } => {
                 let mut s = format!("HTTP/1.1 {status} X\r\nContent-Length: {content_length}\r\n");
                 for (k, v) in &headers {
                     s.push_str(&format!("{k}: {v}\r\n"));

@@ -35,7 +35,11 @@ pub fn which(prog: &str) -> bool {
 
 /// A free port on 127.0.0.1 (racy but fine for tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_listening(port: u16, child: &mut Child, log: &Path) {
@@ -45,16 +49,30 @@ fn wait_listening(port: u16, child: &mut Child, log: &Path) {
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("docker-registry exited ({status}): {}", std::fs::read_to_string(log).unwrap_or_default());
+            panic!(
+                "docker-registry exited ({status}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("docker-registry did not listen on {port}: {}", std::fs::read_to_string(log).unwrap_or_default());
+    panic!(
+        "docker-registry did not listen on {port}: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A running docker-registry.
@@ -82,7 +100,14 @@ impl Registry {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 
-    fn start(dir: tempfile::TempDir, port: u16, http_extra: &str, auth: &str, ca: Option<PathBuf>, tls: bool) -> Registry {
+    fn start(
+        dir: tempfile::TempDir,
+        port: u16,
+        http_extra: &str,
+        auth: &str,
+        ca: Option<PathBuf>,
+        tls: bool,
+    ) -> Registry {
         let root = dir.path().join("storage");
         std::fs::create_dir_all(&root).unwrap();
         let cfg = format!(
@@ -104,7 +129,14 @@ impl Registry {
             .spawn()
             .expect("start docker-registry");
         wait_listening(port, &mut child, &log_path);
-        Registry { child, dir, host: format!("127.0.0.1:{port}"), ca, tls, token_server: None }
+        Registry {
+            child,
+            dir,
+            host: format!("127.0.0.1:{port}"),
+            ca,
+            tls,
+            token_server: None,
+        }
     }
 
     /// Anonymous registry over plain HTTP.
@@ -120,8 +152,15 @@ impl Registry {
         make_ca_and_server_cert(d);
         let hash = bcrypt::hash(PASSWORD, 5).unwrap();
         std::fs::write(d.join("htpasswd"), format!("{USER}:{hash}\n")).unwrap();
-        let tls = format!("  tls:\n    certificate: {}\n    key: {}\n", d.join("server.crt").display(), d.join("server.key").display());
-        let auth = format!("auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n", d.join("htpasswd").display());
+        let tls = format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            d.join("server.crt").display(),
+            d.join("server.key").display()
+        );
+        let auth = format!(
+            "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+            d.join("htpasswd").display()
+        );
         let ca = d.join("ca.crt");
         Registry::start(dir, free_port(), &tls, &auth, Some(ca), true)
     }
@@ -131,11 +170,51 @@ impl Registry {
     pub fn token() -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        openssl(d, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "tok.key"]);
-        openssl(d, &["pkcs8", "-topk8", "-nocrypt", "-in", "tok.key", "-outform", "DER", "-out", "tok.pk8"]);
-        openssl(d, &["req", "-x509", "-new", "-key", "tok.key", "-subj", "/CN=test-token-issuer", "-days", "2", "-out", "tok.crt"]);
-        openssl(d, &["x509", "-in", "tok.crt", "-outform", "DER", "-out", "tok.der"]);
-        let ts = TokenServer::start(std::fs::read(d.join("tok.pk8")).unwrap(), std::fs::read(d.join("tok.der")).unwrap());
+        openssl(
+            d,
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                "tok.key",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "pkcs8", "-topk8", "-nocrypt", "-in", "tok.key", "-outform", "DER", "-out",
+                "tok.pk8",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                "tok.key",
+                "-subj",
+                "/CN=test-token-issuer",
+                "-days",
+                "2",
+                "-out",
+                "tok.crt",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509", "-in", "tok.crt", "-outform", "DER", "-out", "tok.der",
+            ],
+        );
+        let ts = TokenServer::start(
+            std::fs::read(d.join("tok.pk8")).unwrap(),
+            std::fs::read(d.join("tok.der")).unwrap(),
+        );
         let auth = format!(
             "auth:\n  token:\n    realm: http://{}/token\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {}\n",
             ts.addr,
@@ -148,10 +227,60 @@ impl Registry {
 }
 
 fn make_ca_and_server_cert(d: &Path) {
-    openssl(d, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=oci-registry test CA"]);
-    openssl(d, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=oci-registry test CA",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
     std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n").unwrap();
-    openssl(d, &["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf"]);
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
 }
 
 /// A token server thread: `GET /token?service=&scope=…` with Basic auth.
@@ -211,11 +340,19 @@ impl TokenServer {
                 });
             }
         });
-        TokenServer { addr, requests, stop }
+        TokenServer {
+            addr,
+            requests,
+            stop,
+        }
     }
 }
 
-fn serve_token(mut conn: TcpStream, key: &ring::signature::RsaKeyPair, cert: &[u8]) -> std::io::Result<()> {
+fn serve_token(
+    mut conn: TcpStream,
+    key: &ring::signature::RsaKeyPair,
+    cert: &[u8],
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -232,12 +369,19 @@ fn serve_token(mut conn: TcpStream, key: &ring::signature::RsaKeyPair, cert: &[u
             }
         }
     }
-    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}")));
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    );
     let reply = |conn: &mut TcpStream, status: &str, body: &str| {
         write!(conn, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
     };
     if auth.as_deref() != Some(expected.as_str()) {
-        return reply(&mut conn, "401 Unauthorized", r#"{"details":"bad credentials"}"#);
+        return reply(
+            &mut conn,
+            "401 Unauthorized",
+            r#"{"details":"bad credentials"}"#,
+        );
     }
     let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
     let mut service = String::new();
@@ -260,23 +404,41 @@ fn serve_token(mut conn: TcpStream, key: &ring::signature::RsaKeyPair, cert: &[u
             _ => {}
         }
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [base64::engine::general_purpose::STANDARD.encode(cert)]});
     let claims = serde_json::json!({
         "iss": "test-issuer", "sub": USER, "aud": service, "exp": now + 300, "nbf": now - 10, "iat": now,
         "jti": format!("{now}-{}", rand_u64()), "access": access,
     });
-    let signing_input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+    let signing_input = format!(
+        "{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
     let mut sig = vec![0u8; key.public().modulus_len()];
-    key.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), signing_input.as_bytes(), &mut sig)
-        .expect("sign");
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut sig,
+    )
+    .expect("sign");
     let jwt = format!("{signing_input}.{}", b64url(&sig));
-    let body = serde_json::json!({"token": jwt, "expires_in": 300, "issued_at": "2026-01-01T00:00:00Z"}).to_string();
+    let body =
+        serde_json::json!({"token": jwt, "expires_in": 300, "issued_at": "2026-01-01T00:00:00Z"})
+            .to_string();
     reply(&mut conn, "200 OK", &body)
 }
 
 fn rand_u64() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        ^ 0x9e37_79b9_7f4a_7c15
 }
 
 /// What a [`Proxy`] does to requests.
@@ -330,7 +492,12 @@ impl Proxy {
             patches: Arc::default(),
             stop: Arc::default(),
         };
-        let (bytes, reqs, cut, stop) = (p.upstream_bytes.clone(), p.requests.clone(), p.cut_done.clone(), p.stop.clone());
+        let (bytes, reqs, cut, stop) = (
+            p.upstream_bytes.clone(),
+            p.requests.clone(),
+            p.cut_done.clone(),
+            p.stop.clone(),
+        );
         let patches = p.patches.clone();
         let upstream = upstream.to_string();
         std::thread::spawn(move || {
@@ -339,7 +506,8 @@ impl Proxy {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
-                let (bytes, reqs, cut, upstream) = (bytes.clone(), reqs.clone(), cut.clone(), upstream.clone());
+                let (bytes, reqs, cut, upstream) =
+                    (bytes.clone(), reqs.clone(), cut.clone(), upstream.clone());
                 let patches = patches.clone();
                 std::thread::spawn(move || {
                     let _ = proxy_conn(conn, &upstream, rule, &bytes, &reqs, &cut, &patches);
@@ -376,14 +544,30 @@ fn proxy_conn(
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or("").to_string();
     let mut headers: Vec<String> = lines.filter(|l| !l.is_empty()).map(String::from).collect();
-    let method = request_line.split_whitespace().next().unwrap_or("").to_string();
-    let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let method = request_line
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .to_string();
     reqs.lock().unwrap().push(format!("{method} {path}"));
     let content_length: u64 = headers
         .iter()
-        .find_map(|h| h.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim().parse().unwrap_or(0)))
+        .find_map(|h| {
+            h.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .map(|(_, v)| v.trim().parse().unwrap_or(0))
+        })
         .unwrap_or(0);
-    let patch_no = if method == "PATCH" { patches.fetch_add(1, Ordering::SeqCst) + 1 } else { 0 };
+    let patch_no = if method == "PATCH" {
+        patches.fetch_add(1, Ordering::SeqCst) + 1
+    } else {
+        0
+    };
     if let ProxyRule::DropNthPatch(n) = rule {
         if patch_no == n && !cut.swap(true, Ordering::SeqCst) {
             let mut left = (content_length / 2).saturating_sub((buf.len() - head_end) as u64);
@@ -460,7 +644,9 @@ fn proxy_conn(
 
 /// Deterministic pseudo-random bytes.
 pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -486,7 +672,8 @@ pub fn write_layout(dir: &Path, name: &str, layers: &[Vec<u8>]) -> String {
         std::fs::write(blobs.join(&h), b).unwrap();
         format!("sha256:{h}")
     };
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     let config_digest = put(config);
     let layer_descs: Vec<_> = layers
         .iter()
@@ -524,7 +711,11 @@ pub fn blobs_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         for f in std::fs::read_dir(&alg).unwrap() {
             let f = f.unwrap().path();
             out.insert(
-                format!("{}/{}", alg.file_name().unwrap().to_string_lossy(), f.file_name().unwrap().to_string_lossy()),
+                format!(
+                    "{}/{}",
+                    alg.file_name().unwrap().to_string_lossy(),
+                    f.file_name().unwrap().to_string_lossy()
+                ),
                 std::fs::read(&f).unwrap(),
             );
         }
