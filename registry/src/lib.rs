@@ -32,6 +32,8 @@ mod layout;
 mod manifests;
 mod progress;
 mod reference;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use blobs::{BlobSource, FileSource, FnSource, PushOutcome};
 pub use client::{Client, ClientOptions};

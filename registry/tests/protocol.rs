@@ -1,7 +1,7 @@
 //! Protocol edge cases against scripted fake servers on 127.0.0.1: no
 //! daemon needed, so these run in plain `cargo test`.
 
-mod support;
+use oci_registry::testing as support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

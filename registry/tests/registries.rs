@@ -2,7 +2,7 @@
 //! Basic over TLS, Bearer tokens), through loopback proxies that cut or
 //! refuse requests. Ignored by default: run with `-- --ignored`.
 
-mod support;
+use oci_registry::testing as support;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;

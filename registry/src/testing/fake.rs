@@ -9,14 +9,18 @@ use std::sync::{Arc, Mutex};
 /// A request as the fake server saw it.
 #[derive(Clone, Debug)]
 pub struct FakeReq {
+    /// Method (`GET`, `PATCH`, …).
     pub method: String,
     /// Path with query.
     pub path: String,
+    /// Headers in order.
     pub headers: Vec<(String, String)>,
+    /// Body bytes.
     pub body: Vec<u8>,
 }
 
 impl FakeReq {
+    /// First header named `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -27,20 +31,29 @@ impl FakeReq {
 
 /// What to answer.
 pub enum FakeResp {
+    /// A complete response.
     Reply {
+        /// Status code.
         status: u16,
+        /// Headers (`Content-Length` is added when missing).
         headers: Vec<(String, String)>,
+        /// Body (not sent for HEAD).
         body: Vec<u8>,
     },
     /// Send the head (with this Content-Length) and part of the body, then close.
     Truncated {
+        /// Status code.
         status: u16,
+        /// Extra headers.
         headers: Vec<(String, String)>,
+        /// Announced body length.
         content_length: usize,
+        /// The bytes actually sent before closing.
         partial: Vec<u8>,
     },
 }
 
+/// Shorthand for [`FakeResp::Reply`].
 pub fn reply(status: u16, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> FakeResp {
     FakeResp::Reply {
         status,
@@ -54,8 +67,11 @@ pub fn reply(status: u16, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) ->
 
 type Handler = dyn Fn(&FakeReq) -> FakeResp + Send + Sync;
 
+/// A fake server thread; stops accepting on drop.
 pub struct FakeServer {
+    /// Listening address.
     pub addr: SocketAddr,
+    /// Every request received.
     pub requests: Arc<Mutex<Vec<FakeReq>>>,
     stop: Arc<AtomicBool>,
 }
@@ -68,6 +84,7 @@ impl Drop for FakeServer {
 }
 
 impl FakeServer {
+    /// Starts serving with `handler` (keep-alive; one thread per connection).
     pub fn start(handler: impl Fn(&FakeReq) -> FakeResp + Send + Sync + 'static) -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -99,6 +116,7 @@ impl FakeServer {
         self.addr.to_string()
     }
 
+    /// A copy of the requests so far.
     pub fn seen(&self) -> Vec<FakeReq> {
         self.requests.lock().unwrap().clone()
     }

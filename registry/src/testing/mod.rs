@@ -2,8 +2,9 @@
 //! 127.0.0.1 random ports in temp dirs (plain HTTP; Basic auth over TLS;
 //! Bearer token auth with a token server thread), loopback proxies that
 //! count, cut or refuse requests, and a hand-written OCI layout.
-//! Every process is killed on drop and bounded by `timeout`.
-#![allow(dead_code)]
+//! Every process is killed on drop and bounded by `timeout`. Enabled by
+//! the `test-support` feature; helpers panic on setup failures (they are
+//! for tests only).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -19,7 +20,9 @@ use base64::Engine as _;
 /// Longest a test registry may live (seconds), in case the test process dies.
 const LIFETIME_SECS: u32 = 900;
 
+/// User accepted by the Basic and token registries.
 pub const USER: &str = "tester";
+/// That user's password.
 pub const PASSWORD: &str = "s3cret-pass";
 
 /// True when `docker-registry` is installed.
@@ -27,6 +30,7 @@ pub fn have_registry() -> bool {
     which("docker-registry")
 }
 
+/// True when `prog` is on `PATH`.
 pub fn which(prog: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
@@ -78,11 +82,13 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// A running docker-registry.
 pub struct Registry {
     child: Child,
+    /// Temp dir with config, storage, certificates and `registry.log`.
     pub dir: tempfile::TempDir,
     /// `127.0.0.1:<port>`.
     pub host: String,
     /// CA that signed the server certificate (TLS registries).
     pub ca: Option<PathBuf>,
+    /// Serves HTTPS.
     pub tls: bool,
     /// The token server, for token-auth registries.
     pub token_server: Option<TokenServer>,
@@ -96,6 +102,7 @@ impl Drop for Registry {
 }
 
 impl Registry {
+    /// The registry's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
@@ -285,7 +292,9 @@ fn make_ca_and_server_cert(d: &Path) {
 
 /// A token server thread: `GET /token?service=&scope=…` with Basic auth.
 pub struct TokenServer {
+    /// Listening address.
     pub addr: SocketAddr,
+    /// Token requests served.
     pub requests: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
@@ -320,6 +329,7 @@ fn pct_decode(s: &str) -> String {
 }
 
 impl TokenServer {
+    /// Serves tokens signed by the PKCS#8 RSA key, with `cert_der` as `x5c`.
     pub fn start(pkcs8: Vec<u8>, cert_der: Vec<u8>) -> TokenServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -459,11 +469,13 @@ pub enum ProxyRule {
 /// A loopback HTTP proxy in front of a registry (one request per
 /// connection; `Connection: close` is forced upstream).
 pub struct Proxy {
+    /// Listening address.
     pub addr: SocketAddr,
     /// Bytes the client sent upstream (heads and bodies).
     pub upstream_bytes: Arc<AtomicU64>,
     /// Requests seen, as "METHOD path".
     pub requests: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Set once the rule cut or dropped a request.
     pub cut_done: Arc<AtomicBool>,
     patches: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
@@ -477,10 +489,12 @@ impl Drop for Proxy {
 }
 
 impl Proxy {
+    /// `127.0.0.1:<port>`, to use as registry host.
     pub fn host(&self) -> String {
         self.addr.to_string()
     }
 
+    /// Proxies to `upstream` (`host:port`) applying `rule`.
     pub fn start(upstream: &str, rule: ProxyRule) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
