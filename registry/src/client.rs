@@ -87,6 +87,12 @@ pub struct Client {
     pub(crate) no_chunks: Mutex<std::collections::HashSet<String>>,
 }
 
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("opts", &self.opts).finish_non_exhaustive()
+    }
+}
+
 /// A request body that can be produced again for a retry.
 pub(crate) enum Body<'a> {
     Empty,
