@@ -1,0 +1,445 @@
+//! Push an OCI image layout directory to registries, and pull a manifest
+//! with its blobs into one.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::blobs::{FileSource, PushOutcome};
+use crate::client::Client;
+use crate::digest::Digest;
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifests::{DOCKER_MANIFEST, OCI_MANIFEST};
+use crate::progress::BlobOutcome;
+use crate::reference::Reference;
+
+/// `index.json` annotation naming a manifest.
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Contents of the `oci-layout` file.
+pub const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// A content descriptor (the fields this crate reads and writes).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Descriptor {
+    /// Media type.
+    #[serde(rename = "mediaType", default)]
+    pub media_type: String,
+    /// Digest.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct ImageManifest {
+    #[serde(rename = "mediaType", default)]
+    media_type: Option<String>,
+    config: Descriptor,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+}
+
+/// What [`Client::push_layout`] did, summed over all targets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PushSummary {
+    /// The manifest's digest (equals the one in `index.json`).
+    pub manifest_digest: String,
+    /// Blobs (layers and config) uploaded.
+    pub blobs_uploaded: u64,
+    /// Blob body bytes sent, retries included.
+    pub bytes_sent: u64,
+    /// Blobs the registry already had.
+    pub blobs_skipped: u64,
+    /// Blobs mounted from another repository.
+    pub blobs_mounted: u64,
+}
+
+/// What [`Client::pull_to_layout`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PullSummary {
+    /// The manifest's digest.
+    pub manifest_digest: String,
+    /// Blobs downloaded.
+    pub blobs_downloaded: u64,
+    /// Bytes downloaded.
+    pub bytes_received: u64,
+    /// Blobs already in the layout (verified).
+    pub blobs_skipped: u64,
+}
+
+/// Path of a blob in a layout, checking the digest first.
+pub fn blob_path(layout: &Path, digest: &str) -> Result<PathBuf> {
+    let d = Digest::parse(digest)?;
+    Ok(layout.join("blobs").join(d.algorithm()).join(d.hex()))
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bytes =
+        fs::read(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("{} is not valid: {e}", path.display()),
+        )
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct Index {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+    #[serde(flatten)]
+    rest: BTreeMap<String, serde_json::Value>,
+}
+
+/// Picks the manifest named `name` in `index.json`, or the only one.
+fn pick(index: &Index, layout: &Path, name: Option<&str>) -> Result<Descriptor> {
+    let named = |d: &&Descriptor| {
+        name.is_none_or(|n| d.annotations.get(ANNOTATION_REF_NAME).map(String::as_str) == Some(n))
+    };
+    let found: Vec<&Descriptor> = index.manifests.iter().filter(named).collect();
+    match (found.as_slice(), name) {
+        ([one], _) => Ok((*one).clone()),
+        ([], Some(n)) => Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "{}/index.json has no manifest named {n:?}; names: {}",
+                layout.display(),
+                index
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.annotations.get(ANNOTATION_REF_NAME).cloned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        ([], None) => Err(Error::new(
+            ErrorKind::Io,
+            format!("{}/index.json lists no manifest", layout.display()),
+        )),
+        (_, _) => Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "{}/index.json lists {} manifests; say which one by its {ANNOTATION_REF_NAME} name",
+                layout.display(),
+                found.len()
+            ),
+        )),
+    }
+}
+
+/// Runs `f` over `items` on at most `n` threads; the first error wins.
+fn for_each_bounded<T: Sync>(
+    items: &[T],
+    n: usize,
+    f: impl Fn(&T) -> Result<()> + Sync,
+) -> Result<()> {
+    let next = AtomicU64::new(0);
+    let first_err: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..n.max(1).min(items.len().max(1)) {
+            s.spawn(|| loop {
+                if first_err.lock().map(|e| e.is_some()).unwrap_or(true) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(item) = items.get(i) else { return };
+                if let Err(e) = f(item) {
+                    if let Ok(mut slot) = first_err.lock() {
+                        slot.get_or_insert(e);
+                    }
+                    return;
+                }
+            });
+        }
+    });
+    match first_err.into_inner() {
+        Ok(Some(e)) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+impl Client {
+    /// Pushes one manifest of the OCI layout at `layout` (the one whose
+    /// `org.opencontainers.image.ref.name` is `name`, or the only one) to
+    /// every target: missing layers concurrently, then the config, then the
+    /// manifest byte for byte under the target's tag (or digest). Later
+    /// targets on the same registry mount blobs from the first.
+    pub fn push_layout(
+        &self,
+        layout: &Path,
+        name: Option<&str>,
+        targets: &[Reference],
+    ) -> Result<PushSummary> {
+        if targets.is_empty() {
+            return Err(Error::invalid("push needs at least one target reference"));
+        }
+        let index: Index = read_json(&layout.join("index.json"))?;
+        let desc = pick(&index, layout, name)?;
+        let mpath = blob_path(layout, &desc.digest)?;
+        let mbytes = fs::read(&mpath)
+            .map_err(|e| Error::io(format!("cannot read manifest blob {}", mpath.display()), e))?;
+        let got = Digest::sha256_of(&mbytes);
+        if got.as_str() != desc.digest {
+            return Err(Error::new(
+                ErrorKind::DigestMismatch,
+                format!(
+                    "{} hashes to {got}, but index.json says {}; the layout is corrupt",
+                    mpath.display(),
+                    desc.digest
+                ),
+            ));
+        }
+        let manifest: ImageManifest = serde_json::from_slice(&mbytes).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!(
+                    "manifest {} is not an image manifest (config and layers): {e}",
+                    desc.digest
+                ),
+            )
+        })?;
+        let media_type = manifest
+            .media_type
+            .clone()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| {
+                if desc.media_type.is_empty() {
+                    OCI_MANIFEST.to_string()
+                } else {
+                    desc.media_type.clone()
+                }
+            });
+        // Check every blob is present with the right size before sending anything.
+        let mut blobs = Vec::new();
+        for d in manifest
+            .layers
+            .iter()
+            .chain(std::iter::once(&manifest.config))
+        {
+            let p = blob_path(layout, &d.digest)?;
+            let len = fs::metadata(&p)
+                .map_err(|e| {
+                    Error::io(
+                        format!("layout blob {} is missing ({})", d.digest, p.display()),
+                        e,
+                    )
+                })?
+                .len();
+            if len != d.size {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!(
+                    "layout blob {} is {len} bytes but the manifest says {}; the layout is corrupt",
+                    d.digest, d.size
+                ),
+                ));
+            }
+            blobs.push((Digest::parse(&d.digest)?, d.size, p));
+        }
+        let (config, layers) = blobs.split_last().expect("config is always there");
+        let summary = Mutex::new(PushSummary {
+            manifest_digest: desc.digest.clone(),
+            ..Default::default()
+        });
+        let mut first_on_registry: BTreeMap<String, String> = BTreeMap::new();
+        for target in targets {
+            let from = first_on_registry.get(target.registry()).cloned();
+            let push_one = |(digest, size, path): &(Digest, u64, PathBuf)| -> Result<()> {
+                let outcome = self.push_blob(
+                    target,
+                    digest,
+                    *size,
+                    &FileSource(path.clone()),
+                    from.as_deref(),
+                )?;
+                let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
+                match outcome {
+                    PushOutcome::Skipped => s.blobs_skipped += 1,
+                    PushOutcome::Mounted => s.blobs_mounted += 1,
+                    PushOutcome::Uploaded { bytes_sent } => {
+                        s.blobs_uploaded += 1;
+                        s.bytes_sent += bytes_sent;
+                    }
+                }
+                Ok(())
+            };
+            for_each_bounded(layers, self.opts.concurrency, push_one)
+                .map_err(|e| e.context(format!("push to {target}")))?;
+            push_one(config).map_err(|e| e.context(format!("push to {target}")))?;
+            let tag = target.manifest_ref();
+            let digest = self.put_manifest(target, &tag, &media_type, &mbytes)?;
+            if digest.as_str() != desc.digest {
+                return Err(Error::new(
+                    ErrorKind::DigestMismatch,
+                    format!(
+                        "pushed manifest digest {digest} differs from index.json's {}",
+                        desc.digest
+                    ),
+                ));
+            }
+            first_on_registry
+                .entry(target.registry().to_string())
+                .or_insert_with(|| target.repository().to_string());
+        }
+        Ok(summary.into_inner().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Pulls the image manifest `reference` names, with its config and
+    /// layers, into the OCI layout at `layout` (created if needed). Blobs
+    /// already present and matching their digest are kept. `index.json`
+    /// gets the manifest under `name` (default: the reference's tag),
+    /// replacing an entry of the same name.
+    pub fn pull_to_layout(
+        &self,
+        reference: &Reference,
+        layout: &Path,
+        name: Option<&str>,
+    ) -> Result<PullSummary> {
+        let m = self.get_manifest(reference, &[OCI_MANIFEST, DOCKER_MANIFEST])?;
+        let manifest: ImageManifest = serde_json::from_slice(&m.bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::Invalid,
+                format!("{reference} is not an image manifest (config and layers): {e}"),
+            )
+        })?;
+        let mk = |p: &Path| {
+            fs::create_dir_all(p)
+                .map_err(|e| Error::io(format!("cannot create {}", p.display()), e))
+        };
+        mk(&layout.join("blobs").join("sha256"))?;
+        let summary = Mutex::new(PullSummary {
+            manifest_digest: m.digest.to_string(),
+            ..Default::default()
+        });
+        let mut blobs = vec![manifest.config.clone()];
+        blobs.extend(manifest.layers.iter().cloned());
+        for_each_bounded(&blobs, self.opts.concurrency, |d| {
+            let digest = Digest::parse(&d.digest)?;
+            let path = blob_path(layout, &d.digest)?;
+            if let Some(dir) = path.parent() {
+                mk(dir)?;
+            }
+            if verify_file(&path, &digest, d.size) {
+                summary
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .blobs_skipped += 1;
+                if let Some(p) = self.progress() {
+                    p.done(&digest, BlobOutcome::Skipped);
+                }
+                return Ok(());
+            }
+            if let Some(p) = self.progress() {
+                p.started(&digest, d.size);
+            }
+            let tmp = path.with_extension("partial");
+            let mut f = fs::File::create(&tmp)
+                .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
+            let n = self.pull_blob(reference, &digest, &mut f);
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            };
+            if n != d.size {
+                let _ = fs::remove_file(&tmp);
+                return Err(Error::new(
+                    ErrorKind::DigestMismatch,
+                    format!(
+                        "blob {digest} of {reference} is {n} bytes, the manifest says {}",
+                        d.size
+                    ),
+                ));
+            }
+            f.sync_all()
+                .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
+            fs::rename(&tmp, &path)
+                .map_err(|e| Error::io(format!("cannot rename into {}", path.display()), e))?;
+            let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
+            s.blobs_downloaded += 1;
+            s.bytes_received += n;
+            if let Some(p) = self.progress() {
+                p.done(&digest, BlobOutcome::Downloaded);
+            }
+            Ok(())
+        })?;
+        let mpath = blob_path(layout, m.digest.as_str())?;
+        write_atomic(&mpath, &m.bytes)?;
+        write_atomic(&layout.join("oci-layout"), OCI_LAYOUT.as_bytes())?;
+        let index_path = layout.join("index.json");
+        let mut index: Index = if index_path.exists() {
+            read_json(&index_path)?
+        } else {
+            Index {
+                schema_version: 2,
+                media_type: Some(crate::manifests::OCI_INDEX.into()),
+                manifests: vec![],
+                rest: BTreeMap::new(),
+            }
+        };
+        let name = name
+            .map(String::from)
+            .or_else(|| reference.tag().map(String::from));
+        let mut annotations = BTreeMap::new();
+        if let Some(n) = &name {
+            annotations.insert(ANNOTATION_REF_NAME.to_string(), n.clone());
+            index
+                .manifests
+                .retain(|d| d.annotations.get(ANNOTATION_REF_NAME) != Some(n));
+        } else {
+            index.manifests.retain(|d| d.digest != m.digest.as_str());
+        }
+        index.manifests.push(Descriptor {
+            media_type: m.media_type.clone(),
+            digest: m.digest.to_string(),
+            size: m.bytes.len() as u64,
+            annotations,
+        });
+        let text = serde_json::to_vec_pretty(&index)
+            .map_err(|e| Error::invalid(format!("cannot encode index.json: {e}")))?;
+        write_atomic(&index_path, &text)?;
+        Ok(summary.into_inner().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// True when `path` exists with `size` bytes hashing to `digest`.
+fn verify_file(path: &Path, digest: &Digest, size: u64) -> bool {
+    let Ok(mut f) = fs::File::open(path) else {
+        return false;
+    };
+    if f.metadata().map(|m| m.len()).ok() != Some(size) {
+        return false;
+    }
+    let mut h = digest.hasher();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(_) => return false,
+        }
+    }
+    &h.finish() == digest
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
+    fs::rename(&tmp, path)
+        .map_err(|e| Error::io(format!("cannot rename into {}", path.display()), e))
+}
