@@ -7,6 +7,9 @@ use llb::{Exec, Imported, Mount, NetMode, State};
 use prost::Message;
 
 use crate::gateway::{Bridge, GatewayError};
+use modelpack::config::PartialConfig;
+use modelpack::describe::{self, ModelFacts};
+use modelpack::mediatype::{self, Kind};
 use modelpack::LayerPackaging;
 use modelpack::pack::{Written, BLOB_FILE, LAYER_FILE};
 use modelpack::plan::{Origin, Packed, PlanFile};
@@ -75,6 +78,56 @@ pub fn pack_step(image: &State, tree: &State, path: &str, name: &str, mode: u32,
         .build()
         .output("/out")
         .expect("/out is a writable mount")
+}
+
+/// Name of the facts file in the `describe` step's output.
+pub const FACTS_FILE: &str = "facts.json";
+
+/// A step that reads the headers of `files` (each mounted read-only at
+/// `/src/<model path>`, so only those files are in its cache key) and
+/// writes what they say about the model to [`FACTS_FILE`] (network off).
+pub fn describe_step(image: &State, files: &[&PlanFile], sources: &[State]) -> State {
+    let out = format!("/out/{FACTS_FILE}");
+    let mut args = vec![BINARY, "describe", "/src", out.as_str()];
+    args.extend(files.iter().map(|f| f.path.as_str()));
+    let mut exec = Exec::new(image, args).network(NetMode::None);
+    for f in files {
+        let mount = Mount::bind(&format!("/src/{}", f.path), &sources[f.origin.source])
+            .readonly()
+            .selector(f.origin.path.trim_start_matches('/'));
+        exec = exec.mount(mount);
+    }
+    exec.mount(Mount::bind("/out", &State::scratch()))
+        .custom_name(&format!("read model headers ({} files)", files.len()))
+        .build()
+        .output("/out")
+        .expect("/out is a writable mount")
+}
+
+/// What the model's own files say (weights' headers, `config.json`, the
+/// model card), read by a [`describe_step`] inside the build: only the
+/// small facts JSON comes back over gRPC. `use_name` lets a name in the
+/// files (GGUF `general.name`) set `descriptor.name`.
+pub async fn describe_files(
+    bridge: &mut Bridge,
+    image: &State,
+    files: &[PlanFile],
+    sources: &[State],
+    use_name: bool,
+) -> Result<PartialConfig, GatewayError> {
+    let wanted: Vec<&PlanFile> = files
+        .iter()
+        .filter(|f| describe::wants(&f.path, mediatype::classify(&f.path, f.size).0 == Kind::Weight))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(PartialConfig::default());
+    }
+    let step = describe_step(image, &wanted, sources);
+    let r = bridge.solve_evaluated(step.to_definition()).await?;
+    let bytes = bridge.read_file(&r, FACTS_FILE).await?;
+    let facts: ModelFacts =
+        serde_json::from_slice(&bytes).context("reading what the model-header step found (facts.json)")?;
+    Ok(facts.to_config(use_name))
 }
 
 /// Turns raw plan files into tar layers of `format`, one pack step each;

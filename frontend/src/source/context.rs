@@ -27,12 +27,14 @@ pub async fn build_layout(
     let listing = selfimage::scan_listing(bridge, &image, &tree, &what, false).await?;
     let files = files(path, listing, &request.patterns)?;
     let mut sources = vec![tree];
+    let described = selfimage::describe_files(bridge, &image, &files, &sources, !request.name_given).await?;
     let files = selfimage::pack_files(bridge, &image, files, &mut sources, request.packaging).await?;
     let info = ModelInfo {
         name: request.name.clone(),
         created_at: request.created_at.clone(),
         source_url: None,
         revision: None,
+        described,
         overrides: request.overrides.clone(),
         ..Default::default()
     };

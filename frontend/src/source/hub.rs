@@ -82,6 +82,9 @@ pub async fn build_layout(bridge: &mut Bridge, request: &Request, hf: &HfRef) ->
 async fn attempt(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher) -> Result<Reference, Failure> {
     let mut fetched = fetch(bridge, request, hf, fetcher).await?;
     let files = std::mem::take(&mut fetched.files);
+    let described = selfimage::describe_files(bridge, &fetcher.image, &files, &fetched.sources, !request.name_given)
+        .await
+        .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))?;
     let files = selfimage::pack_files(bridge, &fetcher.image, files, &mut fetched.sources, request.packaging)
         .await
         .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))?;
@@ -90,6 +93,7 @@ async fn attempt(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &F
         created_at: request.created_at.clone().or(fetched.info.date.clone()),
         source_url: Some(hf.web_url(&request.hf_endpoint)),
         revision: Some(fetched.info.commit.clone()),
+        described,
         overrides: request.overrides.clone(),
         ..Default::default()
     };

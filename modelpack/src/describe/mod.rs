@@ -170,6 +170,59 @@ pub fn weight_format(path: &str) -> Option<&'static str> {
     })
 }
 
+/// Whether the describe step should read `path` (a path in the model):
+/// weight files (`is_weight`: classified as weights, so that e.g.
+/// `training_args.bin` is left out), safetensors shard indexes, and the
+/// root `config.json` and `README.md`.
+pub fn wants(path: &str, is_weight: bool) -> bool {
+    let lower = path.to_ascii_lowercase();
+    (is_weight && weight_format(path).is_some())
+        || lower.ends_with(".safetensors.index.json")
+        || lower == "config.json"
+        || lower == "readme.md"
+}
+
+impl ModelFacts {
+    /// The facts as config fields: architecture, format, paramSize,
+    /// precision, quantization and capabilities under `config`; licenses,
+    /// family and version under `descriptor`, and the name too when
+    /// `use_name` (the user gave no name of their own).
+    pub fn to_config(&self, use_name: bool) -> crate::config::PartialConfig {
+        use crate::oci::{Capabilities, Modality, ModelDescriptor, ModelProperties};
+        let modalities = |v: &Option<Vec<String>>| -> Option<Vec<Modality>> {
+            let parsed: Vec<Modality> = v
+                .iter()
+                .flatten()
+                .filter_map(|m| serde_json::from_value(serde_json::Value::String(m.clone())).ok())
+                .collect();
+            (!parsed.is_empty()).then_some(parsed)
+        };
+        let capabilities = Capabilities {
+            input_types: modalities(&self.input_types),
+            output_types: modalities(&self.output_types),
+            languages: self.languages.clone().filter(|l| !l.is_empty()),
+            ..Default::default()
+        };
+        crate::config::PartialConfig {
+            descriptor: ModelDescriptor {
+                family: self.family.clone(),
+                name: self.name.clone().filter(|n| use_name && !n.is_empty()),
+                version: self.version.clone(),
+                licenses: self.licenses.clone().filter(|l| !l.is_empty()),
+                ..Default::default()
+            },
+            config: ModelProperties {
+                architecture: self.architecture.clone(),
+                format: self.format.clone(),
+                param_size: self.param_size.clone(),
+                precision: self.precision.clone(),
+                quantization: self.quantization.clone(),
+                capabilities: (capabilities != Capabilities::default()).then_some(capabilities),
+            },
+        }
+    }
+}
+
 fn clean(path: &str) -> &str {
     path.trim_start_matches("./")
 }

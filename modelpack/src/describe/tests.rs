@@ -302,3 +302,31 @@ fn describe_run_step() {
     run(&strict[1..]).unwrap();
     let _ = std::fs::remove_file(&out);
 }
+
+#[test]
+fn describe_selection_and_config_mapping() {
+    assert!(wants("model-00001-of-00002.safetensors", true));
+    assert!(wants("model.safetensors.index.json", false));
+    assert!(wants("config.json", false) && wants("README.md", false));
+    assert!(!wants("sub/config.json", false), "only the root config.json");
+    assert!(!wants("training_args.bin", false), "a .bin that is not a weight");
+    assert!(!wants("tokenizer.json", false));
+    let facts = ModelFacts {
+        architecture: Some("LlamaForCausalLM".into()),
+        param_size: Some("6.7B".into()),
+        licenses: Some(vec!["llama2".into()]),
+        languages: Some(vec!["en".into()]),
+        input_types: Some(vec!["text".into(), "smell".into()]),
+        name: Some("Llama".into()),
+        ..ModelFacts::default()
+    };
+    let c = facts.to_config(false);
+    assert_eq!(c.descriptor.name, None, "the user's name wins");
+    assert_eq!(facts.to_config(true).descriptor.name.as_deref(), Some("Llama"));
+    assert_eq!(c.descriptor.licenses, Some(vec!["llama2".to_string()]));
+    let caps = c.config.capabilities.unwrap();
+    assert_eq!(caps.input_types, Some(vec![crate::oci::Modality::Text]), "unknown modalities are dropped");
+    assert_eq!(caps.languages, Some(vec!["en".to_string()]));
+    assert_eq!(c.config.param_size.as_deref(), Some("6.7B"));
+    assert_eq!(ModelFacts::default().to_config(true), crate::config::PartialConfig::default());
+}
