@@ -17,6 +17,8 @@ pub mod keys {
     pub const NAME: &str = "name";
     /// How files become layers.
     pub const LAYER_PACKAGING: &str = "layer_packaging";
+    /// Compress weight layers too (`tar+gzip`/`tar+zstd` only).
+    pub const COMPRESS_WEIGHTS: &str = "compress_weights";
     /// What the build result contains.
     pub const OUTPUT_MODE: &str = "output_mode";
     /// Only package files matching these patterns.
@@ -38,6 +40,7 @@ pub const KNOWN: &[&str] = &[
     keys::SOURCE,
     keys::NAME,
     keys::LAYER_PACKAGING,
+    keys::COMPRESS_WEIGHTS,
     keys::OUTPUT_MODE,
     keys::INCLUDE,
     keys::EXCLUDE,
@@ -86,6 +89,9 @@ pub struct Request {
     pub name: String,
     /// Layer format.
     pub packaging: LayerPackaging,
+    /// Whether weight layers are compressed too; otherwise they are plain
+    /// `tar` when `packaging` is compressed ([`LayerPackaging::for_kind`]).
+    pub compress_weights: bool,
     /// Result shape.
     pub output: OutputMode,
     /// Include/exclude filters on repo- or context-relative paths.
@@ -134,6 +140,10 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
             one_of(keys::LAYER_PACKAGING, v, &table)?
         }
     };
+    let compress_weights = match arg(keys::COMPRESS_WEIGHTS) {
+        None => false,
+        Some(v) => one_of(keys::COMPRESS_WEIGHTS, v, &[("false", false), ("true", true)])?,
+    };
     let output = match arg(keys::OUTPUT_MODE) {
         None => OutputMode::Layout,
         Some(v) => one_of(keys::OUTPUT_MODE, v, &[("layout", OutputMode::Layout)])?,
@@ -174,6 +184,7 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         source,
         name,
         packaging,
+        compress_weights,
         output,
         patterns,
         hf_endpoint,
@@ -217,6 +228,18 @@ mod tests {
         );
         let err = parse(&opts(&[("source", "."), ("output_mode", "x")])).unwrap_err();
         assert!(err.to_string().contains("accepted: layout"), "{err}");
+    }
+
+    #[test]
+    fn compress_weights_is_false_true_or_one_line_error() {
+        let r = parse(&opts(&[("source", "."), ("layer_packaging", "tar+zstd")])).unwrap();
+        assert!(!r.compress_weights, "default");
+        let r = parse(&opts(&[("source", "."), ("compress_weights", "true")])).unwrap();
+        assert!(r.compress_weights);
+        let r = parse(&opts(&[("source", "."), ("compress_weights", "false")])).unwrap();
+        assert!(!r.compress_weights);
+        let err = parse(&opts(&[("source", "."), ("compress_weights", "yes")])).unwrap_err().to_string();
+        assert_eq!(err, "build-arg compress_weights: unknown value \"yes\"; accepted: false, true");
     }
 
     #[test]

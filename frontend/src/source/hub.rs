@@ -82,7 +82,7 @@ pub async fn build_layout(bridge: &mut Bridge, request: &Request, hf: &HfRef) ->
 async fn attempt(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher) -> Result<Reference, Failure> {
     let mut fetched = fetch(bridge, request, hf, fetcher).await?;
     let files = std::mem::take(&mut fetched.files);
-    let files = selfimage::pack_files(bridge, &fetcher.image, files, &mut fetched.sources, request.packaging)
+    let files = selfimage::pack_files(bridge, &fetcher.image, files, &mut fetched.sources, request.packaging, request.compress_weights)
         .await
         .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))?;
     let info = ModelInfo {
