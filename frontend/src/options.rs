@@ -18,6 +18,8 @@ pub mod keys {
     pub const NAME: &str = "name";
     /// How files become layers.
     pub const LAYER_PACKAGING: &str = "layer_packaging";
+    /// Compress weight layers too (`tar+gzip`/`tar+zstd` only).
+    pub const COMPRESS_WEIGHTS: &str = "compress_weights";
     /// What the build result contains.
     pub const OUTPUT_MODE: &str = "output_mode";
     /// Only package files matching these patterns.
@@ -41,6 +43,7 @@ pub const KNOWN: &[&str] = &[
     keys::SOURCE,
     keys::NAME,
     keys::LAYER_PACKAGING,
+    keys::COMPRESS_WEIGHTS,
     keys::OUTPUT_MODE,
     keys::INCLUDE,
     keys::EXCLUDE,
@@ -69,6 +72,7 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::SOURCE, default: "", description: "required: what to package: . or a path/glob in the context, or huggingface://org/repo[@rev][/path]" },
     ArgDoc { name: keys::NAME, default: "", description: "reference name in index.json (default: from the source: model, or the Hub repo name)" },
     ArgDoc { name: keys::LAYER_PACKAGING, default: "raw", description: "one layer per file: raw, tar, tar+gzip or tar+zstd" },
+    ArgDoc { name: keys::COMPRESS_WEIGHTS, default: "false", description: "with tar+gzip/tar+zstd, compress weight layers too (default: weights stay plain tar)" },
     ArgDoc { name: keys::OUTPUT_MODE, default: "layout", description: "what the result holds: layout (an OCI image layout)" },
     ArgDoc { name: keys::INCLUDE, default: "", description: "only package files matching these patterns (comma/space separated; default: all)" },
     ArgDoc { name: keys::EXCLUDE, default: "", description: "skip files matching these patterns; wins over include" },
@@ -76,6 +80,7 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::HF_ENDPOINT, default: DEFAULT_HF_ENDPOINT, description: "Hugging Face endpoint (a mirror), an http(s) URL" },
     ArgDoc { name: keys::DOWNLOAD_NETWORK, default: "default", description: "network of token download steps: default or host" },
     ArgDoc { name: keys::SOURCE_DATE_EPOCH, default: "", description: "descriptor.createdAt as seconds since 1970 (default: unset)" },
+    ArgDoc { name: keys::CONFIG_JSON, default: "", description: "JSON object over the config's descriptor and config (authors, vendor, capabilities …)" },
 ];
 
 /// Whether a build-arg name looks like ours but is not one we read (most
@@ -122,6 +127,9 @@ pub struct Request {
     pub name: String,
     /// Layer format.
     pub packaging: LayerPackaging,
+    /// Whether weight layers are compressed too; otherwise they are plain
+    /// `tar` when `packaging` is compressed ([`LayerPackaging::for_kind`]).
+    pub compress_weights: bool,
     /// Result shape.
     pub output: OutputMode,
     /// Include/exclude filters on repo- or context-relative paths.
@@ -177,6 +185,10 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
             one_of(keys::LAYER_PACKAGING, v, &table)?
         }
     };
+    let compress_weights = match arg(keys::COMPRESS_WEIGHTS) {
+        None => false,
+        Some(v) => one_of(keys::COMPRESS_WEIGHTS, v, &[("false", false), ("true", true)])?,
+    };
     let output = match arg(keys::OUTPUT_MODE) {
         None => OutputMode::Layout,
         Some(v) => one_of(keys::OUTPUT_MODE, v, &[("layout", OutputMode::Layout)])?,
@@ -224,6 +236,7 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         source,
         name,
         packaging,
+        compress_weights,
         output,
         patterns,
         hf_endpoint,
@@ -281,6 +294,18 @@ mod tests {
         );
         let err = parse(&opts(&[("source", "."), ("output_mode", "x")])).unwrap_err();
         assert!(err.to_string().contains("accepted: layout"), "{err}");
+    }
+
+    #[test]
+    fn compress_weights_is_false_true_or_one_line_error() {
+        let r = parse(&opts(&[("source", "."), ("layer_packaging", "tar+zstd")])).unwrap();
+        assert!(!r.compress_weights, "default");
+        let r = parse(&opts(&[("source", "."), ("compress_weights", "true")])).unwrap();
+        assert!(r.compress_weights);
+        let r = parse(&opts(&[("source", "."), ("compress_weights", "false")])).unwrap();
+        assert!(!r.compress_weights);
+        let err = parse(&opts(&[("source", "."), ("compress_weights", "yes")])).unwrap_err().to_string();
+        assert_eq!(err, "build-arg compress_weights: unknown value \"yes\"; accepted: false, true");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use modelpack::config::PartialConfig;
 use modelpack::describe::{self, ModelFacts};
 use modelpack::mediatype::{self, Kind};
 use modelpack::LayerPackaging;
+use modelpack::mediatype::classify;
 use modelpack::pack::{Written, BLOB_FILE, LAYER_FILE};
 use modelpack::plan::{Origin, Packed, PlanFile};
 use modelpack::scan::{Listing, LISTING_FILE};
@@ -130,20 +131,24 @@ pub async fn describe_files(
     Ok(facts.to_config(use_name))
 }
 
-/// Turns raw plan files into tar layers of `format`, one pack step each;
-/// the new blobs' states are appended to `sources`. Raw stays as it is.
+/// Turns raw plan files into tar layers, one pack step each, each file in
+/// the format [`LayerPackaging::for_kind`] gives for its kind (weights stay
+/// plain `tar` unless `compress_weights`); the new blobs' states are
+/// appended to `sources`. Raw stays as it is.
 pub async fn pack_files(
     bridge: &mut Bridge,
     image: &State,
     files: Vec<PlanFile>,
     sources: &mut Vec<State>,
-    format: LayerPackaging,
+    asked: LayerPackaging,
+    compress_weights: bool,
 ) -> Result<Vec<PlanFile>, GatewayError> {
-    if format == LayerPackaging::Raw {
+    if asked == LayerPackaging::Raw {
         return Ok(files);
     }
     let mut packed = Vec::with_capacity(files.len());
     for mut f in files {
+        let format = asked.for_kind(classify(&f.path, f.size).0, compress_weights);
         let out = pack_step(image, &sources[f.origin.source], &f.origin.path, &f.path, f.mode(), format);
         let r = bridge.solve_evaluated(out.to_definition()).await?;
         let written: Written = serde_json::from_slice(&bridge.read_file(&r, LAYER_FILE).await?)
@@ -151,7 +156,7 @@ pub async fn pack_files(
         sources.push(out);
         f.origin = Origin { source: sources.len() - 1, path: format!("/{BLOB_FILE}") };
         f.digest = written.digest;
-        f.packed = Some(Packed { blob_size: written.size, diff_id: written.diff_id });
+        f.packed = Some(Packed { blob_size: written.size, diff_id: written.diff_id, format });
         packed.push(f);
     }
     Ok(packed)

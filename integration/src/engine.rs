@@ -463,6 +463,12 @@ impl Build {
     }
 }
 
+/// Runs `oras args…` with the default timeout.
+pub fn oras(args: &[&str]) -> Outcome {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    run("oras", &args, default_timeout())
+}
+
 /// Runs `skopeo args…` with the default timeout.
 pub fn skopeo(args: &[&str]) -> Outcome {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();

@@ -240,8 +240,9 @@ impl Layout {
 
     /// Writes each layer's file to `dest/<org.cncf.model.filepath>` with
     /// the permission bits from its metadata annotation: a raw blob as it
-    /// is; a tar layer must hold exactly that one regular file (mode from
-    /// the metadata, uid/gid 0, mtime 0, size from the metadata).
+    /// is; a tar layer must hold a directory entry for each parent folder
+    /// (parent first), then exactly that one regular file (mode from the
+    /// metadata, uid/gid 0, mtime 0, size from the metadata).
     pub fn unpack(&self, dest: impl AsRef<Path>) {
         let dest = dest.as_ref();
         for layer in &self.layers {
@@ -261,14 +262,36 @@ impl Layout {
     }
 }
 
-/// The content of the one entry of a tar layer, checked against the layer.
+/// The parents of a model path, parent first, as tar directory names:
+/// `a/b/c.bin` gives `a/` and `a/b/`.
+pub fn parent_dir_entries(path: &str) -> Vec<String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    (1..parts.len()).map(|n| format!("{}/", parts[..n].join("/"))).collect()
+}
+
+/// The content of the file of a tar layer, checked against the layer: the
+/// tar holds a directory entry for each parent folder of the file, parent
+/// first (mode 0755, uid/gid 0, mtime 0; KitOps needs them), then exactly
+/// the one regular file.
 fn single_tar_entry(tar_bytes: &[u8], layer: &Layer) -> Vec<u8> {
     use std::io::Read;
     let mut archive = tar::Archive::new(tar_bytes);
     let mut entries = archive.entries().expect("layer is a tar");
+    for dir in parent_dir_entries(&layer.path) {
+        let entry = entries
+            .next()
+            .unwrap_or_else(|| panic!("{}: tar layer ends before the directory entry {dir:?}", layer.path))
+            .expect("tar entry");
+        let header = entry.header();
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        assert_eq!(name, dir, "{}: tar directory entries, parent first, before the file", layer.path);
+        assert_eq!(header.entry_type(), tar::EntryType::Directory, "{}: entry type of {dir:?}", layer.path);
+        assert_eq!(header.mode().expect("mode"), 0o755, "{}: mode of {dir:?}", layer.path);
+        assert_eq!((header.uid().unwrap(), header.gid().unwrap(), header.mtime().unwrap()), (0, 0, 0), "{}: uid/gid/mtime of {dir:?}", layer.path);
+    }
     let mut entry = entries
         .next()
-        .unwrap_or_else(|| panic!("{}: tar layer is empty", layer.path))
+        .unwrap_or_else(|| panic!("{}: tar layer holds no file", layer.path))
         .expect("tar entry");
     let header = entry.header().clone();
     let name = entry.path().expect("tar entry path").to_string_lossy().into_owned();
@@ -280,7 +303,7 @@ fn single_tar_entry(tar_bytes: &[u8], layer: &Layer) -> Vec<u8> {
     entry.read_to_end(&mut content).expect("tar entry content");
     assert_eq!(Some(content.len() as u64), layer.metadata["size"].as_u64(), "{}: tar entry size vs metadata size", layer.path);
     drop(entry);
-    assert!(entries.next().is_none(), "{}: tar layer holds more than one entry", layer.path);
+    assert!(entries.next().is_none(), "{}: tar layer holds more than its directories and one file", layer.path);
     content
 }
 
@@ -480,4 +503,15 @@ fn check_no_unreferenced_blobs(root: &Path, referenced: &BTreeSet<String>) {
         }
     }
     assert!(extra.is_empty(), "blobs not referenced by the manifest, config or layers: {extra:?}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_dir_entries_are_parent_first() {
+        assert_eq!(parent_dir_entries("a/b/c.bin"), ["a/", "a/b/"]);
+        assert!(parent_dir_entries("c.bin").is_empty());
+    }
 }

@@ -186,8 +186,10 @@ fn rebuilds_give_the_same_manifest_digest() {
 
 /// Every tar format packs each file into its own reproducible tar layer:
 /// media types say the format, diffIds are the uncompressed tars (checked
-/// by `Layout::verify`), each tar holds exactly the file under its model
-/// path with the recorded mode, and rebuilding gives the same digests.
+/// by `Layout::verify`), each tar holds the parent directory entries and
+/// the file under its model path with the recorded mode (checked by
+/// `Layout::unpack`), and rebuilding gives the same digests. Weights stay
+/// plain `tar` when the others are compressed (no `compress_weights`).
 #[test]
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn tar_layer_formats_round_trip_and_are_reproducible() {
@@ -197,13 +199,116 @@ fn tar_layer_formats_round_trip_and_are_reproducible() {
         let (_out, layout, _) = build_layout(build());
         assert_eq!(layout.layers.len(), files.len(), "{format}: one layer per file");
         for layer in &layout.layers {
-            assert_eq!(layer.format(), format, "{}: layer format", layer.path);
+            let want = if layer.kind() == "weight" { "tar" } else { format };
+            assert_eq!(layer.format(), want, "{format}: format of {} ({})", layer.path, layer.kind());
         }
         let weights = layout.layer("model.safetensors");
-        assert_eq!(weights.descriptor.media_type, format!("application/vnd.cncf.model.weight.v1.{format}"));
+        assert_eq!(weights.descriptor.media_type, "application/vnd.cncf.model.weight.v1.tar");
         unpacked_equals(&layout, ctx.path());
         let (_again, second, _) = build_layout(build().no_cache());
         assert_eq!(second.manifest_digest(), layout.manifest_digest(), "{format}: manifest digest after --no-cache");
+    }
+}
+
+/// A context with a weight file, a README and a nested config.
+fn weights_and_readme_context() -> TempDir {
+    let ctx = TempDir::new("ctx");
+    fs::write_file(ctx.path(), "model.safetensors", &fs::pseudo_random_bytes(32 << 10, fs::fresh_seed()));
+    fs::write_file(ctx.path(), "README.md", b"# tiny\n\nA model that describes itself.\n");
+    fs::write_file(ctx.path(), "text_encoder/nested/config.json", br#"{"hidden_size":8}"#);
+    ctx
+}
+
+/// The media type of each layer, by path.
+fn media_types(layout: &Layout) -> Vec<(String, String)> {
+    layout.layers.iter().map(|l| (l.path.clone(), l.descriptor.media_type.clone())).collect()
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn tar_zstd_leaves_weights_uncompressed_unless_compress_weights() {
+    let ctx = weights_and_readme_context();
+    let build = || Build::new(ctx.path()).arg("source", ".").arg("name", "zstd").arg("layer_packaging", "tar+zstd");
+    let pair = |p: &str, t: &str| (p.to_string(), format!("application/vnd.cncf.model.{t}"));
+
+    let (_out, plain, _) = build_layout(build());
+    assert_eq!(
+        media_types(&plain),
+        [
+            pair("text_encoder/nested/config.json", "weight.config.v1.tar+zstd"),
+            pair("model.safetensors", "weight.v1.tar"),
+            pair("README.md", "doc.v1.tar+zstd"),
+        ],
+        "tar+zstd without compress_weights"
+    );
+    unpacked_equals(&plain, ctx.path());
+
+    let (_out2, compressed, _) = build_layout(build().arg("compress_weights", "true"));
+    assert_eq!(
+        media_types(&compressed),
+        [
+            pair("text_encoder/nested/config.json", "weight.config.v1.tar+zstd"),
+            pair("model.safetensors", "weight.v1.tar+zstd"),
+            pair("README.md", "doc.v1.tar+zstd"),
+        ],
+        "tar+zstd with compress_weights=true"
+    );
+    unpacked_equals(&compressed, ctx.path());
+    let weight = |l: &Layout| l.layer("model.safetensors").descriptor.digest.clone();
+    assert_ne!(weight(&compressed), weight(&plain), "the compressed weight blob differs from the plain tar");
+    assert_eq!(
+        compressed.layer("README.md").descriptor.digest,
+        plain.layer("README.md").descriptor.digest,
+        "compress_weights does not change the other layers"
+    );
+
+    let (_out3, explicit, _) = build_layout(build().arg("compress_weights", "false"));
+    assert_eq!(explicit.manifest_digest(), plain.manifest_digest(), "compress_weights=false is the default");
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn fails_for_a_bad_compress_weights_value() {
+    let ctx = small_context();
+    let line = expect_failure(
+        Build::new(ctx.path()).arg("source", ".").arg("layer_packaging", "tar+gzip").arg("compress_weights", "yes"),
+        r#"build-arg compress_weights: unknown value "yes"; accepted: false, true"#,
+    );
+    assert!(line.ends_with("accepted: false, true"), "the message is the end of the line: {line:?}");
+}
+
+/// skopeo pushes the layout as it is and oras pulls every layer back as a
+/// file named by its title, without extracting: the raw layers are the
+/// model's files, the tar layers are the blobs byte for byte.
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn skopeo_and_oras_carry_every_layer_format() {
+    let ctx = weights_and_readme_context();
+    for (format, compress) in [("raw", "false"), ("tar", "false"), ("tar+gzip", "false"), ("tar+zstd", "true")] {
+        let (out, layout, _) = build_layout(
+            Build::new(ctx.path())
+                .arg("source", ".")
+                .arg("name", "carried")
+                .arg("layer_packaging", format)
+                .arg("compress_weights", compress),
+        );
+        let remote = RemoteImage(format!("docker://{}/itest/{}:v1", engine::REGISTRY, unique_name("formats")));
+        let local = format!("oci:{}:carried", layout.root.display());
+        engine::skopeo(&["copy", "--dest-tls-verify=false", &local, &remote.0]).assert_success();
+
+        let pulled = out.join("pulled");
+        let reference = remote.0.trim_start_matches("docker://");
+        let pulled_str = pulled.display().to_string();
+        engine::oras(&["pull", "--plain-http", "-o", &pulled_str, reference]).assert_success();
+        for layer in &layout.layers {
+            let got = std::fs::read(pulled.join(&layer.path))
+                .unwrap_or_else(|e| panic!("{format}: oras did not write {:?}: {e}", layer.path));
+            let want = std::fs::read(layout.blob_path(&layer.descriptor.digest)).unwrap();
+            assert!(got == want, "{format}: oras's {:?} vs the layer blob", layer.path);
+            if format == "raw" {
+                assert!(got == std::fs::read(ctx.join(&layer.path)).unwrap(), "raw: {:?} is the model file", layer.path);
+            }
+        }
     }
 }
 

@@ -279,7 +279,9 @@ fn whole_repo_as_zstd_tar_layers_round_trips() {
         hf.build_layout(hf.build(&format!("huggingface://{repo}")).arg("layer_packaging", "tar+zstd"));
     hf.checked(&outcome, || {
         for layer in &layout.layers {
-            assert_eq!(layer.format(), "tar+zstd", "{}: layer format", layer.path);
+            // Weights stay plain tar without compress_weights=true.
+            let want = if layer.kind() == "weight" { "tar" } else { "tar+zstd" };
+            assert_eq!(layer.format(), want, "{} ({}): layer format", layer.path, layer.kind());
         }
         assert_unpacks_to(&layout, &under(&files, ""));
     });

@@ -62,19 +62,38 @@ impl<W: Write> Write for HashWriter<W> {
     }
 }
 
-/// Writes a tar holding one regular file `name` with `mode`, uid/gid 0 and
-/// mtime 0: the same bytes for the same content, on any machine.
-fn write_tar<W: Write>(out: W, src: &Path, name: &str, mode: u32) -> io::Result<W> {
-    let file = File::open(src)?;
-    let len = file.metadata()?.len();
+/// The parent directories of `name`, parent first, with a trailing `/`:
+/// `a/b/c.bin` gives `a/` and `a/b/`.
+pub fn parent_dirs(name: &str) -> Vec<String> {
+    let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+    (1..parts.len()).map(|n| format!("{}/", parts[..n].join("/"))).collect()
+}
+
+/// A header with the fixed fields every entry shares: uid/gid 0, mtime 0.
+fn fixed_header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     let mut header = tar::Header::new_gnu();
-    header.set_size(len);
+    header.set_entry_type(kind);
+    header.set_size(size);
     header.set_mode(mode);
     header.set_uid(0);
     header.set_gid(0);
     header.set_mtime(0);
-    header.set_entry_type(tar::EntryType::Regular);
+    header
+}
+
+/// Writes a tar holding a directory entry (mode 0755) for each parent of
+/// `name`, parent first (readers such as KitOps do not create missing
+/// folders), then the regular file `name` with `mode`; uid/gid 0 and
+/// mtime 0 throughout: the same bytes for the same content, on any machine.
+fn write_tar<W: Write>(out: W, src: &Path, name: &str, mode: u32) -> io::Result<W> {
+    let file = File::open(src)?;
+    let len = file.metadata()?.len();
     let mut builder = tar::Builder::new(out);
+    for dir in parent_dirs(name) {
+        let mut header = fixed_header(tar::EntryType::Directory, 0o755, 0);
+        builder.append_data(&mut header, &dir, io::empty())?;
+    }
+    let mut header = fixed_header(tar::EntryType::Regular, mode, len);
     builder.append_data(&mut header, name, file)?;
     builder.into_inner()
 }
@@ -143,7 +162,11 @@ mod tests {
         (w, blob)
     }
 
-    fn untar(tar_bytes: &[u8]) -> Vec<(String, u32, u64, Vec<u8>)> {
+    /// (name, type flag, mode, uid, gid, mtime, content) of a tar entry.
+    type Entry = (String, u8, u32, u64, u64, u64, Vec<u8>);
+
+    /// Every entry of a tar, in order.
+    fn entries(tar_bytes: &[u8]) -> Vec<Entry> {
         let mut archive = tar::Archive::new(tar_bytes);
         archive
             .entries()
@@ -153,8 +176,18 @@ mod tests {
                 let h = e.header().clone();
                 let mut data = Vec::new();
                 e.read_to_end(&mut data).unwrap();
-                (e.path().unwrap().to_string_lossy().into_owned(), h.mode().unwrap(), h.mtime().unwrap(), data)
+                let name = String::from_utf8(e.path_bytes().into_owned()).unwrap();
+                (name, h.entry_type().as_byte(), h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap(), h.mtime().unwrap(), data)
             })
+            .collect()
+    }
+
+    /// The regular files of a tar: (name, mode, mtime, content).
+    fn untar(tar_bytes: &[u8]) -> Vec<(String, u32, u64, Vec<u8>)> {
+        entries(tar_bytes)
+            .into_iter()
+            .filter(|e| e.1 == b'0')
+            .map(|(name, _, mode, _, _, mtime, data)| (name, mode, mtime, data))
             .collect()
     }
 
@@ -175,9 +208,10 @@ mod tests {
                 _ => zstd::decode_all(blob.as_slice()).unwrap(),
             };
             assert_eq!(w.diff_id, crate::digest::sha256_of(&tar_bytes), "{format:?}: diff id is the uncompressed tar");
-            let entries = untar(&tar_bytes);
-            assert_eq!(entries.len(), 1);
-            assert_eq!(entries[0], ("sub/dir/w.bin".to_string(), 0o644, 0, original.clone()));
+            let names: Vec<String> = entries(&tar_bytes).into_iter().map(|e| e.0).collect();
+            assert_eq!(names, ["sub/", "sub/dir/", "sub/dir/w.bin"], "{format:?}");
+            let files = untar(&tar_bytes);
+            assert_eq!(files, [("sub/dir/w.bin".to_string(), 0o644, 0, original.clone())]);
             if format != LayerPackaging::Tar {
                 assert_ne!(w.digest, w.diff_id);
             } else {
@@ -199,7 +233,33 @@ mod tests {
         let name = format!("{}/model.safetensors", "deep/".repeat(40));
         let mut blob = Vec::new();
         write_layer(&src, &name, 0o755, LayerPackaging::Tar, &mut blob).unwrap();
-        let entries = untar(&blob);
-        assert_eq!((entries[0].0.as_str(), entries[0].1), (name.as_str(), 0o755));
+        let files = untar(&blob);
+        assert_eq!((files[0].0.as_str(), files[0].1), (name.as_str(), 0o755));
+        assert_eq!(entries(&blob).len(), 41, "40 parent directories, then the file");
+    }
+
+    #[test]
+    fn parents_come_first_as_directory_entries() {
+        let (src, original) = sample();
+        let mut blob = Vec::new();
+        write_layer(&src, "a/b/c.bin", 0o644, LayerPackaging::Tar, &mut blob).unwrap();
+        assert_eq!(
+            entries(&blob),
+            [
+                ("a/".to_string(), b'5', 0o755, 0, 0, 0, vec![]),
+                ("a/b/".to_string(), b'5', 0o755, 0, 0, 0, vec![]),
+                ("a/b/c.bin".to_string(), b'0', 0o644, 0, 0, 0, original),
+            ]
+        );
+        let mut top = Vec::new();
+        write_layer(&src, "c.bin", 0o644, LayerPackaging::Tar, &mut top).unwrap();
+        assert_eq!(entries(&top).len(), 1, "a top-level file has no directory entry");
+    }
+
+    #[test]
+    fn parent_dirs_are_listed_parent_first() {
+        assert_eq!(parent_dirs("a/b/c.bin"), ["a/", "a/b/"]);
+        assert_eq!(parent_dirs("c.bin"), Vec::<String>::new());
+        assert_eq!(parent_dirs("x y/z"), ["x y/"]);
     }
 }

@@ -45,6 +45,9 @@ pub struct Packed {
     pub blob_size: u64,
     /// `sha256:<hex>` of the uncompressed tar.
     pub diff_id: String,
+    /// The tar format it was written in (see [`LayerPackaging::for_kind`]):
+    /// the layer's media type says this one.
+    pub format: LayerPackaging,
 }
 
 impl PlanFile {
@@ -55,6 +58,11 @@ impl PlanFile {
         } else {
             0o644
         }
+    }
+
+    /// The layer format: the packed format, or `raw`.
+    pub fn format(&self) -> LayerPackaging {
+        self.packed.as_ref().map_or(LayerPackaging::Raw, |p| p.format)
     }
 
     /// The layer's diff id.
@@ -128,7 +136,7 @@ fn blob(media_type: &str, bytes: Vec<u8>) -> Blob {
 /// Fixed mtime written into file metadata, for reproducible manifests.
 pub const EPOCH: &str = "1970-01-01T00:00:00Z";
 
-fn layer_descriptor(file: &PlanFile, packaging: LayerPackaging) -> (Kind, Descriptor) {
+fn layer_descriptor(file: &PlanFile) -> (Kind, Descriptor) {
     let (kind, untested) = mediatype::classify(&file.path, file.size);
     let metadata = FileMetadata {
         name: file.path.rsplit('/').next().unwrap_or(&file.path).to_string(),
@@ -149,7 +157,7 @@ fn layer_descriptor(file: &PlanFile, packaging: LayerPackaging) -> (Kind, Descri
         (oci::ANNOTATION_TITLE.to_string(), file.path.clone()),
     ]);
     let descriptor = Descriptor {
-        media_type: kind.media_type(packaging.suffix()),
+        media_type: kind.media_type(file.format().suffix()),
         digest: file.digest.clone(),
         size: file.packed.as_ref().map_or(file.size, |p| p.blob_size),
         artifact_type: None,
@@ -170,10 +178,20 @@ fn weight_format(files: &[(Kind, &PlanFile)]) -> Option<String> {
 }
 
 /// Builds the plan. Layers are grouped by kind (config, weights, code, docs,
-/// datasets) and sorted by path within a group.
+/// datasets) and sorted by path within a group. Each layer's media type
+/// says the format its file was packed in; `packaging` is the format asked
+/// for, checked against them (a tar layout needs every file packed).
 pub fn build(mut files: Vec<PlanFile>, info: &ModelInfo, packaging: LayerPackaging) -> Result<Plan> {
     if files.is_empty() {
         bail!("nothing to package: the source has no files (after include/exclude)");
+    }
+    if let Some(f) = files.iter().find(|f| (f.format() == LayerPackaging::Raw) != (packaging == LayerPackaging::Raw)) {
+        bail!(
+            "internal error: {:?} is a {} layer in a {} layout; report this as a bug",
+            f.path,
+            f.format().suffix(),
+            packaging.suffix()
+        );
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(w) = files.windows(2).find(|w| w[0].path == w[1].path) {
@@ -182,7 +200,7 @@ pub fn build(mut files: Vec<PlanFile>, info: &ModelInfo, packaging: LayerPackagi
     let mut layers: Vec<(Kind, Descriptor, &PlanFile)> = files
         .iter()
         .map(|f| {
-            let (kind, d) = layer_descriptor(f, packaging);
+            let (kind, d) = layer_descriptor(f);
             (kind, d, f)
         })
         .collect();
@@ -375,13 +393,44 @@ mod tests {
     fn packed_layers_use_blob_sizes_and_tar_diff_ids() {
         let mut f = file("model.safetensors", b"weights");
         f.digest = "sha256:blob".into();
-        f.packed = Some(Packed { blob_size: 99, diff_id: "sha256:tar".into() });
+        f.packed = Some(Packed { blob_size: 99, diff_id: "sha256:tar".into(), format: LayerPackaging::TarZstd });
         let plan = build(vec![f], &info(), LayerPackaging::TarZstd).unwrap();
         let d = &plan.layers[0].descriptor;
         assert_eq!((d.media_type.as_str(), d.digest.as_str(), d.size), ("application/vnd.cncf.model.weight.v1.tar+zstd", "sha256:blob", 99));
         let config: serde_json::Value = serde_json::from_slice(&plan.config.bytes).unwrap();
         assert_eq!(config["modelfs"]["diffIds"][0], "sha256:tar");
         assert!(d.annotations[oci::ANNOTATION_FILE_METADATA].contains("\"size\":7"), "metadata keeps the file size");
+    }
+
+    #[test]
+    fn each_layer_says_the_format_its_file_was_packed_in() {
+        let files: Vec<PlanFile> = sample()
+            .into_iter()
+            .map(|mut f| {
+                let kind = mediatype::classify(&f.path, f.size).0;
+                let format = LayerPackaging::TarZstd.for_kind(kind, false);
+                f.packed = Some(Packed { blob_size: f.size, diff_id: f.digest.clone(), format });
+                f
+            })
+            .collect();
+        let plan = build(files, &info(), LayerPackaging::TarZstd).unwrap();
+        let types: Vec<&str> = plan.layers.iter().map(|l| l.descriptor.media_type.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "application/vnd.cncf.model.weight.config.v1.tar+zstd",
+                "application/vnd.cncf.model.weight.config.v1.tar+zstd",
+                "application/vnd.cncf.model.weight.v1.tar",
+                "application/vnd.cncf.model.code.v1.tar+zstd",
+                "application/vnd.cncf.model.doc.v1.tar+zstd",
+            ]
+        );
+    }
+
+    #[test]
+    fn unpacked_files_in_a_tar_layout_fail() {
+        let err = build(sample(), &info(), LayerPackaging::Tar).unwrap_err().to_string();
+        assert!(err.contains("\"README.md\" is a raw layer in a tar layout"), "{err}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub async fn build_layout(
     let files = files(path, listing, &request.patterns)?;
     let mut sources = vec![tree];
     let described = selfimage::describe_files(bridge, &image, &files, &sources, !request.name_given).await?;
-    let files = selfimage::pack_files(bridge, &image, files, &mut sources, request.packaging).await?;
+    let files = selfimage::pack_files(bridge, &image, files, &mut sources, request.packaging, request.compress_weights).await?;
     let info = ModelInfo {
         name: request.name.clone(),
         created_at: request.created_at.clone(),

@@ -85,7 +85,7 @@ async fn attempt(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &F
     let described = selfimage::describe_files(bridge, &fetcher.image, &files, &fetched.sources, !request.name_given)
         .await
         .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))?;
-    let files = selfimage::pack_files(bridge, &fetcher.image, files, &mut fetched.sources, request.packaging)
+    let files = selfimage::pack_files(bridge, &fetcher.image, files, &mut fetched.sources, request.packaging, request.compress_weights)
         .await
         .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))?;
     let info = ModelInfo {
