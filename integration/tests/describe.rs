@@ -113,7 +113,7 @@ fn gguf_metadata_and_a_card_with_another_licence() {
     assert_eq!(descriptor["name"], "Tiny Llama", "general.name when no name build arg is given");
     assert_eq!(descriptor["family"], "tiny-llama");
     assert_eq!(descriptor["version"], "v1.0");
-    assert_eq!(layout.ref_name(), Some("tiny"), "the reference name stays the source's");
+    assert_eq!(layout.ref_name(), Some("model"), "the reference name stays the source's default");
 
     let (_out2, named) = build(ctx.path(), &[("name", "mine")]);
     assert_eq!(named.config["descriptor"]["name"], "mine", "a given name wins over general.name");
@@ -125,7 +125,7 @@ fn split_gguf_is_counted_over_all_its_files() {
     let ctx = context(&[
         ("m-00001-of-00002.gguf", "split-00001-of-00002.gguf"),
         ("m-00002-of-00002.gguf", "split-00002-of-00002.gguf"),
-        ("config.json", "config_awq.json"),
+        ("config.json", "config_model_type_only.json"),
     ]);
     let (_out, layout) = build(ctx.path(), &[]);
     let config = &layout.config["config"];
@@ -133,8 +133,23 @@ fn split_gguf_is_counted_over_all_its_files() {
     // too few for the spec's K scale, so no paramSize.
     assert_eq!(config.get("paramSize"), None, "{config}");
     assert_eq!(config["precision"], "float32", "both splits' tensors are float32");
-    assert_eq!(config["architecture"], "MistralForCausalLM", "config.json wins over general.architecture");
+    assert_eq!(config["architecture"], "bert", "config.json's model_type wins over general.architecture");
     assert_eq!(config.get("quantization"), None, "file_type ALL_F32 is not a quantization: {config}");
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image (integration/test.sh)"]
+fn quantization_from_config_json() {
+    let ctx = context(&[("model.safetensors", "single.safetensors"), ("config.json", "config_awq.json")]);
+    let (_out, layout) = build(ctx.path(), &[]);
+    let config = &layout.config["config"];
+    assert_eq!(config["quantization"], "awq", "quantization_config.quant_method AWQ, lower-cased: {config}");
+    assert_eq!(config["architecture"], "MistralForCausalLM");
+    // layer [32,8] F16, embed [16,8] F32, position_ids [1,32] I64: float16 dominates,
+    // float32 follows, the int64 helper tensor is not a precision.
+    assert!(product(&[32, 8]) > product(&[16, 8]) && product(&[16, 8]) > product(&[1, 32]));
+    assert_eq!(config["precision"], "float16,float32");
+    assert_eq!(config["paramSize"], json!(kilo(product(&[32, 8]) + product(&[16, 8]) + product(&[1, 32]))));
 }
 
 #[test]
