@@ -67,7 +67,7 @@ pub async fn scan_listing(
 /// per file content; its result holds the blob and its description.
 pub fn pack_step(image: &State, tree: &State, path: &str, name: &str, mode: u32, format: LayerPackaging) -> State {
     let mode = format!("{mode:o}");
-    Exec::new(image, [BINARY, "pack", format.suffix(), name, mode.as_str(), "/src/file", "/out"])
+    Exec::new(image, [BINARY, "pack-layer", format.suffix(), name, mode.as_str(), "/src/file", "/out"])
         .network(NetMode::None)
         .mount(Mount::bind("/src/file", tree).readonly().selector(path.trim_start_matches('/')))
         .mount(Mount::bind("/out", &State::scratch()))

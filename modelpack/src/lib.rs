@@ -8,8 +8,10 @@
 //! gives the same digests whichever door it is called from.
 
 pub mod config;
+pub mod context;
 pub mod digest;
 pub mod huggingface;
+pub mod layout;
 pub mod mediatype;
 pub mod oci;
 pub mod pack;
@@ -20,5 +22,9 @@ pub mod scan;
 pub mod schema;
 pub mod source;
 pub mod time;
+#[cfg(test)]
+pub(crate) mod testutil;
+pub mod unpack;
+pub mod validate;
 
 pub use packaging::LayerPackaging;
