@@ -429,6 +429,37 @@ mod tests {
     }
 
     #[test]
+    fn writing_into_a_layout_adds_the_manifest_and_names_pick_it() {
+        use crate::testutil::{self, TempDir};
+        let (src, out) = (TempDir::new("lay-src"), TempDir::new("lay-out"));
+        testutil::write_layout(&src.0, &out.0, LayerPackaging::Raw);
+        let first = Layout::open(&out.0).unwrap().select(None).unwrap();
+        // A second model under another name, then the first name again.
+        let plan_for = |name: &str| {
+            let f = crate::plan::PlanFile {
+                path: "config.json".into(),
+                size: 18,
+                digest: crate::digest::sha256_of(br#"{"hidden_size":64}"#),
+                executable: false,
+                origin: crate::plan::Origin { source: 0, path: "/config.json".into() },
+                packed: None,
+            };
+            let info = crate::plan::ModelInfo { name: name.into(), ..Default::default() };
+            crate::plan::build(vec![f], &info, LayerPackaging::Raw).unwrap()
+        };
+        write(&out.0, &plan_for("other"), |_| src.join("config.json"), |_| {}).unwrap();
+        write(&out.0, &plan_for("tiny"), |_| src.join("config.json"), |_| {}).unwrap();
+        let layout = Layout::open(&out.0).unwrap();
+        assert_eq!(layout.index().unwrap().manifests.len(), 2, "same name replaced, new name added");
+        let err = layout.select(None).unwrap_err().to_string();
+        assert!(err.contains("lists 2 manifests; pick one as") && err.contains("other, tiny"), "{err}");
+        let other = layout.load(Some("other")).unwrap();
+        assert_eq!(other.manifest.layers.len(), 1);
+        assert_ne!(layout.select(Some("tiny")).unwrap().digest, first.digest);
+        assert!(crate::validate::validate(&out.0, Some("other"), |_| {}).ok());
+    }
+
+    #[test]
     fn digests_must_name_a_file_safely() {
         assert!(check_digest(&crate::digest::sha256_of(b"")).is_ok());
         for bad in ["sha256:../../etc/passwd", "sha256:AB", "md5:00", ""] {
