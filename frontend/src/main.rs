@@ -3,8 +3,11 @@
 //!
 //! Started by buildkitd with no arguments, it speaks the gateway protocol
 //! over stdin/stdout. Build steps re-execute the same binary from the same
-//! image with a subcommand (`scan`, `pack`, `hf-get`, `describe`).
+//! image with a hidden subcommand (`scan`, `pack-layer`, `describe`,
+//! `hf-get`). People use the commands of [`cli`] (`pack`, `validate`,
+//! `inspect`, `unpack`).
 
+mod cli;
 
 mod check;
 mod emit;
@@ -22,20 +25,26 @@ fn main() {
     panics::install_hook();
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
+        // In-build subcommands: hidden from --help.
         Some("scan") => modelpack::scan::run(&args[2..]),
-        Some("pack") => modelpack::pack::run(&args[2..]),
+        Some("pack-layer") => modelpack::pack::run(&args[2..]),
         Some("describe") => modelpack::describe::run(&args[2..]),
         Some("hf-get") => match hfget::run(&args[2..]) {
             Ok(code) => exit(i32::from(code)),
             Err(e) => Err(e),
         },
-        Some("--version") | Some("version") => {
-            println!("modelpack-frontend {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        Some(other) => Err(anyhow::anyhow!(
-            "unknown subcommand {other:?}; run without arguments under BuildKit, or use: scan, pack, describe, hf-get, version"
-        )),
+        Some(_) => match cli::dispatch(&args[1..]) {
+            Some(code) => exit(code),
+            None => {
+                let names: Vec<&str> = cli::COMMANDS.iter().map(|c| c.name).collect();
+                eprintln!(
+                    "modelpack-frontend: unknown command {:?}; commands: {}; see --help",
+                    args[1],
+                    names.join(", ")
+                );
+                exit(cli::EXIT_USAGE)
+            }
+        },
         None => serve(),
     };
     match result {

@@ -9,7 +9,6 @@ use prost::Message;
 use crate::gateway::{Bridge, GatewayError};
 use modelpack::config::PartialConfig;
 use modelpack::describe::{self, ModelFacts};
-use modelpack::mediatype::{self, Kind};
 use modelpack::LayerPackaging;
 use modelpack::mediatype::classify;
 use modelpack::pack::{Written, BLOB_FILE, LAYER_FILE};
@@ -71,7 +70,7 @@ pub async fn scan_listing(
 /// per file content; its result holds the blob and its description.
 pub fn pack_step(image: &State, tree: &State, path: &str, name: &str, mode: u32, format: LayerPackaging) -> State {
     let mode = format!("{mode:o}");
-    Exec::new(image, [BINARY, "pack", format.suffix(), name, mode.as_str(), "/src/file", "/out"])
+    Exec::new(image, [BINARY, "pack-layer", format.suffix(), name, mode.as_str(), "/src/file", "/out"])
         .network(NetMode::None)
         .mount(Mount::bind("/src/file", tree).readonly().selector(path.trim_start_matches('/')))
         .mount(Mount::bind("/out", &State::scratch()))
@@ -116,10 +115,7 @@ pub async fn describe_files(
     sources: &[State],
     use_name: bool,
 ) -> Result<PartialConfig, GatewayError> {
-    let wanted: Vec<&PlanFile> = files
-        .iter()
-        .filter(|f| describe::wants(&f.path, mediatype::classify(&f.path, f.size).0 == Kind::Weight))
-        .collect();
+    let wanted = describe::selection(files);
     if wanted.is_empty() {
         return Ok(PartialConfig::default());
     }

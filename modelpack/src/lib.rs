@@ -4,13 +4,18 @@
 //! pure plan from files to layout bytes (`plan`), the streaming layer
 //! writer (`pack`), directory listings (`scan`), include/exclude patterns
 //! (`patterns`) and the source grammar with the Hub's listing parser
-//! (`source`, `huggingface`). Nothing here knows BuildKit, so the same code
-//! gives the same digests whichever door it is called from.
+//! (`source`, `huggingface`), directory sources with `.dockerignore`
+//! (`context`), and OCI layouts on disk: reading and writing (`layout`),
+//! checking against the spec (`validate`) and unpacking (`unpack`).
+//! Nothing here knows BuildKit, so the same code gives the same digests
+//! whichever door it is called from.
 
 pub mod config;
+pub mod context;
 pub mod describe;
 pub mod digest;
 pub mod huggingface;
+pub mod layout;
 pub mod mediatype;
 pub mod oci;
 pub mod pack;
@@ -21,5 +26,9 @@ pub mod scan;
 pub mod schema;
 pub mod source;
 pub mod time;
+#[cfg(test)]
+pub(crate) mod testutil;
+pub mod unpack;
+pub mod validate;
 
 pub use packaging::LayerPackaging;

@@ -1,7 +1,7 @@
 //! The streaming layer writer: one file becomes one reproducible tar layer
 //! (optionally gzip- or zstd-compressed). One pass over the bytes yields the
 //! blob, its digest and the diff id (sha256 of the uncompressed tar). Build
-//! steps run it by re-executing our own image (`pack`).
+//! steps run it by re-executing our own image (`pack-layer`).
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -125,10 +125,10 @@ pub fn write_layer<W: Write>(src: &Path, name: &str, mode: u32, format: LayerPac
     Ok(Written { digest, size, diff_id })
 }
 
-/// `modelpack-frontend pack <format> <name> <mode-octal> <src-file> <out-dir>`.
+/// `modelpack-frontend pack-layer <format> <name> <mode-octal> <src-file> <out-dir>`.
 pub fn run(args: &[String]) -> Result<()> {
     let [format, name, mode, src, out] = args else {
-        bail!("usage: modelpack-frontend pack <tar|tar+gzip|tar+zstd> <name-in-tar> <mode-octal> <src-file> <out-dir>");
+        bail!("usage: modelpack-frontend pack-layer <tar|tar+gzip|tar+zstd> <name-in-tar> <mode-octal> <src-file> <out-dir>");
     };
     let format = LayerPackaging::from_suffix(format).with_context(|| format!("unknown layer format {format:?}"))?;
     let mode = u32::from_str_radix(mode, 8).with_context(|| format!("mode {mode:?} is not octal"))?;

@@ -78,8 +78,14 @@ pub fn hash_reader(mut r: impl Read, git_size: Option<u64>) -> io::Result<Hashes
 /// Walks `root` (symlinks to files are followed, to directories skipped)
 /// and hashes the files on every available core.
 pub fn scan(root: &Path, git_sha1: bool) -> Result<Listing> {
+    scan_excluding(root, git_sha1, &crate::context::Excludes::default())
+}
+
+/// [`scan`] without the paths that `excludes` drops (a `.dockerignore` and
+/// the default excludes), as BuildKit's local source would transfer them.
+pub fn scan_excluding(root: &Path, git_sha1: bool, excludes: &crate::context::Excludes) -> Result<Listing> {
     let mut found = Vec::new();
-    walk(root, &mut found)?;
+    walk(root, root, excludes, &mut found)?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(found.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Vec<ScannedFile>>> = std::thread::scope(|scope| {
@@ -119,11 +125,18 @@ fn hash_file(root: &Path, path: &Path, meta: &std::fs::Metadata, git_sha1: bool)
     })
 }
 
-/// Collects regular files (and symlinks to them) under `dir`.
-fn walk(dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) -> Result<()> {
+/// Collects regular files (and symlinks to them) under `dir`, except what
+/// `excludes` drops; folders are pruned when nothing can re-include.
+fn walk(
+    root: &Path,
+    dir: &Path,
+    excludes: &crate::context::Excludes,
+    out: &mut Vec<(PathBuf, std::fs::Metadata)>,
+) -> Result<()> {
     let entries = std::fs::read_dir(dir).with_context(|| format!("reading directory {}", dir.display()))?;
     for entry in entries {
         let path = entry?.path();
+        let rel = path.strip_prefix(root).expect("walk stays under root").to_string_lossy().replace('\\', "/");
         let link = std::fs::symlink_metadata(&path)?;
         let meta = if link.file_type().is_symlink() {
             match std::fs::metadata(&path) {
@@ -134,8 +147,10 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) -> Result<()> {
             link
         };
         if meta.is_dir() {
-            walk(&path, out)?;
-        } else if meta.is_file() {
+            if !excludes.excludes(&rel) || excludes.has_negations() {
+                walk(root, &path, excludes, out)?;
+            }
+        } else if meta.is_file() && !excludes.excludes(&rel) {
             out.push((path, meta));
         }
     }

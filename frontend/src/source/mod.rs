@@ -5,4 +5,4 @@ pub mod context;
 pub mod hub;
 
 
-pub use modelpack::source::{is_bookkeeping, SourceSpec};
+pub use modelpack::source::SourceSpec;

@@ -182,6 +182,15 @@ pub fn wants(path: &str, is_weight: bool) -> bool {
         || lower == "readme.md"
 }
 
+/// The files of a model that the describe step reads, by the one rule both
+/// front doors use ([`wants`] with the file's classified kind).
+pub fn selection(files: &[crate::plan::PlanFile]) -> Vec<&crate::plan::PlanFile> {
+    files
+        .iter()
+        .filter(|f| wants(&f.path, crate::mediatype::classify(&f.path, f.size).0 == crate::mediatype::Kind::Weight))
+        .collect()
+}
+
 impl ModelFacts {
     /// The facts as config fields: architecture, format, paramSize,
     /// precision, quantization and capabilities under `config`; licenses,

@@ -1,0 +1,469 @@
+//! OCI image layouts on disk: read one (pick a manifest by
+//! `org.opencontainers.image.ref.name`, load manifest and config with size
+//! and digest checks) and write one from a [`Plan`].
+//!
+//! Readers accept what others wrote: the legacy `application/vnd.cnai.model.*`
+//! media types and `org.cnai.model.*` annotations, and `modelfs.diff_ids`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::oci::{self, Descriptor, Index};
+use crate::packaging::LayerPackaging;
+use crate::plan::Plan;
+
+/// Largest manifest, config or index we read into memory (OCI registries
+/// commonly cap manifests at 4 MiB).
+pub const MAX_DOCUMENT: u64 = 4 << 20;
+
+/// Legacy (model-spec before v0.0.7) layer media type prefix.
+pub const LEGACY_LAYER_PREFIX: &str = "application/vnd.cnai.model.";
+/// Current layer media type prefix.
+pub const LAYER_PREFIX: &str = "application/vnd.cncf.model.";
+/// Legacy config media type.
+pub const LEGACY_MEDIA_TYPE_CONFIG: &str = "application/vnd.cnai.model.config.v1+json";
+/// Legacy manifest `artifactType`.
+pub const LEGACY_ARTIFACT_TYPE: &str = "application/vnd.cnai.model.manifest.v1+json";
+/// Legacy filepath annotation.
+pub const LEGACY_ANNOTATION_FILEPATH: &str = "org.cnai.model.filepath";
+/// Legacy file metadata annotation.
+pub const LEGACY_ANNOTATION_FILE_METADATA: &str = "org.cnai.model.file.metadata+json";
+
+/// The kind and format of a ModelPack layer media type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerType {
+    /// `weight`, `weight.config`, `code`, `doc` or `dataset`.
+    pub kind: &'static str,
+    /// How the file is stored.
+    pub format: LayerPackaging,
+    /// Whether the media type uses the legacy `vnd.cnai` prefix.
+    pub legacy: bool,
+}
+
+/// Parses `application/vnd.{cncf,cnai}.model.<kind>.v1.<format>`.
+pub fn layer_type(media_type: &str) -> Option<LayerType> {
+    let (rest, legacy) = match media_type.strip_prefix(LAYER_PREFIX) {
+        Some(r) => (r, false),
+        None => (media_type.strip_prefix(LEGACY_LAYER_PREFIX)?, true),
+    };
+    let (kind, format) = rest.split_once(".v1.")?;
+    let kind = ["weight", "weight.config", "code", "doc", "dataset"].into_iter().find(|k| *k == kind)?;
+    Some(LayerType { kind, format: LayerPackaging::from_suffix(format)?, legacy })
+}
+
+/// A layer's model path: `org.cncf.model.filepath`, else the legacy key.
+pub fn filepath(layer: &Descriptor) -> Option<&str> {
+    layer
+        .annotations
+        .get(oci::ANNOTATION_FILEPATH)
+        .or_else(|| layer.annotations.get(LEGACY_ANNOTATION_FILEPATH))
+        .map(String::as_str)
+}
+
+/// A layer's file metadata annotation (current key, else legacy), parsed.
+pub fn file_metadata(layer: &Descriptor) -> Option<Value> {
+    let text = layer
+        .annotations
+        .get(oci::ANNOTATION_FILE_METADATA)
+        .or_else(|| layer.annotations.get(LEGACY_ANNOTATION_FILE_METADATA))?;
+    serde_json::from_str(text).ok()
+}
+
+/// Whether a model path is safe to place under a folder: relative, no `..`,
+/// `.` or empty component, no backslash or NUL.
+pub fn is_clean_relative(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains(['\\', '\0'])
+        && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// An OCI manifest as others may write it: every field but the layers and
+/// the config optional.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnyManifest {
+    /// Should be 2.
+    pub schema_version: Option<u32>,
+    /// Should be the OCI manifest media type.
+    pub media_type: Option<String>,
+    /// The ModelPack artifact type, when set.
+    pub artifact_type: Option<String>,
+    /// The config descriptor.
+    pub config: Descriptor,
+    /// The layers.
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    /// Manifest annotations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// `LAYOUT[:NAME]` as given on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayoutRef {
+    /// The layout directory.
+    pub dir: PathBuf,
+    /// The reference name to pick, if given.
+    pub name: Option<String>,
+}
+
+impl LayoutRef {
+    /// Splits `LAYOUT[:NAME]`: a string that names an existing directory is
+    /// taken whole (paths may hold `:`), else the part after the last `:`
+    /// is the name.
+    pub fn parse(s: &str) -> LayoutRef {
+        if Path::new(s).is_dir() {
+            return LayoutRef { dir: s.into(), name: None };
+        }
+        match s.rsplit_once(':') {
+            Some((dir, name)) if !dir.is_empty() && !name.is_empty() && !name.contains('/') => {
+                LayoutRef { dir: dir.into(), name: Some(name.to_string()) }
+            }
+            _ => LayoutRef { dir: s.into(), name: None },
+        }
+    }
+}
+
+impl std::fmt::Display for LayoutRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(n) => write!(f, "{}:{n}", self.dir.display()),
+            None => write!(f, "{}", self.dir.display()),
+        }
+    }
+}
+
+/// An OCI image layout directory.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+/// A manifest picked from a layout, with its config, both checked.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The `index.json` entry.
+    pub entry: Descriptor,
+    /// The reference name, if the entry has one.
+    pub name: Option<String>,
+    /// The manifest.
+    pub manifest: AnyManifest,
+    /// The config as JSON.
+    pub config: Value,
+}
+
+impl Loaded {
+    /// `modelfs.diffIds` (or the legacy `modelfs.diff_ids`), when a list
+    /// of strings.
+    pub fn diff_ids(&self) -> Option<Vec<String>> {
+        let fs = self.config.get("modelfs")?;
+        let ids = fs.get("diffIds").or_else(|| fs.get("diff_ids"))?.as_array()?;
+        ids.iter().map(|v| v.as_str().map(str::to_string)).collect()
+    }
+}
+
+/// Checks the `sha256:<64 hex>` form, so a digest can name a file.
+pub fn check_digest(digest: &str) -> Result<&str> {
+    match digest.strip_prefix("sha256:") {
+        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => Ok(hex),
+        _ => bail!("digest {digest:?} is not sha256:<64 lower-case hex digits>"),
+    }
+}
+
+impl Layout {
+    /// Opens `root`, checking `oci-layout`.
+    pub fn open(root: &Path) -> Result<Layout> {
+        let marker = root.join("oci-layout");
+        let text = std::fs::read_to_string(&marker).with_context(|| {
+            format!("{} is not an OCI image layout: cannot read {}", root.display(), marker.display())
+        })?;
+        let v: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", marker.display()))?;
+        if v.get("imageLayoutVersion").and_then(Value::as_str) != Some("1.0.0") {
+            bail!("{}: imageLayoutVersion is not \"1.0.0\"", marker.display());
+        }
+        Ok(Layout { root: root.to_path_buf() })
+    }
+
+    /// The layout directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `index.json`.
+    pub fn index(&self) -> Result<Index> {
+        let path = self.root.join("index.json");
+        let bytes = read_limited(&path, MAX_DOCUMENT)?;
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is not an OCI image index", path.display()))
+    }
+
+    /// Where the blob of `digest` is.
+    pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
+        Ok(self.root.join("blobs/sha256").join(check_digest(digest)?))
+    }
+
+    /// Reads a small blob, checking its size and digest against `d`.
+    pub fn read_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
+        if d.size > MAX_DOCUMENT {
+            bail!("blob {} is {} bytes; documents over {MAX_DOCUMENT} bytes are refused", d.digest, d.size);
+        }
+        let path = self.blob_path(&d.digest)?;
+        let bytes = read_limited(&path, MAX_DOCUMENT)?;
+        if bytes.len() as u64 != d.size {
+            bail!("blob {}: size is {} bytes, the descriptor says {}", d.digest, bytes.len(), d.size);
+        }
+        let actual = crate::digest::sha256_of(&bytes);
+        if actual != d.digest {
+            bail!("blob {}: content hashes to {actual}", d.digest);
+        }
+        Ok(bytes)
+    }
+
+    /// The `index.json` entry named `name`, or the only one.
+    pub fn select(&self, name: Option<&str>) -> Result<Descriptor> {
+        let index = self.index()?;
+        let named = |d: &Descriptor| d.annotations.get(oci::ANNOTATION_REF_NAME).cloned();
+        let names: Vec<String> = index.manifests.iter().map(|d| named(d).unwrap_or_else(|| d.digest.clone())).collect();
+        match name {
+            Some(n) => index.manifests.into_iter().find(|d| named(d).as_deref() == Some(n)).with_context(|| {
+                format!("{}: no manifest named {n:?}; the layout has: {}", self.root.display(), names.join(", "))
+            }),
+            None => match index.manifests.len() {
+                0 => bail!("{}: index.json lists no manifest", self.root.display()),
+                1 => Ok(index.manifests.into_iter().next().expect("one entry")),
+                _ => bail!(
+                    "{}: index.json lists {} manifests; pick one as {}:NAME (names: {})",
+                    self.root.display(),
+                    names.len(),
+                    self.root.display(),
+                    names.join(", ")
+                ),
+            },
+        }
+    }
+
+    /// Loads the manifest named `name` (or the only one) and its config.
+    pub fn load(&self, name: Option<&str>) -> Result<Loaded> {
+        let entry = self.select(name)?;
+        let bytes = self.read_blob(&entry).context("reading the manifest")?;
+        let manifest: AnyManifest = serde_json::from_slice(&bytes)
+            .with_context(|| format!("manifest {} is not an OCI image manifest", entry.digest))?;
+        let config_bytes = self.read_blob(&manifest.config).context("reading the config")?;
+        let config: Value = serde_json::from_slice(&config_bytes)
+            .with_context(|| format!("config {} is not JSON", manifest.config.digest))?;
+        Ok(Loaded { name: entry.annotations.get(oci::ANNOTATION_REF_NAME).cloned(), entry, manifest, config })
+    }
+}
+
+/// Reads a whole file of at most `max` bytes.
+pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() as u64 > max {
+        bail!("{} is larger than {max} bytes", path.display());
+    }
+    Ok(bytes)
+}
+
+/// A writer that hashes and counts what passes through.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashingWriter { inner, hasher: Sha256::new(), count: 0 }
+    }
+
+    /// The inner writer, `sha256:<hex>` and the byte count.
+    pub fn finish(self) -> (W, String, u64) {
+        (self.inner, format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Copies `src` to `dest` through a temp file beside it, checking that the
+/// bytes hash to `digest` and count `size` before the rename.
+pub fn copy_verified(src: &Path, dest: &Path, digest: &str, size: u64) -> Result<()> {
+    let tmp = temp_beside(dest);
+    let result = (|| -> Result<()> {
+        let mut from = File::open(src).with_context(|| format!("opening {}", src.display()))?;
+        let out = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut w = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, out));
+        io::copy(&mut from, &mut w).with_context(|| format!("copying {} to {}", src.display(), tmp.display()))?;
+        let (out, actual, n) = w.finish();
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        if actual != digest || n != size {
+            bail!(
+                "{} changed while packing: now {n} bytes hashing to {actual}, expected {size} bytes, {digest}; run pack again",
+                src.display()
+            );
+        }
+        std::fs::rename(&tmp, dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A temp file name beside `dest` (same folder, so rename is atomic).
+pub fn temp_beside(dest: &Path) -> PathBuf {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dest.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+/// Writes `bytes` to `dest` through a temp file and a rename.
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_beside(dest);
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))
+}
+
+/// Writes the layout of `plan` into `root`. `blob_file(i)` is the file
+/// holding the blob of layer `i` (the source file for raw layers, the
+/// packed tar otherwise); each is copied with its digest checked. Blobs
+/// already present with the right size are kept. When `root` already holds
+/// a layout, the manifest is added to its `index.json` (replacing an entry
+/// of the same name); otherwise `index.json` is the plan's, byte for byte.
+pub fn write(root: &Path, plan: &Plan, blob_file: impl Fn(usize) -> PathBuf, mut progress: impl FnMut(&str)) -> Result<()> {
+    let blobs = root.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).with_context(|| format!("creating {}", blobs.display()))?;
+    let existing = if root.join("index.json").exists() { Some(Layout::open(root)?.index()?) } else { None };
+    let present = |d: &Descriptor, path: &Path| std::fs::metadata(path).is_ok_and(|m| m.len() == d.size);
+    for (i, layer) in plan.layers.iter().enumerate() {
+        let d = &layer.descriptor;
+        let dest = root.join("blobs/sha256").join(check_digest(&d.digest)?);
+        let path = d.annotations.get(oci::ANNOTATION_FILEPATH).map_or("", String::as_str);
+        if present(d, &dest) {
+            progress(&format!("layer {}/{} {path}: blob {} already present", i + 1, plan.layers.len(), short(&d.digest)));
+            continue;
+        }
+        progress(&format!("layer {}/{} {path}: writing {} bytes", i + 1, plan.layers.len(), d.size));
+        copy_verified(&blob_file(i), &dest, &d.digest, d.size)?;
+    }
+    for blob in [&plan.config, &plan.manifest] {
+        let dest = root.join("blobs/sha256").join(check_digest(&blob.descriptor.digest)?);
+        write_atomic(&dest, &blob.bytes)?;
+    }
+    let index = match existing {
+        None => plan.index.clone(),
+        Some(mut index) => {
+            let ours: Index = serde_json::from_slice(&plan.index)?;
+            let name = |d: &Descriptor| d.annotations.get(oci::ANNOTATION_REF_NAME).cloned();
+            let new_names: Vec<Option<String>> = ours.manifests.iter().map(name).collect();
+            index.manifests.retain(|d| name(d).is_none() || !new_names.contains(&name(d)));
+            index.manifests.extend(ours.manifests);
+            serde_json::to_vec(&index)?
+        }
+    };
+    write_atomic(&root.join("oci-layout"), &plan.oci_layout)?;
+    write_atomic(&root.join("index.json"), &index)?;
+    Ok(())
+}
+
+/// The first 12 hex digits of a digest, for messages.
+pub fn short(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    hex.get(..12).unwrap_or(hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_types_current_and_legacy() {
+        let t = layer_type("application/vnd.cncf.model.weight.config.v1.tar+zstd").unwrap();
+        assert_eq!((t.kind, t.format, t.legacy), ("weight.config", LayerPackaging::TarZstd, false));
+        let t = layer_type("application/vnd.cnai.model.doc.v1.raw").unwrap();
+        assert_eq!((t.kind, t.format, t.legacy), ("doc", LayerPackaging::Raw, true));
+        assert!(layer_type("application/vnd.cncf.model.weight.v1.raw+gzip").is_none());
+        assert!(layer_type("application/vnd.cncf.model.thing.v1.raw").is_none());
+        assert!(layer_type("application/vnd.oci.image.layer.v1.tar").is_none());
+    }
+
+    #[test]
+    fn clean_relative_paths() {
+        for ok in ["a", "a/b.bin", "deep/er/x y.txt", "..a"] {
+            assert!(is_clean_relative(ok), "{ok}");
+        }
+        for bad in ["", "/a", "a/../b", "..", "a//b", "./a", "a\\b", "a/"] {
+            assert!(!is_clean_relative(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn layout_refs() {
+        assert_eq!(LayoutRef::parse("out:tiny"), LayoutRef { dir: "out".into(), name: Some("tiny".into()) });
+        assert_eq!(LayoutRef::parse("out"), LayoutRef { dir: "out".into(), name: None });
+        let dir = std::env::temp_dir().join(format!("ref:with-colon-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let s = dir.to_string_lossy().into_owned();
+        assert_eq!(LayoutRef::parse(&s), LayoutRef { dir: dir.clone(), name: None });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn writing_into_a_layout_adds_the_manifest_and_names_pick_it() {
+        use crate::testutil::{self, TempDir};
+        let (src, out) = (TempDir::new("lay-src"), TempDir::new("lay-out"));
+        testutil::write_layout(&src.0, &out.0, LayerPackaging::Raw);
+        let first = Layout::open(&out.0).unwrap().select(None).unwrap();
+        // A second model under another name, then the first name again.
+        let plan_for = |name: &str| {
+            let f = crate::plan::PlanFile {
+                path: "config.json".into(),
+                size: 18,
+                digest: crate::digest::sha256_of(br#"{"hidden_size":64}"#),
+                executable: false,
+                origin: crate::plan::Origin { source: 0, path: "/config.json".into() },
+                packed: None,
+            };
+            let info = crate::plan::ModelInfo { name: name.into(), ..Default::default() };
+            crate::plan::build(vec![f], &info, LayerPackaging::Raw).unwrap()
+        };
+        write(&out.0, &plan_for("other"), |_| src.join("config.json"), |_| {}).unwrap();
+        write(&out.0, &plan_for("tiny"), |_| src.join("config.json"), |_| {}).unwrap();
+        let layout = Layout::open(&out.0).unwrap();
+        assert_eq!(layout.index().unwrap().manifests.len(), 2, "same name replaced, new name added");
+        let err = layout.select(None).unwrap_err().to_string();
+        assert!(err.contains("lists 2 manifests; pick one as") && err.contains("other, tiny"), "{err}");
+        let other = layout.load(Some("other")).unwrap();
+        assert_eq!(other.manifest.layers.len(), 1);
+        assert_ne!(layout.select(Some("tiny")).unwrap().digest, first.digest);
+        assert!(crate::validate::validate(&out.0, Some("other"), |_| {}).ok());
+    }
+
+    #[test]
+    fn digests_must_name_a_file_safely() {
+        assert!(check_digest(&crate::digest::sha256_of(b"")).is_ok());
+        for bad in ["sha256:../../etc/passwd", "sha256:AB", "md5:00", ""] {
+            assert!(check_digest(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,554 @@
+//! Checks an OCI image layout holding a ModelPack artifact against the
+//! model spec, reporting every problem with where it is: the layout files,
+//! every blob's size and digest, the manifest and config media types, the
+//! config against the compiled-in schema, `modelfs.diffIds` against the
+//! layers (decompressing `+gzip`/`+zstd` while hashing), layer media types
+//! and annotations, and the entries of tar layers.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::layout::{self, AnyManifest, Layout};
+use crate::oci::{self, Descriptor};
+use crate::packaging::LayerPackaging;
+
+/// How bad a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Breaks the spec or a reader: `validate` exits 1.
+    Error,
+    /// Accepted, but worth fixing (legacy media types or keys).
+    Warning,
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Where: a layout file, a blob digest, or `layer N (path)`.
+    pub location: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The result of validating one layout.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The manifest digest checked, once one was picked.
+    pub manifest: Option<String>,
+    /// The layers checked.
+    pub layers: usize,
+    /// Every finding, in the order found.
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    /// Number of errors.
+    pub fn errors(&self) -> usize {
+        self.problems.iter().filter(|p| p.severity == Severity::Error).count()
+    }
+
+    /// Whether nothing is an error.
+    pub fn ok(&self) -> bool {
+        self.errors() == 0
+    }
+
+    fn error(&mut self, location: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem { severity: Severity::Error, location: location.into(), message: message.into() });
+    }
+
+    fn warn(&mut self, location: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem { severity: Severity::Warning, location: location.into(), message: message.into() });
+    }
+}
+
+/// Validates the manifest named `name` (or the only one) of the layout at
+/// `root`; `progress` hears one line per layer.
+pub fn validate(root: &Path, name: Option<&str>, mut progress: impl FnMut(&str)) -> Report {
+    let mut r = Report::default();
+    let layout = match Layout::open(root) {
+        Ok(l) => l,
+        Err(e) => {
+            r.error("oci-layout", format!("{e:#}"));
+            return r;
+        }
+    };
+    let index_text = match layout::read_limited(&root.join("index.json"), layout::MAX_DOCUMENT) {
+        Ok(b) => b,
+        Err(e) => {
+            r.error("index.json", format!("{e:#}"));
+            return r;
+        }
+    };
+    match serde_json::from_slice::<Value>(&index_text) {
+        Ok(v) if v.get("mediaType").and_then(Value::as_str).is_some_and(|m| m != oci::MEDIA_TYPE_INDEX) => {
+            r.error("index.json", format!("mediaType is {}, expected {}", v["mediaType"], oci::MEDIA_TYPE_INDEX))
+        }
+        Ok(_) => {}
+        Err(e) => {
+            r.error("index.json", format!("not JSON: {e}"));
+            return r;
+        }
+    }
+    let entry = match layout.select(name) {
+        Ok(e) => e,
+        Err(e) => {
+            r.error("index.json", format!("{e:#}"));
+            return r;
+        }
+    };
+    r.manifest = Some(entry.digest.clone());
+    let Some(manifest) = manifest(&layout, &entry, &mut r) else { return r };
+    let config = config(&layout, &manifest, &mut r);
+    let diff_ids = layers(&layout, &manifest, &mut r, &mut progress);
+    if let Some(config) = config {
+        compare_diff_ids(&config, &diff_ids, &mut r);
+    }
+    r
+}
+
+/// Where a descriptor's blob is, for messages.
+fn blob_at(d: &Descriptor) -> String {
+    format!("blob {}", d.digest)
+}
+
+fn manifest(layout: &Layout, entry: &Descriptor, r: &mut Report) -> Option<AnyManifest> {
+    let at = format!("manifest {}", entry.digest);
+    if entry.media_type != oci::MEDIA_TYPE_MANIFEST {
+        r.error(&at, format!("index.json entry mediaType is {:?}, expected {}", entry.media_type, oci::MEDIA_TYPE_MANIFEST));
+    }
+    let bytes = match layout.read_blob(entry) {
+        Ok(b) => b,
+        Err(e) => {
+            r.error(&at, format!("{e:#}"));
+            return None;
+        }
+    };
+    let m: AnyManifest = match serde_json::from_slice(&bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            r.error(&at, format!("not an OCI image manifest: {e}"));
+            return None;
+        }
+    };
+    if m.schema_version != Some(2) {
+        r.error(&at, format!("schemaVersion is {:?}, expected 2", m.schema_version));
+    }
+    if m.media_type.as_deref() != Some(oci::MEDIA_TYPE_MANIFEST) {
+        r.error(&at, format!("mediaType is {:?}, expected {}", m.media_type, oci::MEDIA_TYPE_MANIFEST));
+    }
+    match m.artifact_type.as_deref() {
+        Some(oci::ARTIFACT_TYPE_MODEL) => {}
+        Some(layout::LEGACY_ARTIFACT_TYPE) => r.warn(
+            &at,
+            format!("artifactType is the legacy {}; readers expect {}", layout::LEGACY_ARTIFACT_TYPE, oci::ARTIFACT_TYPE_MODEL),
+        ),
+        other => r.error(&at, format!("artifactType is {other:?}, expected {}", oci::ARTIFACT_TYPE_MODEL)),
+    }
+    if m.layers.is_empty() {
+        r.error(&at, "the manifest has no layers");
+    }
+    Some(m)
+}
+
+/// Checks the config blob; returns it when it is JSON.
+fn config(layout: &Layout, m: &AnyManifest, r: &mut Report) -> Option<Value> {
+    let d = &m.config;
+    let at = format!("config {}", d.digest);
+    match d.media_type.as_str() {
+        oci::MEDIA_TYPE_MODEL_CONFIG => {}
+        layout::LEGACY_MEDIA_TYPE_CONFIG => r.warn(
+            &at,
+            format!("mediaType is the legacy {}; readers expect {}", layout::LEGACY_MEDIA_TYPE_CONFIG, oci::MEDIA_TYPE_MODEL_CONFIG),
+        ),
+        other => r.error(&at, format!("mediaType is {other:?}, expected {}", oci::MEDIA_TYPE_MODEL_CONFIG)),
+    }
+    let bytes = match layout.read_blob(d) {
+        Ok(b) => b,
+        Err(e) => {
+            r.error(&at, format!("{e:#}"));
+            return None;
+        }
+    };
+    let mut config: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            r.error(&at, format!("not JSON: {e}"));
+            return None;
+        }
+    };
+    if let Some(fs) = config.get_mut("modelfs").and_then(Value::as_object_mut) {
+        if !fs.contains_key("diffIds") {
+            if let Some(old) = fs.remove("diff_ids") {
+                r.warn(&at, "modelfs uses the legacy key diff_ids; model-spec v0.0.7 and later readers expect diffIds");
+                fs.insert("diffIds".into(), old);
+            }
+        }
+    }
+    check_schema(&config, &at, r);
+    check_values(&config, &at, r);
+    Some(config)
+}
+
+/// The config against the model-spec JSON schema (formats asserted, as the
+/// reference validator does).
+fn check_schema(config: &Value, at: &str, r: &mut Report) {
+    let validator = match jsonschema::options().should_validate_formats(true).build(&crate::schema::config_schema()) {
+        Ok(v) => v,
+        Err(e) => {
+            r.error(at, format!("internal error: the compiled-in schema does not compile: {e}"));
+            return;
+        }
+    };
+    for e in validator.iter_errors(config) {
+        let path = e.instance_path.to_string();
+        let path = if path.is_empty() { "/".to_string() } else { path };
+        r.error(at, format!("schema: {path}: {e}"));
+    }
+}
+
+/// The rules the schema cannot express (`paramSize`, `precision`, dates),
+/// when the sections have the right shape.
+fn check_values(config: &Value, at: &str, r: &mut Report) {
+    let section = |k: &str| config.get(k).cloned().unwrap_or(Value::Object(Default::default()));
+    let descriptor = serde_json::from_value::<oci::ModelDescriptor>(section("descriptor"));
+    let properties = serde_json::from_value::<oci::ModelProperties>(section("config"));
+    if let (Ok(d), Ok(c)) = (descriptor, properties) {
+        if let Err(e) = crate::config::check(&d, &c) {
+            r.error(at, format!("{e:#}"));
+        }
+    }
+}
+
+/// Checks every layer; returns the diff id computed for each (None when
+/// the blob could not be read).
+fn layers(
+    layout: &Layout,
+    m: &AnyManifest,
+    r: &mut Report,
+    progress: &mut impl FnMut(&str),
+) -> Vec<Option<String>> {
+    r.layers = m.layers.len();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut diff_ids = Vec::with_capacity(m.layers.len());
+    for (i, d) in m.layers.iter().enumerate() {
+        let path = layout::filepath(d);
+        let at = format!("layer {i} ({}) {}", path.unwrap_or("no filepath"), blob_at(d));
+        progress(&format!("checking layer {}/{} {}", i + 1, m.layers.len(), path.unwrap_or(&d.digest)));
+        let ty = layout::layer_type(&d.media_type);
+        match ty {
+            None => r.error(
+                &at,
+                format!("mediaType {:?} is not a ModelPack layer type (application/vnd.cncf.model.<weight|weight.config|code|doc|dataset>.v1.<raw|tar|tar+gzip|tar+zstd>)", d.media_type),
+            ),
+            Some(t) if t.legacy => r.warn(&at, format!("mediaType {} uses the legacy vnd.cnai prefix; readers expect vnd.cncf", d.media_type)),
+            Some(_) => {}
+        }
+        match path {
+            None => r.error(&at, format!("annotation {} is missing", oci::ANNOTATION_FILEPATH)),
+            Some(p) => {
+                if !d.annotations.contains_key(oci::ANNOTATION_FILEPATH) {
+                    r.warn(&at, format!("uses the legacy annotation {}; readers expect {}", layout::LEGACY_ANNOTATION_FILEPATH, oci::ANNOTATION_FILEPATH));
+                }
+                if !layout::is_clean_relative(p) {
+                    r.error(&at, format!("filepath {p:?} is not a clean relative path (no leading /, no .. or . or empty component, no backslash)"));
+                }
+                if let Some(first) = seen.insert(p.to_string(), i) {
+                    r.error(&at, format!("filepath {p:?} is also the path of layer {first}"));
+                }
+            }
+        }
+        if let Some(meta) = d.annotations.get(oci::ANNOTATION_FILE_METADATA) {
+            if serde_json::from_str::<Value>(meta).map(|v| !v.is_object()).unwrap_or(true) {
+                r.error(&at, format!("annotation {} is not a JSON object", oci::ANNOTATION_FILE_METADATA));
+            }
+        }
+        let format = ty.map(|t| t.format);
+        diff_ids.push(match check_blob(layout, d, format, &at, r) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                r.error(&at, e);
+                None
+            }
+        });
+    }
+    diff_ids
+}
+
+/// A reader that hashes and counts what is read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader { inner, hasher: Sha256::new(), count: 0 }
+    }
+
+    /// Reads what is left, then gives the digest and count.
+    fn finish(mut self) -> io::Result<(R, String, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((self.inner, format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count))
+    }
+}
+
+/// Streams a layer blob once: its digest and size, the diff id (through
+/// the decompressor), and the tar entries. Returns the diff id.
+fn check_blob(layout: &Layout, d: &Descriptor, format: Option<LayerPackaging>, at: &str, r: &mut Report) -> Result<String, String> {
+    let path = layout.blob_path(&d.digest).map_err(|e| format!("{e:#}"))?;
+    let file = File::open(&path).map_err(|e| format!("blob missing: cannot open {}: {e}", path.display()))?;
+    let mut blob = HashingReader::new(io::BufReader::with_capacity(1 << 20, file));
+    let read = |e: io::Error| format!("reading {}: {e}", path.display());
+    let diff_id = match format {
+        None | Some(LayerPackaging::Raw) => None,
+        Some(LayerPackaging::Tar) => {
+            let tar = HashingReader::new(&mut blob);
+            Some(check_tar(tar, at, r).map_err(read)?)
+        }
+        Some(LayerPackaging::TarGzip) => {
+            let tar = HashingReader::new(flate2::read::GzDecoder::new(&mut blob));
+            Some(check_tar(tar, at, r).map_err(|e| format!("decompressing gzip: {e}"))?)
+        }
+        Some(LayerPackaging::TarZstd) => {
+            let dec = zstd::Decoder::new(&mut blob).map_err(read)?;
+            let tar = HashingReader::new(dec);
+            Some(check_tar(tar, at, r).map_err(|e| format!("decompressing zstd: {e}"))?)
+        }
+    };
+    let (_, digest, size) = blob.finish().map_err(read)?;
+    if size != d.size {
+        r.error(at, format!("size is {size} bytes, the descriptor says {}", d.size));
+    }
+    if digest != d.digest {
+        r.error(at, format!("content hashes to {digest}, not to the descriptor's digest"));
+    }
+    Ok(diff_id.unwrap_or(digest))
+}
+
+/// Walks a tar stream's entries (only clean relative regular files and
+/// folders are safe to unpack); returns the tar's sha256.
+fn check_tar<R: Read>(mut tar: HashingReader<R>, at: &str, r: &mut Report) -> io::Result<String> {
+    {
+        let mut archive = tar::Archive::new(&mut tar);
+        for entry in archive.entries()? {
+            let entry = entry?;
+            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let clean = name.trim_end_matches('/');
+            let kind = entry.header().entry_type();
+            if !layout::is_clean_relative(clean) {
+                r.error(at, format!("tar entry {name:?} is not a clean relative path; unpacking it could escape the target folder"));
+            }
+            if !(kind.is_file() || kind.is_dir()) {
+                r.error(at, format!("tar entry {name:?} is a {kind:?}, not a regular file or folder; links and devices are not unpacked"));
+            }
+        }
+    }
+    Ok(tar.finish()?.1)
+}
+
+fn compare_diff_ids(config: &Value, computed: &[Option<String>], r: &mut Report) {
+    let at = "config modelfs.diffIds";
+    let Some(ids) = config.pointer("/modelfs/diffIds").and_then(Value::as_array) else { return };
+    if ids.len() != computed.len() {
+        r.error(at, format!("{} diffIds for {} layers; there must be one per layer, in layer order", ids.len(), computed.len()));
+    }
+    for (i, (id, want)) in ids.iter().zip(computed).enumerate() {
+        if let (Some(id), Some(want)) = (id.as_str(), want) {
+            if id != want {
+                r.error(
+                    format!("{at}[{i}]"),
+                    format!("is {id}, but layer {i} has diff id {want} (the layer digest for raw and tar, the uncompressed tar's for +gzip/+zstd)"),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{self, TempDir};
+    use serde_json::json;
+
+    /// A valid raw layout written by our own code.
+    fn good(format: LayerPackaging) -> (TempDir, TempDir) {
+        let (src, out) = (TempDir::new("val-src"), TempDir::new("val-out"));
+        testutil::write_layout(&src.0, &out.0, format);
+        (src, out)
+    }
+
+    fn check(out: &TempDir) -> Report {
+        validate(&out.0, None, |_| {})
+    }
+
+    /// Asserts an error whose location and message hold the fragments.
+    fn has_error(r: &Report, location: &str, message: &str) {
+        assert!(
+            r.problems.iter().any(|p| p.severity == Severity::Error && p.location.contains(location) && p.message.contains(message)),
+            "no error at {location:?} saying {message:?} in {:#?}",
+            r.problems
+        );
+    }
+
+    #[test]
+    fn our_own_layouts_are_valid_in_every_format() {
+        for format in LayerPackaging::ALL {
+            let (_src, out) = good(format);
+            let r = check(&out);
+            assert!(r.problems.is_empty(), "{format:?}: {:#?}", r.problems);
+            assert_eq!(r.layers, 4);
+        }
+    }
+
+    #[test]
+    fn bad_digest() {
+        let (_src, out) = good(LayerPackaging::Raw);
+        let blob = testutil::layer_blob(&out.0, 1);
+        let mut bytes = std::fs::read(&blob).unwrap();
+        bytes[0] ^= 0xff;
+        std::fs::write(&blob, bytes).unwrap();
+        let r = check(&out);
+        has_error(&r, "layer 1 (model.safetensors) blob sha256:", "content hashes to sha256:");
+        has_error(&r, "modelfs.diffIds[1]", "layer 1 has diff id");
+        assert_eq!(r.errors(), 2, "{:#?}", r.problems);
+    }
+
+    #[test]
+    fn missing_blob() {
+        let (_src, out) = good(LayerPackaging::Tar);
+        std::fs::remove_file(testutil::layer_blob(&out.0, 2)).unwrap();
+        let r = check(&out);
+        has_error(&r, "layer 2 (scripts/run.sh)", "blob missing: cannot open");
+        assert!(!r.ok());
+    }
+
+    #[test]
+    fn wrong_media_types() {
+        let (_src, out) = good(LayerPackaging::Raw);
+        testutil::edit_manifest(&out.0, |m| {
+            m["layers"][0]["mediaType"] = json!("application/octet-stream");
+            m["artifactType"] = json!("application/vnd.example+json");
+            m["config"]["mediaType"] = json!("application/json");
+        });
+        let r = check(&out);
+        has_error(&r, "layer 0 (config.json)", "mediaType \"application/octet-stream\" is not a ModelPack layer type");
+        has_error(&r, "manifest sha256:", "artifactType is Some(\"application/vnd.example+json\")");
+        has_error(&r, "config sha256:", "mediaType is \"application/json\"");
+        assert_eq!(r.errors(), 3, "every violation is listed: {:#?}", r.problems);
+    }
+
+    #[test]
+    fn schema_violation() {
+        let (_src, out) = good(LayerPackaging::Raw);
+        testutil::edit_config(&out.0, |c| {
+            c["descriptor"]["name"] = json!("");
+            c["config"]["shoeSize"] = json!(42);
+        });
+        let r = check(&out);
+        has_error(&r, "config sha256:", "schema: /descriptor/name");
+        has_error(&r, "config sha256:", "schema: /config");
+    }
+
+    #[test]
+    fn diff_id_mismatch_and_count() {
+        let (_src, out) = good(LayerPackaging::TarGzip);
+        testutil::edit_config(&out.0, |c| {
+            let ids = c["modelfs"]["diffIds"].as_array_mut().unwrap();
+            // The blob digest instead of the uncompressed tar's.
+            ids.truncate(3);
+        });
+        let blob_digest = testutil::manifest(&out.0)["layers"][0]["digest"].clone();
+        testutil::edit_config(&out.0, |c| c["modelfs"]["diffIds"][0] = blob_digest);
+        let r = check(&out);
+        has_error(&r, "config modelfs.diffIds", "3 diffIds for 4 layers");
+        has_error(&r, "config modelfs.diffIds[0]", "the uncompressed tar's for +gzip/+zstd");
+    }
+
+    #[test]
+    fn duplicate_path() {
+        let (_src, out) = good(LayerPackaging::Raw);
+        testutil::edit_manifest(&out.0, |m| m["layers"][3]["annotations"]["org.cncf.model.filepath"] = json!("config.json"));
+        has_error(&check(&out), "layer 3 (config.json)", "is also the path of layer 0");
+    }
+
+    #[test]
+    fn path_escaping_the_root() {
+        let (_src, out) = good(LayerPackaging::Raw);
+        testutil::edit_manifest(&out.0, |m| {
+            m["layers"][0]["annotations"]["org.cncf.model.filepath"] = json!("../evil.json");
+            m["layers"][1]["annotations"]["org.cncf.model.filepath"] = json!("/etc/x");
+            m["layers"][2]["annotations"]["org.cncf.model.filepath"] = json!("a\\b");
+            m["layers"][3]["annotations"].as_object_mut().unwrap().remove("org.cncf.model.filepath");
+        });
+        let r = check(&out);
+        has_error(&r, "layer 0 (../evil.json)", "not a clean relative path");
+        has_error(&r, "layer 1 (/etc/x)", "not a clean relative path");
+        has_error(&r, "layer 2 (a\\b)", "not a clean relative path");
+        has_error(&r, "layer 3 (no filepath)", "annotation org.cncf.model.filepath is missing");
+    }
+
+    #[test]
+    fn wrong_size() {
+        let (_src, out) = good(LayerPackaging::Raw);
+        testutil::edit_manifest(&out.0, |m| m["layers"][1]["size"] = json!(7));
+        has_error(&check(&out), "layer 1 (model.safetensors)", "size is 50000 bytes, the descriptor says 7");
+    }
+
+    #[test]
+    fn unsafe_tar_entries() {
+        let (_src, out) = good(LayerPackaging::Tar);
+        let evil = testutil::tar_with("../../escape", tar::EntryType::Regular, b"x", None);
+        let link = testutil::tar_with("link", tar::EntryType::Symlink, b"", Some("/etc/passwd"));
+        let (d0, d1) = (testutil::put_blob(&out.0, &evil), testutil::put_blob(&out.0, &link));
+        testutil::edit_manifest(&out.0, |m| {
+            m["layers"][0]["digest"] = json!(d0);
+            m["layers"][0]["size"] = json!(evil.len());
+            m["layers"][1]["digest"] = json!(d1);
+            m["layers"][1]["size"] = json!(link.len());
+        });
+        let r = check(&out);
+        has_error(&r, "layer 0", "tar entry \"../../escape\" is not a clean relative path");
+        has_error(&r, "layer 1", "tar entry \"link\" is a Symlink");
+    }
+
+    #[test]
+    fn broken_layout_files() {
+        let out = TempDir::new("val-empty");
+        has_error(&check(&out), "oci-layout", "is not an OCI image layout");
+        let (_src, out) = good(LayerPackaging::Raw);
+        assert!(validate(&out.0, Some("other"), |_| {}).problems[0].message.contains("no manifest named \"other\"; the layout has: tiny"));
+        std::fs::write(out.join("index.json"), b"{").unwrap();
+        has_error(&check(&out), "index.json", "not JSON");
+    }
+
+    #[test]
+    fn legacy_artifacts_pass_with_warnings() {
+        let out = TempDir::new("val-legacy");
+        testutil::legacy_layout(&out.0);
+        let r = check(&out);
+        assert!(r.ok(), "{:#?}", r.problems);
+        let warnings: Vec<&str> = r.problems.iter().map(|p| p.message.as_str()).collect();
+        assert!(warnings.iter().any(|w| w.contains("legacy key diff_ids")), "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("artifactType is the legacy")), "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("legacy vnd.cnai prefix")), "{warnings:?}");
+    }
+}
