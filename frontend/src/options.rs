@@ -31,6 +31,8 @@ pub mod keys {
     pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
     /// Network mode of download steps that run our own image.
     pub const DOWNLOAD_NETWORK: &str = "download_network";
+    /// `sha256:<hex>` of a URL source's file (a comma list for several URLs).
+    pub const CHECKSUM: &str = "checksum";
 }
 
 /// Every build arg this frontend reads.
@@ -45,6 +47,7 @@ pub const KNOWN: &[&str] = &[
     keys::HF_ENDPOINT,
     keys::DOWNLOAD_NETWORK,
     keys::SOURCE_DATE_EPOCH,
+    keys::CHECKSUM,
 ];
 
 /// Fails on a lower-case build arg we do not know (most likely a typo such
@@ -116,11 +119,12 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
 
     let Some(source) = arg(keys::SOURCE) else {
         bail!(
-            "build-arg source is required: pass --build-arg source=<.|path/glob in the context|huggingface://org/repo[@rev][/path]>"
+            "build-arg source is required: pass --build-arg source=<.|path/glob in the context|huggingface://org/repo[@rev][/path]|https://host/path/file>"
         );
     };
     let revision = arg(keys::REVISION);
-    let source = SourceSpec::parse(source, revision)?;
+    let mut source = SourceSpec::parse(source, revision)?;
+    source.apply_checksum(arg(keys::CHECKSUM))?;
 
     let name = match arg(keys::NAME) {
         Some(n) => validate_name(n)?,

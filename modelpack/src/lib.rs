@@ -4,7 +4,7 @@
 //! pure plan from files to layout bytes (`plan`), the streaming layer
 //! writer (`pack`), directory listings (`scan`), include/exclude patterns
 //! (`patterns`) and the source grammar with the Hub's listing parser
-//! (`source`, `huggingface`). Nothing here knows BuildKit, so the same code
+//! (`source`, `huggingface`, `urlsource`). Nothing here knows BuildKit, so the same code
 //! gives the same digests whichever door it is called from.
 
 pub mod digest;
@@ -19,5 +19,6 @@ pub mod scan;
 pub mod schema;
 pub mod source;
 pub mod time;
+pub mod urlsource;
 
 pub use packaging::LayerPackaging;

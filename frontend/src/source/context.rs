@@ -4,14 +4,13 @@
 use anyhow::{bail, Result};
 use llb::State;
 
-use crate::emit;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::Request;
 use modelpack::patterns::PatternList;
-use modelpack::plan::{self, ModelInfo, Origin, PlanFile};
+use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
 use crate::selfimage;
-use crate::source::is_bookkeeping;
+use crate::source::{is_bookkeeping, package};
 
 /// Packages the context (or `path` inside it) into an OCI layout.
 pub async fn build_layout(
@@ -26,17 +25,13 @@ pub async fn build_layout(
     let what = format!("build context {}", path.unwrap_or("."));
     let listing = selfimage::scan_listing(bridge, &image, &tree, &what, false).await?;
     let files = files(path, listing, &request.patterns)?;
-    let mut sources = vec![tree];
-    let files = selfimage::pack_files(bridge, &image, files, &mut sources, request.packaging).await?;
     let info = ModelInfo {
         name: request.name.clone(),
         created_at: request.created_at.clone(),
         source_url: None,
         revision: None,
     };
-    let plan = plan::build(files, &info, request.packaging)?;
-    let layout = emit::layout(&plan, &sources, &request.name);
-    bridge.solve(layout.to_definition()).await
+    package::layout(bridge, &image, request, files, vec![tree], &info).await
 }
 
 /// The context's `.dockerignore` patterns (none when there is no file).
