@@ -92,6 +92,8 @@ fn two_urls_give_two_layers_and_no_single_source_url() {
     let config = br#"{"architectures":["TinyForCausalLM"]}"#.to_vec();
     let a = s.hub.put_file("a/model.gguf", &weights);
     let b = s.hub.put_file("b/config.json", &config);
+    // The scheme is case-insensitive (BuildKit's identifiers are not).
+    let b = b.replacen("http://", "HTTP://", 1);
     let (_out, layout, _) = s.build_layout(s.build(&format!("{a}, {b}")).arg("name", "pair"));
     assert_eq!(layout.sorted_paths(), ["config.json", "model.gguf"]);
     assert_eq!(layout.layer("model.gguf").descriptor.digest, sha256_digest(&weights));

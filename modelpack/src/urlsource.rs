@@ -7,7 +7,8 @@ use anyhow::{bail, Result};
 /// One file to fetch over HTTP(S).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UrlSource {
-    /// The URL exactly as given (what BuildKit fetches).
+    /// The URL as given, with its scheme in lower case (what BuildKit
+    /// fetches; its source identifiers are case-sensitive).
     pub url: String,
     /// The URL without `user:password@`: the only form shown in progress,
     /// errors and `descriptor.sourceURL`.
@@ -87,7 +88,7 @@ impl UrlSource {
         }
         let file_name = percent_decode(last).map_err(|e| anyhow::anyhow!("build-arg source: {shown}: {e}"))?;
         check_file_name(&file_name).map_err(|e| anyhow::anyhow!("build-arg source: {shown}: {e}"))?;
-        Ok(UrlSource { url: raw.to_string(), shown, host: host.to_string(), file_name, checksum: None })
+        Ok(UrlSource { url: format!("{scheme}://{rest}"), shown, host: host.to_string(), file_name, checksum: None })
     }
 
     /// The name's stem (without its last extension), for a default reference name.
@@ -190,6 +191,7 @@ mod tests {
         assert_eq!(names("https://h/a.gguf, https://h/b.gguf"), ["a.gguf", "b.gguf"]);
         assert_eq!(names(" https://h/a.gguf  https://h/b.json\n"), ["a.gguf", "b.json"]);
         assert_eq!(names("HTTPS://h/caf%C3%A9.bin"), ["café.bin"]);
+        assert_eq!(UrlSource::parse("HTTPS://H/Caf%C3%A9.bin").unwrap().url, "https://H/Caf%C3%A9.bin");
     }
 
     #[test]
