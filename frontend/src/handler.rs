@@ -7,7 +7,7 @@ use anyhow::anyhow;
 
 use crate::gateway::{Bridge, Environment, GatewayError, Reference};
 use crate::options::{self, OutputMode, Request};
-use crate::source::{context, hub, SourceSpec};
+use crate::source::{context, hub, url, SourceSpec};
 use crate::targets::{self, Target};
 
 /// Result metadata telling exporters the result is an OCI image layout.
@@ -58,5 +58,6 @@ async fn modelpack(
     match &request.source {
         SourceSpec::Context(path) => context::build_layout(bridge, &env.session_id, request, path.as_deref()).await,
         SourceSpec::HuggingFace(hf) => hub::build_layout(bridge, request, hf).await,
+        SourceSpec::Url(urls) => url::build_layout(bridge, request, urls).await,
     }
 }

@@ -36,6 +36,8 @@ pub mod keys {
     pub const DOWNLOAD_NETWORK: &str = "download_network";
     /// A JSON object over the config's `descriptor` and `config`.
     pub const CONFIG_JSON: &str = "config_json";
+    /// `sha256:<hex>` of a URL source's file (a comma list for several URLs).
+    pub const CHECKSUM: &str = "checksum";
 }
 
 /// Every build arg this frontend reads.
@@ -52,6 +54,7 @@ pub const KNOWN: &[&str] = &[
     keys::DOWNLOAD_NETWORK,
     keys::SOURCE_DATE_EPOCH,
     keys::CONFIG_JSON,
+    keys::CHECKSUM,
 ];
 
 /// One build arg as users see it: `docker buildx build --call outline`
@@ -81,6 +84,7 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::DOWNLOAD_NETWORK, default: "default", description: "network of token download steps: default or host" },
     ArgDoc { name: keys::SOURCE_DATE_EPOCH, default: "", description: "descriptor.createdAt as seconds since 1970 (default: unset)" },
     ArgDoc { name: keys::CONFIG_JSON, default: "", description: "JSON object over the config's descriptor and config (authors, vendor, capabilities …)" },
+    ArgDoc { name: keys::CHECKSUM, default: "", description: "sha256:<hex> of an http(s) source's file (a comma list in URL order for several URLs)" },
 ];
 
 /// Whether a build-arg name looks like ours but is not one we read (most
@@ -167,11 +171,12 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
 
     let Some(source) = arg(keys::SOURCE) else {
         bail!(
-            "build-arg source is required: pass --build-arg source=<.|path/glob in the context|huggingface://org/repo[@rev][/path]>"
+            "build-arg source is required: pass --build-arg source=<.|path/glob in the context|huggingface://org/repo[@rev][/path]|https://host/path/file>"
         );
     };
     let revision = arg(keys::REVISION);
-    let source = SourceSpec::parse(source, revision)?;
+    let mut source = SourceSpec::parse(source, revision)?;
+    source.apply_checksum(arg(keys::CHECKSUM))?;
 
     let name = match arg(keys::NAME) {
         Some(n) => validate_name(n)?,

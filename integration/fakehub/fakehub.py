@@ -4,9 +4,12 @@
 Two HTTP servers on 127.0.0.1: the Hub itself (API, tree listing, resolve) and a "CDN"
 that serves LFS files behind signed, expiring URLs, as the real Hub's 302 redirects do.
 Repositories are read from disk on every request (see hubdata.py and README.md).
+The hub port also serves a plain directory (--files) for tests of http(s) URL sources:
+/files/<path>, and /redirect/<n>/<path> that reaches it after n redirects.
 
 CLI:
-    fakehub.py --repos DIR [--port 0] [--cdn-port 0] [--state-file FILE] [--quiet] [--exit-on-stdin-eof]
+    fakehub.py --repos DIR [--files DIR] [--port 0] [--cdn-port 0] [--state-file FILE] [--quiet]
+               [--exit-on-stdin-eof]
 
 Python:
     hub = start(repos_dir)          # FakeHub with .endpoint, .cdn, .stats(), .fail(), .stop()
@@ -204,8 +207,9 @@ class Stats:
 class HubState:
     """What both servers share."""
 
-    def __init__(self, repos_root: str, quiet: bool, url_ttl: int):
+    def __init__(self, repos_root: str, quiet: bool, url_ttl: int, files_root: str | None = None):
         self.repos_root = os.path.abspath(repos_root)
+        self.files_root = os.path.abspath(files_root) if files_root else None
         self.quiet = quiet
         self.url_ttl = url_ttl
         self.hashes = HashCache()
@@ -635,6 +639,40 @@ class HubHandler(BaseHandler):
         self.state.stats.count(f"resolve-cache:{display_repo(repo)}:{path}")
         self.serve_file(repo, meta, meta.etag, {"X-Repo-Commit": sha})
 
+    # --- /files/{path} and /redirect/{n}/{path}: a plain file server (not part of the Hub) ---
+    def plain_file(self, raw_path):
+        """The bytes of a file under --files, with a sha256 ETag and If-None-Match; else 404."""
+        path = clean_repo_path(unquote(raw_path))
+        root = self.state.files_root
+        abs_path = os.path.join(root, *path.split("/")) if root and path else None
+        if abs_path is None or not os.path.isfile(abs_path):
+            return self.send(404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n")
+        self.state.stats.count(f"files:{path}")
+        digest = hashlib.sha256()
+        with open(abs_path, "rb") as f:
+            for chunk in iter(lambda: f.read(CHUNK_SIZE), b""):
+                digest.update(chunk)
+        etag = digest.hexdigest()
+        headers = {"ETag": f'"{etag}"'}
+        if etag_matches(self.headers.get("If-None-Match"), etag):
+            return self.send(304, headers)
+        size = os.path.getsize(abs_path)
+        self.status = 200
+        self.send_response(200)
+        for key, value in {**headers, "Content-Type": "application/octet-stream", "Content-Length": size}.items():
+            self.send_header(key, str(value))
+        self.end_headers()
+        if self.method == "GET":
+            self.stream(abs_path, 0, size, corrupt=False)
+
+    def plain_redirect(self, n, raw_path):
+        """A 302 to /redirect/{n-1}/{path}, or to /files/{path} when n is 1."""
+        n = int(n)
+        if n < 1:
+            raise HubError(400, None, "Redirect count must be at least 1")
+        location = f"/files/{raw_path}" if n == 1 else f"/redirect/{n - 1}/{raw_path}"
+        self.send(302, {"Location": location, "Content-Type": "text/plain; charset=utf-8"}, b"Found\n")
+
     # --- /_fake/... test controls (never counted, never failed) ---
     def control(self, action):
         state = self.state
@@ -656,6 +694,8 @@ class HubHandler(BaseHandler):
     SEG = r"([^/]+)"
     routes = [
         (re.compile(r"^/_fake/([a-z-]+)$"), control),
+        (re.compile(r"^/files/(.+)$"), plain_file),
+        (re.compile(r"^/redirect/([0-9]{1,3})/(.+)$"), plain_redirect),
         (re.compile(rf"^/api/resolve-cache/{KIND}/{SEG}/{SEG}/([0-9a-f]{{40}})/(.+)$"), resolve_cache),
         (re.compile(rf"^/api/{KIND}/{SEG}/{SEG}/tree/(.+)$"), api_tree),
         (re.compile(rf"^/api/{KIND}/{SEG}/{SEG}(?:/revision/(.+))?$"), api_info),
@@ -724,8 +764,9 @@ class _Server(ThreadingHTTPServer):
 class FakeHub:
     """A running fake Hub: both servers, their URLs and the test controls."""
 
-    def __init__(self, repos_dir: str, port: int = 0, cdn_port: int = 0, quiet: bool = True, url_ttl: int = 3600):
-        self.state = HubState(repos_dir, quiet, url_ttl)
+    def __init__(self, repos_dir: str, port: int = 0, cdn_port: int = 0, quiet: bool = True, url_ttl: int = 3600,
+                 files_dir: str | None = None):
+        self.state = HubState(repos_dir, quiet, url_ttl, files_dir)
         self.cdn_server = _Server(cdn_port, CdnHandler, self.state)
         self.hub_server = _Server(port, HubHandler, self.state)
         self.endpoint = f"http://{HOST}:{self.hub_server.server_address[1]}"
@@ -763,14 +804,16 @@ class FakeHub:
         self.stop()
 
 
-def start(repos_dir: str, port: int = 0, cdn_port: int = 0, quiet: bool = True, url_ttl: int = 3600) -> FakeHub:
+def start(repos_dir: str, port: int = 0, cdn_port: int = 0, quiet: bool = True, url_ttl: int = 3600,
+          files_dir: str | None = None) -> FakeHub:
     """Start the Hub and CDN servers on 127.0.0.1 in background threads."""
-    return FakeHub(repos_dir, port, cdn_port, quiet=quiet, url_ttl=url_ttl)
+    return FakeHub(repos_dir, port, cdn_port, quiet=quiet, url_ttl=url_ttl, files_dir=files_dir)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Fake Hugging Face Hub for tests")
     parser.add_argument("--repos", required=True, help="repositories directory")
+    parser.add_argument("--files", help="directory served as /files/<path> (plain file server)")
     parser.add_argument("--port", type=int, default=0, help="Hub port (0: any free port)")
     parser.add_argument("--cdn-port", type=int, default=0, help="CDN port (0: any free port)")
     parser.add_argument("--state-file", help="where to write {endpoint, cdn, pid} once listening")
@@ -780,7 +823,7 @@ def main(argv=None) -> int:
                         help="also stop when stdin reaches end of file (the parent closed it or died)")
     args = parser.parse_args(argv)
 
-    hub = start(args.repos, args.port, args.cdn_port, quiet=args.quiet, url_ttl=args.url_ttl)
+    hub = start(args.repos, args.port, args.cdn_port, quiet=args.quiet, url_ttl=args.url_ttl, files_dir=args.files)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())

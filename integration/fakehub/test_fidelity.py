@@ -67,9 +67,21 @@ def repos(tmp_path_factory):
     return root, shas
 
 
+PLAIN_FILES = {"m.gguf": os.urandom(3000), "dir/with space.bin": b"spaced\n"}
+
+
 @pytest.fixture(scope="module")
-def hub(repos):
-    server = fakehub.start(repos[0])
+def files_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("files")
+    for rel, data in PLAIN_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def hub(repos, files_dir):
+    server = fakehub.start(repos[0], files_dir=files_dir)
     yield server
     server.stop()
 
@@ -502,3 +514,46 @@ def test_make_repo_cli(tmp_path):
     dataset = cli("--kind", "datasets", "create", "org/ds", "--files", '{"x.csv": "1,2"}')
     assert dataset["kind"] == "datasets"
     assert os.path.isfile(root / "datasets" / "org" / "ds" / "commits" / dataset["commit"] / "x.csv")
+
+
+# --- the plain file server (for http(s) URL sources) ------------------------------------------
+
+
+def test_plain_files_are_served_with_a_sha256_etag(hub):
+    data = PLAIN_FILES["m.gguf"]
+    status, headers, body = raw("GET", f"{hub.endpoint}/files/m.gguf")
+    assert (status, body) == (200, data)
+    etag = headers["ETag"]
+    assert etag == f'"{hashlib.sha256(data).hexdigest()}"'
+    assert int(headers["Content-Length"]) == len(data)
+    status, _, body = raw("GET", f"{hub.endpoint}/files/m.gguf", {"If-None-Match": etag})
+    assert (status, body) == (304, b"")
+    status, _, body = raw("GET", f"{hub.endpoint}/files/dir/with%20space.bin")
+    assert (status, body) == (200, PLAIN_FILES["dir/with space.bin"])
+    assert hub.stats()["counts"]["files:m.gguf"] == 2
+
+
+def test_plain_files_missing_or_outside_are_404(hub):
+    for path in ("nope.bin", "../repos", "%2E%2E/x", "dir"):
+        status, _, _ = raw("GET", f"{hub.endpoint}/files/{path}")
+        assert status == 404, path
+
+
+def test_redirect_chain_reaches_the_file(hub):
+    url = f"{hub.endpoint}/redirect/3/m.gguf"
+    hops = []
+    for _ in range(5):
+        status, headers, body = raw("GET", url)
+        if status != 302:
+            break
+        hops.append(headers["Location"])
+        url = hub.endpoint + headers["Location"]
+    assert hops == ["/redirect/2/m.gguf", "/redirect/1/m.gguf", "/files/m.gguf"]
+    assert (status, body) == (200, PLAIN_FILES["m.gguf"])
+    assert raw("GET", f"{hub.endpoint}/redirect/0/m.gguf")[0] == 400
+
+
+def test_injected_failures_apply_to_plain_files(hub):
+    hub.fail("/files/m.gguf", status=503, count=1)
+    assert raw("GET", f"{hub.endpoint}/files/m.gguf")[0] == 503
+    assert raw("GET", f"{hub.endpoint}/files/m.gguf")[0] == 200

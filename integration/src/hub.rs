@@ -10,6 +10,10 @@
 //! minute apart from 2026-01-01T00:00:00Z), and the test controls
 //! (`/_fake/fail`, `/_fake/stats`, `/_fake/reset-stats`) are reached over
 //! plain HTTP/1.1 on 127.0.0.1: no HTTP client crate is needed.
+//!
+//! The hub port also serves a plain directory for http(s) URL sources:
+//! [`FakeHub::put_file`] writes a file there and returns its URL
+//! (`/files/<path>`); [`FakeHub::redirect_url`] reaches it after redirects.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -44,6 +48,7 @@ pub struct FakeHub {
     pub cdn: String,
     dir: TempDir,
     repos: PathBuf,
+    files: PathBuf,
     log: PathBuf,
     staged: std::cell::Cell<u64>,
 }
@@ -154,6 +159,8 @@ impl FakeHub {
         let dir = TempDir::new("fakehub");
         let repos = dir.join("repos");
         std::fs::create_dir_all(&repos).expect("create repos dir");
+        let files = dir.join("files");
+        std::fs::create_dir_all(&files).expect("create files dir");
         let state = dir.join("state.json");
         let log = dir.join("fakehub.log");
         let log_file = std::fs::File::create(&log).expect("create fakehub log");
@@ -162,6 +169,8 @@ impl FakeHub {
             .arg(&script)
             .arg("--repos")
             .arg(&repos)
+            .arg("--files")
+            .arg(&files)
             .args(["--port", "0", "--cdn-port", "0", "--exit-on-stdin-eof", "--state-file"])
             .arg(&state)
             .env("PATH", crate::engine::tool_path())
@@ -200,7 +209,7 @@ impl FakeHub {
         for url in [&endpoint, &cdn] {
             assert!(url.starts_with("http://127.0.0.1:"), "fakehub must listen on 127.0.0.1 only, got {url}");
         }
-        FakeHub { child: Some(child), stdin, endpoint, cdn, dir, repos, log, staged: std::cell::Cell::new(0) }
+        FakeHub { child: Some(child), stdin, endpoint, cdn, dir, repos, files, log, staged: std::cell::Cell::new(0) }
     }
 
     /// The repositories directory the hub serves.
@@ -216,6 +225,26 @@ impl FakeHub {
     /// `{endpoint}/{repo}`: the repo's web page, as in `descriptor.sourceURL`.
     pub fn web_url(&self, repo: &str) -> String {
         format!("{}/{repo}", self.endpoint)
+    }
+
+    // ------------------------------------------------------ plain files ---
+
+    /// Writes `bytes` at `path` (`/`-separated, as it appears in URLs,
+    /// unencoded) of the plain file server; returns its URL.
+    pub fn put_file(&self, path: &str, bytes: &[u8]) -> String {
+        crate::fs::write_file(&self.files, path, bytes);
+        self.file_url(path)
+    }
+
+    /// `{endpoint}/files/<path>`, each segment percent-encoded.
+    pub fn file_url(&self, path: &str) -> String {
+        format!("{}/files/{}", self.endpoint, encode_path(path))
+    }
+
+    /// A URL that reaches [`FakeHub::file_url`] after `hops` (≥ 1) 302
+    /// redirects: `{endpoint}/redirect/<hops>/<path>`.
+    pub fn redirect_url(&self, hops: u32, path: &str) -> String {
+        format!("{}/redirect/{hops}/{}", self.endpoint, encode_path(path))
     }
 
     // ------------------------------------------------------------ repos ---
@@ -441,6 +470,20 @@ impl Drop for FakeHub {
             }
         }
     }
+}
+
+/// Percent-encodes each segment of a `/`-separated path (all but
+/// unreserved characters).
+fn encode_path(path: &str) -> String {
+    let mut out = String::new();
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 /// A repo id no other test uses: `org/<prefix>-<pid>-<n>-<nanos>`.

@@ -4,7 +4,7 @@
 //! pure plan from files to layout bytes (`plan`), the streaming layer
 //! writer (`pack`), directory listings (`scan`), include/exclude patterns
 //! (`patterns`) and the source grammar with the Hub's listing parser
-//! (`source`, `huggingface`), directory sources with `.dockerignore`
+//! (`source`, `huggingface`, `urlsource`), directory sources with `.dockerignore`
 //! (`context`), and OCI layouts on disk: reading and writing (`layout`),
 //! checking against the spec (`validate`) and unpacking (`unpack`).
 //! Nothing here knows BuildKit, so the same code gives the same digests
@@ -30,5 +30,6 @@ pub mod time;
 pub(crate) mod testutil;
 pub mod unpack;
 pub mod validate;
+pub mod urlsource;
 
 pub use packaging::LayerPackaging;

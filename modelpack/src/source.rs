@@ -3,6 +3,7 @@
 use anyhow::{bail, Result};
 
 pub use crate::huggingface::HfRef;
+pub use crate::urlsource::UrlSource;
 
 /// A parsed `source` build arg.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,6 +12,8 @@ pub enum SourceSpec {
     Context(Option<String>),
     /// A Hugging Face repository, optionally one file or folder of it.
     HuggingFace(HfRef),
+    /// One or more files fetched over http(s), in the order given.
+    Url(Vec<UrlSource>),
 }
 
 /// Repository bookkeeping that is listed like any file but is not part of
@@ -22,7 +25,7 @@ pub fn is_bookkeeping(path: &str) -> bool {
 
 /// The forms `source` accepts, for error messages.
 pub const ACCEPTED_FORMS: &str =
-    "'.' or 'context' (the build context), a path or glob inside the context, or huggingface://org/repo[@revision][/path] (alias hf://)";
+    "'.' or 'context' (the build context), a path or glob inside the context, or huggingface://org/repo[@revision][/path] (alias hf://), or http(s)://host/path/file URLs separated by commas or spaces";
 
 impl SourceSpec {
     /// Parses `source`; `revision` is the separate build arg, if given.
@@ -32,6 +35,12 @@ impl SourceSpec {
             .or_else(|| source.strip_prefix("hf://"))
         {
             return Ok(SourceSpec::HuggingFace(HfRef::parse(rest, revision)?));
+        }
+        if crate::urlsource::is_url_list(source) {
+            if revision.is_some() {
+                bail!("build-arg revision only applies to huggingface:// sources; for a URL source put the version in the URL");
+            }
+            return Ok(SourceSpec::Url(crate::urlsource::parse_list(source)?));
         }
         if revision.is_some() {
             bail!("build-arg revision only applies to huggingface:// sources, not to source={source:?}");
@@ -52,6 +61,15 @@ impl SourceSpec {
         Ok(SourceSpec::Context(Some(path.to_string())))
     }
 
+    /// Applies build arg `checksum`, which only URL sources take.
+    pub fn apply_checksum(&mut self, checksum: Option<&str>) -> Result<()> {
+        match (self, checksum) {
+            (_, None) => Ok(()),
+            (SourceSpec::Url(urls), Some(c)) => crate::urlsource::apply_checksums(urls, c),
+            (_, Some(_)) => bail!("build-arg checksum only applies to http(s):// sources; the Hub and the build context are checked by their own listings"),
+        }
+    }
+
     /// The reference name used when `name` is not given.
     pub fn default_name(&self) -> String {
         let raw = match self {
@@ -62,6 +80,7 @@ impl SourceSpec {
                 .find(|c| !c.contains(['*', '?', '[']))
                 .unwrap_or("model"),
             SourceSpec::HuggingFace(r) => r.repo.rsplit('/').next().unwrap_or("model"),
+            SourceSpec::Url(urls) => urls.first().map(UrlSource::stem).unwrap_or("model"),
         };
         let cleaned: String = raw
             .to_ascii_lowercase()
@@ -102,5 +121,19 @@ mod tests {
         assert_eq!(name("models/Tiny Llama"), "tiny-llama");
         assert_eq!(name("models/*.gguf"), "models");
         assert_eq!(name("huggingface://Qwen/Qwen3-0.6B@main"), "qwen3-0.6b");
+        assert_eq!(name("https://h/x/Qwen3-0.6B-Q8_0.gguf?download=1, https://h/y/b.gguf"), "qwen3-0.6b-q8_0");
+    }
+
+    #[test]
+    fn url_sources() {
+        let s = SourceSpec::parse("https://h/m.gguf http://g:81/c.json", None).unwrap();
+        let SourceSpec::Url(urls) = &s else { panic!("a URL source: {s:?}") };
+        assert_eq!(urls.iter().map(|u| u.file_name.as_str()).collect::<Vec<_>>(), ["m.gguf", "c.json"]);
+        assert!(SourceSpec::parse("https://h/m.gguf", Some("main")).is_err());
+        let mut s = SourceSpec::parse("https://h/m.gguf", None).unwrap();
+        s.apply_checksum(Some(&format!("sha256:{}", "0".repeat(64)))).unwrap();
+        let mut ctx = SourceSpec::parse(".", None).unwrap();
+        let err = ctx.apply_checksum(Some("sha256:00")).unwrap_err().to_string();
+        assert!(err.starts_with("build-arg checksum only applies to http(s):// sources"), "{err}");
     }
 }

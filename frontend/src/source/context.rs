@@ -3,11 +3,11 @@
 
 use llb::State;
 
-use crate::emit;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::Request;
-use modelpack::plan::{self, ModelInfo};
+use modelpack::plan::ModelInfo;
 use crate::selfimage;
+use crate::source::package;
 use modelpack::context::{files, parse_dockerignore, Door, DEFAULT_EXCLUDES, DOCKERIGNORE};
 
 /// Packages the context (or `path` inside it) into an OCI layout.
@@ -23,21 +23,15 @@ pub async fn build_layout(
     let what = format!("build context {}", path.unwrap_or("."));
     let listing = selfimage::scan_listing(bridge, &image, &tree, &what, false).await?;
     let files = files(path, listing, &request.patterns, Door::Frontend)?;
-    let mut sources = vec![tree];
-    let described = selfimage::describe_files(bridge, &image, &files, &sources, !request.name_given).await?;
-    let files = selfimage::pack_files(bridge, &image, files, &mut sources, request.packaging, request.compress_weights).await?;
     let info = ModelInfo {
         name: request.name.clone(),
         created_at: request.created_at.clone(),
         source_url: None,
         revision: None,
-        described,
         overrides: request.overrides.clone(),
         ..Default::default()
     };
-    let plan = plan::build(files, &info, request.packaging)?;
-    let layout = emit::layout(&plan, &sources, &request.name);
-    bridge.solve(layout.to_definition()).await
+    package::layout(bridge, &image, request, files, vec![tree], &info).await
 }
 
 /// The context's `.dockerignore` patterns (none when there is no file).

@@ -10,13 +10,14 @@ use std::collections::BTreeSet;
 use anyhow::anyhow;
 use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
-use crate::emit::{self, human_size};
+use crate::emit::human_size;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::hfget::{self, Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::options::{DownloadNetwork, Request};
-use modelpack::plan::{self, ModelInfo, Origin, PlanFile};
+use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
 use crate::selfimage::{self, BINARY};
+use crate::source::package;
 use modelpack::huggingface::{parse_info, HfRef, HubFile, RepoInfo};
 
 /// The token hint shown with every access error.
@@ -80,27 +81,16 @@ pub async fn build_layout(bridge: &mut Bridge, request: &Request, hf: &HfRef) ->
 }
 
 async fn attempt(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher) -> Result<Reference, Failure> {
-    let mut fetched = fetch(bridge, request, hf, fetcher).await?;
-    let files = std::mem::take(&mut fetched.files);
-    let described = selfimage::describe_files(bridge, &fetcher.image, &files, &fetched.sources, !request.name_given)
-        .await
-        .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))?;
-    let files = selfimage::pack_files(bridge, &fetcher.image, files, &mut fetched.sources, request.packaging, request.compress_weights)
-        .await
-        .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))?;
+    let fetched = fetch(bridge, request, hf, fetcher).await?;
     let info = ModelInfo {
         name: request.name.clone(),
         created_at: request.created_at.clone().or(fetched.info.date.clone()),
         source_url: Some(hf.web_url(&request.hf_endpoint)),
         revision: Some(fetched.info.commit.clone()),
-        described,
         overrides: request.overrides.clone(),
         ..Default::default()
     };
-    let plan = plan::build(files, &info, request.packaging)?;
-    let layout = emit::layout(&plan, &fetched.sources, &request.name);
-    bridge
-        .solve_evaluated(layout.to_definition())
+    package::layout(bridge, &fetcher.image, request, fetched.files, fetched.sources, &info)
         .await
         .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))
 }
@@ -275,7 +265,7 @@ async fn fetch_small(
 }
 
 /// The HTTP status (or our `hf-get` exit code) in a BuildKit error.
-fn status_in(message: &str) -> Option<u16> {
+pub(crate) fn status_in(message: &str) -> Option<u16> {
     let number_after = |key: &str| {
         let i = message.find(key)? + key.len();
         let digits: String = message[i..].chars().take_while(|c| c.is_ascii_digit()).collect();

@@ -1,0 +1,181 @@
+//! Files at http(s) URLs: one BuildKit HTTP source per URL (buildkitd
+//! fetches, follows redirects and checks `checksum`), a scan step per file
+//! for its size and digest, then the shared packaging tail.
+
+use anyhow::anyhow;
+use llb::State;
+
+use crate::gateway::{Bridge, GatewayError, Reference};
+use crate::options::Request;
+use crate::selfimage;
+use crate::source::hub::status_in;
+use crate::source::package;
+use modelpack::plan::{ModelInfo, Origin, PlanFile};
+use modelpack::scan::Listing;
+use modelpack::source::UrlSource;
+
+/// Packages the files at `urls` into an OCI layout.
+pub async fn build_layout(bridge: &mut Bridge, request: &Request, urls: &[UrlSource]) -> Result<Reference, GatewayError> {
+    let image = selfimage::own_image()?;
+    let kept: Vec<&UrlSource> = urls.iter().filter(|u| request.patterns.keeps(&u.file_name)).collect();
+    if kept.is_empty() {
+        return Err(anyhow!(
+            "build-args include/exclude left none of the {} URL file name(s) to fetch; check the patterns",
+            urls.len()
+        )
+        .into());
+    }
+    let mut sources = Vec::with_capacity(kept.len());
+    let mut files = Vec::with_capacity(kept.len());
+    for u in kept {
+        let state = fetch_state(u);
+        let what = format!("{} from {}", u.file_name, u.host);
+        let listing = selfimage::scan_listing(bridge, &image, &state, &what, false)
+            .await
+            .map_err(|e| explain_fetch_failure(u, e))?;
+        files.push(plan_file(u, listing, sources.len())?);
+        sources.push(state);
+    }
+    let info = ModelInfo {
+        name: request.name.clone(),
+        created_at: request.created_at.clone(),
+        source_url: source_url(urls),
+        revision: None,
+        overrides: request.overrides.clone(),
+        ..Default::default()
+    };
+    package::layout(bridge, &image, request, files, sources, &info).await
+}
+
+/// `descriptor.sourceURL`: the URL (without credentials) when there is
+/// exactly one; several URLs have no single origin.
+pub fn source_url(urls: &[UrlSource]) -> Option<String> {
+    match urls {
+        [one] => Some(one.shown.clone()),
+        _ => None,
+    }
+}
+
+/// The HTTP source holding the body of `u` at `/<file name>`.
+pub fn fetch_state(u: &UrlSource) -> State {
+    let mut src = llb::source::http(&u.url)
+        .filename(&u.file_name)
+        .custom_name(&format!("fetch {} from {}", u.file_name, u.host));
+    if let Some(c) = &u.checksum {
+        src = src.checksum(c);
+    }
+    src.into_state()
+}
+
+/// The one file the scan of `u`'s state found, as source `source`.
+fn plan_file(u: &UrlSource, listing: Listing, source: usize) -> anyhow::Result<PlanFile> {
+    let Some(f) = listing.files.into_iter().find(|f| f.path == u.file_name) else {
+        return Err(anyhow!("fetching {} gave no file {:?}; this is a bug, please report it", u.shown, u.file_name));
+    };
+    Ok(PlanFile {
+        path: u.file_name.clone(),
+        size: f.size,
+        digest: f.digest,
+        executable: false,
+        origin: Origin { source, path: format!("/{}", u.file_name) },
+        packed: None,
+    })
+}
+
+/// Names the URL in a failed fetch, with what to do about it.
+fn explain_fetch_failure(u: &UrlSource, err: GatewayError) -> GatewayError {
+    let text = err.to_string();
+    let url = &u.shown;
+    let message = match (status_in(&text), &u.checksum) {
+        (_, Some(c)) if text.contains("digest mismatch") => format!(
+            "{url}: the downloaded file does not match build-arg checksum {c}; check the checksum (sha256sum of the file) or the URL"
+        ),
+        (Some(s @ (401 | 403)), _) => format!(
+            "{url} refused access (HTTP {s}); the file needs credentials the build does not have, use a public or pre-signed URL"
+        ),
+        (Some(404), _) => format!("{url} was not found (HTTP 404); check the URL"),
+        (Some(s), _) if s >= 500 => format!("{url} failed (HTTP {s}); the server has trouble, try again later"),
+        (Some(s), _) if s >= 300 => format!("{url} answered HTTP {s} instead of the file; check the URL"),
+        _ => format!("fetching {url} failed; check the URL and that the build engine can reach {}", u.host),
+    };
+    GatewayError::Local(anyhow!("{message} (BuildKit: {err})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use llb::proto::pb::{self, op::Op as Kind};
+    use prost::Message;
+
+    fn source_op(state: &State) -> pb::SourceOp {
+        let def = state.to_definition();
+        let ops: Vec<pb::Op> = def.def.iter().map(|b| pb::Op::decode(b.as_slice()).unwrap()).collect();
+        ops.into_iter().find_map(|o| match o.op {
+            Some(Kind::Source(s)) => Some(s),
+            _ => None,
+        })
+        .expect("an http source")
+    }
+
+    fn urls(source: &str) -> Vec<UrlSource> {
+        modelpack::urlsource::parse_list(source).unwrap()
+    }
+
+    #[test]
+    fn one_http_source_per_url_with_its_file_name_and_checksum() {
+        let mut u = urls("https://user:pw@h.example/d/My%20Model.gguf?x=1");
+        let sha = format!("sha256:{}", "ab".repeat(32));
+        modelpack::urlsource::apply_checksums(&mut u, &sha).unwrap();
+        let state = fetch_state(&u[0]);
+        let src = source_op(&state);
+        assert_eq!(src.identifier, "https://user:pw@h.example/d/My%20Model.gguf?x=1");
+        assert_eq!(src.attrs["http.filename"], "My Model.gguf");
+        assert_eq!(src.attrs["http.checksum"], sha);
+        let def = state.to_definition();
+        let name = def.metadata.values().find_map(|m| m.description.get("llb.customname")).unwrap();
+        assert_eq!(name, "fetch My Model.gguf from h.example");
+        let plain = source_op(&fetch_state(&urls("http://h/a.bin")[0]));
+        assert!(!plain.attrs.contains_key("http.checksum"));
+    }
+
+    #[test]
+    fn source_url_is_the_single_url_without_credentials() {
+        assert_eq!(source_url(&urls("https://u:p@h/a.gguf?v=2")).as_deref(), Some("https://h/a.gguf?v=2"));
+        assert_eq!(source_url(&urls("https://h/a.gguf https://h/b.gguf")), None);
+    }
+
+    #[test]
+    fn failures_name_the_url_and_never_the_credentials() {
+        let mut u = urls("https://u:secret@h/m.gguf");
+        let explain = |u: &UrlSource, text: &str| explain_fetch_failure(u, GatewayError::Local(anyhow!("{text}"))).to_string();
+        let e = explain(&u[0], "failed to load cache key: invalid response status 404");
+        assert!(e.starts_with("https://h/m.gguf was not found (HTTP 404)"), "{e}");
+        assert!(!e.contains("secret"));
+        assert!(explain(&u[0], "invalid response status 403").contains("refused access (HTTP 403)"));
+        assert!(explain(&u[0], "invalid response status 502").contains("failed (HTTP 502)"));
+        assert!(explain(&u[0], "dial tcp: connection refused").starts_with("fetching https://h/m.gguf failed"));
+        let sha = format!("sha256:{}", "cd".repeat(32));
+        modelpack::urlsource::apply_checksums(&mut u, &sha).unwrap();
+        let e = explain(&u[0], &format!("digest mismatch sha256:00: {sha}"));
+        assert!(e.starts_with(&format!("https://h/m.gguf: the downloaded file does not match build-arg checksum {sha}")), "{e}");
+    }
+
+    #[test]
+    fn the_scanned_file_becomes_the_plan_file() {
+        let u = &urls("https://h/x/m.gguf")[0];
+        let listing = Listing {
+            files: vec![modelpack::scan::ScannedFile {
+                path: "m.gguf".into(),
+                size: 3,
+                digest: "sha256:11".into(),
+                executable: false,
+                git_sha1: None,
+            }],
+        };
+        let f = plan_file(u, listing, 2).unwrap();
+        assert_eq!((f.path.as_str(), f.size, f.digest.as_str()), ("m.gguf", 3, "sha256:11"));
+        assert_eq!(f.origin, Origin { source: 2, path: "/m.gguf".into() });
+        assert!(plan_file(u, Listing::default(), 0).is_err());
+    }
+}
