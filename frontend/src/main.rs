@@ -11,6 +11,7 @@ mod gateway;
 mod handler;
 mod hfget;
 mod options;
+mod output;
 mod panics;
 mod selfimage;
 mod source;

@@ -8,6 +8,7 @@
 //! gives the same digests whichever door it is called from.
 
 pub mod digest;
+pub mod generic;
 pub mod huggingface;
 pub mod mediatype;
 pub mod oci;

@@ -4,22 +4,23 @@
 use anyhow::{bail, Result};
 use llb::State;
 
-use crate::emit;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::Request;
+use crate::output::{Metadata, Output};
 use modelpack::patterns::PatternList;
-use modelpack::plan::{self, ModelInfo, Origin, PlanFile};
+use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
 use crate::selfimage;
 use crate::source::is_bookkeeping;
 
-/// Packages the context (or `path` inside it) into an OCI layout.
+/// Packages the context (or `path` inside it) into the requested output.
 pub async fn build_layout(
     bridge: &mut Bridge,
     session: &str,
     request: &Request,
+    output: &Output,
     path: Option<&str>,
-) -> Result<Reference, GatewayError> {
+) -> Result<(Reference, Metadata), GatewayError> {
     let image = selfimage::own_image()?;
     let ignore = read_dockerignore(bridge, session).await?;
     let tree = state(session, path, &ignore);
@@ -27,16 +28,16 @@ pub async fn build_layout(
     let listing = selfimage::scan_listing(bridge, &image, &tree, &what, false).await?;
     let files = files(path, listing, &request.patterns)?;
     let mut sources = vec![tree];
-    let files = selfimage::pack_files(bridge, &image, files, &mut sources, request.packaging).await?;
+    let files = selfimage::pack_files(bridge, &image, files, &mut sources, output.packaging()).await?;
     let info = ModelInfo {
         name: request.name.clone(),
         created_at: request.created_at.clone(),
         source_url: None,
         revision: None,
     };
-    let plan = plan::build(files, &info, request.packaging)?;
-    let layout = emit::layout(&plan, &sources, &request.name);
-    bridge.solve(layout.to_definition()).await
+    let plan = output.plan(files, &info)?;
+    let (result, metadata) = output.emit(&plan, &sources, &request.name)?;
+    Ok((bridge.solve(result.to_definition()).await?, metadata))
 }
 
 /// The context's `.dockerignore` patterns (none when there is no file).

@@ -10,11 +10,12 @@ use std::collections::BTreeSet;
 use anyhow::anyhow;
 use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
-use crate::emit::{self, human_size};
+use crate::emit::human_size;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::hfget::{self, Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::options::{DownloadNetwork, Request};
-use modelpack::plan::{self, ModelInfo, Origin, PlanFile};
+use crate::output::{Metadata, Output};
+use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
 use crate::selfimage::{self, BINARY};
 use modelpack::huggingface::{parse_info, HfRef, HubFile, RepoInfo};
@@ -50,21 +51,26 @@ impl From<anyhow::Error> for Failure {
 
 /// Packages `hf` into an OCI layout: anonymously through BuildKit's HTTP
 /// sources first, then, if the Hub refused, with the `hf-token` secret.
-pub async fn build_layout(bridge: &mut Bridge, request: &Request, hf: &HfRef) -> Result<Reference, GatewayError> {
+pub async fn build_layout(
+    bridge: &mut Bridge,
+    request: &Request,
+    output: &Output,
+    hf: &HfRef,
+) -> Result<(Reference, Metadata), GatewayError> {
     let image = selfimage::own_image()?;
     let network = match request.download_network {
         DownloadNetwork::Default => NetMode::Sandbox,
         DownloadNetwork::Host => NetMode::Host,
     };
     let anonymous = Fetcher { image: image.clone(), token: false, network };
-    let refused = match attempt(bridge, request, hf, &anonymous).await {
+    let refused = match attempt(bridge, request, output, hf, &anonymous).await {
         Ok(r) => return Ok(r),
         Err(f) if f.refused => f.error,
         Err(f) => return Err(f.error),
     };
     eprintln!("modelpack-frontend: {} refused anonymous access; trying with the hf-token secret", hf.repo);
     let with_token = Fetcher { image, token: true, network };
-    match attempt(bridge, request, hf, &with_token).await {
+    match attempt(bridge, request, output, hf, &with_token).await {
         Ok(r) => Ok(r),
         Err(f) if f.refused => Err(f.error),
         Err(f) => Err(GatewayError::Local(anyhow!(
@@ -79,10 +85,16 @@ pub async fn build_layout(bridge: &mut Bridge, request: &Request, hf: &HfRef) ->
     }
 }
 
-async fn attempt(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher) -> Result<Reference, Failure> {
+async fn attempt(
+    bridge: &mut Bridge,
+    request: &Request,
+    output: &Output,
+    hf: &HfRef,
+    fetcher: &Fetcher,
+) -> Result<(Reference, Metadata), Failure> {
     let mut fetched = fetch(bridge, request, hf, fetcher).await?;
     let files = std::mem::take(&mut fetched.files);
-    let files = selfimage::pack_files(bridge, &fetcher.image, files, &mut fetched.sources, request.packaging)
+    let files = selfimage::pack_files(bridge, &fetcher.image, files, &mut fetched.sources, output.packaging())
         .await
         .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))?;
     let info = ModelInfo {
@@ -91,12 +103,13 @@ async fn attempt(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &F
         source_url: Some(hf.web_url(&request.hf_endpoint)),
         revision: Some(fetched.info.commit.clone()),
     };
-    let plan = plan::build(files, &info, request.packaging)?;
-    let layout = emit::layout(&plan, &fetched.sources, &request.name);
-    bridge
-        .solve_evaluated(layout.to_definition())
+    let plan = output.plan(files, &info)?;
+    let (result, metadata) = output.emit(&plan, &fetched.sources, &request.name)?;
+    let reference = bridge
+        .solve_evaluated(result.to_definition())
         .await
-        .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))
+        .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))?;
+    Ok((reference, metadata))
 }
 
 /// The model files of a Hub repo as plan inputs, plus their source states.
