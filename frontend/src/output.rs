@@ -87,8 +87,10 @@ pub async fn prepare(
     target: Target,
 ) -> Result<Output, GatewayError> {
     let kind = plan_kind(target, request.artifact_type.as_deref())?;
-    let platform = build_platform(opts.get("platform").map(String::as_str), bridge.worker_platform())?;
     let image = request.output == OutputMode::Image;
+    // Only an image has a platform; other results are the same for all.
+    let platform_opt = opts.get("platform").map(String::as_str).filter(|_| image);
+    let platform = build_platform(platform_opt, bridge.worker_platform())?;
     let merge = image && bridge.has_llb_cap(CAP_MERGE);
     if image && !merge {
         eprintln!(

@@ -272,6 +272,30 @@ fn image_mode_with_a_local_exporter_writes_the_files_under_model_dir() {
     fs::assert_same_tree(ctx.path(), &dest.join("models"));
 }
 
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn image_mode_from_the_hub_labels_source_and_revision() {
+    let hub = integration::hub::FakeHub::start();
+    let repo = integration::hub::unique_repo("image");
+    let files: Vec<(&str, Vec<u8>)> = model().into_iter().map(|(p, b, _)| (p, b)).collect();
+    let commit = hub.create_repo(&repo, files, None);
+    let target = remote("hub-image");
+    let ctx = TempDir::new("hf-ctx");
+    let image = build_and_pull(
+        Build::new(ctx.path())
+            .arg("source", &format!("huggingface://{repo}"))
+            .arg("hf_endpoint", &hub.endpoint)
+            .arg("output_mode", "image"),
+        &target,
+    );
+    assert_one_layer_per_file(&image.layers, "models");
+    let labels = &image.config["config"]["Labels"];
+    assert_eq!(labels["org.opencontainers.image.revision"], commit.as_str(), "{labels}");
+    assert_eq!(labels["org.cncf.model.revision"], commit.as_str());
+    let source = labels["org.opencontainers.image.source"].as_str().unwrap_or_default();
+    assert!(source.starts_with(&hub.endpoint) && source.ends_with(&repo), "source label {source:?}");
+}
+
 // ---------------------------------------------------------- generic ---
 
 #[test]
