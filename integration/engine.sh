@@ -64,9 +64,9 @@ fi
 # --- 2. packages -------------------------------------------------------------
 # NB: `apt-get install -t trixie ...` raises ALL of trixie to priority 990 and
 # drags in ~105 upgrades. Selecting `pkg/trixie` per package with
-# --no-install-recommends pulls only docker.io, docker-cli, docker-buildx and
+# --no-install-recommends pulls only docker.io, docker-cli, docker-buildx, oras and
 # containerd from trixie; every other dependency comes from bookworm.
-TRIXIE_PKGS=(docker.io docker-cli docker-buildx)
+TRIXIE_PKGS=(docker.io docker-cli docker-buildx oras)  # oras: not in bookworm
 BOOKWORM_PKGS=(docker-registry skopeo)
 missing=()
 for p in "${TRIXIE_PKGS[@]}" "${BOOKWORM_PKGS[@]}"; do

@@ -84,6 +84,7 @@ pub struct Bridge {
     no_cache: bool,
     llb_caps: BTreeMap<String, bool>,
     api_caps: BTreeMap<String, bool>,
+    worker_platform: Option<pb::Platform>,
 }
 
 /// A solved reference, valid until `Return`.
@@ -114,7 +115,43 @@ impl Bridge {
             .map_err(|s| anyhow!("ping buildkitd: {}", s.message()))?
             .into_inner();
         let caps = |list: Vec<gw::ApiCap>| list.into_iter().map(|c| (c.id, c.enabled)).collect();
-        Ok(Bridge { client, no_cache: false, llb_caps: caps(pong.llb_caps), api_caps: caps(pong.frontend_api_caps) })
+        let worker_platform = pong.workers.into_iter().find_map(|w| w.platforms.into_iter().next());
+        Ok(Bridge {
+            client,
+            no_cache: false,
+            llb_caps: caps(pong.llb_caps),
+            api_caps: caps(pong.frontend_api_caps),
+            worker_platform,
+        })
+    }
+
+    /// Whether buildkitd offers an LLB capability (e.g. `mergeop`). A
+    /// daemon reporting no caps at all is taken to have the frozen defaults,
+    /// which include none of the optional ones.
+    pub fn has_llb_cap(&self, cap: &str) -> bool {
+        self.llb_caps.get(cap).copied().unwrap_or(false)
+    }
+
+    /// The first platform of the first worker, as `Ping` reported it.
+    pub fn worker_platform(&self) -> Option<pb::Platform> {
+        self.worker_platform.clone()
+    }
+
+    /// Resolves an image reference to its digest and config JSON for a
+    /// platform (gateway `ResolveImageConfig`, API cap `resolveimage`).
+    pub async fn resolve_image_config(
+        &mut self,
+        reference: &str,
+        platform: &pb::Platform,
+    ) -> Result<(String, Vec<u8>), GatewayError> {
+        let request = gw::ResolveImageConfigRequest {
+            r#ref: reference.to_string(),
+            platform: Some(platform.clone()),
+            resolve_mode: "default".into(),
+            log_name: format!("resolve base image {reference}"),
+        };
+        let response = self.client.resolve_image_config(request).await.map_err(remote)?.into_inner();
+        Ok((response.digest, response.config))
     }
 
     /// Fails with one line naming what is missing when buildkitd lacks a

@@ -3,15 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::anyhow;
-
 use crate::gateway::{Bridge, Environment, GatewayError, Reference};
-use crate::options::{self, OutputMode, Request};
+use crate::options::{self, Request};
+use crate::output::{self, Metadata, Output};
 use crate::source::{context, hub, url, SourceSpec};
-use crate::targets::{self, Target};
-
-/// Result metadata telling exporters the result is an OCI image layout.
-pub const META_OCI_LAYOUT: &str = "containerimage.oci-layout";
+use crate::targets;
 
 impl From<anyhow::Error> for GatewayError {
     fn from(e: anyhow::Error) -> Self {
@@ -38,26 +34,22 @@ pub async fn build(
     bridge.set_no_cache(env.opts.contains_key("no-cache"));
     let target = targets::route(env.opts.get("target").map(String::as_str))?;
     let request = options::parse(&env.opts)?;
-    let layout = match target {
-        Target::ModelPack => modelpack(bridge, env, &request).await?,
-        Target::Generic => {
-            return Err(anyhow!("target packager/generic is not implemented yet; use --target packager/modelpack").into())
-        }
-    };
-    let metadata = match request.output {
-        OutputMode::Layout => BTreeMap::from([(META_OCI_LAYOUT.to_string(), b"true".to_vec())]),
-    };
-    Ok((Some(layout), metadata))
+    let output = output::prepare(bridge, &env.opts, &request, target).await?;
+    let (result, metadata) = package(bridge, env, &request, &output).await?;
+    Ok((Some(result), metadata))
 }
 
-async fn modelpack(
+async fn package(
     bridge: &mut Bridge,
     env: &Environment,
     request: &Request,
-) -> Result<Reference, GatewayError> {
+    output: &Output,
+) -> Result<(Reference, Metadata), GatewayError> {
     match &request.source {
-        SourceSpec::Context(path) => context::build_layout(bridge, &env.session_id, request, path.as_deref()).await,
-        SourceSpec::HuggingFace(hf) => hub::build_layout(bridge, request, hf).await,
-        SourceSpec::Url(urls) => url::build_layout(bridge, request, urls).await,
+        SourceSpec::Context(path) => {
+            context::build_layout(bridge, &env.session_id, request, output, path.as_deref()).await
+        }
+        SourceSpec::HuggingFace(hf) => hub::build_layout(bridge, request, output, hf).await,
+        SourceSpec::Url(urls) => url::build_layout(bridge, request, output, urls).await,
     }
 }

@@ -15,6 +15,7 @@ mod gateway;
 mod handler;
 mod hfget;
 mod options;
+mod output;
 mod panics;
 mod selfimage;
 mod source;

@@ -38,6 +38,12 @@ pub mod keys {
     pub const CONFIG_JSON: &str = "config_json";
     /// `sha256:<hex>` of a URL source's file (a comma list for several URLs).
     pub const CHECKSUM: &str = "checksum";
+    /// `output_mode=image`: where the model files go in the image.
+    pub const MODEL_DIR: &str = "model_dir";
+    /// `output_mode=image`: the image the model is put on top of.
+    pub const BASE_IMAGE: &str = "base_image";
+    /// `packager/generic`: the manifest `artifactType`.
+    pub const ARTIFACT_TYPE: &str = "artifact_type";
 }
 
 /// Every build arg this frontend reads.
@@ -55,6 +61,9 @@ pub const KNOWN: &[&str] = &[
     keys::SOURCE_DATE_EPOCH,
     keys::CONFIG_JSON,
     keys::CHECKSUM,
+    keys::MODEL_DIR,
+    keys::BASE_IMAGE,
+    keys::ARTIFACT_TYPE,
 ];
 
 /// One build arg as users see it: `docker buildx build --call outline`
@@ -76,7 +85,7 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::NAME, default: "", description: "reference name in index.json (default: from the source: model, or the Hub repo name)" },
     ArgDoc { name: keys::LAYER_PACKAGING, default: "raw", description: "one layer per file: raw, tar, tar+gzip or tar+zstd" },
     ArgDoc { name: keys::COMPRESS_WEIGHTS, default: "false", description: "with tar+gzip/tar+zstd, compress weight layers too (default: weights stay plain tar)" },
-    ArgDoc { name: keys::OUTPUT_MODE, default: "layout", description: "what the result holds: layout (an OCI image layout)" },
+    ArgDoc { name: keys::OUTPUT_MODE, default: "layout", description: "what the result holds: layout (an OCI image layout), files, artifact or image" },
     ArgDoc { name: keys::INCLUDE, default: "", description: "only package files matching these patterns (comma/space separated; default: all)" },
     ArgDoc { name: keys::EXCLUDE, default: "", description: "skip files matching these patterns; wins over include" },
     ArgDoc { name: keys::REVISION, default: "main", description: "Hugging Face revision: branch, tag, commit or refs/pr/N" },
@@ -85,6 +94,9 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::SOURCE_DATE_EPOCH, default: "", description: "descriptor.createdAt as seconds since 1970 (default: unset)" },
     ArgDoc { name: keys::CONFIG_JSON, default: "", description: "JSON object over the config's descriptor and config (authors, vendor, capabilities …)" },
     ArgDoc { name: keys::CHECKSUM, default: "", description: "sha256:<hex> of an http(s) source's file (a comma list in URL order for several URLs)" },
+    ArgDoc { name: keys::MODEL_DIR, default: DEFAULT_MODEL_DIR, description: "output_mode=image: absolute folder the model files go to in the image" },
+    ArgDoc { name: keys::BASE_IMAGE, default: "", description: "output_mode=image: image the model is put on top of (default: none, FROM scratch)" },
+    ArgDoc { name: keys::ARTIFACT_TYPE, default: "", description: "packager/generic: the manifest artifactType (default application/vnd.unknown.artifact.v1)" },
 ];
 
 /// Whether a build-arg name looks like ours but is not one we read (most
@@ -111,7 +123,25 @@ fn check_unknown_args(opts: &BTreeMap<String, String>) -> Result<()> {
 pub enum OutputMode {
     /// An OCI image layout (`index.json`, `oci-layout`, `blobs/`).
     Layout,
+    /// Only the files, at their model paths.
+    Files,
+    /// The files plus `containerimage.artifact*` metadata for exporters
+    /// that build artifacts themselves.
+    Artifact,
+    /// A data image for stock exporters: one layer per file under `model_dir`.
+    Image,
 }
+
+/// `output_mode` values as written in build args.
+pub const OUTPUT_MODES: &[(&str, OutputMode)] = &[
+    ("layout", OutputMode::Layout),
+    ("files", OutputMode::Files),
+    ("artifact", OutputMode::Artifact),
+    ("image", OutputMode::Image),
+];
+
+/// Default `model_dir`.
+pub const DEFAULT_MODEL_DIR: &str = "/models";
 
 /// Network for steps that download with our own image (token fallback).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +172,8 @@ pub struct Request {
     pub hf_endpoint: String,
     /// `descriptor.createdAt` for sources that have no date of their own.
     pub created_at: Option<String>,
+    /// `SOURCE_DATE_EPOCH` in seconds, if given.
+    pub source_date_epoch: Option<i64>,
     /// Network mode of in-build download steps.
     pub download_network: DownloadNetwork,
     /// Whether `name` was given (else it is the source's default name, and
@@ -151,6 +183,12 @@ pub struct Request {
     /// `config_json`: what the user says about the model, over what the
     /// files say.
     pub overrides: PartialConfig,
+    /// `output_mode=image`: absolute, clean directory of the model files.
+    pub model_dir: String,
+    /// `output_mode=image`: the base image reference, if any.
+    pub base_image: Option<String>,
+    /// `artifact_type` as given (checked by the generic target).
+    pub artifact_type: Option<String>,
 }
 
 /// Default Hugging Face endpoint.
@@ -196,8 +234,27 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
     };
     let output = match arg(keys::OUTPUT_MODE) {
         None => OutputMode::Layout,
-        Some(v) => one_of(keys::OUTPUT_MODE, v, &[("layout", OutputMode::Layout)])?,
+        Some(v) => one_of(keys::OUTPUT_MODE, v, OUTPUT_MODES)?,
     };
+    check_packaging_fits(packaging, output)?;
+    let model_dir = match arg(keys::MODEL_DIR) {
+        None => DEFAULT_MODEL_DIR.to_string(),
+        Some(d) => validate_model_dir(d)?,
+    };
+    let base_image = arg(keys::BASE_IMAGE).map(str::to_string);
+    if output != OutputMode::Image {
+        for key in [keys::MODEL_DIR, keys::BASE_IMAGE] {
+            if arg(key).is_some() {
+                bail!("build-arg {key} only applies to output_mode=image; add --build-arg output_mode=image or drop it");
+            }
+        }
+    }
+    if let Some(b) = &base_image {
+        if b.chars().any(|c| c.is_whitespace() || c.is_control()) || b.contains("://") {
+            bail!("build-arg base_image: {b:?} is not an image reference; e.g. busybox:1.36 or 127.0.0.1:5000/base:1");
+        }
+    }
+    let artifact_type = arg(keys::ARTIFACT_TYPE).map(str::to_string);
     let download_network = match arg(keys::DOWNLOAD_NETWORK) {
         None => DownloadNetwork::Default,
         Some(v) => one_of(
@@ -220,15 +277,13 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         Some(e) => bail!("build-arg hf_endpoint: {e:?} is not an http(s) URL; e.g. https://huggingface.co"),
     };
 
-    let created_at = match arg(keys::SOURCE_DATE_EPOCH) {
+    let source_date_epoch = match arg(keys::SOURCE_DATE_EPOCH) {
         None => None,
-        Some(v) => {
-            let secs: i64 = v.parse().map_err(|_| {
-                anyhow::anyhow!("build-arg SOURCE_DATE_EPOCH: {v:?} is not a number of seconds since 1970")
-            })?;
-            Some(modelpack::time::rfc3339(secs))
-        }
+        Some(v) => Some(v.parse::<i64>().map_err(|_| {
+            anyhow::anyhow!("build-arg SOURCE_DATE_EPOCH: {v:?} is not a number of seconds since 1970")
+        })?),
     };
+    let created_at = source_date_epoch.map(modelpack::time::rfc3339);
 
     let overrides = match arg(keys::CONFIG_JSON) {
         None => PartialConfig::default(),
@@ -246,8 +301,38 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         patterns,
         hf_endpoint,
         created_at,
+        source_date_epoch,
         download_network,
+        model_dir,
+        base_image,
+        artifact_type,
     })
+}
+
+/// Tar layers exist only in an OCI layout; the other modes hand BuildKit
+/// plain files.
+fn check_packaging_fits(packaging: LayerPackaging, output: OutputMode) -> Result<()> {
+    if packaging == LayerPackaging::Raw || output == OutputMode::Layout {
+        return Ok(());
+    }
+    let mode = OUTPUT_MODES.iter().find(|(_, m)| *m == output).map_or("?", |(n, _)| *n);
+    bail!(
+        "build-arg layer_packaging={} needs output_mode=layout; output_mode={mode} hands over plain files (use layer_packaging=raw, or let the exporter compress)",
+        packaging.suffix()
+    )
+}
+
+/// Checks `model_dir`: absolute, no `.`/`..`/empty components, no
+/// trailing slash (except `/` itself).
+pub fn validate_model_dir(dir: &str) -> Result<String> {
+    let clean = dir == "/"
+        || (dir.starts_with('/')
+            && dir[1..].split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+            && !dir.chars().any(|c| c.is_control() || c == '\\'));
+    if !clean {
+        bail!("build-arg model_dir: {dir:?} is not a clean absolute path; e.g. /models or /opt/model");
+    }
+    Ok(dir.to_string())
 }
 
 /// Checks a reference name: it becomes a tag (`org.opencontainers.image.ref.name`).
@@ -298,7 +383,7 @@ mod tests {
             "build-arg layer_packaging: unknown value \"zip\"; accepted: raw, tar, tar+gzip, tar+zstd"
         );
         let err = parse(&opts(&[("source", "."), ("output_mode", "x")])).unwrap_err();
-        assert!(err.to_string().contains("accepted: layout"), "{err}");
+        assert!(err.to_string().contains("accepted: layout, files, artifact, image"), "{err}");
     }
 
     #[test]
@@ -347,6 +432,38 @@ mod tests {
             for a in ARGS {
                 assert!(readme.contains(&format!("| `{}` |", a.name)), "README build-args table lacks `{}`", a.name);
             }
+        }
+    }
+
+    #[test]
+    fn output_modes_and_their_args() {
+        let r = parse(&opts(&[("source", "."), ("output_mode", "image")])).unwrap();
+        assert_eq!((r.output, r.model_dir.as_str(), r.base_image.as_deref()), (OutputMode::Image, "/models", None));
+        let r = parse(&opts(&[("source", "."), ("output_mode", "image"), ("model_dir", "/opt/m"), ("base_image", "busybox")]))
+            .unwrap();
+        assert_eq!((r.model_dir.as_str(), r.base_image.as_deref()), ("/opt/m", Some("busybox")));
+        assert_eq!(parse(&opts(&[("source", "."), ("output_mode", "files")])).unwrap().output, OutputMode::Files);
+        let err = parse(&opts(&[("source", "."), ("base_image", "busybox")])).unwrap_err().to_string();
+        assert!(err.starts_with("build-arg base_image only applies to output_mode=image"), "{err}");
+        for bad in ["models", "/models/", "/a/../b", "/a//b", "/./a", ""] {
+            assert!(validate_model_dir(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(validate_model_dir("/").is_ok());
+        let err = parse(&opts(&[("source", "."), ("output_mode", "image"), ("base_image", "a b")])).unwrap_err();
+        assert!(err.to_string().contains("not an image reference"), "{err}");
+    }
+
+    #[test]
+    fn tar_packaging_needs_the_layout_mode() {
+        for mode in ["files", "artifact", "image"] {
+            let err = parse(&opts(&[("source", "."), ("output_mode", mode), ("layer_packaging", "tar+gzip")]))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!("build-arg layer_packaging=tar+gzip needs output_mode=layout; output_mode={mode} hands over plain files (use layer_packaging=raw, or let the exporter compress)")
+            );
+            assert!(parse(&opts(&[("source", "."), ("output_mode", mode), ("layer_packaging", "raw")])).is_ok());
         }
     }
 

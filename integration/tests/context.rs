@@ -511,7 +511,7 @@ fn fails_for_an_unknown_output_mode() {
     let ctx = small_context();
     expect_failure(
         Build::new(ctx.path()).arg("source", ".").arg("output_mode", "tarball"),
-        r#"build-arg output_mode: unknown value "tarball"; accepted: layout"#,
+        r#"build-arg output_mode: unknown value "tarball"; accepted: layout, files, artifact, image"#,
     );
 }
 

@@ -13,10 +13,11 @@ use integration::fs::TempDir;
 const ENGINES: [Engine; 2] = [Engine::NextClientOnCurrent, Engine::Next];
 
 /// Every build arg the frontend reads (`frontend/src/options.rs` `KNOWN`).
-const ARGS: [&str; 10] = [
+const ARGS: [&str; 16] = [
     "source",
     "name",
     "layer_packaging",
+    "compress_weights",
     "output_mode",
     "include",
     "exclude",
@@ -24,6 +25,11 @@ const ARGS: [&str; 10] = [
     "hf_endpoint",
     "download_network",
     "SOURCE_DATE_EPOCH",
+    "config_json",
+    "checksum",
+    "model_dir",
+    "base_image",
+    "artifact_type",
 ];
 
 /// Runs `--call <name>` with `args` on every engine; returns the outcomes.

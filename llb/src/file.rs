@@ -20,6 +20,9 @@ pub struct CopyOptions {
     pub exclude_patterns: Vec<String>,
     /// Override permission bits of copied files.
     pub mode: Option<i32>,
+    /// Set the modification time of copied files and of directories the
+    /// copy creates or fills (nanoseconds since 1970).
+    pub timestamp: Option<i64>,
 }
 
 /// A chain of file actions applied in order to a base state.
@@ -79,7 +82,7 @@ impl FileOp {
             create_dest_path: opts.create_dest_path,
             allow_wildcard: opts.allow_wildcard,
             allow_empty_wildcard: false,
-            timestamp: -1,
+            timestamp: opts.timestamp.unwrap_or(-1),
             include_patterns: opts.include_patterns,
             exclude_patterns: opts.exclude_patterns,
             always_replace_existing_dest_paths: false,

@@ -10,10 +10,12 @@
 
 mod exec;
 mod file;
+mod merge;
 pub mod proto;
 pub mod source;
 mod state;
 
 pub use exec::{Exec, ExecNode, Mount, NetMode};
 pub use file::{CopyOptions, FileOp};
+pub use merge::merge;
 pub use state::{digest_of, ignore_cache, Imported, State};

@@ -11,6 +11,7 @@ pub struct Source {
     identifier: String,
     attrs: BTreeMap<String, String>,
     metadata: pb::OpMetadata,
+    platform: Option<pb::Platform>,
 }
 
 /// A directory the client shares with the session (`local://<name>`).
@@ -49,7 +50,7 @@ fn json_string(s: &str) -> String {
 
 impl Source {
     fn new(identifier: String) -> Self {
-        Source { identifier, attrs: BTreeMap::new(), metadata: pb::OpMetadata::default() }
+        Source { identifier, attrs: BTreeMap::new(), metadata: pb::OpMetadata::default(), platform: None }
     }
 
     /// Sets any attribute by its wire name.
@@ -111,12 +112,19 @@ impl Source {
         self
     }
 
+    /// Image: the platform to pull (the Go client sets it on image sources).
+    pub fn platform(mut self, platform: pb::Platform) -> Self {
+        self.platform = Some(platform);
+        self
+    }
+
     /// Finishes the op.
     pub fn into_state(self) -> State {
-        let op = base_op(pb::op::Op::Source(pb::SourceOp {
+        let mut op = base_op(pb::op::Op::Source(pb::SourceOp {
             identifier: self.identifier,
             attrs: self.attrs,
         }));
+        op.platform = self.platform;
         State::from_node(NodeKind::Op(Box::new(op)), Vec::new(), self.metadata, 0)
     }
 }

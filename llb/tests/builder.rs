@@ -205,3 +205,37 @@ fn ignore_cache_marks_every_op_but_the_terminal_and_keeps_names() {
     let names: Vec<_> = def.metadata.values().filter_map(|m| m.description.get("llb.customname")).collect();
     assert_eq!(names.len(), 2, "progress names survive");
 }
+
+#[test]
+fn merge_stacks_inputs_in_order_and_declares_its_cap() {
+    let file = |path: &str| {
+        FileOp::new(State::scratch()).mkfile(path, 0o644, path.as_bytes().to_vec()).into_state()
+    };
+    let base = source::image("docker.io/library/busybox:latest")
+        .platform(pb::Platform { architecture: "amd64".into(), os: "linux".into(), ..Default::default() })
+        .into_state();
+    let merged = llb::merge(&[base, State::scratch(), file("/a"), file("/b")], "merge files");
+    let def = merged.to_definition();
+    let (ops, terminal) = decode(&def);
+    let merge_op = head(&ops, &terminal);
+    let Some(Kind::Merge(m)) = &merge_op.op else { panic!("head is a merge op") };
+    let indexes: Vec<i64> = m.inputs.iter().map(|i| i.input).collect();
+    assert_eq!(indexes, [0, 1, 2], "scratch is dropped, order kept");
+    let Some(Kind::Source(s)) = &ops[&merge_op.inputs[0].digest].op else { panic!("base first") };
+    assert_eq!(s.identifier, "docker-image://docker.io/library/busybox:latest");
+    assert_eq!(ops[&merge_op.inputs[0].digest].platform.as_ref().unwrap().architecture, "amd64");
+    let Some(Kind::File(f)) = &ops[&merge_op.inputs[2].digest].op else { panic!("file last") };
+    let Some(pb::file_action::Action::Mkfile(mk)) = &f.actions[0].action else { panic!() };
+    assert_eq!(mk.path, "/b");
+    let meta = &def.metadata[&terminal.inputs[0].digest];
+    assert_eq!(meta.caps.get("mergeop"), Some(&true));
+    assert_eq!(meta.description["llb.customname"], "merge files");
+}
+
+#[test]
+fn merge_of_one_state_is_that_state_and_of_none_is_scratch() {
+    let a = FileOp::new(State::scratch()).mkdir("/a", 0o755, false).into_state();
+    let def = llb::merge(&[State::scratch(), a.clone()], "x").to_definition();
+    assert_eq!(def, a.to_definition());
+    assert!(llb::merge(&[State::scratch()], "x").is_scratch());
+}

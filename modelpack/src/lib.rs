@@ -14,6 +14,7 @@ pub mod config;
 pub mod context;
 pub mod describe;
 pub mod digest;
+pub mod generic;
 pub mod huggingface;
 pub mod layout;
 pub mod mediatype;

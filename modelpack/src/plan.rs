@@ -105,6 +105,82 @@ pub struct PlannedLayer {
     pub descriptor: Descriptor,
     /// Where its bytes are.
     pub origin: Origin,
+    /// The file's path inside the model.
+    pub path: String,
+    /// The file's mode (0644 or 0755).
+    pub mode: u32,
+}
+
+/// What kind of artifact a plan describes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlanKind {
+    /// A CNCF ModelPack artifact.
+    ModelPack,
+    /// A plain OCI artifact of any files with this manifest `artifactType`.
+    Generic {
+        /// The manifest `artifactType`.
+        artifact_type: String,
+    },
+}
+
+/// Default `artifactType` of generic artifacts.
+pub const DEFAULT_GENERIC_ARTIFACT_TYPE: &str = "application/vnd.unknown.artifact.v1";
+
+/// Builds the plan for either kind of artifact.
+pub fn build_kind(kind: &PlanKind, files: Vec<PlanFile>, info: &ModelInfo, packaging: LayerPackaging) -> Result<Plan> {
+    match kind {
+        PlanKind::ModelPack => build(files, info, packaging),
+        PlanKind::Generic { artifact_type } => crate::generic::build(files, &info.name, artifact_type, packaging),
+    }
+}
+
+/// Sorts `files` by path; fails on none or on two with the same path.
+pub(crate) fn checked_sorted(files: &mut [PlanFile], packaging: LayerPackaging) -> Result<()> {
+    if files.is_empty() {
+        bail!("nothing to package: the source has no files (after include/exclude)");
+    }
+    if let Some(f) = files.iter().find(|f| (f.format() == LayerPackaging::Raw) != (packaging == LayerPackaging::Raw)) {
+        bail!(
+            "internal error: {:?} is a {} layer in a {} layout; report this as a bug",
+            f.path,
+            f.format().suffix(),
+            packaging.suffix()
+        );
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    if let Some(w) = files.windows(2).find(|w| w[0].path == w[1].path) {
+        bail!("two files map to the same path {:?} in the model", w[0].path);
+    }
+    Ok(())
+}
+
+/// The manifest, index and layout around a config blob and layers in
+/// manifest order: the part every kind of artifact shares.
+pub(crate) fn assemble(layers: Vec<PlannedLayer>, config: Blob, artifact_type: &str, name: &str) -> Result<Plan> {
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: oci::MEDIA_TYPE_MANIFEST.into(),
+        artifact_type: artifact_type.into(),
+        config: config.descriptor.clone(),
+        layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
+    };
+    let manifest = blob(oci::MEDIA_TYPE_MANIFEST, serde_json::to_vec(&manifest)?);
+
+    let mut entry = manifest.descriptor.clone();
+    entry.artifact_type = Some(artifact_type.into());
+    entry.annotations.insert(oci::ANNOTATION_REF_NAME.into(), name.into());
+    let index = Index {
+        schema_version: 2,
+        media_type: oci::MEDIA_TYPE_INDEX.into(),
+        manifests: vec![entry],
+    };
+    Ok(Plan {
+        layers,
+        config,
+        manifest,
+        index: serde_json::to_vec(&index)?,
+        oci_layout: oci::OCI_LAYOUT.as_bytes().to_vec(),
+    })
 }
 
 /// Everything needed to write the layout.
@@ -122,7 +198,7 @@ pub struct Plan {
     pub oci_layout: Vec<u8>,
 }
 
-fn blob(media_type: &str, bytes: Vec<u8>) -> Blob {
+pub(crate) fn blob(media_type: &str, bytes: Vec<u8>) -> Blob {
     let descriptor = Descriptor {
         media_type: media_type.to_string(),
         digest: crate::digest::sha256_of(&bytes),
@@ -182,21 +258,7 @@ fn weight_format(files: &[(Kind, &PlanFile)]) -> Option<String> {
 /// says the format its file was packed in; `packaging` is the format asked
 /// for, checked against them (a tar layout needs every file packed).
 pub fn build(mut files: Vec<PlanFile>, info: &ModelInfo, packaging: LayerPackaging) -> Result<Plan> {
-    if files.is_empty() {
-        bail!("nothing to package: the source has no files (after include/exclude)");
-    }
-    if let Some(f) = files.iter().find(|f| (f.format() == LayerPackaging::Raw) != (packaging == LayerPackaging::Raw)) {
-        bail!(
-            "internal error: {:?} is a {} layer in a {} layout; report this as a bug",
-            f.path,
-            f.format().suffix(),
-            packaging.suffix()
-        );
-    }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    if let Some(w) = files.windows(2).find(|w| w[0].path == w[1].path) {
-        bail!("two files map to the same path {:?} in the model", w[0].path);
-    }
+    checked_sorted(&mut files, packaging)?;
     let mut layers: Vec<(Kind, Descriptor, &PlanFile)> = files
         .iter()
         .map(|f| {
@@ -230,34 +292,18 @@ pub fn build(mut files: Vec<PlanFile>, info: &ModelInfo, packaging: LayerPackagi
     };
     let config = blob(oci::MEDIA_TYPE_MODEL_CONFIG, serde_json::to_vec(&config)?);
 
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: oci::MEDIA_TYPE_MANIFEST.into(),
-        artifact_type: oci::ARTIFACT_TYPE_MODEL.into(),
-        config: config.descriptor.clone(),
-        layers: layers.iter().map(|(_, d, _)| d.clone()).collect(),
-    };
-    let manifest = blob(oci::MEDIA_TYPE_MANIFEST, serde_json::to_vec(&manifest)?);
+    let layers = layers
+        .into_iter()
+        .map(|(_, descriptor, f)| PlannedLayer::new(descriptor, f))
+        .collect();
+    assemble(layers, config, oci::ARTIFACT_TYPE_MODEL, &info.name)
+}
 
-    let mut entry = manifest.descriptor.clone();
-    entry.artifact_type = Some(oci::ARTIFACT_TYPE_MODEL.into());
-    entry.annotations.insert(oci::ANNOTATION_REF_NAME.into(), info.name.clone());
-    let index = Index {
-        schema_version: 2,
-        media_type: oci::MEDIA_TYPE_INDEX.into(),
-        manifests: vec![entry],
-    };
-
-    Ok(Plan {
-        layers: layers
-            .into_iter()
-            .map(|(_, descriptor, f)| PlannedLayer { descriptor, origin: f.origin.clone() })
-            .collect(),
-        config,
-        manifest,
-        index: serde_json::to_vec(&index)?,
-        oci_layout: oci::OCI_LAYOUT.as_bytes().to_vec(),
-    })
+impl PlannedLayer {
+    /// The layer of `file` with its manifest descriptor.
+    pub(crate) fn new(descriptor: Descriptor, file: &PlanFile) -> Self {
+        PlannedLayer { descriptor, origin: file.origin.clone(), path: file.path.clone(), mode: file.mode() }
+    }
 }
 
 #[cfg(test)]

@@ -5,18 +5,20 @@ use llb::State;
 
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::Request;
+use crate::output::{Metadata, Output};
 use modelpack::plan::ModelInfo;
 use crate::selfimage;
 use crate::source::package;
 use modelpack::context::{files, parse_dockerignore, Door, DEFAULT_EXCLUDES, DOCKERIGNORE};
 
-/// Packages the context (or `path` inside it) into an OCI layout.
+/// Packages the context (or `path` inside it) into the requested output.
 pub async fn build_layout(
     bridge: &mut Bridge,
     session: &str,
     request: &Request,
+    output: &Output,
     path: Option<&str>,
-) -> Result<Reference, GatewayError> {
+) -> Result<(Reference, Metadata), GatewayError> {
     let image = selfimage::own_image()?;
     let ignore = read_dockerignore(bridge, session).await?;
     let tree = state(session, path, &ignore);
@@ -31,7 +33,7 @@ pub async fn build_layout(
         overrides: request.overrides.clone(),
         ..Default::default()
     };
-    package::layout(bridge, &image, request, files, vec![tree], &info).await
+    package::layout(bridge, &image, request, output, files, vec![tree], &info).await
 }
 
 /// The context's `.dockerignore` patterns (none when there is no file).

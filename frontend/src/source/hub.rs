@@ -14,6 +14,7 @@ use crate::emit::human_size;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::hfget::{self, Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::options::{DownloadNetwork, Request};
+use crate::output::{Metadata, Output};
 use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
 use crate::selfimage::{self, BINARY};
@@ -51,21 +52,26 @@ impl From<anyhow::Error> for Failure {
 
 /// Packages `hf` into an OCI layout: anonymously through BuildKit's HTTP
 /// sources first, then, if the Hub refused, with the `hf-token` secret.
-pub async fn build_layout(bridge: &mut Bridge, request: &Request, hf: &HfRef) -> Result<Reference, GatewayError> {
+pub async fn build_layout(
+    bridge: &mut Bridge,
+    request: &Request,
+    output: &Output,
+    hf: &HfRef,
+) -> Result<(Reference, Metadata), GatewayError> {
     let image = selfimage::own_image()?;
     let network = match request.download_network {
         DownloadNetwork::Default => NetMode::Sandbox,
         DownloadNetwork::Host => NetMode::Host,
     };
     let anonymous = Fetcher { image: image.clone(), token: false, network };
-    let refused = match attempt(bridge, request, hf, &anonymous).await {
+    let refused = match attempt(bridge, request, output, hf, &anonymous).await {
         Ok(r) => return Ok(r),
         Err(f) if f.refused => f.error,
         Err(f) => return Err(f.error),
     };
     eprintln!("modelpack-frontend: {} refused anonymous access; trying with the hf-token secret", hf.repo);
     let with_token = Fetcher { image, token: true, network };
-    match attempt(bridge, request, hf, &with_token).await {
+    match attempt(bridge, request, output, hf, &with_token).await {
         Ok(r) => Ok(r),
         Err(f) if f.refused => Err(f.error),
         Err(f) => Err(GatewayError::Local(anyhow!(
@@ -80,7 +86,13 @@ pub async fn build_layout(bridge: &mut Bridge, request: &Request, hf: &HfRef) ->
     }
 }
 
-async fn attempt(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher) -> Result<Reference, Failure> {
+async fn attempt(
+    bridge: &mut Bridge,
+    request: &Request,
+    output: &Output,
+    hf: &HfRef,
+    fetcher: &Fetcher,
+) -> Result<(Reference, Metadata), Failure> {
     let fetched = fetch(bridge, request, hf, fetcher).await?;
     let info = ModelInfo {
         name: request.name.clone(),
@@ -90,9 +102,10 @@ async fn attempt(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &F
         overrides: request.overrides.clone(),
         ..Default::default()
     };
-    package::layout(bridge, &fetcher.image, request, fetched.files, fetched.sources, &info)
+    let commit = fetched.info.clone();
+    package::layout(bridge, &fetcher.image, request, output, fetched.files, fetched.sources, &info)
         .await
-        .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))
+        .map_err(|e| explain_file_failure(request, hf, &commit, e).into())
 }
 
 /// The model files of a Hub repo as plan inputs, plus their source states.

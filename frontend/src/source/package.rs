@@ -1,14 +1,14 @@
 //! The tail every source shares once it has its model files and their
 //! source states: read the model headers → pack (unless raw) → plan →
-//! emit the layout → solve.
+//! emit the requested output → solve.
 
 use llb::State;
 
-use crate::emit;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::Request;
+use crate::output::{Metadata, Output};
 use crate::selfimage;
-use modelpack::plan::{self, ModelInfo, PlanFile};
+use modelpack::plan::{ModelInfo, PlanFile};
 
 /// Packages `files` (whose origins index `sources`) into an OCI layout
 /// described by `info` and by what the files' headers say, and solves it, so that a failing fetch surfaces
@@ -17,15 +17,17 @@ pub async fn layout(
     bridge: &mut Bridge,
     image: &State,
     request: &Request,
+    output: &Output,
     files: Vec<PlanFile>,
     mut sources: Vec<State>,
     info: &ModelInfo,
-) -> Result<Reference, GatewayError> {
+) -> Result<(Reference, Metadata), GatewayError> {
     let described = selfimage::describe_files(bridge, image, &files, &sources, !request.name_given).await?;
     let info = ModelInfo { described, ..info.clone() };
     let files =
-        selfimage::pack_files(bridge, image, files, &mut sources, request.packaging, request.compress_weights).await?;
-    let plan = plan::build(files, &info, request.packaging)?;
-    let layout = emit::layout(&plan, &sources, &request.name);
-    bridge.solve_evaluated(layout.to_definition()).await
+        selfimage::pack_files(bridge, image, files, &mut sources, output.packaging(), output.compress_weights(request.compress_weights))
+            .await?;
+    let plan = output.plan(files, &info)?;
+    let (result, metadata) = output.emit(&plan, &sources, &request.name)?;
+    Ok((bridge.solve_evaluated(result.to_definition()).await?, metadata))
 }

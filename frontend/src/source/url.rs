@@ -13,9 +13,15 @@ use crate::source::package;
 use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
 use modelpack::source::UrlSource;
+use crate::output::{Metadata, Output};
 
-/// Packages the files at `urls` into an OCI layout.
-pub async fn build_layout(bridge: &mut Bridge, request: &Request, urls: &[UrlSource]) -> Result<Reference, GatewayError> {
+/// Packages the files at `urls` into the requested output.
+pub async fn build_layout(
+    bridge: &mut Bridge,
+    request: &Request,
+    output: &Output,
+    urls: &[UrlSource],
+) -> Result<(Reference, Metadata), GatewayError> {
     let image = selfimage::own_image()?;
     let kept: Vec<&UrlSource> = urls.iter().filter(|u| request.patterns.keeps(&u.file_name)).collect();
     if kept.is_empty() {
@@ -44,7 +50,7 @@ pub async fn build_layout(bridge: &mut Bridge, request: &Request, urls: &[UrlSou
         overrides: request.overrides.clone(),
         ..Default::default()
     };
-    package::layout(bridge, &image, request, files, sources, &info).await
+    package::layout(bridge, &image, request, output, files, sources, &info).await
 }
 
 /// `descriptor.sourceURL`: the URL (without credentials) when there is
