@@ -33,7 +33,12 @@ for t in "${targets[@]}"; do
   corpus="corpus/$t"
   mkdir -p "$corpus"
   [ -d "seeds/$t" ] && cp -n seeds/"$t"/* "$corpus"/ 2>/dev/null || true
-  if [ -d "../modelpack/tests/fixtures/$t" ]; then cp -n ../modelpack/tests/fixtures/"$t"/* "$corpus"/ 2>/dev/null || true; fi
+  fixtures=../modelpack/tests/fixtures/describe
+  case "$t" in
+    safetensors_header) cp -n "$fixtures"/*.safetensors "$fixtures"/sharded/* "$corpus"/ 2>/dev/null || true ;;
+    gguf_header) cp -n "$fixtures"/*.gguf "$corpus"/ 2>/dev/null || true ;;
+    model_card) cp -n "$fixtures"/README_*.md "$fixtures"/config_*.json "$corpus"/ 2>/dev/null || true ;;
+  esac
   echo "fuzz: $t for ${secs}s"
   log="$(mktemp)"
   if ! cargo +nightly fuzz run --release "$t" "$corpus" -- \
