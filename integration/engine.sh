@@ -67,7 +67,7 @@ fi
 # --no-install-recommends pulls only docker.io, docker-cli, docker-buildx, oras and
 # containerd from trixie; every other dependency comes from bookworm.
 TRIXIE_PKGS=(docker.io docker-cli docker-buildx oras)  # oras: not in bookworm
-BOOKWORM_PKGS=(docker-registry skopeo)
+BOOKWORM_PKGS=(docker-registry skopeo openssl)  # openssl: CA and certs for the TLS registry tests
 missing=()
 for p in "${TRIXIE_PKGS[@]}" "${BOOKWORM_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' \

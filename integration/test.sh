@@ -13,6 +13,7 @@
 #   MODELPACK_BUILD_TIMEOUT_SECS  per-build timeout in the e2e tests (default 120)
 #   MODELPACK_KEEP_TMP=1          keep the e2e tests' temp dirs
 #   TEST_THREADS                  e2e test threads (default: cargo's, one per CPU)
+#   FUZZ_SECONDS                  seconds per fuzz target (default 5)
 #   MODELPACK_ENGINE=next         run the e2e tests on Docker 28 (default: Docker 26;
 #                                 tests/engines.rs and tests/subrequests.rs use both)
 #
@@ -88,6 +89,16 @@ section "fresh build cache (docker buildx prune -af): predictable e2e timings"
 # BuildKit slows down as its snapshot count grows (one per fetched file), so
 # the test engine starts every run from an empty build cache.
 PATH="/usr/sbin:/usr/bin:$PATH" docker buildx prune -af >/dev/null
+
+section "registry client against real docker-registry set-ups (cargo test -p oci-registry -- --ignored)"
+# Plain HTTP, Basic auth over TLS and token auth registries on loopback,
+# started and stopped by the tests themselves.
+cargo test --locked -p oci-registry -- --ignored
+
+section "fuzzing every parser of untrusted input briefly (integration/fuzz.sh ${FUZZ_SECONDS:-5})"
+# Seconds per target; run integration/fuzz.sh with a larger number for a
+# long campaign (see README).
+integration/fuzz.sh "${FUZZ_SECONDS:-5}"
 
 section "end-to-end tests against docker buildx (cargo test -p integration -- --ignored)"
 threads=()
