@@ -1,10 +1,44 @@
 //! Content digests as OCI writes them.
 
+use std::io::{self, Write};
+
 use sha2::{Digest, Sha256};
 
 /// `sha256:<hex>` of some bytes.
 pub fn sha256_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// A writer that hashes and counts what passes through.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashingWriter { inner, hasher: Sha256::new(), count: 0 }
+    }
+
+    /// The inner writer, `sha256:<hex>` and the byte count.
+    pub fn finish(self) -> (W, String, u64) {
+        (self.inner, format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]

@@ -7,13 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use crate::digest::HashingWriter;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::oci::{self, Descriptor, Index};
 use crate::packaging::LayerPackaging;
@@ -271,38 +271,6 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
         bail!("{} is larger than {max} bytes", path.display());
     }
     Ok(bytes)
-}
-
-/// A writer that hashes and counts what passes through.
-pub struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    /// Wraps `inner`.
-    pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Sha256::new(), count: 0 }
-    }
-
-    /// The inner writer, `sha256:<hex>` and the byte count.
-    pub fn finish(self) -> (W, String, u64) {
-        (self.inner, format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count)
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Copies `src` to `dest` through a temp file beside it, checking that the
