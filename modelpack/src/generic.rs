@@ -69,18 +69,9 @@ pub fn build(mut files: Vec<PlanFile>, name: &str, artifact_type: &str, packagin
 mod tests {
     use super::*;
     use crate::oci::{Index, Manifest};
-    use crate::plan::{Origin, Packed};
+    use crate::plan::Packed;
 
-    fn file(path: &str, bytes: &[u8]) -> PlanFile {
-        PlanFile {
-            path: path.into(),
-            size: bytes.len() as u64,
-            digest: crate::digest::sha256_of(bytes),
-            executable: false,
-            origin: Origin { source: 0, path: format!("/{path}") },
-            packed: None,
-        }
-    }
+    use crate::testutil::plan_file as file;
 
     #[test]
     fn generic_manifest_has_empty_config_titles_and_the_artifact_type() {

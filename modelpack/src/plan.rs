@@ -310,16 +310,7 @@ impl PlannedLayer {
 mod tests {
     use super::*;
 
-    pub(crate) fn file(path: &str, bytes: &[u8]) -> PlanFile {
-        PlanFile {
-            path: path.into(),
-            size: bytes.len() as u64,
-            digest: crate::digest::sha256_of(bytes),
-            executable: false,
-            origin: Origin { source: 0, path: format!("/{path}") },
-            packed: None,
-        }
-    }
+    use crate::testutil::plan_file as file;
 
     fn info() -> ModelInfo {
         ModelInfo { name: "tiny".into(), ..Default::default() }

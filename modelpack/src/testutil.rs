@@ -10,6 +10,18 @@ use crate::layout;
 use crate::packaging::LayerPackaging;
 use crate::plan::{self, ModelInfo, Packed};
 
+/// A raw plan file of `bytes` at `path`, read from `/<path>` of source 0.
+pub fn plan_file(path: &str, bytes: &[u8]) -> plan::PlanFile {
+    plan::PlanFile {
+        path: path.into(),
+        size: bytes.len() as u64,
+        digest: crate::digest::sha256_of(bytes),
+        executable: false,
+        origin: plan::Origin { source: 0, path: format!("/{path}") },
+        packed: None,
+    }
+}
+
 /// A temp folder removed on drop.
 pub struct TempDir(pub PathBuf);
 
