@@ -155,7 +155,7 @@ fn blobs(layout: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 
 /// The `… sent` summary line of a push.
 fn summary(run: &Run) -> String {
-    run.stderr.lines().filter(|l| l.starts_with("pushed ")).next_back().unwrap_or_default().to_string()
+    run.stderr.lines().rfind(|l| l.starts_with("pushed ")).unwrap_or_default().to_string()
 }
 
 /// Push, push again, pull, unpack, validate and inspect one layout

@@ -229,6 +229,12 @@ mod tests {
         assert_eq!(dispatch(&args(&["unpack", "x"])), Some(EXIT_USAGE), "-o is required");
         assert_eq!(dispatch(&args(&["inspect", "/nonexistent/layout"])), Some(EXIT_FAILED));
         assert_eq!(dispatch(&args(&["pack", "--help"])), Some(EXIT_OK));
+        assert_eq!(dispatch(&args(&["push", "layout"])), Some(EXIT_USAGE), "a REF is required");
+        assert_eq!(dispatch(&args(&["push", "layout", "not a ref"])), Some(EXIT_USAGE));
+        assert_eq!(dispatch(&args(&["pull", "127.0.0.1:1/a:b"])), Some(EXIT_USAGE), "-o is required");
+        assert_eq!(dispatch(&args(&["pull", "127.0.0.1:1/a:b", "-o", "x", "--concurrency", "0"])), Some(EXIT_USAGE));
+        assert_eq!(dispatch(&args(&["validate", "127.0.0.1:1/a:b", "--password-stdin"])), Some(EXIT_USAGE));
+        assert_eq!(dispatch(&args(&["push", "--help"])), Some(EXIT_OK));
     }
 
     #[test]

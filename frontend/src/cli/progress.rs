@@ -108,11 +108,10 @@ impl Bars {
         st.drawn = 0;
         if self.tty && !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
-            // A wrapped line would break the cursor-up count: clip.
+            // A wrapped line would break the cursor-up count: fit the width.
             let width = term_width().saturating_sub(1).max(20);
             for a in st.active.values() {
-                let line = bar_line(&a.label, a.done, a.size, now.duration_since(a.started));
-                out.extend(line.chars().take(width));
+                out.push_str(&bar_line(&a.label, a.done, a.size, now.duration_since(a.started), width));
                 out.push('\n');
             }
             st.drawn = st.active.len();
@@ -174,14 +173,10 @@ impl Progress for Bars {
     }
 }
 
-/// `label [=====>      ] 1.2 MB / 4.0 MB  2.1 MB/s  ETA 2s`.
-fn bar_line(label: &str, done: u64, size: u64, elapsed: Duration) -> String {
-    let filled = if size == 0 { BAR } else { ((done as u128 * BAR as u128) / size as u128) as usize };
-    let mut bar = "=".repeat(filled.min(BAR));
-    if filled < BAR {
-        bar.push('>');
-        bar.push_str(&" ".repeat(BAR - filled - 1));
-    }
+/// `label [=====>      ] 1.2 MB / 4.0 MB  2.1 MB/s  ETA 2s`, at most
+/// `width` characters: the bar shrinks first (to 10), then the line is
+/// clipped.
+fn bar_line(label: &str, done: u64, size: u64, elapsed: Duration, width: usize) -> String {
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.05 { done as f64 / secs } else { 0.0 };
     let eta = if rate > 0.0 && size > done {
@@ -189,12 +184,16 @@ fn bar_line(label: &str, done: u64, size: u64, elapsed: Duration) -> String {
     } else {
         "ETA -".to_string()
     };
-    format!(
-        "{label} [{bar}] {} / {}  {}/s  {eta}",
-        super::human(done),
-        super::human(size),
-        super::human(rate as u64)
-    )
+    let stats = format!("{} / {}  {}/s  {eta}", super::human(done), super::human(size), super::human(rate as u64));
+    let room = width.saturating_sub(label.chars().count() + stats.chars().count() + 4);
+    let bar_width = room.clamp(10, BAR);
+    let filled = if size == 0 { bar_width } else { ((done as u128 * bar_width as u128) / size as u128) as usize };
+    let mut bar = "=".repeat(filled.min(bar_width));
+    if filled < bar_width {
+        bar.push('>');
+        bar.push_str(&" ".repeat(bar_width - filled - 1));
+    }
+    format!("{label} [{bar}] {stats}").chars().take(width).collect()
 }
 
 /// Columns of the terminal on stderr: the kernel's window size, else
@@ -235,13 +234,16 @@ mod tests {
 
     #[test]
     fn bars_show_bytes_rate_and_eta() {
-        let l = bar_line("x", 50, 100, Duration::from_secs(5));
-        assert!(l.starts_with("x [============>           ] 50 B / 100 B"), "{l}");
-        assert!(l.ends_with("10 B/s  ETA 5s"), "{l}");
-        let full = bar_line("x", 100, 100, Duration::from_secs(1));
+        let l = bar_line("x", 50, 100, Duration::from_secs(5), 100);
+        assert_eq!(l, "x [============>           ] 50 B / 100 B  10 B/s  ETA 5s");
+        let full = bar_line("x", 100, 100, Duration::from_secs(1), 100);
         assert!(full.contains(&format!("[{}]", "=".repeat(BAR))), "{full}");
         assert!(full.ends_with("ETA -"), "{full}");
-        assert_eq!(bar_line("x", 0, 0, Duration::ZERO).matches('=').count(), BAR);
+        assert_eq!(bar_line("x", 0, 0, Duration::ZERO, 100).matches('=').count(), BAR);
+        // Narrow terminals: the bar shrinks, then the line is clipped.
+        assert_eq!(bar_line("x", 50, 100, Duration::from_secs(5), 50), "x [========>        ] 50 B / 100 B  10 B/s  ETA 5s");
+        assert_eq!(bar_line("x", 50, 100, Duration::from_secs(5), 43), "x [=====>    ] 50 B / 100 B  10 B/s  ETA 5s");
+        assert_eq!(bar_line("a-long-label", 50, 100, Duration::from_secs(5), 30).chars().count(), 30);
     }
 
     #[test]
