@@ -183,6 +183,19 @@ impl Client {
         name: Option<&str>,
         targets: &[Reference],
     ) -> Result<PushSummary> {
+        self.push_layout_from(layout, name, targets, None)
+    }
+
+    /// [`Client::push_layout`], first trying to mount each missing blob
+    /// from the repository `mount_from` of the same registry (`--from`);
+    /// blobs it lacks are uploaded.
+    pub fn push_layout_from(
+        &self,
+        layout: &Path,
+        name: Option<&str>,
+        targets: &[Reference],
+        mount_from: Option<&str>,
+    ) -> Result<PushSummary> {
         if targets.is_empty() {
             return Err(Error::invalid("push needs at least one target reference"));
         }
@@ -256,7 +269,10 @@ impl Client {
         });
         let mut first_on_registry: BTreeMap<String, String> = BTreeMap::new();
         for target in targets {
-            let from = first_on_registry.get(target.registry()).cloned();
+            let from = first_on_registry
+                .get(target.registry())
+                .cloned()
+                .or_else(|| mount_from.map(String::from));
             let push_one = |(digest, size, path): &(Digest, u64, PathBuf)| -> Result<()> {
                 let outcome = self.push_blob(
                     target,

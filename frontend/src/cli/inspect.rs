@@ -1,17 +1,20 @@
-//! `inspect LAYOUT[:NAME] [--json]`: a readable summary of a ModelPack.
+//! `inspect LAYOUT[:NAME]|REF [--json]`: a readable summary of a ModelPack.
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::remote::{self, RegistryFlags, Subject};
 use super::{human, positional, unexpected, Command, Failure, Outcome};
-use modelpack::layout::{self, Layout, LayoutRef};
+use modelpack::layout::{self, Layout};
 
 /// The command.
 pub const COMMAND: Command = Command {
     name: "inspect",
     summary: "summarize a ModelPack layout: name, digests, config, files",
-    help: "\
+    help: concat!(
+        "\
 Usage: modelpack-frontend inspect LAYOUT[:NAME] [--json]
+       modelpack-frontend inspect REF [--json] [flags]
 
 Shows the manifest named NAME (or the only one) of the OCI image layout at
 LAYOUT: name, manifest digest, total size, the config's descriptor and
@@ -19,10 +22,18 @@ config fields, and a table of files (path, kind, format, size). Manifest
 and config are checked by size and digest; layer blobs are not read (use
 validate for that).
 
-  --json     print the summary as JSON on stdout
+LAYOUT is an existing directory (NAME after its last ':'); anything else
+is a registry reference (host[:port]/repository[:tag][@digest]), of which
+only the manifest and config are downloaded (Name is then the reference).
 
-Example: modelpack-frontend inspect out/layout:tiny
+  --json     print the summary as JSON on stdout
 ",
+        registry_flags_help!(),
+        "
+Examples: modelpack-frontend inspect out/layout:tiny
+          modelpack-frontend inspect registry.example.com/models/tiny:v1
+"
+    ),
     run,
 };
 
@@ -54,15 +65,28 @@ struct Summary {
 fn run(p: &mut lexopt::Parser) -> Outcome {
     let mut json = false;
     let mut target = None;
+    let mut flags = RegistryFlags::default();
     while let Some(arg) = p.next()? {
         match arg {
             lexopt::Arg::Long("json") => json = true,
+            lexopt::Arg::Long(l) if RegistryFlags::knows(l) => {
+                let l = l.to_string();
+                flags.take(&l, p)?;
+            }
             lexopt::Arg::Value(v) if target.is_none() => target = Some(positional(v, "LAYOUT")?),
             other => return Err(unexpected(other)),
         }
     }
+    flags.check()?;
     let target = target.ok_or_else(|| Failure::Usage("LAYOUT[:NAME] is required".into()))?;
-    let r = LayoutRef::parse(&target);
+    let fetched;
+    let (r, remote_name) = match remote::subject(&target)? {
+        Subject::Layout(r) => (r, None),
+        Subject::Remote(reference) => {
+            fetched = remote::fetch_head(&flags, &reference).map_err(|e| remote::explain(&target, &reference, e))?;
+            (fetched.layout_ref(), Some(reference.to_string()))
+        }
+    };
     let loaded = Layout::open(&r.dir)?.load(r.name.as_deref())?;
     let files: Vec<FileRow> = loaded
         .manifest
@@ -81,7 +105,7 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
         })
         .collect();
     let summary = Summary {
-        name: loaded.name.clone(),
+        name: remote_name.or_else(|| loaded.name.clone()),
         manifest: loaded.entry.digest.clone(),
         artifact_type: loaded.manifest.artifact_type.clone(),
         config_digest: loaded.manifest.config.digest.clone(),

@@ -5,8 +5,32 @@
 //! Exit codes: 0 ok, 1 validation found problems or the command failed,
 //! 2 usage error.
 
+/// The registry flags' `--help` lines (a literal, for `concat!`), shared
+/// by every command that talks to a registry; parsed by
+/// [`remote::RegistryFlags`].
+macro_rules! registry_flags_help {
+    () => {
+        "
+Registry flags (when REF names a registry):
+  --username USER      log in as USER; the password (or token) is read from
+                       stdin, so --password-stdin is required with it
+  --password-stdin     read the password from stdin
+  --plain-http         talk plain HTTP (loopback or test registries)
+  --ca-file PEM        also trust this CA bundle for TLS
+  --concurrency N      blobs transferred at once, 1 to 64 (default 4)
+Without --username, credentials come from Docker's config.json
+($DOCKER_CONFIG/config.json, else ~/.docker/config.json: auths, credsStore,
+credHelpers), else the registry is used anonymously.
+"
+    };
+}
+
 mod inspect;
 mod pack;
+mod progress;
+mod pull;
+mod push;
+mod remote;
 mod unpack;
 mod validate;
 
@@ -59,7 +83,14 @@ pub struct Command {
 }
 
 /// Every person-facing command, in `--help` order.
-pub const COMMANDS: &[&Command] = &[&pack::COMMAND, &validate::COMMAND, &inspect::COMMAND, &unpack::COMMAND];
+pub const COMMANDS: &[&Command] = &[
+    &pack::COMMAND,
+    &validate::COMMAND,
+    &inspect::COMMAND,
+    &unpack::COMMAND,
+    &push::COMMAND,
+    &pull::COMMAND,
+];
 
 /// The binary's version and the frontend image tag it matches.
 pub fn version() -> String {
@@ -69,7 +100,7 @@ pub fn version() -> String {
 
 fn help() -> String {
     let mut s = format!(
-        "{}\nPackages ML models as CNCF ModelPack OCI artifacts. Run with no arguments it is a\nBuildKit frontend; these commands work on local OCI image layouts:\n\n",
+        "{}\nPackages ML models as CNCF ModelPack OCI artifacts. Run with no arguments it is a\nBuildKit frontend; these commands work on local OCI image layouts and registries:\n\n",
         version()
     );
     for c in COMMANDS {
@@ -173,7 +204,7 @@ mod tests {
         for c in COMMANDS {
             assert!(h.contains(&format!("  {:<10} {}", c.name, c.summary)), "{h}");
         }
-        for hidden in ["scan", "pack-layer", "hf-get", "describe", "push", "pull"] {
+        for hidden in ["scan", "pack-layer", "hf-get", "describe"] {
             assert!(!h.contains(&format!("  {hidden} ")), "{hidden} listed:\n{h}");
         }
     }
@@ -198,6 +229,12 @@ mod tests {
         assert_eq!(dispatch(&args(&["unpack", "x"])), Some(EXIT_USAGE), "-o is required");
         assert_eq!(dispatch(&args(&["inspect", "/nonexistent/layout"])), Some(EXIT_FAILED));
         assert_eq!(dispatch(&args(&["pack", "--help"])), Some(EXIT_OK));
+        assert_eq!(dispatch(&args(&["push", "layout"])), Some(EXIT_USAGE), "a REF is required");
+        assert_eq!(dispatch(&args(&["push", "layout", "not a ref"])), Some(EXIT_USAGE));
+        assert_eq!(dispatch(&args(&["pull", "127.0.0.1:1/a:b"])), Some(EXIT_USAGE), "-o is required");
+        assert_eq!(dispatch(&args(&["pull", "127.0.0.1:1/a:b", "-o", "x", "--concurrency", "0"])), Some(EXIT_USAGE));
+        assert_eq!(dispatch(&args(&["validate", "127.0.0.1:1/a:b", "--password-stdin"])), Some(EXIT_USAGE));
+        assert_eq!(dispatch(&args(&["push", "--help"])), Some(EXIT_OK));
     }
 
     #[test]

@@ -1,16 +1,21 @@
-//! `unpack LAYOUT[:NAME] -o DIR`: the model's files, verified, in DIR.
+//! `unpack LAYOUT[:NAME]|REF -o DIR`: the model's files, verified, in DIR.
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
+use super::remote::{self, RegistryFlags, Subject};
 use super::{human, positional, step, text, unexpected, Command, Failure, Outcome};
-use modelpack::layout::{Layout, LayoutRef};
+use modelpack::layout::Layout;
 
 /// The command.
 pub const COMMAND: Command = Command {
     name: "unpack",
     summary: "write a ModelPack layout's files into a folder, verified",
-    help: "\
+    help: concat!(
+        "\
 Usage: modelpack-frontend unpack LAYOUT[:NAME] -o DIR
+       modelpack-frontend unpack REF -o DIR [flags]
 
 Places each file of the manifest named NAME (or the only one) at its
 org.cncf.model.filepath under DIR: raw layers as they are, tar layers
@@ -20,30 +25,55 @@ leave DIR, links and devices are refused. Modes are 0644 or 0755 (from the
 metadata annotation). Files already present with the same size and sha256
 are skipped.
 
-  -o, --output DIR   where to put the files (created if missing)
+LAYOUT is an existing directory (NAME after its last ':'); anything else
+is a registry reference (host[:port]/repository[:tag][@digest]): its
+blobs are first downloaded, verified while they stream, into a temporary
+layout inside DIR, which is removed afterwards.
 
-Example: modelpack-frontend unpack out/layout:tiny -o ./tiny
+  -o, --output DIR   where to put the files (created if missing)
 ",
+        registry_flags_help!(),
+        "
+Examples: modelpack-frontend unpack out/layout:tiny -o ./tiny
+          modelpack-frontend unpack registry.example.com/models/tiny:v1 -o ./tiny
+"
+    ),
     run,
 };
 
 fn run(p: &mut lexopt::Parser) -> Outcome {
     let mut out: Option<PathBuf> = None;
     let mut target = None;
+    let mut flags = RegistryFlags::default();
     while let Some(arg) = p.next()? {
         match arg {
             lexopt::Arg::Short('o') | lexopt::Arg::Long("output") => out = Some(text(p, "--output")?.into()),
+            lexopt::Arg::Long(l) if RegistryFlags::knows(l) => {
+                let l = l.to_string();
+                flags.take(&l, p)?;
+            }
             lexopt::Arg::Value(v) if target.is_none() => target = Some(positional(v, "LAYOUT")?),
             other => return Err(unexpected(other)),
         }
     }
+    flags.check()?;
     let target = target.ok_or_else(|| Failure::Usage("LAYOUT[:NAME] is required".into()))?;
     let out = out.ok_or_else(|| Failure::Usage("-o DIR is required".into()))?;
-    let r = LayoutRef::parse(&target);
+    let fetched;
+    let (r, shown) = match remote::subject(&target)? {
+        Subject::Layout(r) => (r.clone(), r.to_string()),
+        Subject::Remote(reference) => {
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            step(&format!("downloading {reference} into a temporary layout in {}", out.display()));
+            fetched = remote::fetch_all(&flags, &reference, Some(&out))
+                .map_err(|e| remote::explain(&target, &reference, e))?;
+            (fetched.layout_ref(), reference.to_string())
+        }
+    };
     let layout = Layout::open(&r.dir)?;
     let loaded = layout.load(r.name.as_deref())?;
-    step(&format!("unpacking {r} ({} layers) into {}", loaded.manifest.layers.len(), out.display()));
+    step(&format!("unpacking {shown} ({} layers) into {}", loaded.manifest.layers.len(), out.display()));
     let s = modelpack::unpack::unpack(&layout, &loaded, &out, step)?;
-    println!("unpacked {r} into {}: {} files written, {} already present, {} read", out.display(), s.written, s.skipped, human(s.bytes));
+    println!("unpacked {shown} into {}: {} files written, {} already present, {} read", out.display(), s.written, s.skipped, human(s.bytes));
     Ok(())
 }

@@ -1,15 +1,17 @@
-//! `validate LAYOUT[:NAME] [--json]`: every spec violation, with where.
+//! `validate LAYOUT[:NAME]|REF [--json]`: every spec violation, with where.
 
+use super::remote::{self, RegistryFlags, Subject};
 use super::{positional, step, unexpected, Command, Failure, Outcome};
-use modelpack::layout::LayoutRef;
 use modelpack::validate::{self, Severity};
 
 /// The command.
 pub const COMMAND: Command = Command {
     name: "validate",
     summary: "check a ModelPack layout against the spec; lists every problem",
-    help: "\
+    help: concat!(
+        "\
 Usage: modelpack-frontend validate LAYOUT[:NAME] [--json]
+       modelpack-frontend validate REF [--json] [flags]
 
 Checks the OCI image layout at LAYOUT (the manifest named NAME, or the only
 one): layout files, every blob's size and digest, manifest and config media
@@ -18,27 +20,50 @@ modelfs.diffIds against the layers, layer media types and annotations, and
 the entries of tar layers. Legacy vnd.cnai media types and keys are
 warnings. Prints every problem with its place; exits 1 if any is an error.
 
-  --json     print the report as JSON on stdout
+LAYOUT is an existing directory (NAME after its last ':'); anything else
+is a registry reference (host[:port]/repository[:tag][@digest]), whose
+manifest, config and blobs are downloaded, verified while they stream,
+into a temporary layout (under TMPDIR) that is then checked and removed.
 
-Example: modelpack-frontend validate out/layout:tiny
+  --json     print the report as JSON on stdout
 ",
+        registry_flags_help!(),
+        "
+Examples: modelpack-frontend validate out/layout:tiny
+          modelpack-frontend validate registry.example.com/models/tiny:v1
+"
+    ),
     run,
 };
 
 fn run(p: &mut lexopt::Parser) -> Outcome {
     let mut json = false;
     let mut target = None;
+    let mut flags = RegistryFlags::default();
     while let Some(arg) = p.next()? {
         match arg {
             lexopt::Arg::Long("json") => json = true,
+            lexopt::Arg::Long(l) if RegistryFlags::knows(l) => {
+                let l = l.to_string();
+                flags.take(&l, p)?;
+            }
             lexopt::Arg::Value(v) if target.is_none() => target = Some(positional(v, "LAYOUT")?),
             other => return Err(unexpected(other)),
         }
     }
+    flags.check()?;
     let target = target.ok_or_else(|| Failure::Usage("LAYOUT[:NAME] is required".into()))?;
-    let r = LayoutRef::parse(&target);
+    let fetched;
+    let (lr, r) = match remote::subject(&target)? {
+        Subject::Layout(lr) => (lr.clone(), lr.to_string()),
+        Subject::Remote(reference) => {
+            step(&format!("downloading {reference} into a temporary layout"));
+            fetched = remote::fetch_all(&flags, &reference, None).map_err(|e| remote::explain(&target, &reference, e))?;
+            (fetched.layout_ref(), reference.to_string())
+        }
+    };
     step(&format!("validating {r}"));
-    let report = validate::validate(&r.dir, r.name.as_deref(), step);
+    let report = validate::validate(&lr.dir, lr.name.as_deref(), step);
     if json {
         let text = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
         println!("{text}");
