@@ -43,7 +43,7 @@ DOCKERD_LOG=/var/log/modelpack-docker28.log
 CONTAINERD_LOG=/var/log/modelpack-containerd28.log
 SID_SRC=/etc/apt/sources.list.d/modelpack-sid.sources
 SID_PIN=/etc/apt/preferences.d/modelpack-sid-pin
-PKGS=(docker.io docker-cli docker-buildx containerd)
+PKGS=(docker.io docker-cli docker-buildx containerd crane)  # crane: an interop client for the registry tests
 # Expected upstream major versions; the script fails loudly when sid moves on.
 WANT_DOCKER=28.
 WANT_BUILDX=0.29.
@@ -88,7 +88,8 @@ fi
 
 # --- 2. download and unpack (never install) ---------------------------------
 if [ ! -x "$ROOT/usr/sbin/dockerd" ] || [ ! -x "$ROOT/usr/bin/containerd" ] \
-  || [ ! -x "$ROOT/usr/bin/docker" ] || [ ! -x "$ROOT/usr/libexec/docker/cli-plugins/docker-buildx" ]; then
+  || [ ! -x "$ROOT/usr/bin/docker" ] || [ ! -x "$ROOT/usr/libexec/docker/cli-plugins/docker-buildx" ] \
+  || [ ! -x "$ROOT/usr/bin/crane" ]; then
   if [ "$need_update" = 1 ] || ! apt-cache show docker.io/sid >/dev/null 2>&1; then
     apt-get update -q
   fi

@@ -51,6 +51,9 @@ integration/engine.sh
 section "second engine: Docker 28 + buildx 0.29 beside it (integration/engine-next.sh)"
 integration/engine-next.sh
 
+# crane (Debian sid only) comes unpacked with the second engine.
+export CRANE="${CRANE:-/opt/modelpack-engine-28/usr/bin/crane}"
+
 section "python requirements (integration/fakehub/requirements.txt)"
 req=integration/fakehub/requirements.txt
 # Only call pip when a pinned requirement is missing or at another version.
