@@ -17,6 +17,7 @@ mod hfget;
 mod options;
 mod output;
 mod panics;
+mod recipe;
 mod selfimage;
 mod source;
 mod subrequests;
