@@ -28,12 +28,13 @@ pub async fn build(
     env: &Environment,
 ) -> Result<(Option<Reference>, BTreeMap<String, Vec<u8>>), GatewayError> {
     if let Some(id) = env.opts.get("requestid").filter(|id| !id.is_empty()) {
-        return Ok((None, crate::subrequests::answer(id, &env.opts)?));
+        let read = recipe::read(bridge, &env.session_id, &env.opts).await?;
+        return Ok((None, crate::subrequests::answer_with(id, &env.opts, read.as_ref())?));
     }
     bridge.require_caps(REQUIRED_LLB_CAPS, REQUIRED_API_CAPS)?;
     let mut opts = env.opts.clone();
     let extras = match recipe::read(bridge, &env.session_id, &opts).await? {
-        Some((file, loaded)) => recipe::apply(&file, &loaded, &mut opts)?,
+        Some(read) => recipe::apply(&read.file, &read.loaded, &mut opts)?,
         None => recipe::Extras::default(),
     };
     let env = &Environment { opts, session_id: env.session_id.clone() };

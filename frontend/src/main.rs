@@ -18,6 +18,7 @@ mod options;
 mod output;
 mod panics;
 mod recipe;
+mod recipe_outline;
 mod selfimage;
 mod source;
 mod subrequests;

@@ -43,12 +43,23 @@ pub fn state(session: &str, file: &str) -> State {
         .into_state()
 }
 
+/// A recipe as read: the file's name, its text and what it says.
+#[derive(Clone, Debug)]
+pub struct Read {
+    /// The file's base name, as errors show it.
+    pub file: String,
+    /// The file's text.
+    pub text: String,
+    /// The parsed recipe.
+    pub loaded: Loaded,
+}
+
 /// Reads and parses the recipe; `None` when there is none.
 pub async fn read(
     bridge: &mut Bridge,
     session: &str,
     opts: &BTreeMap<String, String>,
-) -> Result<Option<(String, Loaded)>, GatewayError> {
+) -> Result<Option<Read>, GatewayError> {
     let file = file_name(opts);
     // No `dockerfile` local (buildctl without --local dockerfile) or no
     // such file: no recipe.
@@ -60,7 +71,7 @@ pub async fn read(
     };
     let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{file}: not UTF-8 text; a model recipe is YAML"))?;
     let shown = file.rsplit('/').next().unwrap_or(&file).to_string();
-    Ok(Recipe::load(&text, &shown, &build_args(opts))?.map(|l| (shown, l)))
+    Ok(Recipe::load(&text, &shown, &build_args(opts))?.map(|loaded| Read { file: shown, text, loaded }))
 }
 
 fn build_args(opts: &BTreeMap<String, String>) -> BTreeMap<String, String> {
