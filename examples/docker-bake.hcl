@@ -15,6 +15,12 @@ variable "HUB_REPO" { default = "Qwen/Qwen3-0.6B" }
 variable "GATED_REPO" { default = "meta-llama/Llama-3.2-1B" }
 variable "LOCAL_DIR" { default = "examples/tiny-model" }
 variable "RECIPES" { default = "examples/recipes" }
+# Network of the in-build token downloads (gated target): "default", or
+# "host" on engines without a default network. "host" needs the
+# network.host entitlement, which only buildx >= 0.19 bake can grant:
+#   DOWNLOAD_NETWORK=host docker buildx bake --allow network.host gated
+# (buildx 0.13 bake ignores `entitlements` and has no --allow).
+variable "DOWNLOAD_NETWORK" { default = "default" }
 # Results go to OUT/<target>.
 variable "OUT" { default = "out" }
 # The local target's recipe, relative to LOCAL_DIR (or absolute).
@@ -29,6 +35,7 @@ target "_modelpack" {
   args = {
     BUILDKIT_SYNTAX = FRONTEND
     hf_endpoint = HF_ENDPOINT
+    download_network = DOWNLOAD_NETWORK
   }
 }
 
@@ -48,6 +55,7 @@ target "gated" {
   dockerfile = "gated.yaml"
   args = { repo = GATED_REPO }
   secret = ["id=hf-token,env=HF_TOKEN"]
+  entitlements = DOWNLOAD_NETWORK == "host" ? ["network.host"] : []
   output = ["type=local,dest=${OUT}/gated"]
 }
 
