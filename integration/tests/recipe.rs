@@ -98,6 +98,9 @@ fn several_sources_compose_one_artifact_selected_by_the_syntax_line() {
 fn recipe_errors_name_the_file_line_and_column() {
     let ctx = context();
     let cases = [
+        ("target: packager/x\n", "model.yaml:1:1: target: unknown target \"packager/x\"; accepted: packager/modelpack, packager/generic"),
+        ("sources:\n  - source: .\n    path: /abs\n", "model.yaml:2:3: sources[0]: path \"/abs\" is not a clean relative folder"),
+        ("descriptor:\n  createdAt: yesterday\n", "model.yaml:1:1: descriptor: descriptor.createdAt \"yesterday\" is not an RFC 3339 date-time"),
         ("name: x\nsources:\n  - source: .\n    incude: [a]\n", "model.yaml:4:5: sources[0].incude: unknown field `incude`"),
         ("sources:\n  - source: huggingface://o/r\n    revision: ${rev}\n", "model.yaml:3:5: sources[0].revision: build arg \"rev\" is not set"),
         ("layer_packaging: zip\n", "model.yaml:1:18: layer_packaging: unknown layer packaging \"zip\""),
@@ -181,4 +184,86 @@ fn the_bake_example_packages_a_hub_repo_a_gated_repo_and_a_local_directory() {
 fn layout_config_digest(layout: &Layout) -> String {
     let manifest: Value = serde_json::from_slice(&std::fs::read(layout.blob_path(layout.manifest_digest())).unwrap()).unwrap();
     manifest["config"]["digest"].as_str().unwrap().to_string()
+}
+
+fn manifest_of(layout: &Layout) -> Value {
+    serde_json::from_slice(&std::fs::read(layout.blob_path(layout.manifest_digest())).unwrap()).unwrap()
+}
+
+fn config_of(layout: &Layout) -> Value {
+    serde_json::from_slice(&std::fs::read(layout.blob_path(&layout_config_digest(layout))).unwrap()).unwrap()
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn every_field_of_a_single_source_recipe_and_the_target_it_picks() {
+    let hub = FakeHub::start();
+    let seed = fs::fresh_seed();
+    let repo = format!("org/fields-{seed:x}");
+    let files = [
+        ("config.json", br#"{"architectures":["LlamaForCausalLM"]}"#.to_vec()),
+        ("model.safetensors", fs::pseudo_random_bytes(6000, seed)),
+        ("README.md", b"# readme\n".to_vec()),
+        ("notes.txt", b"notes\n".to_vec()),
+    ];
+    let commit = hub.create_repo(&repo, files, None);
+    let text = format!(
+        "target: packager/generic\n\
+         name: ${{name:-fields}}\n\
+         sources:\n\
+         \x20 - source: huggingface://{repo}\n\
+         \x20   revision: ${{revision:-main}}\n\
+         \x20   include: [\"*.json\", \"*.safetensors\", \"*.md\"]\n\
+         \x20   exclude: README.md\n\
+         layer_packaging: {{default: tar+zstd, weight: tar}}\n\
+         descriptor:\n\
+         \x20 authors: [\"${{author:-nobody}}\"]\n\
+         config:\n\
+         \x20 paramSize: 1M\n\
+         annotations:\n\
+         \x20 org.example.team: ${{team:-ml}}\n"
+    );
+    let (_d, file) = recipe(&text);
+    let ctx = TempDir::new("recipe-empty-ctx");
+    let base = || Build::new(ctx.path()).no_target().file(&file).arg("hf_endpoint", &hub.endpoint);
+
+    // The file's target (generic): its artifactType, every layer compressed.
+    let (_g, generic) = build_ok(base());
+    let m = manifest_of(&generic);
+    assert_eq!(m["artifactType"], "application/vnd.unknown.artifact.v1");
+    assert_eq!(m["annotations"]["org.example.team"], "ml");
+    assert_eq!(generic.sorted_paths(), ["config.json", "model.safetensors"]);
+
+    // --target wins; build args fill ${…} and win over fields.
+    let (_m, model) = build_ok(
+        base()
+            .target("packager/modelpack")
+            .arg("author", "Ann")
+            .arg("team", "infra")
+            .arg("revision", &commit)
+            .arg("include", "*.json,*.safetensors,*.txt"),
+    );
+    let m = manifest_of(&model);
+    assert_eq!(m["artifactType"], "application/vnd.cncf.model.manifest.v1+json");
+    assert_eq!(m["annotations"]["org.example.team"], "infra");
+    assert_eq!(model.sorted_paths(), ["config.json", "model.safetensors", "notes.txt"], "build-arg include wins");
+    assert_eq!(model.ref_name(), Some("fields"));
+    assert_eq!(model.layer("model.safetensors").format(), "tar", "weight: tar");
+    assert_eq!(model.layer("config.json").format(), "tar+zstd", "default: tar+zstd");
+    let config = config_of(&model);
+    assert_eq!(config["descriptor"]["authors"], serde_json::json!(["Ann"]));
+    assert_eq!(config["descriptor"]["revision"], commit.as_str());
+    assert_eq!(config["config"]["paramSize"], "1M");
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn a_file_with_only_the_syntax_line_keeps_the_build_args() {
+    let ctx = context();
+    let (_d, file) = recipe(&format!("# syntax={}\n", frontend_image()));
+    let (_a, layout) = build_ok(Build::new(ctx.path()).no_syntax_arg().file(&file).arg("source", ".").arg("name", "plain"));
+    assert_eq!(layout.ref_name(), Some("plain"));
+    assert_eq!(layout.sorted_paths(), ["LICENSE", "config.json", "model.safetensors"]);
+    let (_b, by_stdin) = build_ok(Build::new(ctx.path()).arg("source", ".").arg("name", "plain"));
+    assert_eq!(layout.manifest_digest(), by_stdin.manifest_digest());
 }
