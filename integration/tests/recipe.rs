@@ -267,3 +267,27 @@ fn a_file_with_only_the_syntax_line_keeps_the_build_args() {
     let (_b, by_stdin) = build_ok(Build::new(ctx.path()).arg("source", ".").arg("name", "plain"));
     assert_eq!(layout.manifest_digest(), by_stdin.manifest_digest());
 }
+
+#[test]
+#[ignore = "needs the engines and the frontend image: run integration/test.sh"]
+fn call_outline_and_targets_show_the_recipe() {
+    use integration::engine::Engine;
+    let ctx = context();
+    let (_d, file) = recipe(
+        "target: packager/generic\nname: ${name:-x}\nsources:\n  - source: huggingface://org/weights\n    revision: ${rev:-main}\n  - source: LICENSE\n    path: legal\n",
+    );
+    // `--call` needs buildx >= 0.15: the buildx 0.29 client on Docker 26.
+    let engine = Engine::NextClientOnCurrent;
+    let run = |call: &str| {
+        let outcome = Build::new(ctx.path()).engine(engine).no_target().file(&file).arg("rev", "v2").call(call).run();
+        assert!(outcome.success, "--call {call}\n{}", outcome.report());
+        String::from_utf8_lossy(&outcome.stdout).into_owned()
+    };
+    let outline = run("outline");
+    assert!(outline.contains("packager/generic"), "the recipe's target\n{outline}");
+    assert!(outline.contains("huggingface://org/weights") && outline.contains("LICENSE → legal/"), "the sources\n{outline}");
+    let rev = outline.lines().find(|l| l.split_whitespace().next() == Some("rev")).unwrap_or_else(|| panic!("rev listed\n{outline}"));
+    assert!(rev.contains("v2"), "the value given: {rev}");
+    let targets = run("targets");
+    assert!(targets.contains("packager/generic") && targets.contains("(default)"), "the recipe's target is the default\n{targets}");
+}
