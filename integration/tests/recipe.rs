@@ -227,12 +227,20 @@ fn every_field_of_a_single_source_recipe_and_the_target_it_picks() {
     let ctx = TempDir::new("recipe-empty-ctx");
     let base = || Build::new(ctx.path()).no_target().file(&file).arg("hf_endpoint", &hub.endpoint);
 
-    // The file's target (generic): its artifactType, every layer compressed.
-    let (_g, generic) = build_ok(base());
-    let m = manifest_of(&generic);
+    // The file's target (generic): its artifactType and annotations.
+    let out = TempDir::new("recipe-generic");
+    let dest = out.join("layout");
+    let outcome = base().output(&dest).run();
+    assert!(outcome.success, "{}", outcome.report());
+    let blob = |d: &str| std::fs::read(dest.join("blobs").join(d.replacen(':', "/", 1))).unwrap();
+    let index: Value = serde_json::from_slice(&std::fs::read(dest.join("index.json")).unwrap()).unwrap();
+    let m: Value = serde_json::from_slice(&blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
     assert_eq!(m["artifactType"], "application/vnd.unknown.artifact.v1");
     assert_eq!(m["annotations"]["org.example.team"], "ml");
-    assert_eq!(generic.sorted_paths(), ["config.json", "model.safetensors"]);
+    let titles: Vec<&str> =
+        m["layers"].as_array().unwrap().iter().map(|l| l["annotations"]["org.opencontainers.image.title"].as_str().unwrap()).collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert!(titles.contains(&"config.json") && titles.contains(&"model.safetensors"), "{titles:?}");
 
     // --target wins; build args fill ${…} and win over fields.
     let (_m, model) = build_ok(
