@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use crate::gateway::{Bridge, Environment, GatewayError, Reference};
 use crate::options::{self, Request};
 use crate::output::{self, Metadata, Output};
-use crate::source::{context, hub, url, SourceSpec};
+use crate::recipe;
+use crate::source::{compose, context, hub, url, SourceSpec};
 use crate::targets;
 
 impl From<anyhow::Error> for GatewayError {
@@ -27,13 +28,21 @@ pub async fn build(
     env: &Environment,
 ) -> Result<(Option<Reference>, BTreeMap<String, Vec<u8>>), GatewayError> {
     if let Some(id) = env.opts.get("requestid").filter(|id| !id.is_empty()) {
-        return Ok((None, crate::subrequests::answer(id, &env.opts)?));
+        let read = recipe::read(bridge, &env.session_id, &env.opts).await?;
+        return Ok((None, crate::subrequests::answer_with(id, &env.opts, read.as_ref())?));
     }
     bridge.require_caps(REQUIRED_LLB_CAPS, REQUIRED_API_CAPS)?;
+    let mut opts = env.opts.clone();
+    let extras = match recipe::read(bridge, &env.session_id, &opts).await? {
+        Some(read) => recipe::apply(&read.file, &read.loaded, &mut opts)?,
+        None => recipe::Extras::default(),
+    };
+    let env = &Environment { opts, session_id: env.session_id.clone() };
     // `--no-cache` (dockerui's key; a value naming stages means all here).
     bridge.set_no_cache(env.opts.contains_key("no-cache"));
     let target = targets::route(env.opts.get("target").map(String::as_str))?;
-    let request = options::parse(&env.opts)?;
+    let mut request = options::parse(&env.opts)?;
+    request.extras = extras;
     let output = output::prepare(bridge, &env.opts, &request, target).await?;
     let (result, metadata) = package(bridge, env, &request, &output).await?;
     Ok((Some(result), metadata))
@@ -45,6 +54,9 @@ async fn package(
     request: &Request,
     output: &Output,
 ) -> Result<(Reference, Metadata), GatewayError> {
+    if !request.extras.parts.is_empty() {
+        return compose::build_layout(bridge, &env.session_id, request, output).await;
+    }
     match &request.source {
         SourceSpec::Context(path) => {
             context::build_layout(bridge, &env.session_id, request, output, path.as_deref()).await

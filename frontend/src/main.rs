@@ -17,6 +17,8 @@ mod hfget;
 mod options;
 mod output;
 mod panics;
+mod recipe;
+mod recipe_outline;
 mod selfimage;
 mod source;
 mod subrequests;

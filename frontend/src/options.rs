@@ -189,6 +189,9 @@ pub struct Request {
     pub base_image: Option<String>,
     /// `artifact_type` as given (checked by the generic target).
     pub artifact_type: Option<String>,
+    /// What a model recipe says beyond build args (several sources,
+    /// per-kind packaging, annotations); empty without a recipe.
+    pub extras: crate::recipe::Extras,
 }
 
 /// Default Hugging Face endpoint.
@@ -306,6 +309,7 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         model_dir,
         base_image,
         artifact_type,
+        extras: Default::default(),
     })
 }
 

@@ -43,11 +43,40 @@ const ALL: &[(&str, &str, &[&str])] = &[
 
 /// Answers the subrequest `id` for the frontend options `opts` (its build
 /// args and `target`).
+#[cfg(test)]
 pub fn answer(id: &str, opts: &BTreeMap<String, String>) -> Result<BTreeMap<String, Vec<u8>>> {
+    answer_with(id, opts, None)
+}
+
+/// [`answer`] for a build with a model recipe: `--call targets` marks the
+/// recipe's target as the default, `--call outline` adds the recipe's
+/// sources and the build args its `${…}` read.
+pub fn answer_with(
+    id: &str,
+    opts: &BTreeMap<String, String>,
+    recipe: Option<&crate::recipe::Read>,
+) -> Result<BTreeMap<String, Vec<u8>>> {
+    let recipe_target = recipe.map(|r| r.loaded.recipe.target.clone().unwrap_or_else(|| "packager/modelpack".into()));
+    let target = opts.get("target").map(String::as_str).filter(|t| !t.trim().is_empty()).or(recipe_target.as_deref());
     let (json, txt, extra) = match id {
         DESCRIBE => describe(),
-        TARGETS => list_targets(),
-        OUTLINE => outline(opts.get("target").map(String::as_str)),
+        TARGETS => {
+            let (mut json, mut txt, extra) = list_targets();
+            if let (Some(t), Some(list)) = (recipe_target.as_deref(), json["targets"].as_array_mut()) {
+                for entry in list.iter_mut().filter(|e| e["name"] == t) {
+                    entry["default"] = json!(true);
+                }
+                txt.push_str(&format!("\n(default from the model recipe: {t})\n"));
+            }
+            (json, txt, extra)
+        }
+        OUTLINE => {
+            let (json, txt, extra) = outline(target);
+            match recipe {
+                Some(r) => crate::recipe_outline::extend(json, txt, extra, r, opts),
+                None => (json, txt, extra),
+            }
+        }
         LINT => lint(opts),
         other => {
             let known: Vec<&str> = ALL.iter().map(|(n, _, _)| *n).collect();
@@ -63,7 +92,8 @@ pub fn answer(id: &str, opts: &BTreeMap<String, String>) -> Result<BTreeMap<Stri
     Ok(meta)
 }
 
-type Answer = (Value, String, Vec<(String, Vec<u8>)>);
+/// An answer: `result.json`, `result.txt` and further metadata.
+pub type Answer = (Value, String, Vec<(String, Vec<u8>)>);
 
 fn describe() -> Answer {
     let list: Vec<Value> = ALL

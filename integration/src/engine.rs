@@ -314,6 +314,8 @@ pub struct Build {
     output: Option<PathBuf>,
     timeout: Duration,
     engine: Engine,
+    file: Option<PathBuf>,
+    syntax_arg: bool,
 }
 
 /// Like a derived `Debug`, but environment values are redacted.
@@ -331,6 +333,8 @@ impl std::fmt::Debug for Build {
             .field("output", &self.output)
             .field("timeout", &self.timeout)
             .field("engine", &self.engine)
+            .field("file", &self.file)
+            .field("syntax_arg", &self.syntax_arg)
             .finish()
     }
 }
@@ -350,6 +354,8 @@ impl Build {
             output: None,
             timeout: default_timeout(),
             engine: Engine::from_env(),
+            file: None,
+            syntax_arg: true,
         }
     }
 
@@ -422,6 +428,20 @@ impl Build {
         self
     }
 
+    /// Reads the build definition (a model recipe) from `file` with
+    /// `-f <file>` instead of an empty one from stdin.
+    pub fn file(mut self, file: impl AsRef<Path>) -> Self {
+        self.file = Some(file.as_ref().to_path_buf());
+        self
+    }
+
+    /// Passes no `BUILDKIT_SYNTAX` build arg: the file's `# syntax=` line
+    /// must select the frontend.
+    pub fn no_syntax_arg(mut self) -> Self {
+        self.syntax_arg = false;
+        self
+    }
+
     /// Kills the build after `timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -431,8 +451,10 @@ impl Build {
     /// The arguments after `docker`.
     pub fn argv(&self) -> Vec<String> {
         let mut a: Vec<String> = vec!["buildx".into(), "build".into(), "--progress=plain".into()];
-        a.push("--build-arg".into());
-        a.push(format!("BUILDKIT_SYNTAX={}", self.image));
+        if self.syntax_arg {
+            a.push("--build-arg".into());
+            a.push(format!("BUILDKIT_SYNTAX={}", self.image));
+        }
         if let Some(t) = &self.target {
             a.push("--target".into());
             a.push(t.clone());
@@ -450,7 +472,13 @@ impl Build {
             a.push("-o".into());
             a.push(format!("type=local,dest={}", dir.display()));
         }
-        a.push("-f-".into());
+        match &self.file {
+            Some(f) => {
+                a.push("-f".into());
+                a.push(f.display().to_string());
+            }
+            None => a.push("-f-".into()),
+        }
         a.push(self.context.display().to_string());
         a
     }

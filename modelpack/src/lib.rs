@@ -23,6 +23,7 @@ pub mod pack;
 pub mod packaging;
 pub mod patterns;
 pub mod plan;
+pub mod recipe;
 pub mod scan;
 pub mod schema;
 pub mod source;

@@ -59,6 +59,9 @@ pub struct Manifest {
     pub config: Descriptor,
     /// Layers in order.
     pub layers: Vec<Descriptor>,
+    /// Manifest annotations (a recipe's `annotations:`, several sources).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// An OCI image index (`index.json`).

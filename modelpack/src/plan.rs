@@ -87,6 +87,8 @@ pub struct ModelInfo {
     pub described: PartialConfig,
     /// What the user says (`config_json`); over everything else.
     pub overrides: PartialConfig,
+    /// Annotations of the manifest (none by default).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// A small JSON blob written by the frontend itself.
@@ -128,10 +130,32 @@ pub const DEFAULT_GENERIC_ARTIFACT_TYPE: &str = "application/vnd.unknown.artifac
 
 /// Builds the plan for either kind of artifact.
 pub fn build_kind(kind: &PlanKind, files: Vec<PlanFile>, info: &ModelInfo, packaging: LayerPackaging) -> Result<Plan> {
-    match kind {
-        PlanKind::ModelPack => build(files, info, packaging),
-        PlanKind::Generic { artifact_type } => crate::generic::build(files, &info.name, artifact_type, packaging),
+    let plan = match kind {
+        PlanKind::ModelPack => build(files, info, packaging)?,
+        PlanKind::Generic { artifact_type } => crate::generic::build(files, &info.name, artifact_type, packaging)?,
+    };
+    annotate(plan, &info.annotations, &info.name)
+}
+
+/// `plan` with `annotations` added to its manifest (and the index entry
+/// pointing at the new manifest); unchanged when there are none.
+pub fn annotate(plan: Plan, annotations: &BTreeMap<String, String>, name: &str) -> Result<Plan> {
+    if annotations.is_empty() {
+        return Ok(plan);
     }
+    let mut manifest: Manifest = serde_json::from_slice(&plan.manifest.bytes)?;
+    manifest.annotations.extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let layers: Vec<PlannedLayer> = plan.layers;
+    let artifact_type = manifest.artifact_type.clone();
+    let mut out = assemble(layers, plan.config, &artifact_type, name)?;
+    let manifest = blob(oci::MEDIA_TYPE_MANIFEST, serde_json::to_vec(&manifest)?);
+    let mut entry = manifest.descriptor.clone();
+    entry.artifact_type = Some(artifact_type);
+    entry.annotations.insert(oci::ANNOTATION_REF_NAME.into(), name.into());
+    let index = Index { schema_version: 2, media_type: oci::MEDIA_TYPE_INDEX.into(), manifests: vec![entry] };
+    out.manifest = manifest;
+    out.index = serde_json::to_vec(&index)?;
+    Ok(out)
 }
 
 /// Sorts `files` by path; fails on none or on two with the same path.
@@ -139,7 +163,9 @@ pub(crate) fn checked_sorted(files: &mut [PlanFile], packaging: LayerPackaging) 
     if files.is_empty() {
         bail!("nothing to package: the source has no files (after include/exclude)");
     }
-    if let Some(f) = files.iter().find(|f| (f.format() == LayerPackaging::Raw) != (packaging == LayerPackaging::Raw)) {
+    // A raw layout has only raw layers; a tar layout may mix in raw ones
+    // when a recipe asks for raw for some kinds of file.
+    if let Some(f) = files.iter().find(|f| packaging == LayerPackaging::Raw && f.format() != LayerPackaging::Raw) {
         bail!(
             "internal error: {:?} is a {} layer in a {} layout; report this as a bug",
             f.path,
@@ -163,6 +189,7 @@ pub(crate) fn assemble(layers: Vec<PlannedLayer>, config: Blob, artifact_type: &
         artifact_type: artifact_type.into(),
         config: config.descriptor.clone(),
         layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
+        annotations: BTreeMap::new(),
     };
     let manifest = blob(oci::MEDIA_TYPE_MANIFEST, serde_json::to_vec(&manifest)?);
 
@@ -311,6 +338,24 @@ mod tests {
     use super::*;
 
     use crate::testutil::plan_file as file;
+
+    #[test]
+    fn annotations_go_to_the_manifest_and_none_change_nothing() {
+        let files = vec![file("config.json", b"{}"), file("w.safetensors", b"w")];
+        let plain = build_kind(&PlanKind::ModelPack, files.clone(), &info(), LayerPackaging::Raw).unwrap();
+        let mut i = info();
+        i.annotations.insert("org.example.team".into(), "ml".into());
+        let annotated = build_kind(&PlanKind::ModelPack, files, &i, LayerPackaging::Raw).unwrap();
+        let m: Manifest = serde_json::from_slice(&annotated.manifest.bytes).unwrap();
+        assert_eq!(m.annotations["org.example.team"], "ml");
+        assert_eq!(annotated.config, plain.config);
+        let m: Manifest = serde_json::from_slice(&plain.manifest.bytes).unwrap();
+        assert!(m.annotations.is_empty());
+        assert!(!String::from_utf8_lossy(&plain.manifest.bytes).contains("\"annotations\":{\"org.example"));
+        let index: Index = serde_json::from_slice(&annotated.index).unwrap();
+        assert_eq!(index.manifests[0].digest, annotated.manifest.descriptor.digest);
+    }
+
 
     fn info() -> ModelInfo {
         ModelInfo { name: "tiny".into(), ..Default::default() }
@@ -465,9 +510,13 @@ mod tests {
     }
 
     #[test]
-    fn unpacked_files_in_a_tar_layout_fail() {
-        let err = build(sample(), &info(), LayerPackaging::Tar).unwrap_err().to_string();
-        assert!(err.contains("\"README.md\" is a raw layer in a tar layout"), "{err}");
+    fn tar_layouts_may_mix_in_raw_layers_but_raw_layouts_take_no_tar() {
+        // A recipe's per-kind packaging (`weight: raw`) mixes formats.
+        assert!(build(sample(), &info(), LayerPackaging::Tar).is_ok());
+        let mut files = sample();
+        files[0].packed = Some(Packed { blob_size: 1, diff_id: files[0].digest.clone(), format: LayerPackaging::Tar });
+        let err = build(files, &info(), LayerPackaging::Raw).unwrap_err().to_string();
+        assert!(err.contains("is a tar layer in a raw layout"), "{err}");
     }
 
     #[test]

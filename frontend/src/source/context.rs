@@ -20,11 +20,7 @@ pub async fn build_layout(
     path: Option<&str>,
 ) -> Result<(Reference, Metadata), GatewayError> {
     let image = selfimage::own_image()?;
-    let ignore = read_dockerignore(bridge, session).await?;
-    let tree = state(session, path, &ignore);
-    let what = format!("build context {}", path.unwrap_or("."));
-    let listing = selfimage::scan_listing(bridge, &image, &tree, &what, false).await?;
-    let files = files(path, listing, &request.patterns, Door::Frontend)?;
+    let (files, tree) = fetch(bridge, session, request, path).await?;
     let info = ModelInfo {
         name: request.name.clone(),
         created_at: request.created_at.clone(),
@@ -34,6 +30,22 @@ pub async fn build_layout(
         ..Default::default()
     };
     package::layout(bridge, &image, request, output, files, vec![tree], &info).await
+}
+
+/// The files of the context (or `path` inside it) selected by the
+/// request's patterns, and the context's state they come from.
+pub async fn fetch(
+    bridge: &mut Bridge,
+    session: &str,
+    request: &Request,
+    path: Option<&str>,
+) -> Result<(Vec<modelpack::plan::PlanFile>, State), GatewayError> {
+    let image = selfimage::own_image()?;
+    let ignore = read_dockerignore(bridge, session).await?;
+    let tree = state(session, path, &ignore);
+    let what = format!("build context {}", path.unwrap_or("."));
+    let listing = selfimage::scan_listing(bridge, &image, &tree, &what, false).await?;
+    Ok((files(path, listing, &request.patterns, Door::Frontend)?, tree))
 }
 
 /// The context's `.dockerignore` patterns (none when there is no file).

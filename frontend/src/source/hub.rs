@@ -86,6 +86,30 @@ pub async fn build_layout(
     }
 }
 
+/// The files of `hf` and their states, for a composition of several
+/// sources: anonymously first, then, if the Hub refused, with the
+/// `hf-token` secret (as [`build_layout`]). Returns the pinned repo info.
+pub(crate) async fn fetch_pinned(
+    bridge: &mut Bridge,
+    request: &Request,
+    hf: &HfRef,
+) -> Result<(Vec<PlanFile>, Vec<State>, RepoInfo), GatewayError> {
+    let image = selfimage::own_image()?;
+    let network = match request.download_network {
+        DownloadNetwork::Default => NetMode::Sandbox,
+        DownloadNetwork::Host => NetMode::Host,
+    };
+    let anonymous = Fetcher { image: image.clone(), token: false, network };
+    match fetch(bridge, request, hf, &anonymous).await {
+        Ok(f) => return Ok((f.files, f.sources, f.info)),
+        Err(f) if f.refused => {}
+        Err(f) => return Err(f.error),
+    }
+    eprintln!("modelpack-frontend: {} refused anonymous access; trying with the hf-token secret", hf.repo);
+    let with_token = Fetcher { image, token: true, network };
+    fetch(bridge, request, hf, &with_token).await.map(|f| (f.files, f.sources, f.info)).map_err(|f| f.error)
+}
+
 async fn attempt(
     bridge: &mut Bridge,
     request: &Request,
@@ -105,7 +129,7 @@ async fn attempt(
     let commit = fetched.info.clone();
     package::layout(bridge, &fetcher.image, request, output, fetched.files, fetched.sources, &info)
         .await
-        .map_err(|e| explain_file_failure(request, hf, &commit, e).into())
+        .map_err(|e| explain_file_failure(request, hf, &commit, e))
 }
 
 /// The model files of a Hub repo as plan inputs, plus their source states.

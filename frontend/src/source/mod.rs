@@ -2,6 +2,7 @@
 //! Face Hub and http(s) URLs, sharing one packaging tail (`package`). The source grammar itself lives
 //! in `modelpack::source`.
 
+pub mod compose;
 pub mod context;
 pub mod hub;
 pub mod package;

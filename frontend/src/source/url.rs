@@ -23,6 +23,25 @@ pub async fn build_layout(
     urls: &[UrlSource],
 ) -> Result<(Reference, Metadata), GatewayError> {
     let image = selfimage::own_image()?;
+    let (files, sources) = fetch(bridge, request, urls).await?;
+    let info = ModelInfo {
+        name: request.name.clone(),
+        created_at: request.created_at.clone(),
+        source_url: source_url(urls),
+        revision: None,
+        overrides: request.overrides.clone(),
+        ..Default::default()
+    };
+    package::layout(bridge, &image, request, output, files, sources, &info).await
+}
+
+/// The files at `urls` kept by the request's patterns, one state each.
+pub async fn fetch(
+    bridge: &mut Bridge,
+    request: &Request,
+    urls: &[UrlSource],
+) -> Result<(Vec<PlanFile>, Vec<State>), GatewayError> {
+    let image = selfimage::own_image()?;
     let kept: Vec<&UrlSource> = urls.iter().filter(|u| request.patterns.keeps(&u.file_name)).collect();
     if kept.is_empty() {
         return Err(anyhow!(
@@ -42,15 +61,7 @@ pub async fn build_layout(
         files.push(plan_file(u, listing, sources.len())?);
         sources.push(state);
     }
-    let info = ModelInfo {
-        name: request.name.clone(),
-        created_at: request.created_at.clone(),
-        source_url: source_url(urls),
-        revision: None,
-        overrides: request.overrides.clone(),
-        ..Default::default()
-    };
-    package::layout(bridge, &image, request, output, files, sources, &info).await
+    Ok((files, sources))
 }
 
 /// `descriptor.sourceURL`: the URL (without credentials) when there is

@@ -1,0 +1,147 @@
+use super::*;
+
+fn args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn load(text: &str, a: &[(&str, &str)]) -> Result<Option<Loaded>> {
+    Recipe::load(text, "model.yaml", &args(a))
+}
+
+fn err(text: &str) -> String {
+    load(text, &[]).unwrap_err().to_string()
+}
+
+#[test]
+fn blank_files_and_comments_are_no_recipe() {
+    for t in ["", "\n", "# syntax=localhost:5000/f:dev\n", "# a\n\n---\n"] {
+        assert!(load(t, &[]).unwrap().is_none(), "{t:?}");
+    }
+}
+
+#[test]
+fn every_field_parses() {
+    let text = r#"# syntax=localhost:5000/f:dev
+target: packager/generic
+name: ${name:-tiny}
+sources:
+  - source: huggingface://org/repo
+    revision: ${revision:-main}
+    include: ["*.safetensors", config.json]
+    exclude: "*.md, *.txt"
+    path: weights/
+  - source: https://h/x/m.gguf
+    checksum: sha256:0000000000000000000000000000000000000000000000000000000000000000
+  - source: ./LICENSE
+layer_packaging: {default: tar+gzip, weight: raw, doc: tar}
+descriptor: {authors: ["${author}"], licenses: [MIT]}
+config: {paramSize: 7B}
+annotations: {org.example.team: ml}
+"#;
+    let l = load(text, &[("author", "Ann"), ("revision", "v1")]).unwrap_or_else(|e| panic!("{e}")).unwrap();
+    let r = &l.recipe;
+    assert_eq!(r.target.as_deref(), Some("packager/generic"));
+    assert_eq!(r.name, Some(Text("tiny".into())));
+    assert_eq!(r.sources.len(), 3);
+    let hub = &r.sources[0];
+    assert_eq!(hub.revision.as_deref(), Some("v1"));
+    assert_eq!(hub.include, ["*.safetensors", "config.json"]);
+    assert_eq!(hub.exclude, ["*.md", "*.txt"]);
+    assert_eq!(hub.path.as_deref(), Some("weights"));
+    assert!(matches!(&hub.spec, SourceSpec::HuggingFace(h) if h.revision == "v1"));
+    assert!(matches!(&r.sources[1].spec, SourceSpec::Url(u) if u[0].checksum.is_some()));
+    assert_eq!(r.sources[2].spec, SourceSpec::Context(Some("LICENSE".into())));
+    let p = r.layer_packaging.as_ref().unwrap();
+    assert_eq!(p.default, Some(LayerPackaging::TarGzip));
+    assert_eq!(p.for_kind(Kind::Weight, LayerPackaging::Raw, false), LayerPackaging::Raw);
+    assert_eq!(p.for_kind(Kind::Doc, LayerPackaging::Raw, false), LayerPackaging::Tar);
+    assert_eq!(p.for_kind(Kind::Code, LayerPackaging::Raw, false), LayerPackaging::TarGzip);
+    let o = r.overrides().unwrap();
+    assert_eq!(o.descriptor.authors, Some(vec!["Ann".to_string()]));
+    assert_eq!(o.config.param_size.as_deref(), Some("7B"));
+    assert_eq!(r.annotations("model.yaml").unwrap()["org.example.team"], "ml");
+    assert_eq!(l.args_read, BTreeSet::from(["author".to_string(), "name".to_string(), "revision".to_string()]));
+}
+
+#[test]
+fn errors_name_file_line_column_and_what_is_accepted() {
+    let cases: &[(&str, &str)] = &[
+        ("name: x\nsorces: []\n", "model.yaml:2:1: sorces: unknown field `sorces`, expected one of `target`, `name`, `sources`"),
+        ("sources:\n  - source: .\n    incude: x\n", "model.yaml:3:5: sources[0].incude: unknown field `incude`, expected one of `source`, `include`"),
+        ("sources: .\n", "model.yaml:1:10: sources: invalid type: string \".\", expected a sequence"),
+        ("layer_packaging: zip\n", "model.yaml:1:18: layer_packaging: unknown layer packaging \"zip\"; accepted: raw, tar, tar+gzip, tar+zstd"),
+        ("layer_packaging: {weights: raw}\n", "layer_packaging: unknown kind \"weights\"; accepted: default, weight, weight_config, code, doc, dataset"),
+        ("target: packager/x\n", "model.yaml:1:1: target: unknown target \"packager/x\"; accepted: packager/modelpack, packager/generic"),
+        ("name: a\n\nsources:\n  - source: huggingface://o/r\n    revision: ${rev}\n", "model.yaml:5:5: sources[0].revision: build arg \"rev\" is not set; pass --build-arg rev=… or give a default: ${rev:-value}"),
+        ("sources:\n  - source: s3://b/x\n", "model.yaml:2:3: sources[0]: source: s3:// sources are not supported yet"),
+        ("sources:\n  - source: .\n    path: ../x\n", "model.yaml:2:3: sources[0]: path \"../x\" is not a clean relative folder"),
+        ("config:\n  paramSize: lots\n", "model.yaml:1:1: config: config.paramSize \"lots\" is not a count with a scale"),
+        ("descriptor:\n  author: [x]\n", "model.yaml:2:3: descriptor.author: unknown field `author`, expected one of"),
+        ("sources:\n  - source: .\n    revision: main\n", "model.yaml:2:3: sources[0]: revision only applies to huggingface:// sources"),
+    ];
+    let mut bad = Vec::new();
+    for (text, want) in cases {
+        let got = err(text);
+        if !(got.starts_with(want) || (!want.starts_with("model.yaml") && got.contains(want))) {
+            bad.push(format!("{text:?}\n got: {got}\nwant: {want}"));
+        }
+        assert!(!got.contains('\n'), "one line: {got:?}");
+        assert!(got.starts_with("model.yaml:"), "{got}");
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn interpolation() {
+    let mut used = BTreeSet::new();
+    let a = args(&[("x", "1"), ("empty", "")]);
+    assert_eq!(interpolate("a${x}b", &a, &mut used).unwrap(), "a1b");
+    assert_eq!(interpolate("${y:-d}", &a, &mut used).unwrap(), "d");
+    assert_eq!(interpolate("${empty:-d}", &a, &mut used).unwrap(), "d");
+    assert_eq!(interpolate("$${x} $5", &a, &mut used).unwrap(), "${x} $5");
+    assert!(interpolate("${x", &a, &mut used).unwrap_err().contains("unclosed"));
+    assert!(interpolate("${a b}", &a, &mut used).unwrap_err().contains("not a build-arg reference"));
+    assert!(interpolate("${nope}", &a, &mut used).unwrap_err().contains("\"nope\" is not set"));
+}
+
+#[test]
+fn clean_paths() {
+    assert_eq!(clean_path("a/b/").unwrap().as_deref(), Some("a/b"));
+    assert_eq!(clean_path(".").unwrap(), None);
+    for bad in ["/a", "a/../b", "a//b", "./a", "a/*"] {
+        assert!(clean_path(bad).is_err(), "{bad}");
+    }
+}
+
+/// Every recipe under `examples/` parses and the shipped JSON Schema
+/// accepts it; the schema refuses what the parser refuses.
+#[test]
+fn example_recipes_match_the_schema() {
+    let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the recipe schema compiles");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut found = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                found.push(p);
+            }
+        }
+    }
+    assert!(found.len() >= 3, "example recipes: {found:?}");
+    for p in found {
+        let text = std::fs::read_to_string(&p).unwrap();
+        let value: Value = serde_yaml_ng::from_str(&text).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", p.display());
+        Recipe::load(&text, &p.display().to_string(), &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    }
+    for bad in ["{sorces: []}", "{layer_packaging: zip}", "{sources: [{path: x}]}", "{target: x}"] {
+        let value: Value = serde_yaml_ng::from_str(bad).unwrap();
+        assert!(!validator.is_valid(&value), "schema accepts {bad}");
+    }
+}
