@@ -53,7 +53,7 @@ impl From<anyhow::Error> for Failure {
 /// Packages `hf` into an OCI layout: anonymously through BuildKit's HTTP
 /// sources first, then, if the Hub refused, with the `hf-token` secret.
 pub async fn build_layout(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     request: &Request,
     output: &Output,
     hf: &HfRef,
@@ -87,7 +87,7 @@ pub async fn build_layout(
 }
 
 async fn attempt(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     request: &Request,
     output: &Output,
     hf: &HfRef,
@@ -148,7 +148,7 @@ impl Fetcher {
         step.build().output("/out").expect("writable mount")
     }
 
-    async fn read(&self, bridge: &mut Bridge, url: &str, progress: &str) -> Result<Vec<u8>, GatewayError> {
+    async fn read(&self, bridge: &Bridge, url: &str, progress: &str) -> Result<Vec<u8>, GatewayError> {
         let state = self.file(url, "answer.json", &Expect::Anything, progress, true, false);
         let r = bridge.solve_evaluated(state.to_definition()).await?;
         bridge.read_file(&r, "answer.json").await
@@ -156,7 +156,7 @@ impl Fetcher {
 }
 
 /// Resolves the revision, lists and fetches the selected files.
-async fn fetch(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher) -> Result<Fetched, Failure> {
+async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher) -> Result<Fetched, Failure> {
     let ep = &request.hf_endpoint;
     let progress = format!("resolve {}@{} on {ep}", hf.repo, hf.revision);
     let bytes = match fetcher.read(bridge, &hf.info_url(ep, &hf.revision), &progress).await {
@@ -250,7 +250,7 @@ fn mismatched(small: &[(String, HubFile)], listing: &Listing) -> BTreeSet<String
 /// Gathers the small files into one tree (those in `retry` as a fresh
 /// variant) and hashes it in a scan step.
 async fn fetch_small(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     request: &Request,
     hf: &HfRef,
     info: &RepoInfo,
@@ -302,7 +302,7 @@ fn explained(ours: String, cause: &GatewayError, refused: bool) -> Failure {
 }
 
 async fn explain_info_failure(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     fetcher: &Fetcher,
     request: &Request,
     hf: &HfRef,

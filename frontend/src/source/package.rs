@@ -14,7 +14,7 @@ use modelpack::plan::{ModelInfo, PlanFile};
 /// described by `info` and by what the files' headers say, and solves it, so that a failing fetch surfaces
 /// here where the caller can explain it.
 pub async fn layout(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     image: &State,
     request: &Request,
     output: &Output,
@@ -22,11 +22,24 @@ pub async fn layout(
     mut sources: Vec<State>,
     info: &ModelInfo,
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let described = selfimage::describe_files(bridge, image, &files, &sources, !request.name_given).await?;
+    // Reading the headers and packing are independent: solve them together.
+    let (described, packed) = futures_util::future::join(
+        selfimage::describe_files(bridge, image, &files, &sources, !request.name_given),
+        selfimage::pack_files(
+            bridge,
+            image,
+            files.clone(),
+            &sources,
+            output.packaging(),
+            output.compress_weights(request.compress_weights),
+        ),
+    )
+    .await;
+    // A failing fetch shows in both; report it as reading the headers did before.
+    let described = described?;
+    let (files, blobs) = packed?;
     let info = ModelInfo { described, ..info.clone() };
-    let files =
-        selfimage::pack_files(bridge, image, files, &mut sources, output.packaging(), output.compress_weights(request.compress_weights))
-            .await?;
+    sources.extend(blobs);
     let plan = output.plan(files, &info)?;
     let (result, metadata) = output.emit(&plan, &sources, &request.name)?;
     Ok((bridge.solve_evaluated(result.to_definition()).await?, metadata))
