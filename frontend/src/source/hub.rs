@@ -188,6 +188,9 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
         });
         sources.push(fetcher.file(&url, &name, &Expect::Sha256(sha.clone()), &progress, false, false));
     }
+    fetch_in_waves(bridge, &sources[1..], request.max_connections)
+        .await
+        .map_err(|e| explain_file_failure(request, hf, &info, e))?;
     if !small.is_empty() {
         let (tree, listing) = fetch_small(bridge, request, hf, &info, fetcher, &small, &BTreeSet::new()).await?;
         let bad = mismatched(&small, &listing);
@@ -259,6 +262,7 @@ async fn fetch_small(
     retry: &BTreeSet<String>,
 ) -> Result<(State, Listing), Failure> {
     let mut tree = FileOp::new(State::scratch());
+    let mut downloads = Vec::with_capacity(small.len());
     for (_, f) in small {
         let name = file_name(f);
         let url = hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path);
@@ -268,13 +272,41 @@ async fn fetch_small(
         let state = fetcher.file(&url, &name, &expect, &progress, false, again);
         let copy = CopyOptions { create_dest_path: true, ..Default::default() };
         tree = tree.copy(&state, &format!("/{name}"), &format!("/{}", f.path), copy);
+        downloads.push(state);
     }
+    fetch_in_waves(bridge, &downloads, request.max_connections)
+        .await
+        .map_err(|e| explain_file_failure(request, hf, info, e))?;
     let tree = tree.custom_name(&format!("gather {} small file(s) of {}", small.len(), hf.repo)).into_state();
     let what = format!("small files of {}", hf.repo);
     let listing = selfimage::scan_listing(bridge, &fetcher.image, &tree, &what, true)
         .await
         .map_err(|e| explain_file_failure(request, hf, info, e))?;
     Ok((tree, listing))
+}
+
+/// Bounds how many Hub downloads BuildKit runs at once (`max_connections`).
+///
+/// BuildKit fetches every HTTP source a solve needs at the same time, with
+/// no limit of its own, so a repo with thousands of files would open
+/// thousands of connections to the Hub. When there are more than `limit`
+/// downloads, they are solved here first, `limit` at a time: each wave is
+/// solved together and all of it finishes before the next starts. The
+/// solved sources stay in this build's solver state, so the steps that use
+/// them later (gather, scan, pack, the layout) reuse the results and send
+/// no further request. With `limit` or fewer downloads nothing is done
+/// here: BuildKit fetches them all at once when they are first needed.
+async fn fetch_in_waves(bridge: &Bridge, downloads: &[State], limit: usize) -> Result<(), GatewayError> {
+    if downloads.len() <= limit {
+        return Ok(());
+    }
+    for wave in downloads.chunks(limit.max(1)) {
+        let solved = futures_util::future::join_all(wave.iter().map(|s| bridge.solve_evaluated(s.to_definition()))).await;
+        for r in solved {
+            r?;
+        }
+    }
+    Ok(())
 }
 
 /// The HTTP status (or our `hf-get` exit code) in a BuildKit error.
