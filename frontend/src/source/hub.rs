@@ -261,8 +261,8 @@ async fn fetch_small(
     small: &[(String, HubFile)],
     retry: &BTreeSet<String>,
 ) -> Result<(State, Listing), Failure> {
-    let mut tree = FileOp::new(State::scratch());
-    let mut downloads = Vec::with_capacity(small.len());
+    let copy = CopyOptions { create_dest_path: true, ..Default::default() };
+    let mut parts = Vec::with_capacity(small.len());
     for (_, f) in small {
         let name = file_name(f);
         let url = hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path);
@@ -270,13 +270,24 @@ async fn fetch_small(
         let progress = format!("fetch {} ({}){}", f.path, human_size(f.size), if again { " again" } else { "" });
         let expect = f.blob_id.clone().map(Expect::GitSha1).unwrap_or(Expect::Anything);
         let state = fetcher.file(&url, &name, &expect, &progress, false, again);
-        let copy = CopyOptions { create_dest_path: true, ..Default::default() };
-        tree = tree.copy(&state, &format!("/{name}"), &format!("/{}", f.path), copy);
-        downloads.push(state);
+        parts.push((state, format!("/{name}"), format!("/{}", f.path)));
     }
-    fetch_in_waves(bridge, &downloads, request.max_connections)
-        .await
-        .map_err(|e| explain_file_failure(request, hf, info, e))?;
+    let gather = |parts: &[(State, String, String)]| {
+        parts.iter().fold(FileOp::new(State::scratch()), |op, (state, from, to)| op.copy(state, from, to, copy.clone()))
+    };
+    // Small files come in waves of one gather each (one solve per wave,
+    // not one per file); see `fetch_in_waves` for why.
+    if parts.len() > request.max_connections {
+        for (i, wave) in parts.chunks(request.max_connections).enumerate() {
+            let name = format!("fetch small files of {}, wave {} of {}", hf.repo, i + 1, parts.len().div_ceil(request.max_connections));
+            let state = gather(wave).custom_name(&name).into_state();
+            bridge
+                .solve_evaluated(state.to_definition())
+                .await
+                .map_err(|e| explain_file_failure(request, hf, info, e))?;
+        }
+    }
+    let tree = gather(&parts);
     let tree = tree.custom_name(&format!("gather {} small file(s) of {}", small.len(), hf.repo)).into_state();
     let what = format!("small files of {}", hf.repo);
     let listing = selfimage::scan_listing(bridge, &fetcher.image, &tree, &what, true)
