@@ -104,7 +104,7 @@ hub_reset() { curl -s -X POST "$EP/_fake/reset-stats" >/dev/null; }
 ours() { # <out> <extra docker args…>
   local out="$1"; shift
   rm -rf "$out"
-  $DOCKER buildx build --progress=plain --build-arg BUILDKIT_SYNTAX="$IMAGE" \
+  $DOCKER buildx build --progress=plain --build-arg BUILDKIT_SYNTAX="$IMAGE" --target packager/modelpack \
     --build-arg hf_endpoint="$EP" -o "type=local,dest=$out" "$@" -f- "$CTX" </dev/null
 }
 
