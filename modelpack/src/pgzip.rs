@@ -23,14 +23,26 @@ pub const BLOCK: usize = 1 << 20;
 /// "unknown" (255), as `flate2::GzBuilder` writes with mtime 0.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 
+/// A block being deflated: on a worker thread, or already done inline.
+enum InFlight {
+    Thread(std::thread::JoinHandle<io::Result<(Vec<u8>, crc32fast::Hasher)>>),
+    Done(io::Result<(Vec<u8>, crc32fast::Hasher)>),
+}
+
 /// Parallel gzip writer; call [`ParallelGzip::finish`] to end the stream.
+///
+/// Each full block is handed to its own worker thread while the caller
+/// goes on producing (and hashing) the next ones; at most `2 × threads`
+/// blocks are in flight, and they are written in input order.
 pub struct ParallelGzip<W: Write> {
     out: W,
     level: Compression,
     threads: usize,
     pending: Vec<u8>,
+    in_flight: std::collections::VecDeque<InFlight>,
     crc: crc32fast::Hasher,
     total: u64,
+    header_written: bool,
 }
 
 /// Deflates one block; `last` ends the deflate stream, otherwise the block
@@ -52,62 +64,61 @@ fn deflate_block(data: &[u8], level: Compression, last: bool) -> io::Result<(Vec
 impl<W: Write> ParallelGzip<W> {
     /// A writer deflating at `level` on up to `threads` threads (at least 1).
     pub fn new(out: W, level: Compression, threads: usize) -> Self {
-        let threads = threads.max(1);
         ParallelGzip {
             out,
             level,
-            threads,
-            pending: Vec::with_capacity(threads * BLOCK),
+            threads: threads.max(1),
+            pending: Vec::with_capacity(BLOCK),
+            in_flight: std::collections::VecDeque::new(),
             crc: crc32fast::Hasher::new(),
             total: 0,
+            header_written: false,
         }
     }
 
-    /// Compresses the whole blocks in `pending` (none of them final) and
-    /// writes them in order.
-    fn flush_blocks(&mut self) -> io::Result<()> {
-        let whole = self.pending.len() / BLOCK * BLOCK;
-        if whole == 0 {
-            return Ok(());
-        }
-        if self.total == 0 {
-            self.out.write_all(&HEADER)?;
-        }
-        let level = self.level;
-        let results: Vec<io::Result<(Vec<u8>, crc32fast::Hasher)>> = if self.threads == 1 {
-            self.pending[..whole].chunks(BLOCK).map(|b| deflate_block(b, level, false)).collect()
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = self.pending[..whole]
-                    .chunks(BLOCK)
-                    .map(|b| s.spawn(move || deflate_block(b, level, false)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("a gzip worker thread panicked"))))
-                    .collect()
-            })
+    /// Writes the oldest block in flight (waiting for it).
+    fn write_oldest(&mut self) -> io::Result<()> {
+        let Some(next) = self.in_flight.pop_front() else { return Ok(()) };
+        let result = match next {
+            InFlight::Done(r) => r,
+            InFlight::Thread(h) => h.join().unwrap_or_else(|_| Err(io::Error::other("a gzip worker thread panicked"))),
         };
-        for r in results {
-            let (bytes, crc) = r?;
-            self.out.write_all(&bytes)?;
-            self.crc.combine(&crc);
+        let (bytes, crc) = result?;
+        if !self.header_written {
+            self.out.write_all(&HEADER)?;
+            self.header_written = true;
         }
-        self.total += whole as u64;
-        self.pending.drain(..whole);
+        self.out.write_all(&bytes)?;
+        self.crc.combine(&crc);
+        Ok(())
+    }
+
+    /// Starts deflating the full block in `pending` (never the final one).
+    fn start_block(&mut self) -> io::Result<()> {
+        let block = std::mem::replace(&mut self.pending, Vec::with_capacity(BLOCK));
+        self.total += block.len() as u64;
+        let level = self.level;
+        let job = if self.threads == 1 {
+            InFlight::Done(deflate_block(&block, level, false))
+        } else {
+            InFlight::Thread(std::thread::spawn(move || deflate_block(&block, level, false)))
+        };
+        self.in_flight.push_back(job);
+        while self.in_flight.len() > 2 * self.threads - 1 {
+            self.write_oldest()?;
+        }
         Ok(())
     }
 
     /// Writes the final block and the gzip trailer; returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
-        self.flush_blocks()?;
-        if self.total == 0 {
-            self.out.write_all(&HEADER)?;
+        while !self.in_flight.is_empty() {
+            self.write_oldest()?;
         }
-        let (bytes, crc) = deflate_block(&self.pending, self.level, true)?;
-        self.out.write_all(&bytes)?;
-        self.crc.combine(&crc);
         self.total += self.pending.len() as u64;
+        let last = deflate_block(&self.pending, self.level, true);
+        self.in_flight.push_back(InFlight::Done(last));
+        self.write_oldest()?;
         self.out.write_all(&self.crc.clone().finalize().to_le_bytes())?;
         // ISIZE is the length modulo 2^32 (RFC 1952).
         self.out.write_all(&(self.total as u32).to_le_bytes())?;
@@ -117,16 +128,15 @@ impl<W: Write> ParallelGzip<W> {
 
 impl<W: Write> Write for ParallelGzip<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = self.threads * BLOCK - self.pending.len();
-        let n = buf.len().min(room);
+        let n = buf.len().min(BLOCK - self.pending.len());
         self.pending.extend_from_slice(&buf[..n]);
-        if self.pending.len() == self.threads * BLOCK {
-            self.flush_blocks()?;
+        if self.pending.len() == BLOCK {
+            self.start_block()?;
         }
         Ok(n)
     }
 
-    /// Whole blocks are written; a partial block waits for more input, as
+    /// Finished blocks are written; a partial block waits for more input, as
     /// flushing it would change the block boundaries.
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
