@@ -201,12 +201,14 @@ t = {r[0]: float(r[1]) for r in rows}
 print(f"| {'measurement':<52} | {'value':>9} | note |")
 print(f"|{'-'*54}|{'-'*11}|------|")
 for name, value, note in rows:
-    print(f"| {name:<52} | {float(value):>9.2f} | {note} |")
+    shown = f"{int(float(value))}" if note.startswith("count") else f"{float(value):.2f}"
+    print(f"| {name:<52} | {shown:>9} | {note} |")
 def ratio(label, a, b, target):
     if a in t and b in t and t[b] > 0:
-        print(f"| {label:<52} | {t[a]/t[b]:>9.2f} | target {target} |")
+        print(f"| {label:<52} | {t[a]/t[b]:>9.2f} | {target} |")
 print()
-print("ratios (cold):")
+print(f"| {'ratio (cold runs)':<52} | {'value':>9} | target |")
+print(f"|{'-'*54}|{'-'*11}|--------|")
 ratio("raw / minimal graph", "ours raw cold", "minimal graph cold", "<= 0.8")
 ratio("aikit-style / raw", "aikit-style cold", "ours raw cold", ">= 2.5")
 ratio("tar / raw", "ours tar cold", "ours raw cold", "<= 1.1")
@@ -214,5 +216,5 @@ ratio("tar+zstd / raw", "ours tar+zstd cold", "ours raw cold", "<= 1.3")
 ratio("tar+gzip / raw", "ours tar+gzip cold", "ours raw cold", "<= 2.5")
 ratio("zstd pipeline / writer", "pipeline tar|tee(sha256sum)|zstd -T0 -3|sha256sum", "writer tar+zstd (1 shard)", ">= 1.5")
 ratio("pigz pipeline / writer", "pipeline tar|tee(sha256sum)|pigz -n|sha256sum", "writer tar+gzip (1 shard)", ">= 1.5")
-ratio("gzip pipeline / writer", "pipeline tar|tee(sha256sum)|gzip -n|sha256sum", "writer tar+gzip (1 shard)", "")
+ratio("gzip pipeline / writer", "pipeline tar|tee(sha256sum)|gzip -n|sha256sum", "writer tar+gzip (1 shard)", "-")
 EOF
