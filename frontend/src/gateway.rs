@@ -78,7 +78,10 @@ fn remote(status: tonic::Status) -> GatewayError {
     })
 }
 
-/// A connected LLBBridge client plus what `Ping` told us.
+/// A connected LLBBridge client plus what `Ping` told us. Every call
+/// takes `&self` and clones the tonic client (a cheap handle onto one
+/// HTTP/2 connection), so independent solves and reads can be in flight
+/// together and BuildKit runs their steps side by side.
 pub struct Bridge {
     client: LlbBridgeClient<Channel>,
     no_cache: bool,
@@ -140,7 +143,7 @@ impl Bridge {
     /// Resolves an image reference to its digest and config JSON for a
     /// platform (gateway `ResolveImageConfig`, API cap `resolveimage`).
     pub async fn resolve_image_config(
-        &mut self,
+        &self,
         reference: &str,
         platform: &pb::Platform,
     ) -> Result<(String, Vec<u8>), GatewayError> {
@@ -150,7 +153,7 @@ impl Bridge {
             resolve_mode: "default".into(),
             log_name: format!("resolve base image {reference}"),
         };
-        let response = self.client.resolve_image_config(request).await.map_err(remote)?.into_inner();
+        let response = self.client.clone().resolve_image_config(request).await.map_err(remote)?.into_inner();
         Ok((response.digest, response.config))
     }
 
@@ -182,16 +185,16 @@ impl Bridge {
     }
 
     /// Solves a definition (lazily, as buildkitd does) and returns its ref.
-    pub async fn solve(&mut self, def: pb::Definition) -> Result<Reference, GatewayError> {
+    pub async fn solve(&self, def: pb::Definition) -> Result<Reference, GatewayError> {
         self.solve_with(def, false).await
     }
 
     /// Solves and runs the whole graph now, so failures surface here.
-    pub async fn solve_evaluated(&mut self, def: pb::Definition) -> Result<Reference, GatewayError> {
+    pub async fn solve_evaluated(&self, def: pb::Definition) -> Result<Reference, GatewayError> {
         self.solve_with(def, true).await
     }
 
-    async fn solve_with(&mut self, mut def: pb::Definition, evaluate: bool) -> Result<Reference, GatewayError> {
+    async fn solve_with(&self, mut def: pb::Definition, evaluate: bool) -> Result<Reference, GatewayError> {
         if self.no_cache {
             llb::ignore_cache(&mut def);
         }
@@ -202,7 +205,7 @@ impl Bridge {
             evaluate,
             ..Default::default()
         };
-        let response = self.client.solve(request).await.map_err(remote)?.into_inner();
+        let response = self.client.clone().solve(request).await.map_err(remote)?.into_inner();
         match response.result.and_then(|r| r.result) {
             Some(gw::result::Result::Ref(r)) => Ok(Reference(r.id)),
             other => Err(GatewayError::Local(anyhow!("solve returned no single ref: {other:?}"))),
@@ -211,7 +214,7 @@ impl Bridge {
 
     /// Reads a whole file from a solved ref, in ranges that stay under the
     /// gRPC message limit (only ever used for small JSON files).
-    pub async fn read_file(&mut self, r: &Reference, path: &str) -> Result<Vec<u8>, GatewayError> {
+    pub async fn read_file(&self, r: &Reference, path: &str) -> Result<Vec<u8>, GatewayError> {
         const CHUNK: i64 = 8 << 20;
         let mut data = Vec::new();
         loop {
@@ -220,7 +223,7 @@ impl Bridge {
                 file_path: path.to_string(),
                 range: Some(gw::FileRange { offset: data.len() as i64, length: CHUNK }),
             };
-            let chunk = self.client.read_file(request).await.map_err(remote)?.into_inner().data;
+            let chunk = self.client.clone().read_file(request).await.map_err(remote)?.into_inner().data;
             let done = (chunk.len() as i64) < CHUNK;
             data.extend_from_slice(&chunk);
             if done {
@@ -232,7 +235,7 @@ impl Bridge {
     /// Returns the final result (a ref, or none for metadata-only answers
     /// such as subrequests) with metadata; ends the build.
     pub async fn return_result(
-        &mut self,
+        &self,
         r: Option<Reference>,
         metadata: BTreeMap<String, Vec<u8>>,
     ) -> anyhow::Result<()> {
@@ -241,18 +244,18 @@ impl Bridge {
             metadata,
         };
         let request = gw::ReturnRequest { result: Some(result), error: None };
-        self.client.r#return(request).await.map_err(|s| anyhow!("return result: {}", s.message()))?;
+        self.client.clone().r#return(request).await.map_err(|s| anyhow!("return result: {}", s.message()))?;
         Ok(())
     }
 
     /// Returns an error; ends the build. Remote statuses pass through as-is.
-    pub async fn return_error(&mut self, err: GatewayError) -> anyhow::Result<()> {
+    pub async fn return_error(&self, err: GatewayError) -> anyhow::Result<()> {
         let status = match err {
             GatewayError::Remote(s) => s,
             GatewayError::Local(e) => Status { code: 2, message: format!("{e:#}"), details: vec![] },
         };
         let request = gw::ReturnRequest { result: None, error: Some(status) };
-        self.client.r#return(request).await.map_err(|s| anyhow!("return error: {}", s.message()))?;
+        self.client.clone().r#return(request).await.map_err(|s| anyhow!("return error: {}", s.message()))?;
         Ok(())
     }
 }

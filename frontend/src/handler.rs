@@ -40,6 +40,7 @@ pub async fn build(
     let env = &Environment { opts, session_id: env.session_id.clone() };
     // `--no-cache` (dockerui's key; a value naming stages means all here).
     bridge.set_no_cache(env.opts.contains_key("no-cache"));
+    let bridge: &Bridge = bridge;
     let target = targets::route(env.opts.get("target").map(String::as_str))?;
     let mut request = options::parse(&env.opts)?;
     request.extras = extras;
@@ -49,7 +50,7 @@ pub async fn build(
 }
 
 async fn package(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     env: &Environment,
     request: &Request,
     output: &Output,

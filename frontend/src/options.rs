@@ -44,6 +44,8 @@ pub mod keys {
     pub const BASE_IMAGE: &str = "base_image";
     /// `packager/generic`: the manifest `artifactType`.
     pub const ARTIFACT_TYPE: &str = "artifact_type";
+    /// How many Hub file downloads BuildKit runs at once.
+    pub const MAX_CONNECTIONS: &str = "max_connections";
 }
 
 /// Every build arg this frontend reads.
@@ -64,6 +66,7 @@ pub const KNOWN: &[&str] = &[
     keys::MODEL_DIR,
     keys::BASE_IMAGE,
     keys::ARTIFACT_TYPE,
+    keys::MAX_CONNECTIONS,
 ];
 
 /// One build arg as users see it: `docker buildx build --call outline`
@@ -97,7 +100,11 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::MODEL_DIR, default: DEFAULT_MODEL_DIR, description: "output_mode=image: absolute folder the model files go to in the image" },
     ArgDoc { name: keys::BASE_IMAGE, default: "", description: "output_mode=image: image the model is put on top of (default: none, FROM scratch)" },
     ArgDoc { name: keys::ARTIFACT_TYPE, default: "", description: "packager/generic: the manifest artifactType (default application/vnd.unknown.artifact.v1)" },
+    ArgDoc { name: keys::MAX_CONNECTIONS, default: "16", description: "at most this many Hub file downloads at once (1-256); larger repos are fetched in waves" },
 ];
+
+/// Default of `max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
 
 /// Whether a build-arg name looks like ours but is not one we read (most
 /// likely a typo such as `layer_packing`). Upper-case args (`BUILDKIT_SYNTAX`,
@@ -192,6 +199,8 @@ pub struct Request {
     /// What a model recipe says beyond build args (several sources,
     /// per-kind packaging, annotations); empty without a recipe.
     pub extras: crate::recipe::Extras,
+    /// At most this many Hub file downloads in flight (`max_connections`).
+    pub max_connections: usize,
 }
 
 /// Default Hugging Face endpoint.
@@ -293,7 +302,16 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         Some(text) => PartialConfig::parse_override(text, "build-arg config_json")?,
     };
 
+    let max_connections = match arg(keys::MAX_CONNECTIONS) {
+        None => DEFAULT_MAX_CONNECTIONS,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n @ 1..=256) => n,
+            _ => bail!("build-arg max_connections: {v:?} is not a number from 1 to 256; e.g. 16"),
+        },
+    };
+
     Ok(Request {
+        max_connections,
         name_given: arg(keys::NAME).is_some(),
         overrides,
         source,
@@ -388,6 +406,16 @@ mod tests {
         );
         let err = parse(&opts(&[("source", "."), ("output_mode", "x")])).unwrap_err();
         assert!(err.to_string().contains("accepted: layout, files, artifact, image"), "{err}");
+    }
+
+    #[test]
+    fn max_connections_is_a_bounded_number() {
+        assert_eq!(parse(&opts(&[("source", ".")])).unwrap().max_connections, 16);
+        assert_eq!(parse(&opts(&[("source", "."), ("max_connections", "4")])).unwrap().max_connections, 4);
+        for bad in ["0", "257", "many", "-1"] {
+            let err = parse(&opts(&[("source", "."), ("max_connections", bad)])).unwrap_err().to_string();
+            assert!(err.starts_with("build-arg max_connections:"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub struct Output {
 /// Settles the output for `request`: plan kind, platform, base image
 /// (resolved through the gateway) and whether MergeOp is available.
 pub async fn prepare(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     opts: &BTreeMap<String, String>,
     request: &Request,
     target: Target,
@@ -161,7 +161,7 @@ pub fn pinned(reference: &str, digest: &str) -> String {
     }
 }
 
-async fn resolve_base(bridge: &mut Bridge, reference: &str, platform: &pb::Platform) -> Result<BaseImage, GatewayError> {
+async fn resolve_base(bridge: &Bridge, reference: &str, platform: &pb::Platform) -> Result<BaseImage, GatewayError> {
     bridge.require_caps(&["source.image"], &["resolveimage"])?;
     let (digest, bytes) = bridge.resolve_image_config(reference, platform).await.map_err(|e| {
         anyhow!("build-arg base_image: cannot resolve {reference:?}: {e}; check the reference and that the engine can reach its registry")

@@ -56,7 +56,7 @@ pub struct Read {
 
 /// Reads and parses the recipe; `None` when there is none.
 pub async fn read(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     session: &str,
     opts: &BTreeMap<String, String>,
 ) -> Result<Option<Read>, GatewayError> {

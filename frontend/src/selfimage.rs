@@ -2,6 +2,7 @@
 //! binary (no shell, no third-party image, nothing pulled).
 
 use anyhow::{Context, Result};
+use futures_util::stream::{self, StreamExt};
 use llb::proto::pb;
 use llb::{Exec, Imported, Mount, NetMode, State};
 use prost::Message;
@@ -10,7 +11,6 @@ use crate::gateway::{Bridge, GatewayError};
 use modelpack::config::PartialConfig;
 use modelpack::describe::{self, ModelFacts};
 use modelpack::LayerPackaging;
-use modelpack::mediatype::classify;
 use modelpack::pack::{Written, BLOB_FILE, LAYER_FILE};
 use modelpack::plan::{Origin, Packed, PlanFile};
 use modelpack::scan::{Listing, LISTING_FILE};
@@ -50,7 +50,7 @@ pub fn scan_step(image: &State, tree: &State, what: &str, git_sha1: bool) -> Sta
 
 /// Runs [`scan_step`] on `tree` and reads back its listing.
 pub async fn scan_listing(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     image: &State,
     tree: &State,
     what: &str,
@@ -109,7 +109,7 @@ pub fn describe_step(image: &State, files: &[&PlanFile], sources: &[State]) -> S
 /// small facts JSON comes back over gRPC. `use_name` lets a name in the
 /// files (GGUF `general.name`) set `descriptor.name`.
 pub async fn describe_files(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     image: &State,
     files: &[PlanFile],
     sources: &[State],
@@ -127,33 +127,60 @@ pub async fn describe_files(
     Ok(facts.to_config(use_name))
 }
 
-/// Turns raw plan files into tar layers, one pack step each, each file in
-/// the format [`LayerPackaging::for_kind`] gives for its kind (weights stay
-/// plain `tar` unless `compress_weights`); the new blobs' states are
-/// appended to `sources`. Raw stays as it is.
+/// How many pack steps are solved and read back at once. BuildKit runs
+/// the steps of concurrent solves side by side (bounded by its own worker
+/// parallelism); this only keeps the number of open gRPC calls sane for
+/// repos with thousands of files.
+pub const PACK_CONCURRENCY: usize = 64;
+
+/// Turns plan files into tar layers, one pack step each, each file in the
+/// format `format_of` gives it (files it gives `raw` stay as they are). All
+/// steps are solved together (at most [`PACK_CONCURRENCY`] in flight), so
+/// BuildKit packs independent files at the same time. Returns the files,
+/// whose origins index `sources` followed by the returned new blob states,
+/// in that order.
 pub async fn pack_files(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     image: &State,
     files: Vec<PlanFile>,
-    sources: &mut Vec<State>,
-    asked: LayerPackaging,
-    compress_weights: bool,
-) -> Result<Vec<PlanFile>, GatewayError> {
-    if asked == LayerPackaging::Raw {
-        return Ok(files);
-    }
-    let mut packed = Vec::with_capacity(files.len());
-    for mut f in files {
-        let format = asked.for_kind(classify(&f.path, f.size).0, compress_weights);
-        let out = pack_step(image, &sources[f.origin.source], &f.origin.path, &f.path, f.mode(), format);
+    sources: &[State],
+    format_of: impl Fn(&PlanFile) -> LayerPackaging,
+) -> Result<(Vec<PlanFile>, Vec<State>), GatewayError> {
+    type Job = (PlanFile, LayerPackaging);
+    let (raw, to_pack): (Vec<Job>, Vec<Job>) = files
+        .into_iter()
+        .map(|f| {
+            let format = format_of(&f);
+            (f, format)
+        })
+        .partition(|(_, format)| *format == LayerPackaging::Raw);
+    let jobs: Vec<(PlanFile, LayerPackaging, State)> = to_pack
+        .into_iter()
+        .map(|(f, format)| {
+            let out = pack_step(image, &sources[f.origin.source], &f.origin.path, &f.path, f.mode(), format);
+            (f, format, out)
+        })
+        .collect();
+    let results: Vec<Result<Written, GatewayError>> = stream::iter(jobs.iter().map(|(f, _, out)| async move {
         let r = bridge.solve_evaluated(out.to_definition()).await?;
-        let written: Written = serde_json::from_slice(&bridge.read_file(&r, LAYER_FILE).await?)
+        let bytes = bridge.read_file(&r, LAYER_FILE).await?;
+        let written: Written = serde_json::from_slice(&bytes)
             .with_context(|| format!("reading the pack result of {}", f.path))?;
-        sources.push(out);
-        f.origin = Origin { source: sources.len() - 1, path: format!("/{BLOB_FILE}") };
+        Ok(written)
+    }))
+    .buffered(PACK_CONCURRENCY)
+    .collect()
+    .await;
+    let mut packed: Vec<PlanFile> = raw.into_iter().map(|(f, _)| f).collect();
+    let mut states = Vec::with_capacity(jobs.len());
+    // The first failure in file order is reported, as a sequential run would.
+    for ((mut f, format, out), written) in jobs.into_iter().zip(results) {
+        let written = written?;
+        f.origin = Origin { source: sources.len() + states.len(), path: format!("/{BLOB_FILE}") };
         f.digest = written.digest;
         f.packed = Some(Packed { blob_size: written.size, diff_id: written.diff_id, format });
+        states.push(out);
         packed.push(f);
     }
-    Ok(packed)
+    Ok((packed, states))
 }

@@ -22,6 +22,7 @@ pub mod oci;
 pub mod pack;
 pub mod packaging;
 pub mod patterns;
+pub mod pgzip;
 pub mod plan;
 pub mod recipe;
 pub mod scan;

@@ -20,6 +20,25 @@ pub const LAYER_FILE: &str = "layer.json";
 /// zstd level: zstd's default, a fair speed/size trade for mostly
 /// incompressible weights.
 const ZSTD_LEVEL: i32 = 3;
+/// zstd job size in multithreaded mode. zstd's multithreaded output
+/// depends on the job size and level, not on the number of workers (as long
+/// as there is at least one), so it is fixed here and the worker count can
+/// follow the machine.
+const ZSTD_JOB_SIZE: u32 = 4 << 20;
+
+/// Threads the compressors use: the CPUs this process may run on.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A zstd encoder with `threads` workers (at least one: zero would be
+/// zstd's single-threaded mode, whose bytes differ).
+fn zstd_encoder<W: Write>(out: W, threads: usize) -> io::Result<zstd::Encoder<'static, W>> {
+    let mut enc = zstd::Encoder::new(out, ZSTD_LEVEL)?;
+    enc.multithread(threads.clamp(1, 64) as u32)?;
+    enc.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB_SIZE))?;
+    Ok(enc)
+}
 
 /// What the writer produced.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +51,9 @@ pub struct Written {
     pub diff_id: String,
 }
 
-/// Counts and hashes what passes through.
+/// Counts and hashes what passes through. sha2 0.10 picks its SHA-NI
+/// (x86-64) or ARMv8 SHA2 code at run time through `cpufeatures`, so no
+/// `asm` feature is needed for hardware hashing.
 struct HashWriter<W> {
     inner: W,
     hasher: Sha256,
@@ -98,8 +119,24 @@ fn write_tar<W: Write>(out: W, src: &Path, name: &str, mode: u32) -> io::Result<
     builder.into_inner()
 }
 
-/// Streams `src` as tar entry `name` in `format` into `out`.
+/// Streams `src` as tar entry `name` in `format` into `out`, compressing on
+/// every CPU; see [`write_layer_with`].
 pub fn write_layer<W: Write>(src: &Path, name: &str, mode: u32, format: LayerPackaging, out: W) -> io::Result<Written> {
+    write_layer_with(src, name, mode, format, out, default_threads())
+}
+
+/// Streams `src` as tar entry `name` in `format` into `out` in one pass:
+/// the tar bytes are hashed (diff id) on their way into the compressor and
+/// the compressed bytes (digest, size) on their way out. gzip and zstd use
+/// up to `threads` threads; the bytes are the same for any thread count.
+pub fn write_layer_with<W: Write>(
+    src: &Path,
+    name: &str,
+    mode: u32,
+    format: LayerPackaging,
+    out: W,
+    threads: usize,
+) -> io::Result<Written> {
     let blob = HashWriter::new(out);
     let (blob, diff_id) = match format {
         LayerPackaging::Raw => {
@@ -110,12 +147,12 @@ pub fn write_layer<W: Write>(src: &Path, name: &str, mode: u32, format: LayerPac
             (blob, diff_id)
         }
         LayerPackaging::TarGzip => {
-            let gz = flate2::GzBuilder::new().mtime(0).write(blob, flate2::Compression::default());
+            let gz = crate::pgzip::ParallelGzip::new(blob, flate2::Compression::default(), threads);
             let (gz, diff_id, _) = write_tar(HashWriter::new(gz), src, name, mode)?.finish();
             (gz.finish()?, diff_id)
         }
         LayerPackaging::TarZstd => {
-            let zst = zstd::Encoder::new(blob, ZSTD_LEVEL)?;
+            let zst = zstd_encoder(blob, threads)?;
             let (zst, diff_id, _) = write_tar(HashWriter::new(zst), src, name, mode)?.finish();
             (zst.finish()?, diff_id)
         }
@@ -225,6 +262,37 @@ mod tests {
         for format in [LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd] {
             assert_eq!(pack(format), pack(format), "{format:?}");
         }
+    }
+
+    #[test]
+    fn compressed_bytes_do_not_depend_on_the_thread_count() {
+        let dir = std::env::temp_dir().join(format!("pack-mt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Larger than two zstd jobs and several gzip blocks.
+        let bytes: Vec<u8> = (0..(10u32 << 20)).map(|i| ((i / 5) % 97 + (i >> 18)) as u8).collect();
+        let src = dir.join("big.bin");
+        std::fs::write(&src, &bytes).unwrap();
+        for format in [LayerPackaging::TarGzip, LayerPackaging::TarZstd] {
+            let pack_with = |threads| {
+                let mut blob = Vec::new();
+                let w = write_layer_with(&src, "big.bin", 0o644, format, &mut blob, threads).unwrap();
+                (w, blob)
+            };
+            let one = pack_with(1);
+            assert_eq!(pack_with(2), one, "{format:?}: 2 threads");
+            assert_eq!(pack_with(8), one, "{format:?}: 8 threads");
+            assert_eq!(one.0.digest, crate::digest::sha256_of(&one.1));
+            let tar_bytes = match format {
+                LayerPackaging::TarGzip => {
+                    let mut d = Vec::new();
+                    flate2::read::GzDecoder::new(one.1.as_slice()).read_to_end(&mut d).unwrap();
+                    d
+                }
+                _ => zstd::decode_all(one.1.as_slice()).unwrap(),
+            };
+            assert_eq!(untar(&tar_bytes)[0].3, bytes, "{format:?}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

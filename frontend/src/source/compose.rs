@@ -27,7 +27,7 @@ pub const ANNOTATION_SOURCES: &str = "org.cncf.model.sources";
 
 /// Packages the recipe's sources together into the requested output.
 pub async fn build_layout(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     session: &str,
     request: &Request,
     output: &Output,
@@ -90,7 +90,7 @@ pub async fn build_layout(
 struct Pin(String, Option<String>);
 
 async fn fetch(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     session: &str,
     request: &Request,
     part: &RecipeSource,

@@ -13,7 +13,7 @@ use modelpack::context::{files, parse_dockerignore, Door, DEFAULT_EXCLUDES, DOCK
 
 /// Packages the context (or `path` inside it) into the requested output.
 pub async fn build_layout(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     session: &str,
     request: &Request,
     output: &Output,
@@ -35,7 +35,7 @@ pub async fn build_layout(
 /// The files of the context (or `path` inside it) selected by the
 /// request's patterns, and the context's state they come from.
 pub async fn fetch(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     session: &str,
     request: &Request,
     path: Option<&str>,
@@ -49,7 +49,7 @@ pub async fn fetch(
 }
 
 /// The context's `.dockerignore` patterns (none when there is no file).
-async fn read_dockerignore(bridge: &mut Bridge, session: &str) -> Result<Vec<String>, GatewayError> {
+async fn read_dockerignore(bridge: &Bridge, session: &str) -> Result<Vec<String>, GatewayError> {
     let r = bridge.solve(dockerignore_state(session).to_definition()).await?;
     match bridge.read_file(&r, DOCKERIGNORE).await {
         Ok(bytes) => Ok(parse_dockerignore(&String::from_utf8_lossy(&bytes))),

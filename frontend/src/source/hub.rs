@@ -53,7 +53,7 @@ impl From<anyhow::Error> for Failure {
 /// Packages `hf` into an OCI layout: anonymously through BuildKit's HTTP
 /// sources first, then, if the Hub refused, with the `hf-token` secret.
 pub async fn build_layout(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     request: &Request,
     output: &Output,
     hf: &HfRef,
@@ -90,7 +90,7 @@ pub async fn build_layout(
 /// sources: anonymously first, then, if the Hub refused, with the
 /// `hf-token` secret (as [`build_layout`]). Returns the pinned repo info.
 pub(crate) async fn fetch_pinned(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     request: &Request,
     hf: &HfRef,
 ) -> Result<(Vec<PlanFile>, Vec<State>, RepoInfo), GatewayError> {
@@ -111,7 +111,7 @@ pub(crate) async fn fetch_pinned(
 }
 
 async fn attempt(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     request: &Request,
     output: &Output,
     hf: &HfRef,
@@ -172,7 +172,7 @@ impl Fetcher {
         step.build().output("/out").expect("writable mount")
     }
 
-    async fn read(&self, bridge: &mut Bridge, url: &str, progress: &str) -> Result<Vec<u8>, GatewayError> {
+    async fn read(&self, bridge: &Bridge, url: &str, progress: &str) -> Result<Vec<u8>, GatewayError> {
         let state = self.file(url, "answer.json", &Expect::Anything, progress, true, false);
         let r = bridge.solve_evaluated(state.to_definition()).await?;
         bridge.read_file(&r, "answer.json").await
@@ -180,7 +180,7 @@ impl Fetcher {
 }
 
 /// Resolves the revision, lists and fetches the selected files.
-async fn fetch(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher) -> Result<Fetched, Failure> {
+async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher) -> Result<Fetched, Failure> {
     let ep = &request.hf_endpoint;
     let progress = format!("resolve {}@{} on {ep}", hf.repo, hf.revision);
     let bytes = match fetcher.read(bridge, &hf.info_url(ep, &hf.revision), &progress).await {
@@ -212,6 +212,9 @@ async fn fetch(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fet
         });
         sources.push(fetcher.file(&url, &name, &Expect::Sha256(sha.clone()), &progress, false, false));
     }
+    fetch_in_waves(bridge, &sources[1..], request.max_connections)
+        .await
+        .map_err(|e| explain_file_failure(request, hf, &info, e))?;
     if !small.is_empty() {
         let (tree, listing) = fetch_small(bridge, request, hf, &info, fetcher, &small, &BTreeSet::new()).await?;
         let bad = mismatched(&small, &listing);
@@ -274,7 +277,7 @@ fn mismatched(small: &[(String, HubFile)], listing: &Listing) -> BTreeSet<String
 /// Gathers the small files into one tree (those in `retry` as a fresh
 /// variant) and hashes it in a scan step.
 async fn fetch_small(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     request: &Request,
     hf: &HfRef,
     info: &RepoInfo,
@@ -282,7 +285,8 @@ async fn fetch_small(
     small: &[(String, HubFile)],
     retry: &BTreeSet<String>,
 ) -> Result<(State, Listing), Failure> {
-    let mut tree = FileOp::new(State::scratch());
+    let copy = CopyOptions { create_dest_path: true, ..Default::default() };
+    let mut parts = Vec::with_capacity(small.len());
     for (_, f) in small {
         let name = file_name(f);
         let url = hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path);
@@ -290,15 +294,54 @@ async fn fetch_small(
         let progress = format!("fetch {} ({}){}", f.path, human_size(f.size), if again { " again" } else { "" });
         let expect = f.blob_id.clone().map(Expect::GitSha1).unwrap_or(Expect::Anything);
         let state = fetcher.file(&url, &name, &expect, &progress, false, again);
-        let copy = CopyOptions { create_dest_path: true, ..Default::default() };
-        tree = tree.copy(&state, &format!("/{name}"), &format!("/{}", f.path), copy);
+        parts.push((state, format!("/{name}"), format!("/{}", f.path)));
     }
+    let gather = |parts: &[(State, String, String)]| {
+        parts.iter().fold(FileOp::new(State::scratch()), |op, (state, from, to)| op.copy(state, from, to, copy.clone()))
+    };
+    // Small files come in waves of one gather each (one solve per wave,
+    // not one per file); see `fetch_in_waves` for why.
+    if parts.len() > request.max_connections {
+        for (i, wave) in parts.chunks(request.max_connections).enumerate() {
+            let name = format!("fetch small files of {}, wave {} of {}", hf.repo, i + 1, parts.len().div_ceil(request.max_connections));
+            let state = gather(wave).custom_name(&name).into_state();
+            bridge
+                .solve_evaluated(state.to_definition())
+                .await
+                .map_err(|e| explain_file_failure(request, hf, info, e))?;
+        }
+    }
+    let tree = gather(&parts);
     let tree = tree.custom_name(&format!("gather {} small file(s) of {}", small.len(), hf.repo)).into_state();
     let what = format!("small files of {}", hf.repo);
     let listing = selfimage::scan_listing(bridge, &fetcher.image, &tree, &what, true)
         .await
         .map_err(|e| explain_file_failure(request, hf, info, e))?;
     Ok((tree, listing))
+}
+
+/// Bounds how many Hub downloads BuildKit runs at once (`max_connections`).
+///
+/// BuildKit fetches every HTTP source a solve needs at the same time, with
+/// no limit of its own, so a repo with thousands of files would open
+/// thousands of connections to the Hub. When there are more than `limit`
+/// downloads, they are solved here first, `limit` at a time: each wave is
+/// solved together and all of it finishes before the next starts. The
+/// solved sources stay in this build's solver state, so the steps that use
+/// them later (gather, scan, pack, the layout) reuse the results and send
+/// no further request. With `limit` or fewer downloads nothing is done
+/// here: BuildKit fetches them all at once when they are first needed.
+async fn fetch_in_waves(bridge: &Bridge, downloads: &[State], limit: usize) -> Result<(), GatewayError> {
+    if downloads.len() <= limit {
+        return Ok(());
+    }
+    for wave in downloads.chunks(limit.max(1)) {
+        let solved = futures_util::future::join_all(wave.iter().map(|s| bridge.solve_evaluated(s.to_definition()))).await;
+        for r in solved {
+            r?;
+        }
+    }
+    Ok(())
 }
 
 /// The HTTP status (or our `hf-get` exit code) in a BuildKit error.
@@ -326,7 +369,7 @@ fn explained(ours: String, cause: &GatewayError, refused: bool) -> Failure {
 }
 
 async fn explain_info_failure(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     fetcher: &Fetcher,
     request: &Request,
     hf: &HfRef,

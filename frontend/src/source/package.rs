@@ -10,14 +10,13 @@ use crate::output::{Metadata, Output};
 use crate::selfimage;
 use modelpack::mediatype::classify;
 use modelpack::plan::{ModelInfo, PlanFile};
-use modelpack::recipe::Packaging;
 use modelpack::LayerPackaging;
 
 /// Packages `files` (whose origins index `sources`) into an OCI layout
 /// described by `info` and by what the files' headers say, and solves it, so that a failing fetch surfaces
 /// here where the caller can explain it.
 pub async fn layout(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     image: &State,
     request: &Request,
     output: &Output,
@@ -25,45 +24,31 @@ pub async fn layout(
     mut sources: Vec<State>,
     info: &ModelInfo,
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let described = selfimage::describe_files(bridge, image, &files, &sources, !request.name_given).await?;
     let mut annotations = info.annotations.clone();
     annotations.extend(request.extras.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let info = ModelInfo { described, annotations, ..info.clone() };
     let compress_weights = output.compress_weights(request.compress_weights);
-    let files = match &request.extras.packaging {
-        Some(per_kind) if output.packaging() != LayerPackaging::Raw => {
-            pack_by_kind(bridge, image, files, &mut sources, per_kind, output.packaging(), compress_weights).await?
+    let asked = output.packaging();
+    let per_kind = request.extras.packaging.as_ref().filter(|_| asked != LayerPackaging::Raw);
+    let format_of = |f: &PlanFile| {
+        let kind = classify(&f.path, f.size).0;
+        match per_kind {
+            Some(table) => table.for_kind(kind, asked, compress_weights),
+            None => asked.for_kind(kind, compress_weights),
         }
-        _ => selfimage::pack_files(bridge, image, files, &mut sources, output.packaging(), compress_weights).await?,
     };
+    // Reading the headers and packing are independent: solve them together.
+    let (described, packed) = futures_util::future::join(
+        selfimage::describe_files(bridge, image, &files, &sources, !request.name_given),
+        selfimage::pack_files(bridge, image, files.clone(), &sources, format_of),
+    )
+    .await;
+    // A failing fetch shows in both; report it as reading the headers did before.
+    let described = described?;
+    let (files, blobs) = packed?;
+    sources.extend(blobs);
+    let info = ModelInfo { described, annotations, ..info.clone() };
     let plan = output.plan(files, &info)?;
     let (result, metadata) = output.emit(&plan, &sources, &request.name)?;
     Ok((bridge.solve_evaluated(result.to_definition()).await?, metadata))
 }
 
-/// Packs each file in the format a recipe's `layer_packaging` map gives its
-/// kind (`fallback` for kinds it does not name); `raw` files stay as they are.
-async fn pack_by_kind(
-    bridge: &mut Bridge,
-    image: &State,
-    files: Vec<PlanFile>,
-    sources: &mut Vec<State>,
-    per_kind: &Packaging,
-    fallback: LayerPackaging,
-    compress_weights: bool,
-) -> Result<Vec<PlanFile>, GatewayError> {
-    let mut groups: Vec<(LayerPackaging, Vec<PlanFile>)> = Vec::new();
-    for f in files {
-        let format = per_kind.for_kind(classify(&f.path, f.size).0, fallback, compress_weights);
-        match groups.iter_mut().find(|(g, _)| *g == format) {
-            Some((_, list)) => list.push(f),
-            None => groups.push((format, vec![f])),
-        }
-    }
-    let mut out = Vec::new();
-    for (format, group) in groups {
-        // Each group's format is already the one for its kind.
-        out.extend(selfimage::pack_files(bridge, image, group, sources, format, true).await?);
-    }
-    Ok(out)
-}

@@ -17,7 +17,7 @@ use crate::output::{Metadata, Output};
 
 /// Packages the files at `urls` into the requested output.
 pub async fn build_layout(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     request: &Request,
     output: &Output,
     urls: &[UrlSource],
@@ -37,7 +37,7 @@ pub async fn build_layout(
 
 /// The files at `urls` kept by the request's patterns, one state each.
 pub async fn fetch(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     request: &Request,
     urls: &[UrlSource],
 ) -> Result<(Vec<PlanFile>, Vec<State>), GatewayError> {
@@ -50,18 +50,22 @@ pub async fn fetch(
         )
         .into());
     }
-    let mut sources = Vec::with_capacity(kept.len());
+    // Every URL is fetched and scanned at the same time; failures are
+    // reported for the first failing URL in the order given.
+    let states: Vec<State> = kept.iter().map(|u| fetch_state(u)).collect();
+    let listings = futures_util::future::join_all(kept.iter().zip(&states).map(|(u, state)| {
+        let image = &image;
+        async move {
+            let what = format!("{} from {}", u.file_name, u.host);
+            selfimage::scan_listing(bridge, image, state, &what, false).await.map_err(|e| explain_fetch_failure(u, e))
+        }
+    }))
+    .await;
     let mut files = Vec::with_capacity(kept.len());
-    for u in kept {
-        let state = fetch_state(u);
-        let what = format!("{} from {}", u.file_name, u.host);
-        let listing = selfimage::scan_listing(bridge, &image, &state, &what, false)
-            .await
-            .map_err(|e| explain_fetch_failure(u, e))?;
-        files.push(plan_file(u, listing, sources.len())?);
-        sources.push(state);
+    for (i, (u, listing)) in kept.iter().zip(listings).enumerate() {
+        files.push(plan_file(u, listing?, i)?);
     }
-    Ok((files, sources))
+    Ok((files, states))
 }
 
 /// `descriptor.sourceURL`: the URL (without credentials) when there is

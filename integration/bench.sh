@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Performance bench (NOT run by CI, never by integration/test.sh): times our
+# frontend against BuildKit's minimal graph and an AIKit-style download on a
+# synthetic model served by the fake Hub on loopback, the layer writer alone
+# against command-line pipelines, and a many-files repo. Prints one table.
+#
+#   integration/bench.sh                       # 4 x 1 GiB shards (the issue's default bench)
+#   BENCH_SHARD_MB=256 BENCH_MANY=1000 integration/bench.sh   # a quick run
+#
+# Environment:
+#   BENCH_SHARDS (4)       number of weight shards (LFS files)
+#   BENCH_SHARD_MB (1024)  size of each shard in MiB
+#   BENCH_SMALL (6)        small (non-LFS) files next to the shards
+#   BENCH_MANY (10000)     files of the many-files repo (0 skips it)
+#   BENCH_SKIP ("")        space-separated parts to skip: builds minimal aikit writer many
+#   MODELPACK_IMAGE        the frontend image (default localhost:5000/modelpack-frontend:dev)
+#   DOCKER_HOST            the engine (default: the Docker 28 engine of engine-next.sh,
+#                          unix:///run/modelpack-docker28.sock)
+#   BENCH_PRUNE (0)        1: `docker builder prune -af` on DOCKER_HOST before each cold
+#                          run. Only on an engine of your own: it empties that engine's
+#                          whole build cache. By default cold runs use --no-cache instead
+#                          (every step and every download runs again; nothing is pruned).
+#
+# The AIKit-style baseline downloads each file in a RUN step of a FROM-scratch
+# image that holds only a static busybox (Debian's busybox-static package;
+# no image is pulled), then hashes it with `busybox sha256sum`, as AIKit's
+# download steps do with a busybox image. Its RUN steps need host networking
+# to reach the loopback hub (--allow network.host).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export DOCKER_HOST="${DOCKER_HOST:-unix:///run/modelpack-docker28.sock}"
+IMAGE="${MODELPACK_IMAGE:-localhost:5000/modelpack-frontend:dev}"
+SHARDS="${BENCH_SHARDS:-4}"
+SHARD_MB="${BENCH_SHARD_MB:-1024}"
+SMALL="${BENCH_SMALL:-6}"
+MANY="${BENCH_MANY:-10000}"
+SKIP=" ${BENCH_SKIP:-} "
+PRUNE="${BENCH_PRUNE:-0}"
+DOCKER="${DOCKER:-docker}"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+apt_install() {
+  need apt-get || { echo "bench: install $* first" >&2; exit 1; }
+  ${SUDO:-} apt-get install -y --no-install-recommends "$@" >/dev/null
+}
+need pigz || apt_install pigz
+need zstd || apt_install zstd
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx wget || apt_install busybox-static
+
+WORK="$(mktemp -d /tmp/modelpack-bench.XXXXXX)"
+HUB_PID=""
+cleanup() { [ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+
+now() { date +%s.%N; }
+# record <name> <seconds> [note]
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >>"$RESULTS"; printf '  %-44s %8.2fs %s\n' "$1" "$2" "${3:-}" >&2; }
+# timed <name> <note> cmd… : runs cmd, records its wall time; its output goes to $WORK/<name>.log
+timed() {
+  local name="$1" note="$2"; shift 2
+  local log="$WORK/$(echo "$name" | tr -c 'a-zA-Z0-9+.-' '_').log" s e
+  s=$(now)
+  if ! "$@" >"$log" 2>&1; then echo "bench: $name failed, see below" >&2; tail -30 "$log" >&2; exit 1; fi
+  e=$(now)
+  record "$name" "$(echo "$e - $s" | bc)" "$note"
+}
+cold_flag() { if [ "$PRUNE" = 1 ]; then $DOCKER builder prune -af >/dev/null; echo ""; else echo "--no-cache"; fi; }
+
+# ---------------------------------------------------------------- model --
+echo "bench: generating ${SHARDS} x ${SHARD_MB} MiB shards + ${SMALL} small files in $WORK" >&2
+SRC="$WORK/model"; mkdir -p "$SRC"
+python3 - "$SRC" "$SHARDS" "$SHARD_MB" "$SMALL" <<'EOF'
+import json, os, random, sys
+src, shards, mb, small = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+for i in range(shards):
+    rng = random.Random(i)
+    with open(os.path.join(src, f"model-{i+1:05d}-of-{shards:05d}.safetensors"), "wb") as f:
+        header = json.dumps({"__metadata__": {"format": "pt"}}).encode()
+        f.write(len(header).to_bytes(8, "little") + header)
+        for _ in range(mb):
+            f.write(rng.randbytes(1 << 20))
+with open(os.path.join(src, "config.json"), "w") as f:
+    json.dump({"architectures": ["BenchForCausalLM"], "hidden_size": 4096}, f)
+for i in range(max(small - 1, 0)):
+    with open(os.path.join(src, f"small-{i}.txt"), "w") as f:
+        f.write(f"small file {i}\n" * 20)
+with open(os.path.join(src, ".gitattributes"), "w") as f:
+    f.write("*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
+EOF
+REPOS="$WORK/repos"; mkdir -p "$REPOS"
+COMMIT=$(python3 integration/fakehub/make_repo.py --repos "$REPOS" create bench/model --files-dir "$SRC" | python3 -c 'import json,sys; print(json.load(sys.stdin)["commit"])')
+python3 integration/fakehub/fakehub.py --repos "$REPOS" --state-file "$WORK/hub.json" --quiet &
+HUB_PID=$!
+for _ in $(seq 100); do [ -s "$WORK/hub.json" ] && break; sleep 0.1; done
+EP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$WORK/hub.json")
+CTX="$WORK/ctx"; mkdir -p "$CTX"
+
+hub_stats() { curl -s "$EP/_fake/stats" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["requests"]))'; }
+hub_reset() { curl -s -X POST "$EP/_fake/reset-stats" >/dev/null; }
+
+ours() { # <out> <extra docker args…>
+  local out="$1"; shift
+  rm -rf "$out"
+  $DOCKER buildx build --progress=plain --build-arg BUILDKIT_SYNTAX="$IMAGE" --target packager/modelpack \
+    --build-arg hf_endpoint="$EP" -o "type=local,dest=$out" "$@" -f- "$CTX" </dev/null
+}
+
+# --------------------------------------------------------- our builds --
+if [[ "$SKIP" != *" builds "* ]]; then
+  echo "bench: our builds (hf://bench/model@$COMMIT)" >&2
+  for fmt in raw tar tar+zstd tar+gzip; do
+    args=(--build-arg source="hf://bench/model@$COMMIT" --build-arg layer_packaging="$fmt" --build-arg compress_weights=true)
+    timed "ours $fmt cold" "" ours "$WORK/out" $(cold_flag) "${args[@]}"
+    hub_reset
+    timed "ours $fmt warm" "" ours "$WORK/out" "${args[@]}"
+    record "ours $fmt warm: hub requests" "$(hub_stats)" "count, not seconds"
+  done
+fi
+
+# ------------------------------------------------ BuildKit's minimal graph --
+if [[ "$SKIP" != *" minimal "* ]]; then
+  MIN="$WORK/minimal"; mkdir -p "$MIN"
+  {
+    echo "FROM scratch"
+    for f in "$SRC"/*; do
+      sha=$(sha256sum "$f" | cut -d' ' -f1)
+      echo "ADD --checksum=sha256:$sha $EP/bench/model/resolve/$COMMIT/$(basename "$f") /blobs/sha256/$sha"
+    done
+  } >"$MIN/Dockerfile"
+  timed "minimal graph cold" "ADD --checksum per file" \
+    $DOCKER buildx build --progress=plain $(cold_flag) -o "type=local,dest=$WORK/out-min" "$MIN"
+  timed "minimal graph warm" "" $DOCKER buildx build --progress=plain -o "type=local,dest=$WORK/out-min" "$MIN"
+fi
+
+# --------------------------------------------------- AIKit-style download --
+if [[ "$SKIP" != *" aikit "* ]]; then
+  AIK="$WORK/aikit"; mkdir -p "$AIK"
+  cp /bin/busybox "$AIK/busybox"
+  {
+    echo "FROM scratch"
+    echo "COPY busybox /bin/busybox"
+    for f in "$SRC"/*; do
+      n=$(basename "$f")
+      echo "RUN --network=host [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox mkdir -p /models && /bin/busybox wget -q -O /models/$n $EP/bench/model/resolve/$COMMIT/$n && /bin/busybox sha256sum /models/$n\"]"
+    done
+  } >"$AIK/Dockerfile"
+  timed "aikit-style cold" "busybox wget + sha256sum per file" \
+    $DOCKER buildx build --progress=plain --allow network.host $(cold_flag) -o "type=local,dest=$WORK/out-aik" "$AIK"
+fi
+
+# ---------------------------------------------- the writer vs pipelines --
+if [[ "$SKIP" != *" writer "* ]]; then
+  BIN="$ROOT/dist/modelpack-frontend"
+  [ -x "$BIN" ] || { echo "bench: $BIN missing; run integration/build-image.sh first" >&2; exit 1; }
+  shard=$(ls "$SRC"/*.safetensors | head -1)
+  W="$WORK/writer"; mkdir -p "$W"
+  for fmt in tar tar+zstd tar+gzip; do
+    timed "writer $fmt (1 shard)" "pack-layer" "$BIN" pack-layer "$fmt" model.safetensors 644 "$shard" "$W"
+  done
+  TARC=(tar -C "$SRC" --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - "$(basename "$shard")")
+  timed "pipeline tar|sha256sum" "" bash -c "$(printf '%q ' "${TARC[@]}") | sha256sum"
+  timed "pipeline tar|tee(sha256sum)|zstd -T0 -3|sha256sum" "" \
+    bash -c "$(printf '%q ' "${TARC[@]}") | tee >(sha256sum >$W/d1) | zstd -q -T0 -3 | sha256sum"
+  timed "pipeline tar|tee(sha256sum)|pigz -n|sha256sum" "" \
+    bash -c "$(printf '%q ' "${TARC[@]}") | tee >(sha256sum >$W/d2) | pigz -n | sha256sum"
+  timed "pipeline tar|tee(sha256sum)|gzip -n|sha256sum" "" \
+    bash -c "$(printf '%q ' "${TARC[@]}") | tee >(sha256sum >$W/d3) | gzip -n | sha256sum"
+fi
+
+# ------------------------------------------------------------ many files --
+if [ "$MANY" -gt 0 ] && [[ "$SKIP" != *" many "* ]]; then
+  MF="$WORK/many"; mkdir -p "$MF"
+  python3 - "$MF" "$MANY" <<'EOF'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    sub = os.path.join(d, f"d{i // 500:03d}")
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, f"f{i:05d}.txt"), "w") as f:
+        f.write(f"file {i}\n")
+EOF
+  MCOMMIT=$(python3 integration/fakehub/make_repo.py --repos "$REPOS" create bench/many --files-dir "$MF" | python3 -c 'import json,sys; print(json.load(sys.stdin)["commit"])')
+  hub_reset
+  timed "many files ($MANY) cold" "raw" ours "$WORK/out-many" $(cold_flag) --build-arg source="hf://bench/many@$MCOMMIT"
+  record "many files cold: hub requests" "$(hub_stats)" "count"
+  hub_reset
+  timed "many files ($MANY) warm" "raw" ours "$WORK/out-many" --build-arg source="hf://bench/many@$MCOMMIT"
+  record "many files warm: hub requests" "$(hub_stats)" "count"
+fi
+
+# ---------------------------------------------------------------- table --
+echo
+echo "modelpack bench: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -m), ${SHARDS} x ${SHARD_MB} MiB + ${SMALL} small, many=${MANY}, engine $DOCKER_HOST"
+python3 - "$RESULTS" <<'EOF'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+t = {r[0]: float(r[1]) for r in rows}
+print(f"| {'measurement':<52} | {'value':>9} | note |")
+print(f"|{'-'*54}|{'-'*11}|------|")
+for name, value, note in rows:
+    shown = f"{int(float(value))}" if note.startswith("count") else f"{float(value):.2f}"
+    print(f"| {name:<52} | {shown:>9} | {note} |")
+def ratio(label, a, b, target):
+    if a in t and b in t and t[b] > 0:
+        print(f"| {label:<52} | {t[a]/t[b]:>9.2f} | {target} |")
+print()
+print(f"| {'ratio (cold runs)':<52} | {'value':>9} | target |")
+print(f"|{'-'*54}|{'-'*11}|--------|")
+ratio("raw / minimal graph", "ours raw cold", "minimal graph cold", "<= 0.8")
+ratio("aikit-style / raw", "aikit-style cold", "ours raw cold", ">= 2.5")
+ratio("tar / raw", "ours tar cold", "ours raw cold", "<= 1.1")
+ratio("tar+zstd / raw", "ours tar+zstd cold", "ours raw cold", "<= 1.3")
+ratio("tar+gzip / raw", "ours tar+gzip cold", "ours raw cold", "<= 2.5")
+ratio("zstd pipeline / writer", "pipeline tar|tee(sha256sum)|zstd -T0 -3|sha256sum", "writer tar+zstd (1 shard)", ">= 1.5")
+ratio("pigz pipeline / writer", "pipeline tar|tee(sha256sum)|pigz -n|sha256sum", "writer tar+gzip (1 shard)", ">= 1.5")
+ratio("gzip pipeline / writer", "pipeline tar|tee(sha256sum)|gzip -n|sha256sum", "writer tar+gzip (1 shard)", "-")
+EOF

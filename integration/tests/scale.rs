@@ -1,0 +1,80 @@
+//! End-to-end: a Hub repo with more files than `max_connections`, fetched
+//! in waves and packed with concurrent pack steps, then rebuilt unchanged
+//! while the fake hub counts requests. `#[ignore]`d like the other e2e
+//! tests; `integration/test.sh` runs them. Timings belong in
+//! `integration/bench.sh`, never here.
+
+use integration::engine::Build;
+use integration::fs::{self, TempDir};
+use integration::hub::{unique_repo, FakeHub};
+use integration::layout::Layout;
+
+const SMALL: usize = 40;
+const LFS: usize = 20;
+const LIMIT: usize = 8;
+
+/// `.gitattributes`, `SMALL` small text files in folders and `LFS` LFS
+/// weights, unique to `seed`.
+fn repo_files(seed: u64) -> Vec<(String, Vec<u8>)> {
+    let mut files = vec![(".gitattributes".to_string(), b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n".to_vec())];
+    for i in 0..SMALL {
+        files.push((format!("part{}/note{i}.txt", i % 4), format!("note {i} of {seed:016x}\n").into_bytes()));
+    }
+    for i in 0..LFS {
+        files.push((format!("w{i}.safetensors"), fs::pseudo_random_bytes(3000 + i * 7, seed ^ i as u64)));
+    }
+    files
+}
+
+fn build(hub: &FakeHub, ctx: &TempDir, source: &str, dest: &std::path::Path) -> Build {
+    Build::new(ctx.path())
+        .arg("source", source)
+        .arg("hf_endpoint", &hub.endpoint)
+        .arg("max_connections", &LIMIT.to_string())
+        .arg("layer_packaging", "tar")
+        .output(dest)
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn more_files_than_max_connections_round_trip_and_an_unchanged_rebuild_sends_no_extra_requests() {
+    let hub = FakeHub::start();
+    let ctx = TempDir::new("scale-ctx");
+    let repo = unique_repo("scale");
+    let files = repo_files(fs::fresh_seed());
+    let commit = hub.create_repo(&repo, files.iter().map(|(p, b)| (p.as_str(), b.as_slice())), None);
+    let source = format!("hf://{repo}@{commit}");
+
+    let out = TempDir::new("scale-out");
+    let first = out.join("first");
+    let outcome = build(&hub, &ctx, &source, &first).run();
+    assert!(outcome.success, "first build failed\n{}\n{}", outcome.report(), hub.stats().describe());
+    let layout = Layout::verify(&first);
+    let want = TempDir::new("scale-want");
+    for (path, bytes) in files.iter().filter(|(p, _)| p != ".gitattributes") {
+        fs::write_file(want.path(), path, bytes);
+    }
+    let got = TempDir::new("scale-got");
+    layout.unpack(got.path());
+    fs::assert_same_tree(want.path(), got.path());
+
+    hub.reset_stats();
+    let second = out.join("second");
+    let outcome = build(&hub, &ctx, &source, &second).run();
+    assert!(outcome.success, "rebuild failed\n{}\n{}", outcome.report(), hub.stats().describe());
+    let stats = hub.stats();
+    eprintln!("unchanged rebuild of {} files with max_connections={LIMIT}:\n{}", SMALL + LFS, stats.describe());
+    assert_eq!(Layout::verify(&second).manifest_digest(), layout.manifest_digest(), "same commit, same manifest");
+    let bodies: Vec<String> = stats.body_downloads().iter().map(|r| r.line()).collect();
+    assert!(bodies.is_empty(), "the rebuild downloaded file bodies again: {bodies:#?}");
+    assert!(stats.requests.iter().all(|r| r.port == "hub"), "LFS files are cached by sha256: no CDN request");
+    // One look at the revision, at most one revalidation per small file;
+    // the waves add none.
+    assert!(
+        stats.requests.len() <= 1 + SMALL,
+        "{} requests for an unchanged rebuild (bound {}):\n{}",
+        stats.requests.len(),
+        1 + SMALL,
+        stats.describe()
+    );
+}
