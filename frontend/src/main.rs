@@ -13,6 +13,7 @@ mod check;
 mod emit;
 mod gateway;
 mod handler;
+mod buildkit_errors;
 mod hfget;
 mod options;
 mod output;
