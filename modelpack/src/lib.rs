@@ -28,6 +28,8 @@ pub mod schema;
 pub mod source;
 pub mod time;
 #[cfg(test)]
+mod golden;
+#[cfg(test)]
 pub(crate) mod testutil;
 pub mod unpack;
 pub mod validate;
