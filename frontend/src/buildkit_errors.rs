@@ -128,15 +128,13 @@ pub fn classify_error(err: &GatewayError) -> Cause {
     }
 }
 
-/// The HTTP status (or `hf-get` exit code mapped back) in a BuildKit
-/// error; `Some(0)` for a checksum mismatch.
-pub fn status_in(message: &str) -> Option<u16> {
-    classify(message).status()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn status_in(message: &str) -> Option<u16> {
+        classify(message).status()
+    }
 
     /// Messages captured with integration/capture/capture.sh: the text in
     /// parentheses after "BuildKit:" of buildx's ERROR line, Docker 26

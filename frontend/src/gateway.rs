@@ -209,7 +209,8 @@ impl Bridge {
         let response = self.client.solve(request).await.map_err(remote)?.into_inner();
         match response.result.and_then(|r| r.result) {
             Some(gw::result::Result::Ref(r)) => Ok(Reference(r.id)),
-            other => Err(GatewayError::Local(anyhow!("solve returned no single ref: {other:?}"))),
+            None => Err(GatewayError::Local(anyhow!("BuildKit's solve returned no result; try the build again"))),
+            Some(_) => Err(GatewayError::Local(anyhow!("BuildKit's solve returned several results where one was expected; try the build again"))),
         }
     }
 

@@ -22,6 +22,7 @@ pub mod oci;
 pub mod pack;
 pub mod packaging;
 pub mod patterns;
+pub mod names;
 pub mod plan;
 pub mod scan;
 pub mod schema;
