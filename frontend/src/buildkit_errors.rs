@@ -138,7 +138,11 @@ mod tests {
 
     /// Messages captured with integration/capture/capture.sh: the text in
     /// parentheses after "BuildKit:" of buildx's ERROR line, Docker 26
-    /// (buildx 0.13, BuildKit v0.13) then Docker 28 (buildx 0.29).
+    /// (buildx 0.13) then Docker 28 (buildx 0.29); the texts are the same
+    /// on both. The hf-get line is the shape BuildKit gives a failed exec
+    /// step (`process "<args>" did not complete successfully: exit code: N`).
+    /// A stalled body gives no message at all on either engine: the build
+    /// waits until cancelled.
     const CAPTURED: &[(&str, &str, Cause)] = &[
         ("26", "failed to load cache key: invalid response status 401", Cause::Status(401)),
         ("26", "failed to load cache key: invalid response status 403", Cause::Status(403)),
@@ -161,6 +165,28 @@ mod tests {
         ),
         (
             "26",
+            "digest mismatch sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03: sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
+            Cause::DigestMismatch,
+        ),
+        ("28", "failed to load cache key: invalid response status 401", Cause::Status(401)),
+        ("28", "failed to load cache key: invalid response status 404", Cause::Status(404)),
+        ("28", "failed to load cache key: invalid response status 410", Cause::Status(410)),
+        ("28", "failed to load cache key: invalid response status 429", Cause::Status(429)),
+        ("28", "failed to load cache key: invalid response status 503", Cause::Status(503)),
+        (
+            "28",
+            "failed to load cache key: Get \"http://127.0.0.1:40607/reset/m.bin\": read tcp 127.0.0.1:42926->127.0.0.1:40607: read: connection reset by peer",
+            Cause::ConnectionReset,
+        ),
+        ("28", "failed to load cache key: unexpected EOF", Cause::Truncated),
+        ("28", "failed to load cache key: Get \"/loop/m.bin\": stopped after 10 redirects", Cause::TooManyRedirects),
+        (
+            "28",
+            "failed to load cache key: Get \"file:///etc/passwd\": unsupported protocol scheme \"file\"",
+            Cause::UnsupportedScheme(String::new()),
+        ),
+        (
+            "28",
             "digest mismatch sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03: sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
             Cause::DigestMismatch,
         ),

@@ -121,6 +121,15 @@ impl Engine {
         }
     }
 
+    /// The daemon's data root (BuildKit's databases, snapshots, images),
+    /// for tests that search the engine's state.
+    pub fn data_root(self) -> &'static str {
+        match self {
+            Engine::Current | Engine::NextClientOnCurrent => "/var/lib/modelpack-docker26",
+            Engine::Next => "/var/lib/modelpack-docker28",
+        }
+    }
+
     /// Runs `docker args…` on this engine.
     pub fn run_docker(self, args: &[&str], timeout: Duration) -> Outcome {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
