@@ -322,8 +322,8 @@ mod tests {
     fn tar_links_and_escapes_are_refused() {
         for (tar, says) in [
             (testutil::tar_with("../x", tar::EntryType::Regular, b"x", None), "not a clean relative path"),
-            (testutil::tar_with("l", tar::EntryType::Symlink, b"", Some("/etc/passwd")), "is a Symlink"),
-            (testutil::tar_with("h", tar::EntryType::Link, b"", Some("../../x")), "is a Link"),
+            (testutil::tar_with("l", tar::EntryType::Symlink, b"", Some("/etc/passwd")), "is a symbolic link"),
+            (testutil::tar_with("h", tar::EntryType::Link, b"", Some("../../x")), "is a hard link"),
         ] {
             let (src, out, dest) = (TempDir::new("un-src"), TempDir::new("un-out"), TempDir::new("un-dest"));
             testutil::write_layout(&src.0, &out.0, LayerPackaging::Tar);

@@ -457,7 +457,7 @@ mod tests {
         });
         let r = check(&out);
         has_error(&r, "layer 0 (config.json)", "mediaType \"application/octet-stream\" is not a ModelPack layer type");
-        has_error(&r, "manifest sha256:", "artifactType is Some(\"application/vnd.example+json\")");
+        has_error(&r, "manifest sha256:", "artifactType is \"application/vnd.example+json\"");
         has_error(&r, "config sha256:", "mediaType is \"application/json\"");
         assert_eq!(r.errors(), 3, "every violation is listed: {:#?}", r.problems);
     }
@@ -533,7 +533,7 @@ mod tests {
         });
         let r = check(&out);
         has_error(&r, "layer 0", "tar entry \"../../escape\" is not a clean relative path");
-        has_error(&r, "layer 1", "tar entry \"link\" is a Symlink");
+        has_error(&r, "layer 1", "tar entry \"link\" is a symbolic link");
     }
 
     #[test]

@@ -106,7 +106,7 @@ async fn attempt(
     let commit = fetched.info.clone();
     package::layout(bridge, &fetcher.image, request, output, fetched.files, fetched.sources, &info)
         .await
-        .map_err(|e| explain_file_failure(request, hf, &commit, e).into())
+        .map_err(|e| explain_file_failure(request, hf, &commit, e))
 }
 
 /// The model files of a Hub repo as plan inputs, plus their source states.
