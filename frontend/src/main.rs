@@ -19,6 +19,7 @@ mod options;
 mod output;
 mod panics;
 mod selfimage;
+mod sizes;
 mod source;
 mod subrequests;
 mod targets;
@@ -31,6 +32,7 @@ fn main() {
         Some("scan") => modelpack::scan::run(&args[2..]),
         Some("pack-layer") => modelpack::pack::run(&args[2..]),
         Some("describe") => modelpack::describe::run(&args[2..]),
+        Some("sizes") => sizes::run(&args[2..]),
         Some("hf-get") => match hfget::run(&args[2..]) {
             Ok(code) => exit(i32::from(code)),
             Err(e) => Err(e),

@@ -159,10 +159,16 @@ fn lying_sizes_and_checksums_never_give_a_different_layout() {
     let (repo, _, _) = hf.repo("lie-sha", Some(json!({"lie": {"model.safetensors": {"sha256": lie}}})));
     hf.expect_failure(hf.build(&format!("hf://{repo}")), &["model.safetensors", &lie, "do not match"]);
 
+    // A size that lies for an LFS file whose sha256 is right: refused
+    // before any layer is written, naming the file and both sizes.
+    let (repo, _, _) = hf.repo("lie-lfs-size", Some(json!({"lie": {"model.safetensors": {"size": 7}}})));
+    hf.expect_failure(
+        hf.build(&format!("hf://{repo}")),
+        &["model.safetensors from", "the listing says 7 bytes, the downloaded file has 20000 bytes", &repo],
+    );
+
     // A size that lies for a small file (scanned after download): either a
     // clear failure naming the file, or a layout that is exactly the repo.
-    // (A lying size for an LFS file is not caught yet: its raw layer gets
-    // the listed size; `validate` reports the mismatch. See the report.)
     {
         let path = "notes.txt";
         let (repo, _, files) = hf.repo("lie-size", Some(json!({"lie": {path: {"size": 7}}})));
@@ -240,9 +246,9 @@ fn error_statuses_are_named() {
         hf.expect_failure(hf.build(&format!("hf://{repo}")), &[fragment, &repo]);
         hf.hub.reset_failures();
     }
-    // On the CDN, after the Hub's 302: BuildKit's HTTP source takes the
-    // error body for the file, and its checksum check refuses it. Safe,
-    // but named as a mismatch (README "Hostile or failing servers").
+    // On the CDN (an LFS file): BuildKit's HTTP source with a checksum
+    // hashes the error body, and its checksum check refuses it. Safe, but
+    // named as a mismatch (README "Hostile or failing servers").
     let (repo, _, _) = hf.repo("status-cdn", None);
     hf.hub.fail(json!({"path_contains": format!("{repo}/"), "port": "cdn", "status": 503, "count": 100, "retry_after": 1}));
     hf.expect_failure(hf.build(&format!("hf://{repo}")), &["model.safetensors", "do not match", &repo]);

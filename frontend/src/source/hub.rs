@@ -19,6 +19,7 @@ use crate::output::{Metadata, Output};
 use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
 use crate::selfimage::{self, BINARY};
+use crate::sizes;
 use crate::source::package;
 use modelpack::huggingface::{parse_info, HfRef, HubFile, RepoInfo};
 
@@ -223,6 +224,26 @@ async fn fetch(bridge: &mut Bridge, request: &Request, hf: &HfRef, fetcher: &Fet
         }
         sources[0] = tree;
     }
+    // A raw layer's descriptor takes the listed size: check it against the
+    // downloaded files (their sha256 is checked by the download itself).
+    // After the small files, so that a refusal (401/403) shows as such
+    // there: BuildKit reports any error answer to a checksummed HTTP
+    // source as a digest mismatch.
+    let lfs: Vec<sizes::Expected> = files
+        .iter()
+        .filter(|f| f.origin.source != 0)
+        .map(|f| sizes::Expected {
+            state: &sources[f.origin.source],
+            path: f.origin.path.trim_start_matches('/').to_string(),
+            size: f.size,
+            shown: format!("{} from {}@{}", f.path, hf.repo, info.commit),
+        })
+        .collect();
+    if !lfs.is_empty() {
+        sizes::check(bridge, &fetcher.image, &lfs, &format!("the LFS files of {}", hf.repo))
+            .await
+            .map_err(|e| explain_file_failure(request, hf, &info, e))?;
+    }
     Ok(Fetched { info, files, sources })
 }
 
@@ -323,7 +344,7 @@ fn explain_file_failure(request: &Request, hf: &HfRef, info: &RepoInfo, err: Gat
         .find(|f| f.lfs_sha256.as_ref().is_some_and(|s| text.contains(s.as_str())));
     let message = match (status, mismatch) {
         (_, Some(f)) if cause == Cause::DigestMismatch => format!(
-            "{} from {at}: the downloaded bytes do not match the sha256 {} the Hub lists; the file is corrupted on the server or in transit, try again",
+            "{} from {at}: the downloaded bytes do not match the sha256 {} the Hub lists; the server answered an error instead of the file (BuildKit hides the HTTP status of checksummed downloads: check access to the repo) or the file is corrupted on the server or in transit; try again",
             f.path,
             f.lfs_sha256.as_deref().unwrap_or("")
         ),
