@@ -285,5 +285,22 @@ fn a_stalled_download_with_a_token_fails_within_the_bound() {
     let (line, outcome) = hf.expect_failure(build, &["nothing received for 60 s", &repo]);
     assert!(outcome.elapsed < Duration::from_secs(200), "took {:?}: {line}", outcome.elapsed);
     assert!(!outcome.output().contains(&token), "the token is in the build output");
+    assert!(!line.contains(&token));
+    // Nor in the engine's state after this failure path (BuildKit's
+    // databases, LLB, cache keys, snapshots of the failed step).
+    let root = integration::engine::Engine::from_env().data_root();
+    let found = std::process::Command::new("grep")
+        .args(["-r", "-a", "-l", "-F", "--", &token, root])
+        .output()
+        .expect("run grep");
+    let stderr = String::from_utf8_lossy(&found.stderr);
+    // 1: not found; 2 with only vanished files (dangling overlay links,
+    // snapshots removed meanwhile) is fine too; 0 means found.
+    let vanished = stderr.lines().all(|l| l.ends_with("No such file or directory"));
+    assert!(
+        found.stdout.is_empty() && (found.status.code() == Some(1) || (found.status.code() == Some(2) && vanished)),
+        "grep -r for the token in {root}: {}{stderr}",
+        String::from_utf8_lossy(&found.stdout)
+    );
     hf.hub.reset_failures();
 }
