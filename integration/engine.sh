@@ -3,9 +3,19 @@
 # Debian bookworm host, run as root, no systemd. Idempotent: every step is
 # skipped when already done (packages present, daemons answering).
 #
-#   dockerd      : Debian docker.io 26.x (from trixie), --bridge=none, no iptables
+#   containerd   : its own, /run/modelpack-d26/containerd/containerd.sock,
+#                  root /var/lib/modelpack-docker26/containerd
+#   dockerd      : Debian docker.io 26.x (from trixie) on
+#                  unix:///run/modelpack-docker26.sock, --data-root
+#                  /var/lib/modelpack-docker26, --exec-root /run/modelpack-d26,
+#                  --bridge=none, no iptables, its own (empty) daemon.json;
+#                  never the default /var/run/docker.sock, so a dockerd the
+#                  machine already runs is left alone
 #   registry     : docker-registry on 127.0.0.1:5000, no auth
-#   logs         : /var/log/modelpack-dockerd.log, /var/log/modelpack-registry.log
+#   logs         : /var/log/modelpack-docker26.log, /var/log/modelpack-containerd26.log,
+#                  /var/log/modelpack-registry.log
+#
+# Use it: DOCKER_HOST=unix:///run/modelpack-docker26.sock docker buildx build …
 #
 # Docker client choice: this host also has a docker 28 client-only binary at
 # /usr/local/bin/docker. We put /usr/bin and /usr/sbin first in PATH so that
@@ -17,7 +27,16 @@ set -euo pipefail
 export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 export DEBIAN_FRONTEND=noninteractive
 
-DOCKERD_LOG=/var/log/modelpack-dockerd.log
+# The tests' own engine, beside any dockerd the machine runs on the default
+# socket (which the tests never touch).
+SOCK=/run/modelpack-docker26.sock
+DATA=/var/lib/modelpack-docker26
+EXEC=/run/modelpack-d26              # short: unix socket paths are limited to 108 bytes
+CTR_SOCK=$EXEC/containerd/containerd.sock
+CONF_DIR=/etc/modelpack-docker26
+DOCKERD_LOG=/var/log/modelpack-docker26.log
+CONTAINERD_LOG=/var/log/modelpack-containerd26.log
+export DOCKER_HOST="unix://$SOCK"
 REGISTRY_LOG=/var/log/modelpack-registry.log
 REGISTRY_DIR=/var/lib/modelpack-registry
 REGISTRY_CONF=/etc/docker/registry/modelpack-test.yml
@@ -89,18 +108,51 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 docker buildx version >/dev/null || die "docker buildx plugin not usable"
 
-# --- 3. dockerd (manages its own containerd child when none is running) ------
-# With --bridge=none, any step left on the default network fails with
-# "network bridge not found": our frontend image carries the label
+# --- 3. containerd + dockerd 26 of the tests' own --------------------------
+# Never the machine's default engine (/var/run/docker.sock, which may run
+# other people's containers): our own containerd and dockerd with their own
+# sockets, data, exec roots, pidfile and (empty) daemon.json. With
+# --bridge=none, any step left on the default network fails with "network
+# bridge not found": our frontend image carries the label
 # moby.buildkit.frontend.network.none=true and every step we emit says its
 # network mode (none, or host where a test needs loopback).
-dockerd_net=(--bridge=none)
+mkdir -p "$CONF_DIR" "$DATA" "$EXEC/containerd"
+cat >"$CONF_DIR/containerd.toml" <<EOF
+version = 2
+root = "$DATA/containerd"
+state = "$EXEC/containerd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "$CTR_SOCK"
+
+[ttrpc]
+  address = "$CTR_SOCK.ttrpc"
+
+[debug]
+  address = "$EXEC/containerd/debug.sock"
+EOF
+if ! ctr --address "$CTR_SOCK" version >/dev/null 2>&1; then
+  log "starting containerd $(containerd --version | awk '{print $3}') (log: $CONTAINERD_LOG)"
+  nohup containerd --config "$CONF_DIR/containerd.toml" \
+    >>"$CONTAINERD_LOG" 2>&1 </dev/null &
+  wait_for 30 ctr --address "$CTR_SOCK" version \
+    || die "containerd did not answer on $CTR_SOCK within 30s; see $CONTAINERD_LOG"
+fi
+[ -f "$CONF_DIR/daemon.json" ] || echo '{}' >"$CONF_DIR/daemon.json"
 if ! docker info >/dev/null 2>&1; then
-  log "starting dockerd ${dockerd_net[*]} (log: $DOCKERD_LOG)"
-  nohup dockerd "${dockerd_net[@]}" --iptables=false --ip-forward=false \
+  log "starting dockerd on $SOCK (log: $DOCKERD_LOG)"
+  nohup dockerd \
+    --config-file "$CONF_DIR/daemon.json" \
+    -H "unix://$SOCK" \
+    --containerd "$CTR_SOCK" \
+    --data-root "$DATA" \
+    --exec-root "$EXEC" \
+    --pidfile "$EXEC/dockerd.pid" \
+    --bridge=none --iptables=false --ip6tables=false --ip-forward=false --userland-proxy=false \
     >>"$DOCKERD_LOG" 2>&1 </dev/null &
   wait_for 60 docker info \
-    || die "dockerd did not come up within 60s; see $DOCKERD_LOG"
+    || die "dockerd did not come up on $SOCK within 60s; see $DOCKERD_LOG"
 fi
 
 # --- 4. local registry -------------------------------------------------------
@@ -128,4 +180,4 @@ fi
 dv=$(docker version --format 'client {{.Client.Version}} / server {{.Server.Version}}')
 bv=$(docker buildx version | awk '{print $2}')
 bk=$(docker buildx inspect 2>/dev/null | awk -F': *' '/BuildKit/{print $2; exit}')
-echo "engine ready: docker $dv; buildx $bv; buildkit ${bk:-unknown}; registry 127.0.0.1:5000"
+echo "engine ready: docker $dv; buildx $bv; buildkit ${bk:-unknown}; DOCKER_HOST=$DOCKER_HOST; registry 127.0.0.1:5000"

@@ -4,8 +4,10 @@
 #
 #   integration/test.sh
 #
-# Needs root on a Debian host (integration/engine.sh installs and starts
-# dockerd and a registry on 127.0.0.1:5000 when they are not running).
+# Needs root on a Debian host (integration/engine.sh installs and starts the
+# tests' own dockerd 26 on unix:///run/modelpack-docker26.sock and a registry
+# on 127.0.0.1:5000 when they are not running; a dockerd on the default
+# socket is never used or touched).
 #
 # Environment:
 #   MODELPACK_IMAGE               frontend image to build, push and test
@@ -88,10 +90,15 @@ python3 -m pytest -q integration/fakehub
 section "frontend image: build and push $MODELPACK_IMAGE (integration/build-image.sh)"
 IMAGE="$MODELPACK_IMAGE" integration/build-image.sh
 
-section "fresh build cache (docker buildx prune -af): predictable e2e timings"
+section "fresh build cache (docker buildx prune -af on the test engines only)"
 # BuildKit slows down as its snapshot count grows (one per fetched file), so
-# the test engine starts every run from an empty build cache.
-PATH="/usr/sbin:/usr/bin:$PATH" docker buildx prune -af >/dev/null
+# the test engines start every run from an empty build cache. Only the
+# engines engine.sh and engine-next.sh started are pruned (by their own
+# sockets), never the machine's default docker.
+DOCKER_HOST=unix:///run/modelpack-docker26.sock PATH="/usr/sbin:/usr/bin:$PATH" \
+  docker buildx prune -af >/dev/null
+DOCKER_HOST=unix:///run/modelpack-docker28.sock DOCKER_CONFIG=/opt/modelpack-engine-28/docker-config \
+  /opt/modelpack-engine-28/usr/bin/docker buildx prune -af >/dev/null
 
 section "registry client against real docker-registry set-ups (cargo test -p oci-registry -- --ignored)"
 # Plain HTTP, Basic auth over TLS and token auth registries on loopback,

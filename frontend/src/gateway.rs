@@ -18,6 +18,10 @@ use tonic::transport::{Channel, Endpoint};
 /// gRPC message limit each way, as buildkitd uses.
 const MAX_MESSAGE: usize = 16 << 20;
 
+/// The largest file [`Bridge::read_file`] reads back from a build result
+/// (listings, facts, answers): 64 MiB.
+pub const MAX_READ_FILE: usize = 64 << 20;
+
 /// Everything buildkitd hands the frontend through its environment.
 #[derive(Clone, Debug, Default)]
 pub struct Environment {
@@ -208,13 +212,21 @@ impl Bridge {
         let response = self.client.clone().solve(request).await.map_err(remote)?.into_inner();
         match response.result.and_then(|r| r.result) {
             Some(gw::result::Result::Ref(r)) => Ok(Reference(r.id)),
-            other => Err(GatewayError::Local(anyhow!("solve returned no single ref: {other:?}"))),
+            None => Err(GatewayError::Local(anyhow!("BuildKit's solve returned no result; try the build again"))),
+            Some(_) => Err(GatewayError::Local(anyhow!("BuildKit's solve returned several results where one was expected; try the build again"))),
         }
     }
 
     /// Reads a whole file from a solved ref, in ranges that stay under the
-    /// gRPC message limit (only ever used for small JSON files).
+    /// gRPC message limit, up to [`MAX_READ_FILE`] bytes (small JSON files).
     pub async fn read_file(&self, r: &Reference, path: &str) -> Result<Vec<u8>, GatewayError> {
+        self.read_file_bounded(r, path, MAX_READ_FILE).await
+    }
+
+    /// Reads a file of a solved reference in ranges, failing with a clear
+    /// error once it is longer than `max` bytes (never holding more than
+    /// `max` plus one range in memory).
+    pub async fn read_file_bounded(&self, r: &Reference, path: &str, max: usize) -> Result<Vec<u8>, GatewayError> {
         const CHUNK: i64 = 8 << 20;
         let mut data = Vec::new();
         loop {
@@ -226,6 +238,12 @@ impl Bridge {
             let chunk = self.client.clone().read_file(request).await.map_err(remote)?.into_inner().data;
             let done = (chunk.len() as i64) < CHUNK;
             data.extend_from_slice(&chunk);
+            if data.len() > max {
+                return Err(GatewayError::Local(anyhow!(
+                    "{path} of an intermediate build result is larger than {} MiB, the most the frontend reads; the source has too many files or too large metadata",
+                    max >> 20
+                )));
+            }
             if done {
                 return Ok(data);
             }

@@ -6,7 +6,9 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use sha2::{Digest, Sha256};
@@ -20,12 +22,18 @@ pub const TOKEN_SECRET_ID: &str = "hf-token";
 pub mod exit {
     /// 401/403: authentication or gating.
     pub const AUTH: u8 = 41;
-    /// 404.
+    /// 404 or 410.
     pub const NOT_FOUND: u8 = 44;
     /// 429 after retries.
     pub const RATE_LIMITED: u8 = 49;
     /// 5xx after retries.
     pub const SERVER: u8 = 50;
+    /// Transport errors (reset, truncated body, refused connection) after retries.
+    pub const TRANSPORT: u8 = 51;
+    /// Nothing received for [`super::STALL`].
+    pub const STALLED: u8 = 52;
+    /// A redirect loop, too many redirects, or a redirect to a scheme other than http(s).
+    pub const REDIRECT: u8 = 53;
     /// Content does not match the expected sha256 or git blob id.
     pub const CHECKSUM: u8 = 60;
 }
@@ -48,22 +56,88 @@ fn read_token() -> Option<String> {
 /// `scheme://host[:port]` of a URL.
 fn origin(url: &str) -> &str {
     let after = url.find("://").map(|i| i + 3).unwrap_or(0);
-    match url[after..].find('/') {
+    match url[after..].find(['/', '?', '#']) {
         Some(i) => &url[..after + i],
         None => url,
     }
 }
 
-/// Resolves a redirect target against the URL that answered it.
-fn join(base: &str, location: &str) -> String {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        location.to_string()
-    } else if location.starts_with('/') {
-        format!("{}{location}", origin(base))
-    } else {
-        let dir = base.rsplit_once('/').map(|(d, _)| d).unwrap_or(base);
-        format!("{dir}/{location}")
+/// Whether `s` starts with an RFC 3986 scheme followed by `:`.
+fn scheme_of(s: &str) -> Option<&str> {
+    let (scheme, _) = s.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic() && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))).then_some(scheme)
+}
+
+/// Removes `.` and `..` segments from an absolute path (RFC 3986 §5.2.4);
+/// `..` never climbs above the root.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *seg {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
     }
+    format!("/{}", out.join("/"))
+}
+
+/// Resolves a redirect target against the URL that answered it (RFC 3986
+/// §5.2: absolute, scheme-relative, absolute-path, query-only and relative
+/// references). Only `http` and `https` targets are accepted: a redirect to
+/// `file://` or any other scheme is an error.
+fn join(base: &str, location: &str) -> Result<String, String> {
+    let location = location.trim();
+    let resolved = if let Some(scheme) = scheme_of(location) {
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return Err(format!("a redirect to {scheme}: ({location:?}) is refused; only http and https are followed"));
+        }
+        location.to_string()
+    } else if let Some(rest) = location.strip_prefix("//") {
+        let scheme = scheme_of(base).unwrap_or("https");
+        format!("{scheme}://{rest}")
+    } else {
+        let home = origin(base);
+        let base_path_query = &base[home.len()..];
+        let base_path = base_path_query.split(['?', '#']).next().unwrap_or("");
+        let base_path = if base_path.is_empty() { "/" } else { base_path };
+        if location.is_empty() {
+            return Ok(base.to_string());
+        } else if location.starts_with('?') {
+            format!("{home}{base_path}{location}")
+        } else if location.starts_with('#') {
+            base.to_string()
+        } else {
+            let (path, tail) = match location.find(['?', '#']) {
+                Some(i) => location.split_at(i),
+                None => (location, ""),
+            };
+            let merged = if path.starts_with('/') {
+                path.to_string()
+            } else {
+                let dir = base_path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                format!("{dir}/{path}")
+            };
+            format!("{home}{}{tail}", remove_dot_segments(&merged))
+        }
+    };
+    if resolved.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(format!("a redirect to {location:?} is refused: it has spaces or control characters"));
+    }
+    Ok(resolved)
 }
 
 fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> String {
@@ -102,10 +176,94 @@ impl Expect {
     }
 }
 
+/// No byte for this long (headers or body) fails the download: the bound a
+/// stalled server gets (BuildKit's own HTTP source has none).
+pub const STALL: Duration = Duration::from_secs(60);
+/// Attempts per file: transport errors (reset, truncated body, connect
+/// failures), 429 and 5xx are retried with backoff (1, 2, 4, 8 s).
+pub const ATTEMPTS: u32 = 5;
+/// A `Retry-After` longer than this is cut to it.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Redirects followed per file.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// When the download last made progress, shared with the stall watchdog.
+struct Progress {
+    start: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Progress {
+    fn touch(&self) {
+        self.last_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
+/// The file a URL names, for messages: its last path segment.
+fn file_of(url: &str) -> &str {
+    let path = url[origin(url).len()..].split(['?', '#']).next().unwrap_or("");
+    path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(url)
+}
+
 /// GETs `url` following redirects by hand: the token goes only to the
-/// first URL's origin (never to a CDN on another host). Retries 429 and
-/// 5xx a few times. Streams the body into `out`, hashing it.
+/// first URL's origin (never to a CDN on another host). Retries transport
+/// errors, 429 and 5xx with backoff (see [`ATTEMPTS`]). Streams the body
+/// into `out`, hashing it. Fails when nothing arrives for [`STALL`].
 pub fn get(url: &str, out: &Path, expect: &Expect) -> Result<(), GetError> {
+    get_with_stall(url, out, expect, STALL)
+}
+
+fn get_with_stall(url: &str, out: &Path, expect: &Expect, stall: Duration) -> Result<(), GetError> {
+    let progress = Arc::new(Progress { start: Instant::now(), last_ms: AtomicU64::new(0) });
+    let (tx, rx) = mpsc::channel();
+    let worker = {
+        let (url, out, expect, progress) = (url.to_string(), out.to_path_buf(), expect.clone(), progress.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(fetch(&url, &out, &expect, &progress));
+        })
+    };
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(result) => {
+                let _ = worker.join();
+                return result;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(GetError { code: exit::SERVER, message: format!("downloading {}: the download stopped unexpectedly", file_of(url)) });
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) if progress.idle() >= stall => {
+                // The worker stays blocked in a read; the process exits.
+                return Err(GetError {
+                    code: exit::STALLED,
+                    message: format!(
+                        "downloading {} from {}: nothing received for {} s (the stall bound); the server stalled, try again later",
+                        file_of(url),
+                        origin(url),
+                        stall.as_secs()
+                    ),
+                });
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+/// Backoff before attempt `n + 1`: `Retry-After` (seconds, bounded by
+/// [`MAX_RETRY_AFTER`]) when the server sent one, else 1, 2, 4, 8 s.
+fn backoff(attempt: u32, retry_after: Option<&str>) -> Duration {
+    let fallback = Duration::from_secs(1 << attempt.min(3));
+    match retry_after.and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(secs) => Duration::from_secs(secs).min(MAX_RETRY_AFTER),
+        None => fallback,
+    }
+}
+
+fn fetch(url: &str, out: &Path, expect: &Expect, progress: &Progress) -> Result<(), GetError> {
     let token = read_token();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .max_redirects(0)
@@ -114,11 +272,13 @@ pub fn get(url: &str, out: &Path, expect: &Expect) -> Result<(), GetError> {
         .build()
         .into();
     let home = origin(url).to_string();
+    let name = file_of(url).to_string();
     let mut current = url.to_string();
-    let mut redirects = 0;
+    let mut seen = vec![current.clone()];
     let mut attempt = 0;
     let fail = |code: u8, message: String| GetError { code, message };
     loop {
+        progress.touch();
         let mut req = agent
             .get(&current)
             .header("User-Agent", concat!("modelpack-frontend/", env!("CARGO_PKG_VERSION")))
@@ -128,75 +288,126 @@ pub fn get(url: &str, out: &Path, expect: &Expect) -> Result<(), GetError> {
                 req = req.header("Authorization", format!("Bearer {t}"));
             }
         }
-        let resp = req.call().map_err(|e| fail(exit::SERVER, format!("GET {current}: {e}")))?;
+        let transport_retry = |attempt: &mut u32, what: String| -> Result<(), GetError> {
+            if *attempt + 1 >= ATTEMPTS {
+                return Err(fail(exit::TRANSPORT, format!("downloading {name}: {what}, {ATTEMPTS} attempts failed")));
+            }
+            let wait = backoff(*attempt, None);
+            eprintln!("hf-get: {name}: {what}; retrying in {} s", wait.as_secs());
+            progress.touch();
+            std::thread::sleep(wait);
+            *attempt += 1;
+            Ok(())
+        };
+        let resp = match req.call() {
+            Ok(r) => r,
+            Err(e) => {
+                transport_retry(&mut attempt, format!("GET {}: {e}", origin(&current)))?;
+                continue;
+            }
+        };
+        progress.touch();
         let status = resp.status().as_u16();
         match status {
-            200 => return save(resp, out, expect, url),
-            301 | 302 | 303 | 307 | 308 if redirects < 10 => {
+            200 => match save(resp, out, expect, &name, progress) {
+                Err(Saved::Transport(e)) => transport_retry(&mut attempt, e)?,
+                Err(Saved::Fatal(e)) => return Err(e),
+                Ok(()) => return Ok(()),
+            },
+            301 | 302 | 303 | 307 | 308 => {
                 let location = header(&resp, "location");
                 if location.is_empty() {
-                    return Err(fail(exit::SERVER, format!("GET {current}: HTTP {status} without Location")));
+                    return Err(fail(exit::SERVER, format!("downloading {name}: HTTP {status} from {} without Location", origin(&current))));
                 }
-                current = join(&current, &location);
-                redirects += 1;
+                let next = join(&current, &location).map_err(|e| fail(exit::REDIRECT, format!("downloading {name}: {e}")))?;
+                if seen.contains(&next) {
+                    return Err(fail(exit::REDIRECT, format!("downloading {name}: redirect loop at {}", origin(&next))));
+                }
+                if seen.len() > MAX_REDIRECTS {
+                    return Err(fail(exit::REDIRECT, format!("downloading {name}: more than {MAX_REDIRECTS} redirects")));
+                }
+                seen.push(next.clone());
+                current = next;
             }
-            429 | 500..=599 if attempt < 4 => {
-                let wait = header(&resp, "retry-after").parse::<u64>().unwrap_or(1 << attempt).min(30);
-                eprintln!("hf-get: HTTP {status} from {}, retrying in {wait}s", origin(&current));
-                std::thread::sleep(Duration::from_secs(wait));
+            429 | 500..=599 if attempt + 1 < ATTEMPTS => {
+                let retry_after = header(&resp, "retry-after");
+                let wait = backoff(attempt, Some(retry_after.as_str()).filter(|s| !s.is_empty()));
+                eprintln!("hf-get: {name}: HTTP {status} from {}, retrying in {} s", origin(&current), wait.as_secs());
+                progress.touch();
+                std::thread::sleep(wait);
                 attempt += 1;
             }
             _ => {
                 let code = match status {
                     401 | 403 => exit::AUTH,
-                    404 => exit::NOT_FOUND,
+                    404 | 410 => exit::NOT_FOUND,
                     429 => exit::RATE_LIMITED,
                     _ => exit::SERVER,
                 };
                 let hub_code = header(&resp, "x-error-code");
                 let hub_msg = header(&resp, "x-error-message");
                 let detail = [hub_code, hub_msg].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(": ");
-                return Err(fail(code, format!("GET {current}: HTTP {status} {detail}")));
+                let detail = detail.chars().filter(|c| !c.is_control()).take(200).collect::<String>();
+                return Err(fail(code, format!("downloading {name}: HTTP {status} from {} {detail}", origin(&current))));
             }
         }
     }
+}
+
+/// Why saving a body failed: worth another attempt, or not.
+enum Saved {
+    /// Reset, truncated body, …: retried.
+    Transport(String),
+    /// Local I/O errors and checksum mismatches.
+    Fatal(GetError),
 }
 
 fn save(
     resp: ureq::http::Response<ureq::Body>,
     out: &Path,
     expect: &Expect,
-    url: &str,
-) -> Result<(), GetError> {
-    let io = |e: std::io::Error| GetError { code: exit::SERVER, message: format!("downloading {url}: {e}") };
-    let mut body = resp.into_body().into_reader();
-    let mut file = File::create(out).map_err(io)?;
+    name: &str,
+    progress: &Progress,
+) -> Result<(), Saved> {
+    let local = |e: std::io::Error| Saved::Fatal(GetError { code: exit::SERVER, message: format!("writing {name}: {e}") });
+    let declared: Option<u64> = header(&resp, "content-length").parse().ok();
+    let mut body = resp.into_body().into_with_config().limit(u64::MAX).reader();
+    let mut file = File::create(out).map_err(local)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
+    let mut received: u64 = 0;
     loop {
-        let n = body.read(&mut buf).map_err(io)?;
+        let n = match body.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => return Err(Saved::Transport(format!("the body broke off after {received} bytes ({e})"))),
+        };
         if n == 0 {
             break;
         }
+        progress.touch();
+        received += n as u64;
         hasher.update(&buf[..n]);
-        file.write_all(&buf[..n]).map_err(io)?;
+        file.write_all(&buf[..n]).map_err(local)?;
     }
-    file.flush().map_err(io)?;
+    if let Some(want) = declared.filter(|&d| d != received) {
+        return Err(Saved::Transport(format!("the body ended after {received} of {want} bytes")));
+    }
+    file.flush().map_err(local)?;
     let (kind, want, got) = match expect {
         Expect::Anything => return Ok(()),
         Expect::Sha256(want) => ("sha256", want, hex::encode(hasher.finalize())),
         Expect::GitSha1(want) => {
-            let len = std::fs::metadata(out).map_err(io)?.len();
-            let file = File::open(out).map_err(io)?;
-            let hashes = modelpack::scan::hash_reader(file, Some(len)).map_err(io)?;
+            let len = std::fs::metadata(out).map_err(local)?.len();
+            let file = File::open(out).map_err(local)?;
+            let hashes = modelpack::scan::hash_reader(file, Some(len)).map_err(local)?;
             ("git blob id", want, hashes.git_sha1.unwrap_or_default())
         }
     };
     if *want != got {
-        return Err(GetError {
+        return Err(Saved::Fatal(GetError {
             code: exit::CHECKSUM,
-            message: format!("downloading {url}: {kind} is {got}, the Hub lists {want}"),
-        });
+            message: format!("downloading {name}: {kind} is {got}, the Hub lists {want}"),
+        }));
     }
     Ok(())
 }
@@ -224,9 +435,80 @@ mod tests {
     #[test]
     fn redirects_resolve_against_the_answering_url() {
         assert_eq!(origin("http://127.0.0.1:8080/a/b?c"), "http://127.0.0.1:8080");
-        assert_eq!(join("http://h:1/org/r/resolve/c/f", "/api/resolve-cache/x?e=1"), "http://h:1/api/resolve-cache/x?e=1");
-        assert_eq!(join("http://h:1/a/b", "https://cdn/x"), "https://cdn/x");
-        assert_eq!(join("http://h:1/a/b", "c"), "http://h:1/a/c");
+        let j = |b: &str, l: &str| join(b, l).unwrap();
+        assert_eq!(j("http://h:1/org/r/resolve/c/f", "/api/resolve-cache/x?e=1"), "http://h:1/api/resolve-cache/x?e=1");
+        assert_eq!(j("http://h:1/a/b", "https://cdn/x"), "https://cdn/x");
+        assert_eq!(j("http://h:1/a/b", "c"), "http://h:1/a/c");
+        assert_eq!(j("http://h:1/a/b/c?q=1", "../d"), "http://h:1/a/d");
+        assert_eq!(j("http://h:1/a/b", "../../../../etc/x"), "http://h:1/etc/x");
+        assert_eq!(j("http://h:1/a/b", "./c/./d?x=/y"), "http://h:1/a/c/d?x=/y");
+        assert_eq!(j("https://h/a/b?old", "?new"), "https://h/a/b?new");
+        assert_eq!(j("https://h/a/b", "//cdn:9/x"), "https://cdn:9/x");
+        assert_eq!(j("http://h:1?q", "x"), "http://h:1/x");
+        assert_eq!(j("http://h:1/a", "HTTP://Other/x"), "HTTP://Other/x");
+        assert!(join("http://h/a", "file:///etc/passwd").unwrap_err().contains("file:"));
+        assert!(join("http://h/a", "ftp://h/x").is_err());
+        assert!(join("http://h/a", "/x\ny").unwrap_err().contains("control characters"));
+    }
+
+    #[test]
+    fn backoff_honours_retry_after_within_a_bound() {
+        assert_eq!(backoff(0, None), Duration::from_secs(1));
+        assert_eq!(backoff(3, None), Duration::from_secs(8));
+        assert_eq!(backoff(9, None), Duration::from_secs(8));
+        assert_eq!(backoff(0, Some("3")), Duration::from_secs(3));
+        assert_eq!(backoff(0, Some("86400")), MAX_RETRY_AFTER);
+        assert_eq!(backoff(1, Some("Wed, 21 Oct 2015 07:28:00 GMT")), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn files_are_named_by_their_last_segment() {
+        assert_eq!(file_of("http://h/o/r/resolve/c/dir/w.bin?x=1"), "w.bin");
+        assert_eq!(file_of("http://h"), "http://h");
+    }
+
+    /// A one-connection server on 127.0.0.1 answering with `response`
+    /// (then holding the connection open for `hold`).
+    fn serve_once(response: &'static [u8], hold: Duration) -> String {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut conn, _)) = listener.accept() {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let _ = conn.write_all(response);
+                std::thread::sleep(hold);
+            }
+        });
+        format!("http://{addr}/org/repo/resolve/main/weights.bin")
+    }
+
+    #[test]
+    fn a_stalled_body_fails_within_the_bound_naming_the_file() {
+        let url = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789", Duration::from_secs(30));
+        let dir = std::env::temp_dir().join(format!("hfget-stall-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let started = Instant::now();
+        let err = get_with_stall(&url, &dir.join("w"), &Expect::Anything, Duration::from_secs(2)).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        assert_eq!(err.code, exit::STALLED);
+        assert!(err.message.contains("weights.bin") && err.message.contains("2 s"), "{}", err.message);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_redirect_to_a_file_url_is_refused() {
+        let url = serve_once(b"HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n", Duration::ZERO);
+        let dir = std::env::temp_dir().join(format!("hfget-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = get_with_stall(&url, &dir.join("w"), &Expect::Anything, Duration::from_secs(5)).unwrap_err();
+        assert_eq!(err.code, exit::REDIRECT);
+        assert!(err.message.contains("weights.bin") && err.message.contains("file:"), "{}", err.message);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod check;
 mod emit;
 mod gateway;
 mod handler;
+mod buildkit_errors;
 mod hfget;
 mod options;
 mod output;
@@ -20,6 +21,7 @@ mod panics;
 mod recipe;
 mod recipe_outline;
 mod selfimage;
+mod sizes;
 mod source;
 mod subrequests;
 mod targets;
@@ -32,6 +34,7 @@ fn main() {
         Some("scan") => modelpack::scan::run(&args[2..]),
         Some("pack-layer") => modelpack::pack::run(&args[2..]),
         Some("describe") => modelpack::describe::run(&args[2..]),
+        Some("sizes") => sizes::run(&args[2..]),
         Some("hf-get") => match hfget::run(&args[2..]) {
             Ok(code) => exit(i32::from(code)),
             Err(e) => Err(e),

@@ -29,6 +29,8 @@ import os
 import re
 import secrets
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -151,6 +153,12 @@ class FailureRules:
             "port": rule.get("port"),  # "hub", "cdn" or None for both
             "retry_after": int(rule.get("retry_after", 1)),
             "truncate_after": rule.get("truncate_after"),  # bytes of body to send before closing
+            # Hostile modes. Status rules: "reset" closes the connection with a TCP RST instead
+            # of answering; "location" answers a 302 there ("self": back to the same URL, a loop).
+            # Truncate rules: "stall_secs" sends nothing more for that long instead of closing.
+            "reset": bool(rule.get("reset", False)),
+            "location": rule.get("location"),
+            "stall_secs": float(rule.get("stall_secs", 0)),
         }
         with self._lock:
             self._rules.append(rule)
@@ -221,6 +229,8 @@ class HubState:
         # Bodies already served per (repo, path), for repo.json "corrupt_first".
         self.served = collections.Counter()
         self.served_lock = threading.Lock()
+        # Branches already moved by repo.json "move_after_info", per repo.
+        self.moved: dict[str, set] = {}
 
     def corrupt_now(self, repo: Repo, path: str, is_body: bool) -> bool:
         """Persistent corruption ("corrupt"), or only the first body served ("corrupt_first")."""
@@ -375,6 +385,15 @@ class BaseHandler(BaseHTTPRequestHandler):
         self.send_json(e.status, {"error": e.message}, headers)
 
     def send_injected_failure(self, rule: dict) -> None:
+        if rule["reset"]:
+            self.status = 0
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
+        if rule["location"]:
+            location = self.target if rule["location"] == "self" else rule["location"]
+            return self.send(302, {"Location": location})
         status = rule["status"]
         headers = {}
         if status == 429:
@@ -414,6 +433,9 @@ class BaseHandler(BaseHTTPRequestHandler):
             return
         limit = length if truncate is None else min(length, int(truncate["truncate_after"]))
         self.stream(meta.abs_path, start, limit, corrupt)
+        if truncate is not None and truncate["stall_secs"] > 0:
+            self.wfile.flush()
+            time.sleep(truncate["stall_secs"])
         if limit < length:
             self.close_connection = True  # the client sees the body end early
 
@@ -522,6 +544,14 @@ class HubHandler(BaseHandler):
         self.state.stats.count(f"api:{display_repo(repo)}")
         blobs = is_true(self.params.get("blobs"))
         siblings = [self.sibling(repo, sha, path, blobs) for path in repo.files(sha)]
+        siblings = self.hostile_siblings(repo, siblings, blobs)
+        # "move_after_info": {"main": "<rev>"} moves a branch right after its first listing,
+        # as a push between a client's listing and its downloads would.
+        for branch, target in (repo.config.get("move_after_info") or {}).items():
+            moved = self.state.moved.setdefault(f"{repo.kind}/{repo.repo_id}", set())
+            if branch not in moved and branch == rev:
+                moved.add(branch)
+                self.move_branch(repo, branch, target)
         info = {
             "_id": hashlib.sha1(f"{repo.kind}/{repo.repo_id}".encode()).hexdigest()[:24],
             "id": repo.repo_id,
@@ -541,6 +571,40 @@ class HubHandler(BaseHandler):
         if repo.kind == "models":
             info["modelId"] = repo.repo_id
         self.send_json(200, info)
+
+    def hostile_siblings(self, repo: Repo, siblings: list[dict], blobs: bool) -> list[dict]:
+        """repo.json hostile listing settings (a real Hub never lists these; a hostile mirror may):
+        "lie": {path: {"size": n, "sha256": hex}} overrides what the listing says of a file;
+        "extra_siblings": [raw sibling dicts] are appended as they are (unsafe names, duplicates);
+        "synthetic_files": n appends n LFS entries that exist nowhere (a huge listing)."""
+        lies = repo.config.get("lie") or {}
+        for entry in siblings:
+            lie = lies.get(entry["rfilename"])
+            if lie and blobs:
+                if "size" in lie:
+                    entry["size"] = lie["size"]
+                    if "lfs" in entry:
+                        entry["lfs"]["size"] = lie["size"]
+                if "sha256" in lie and "lfs" in entry:
+                    entry["lfs"]["sha256"] = lie["sha256"]
+        siblings = siblings + [dict(e) for e in repo.config.get("extra_siblings") or []]
+        for i in range(int(repo.config.get("synthetic_files", 0))):
+            entry = {"rfilename": f"shards/part-{i:06d}.bin"}
+            if blobs:
+                sha = hashlib.sha256(str(i).encode()).hexdigest()
+                entry.update({"size": 1, "blobId": sha[:40], "lfs": {"sha256": sha, "size": 1, "pointerSize": 130}})
+            siblings.append(entry)
+        return siblings
+
+    def move_branch(self, repo: Repo, branch: str, target: str) -> None:
+        sha = repo.resolve(target)
+        if sha is None:
+            raise HubError(500, None, f"move_after_info: unknown revision {target}")
+        refs_path = os.path.join(repo.dir, "refs.json")
+        with open(refs_path) as f:
+            refs = json.load(f)
+        refs.setdefault("branches", {})[branch] = sha
+        write_json_atomic(refs_path, refs)
 
     def sibling(self, repo: Repo, sha: str, path: str, blobs: bool) -> dict:
         if not blobs:

@@ -1,6 +1,7 @@
 //! Running the real tools: `docker buildx build` with the frontend image,
-//! and `skopeo`. Everything talks to the local engine and the registry on
-//! 127.0.0.1:5000 that `integration/engine.sh` starts.
+//! and `skopeo`. Everything talks to the tests' own engines (each on its
+//! own socket, passed as `DOCKER_HOST`; never the machine's default docker)
+//! and the registry on 127.0.0.1:5000 that `integration/engine.sh` starts.
 //!
 //! Commands run with `/usr/sbin:/usr/bin` first in `PATH`, so `docker` is
 //! Debian's client with its buildx plugin (another docker client sits in
@@ -70,13 +71,15 @@ pub fn tool_path() -> String {
 pub const NEXT_ROOT: &str = "/opt/modelpack-engine-28";
 /// The second engine's API socket.
 pub const NEXT_HOST: &str = "unix:///run/modelpack-docker28.sock";
-/// Docker 26's API socket (`integration/engine.sh`).
-pub const CURRENT_HOST: &str = "unix:///var/run/docker.sock";
+/// Docker 26's API socket (`integration/engine.sh`): the tests' own
+/// engine, never the machine's default `/var/run/docker.sock`.
+pub const CURRENT_HOST: &str = "unix:///run/modelpack-docker26.sock";
 
 /// A docker engine and the client that drives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
-    /// Docker 26 with Debian's docker client and buildx (`integration/engine.sh`).
+    /// Docker 26 with Debian's docker client and buildx
+    /// (`integration/engine.sh`, on [`CURRENT_HOST`]).
     Current,
     /// Docker 28 with its own docker 28 client and buildx 0.29
     /// (`integration/engine-next.sh`).
@@ -110,11 +113,20 @@ impl Engine {
     pub fn envs(self) -> Vec<(String, String)> {
         let config = format!("{NEXT_ROOT}/docker-config");
         match self {
-            Engine::Current => vec![],
+            Engine::Current => vec![("DOCKER_HOST".into(), CURRENT_HOST.into())],
             Engine::Next => vec![("DOCKER_HOST".into(), NEXT_HOST.into()), ("DOCKER_CONFIG".into(), config)],
             Engine::NextClientOnCurrent => {
                 vec![("DOCKER_HOST".into(), CURRENT_HOST.into()), ("DOCKER_CONFIG".into(), config)]
             }
+        }
+    }
+
+    /// The daemon's data root (BuildKit's databases, snapshots, images),
+    /// for tests that search the engine's state.
+    pub fn data_root(self) -> &'static str {
+        match self {
+            Engine::Current | Engine::NextClientOnCurrent => "/var/lib/modelpack-docker26",
+            Engine::Next => "/var/lib/modelpack-docker28",
         }
     }
 

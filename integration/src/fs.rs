@@ -64,9 +64,14 @@ pub fn mode(path: &Path) -> u32 {
 }
 
 /// `len` pseudo-random bytes (xorshift64*, so the same seed gives the same
-/// bytes and no randomness crate is needed).
+/// bytes and no randomness crate is needed). Every seed gives its own bytes:
+/// the seed goes through splitmix64 first (a plain `seed | 1` would make 2k
+/// and 2k+1 the same stream).
 pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
+    let mut x = splitmix64(seed);
+    if x == 0 {
+        x = 0x9e37_79b9_7f4a_7c15; // xorshift's state must not be zero
+    }
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
         x ^= x >> 12;
@@ -76,6 +81,15 @@ pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// splitmix64's output function: a bijection on u64, so distinct seeds stay
+/// distinct.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// A seed that differs between calls and runs (clock nanoseconds, pid).

@@ -269,6 +269,23 @@ impl FakeHub {
         self.make_repo(&args)["commit"].as_str().expect("commit in make_repo output").to_string()
     }
 
+    /// Creates dataset repo `datasets/org/name` with one commit on `main`
+    /// holding `files`. Returns the commit id.
+    pub fn create_dataset<P: AsRef<str>, B: AsRef<[u8]>>(&self, repo: &str, files: impl IntoIterator<Item = (P, B)>) -> String {
+        let changes: Vec<(String, Option<Vec<u8>>)> =
+            files.into_iter().map(|(p, b)| (p.as_ref().to_string(), Some(b.as_ref().to_vec()))).collect();
+        let spec = self.stage(&changes);
+        let args = vec![
+            "create".to_string(),
+            repo.to_string(),
+            "--kind".into(),
+            "datasets".into(),
+            "--files-json".into(),
+            spec.display().to_string(),
+        ];
+        self.make_repo(&args)["commit"].as_str().expect("commit in make_repo output").to_string()
+    }
+
     /// Creates repo `org/name` from the files under `dir` (as they are).
     pub fn create_repo_from_dir(&self, repo: &str, dir: &Path, config: Option<Value>) -> String {
         let mut args = vec!["create".to_string(), repo.to_string(), "--files-dir".into(), dir.display().to_string()];

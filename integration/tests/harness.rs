@@ -213,5 +213,9 @@ fn a_hung_command_is_killed_at_its_timeout() {
 fn pseudo_random_bytes_are_repeatable() {
     assert_eq!(fs::pseudo_random_bytes(100, 3), fs::pseudo_random_bytes(100, 3));
     assert_ne!(fs::pseudo_random_bytes(100, 3), fs::pseudo_random_bytes(100, 4));
+    // Neighbouring seeds differing only in the lowest bit give other bytes.
+    for seed in [0u64, 2, 42, u64::MAX - 1] {
+        assert_ne!(fs::pseudo_random_bytes(64, seed), fs::pseudo_random_bytes(64, seed + 1), "seed {seed}");
+    }
     assert_eq!(fs::pseudo_random_bytes(65536, 1).len(), 65536);
 }

@@ -664,12 +664,13 @@ fn gated_repo_needs_the_token_secret_and_the_token_leaks_nowhere() {
         let in_output = files_containing(out.path(), &token);
         assert!(in_output.is_empty(), "the token is in the exported files: {in_output:?}");
         // BuildKit's metadata and cache databases (LLB, cache keys, build
-        // history) live in /var/lib/docker/buildkit; the rest of the docker
-        // root (snapshots of the download steps, images) is checked too.
-        let in_docker = files_containing(Path::new("/var/lib/docker"), &token);
+        // history) live in <data root>/buildkit; the rest of the engine's
+        // data root (snapshots of the download steps, images) is checked too.
+        let data_root = integration::engine::Engine::from_env().data_root();
+        let in_docker = files_containing(Path::new(data_root), &token);
         assert!(
             in_docker.is_empty(),
-            "the token is in the engine's state (/var/lib/docker/buildkit holds BuildKit's databases): {in_docker:?}"
+            "the token is in the engine's state ({data_root}/buildkit holds BuildKit's databases): {in_docker:?}"
         );
         assert!(!hf.hub.log().contains(&token), "the token is in the fake hub's log");
     });

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::io::Read as _;
 
-use integration::engine::{self, Build};
+use integration::engine::{self, Build, Engine};
 use integration::fs::{self, TempDir};
 use integration::unique_name;
 use serde_json::Value;
@@ -229,7 +229,7 @@ fn image_mode_puts_the_model_on_a_base_image() {
         .map(|s| s.to_string())
         .chain([format!("type=image,name={},push=true", base.0), base_ctx.path().display().to_string()])
         .collect();
-    engine::run("docker", &args, engine::default_timeout()).assert_success();
+    Engine::Current.run_docker(&args.iter().map(String::as_str).collect::<Vec<_>>(), engine::default_timeout()).assert_success();
 
     let ctx = model_context();
     let target = remote("on-base");

@@ -181,9 +181,22 @@ impl HfRef {
         if kept.is_empty() {
             bail!("build-args include/exclude left no file to package out of {total} in {}; check the patterns", self.repo);
         }
+        if kept.len() > MAX_SELECTED_FILES {
+            bail!(
+                "{} files of {} are selected, over the limit of {MAX_SELECTED_FILES} files per model (one BuildKit step each); narrow them with build-args include/exclude or a path in source",
+                kept.len(),
+                self.repo
+            );
+        }
         Ok(kept)
     }
 }
+
+/// The most files one build packages from a Hub repo: each is a BuildKit
+/// source and a layer, and a listing beyond this (a dataset of shards)
+/// needs include/exclude. Listings themselves may be larger (up to what
+/// the 64 MiB answer limit holds).
+pub const MAX_SELECTED_FILES: usize = 10_000;
 
 /// One file as the Hub lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -268,12 +281,15 @@ pub fn parse_info(bytes: &[u8], repo: &str) -> Result<RepoInfo> {
         let size = s.lfs.as_ref().and_then(|l| l.size).or(s.size).with_context(|| {
             format!("the Hub listed no size for {} in {repo} (asked with blobs=true)", s.rfilename)
         })?;
+        crate::names::check_length(&s.rfilename).map_err(|e| anyhow::anyhow!("the Hub's listing of {repo}: {e}"))?;
         files.push(HubFile { path: s.rfilename, size, lfs_sha256, blob_id: s.blob_id });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(w) = files.windows(2).find(|w| w[0].path == w[1].path) {
         bail!("the Hub listed {:?} twice in {repo}", w[0].path);
     }
+    crate::names::check_collisions(files.iter().map(|f| f.path.as_str()))
+        .map_err(|e| anyhow::anyhow!("the Hub's listing of {repo}: {e}"))?;
     let date = info.last_modified.filter(|d| crate::time::is_rfc3339(d));
     Ok(RepoInfo { commit, date, files })
 }
@@ -284,6 +300,39 @@ mod tests {
 
     fn parse(s: &str) -> HfRef {
         HfRef::parse(s, None).unwrap()
+    }
+
+    #[test]
+    fn a_listing_of_100k_files_parses_fast_and_selection_is_bounded() {
+        let siblings: Vec<String> = (0..100_000)
+            .map(|i| format!(r#"{{"rfilename":"shards/part-{i:06}.bin","size":1,"lfs":{{"sha256":"{:064x}","size":1}}}}"#, i))
+            .collect();
+        let body = format!(r#"{{"sha":"{}","siblings":[{}]}}"#, "a".repeat(40), siblings.join(","));
+        let started = std::time::Instant::now();
+        let info = parse_info(body.as_bytes(), "org/big").unwrap();
+        assert_eq!(info.files.len(), 100_000);
+        let err = parse("org/big").select(&info, &PatternList::default()).unwrap_err().to_string();
+        assert!(err.contains("100000 files") && err.contains("10000"), "{err}");
+        let some = PatternList::parse("shards/part-00000*", "");
+        assert_eq!(parse("org/big").select(&info, &some).unwrap().len(), 10);
+        // A generous bound, for unoptimised builds on a busy machine; the
+        // real cost is well under a second.
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn listings_with_colliding_or_overlong_names_are_refused() {
+        let listing = |names: &[&str]| {
+            let siblings: Vec<String> = names.iter().map(|n| format!(r#"{{"rfilename":{},"size":1}}"#, serde_json::to_string(n).unwrap())).collect();
+            format!(r#"{{"sha":"{}","siblings":[{}]}}"#, "b".repeat(40), siblings.join(","))
+        };
+        let err = parse_info(listing(&["caf\u{e9}.md", "cafe\u{301}.md"]).as_bytes(), "o/r").unwrap_err().to_string();
+        assert!(err.contains("Unicode normalisation"), "{err}");
+        assert!(parse_info(listing(&["README.md", "readme.md"]).as_bytes(), "o/r").is_err());
+        assert!(parse_info(listing(&["a.md", "a.md"]).as_bytes(), "o/r").unwrap_err().to_string().contains("twice"));
+        let long = "x".repeat(300);
+        assert!(parse_info(listing(&[long.as_str()]).as_bytes(), "o/r").unwrap_err().to_string().contains("255 bytes"));
+        parse_info(listing(&["README.md", "docs/readme.md"]).as_bytes(), "o/r").unwrap();
     }
 
     #[test]

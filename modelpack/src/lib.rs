@@ -22,6 +22,7 @@ pub mod oci;
 pub mod pack;
 pub mod packaging;
 pub mod patterns;
+pub mod names;
 pub mod pgzip;
 pub mod plan;
 pub mod recipe;
@@ -29,6 +30,8 @@ pub mod scan;
 pub mod schema;
 pub mod source;
 pub mod time;
+#[cfg(test)]
+mod golden;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod unpack;

@@ -210,12 +210,30 @@ fn extract(mut tar: impl Read, dest: &Path, pending: &mut Pending) -> Result<()>
                 let mode = normal_mode(entry.header().mode().unwrap_or(0o644));
                 pending.write(target(dest, rel).with_context(|| format!("tar entry {name:?}"))?, mode, entry)?;
             } else {
-                bail!("tar entry {name:?} is a {kind:?}; only regular files and folders are unpacked");
+                bail!("tar entry {name:?} is a {}; only regular files and folders are unpacked", entry_kind(kind));
             }
         }
     }
     io::copy(&mut tar, &mut io::sink())?;
     Ok(())
+}
+
+
+/// A tar entry type in words, for messages.
+pub fn entry_kind(kind: tar::EntryType) -> &'static str {
+    match kind {
+        tar::EntryType::Regular | tar::EntryType::Continuous => "regular file",
+        tar::EntryType::Directory => "folder",
+        tar::EntryType::Symlink => "symbolic link",
+        tar::EntryType::Link => "hard link",
+        tar::EntryType::Char => "character device",
+        tar::EntryType::Block => "block device",
+        tar::EntryType::Fifo => "named pipe",
+        tar::EntryType::GNULongName | tar::EntryType::GNULongLink | tar::EntryType::XHeader | tar::EntryType::XGlobalHeader => {
+            "metadata entry"
+        }
+        _ => "special entry",
+    }
 }
 
 #[cfg(test)]
@@ -304,8 +322,8 @@ mod tests {
     fn tar_links_and_escapes_are_refused() {
         for (tar, says) in [
             (testutil::tar_with("../x", tar::EntryType::Regular, b"x", None), "not a clean relative path"),
-            (testutil::tar_with("l", tar::EntryType::Symlink, b"", Some("/etc/passwd")), "is a Symlink"),
-            (testutil::tar_with("h", tar::EntryType::Link, b"", Some("../../x")), "is a Link"),
+            (testutil::tar_with("l", tar::EntryType::Symlink, b"", Some("/etc/passwd")), "is a symbolic link"),
+            (testutil::tar_with("h", tar::EntryType::Link, b"", Some("../../x")), "is a hard link"),
         ] {
             let (src, out, dest) = (TempDir::new("un-src"), TempDir::new("un-out"), TempDir::new("un-dest"));
             testutil::write_layout(&src.0, &out.0, LayerPackaging::Tar);

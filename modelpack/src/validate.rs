@@ -116,6 +116,12 @@ pub fn validate(root: &Path, name: Option<&str>, mut progress: impl FnMut(&str))
 }
 
 /// Where a descriptor's blob is, for messages.
+/// A value from a document for a message: quoted when present, "missing"
+/// otherwise (never Rust's `Some(…)`/`None`).
+fn shown<T: std::fmt::Display>(v: Option<&T>) -> String {
+    v.map_or_else(|| "missing".to_string(), |v| format!("\"{v}\""))
+}
+
 fn blob_at(d: &Descriptor) -> String {
     format!("blob {}", d.digest)
 }
@@ -140,10 +146,10 @@ fn manifest(layout: &Layout, entry: &Descriptor, r: &mut Report) -> Option<AnyMa
         }
     };
     if m.schema_version != Some(2) {
-        r.error(&at, format!("schemaVersion is {:?}, expected 2", m.schema_version));
+        r.error(&at, format!("schemaVersion is {}, expected 2", shown(m.schema_version.as_ref())));
     }
     if m.media_type.as_deref() != Some(oci::MEDIA_TYPE_MANIFEST) {
-        r.error(&at, format!("mediaType is {:?}, expected {}", m.media_type, oci::MEDIA_TYPE_MANIFEST));
+        r.error(&at, format!("mediaType is {}, expected {}", shown(m.media_type.as_ref()), oci::MEDIA_TYPE_MANIFEST));
     }
     match m.artifact_type.as_deref() {
         Some(oci::ARTIFACT_TYPE_MODEL) => {}
@@ -151,7 +157,7 @@ fn manifest(layout: &Layout, entry: &Descriptor, r: &mut Report) -> Option<AnyMa
             &at,
             format!("artifactType is the legacy {}; readers expect {}", layout::LEGACY_ARTIFACT_TYPE, oci::ARTIFACT_TYPE_MODEL),
         ),
-        other => r.error(&at, format!("artifactType is {other:?}, expected {}", oci::ARTIFACT_TYPE_MODEL)),
+        other => r.error(&at, format!("artifactType is {}, expected {}", shown(other.as_ref()), oci::ARTIFACT_TYPE_MODEL)),
     }
     if m.layers.is_empty() {
         r.error(&at, "the manifest has no layers");
@@ -358,7 +364,7 @@ fn check_tar<R: Read>(mut tar: HashingReader<R>, at: &str, r: &mut Report) -> io
                 r.error(at, format!("tar entry {name:?} is not a clean relative path; unpacking it could escape the target folder"));
             }
             if !(kind.is_file() || kind.is_dir()) {
-                r.error(at, format!("tar entry {name:?} is a {kind:?}, not a regular file or folder; links and devices are not unpacked"));
+                r.error(at, format!("tar entry {name:?} is a {}, not a regular file or folder; links and devices are not unpacked", crate::unpack::entry_kind(kind)));
             }
         }
     }
@@ -451,7 +457,7 @@ mod tests {
         });
         let r = check(&out);
         has_error(&r, "layer 0 (config.json)", "mediaType \"application/octet-stream\" is not a ModelPack layer type");
-        has_error(&r, "manifest sha256:", "artifactType is Some(\"application/vnd.example+json\")");
+        has_error(&r, "manifest sha256:", "artifactType is \"application/vnd.example+json\"");
         has_error(&r, "config sha256:", "mediaType is \"application/json\"");
         assert_eq!(r.errors(), 3, "every violation is listed: {:#?}", r.problems);
     }
@@ -527,7 +533,7 @@ mod tests {
         });
         let r = check(&out);
         has_error(&r, "layer 0", "tar entry \"../../escape\" is not a clean relative path");
-        has_error(&r, "layer 1", "tar entry \"link\" is a Symlink");
+        has_error(&r, "layer 1", "tar entry \"link\" is a symbolic link");
     }
 
     #[test]

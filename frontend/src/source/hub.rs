@@ -10,14 +10,16 @@ use std::collections::BTreeSet;
 use anyhow::anyhow;
 use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
+use crate::buildkit_errors::{classify, classify_error, Cause};
 use crate::emit::human_size;
 use crate::gateway::{Bridge, GatewayError, Reference};
-use crate::hfget::{self, Expect, TOKEN_PATH, TOKEN_SECRET_ID};
+use crate::hfget::{Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::options::{DownloadNetwork, Request};
 use crate::output::{Metadata, Output};
 use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
 use crate::selfimage::{self, BINARY};
+use crate::sizes;
 use crate::source::package;
 use modelpack::huggingface::{parse_info, HfRef, HubFile, RepoInfo};
 
@@ -77,7 +79,7 @@ pub async fn build_layout(
         Err(f) => Err(GatewayError::Local(anyhow!(
             "{refused}; downloading with the hf-token secret failed too: {}{}",
             f.error,
-            if f.error.to_string().contains("network bridge not found") {
+            if classify_error(&f.error) == Cause::NoBridgeNetwork {
                 " (on an engine without a default network pass --build-arg download_network=host --allow network.host)"
             } else {
                 ""
@@ -249,6 +251,26 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
         }
         sources[0] = tree;
     }
+    // A raw layer's descriptor takes the listed size: check it against the
+    // downloaded files (their sha256 is checked by the download itself).
+    // After the small files, so that a refusal (401/403) shows as such
+    // there: BuildKit reports any error answer to a checksummed HTTP
+    // source as a digest mismatch.
+    let lfs: Vec<sizes::Expected> = files
+        .iter()
+        .filter(|f| f.origin.source != 0)
+        .map(|f| sizes::Expected {
+            state: &sources[f.origin.source],
+            path: f.origin.path.trim_start_matches('/').to_string(),
+            size: f.size,
+            shown: format!("{} from {}@{}", f.path, hf.repo, info.commit),
+        })
+        .collect();
+    if !lfs.is_empty() {
+        sizes::check(bridge, &fetcher.image, &lfs, &format!("the LFS files of {}", hf.repo))
+            .await
+            .map_err(|e| explain_file_failure(request, hf, &info, e))?;
+    }
     Ok(Fetched { info, files, sources })
 }
 
@@ -344,26 +366,6 @@ async fn fetch_in_waves(bridge: &Bridge, downloads: &[State], limit: usize) -> R
     Ok(())
 }
 
-/// The HTTP status (or our `hf-get` exit code) in a BuildKit error.
-pub(crate) fn status_in(message: &str) -> Option<u16> {
-    let number_after = |key: &str| {
-        let i = message.find(key)? + key.len();
-        let digits: String = message[i..].chars().take_while(|c| c.is_ascii_digit()).collect();
-        digits.parse::<u16>().ok()
-    };
-    if let Some(s) = number_after("invalid response status ") {
-        return Some(s);
-    }
-    match number_after("exit code: ")? as u8 {
-        hfget::exit::AUTH => Some(401),
-        hfget::exit::NOT_FOUND => Some(404),
-        hfget::exit::RATE_LIMITED => Some(429),
-        hfget::exit::SERVER => Some(500),
-        hfget::exit::CHECKSUM => Some(0),
-        _ => None,
-    }
-}
-
 fn explained(ours: String, cause: &GatewayError, refused: bool) -> Failure {
     Failure { refused, error: GatewayError::Local(anyhow!("{ours} (BuildKit: {cause})")) }
 }
@@ -377,7 +379,7 @@ async fn explain_info_failure(
 ) -> Failure {
     let ep = &request.hf_endpoint;
     let (repo, rev) = (&hf.repo, &hf.revision);
-    let status = status_in(&err.to_string());
+    let status = classify_error(&err).status();
     let message = match status {
         Some(401) | Some(403) => format!(
             "{ep} refused access to {repo}: the repo does not exist, or it is private or gated; {TOKEN_HINT}"
@@ -401,14 +403,15 @@ fn explain_file_failure(request: &Request, hf: &HfRef, info: &RepoInfo, err: Gat
     let text = err.to_string();
     let ep = &request.hf_endpoint;
     let at = format!("{}@{} (commit {})", hf.repo, hf.revision, info.commit);
-    let status = status_in(&text);
+    let cause = classify(&text);
+    let status = cause.status();
     let mismatch = info
         .files
         .iter()
         .find(|f| f.lfs_sha256.as_ref().is_some_and(|s| text.contains(s.as_str())));
     let message = match (status, mismatch) {
-        (_, Some(f)) if text.contains("mismatch") || status == Some(0) => format!(
-            "{} from {at}: the downloaded bytes do not match the sha256 {} the Hub lists; the file is corrupted on the server or in transit, try again",
+        (_, Some(f)) if cause == Cause::DigestMismatch => format!(
+            "{} from {at}: the downloaded bytes do not match the sha256 {} the Hub lists; the server answered an error instead of the file (BuildKit hides the HTTP status of checksummed downloads: check access to the repo) or the file is corrupted on the server or in transit; try again",
             f.path,
             f.lfs_sha256.as_deref().unwrap_or("")
         ),
@@ -417,9 +420,13 @@ fn explain_file_failure(request: &Request, hf: &HfRef, info: &RepoInfo, err: Gat
         (Some(404), _) => format!("a file listed in {at} could not be downloaded (HTTP 404); the commit may have been removed"),
         (Some(429), _) => format!("{ep} is rate-limiting downloads of {at} (HTTP 429); wait a few minutes, or {TOKEN_HINT}"),
         (Some(s), _) if s >= 500 => format!("{ep} failed (HTTP {s}) while serving files of {at}; try again later"),
+        (Some(s), _) if s >= 300 => format!("{ep} answered HTTP {s} instead of a file of {at}"),
+        (None, _) if cause != Cause::Unknown && cause != Cause::NoBridgeNetwork => {
+            format!("downloading files of {at} from {ep} failed: {}; try again later", cause.phrase())
+        }
         _ => return err.into(),
     };
-    explained(message, &err, matches!(status, Some(401) | Some(403)))
+    explained(message, &err, cause.is_refusal())
 }
 
 #[cfg(test)]
@@ -471,15 +478,6 @@ mod tests {
         let secret = exec.mounts.iter().find(|m| m.dest == TOKEN_PATH).expect("secret mount");
         assert_eq!(secret.mount_type, pb::MountType::Secret as i32);
         assert_eq!(secret.secret_opt.as_ref().unwrap().id, TOKEN_SECRET_ID);
-    }
-
-    #[test]
-    fn statuses_are_found_in_buildkit_errors() {
-        assert_eq!(status_in("failed to load cache key: invalid response status 404"), Some(404));
-        assert_eq!(status_in(r#"process "/modelpack-frontend hf-get x" did not complete successfully: exit code: 41"#), Some(401));
-        assert_eq!(status_in("exit code: 60"), Some(0));
-        assert_eq!(status_in("exit code: 1"), None);
-        assert_eq!(status_in("something else"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use llb::State;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::Request;
 use crate::selfimage;
-use crate::source::hub::status_in;
+use crate::buildkit_errors::{classify, Cause};
 use crate::source::package;
 use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
@@ -107,16 +107,19 @@ fn plan_file(u: &UrlSource, listing: Listing, source: usize) -> anyhow::Result<P
 fn explain_fetch_failure(u: &UrlSource, err: GatewayError) -> GatewayError {
     let text = err.to_string();
     let url = &u.shown;
-    let message = match (status_in(&text), &u.checksum) {
-        (_, Some(c)) if text.contains("digest mismatch") => format!(
+    let cause = classify(&text);
+    let message = match (cause.status(), &u.checksum) {
+        (_, Some(c)) if cause == Cause::DigestMismatch => format!(
             "{url}: the downloaded file does not match build-arg checksum {c}; check the checksum (sha256sum of the file) or the URL"
         ),
         (Some(s @ (401 | 403)), _) => format!(
             "{url} refused access (HTTP {s}); the file needs credentials the build does not have, use a public or pre-signed URL"
         ),
-        (Some(404), _) => format!("{url} was not found (HTTP 404); check the URL"),
+        (Some(404 | 410), _) => format!("{url} was not found (HTTP {}); check the URL", cause.status().unwrap_or(404)),
+        (Some(429), _) => format!("{url} is rate-limiting requests (HTTP 429); wait a few minutes and try again"),
         (Some(s), _) if s >= 500 => format!("{url} failed (HTTP {s}); the server has trouble, try again later"),
         (Some(s), _) if s >= 300 => format!("{url} answered HTTP {s} instead of the file; check the URL"),
+        (None, _) if cause != Cause::Unknown => format!("fetching {url} failed: {}", cause.phrase()),
         _ => format!("fetching {url} failed; check the URL and that the build engine can reach {}", u.host),
     };
     GatewayError::Local(anyhow!("{message} (BuildKit: {err})"))

@@ -326,7 +326,7 @@ pub fn describe(files: &[FileInput]) -> Description {
                 Some(Some(c)) if counts.len() == 1 && *c == n && nos == want => true,
                 Some(Some(c)) if counts.len() == 1 && *c > 1 => {
                     let given: Vec<u64> = nos.iter().flatten().copied().collect();
-                    fail(many[0].0, anyhow::anyhow!("split.count is {c}, but the files given have split.no {given:?}"));
+                    fail(many[0].0, anyhow::anyhow!("split.count is {c}, but the files given have split.no {}", given.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")));
                     false
                 }
                 // Several separate GGUF models (e.g. two quantizations): no single count.

@@ -75,7 +75,7 @@ pub fn parse_header_json(json: &[u8]) -> Result<SafetensorsHeader> {
             .shape
             .iter()
             .try_fold(1u128, |a, &d| a.checked_mul(u128::from(d)))
-            .with_context(|| format!("tensor {name:?}: shape {:?} overflows", info.shape))?;
+            .with_context(|| format!("tensor {name:?}: shape [{}] overflows", info.shape.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")))?;
         let total = out.elements_by_dtype.entry(info.dtype).or_insert(0);
         *total = total.checked_add(elements).context("element count overflows")?;
         out.tensor_count += 1;
