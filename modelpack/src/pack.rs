@@ -9,8 +9,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::digest::HashingWriter;
 use crate::packaging::LayerPackaging;
 
 /// Name of the blob in the `pack` step's output.
@@ -49,38 +49,6 @@ pub struct Written {
     pub size: u64,
     /// `sha256:<hex>` of the uncompressed tar.
     pub diff_id: String,
-}
-
-/// Counts and hashes what passes through. sha2 0.10 picks its SHA-NI
-/// (x86-64) or ARMv8 SHA2 code at run time through `cpufeatures`, so no
-/// `asm` feature is needed for hardware hashing.
-struct HashWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> HashWriter<W> {
-    fn new(inner: W) -> Self {
-        HashWriter { inner, hasher: Sha256::new(), count: 0 }
-    }
-
-    fn finish(self) -> (W, String, u64) {
-        (self.inner, format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count)
-    }
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// The parent directories of `name`, parent first, with a trailing `/`:
@@ -137,23 +105,23 @@ pub fn write_layer_with<W: Write>(
     out: W,
     threads: usize,
 ) -> io::Result<Written> {
-    let blob = HashWriter::new(out);
+    let blob = HashingWriter::new(out);
     let (blob, diff_id) = match format {
         LayerPackaging::Raw => {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "raw layers are the file itself"))
         }
         LayerPackaging::Tar => {
-            let (blob, diff_id, _) = write_tar(HashWriter::new(blob), src, name, mode)?.finish();
+            let (blob, diff_id, _) = write_tar(HashingWriter::new(blob), src, name, mode)?.finish();
             (blob, diff_id)
         }
         LayerPackaging::TarGzip => {
             let gz = crate::pgzip::ParallelGzip::new(blob, flate2::Compression::default(), threads);
-            let (gz, diff_id, _) = write_tar(HashWriter::new(gz), src, name, mode)?.finish();
+            let (gz, diff_id, _) = write_tar(HashingWriter::new(gz), src, name, mode)?.finish();
             (gz.finish()?, diff_id)
         }
         LayerPackaging::TarZstd => {
             let zst = zstd_encoder(blob, threads)?;
-            let (zst, diff_id, _) = write_tar(HashWriter::new(zst), src, name, mode)?.finish();
+            let (zst, diff_id, _) = write_tar(HashingWriter::new(zst), src, name, mode)?.finish();
             (zst.finish()?, diff_id)
         }
     };
