@@ -16,6 +16,8 @@
 #   MODELPACK_KEEP_TMP=1          keep the e2e tests' temp dirs
 #   TEST_THREADS                  e2e test threads (default: cargo's, one per CPU)
 #   FUZZ_SECONDS                  seconds per fuzz target (default 5)
+#   MODELPACK_CLI                 CLI binary the CLI tests run (default: dist/modelpack-frontend,
+#                                 the static binary build-image.sh puts in the image)
 #   MODELPACK_ENGINE=next         run the e2e tests on Docker 28 (default: Docker 26;
 #                                 tests/engines.rs and tests/subrequests.rs use both)
 #
@@ -111,6 +113,8 @@ section "fuzzing every parser of untrusted input briefly (integration/fuzz.sh ${
 integration/fuzz.sh "${FUZZ_SECONDS:-5}"
 
 section "end-to-end tests against docker buildx (cargo test -p integration -- --ignored)"
+# The CLI tests run the very binary the frontend image holds.
+export MODELPACK_CLI="${MODELPACK_CLI:-$PWD/dist/modelpack-frontend}"
 threads=()
 if [ -n "${TEST_THREADS:-}" ]; then threads=(--test-threads "$TEST_THREADS"); fi
 cargo test --locked -p integration -- --ignored "${threads[@]}"

@@ -55,3 +55,20 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
+
+/// The CLI binary the tests run: `MODELPACK_CLI` (integration/test.sh sets
+/// it to `dist/modelpack-frontend`, the binary in the frontend image), else
+/// the workspace's debug build.
+pub fn cli_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("MODELPACK_CLI").filter(|v| !v.is_empty()) {
+        return PathBuf::from(bin);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    let bin = target.join("debug/modelpack-frontend");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p modelpack-frontend` first, or set MODELPACK_CLI",
+        bin.display()
+    );
+    bin
+}

@@ -10,24 +10,13 @@
 //! in `MODELPACK_IMAGE` (see `integration/build-image.sh`); both must come
 //! from the same commit. `#[ignore]`d like every engine test.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use integration::engine::Build;
 use integration::fs::{self, TempDir};
 
-/// The CLI binary: `MODELPACK_CLI`, else the workspace's debug build.
-fn cli_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("MODELPACK_CLI").filter(|v| !v.is_empty()) {
-        return PathBuf::from(bin);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| integration::repo_root().join("target"));
-    let bin = target.join("debug/modelpack-frontend");
-    assert!(bin.is_file(), "{} is missing: run `cargo build -p modelpack-frontend` first", bin.display());
-    bin
-}
+use integration::cli_binary;
 
 /// Runs the CLI; returns (exit code, stdout, stderr).
 fn cli(args: &[&str]) -> (i32, String, String) {

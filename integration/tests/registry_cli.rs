@@ -15,25 +15,14 @@
 use std::io::Write;
 
 use base64::Engine as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use integration::engine::{self, Build};
 use integration::fs::{self, TempDir};
 use oci_registry::testing::{Registry, PASSWORD, USER};
 
-/// The CLI binary: `MODELPACK_CLI`, else the workspace's debug build.
-fn cli_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("MODELPACK_CLI").filter(|v| !v.is_empty()) {
-        return PathBuf::from(bin);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| integration::repo_root().join("target"));
-    let bin = target.join("debug/modelpack-frontend");
-    assert!(bin.is_file(), "{} is missing: run `cargo build -p modelpack-frontend` first", bin.display());
-    bin
-}
+use integration::cli_binary;
 
 /// What one CLI run returned.
 struct Run {
