@@ -13,7 +13,7 @@ use integration::fs::TempDir;
 const ENGINES: [Engine; 2] = [Engine::NextClientOnCurrent, Engine::Next];
 
 /// Every build arg the frontend reads (`frontend/src/options.rs` `KNOWN`).
-const ARGS: [&str; 16] = [
+const ARGS: [&str; 17] = [
     "source",
     "name",
     "layer_packaging",
@@ -30,6 +30,7 @@ const ARGS: [&str; 16] = [
     "model_dir",
     "base_image",
     "artifact_type",
+    "max_connections",
 ];
 
 /// Runs `--call <name>` with `args` on every engine; returns the outcomes.
