@@ -3,8 +3,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::remote::{self, RegistryFlags, Subject};
-use super::{human, positional, unexpected, Command, Failure, Outcome};
+use super::remote::{self, Subject, SubjectArgs};
+use super::{human, Command, Outcome};
 use modelpack::layout::{self, Layout};
 
 /// The command.
@@ -63,22 +63,7 @@ struct Summary {
 }
 
 fn run(p: &mut lexopt::Parser) -> Outcome {
-    let mut json = false;
-    let mut target = None;
-    let mut flags = RegistryFlags::default();
-    while let Some(arg) = p.next()? {
-        match arg {
-            lexopt::Arg::Long("json") => json = true,
-            lexopt::Arg::Long(l) if RegistryFlags::knows(l) => {
-                let l = l.to_string();
-                flags.take(&l, p)?;
-            }
-            lexopt::Arg::Value(v) if target.is_none() => target = Some(positional(v, "LAYOUT")?),
-            other => return Err(unexpected(other)),
-        }
-    }
-    flags.check()?;
-    let target = target.ok_or_else(|| Failure::Usage("LAYOUT[:NAME] is required".into()))?;
+    let SubjectArgs { target, flags, json, .. } = SubjectArgs::parse(p, true, false)?;
     let fetched;
     let (r, remote_name) = match remote::subject(&target)? {
         Subject::Layout(r) => (r, None),

@@ -114,6 +114,48 @@ pub enum Subject {
 }
 
 /// Tells a layout from a reference (see the module docs for the rule).
+/// The arguments `validate`, `inspect` and `unpack` share: registry flags,
+/// `--json` and `-o DIR` where the command takes them, and one
+/// `LAYOUT[:NAME]` or `REF`.
+#[derive(Debug, Default)]
+pub struct SubjectArgs {
+    /// The positional `LAYOUT[:NAME]` or `REF`.
+    pub target: String,
+    /// Registry flags (for a `REF`).
+    pub flags: RegistryFlags,
+    /// `--json` was given.
+    pub json: bool,
+    /// `-o`/`--output`, if given.
+    pub out: Option<PathBuf>,
+}
+
+impl SubjectArgs {
+    /// Parses the command line; `json` and `output` say whether the command
+    /// takes `--json` and `-o DIR` (anything else is a usage error).
+    pub fn parse(p: &mut lexopt::Parser, json: bool, output: bool) -> Result<SubjectArgs, Failure> {
+        let mut a = SubjectArgs::default();
+        let mut target = None;
+        while let Some(arg) = p.next()? {
+            match arg {
+                lexopt::Arg::Long("json") if json => a.json = true,
+                lexopt::Arg::Short('o') | lexopt::Arg::Long("output") if output => {
+                    a.out = Some(text(p, "--output")?.into())
+                }
+                lexopt::Arg::Long(l) if RegistryFlags::knows(l) => {
+                    let l = l.to_string();
+                    a.flags.take(&l, p)?;
+                }
+                lexopt::Arg::Value(v) if target.is_none() => target = Some(super::positional(v, "LAYOUT")?),
+                other => return Err(super::unexpected(other)),
+            }
+        }
+        a.flags.check()?;
+        a.target = target.ok_or_else(|| Failure::Usage("LAYOUT[:NAME] is required".into()))?;
+        Ok(a)
+    }
+}
+
+/// Reads `arg` as a layout or a registry reference (see [`Subject`]).
 pub fn subject(arg: &str) -> Result<Subject, Failure> {
     let r = LayoutRef::parse(arg);
     if r.dir.is_dir() {

@@ -1,11 +1,10 @@
 //! `unpack LAYOUT[:NAME]|REF -o DIR`: the model's files, verified, in DIR.
 
-use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::remote::{self, RegistryFlags, Subject};
-use super::{human, positional, step, text, unexpected, Command, Failure, Outcome};
+use super::remote::{self, Subject, SubjectArgs};
+use super::{human, step, Command, Failure, Outcome};
 use modelpack::layout::Layout;
 
 /// The command.
@@ -42,22 +41,7 @@ Examples: modelpack-frontend unpack out/layout:tiny -o ./tiny
 };
 
 fn run(p: &mut lexopt::Parser) -> Outcome {
-    let mut out: Option<PathBuf> = None;
-    let mut target = None;
-    let mut flags = RegistryFlags::default();
-    while let Some(arg) = p.next()? {
-        match arg {
-            lexopt::Arg::Short('o') | lexopt::Arg::Long("output") => out = Some(text(p, "--output")?.into()),
-            lexopt::Arg::Long(l) if RegistryFlags::knows(l) => {
-                let l = l.to_string();
-                flags.take(&l, p)?;
-            }
-            lexopt::Arg::Value(v) if target.is_none() => target = Some(positional(v, "LAYOUT")?),
-            other => return Err(unexpected(other)),
-        }
-    }
-    flags.check()?;
-    let target = target.ok_or_else(|| Failure::Usage("LAYOUT[:NAME] is required".into()))?;
+    let SubjectArgs { target, flags, out, .. } = SubjectArgs::parse(p, false, true)?;
     let out = out.ok_or_else(|| Failure::Usage("-o DIR is required".into()))?;
     let fetched;
     let (r, shown) = match remote::subject(&target)? {

@@ -1,7 +1,7 @@
 //! `validate LAYOUT[:NAME]|REF [--json]`: every spec violation, with where.
 
-use super::remote::{self, RegistryFlags, Subject};
-use super::{positional, step, unexpected, Command, Failure, Outcome};
+use super::remote::{self, Subject, SubjectArgs};
+use super::{step, Command, Failure, Outcome};
 use modelpack::validate::{self, Severity};
 
 /// The command.
@@ -37,22 +37,7 @@ Examples: modelpack-frontend validate out/layout:tiny
 };
 
 fn run(p: &mut lexopt::Parser) -> Outcome {
-    let mut json = false;
-    let mut target = None;
-    let mut flags = RegistryFlags::default();
-    while let Some(arg) = p.next()? {
-        match arg {
-            lexopt::Arg::Long("json") => json = true,
-            lexopt::Arg::Long(l) if RegistryFlags::knows(l) => {
-                let l = l.to_string();
-                flags.take(&l, p)?;
-            }
-            lexopt::Arg::Value(v) if target.is_none() => target = Some(positional(v, "LAYOUT")?),
-            other => return Err(unexpected(other)),
-        }
-    }
-    flags.check()?;
-    let target = target.ok_or_else(|| Failure::Usage("LAYOUT[:NAME] is required".into()))?;
+    let SubjectArgs { target, flags, json, .. } = SubjectArgs::parse(p, true, false)?;
     let fetched;
     let (lr, r) = match remote::subject(&target)? {
         Subject::Layout(lr) => (lr.clone(), lr.to_string()),
