@@ -96,6 +96,15 @@ pub struct Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
+        // SIGTERM to `timeout` is passed on to docker-registry; a SIGKILL
+        // would end `timeout` alone and leave the registry running.
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        for _ in 0..50 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
