@@ -57,12 +57,8 @@ log() { echo "engine-next.sh: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root"
 
-# Wait up to $1 seconds for command "${@:2}" to succeed.
-wait_for() {
-  local timeout=$1; shift
-  for _ in $(seq "$timeout"); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
-  return 1
-}
+# shellcheck source=integration/engine-lib.sh
+. "$(dirname "$0")/engine-lib.sh"
 
 # --- 1. apt: sid source, pinned at 1 so nothing is ever installed from it ----
 # shellcheck source=integration/debian-source.sh
@@ -127,32 +123,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", 
 [debug]
   address = "$EXEC/containerd/debug.sock"
 EOF
-if ! ctr --address "$CTR_SOCK" version >/dev/null 2>&1; then
-  log "starting containerd $("$ROOT/usr/bin/containerd" --version | awk '{print $3}') (log: $CONTAINERD_LOG)"
-  nohup "$ROOT/usr/bin/containerd" --config "$CONF_DIR/containerd.toml" \
-    >>"$CONTAINERD_LOG" 2>&1 </dev/null &
-  wait_for 30 ctr --address "$CTR_SOCK" version \
-    || die "containerd did not answer on $CTR_SOCK within 30s; see $CONTAINERD_LOG"
-fi
+start_containerd "$ROOT/usr/bin/containerd"
 
 # --- 4. dockerd 28 -----------------------------------------------------------
 # Its own daemon.json (empty), so /etc/docker/daemon.json of Docker 26 never
 # applies here.
-[ -f "$CONF_DIR/daemon.json" ] || echo '{}' >"$CONF_DIR/daemon.json"
-if ! docker info >/dev/null 2>&1; then
-  log "starting dockerd $(echo "$v" | awk "{print \$3}" | tr -d ,) on $SOCK (log: $DOCKERD_LOG)"
-  nohup "$ROOT/usr/sbin/dockerd" \
-    --config-file "$CONF_DIR/daemon.json" \
-    -H "unix://$SOCK" \
-    --containerd "$CTR_SOCK" \
-    --data-root "$DATA" \
-    --exec-root "$EXEC" \
-    --pidfile "$EXEC/dockerd.pid" \
-    --bridge=none --iptables=false --ip6tables=false --ip-forward=false --userland-proxy=false \
-    >>"$DOCKERD_LOG" 2>&1 </dev/null &
-  wait_for 60 docker info \
-    || die "dockerd 28 did not come up within 60s; see $DOCKERD_LOG"
-fi
+start_dockerd "$ROOT/usr/sbin/dockerd" "dockerd $(echo "$v" | awk "{print \$3}" | tr -d ,)"
 
 # --- 5. summary --------------------------------------------------------------
 dv=$(docker version --format 'client {{.Client.Version}} / server {{.Server.Version}}')

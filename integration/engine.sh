@@ -46,12 +46,8 @@ log() { echo "engine.sh: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root"
 
-# Wait up to $1 seconds for command "${@:2}" to succeed.
-wait_for() {
-  local timeout=$1; shift
-  for _ in $(seq "$timeout"); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
-  return 1
-}
+# shellcheck source=integration/engine-lib.sh
+. "$(dirname "$0")/engine-lib.sh"
 
 # --- 1. apt: trixie source, pinned low so nothing upgrades by accident -------
 need_update=0
@@ -132,28 +128,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [debug]
   address = "$EXEC/containerd/debug.sock"
 EOF
-if ! ctr --address "$CTR_SOCK" version >/dev/null 2>&1; then
-  log "starting containerd $(containerd --version | awk '{print $3}') (log: $CONTAINERD_LOG)"
-  nohup containerd --config "$CONF_DIR/containerd.toml" \
-    >>"$CONTAINERD_LOG" 2>&1 </dev/null &
-  wait_for 30 ctr --address "$CTR_SOCK" version \
-    || die "containerd did not answer on $CTR_SOCK within 30s; see $CONTAINERD_LOG"
-fi
-[ -f "$CONF_DIR/daemon.json" ] || echo '{}' >"$CONF_DIR/daemon.json"
-if ! docker info >/dev/null 2>&1; then
-  log "starting dockerd on $SOCK (log: $DOCKERD_LOG)"
-  nohup dockerd \
-    --config-file "$CONF_DIR/daemon.json" \
-    -H "unix://$SOCK" \
-    --containerd "$CTR_SOCK" \
-    --data-root "$DATA" \
-    --exec-root "$EXEC" \
-    --pidfile "$EXEC/dockerd.pid" \
-    --bridge=none --iptables=false --ip6tables=false --ip-forward=false --userland-proxy=false \
-    >>"$DOCKERD_LOG" 2>&1 </dev/null &
-  wait_for 60 docker info \
-    || die "dockerd did not come up on $SOCK within 60s; see $DOCKERD_LOG"
-fi
+start_containerd containerd
+start_dockerd dockerd "dockerd"
 
 # --- 4. local registry -------------------------------------------------------
 if ! curl -fsS "$REGISTRY_URL" >/dev/null 2>&1; then
