@@ -105,7 +105,8 @@ ours() { # <out> <extra docker args…>
   local out="$1"; shift
   rm -rf "$out"
   $DOCKER buildx build --progress=plain --build-arg BUILDKIT_SYNTAX="$IMAGE" --target packager/modelpack \
-    --build-arg hf_endpoint="$EP" -o "type=local,dest=$out" "$@" -f- "$CTX" </dev/null
+    --build-arg hf_endpoint="$EP" --build-arg download_network=host --allow network.host \
+    -o "type=local,dest=$out" "$@" -f- "$CTX" </dev/null
 }
 
 # --------------------------------------------------------- our builds --

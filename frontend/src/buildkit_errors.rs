@@ -32,6 +32,9 @@ pub enum Cause {
     /// A step ran on the default network of an engine without one
     /// (`dockerd --bridge=none`).
     NoBridgeNetwork,
+    /// A step asked for the host network and the build does not allow it
+    /// (no `--allow network.host`).
+    HostNetworkNotAllowed,
     /// Nothing we recognise.
     Unknown,
 }
@@ -65,6 +68,7 @@ impl Cause {
             Cause::Stalled => format!("nothing received for {} s", hfget::STALL.as_secs()),
             Cause::Transport => "the connection failed repeatedly".into(),
             Cause::NoBridgeNetwork => "the engine has no default network".into(),
+            Cause::HostNetworkNotAllowed => "the build does not allow the host network".into(),
             Cause::Unknown => String::new(),
         }
     }
@@ -102,6 +106,9 @@ pub fn classify(message: &str) -> Cause {
     }
     if message.contains("network bridge not found") {
         return Cause::NoBridgeNetwork;
+    }
+    if message.contains("network.host is not allowed") {
+        return Cause::HostNetworkNotAllowed;
     }
     if message.contains("connection reset by peer") {
         return Cause::ConnectionReset;
@@ -190,6 +197,8 @@ mod tests {
             "digest mismatch sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03: sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
             Cause::DigestMismatch,
         ),
+        ("26", "failed to load LLB: network.host is not allowed", Cause::HostNetworkNotAllowed),
+        ("28", "failed to load LLB: network.host is not allowed", Cause::HostNetworkNotAllowed),
         (
             "26",
             "process \"/modelpack-frontend hf-get http://127.0.0.1:1/o/r/resolve/c/w.bin /out/w.bin sha256:ab\" did not complete successfully: exit code: 41",

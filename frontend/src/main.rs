@@ -4,7 +4,7 @@
 //! Started by buildkitd with no arguments, it speaks the gateway protocol
 //! over stdin/stdout. Build steps re-execute the same binary from the same
 //! image with a hidden subcommand (`scan`, `pack-layer`, `describe`,
-//! `hf-get`). People use the commands of [`cli`] (`pack`, `validate`,
+//! `hf-get`, `hf-get-many`). People use the commands of [`cli`] (`pack`, `validate`,
 //! `inspect`, `unpack`).
 
 mod cli;
@@ -15,6 +15,7 @@ mod gateway;
 mod handler;
 mod buildkit_errors;
 mod hfget;
+mod hubfiles;
 mod options;
 mod output;
 mod panics;
@@ -36,6 +37,10 @@ fn main() {
         Some("describe") => modelpack::describe::run(&args[2..]),
         Some("sizes") => sizes::run(&args[2..]),
         Some("hf-get") => match hfget::run(&args[2..]) {
+            Ok(code) => exit(i32::from(code)),
+            Err(e) => Err(e),
+        },
+        Some("hf-get-many") => match hubfiles::run(&args[2..]) {
             Ok(code) => exit(i32::from(code)),
             Err(e) => Err(e),
         },

@@ -35,19 +35,30 @@ fn build(hub: &FakeHub, ctx: &TempDir, source: &str, dest: &std::path::Path) -> 
         .output(dest)
 }
 
-#[test]
-#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
-fn more_files_than_max_connections_round_trip_and_an_unchanged_rebuild_sends_no_extra_requests() {
+/// Builds the repo twice, the second time unchanged, and returns the
+/// requests the rebuild sent to the hub. `step`: fetch small files in our
+/// own cached download step (host network, as a `--bridge=none` engine
+/// needs); otherwise the engine's missing default network makes the
+/// frontend fall back to one BuildKit HTTP source per small file.
+fn build_twice(step: bool) -> integration::hub::HubStats {
     let hub = FakeHub::start();
     let ctx = TempDir::new("scale-ctx");
     let repo = unique_repo("scale");
     let files = repo_files(fs::fresh_seed());
     let commit = hub.create_repo(&repo, files.iter().map(|(p, b)| (p.as_str(), b.as_slice())), None);
     let source = format!("hf://{repo}@{commit}");
+    let build = |dest: &std::path::Path| {
+        let b = build(&hub, &ctx, &source, dest);
+        if step {
+            b.arg("download_network", "host").flag("--allow=network.host")
+        } else {
+            b
+        }
+    };
 
     let out = TempDir::new("scale-out");
     let first = out.join("first");
-    let outcome = build(&hub, &ctx, &source, &first).run();
+    let outcome = build(&first).run();
     assert!(outcome.success, "first build failed\n{}\n{}", outcome.report(), hub.stats().describe());
     let layout = Layout::verify(&first);
     let want = TempDir::new("scale-want");
@@ -57,17 +68,46 @@ fn more_files_than_max_connections_round_trip_and_an_unchanged_rebuild_sends_no_
     let got = TempDir::new("scale-got");
     layout.unpack(got.path());
     fs::assert_same_tree(want.path(), got.path());
+    // Progress names tell the paths apart: one download step, or one
+    // BuildKit HTTP source per small file.
+    let per_file = outcome.stderr.contains("fetch part0/note0.txt (");
+    assert_eq!(per_file, !step, "small files fetched one source each: {per_file}\n{}", outcome.report());
+    if step {
+        assert!(outcome.stderr.contains(&format!("fetch {SMALL} small file(s) of {repo}@")), "{}", outcome.report());
+    }
 
     hub.reset_stats();
     let second = out.join("second");
-    let outcome = build(&hub, &ctx, &source, &second).run();
+    let outcome = build(&second).run();
     assert!(outcome.success, "rebuild failed\n{}\n{}", outcome.report(), hub.stats().describe());
     let stats = hub.stats();
-    eprintln!("unchanged rebuild of {} files with max_connections={LIMIT}:\n{}", SMALL + LFS, stats.describe());
+    eprintln!("unchanged rebuild of {} files with max_connections={LIMIT} (step: {step}):\n{}", SMALL + LFS, stats.describe());
     assert_eq!(Layout::verify(&second).manifest_digest(), layout.manifest_digest(), "same commit, same manifest");
     let bodies: Vec<String> = stats.body_downloads().iter().map(|r| r.line()).collect();
     assert!(bodies.is_empty(), "the rebuild downloaded file bodies again: {bodies:#?}");
     assert!(stats.requests.iter().all(|r| r.port == "hub"), "LFS files are cached by sha256: no CDN request");
+    stats
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn an_unchanged_pinned_rebuild_asks_the_hub_only_for_the_revision() {
+    let stats = build_twice(true);
+    // The revision lookup; the download step is cached by commit and
+    // git blob ids, LFS files by sha256.
+    assert!(
+        stats.requests.len() <= 2,
+        "{} requests for an unchanged rebuild of {} files (bound 2):\n{}",
+        stats.requests.len(),
+        SMALL + LFS,
+        stats.describe()
+    );
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn without_a_default_network_small_files_fall_back_to_http_sources_in_waves() {
+    let stats = build_twice(false);
     // One look at the revision, at most one revalidation per small file;
     // the waves add none.
     assert!(

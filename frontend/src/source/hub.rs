@@ -1,9 +1,12 @@
 //! Fetching a Hugging Face repo through BuildKit. The frontend has no
-//! network: repo info and files are LLB HTTP sources that buildkitd fetches.
-//! When the Hub refuses them (gated or private repos), the build is tried
-//! again with steps that re-execute our own image with the `hf-token`
-//! secret mounted; the frontend never sees the token. Only the small info
-//! JSON and the scan listing come back over gRPC.
+//! network: repo info and LFS files are LLB HTTP sources that buildkitd
+//! fetches (LFS files checked by sha256, so cached without a request); the
+//! small files come from one cached download step of our own image
+//! ([`crate::hubfiles`]), or as HTTP sources where that step cannot run.
+//! When the Hub refuses (gated or private repos), the build is tried again
+//! with steps that re-execute our own image with the `hf-token` secret
+//! mounted; the frontend never sees the token. Only the small info JSON and
+//! the scan listing come back over gRPC.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +17,7 @@ use crate::buildkit_errors::{classify, classify_error, Cause};
 use crate::emit::human_size;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::hfget::{Expect, TOKEN_PATH, TOKEN_SECRET_ID};
+use crate::hubfiles;
 use crate::options::{DownloadNetwork, Request};
 use crate::output::{Metadata, Output};
 use modelpack::plan::{ModelInfo, Origin, PlanFile};
@@ -218,16 +222,7 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
         .await
         .map_err(|e| explain_file_failure(request, hf, &info, e))?;
     if !small.is_empty() {
-        let (tree, listing) = fetch_small(bridge, request, hf, &info, fetcher, &small, &BTreeSet::new()).await?;
-        let bad = mismatched(&small, &listing);
-        let (tree, listing) = if bad.is_empty() {
-            (tree, listing)
-        } else {
-            // BuildKit may hold a corrupted copy under the right ETag: fetch
-            // those files again as a variant it has no entry for.
-            eprintln!("modelpack-frontend: {} file(s) did not match the Hub's listing; fetching them again", bad.len());
-            fetch_small(bridge, request, hf, &info, fetcher, &small, &bad).await?
-        };
+        let (tree, listing) = fetch_small_files(bridge, request, hf, &info, fetcher, &small).await?;
         for (rel, f) in small {
             let scanned = listing.files.iter().find(|s| s.path == f.path).ok_or_else(|| {
                 anyhow!("{} is listed in {}@{} but was not downloaded", f.path, hf.repo, info.commit)
@@ -294,6 +289,106 @@ fn mismatched(small: &[(String, HubFile)], listing: &Listing) -> BTreeSet<String
         .filter(|(_, f)| !listing.files.iter().any(|s| s.path == f.path && matches_listing(f, s)))
         .map(|(_, f)| f.path.clone())
         .collect()
+}
+
+/// The small files of `hf` in one tree, and their listing: fetched by one
+/// cached step of our own image ([`hubfiles`]), or, on an engine whose
+/// default network is missing (`--bridge=none`) while `download_network`
+/// is the default, as BuildKit HTTP sources, one per file, like before.
+async fn fetch_small_files(
+    bridge: &Bridge,
+    request: &Request,
+    hf: &HfRef,
+    info: &RepoInfo,
+    fetcher: &Fetcher,
+    small: &[(String, HubFile)],
+) -> Result<(State, Listing), Failure> {
+    let list = hubfiles::DownloadList {
+        connections: request.max_connections,
+        files: small
+            .iter()
+            .map(|(_, f)| hubfiles::Download {
+                url: hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path),
+                path: f.path.clone(),
+                git_sha1: f.blob_id.clone(),
+            })
+            .collect(),
+    };
+    let total: u64 = small.iter().map(|(_, f)| f.size).sum();
+    let progress = format!(
+        "fetch {} small file(s) of {}@{} ({}, {} at a time)",
+        small.len(),
+        hf.repo,
+        short_commit(&info.commit),
+        human_size(total),
+        request.max_connections.min(small.len())
+    );
+    // Without a token and with the default network, the step is an
+    // optimisation: when the engine cannot run it (no default network, or
+    // a Hub on this host's loopback and no `--allow network.host`), the
+    // files come as BuildKit HTTP sources instead, as they always could.
+    let optional = !fetcher.token && request.download_network == DownloadNetwork::Default;
+    let mode = if optional && is_loopback(&request.hf_endpoint) {
+        // A sandboxed step cannot reach the host's loopback; BuildKit's own
+        // HTTP sources (fetched by the daemon) can.
+        NetMode::Host
+    } else {
+        fetcher.network
+    };
+    let net = hubfiles::StepNetwork { mode, token: fetcher.token };
+    let tree = hubfiles::step(&fetcher.image, &list, &net, &progress);
+    match bridge.solve_evaluated(tree.to_definition()).await {
+        Ok(_) => {}
+        Err(e) if optional && matches!(classify_error(&e), Cause::NoBridgeNetwork | Cause::HostNetworkNotAllowed) => {
+            eprintln!(
+                "modelpack-frontend: {}; fetching the small files of {} as one BuildKit HTTP source each (--build-arg download_network=host --allow network.host fetches them in one cached step)",
+                classify_error(&e).phrase(),
+                hf.repo
+            );
+            return fetch_small_by_sources(bridge, request, hf, info, fetcher, small).await;
+        }
+        Err(e) => return Err(explain_file_failure(request, hf, info, e)),
+    }
+    let what = format!("small files of {}", hf.repo);
+    let listing = selfimage::scan_listing(bridge, &fetcher.image, &tree, &what, true)
+        .await
+        .map_err(|e| explain_file_failure(request, hf, info, e))?;
+    Ok((tree, listing))
+}
+
+/// Whether `endpoint` names this host's loopback (a local Hub mirror).
+fn is_loopback(endpoint: &str) -> bool {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host.starts_with('[') { host.split(']').next().map(|h| &h[1..]).unwrap_or("") } else { host.split(':').next().unwrap_or("") };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The first 12 hex digits of a commit, for progress names.
+fn short_commit(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+/// The small files as one BuildKit HTTP source each, gathered and hashed;
+/// a file that does not match the listing is fetched once more.
+async fn fetch_small_by_sources(
+    bridge: &Bridge,
+    request: &Request,
+    hf: &HfRef,
+    info: &RepoInfo,
+    fetcher: &Fetcher,
+    small: &[(String, HubFile)],
+) -> Result<(State, Listing), Failure> {
+    let (tree, listing) = fetch_small(bridge, request, hf, info, fetcher, small, &BTreeSet::new()).await?;
+    let bad = mismatched(small, &listing);
+    if bad.is_empty() {
+        return Ok((tree, listing));
+    }
+    // BuildKit may hold a corrupted copy under the right ETag: fetch
+    // those files again as a variant it has no entry for.
+    eprintln!("modelpack-frontend: {} file(s) did not match the Hub's listing; fetching them again", bad.len());
+    fetch_small(bridge, request, hf, info, fetcher, small, &bad).await
 }
 
 /// Gathers the small files into one tree (those in `retry` as a fresh
@@ -478,6 +573,16 @@ mod tests {
         let secret = exec.mounts.iter().find(|m| m.dest == TOKEN_PATH).expect("secret mount");
         assert_eq!(secret.mount_type, pb::MountType::Secret as i32);
         assert_eq!(secret.secret_opt.as_ref().unwrap().id, TOKEN_SECRET_ID);
+    }
+
+    #[test]
+    fn loopback_endpoints_are_recognised() {
+        for yes in ["http://127.0.0.1:8080", "http://127.1.2.3/x", "http://localhost:1", "https://LOCALHOST", "http://[::1]:9/a", "http://u:p@127.0.0.1:5"] {
+            assert!(is_loopback(yes), "{yes}");
+        }
+        for no in ["https://huggingface.co", "http://10.0.0.1:80", "http://127.0.0.1.example.com", "http://[::2]:1", "", "http://localhost.evil/x"] {
+            assert!(!is_loopback(no), "{no}");
+        }
     }
 
     #[test]

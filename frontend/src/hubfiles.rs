@@ -1,0 +1,281 @@
+//! The small (non-LFS) files of a Hub repo, fetched in one step of our own
+//! image instead of one BuildKit HTTP source each.
+//!
+//! Why a step: BuildKit revalidates every HTTP source without a checksum on
+//! every build (one request per file, even when nothing changed), and opens
+//! a connection per source at once. Small files have no sha256 in the Hub's
+//! listing, only a git blob id, so they cannot be checksummed sources. The
+//! step's definition holds the commit, every path and every git blob id
+//! (in a file written by the graph itself), so BuildKit caches it by
+//! exactly what it downloads: an unchanged rebuild of a pinned repo runs
+//! nothing and sends the Hub nothing for these files. On a cold build the
+//! step fetches at most `max_connections` files at a time, each checked
+//! against its git blob id and size, with `hf-get`'s retries, stall bound
+//! and `Retry-After` handling.
+
+use std::path::{Component, Path};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use llb::{Exec, FileOp, Mount, NetMode, State};
+use serde::{Deserialize, Serialize};
+
+use crate::hfget::{self, exit, Expect, GetError, TOKEN_PATH, TOKEN_SECRET_ID};
+use crate::selfimage::BINARY;
+
+/// Where the step finds its download list.
+const LIST_DIR: &str = "/in";
+/// The list's file name inside [`LIST_DIR`].
+const LIST_FILE: &str = "downloads.json";
+
+/// One file to download.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Download {
+    /// The `/resolve/<commit>/<path>` URL.
+    pub url: String,
+    /// Where the file goes, relative to the output directory (the repo path).
+    pub path: String,
+    /// The Hub's git blob id, checked after the download when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_sha1: Option<String>,
+}
+
+/// What one download step fetches, and how many files at a time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadList {
+    /// Files fetched at once (`max_connections`).
+    pub connections: usize,
+    /// In the listing's order.
+    pub files: Vec<Download>,
+}
+
+/// How the step reaches the Hub.
+pub struct StepNetwork {
+    /// The step's network mode (`download_network`).
+    pub mode: NetMode,
+    /// Mount the `hf-token` secret (the step then sends it to the endpoint).
+    pub token: bool,
+}
+
+/// A step of `image` that downloads `list` into its output, each file at
+/// `/<path>`. The list is written into the graph, so the step's cache key
+/// is the list itself.
+pub fn step(image: &State, list: &DownloadList, net: &StepNetwork, progress: &str) -> State {
+    let json = serde_json::to_vec(list).expect("a download list serializes");
+    let input = FileOp::new(State::scratch())
+        .mkfile(&format!("/{LIST_FILE}"), 0o644, json)
+        .custom_name(&format!("list {} file(s) to download", list.files.len()))
+        .into_state();
+    let list_path = format!("{LIST_DIR}/{LIST_FILE}");
+    let mut exec = Exec::new(image, [BINARY, "hf-get-many", list_path.as_str(), "/out"])
+        .network(net.mode)
+        .mount(Mount::bind(LIST_DIR, &input).readonly())
+        .mount(Mount::bind("/out", &State::scratch()))
+        .custom_name(progress);
+    if net.token {
+        exec = exec.mount(Mount::secret(TOKEN_PATH, TOKEN_SECRET_ID, true));
+    }
+    exec.build().output("/out").expect("/out is a writable mount")
+}
+
+/// Refuses a path that would land outside the output directory.
+fn checked_relative(path: &str) -> Result<&Path> {
+    let p = Path::new(path);
+    let clean = !path.is_empty()
+        && !path.contains('\\')
+        && p.components().all(|c| matches!(c, Component::Normal(_)));
+    if !clean {
+        bail!("refusing to download to {path:?}: not a plain relative path");
+    }
+    Ok(p)
+}
+
+/// Downloads every file of `list` into `out`, `list.connections` at a
+/// time. Stops at the first failure and returns it.
+pub fn download_all(list: &DownloadList, out: &Path) -> Result<(), GetError> {
+    let local = |message: String| GetError { code: exit::SERVER, message };
+    for d in &list.files {
+        let rel = checked_relative(&d.path).map_err(|e| local(format!("{e:#}")))?;
+        if let Some(parent) = out.join(rel).parent() {
+            std::fs::create_dir_all(parent).map_err(|e| local(format!("creating {}: {e}", parent.display())))?;
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let bytes = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<GetError>> = Mutex::new(None);
+    let total = list.files.len();
+    let report_every = (total / 20).max(1);
+    std::thread::scope(|s| {
+        for _ in 0..list.connections.clamp(1, total.max(1)) {
+            s.spawn(|| loop {
+                if failed.load(Ordering::Relaxed) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(d) = list.files.get(i) else { return };
+                let target = out.join(&d.path);
+                let expect = d.git_sha1.clone().map(Expect::GitSha1).unwrap_or(Expect::Anything);
+                match hfget::get(&d.url, &target, &expect) {
+                    Ok(()) => {
+                        let size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+                        let b = bytes.fetch_add(size, Ordering::Relaxed) + size;
+                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        if n % report_every == 0 || n == total {
+                            eprintln!("hf-get-many: {n}/{total} file(s), {} downloaded", crate::emit::human_size(b));
+                        }
+                    }
+                    Err(mut e) => {
+                        e.message = format!("{}: {}", d.path, e.message);
+                        failed.store(true, Ordering::Relaxed);
+                        first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `modelpack-frontend hf-get-many <list.json> <out-dir>`: exits with one
+/// of `hf-get`'s codes ([`exit`]) so the frontend can explain a failure.
+pub fn run(args: &[String]) -> Result<u8> {
+    let [list, out] = args else {
+        bail!("usage: modelpack-frontend hf-get-many <list.json> <out-dir>");
+    };
+    let bytes = std::fs::read(list).with_context(|| format!("reading the download list {list}"))?;
+    let list: DownloadList = serde_json::from_slice(&bytes).with_context(|| format!("parsing the download list {list}"))?;
+    match download_all(&list, Path::new(out)) {
+        Ok(()) => Ok(0),
+        Err(e) => {
+            eprintln!("hf-get: {}", e.message);
+            Ok(e.code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use llb::proto::pb::{self, op::Op as Kind};
+    use prost::Message;
+
+    fn ops(state: &State) -> Vec<pb::Op> {
+        state.to_definition().def.iter().map(|b| pb::Op::decode(b.as_slice()).unwrap()).collect()
+    }
+
+    fn list(n: usize) -> DownloadList {
+        DownloadList {
+            connections: 4,
+            files: (0..n)
+                .map(|i| Download {
+                    url: format!("http://h/o/r/resolve/{}/f{i}.json", "c".repeat(40)),
+                    path: format!("d/f{i}.json"),
+                    git_sha1: Some(format!("{i:040x}")),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_step_is_keyed_by_its_list_and_mounts_the_token_only_when_asked() {
+        let image = llb::source::image("localhost:5000/modelpack-frontend:dev").into_state();
+        let anonymous = StepNetwork { mode: NetMode::Host, token: false };
+        let a = step(&image, &list(3), &anonymous, "fetch");
+        let again = step(&image, &list(3), &anonymous, "fetch");
+        assert_eq!(a.to_definition().def, again.to_definition().def, "same list, same definition");
+        let mut other = list(3);
+        other.files[1].git_sha1 = Some("f".repeat(40));
+        assert_ne!(a.to_definition().def, step(&image, &other, &anonymous, "fetch").to_definition().def);
+
+        let all = ops(&a);
+        let mkfile = all
+            .iter()
+            .find_map(|o| match &o.op {
+                Some(Kind::File(f)) => f.actions.iter().find_map(|a| match &a.action {
+                    Some(pb::file_action::Action::Mkfile(m)) => Some(m.clone()),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .expect("the list is written by the graph");
+        let written: DownloadList = serde_json::from_slice(&mkfile.data).unwrap();
+        assert_eq!(written, list(3));
+        let exec = all.iter().find_map(|o| match &o.op { Some(Kind::Exec(e)) => Some(e.clone()), _ => None }).unwrap();
+        assert_eq!(exec.meta.as_ref().unwrap().args, [BINARY, "hf-get-many", "/in/downloads.json", "/out"]);
+        assert!(exec.mounts.iter().all(|m| m.dest != TOKEN_PATH));
+        assert_eq!(exec.network, pb::NetMode::Host as i32);
+
+        let with_token = step(&image, &list(3), &StepNetwork { mode: NetMode::Sandbox, token: true }, "fetch");
+        let exec = ops(&with_token).into_iter().find_map(|o| match o.op { Some(Kind::Exec(e)) => Some(e), _ => None }).unwrap();
+        let secret = exec.mounts.iter().find(|m| m.dest == TOKEN_PATH).expect("secret mount");
+        assert_eq!(secret.mount_type, pb::MountType::Secret as i32);
+        assert!(exec.meta.unwrap().env.is_empty(), "the token never travels in the environment");
+    }
+
+    #[test]
+    fn paths_outside_the_output_are_refused() {
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a\\..\\x", "./a"] {
+            assert!(checked_relative(bad).is_err(), "{bad:?}");
+        }
+        assert!(checked_relative("a/b.json").is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = list(1);
+        l.files[0].path = "../escape".into();
+        let err = download_all(&l, dir.path()).unwrap_err();
+        assert!(err.message.contains("../escape"), "{}", err.message);
+    }
+
+    /// A server on 127.0.0.1 answering every request with `body`, counting them.
+    fn serve(body: &'static [u8], count: std::sync::Arc<AtomicUsize>) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let count = count.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                        line.clear();
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = conn.write_all(head.as_bytes());
+                    let _ = conn.write_all(body);
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn every_file_is_fetched_and_checked_and_a_wrong_one_is_named() {
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let base = serve(b"{\"a\": 1}\n", count.clone());
+        let blob = modelpack::scan::hash_reader(&b"{\"a\": 1}\n"[..], Some(9)).unwrap().git_sha1.unwrap();
+        let files: Vec<Download> = (0..25)
+            .map(|i| Download { url: format!("{base}/f{i}"), path: format!("sub/{i}/config.json"), git_sha1: Some(blob.clone()) })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        download_all(&DownloadList { connections: 3, files: files.clone() }, dir.path()).unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 25);
+        for i in 0..25 {
+            assert_eq!(std::fs::read(dir.path().join(format!("sub/{i}/config.json"))).unwrap(), b"{\"a\": 1}\n");
+        }
+        let mut wrong = files;
+        wrong[7].git_sha1 = Some("0".repeat(40));
+        let err = download_all(&DownloadList { connections: 2, files: wrong }, tempfile::tempdir().unwrap().path()).unwrap_err();
+        assert_eq!(err.code, exit::CHECKSUM);
+        assert!(err.message.starts_with("sub/7/config.json: "), "{}", err.message);
+    }
+}
