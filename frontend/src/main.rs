@@ -10,6 +10,7 @@
 mod cli;
 
 mod check;
+mod deadline;
 mod emit;
 mod gateway;
 mod handler;

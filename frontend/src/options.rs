@@ -46,6 +46,8 @@ pub mod keys {
     pub const ARTIFACT_TYPE: &str = "artifact_type";
     /// How many Hub file downloads BuildKit runs at once.
     pub const MAX_CONNECTIONS: &str = "max_connections";
+    /// Seconds BuildKit's own downloads (Hub LFS files, URLs) may take.
+    pub const DOWNLOAD_TIMEOUT: &str = "download_timeout";
 }
 
 /// Every build arg this frontend reads.
@@ -67,6 +69,7 @@ pub const KNOWN: &[&str] = &[
     keys::BASE_IMAGE,
     keys::ARTIFACT_TYPE,
     keys::MAX_CONNECTIONS,
+    keys::DOWNLOAD_TIMEOUT,
 ];
 
 /// One build arg as users see it: `docker buildx build --call outline`
@@ -93,7 +96,7 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::EXCLUDE, default: "", description: "skip files matching these patterns; wins over include" },
     ArgDoc { name: keys::REVISION, default: "main", description: "Hugging Face revision: branch, tag, commit or refs/pr/N" },
     ArgDoc { name: keys::HF_ENDPOINT, default: DEFAULT_HF_ENDPOINT, description: "Hugging Face endpoint (a mirror), an http(s) URL" },
-    ArgDoc { name: keys::DOWNLOAD_NETWORK, default: "default", description: "network of token download steps: default or host" },
+    ArgDoc { name: keys::DOWNLOAD_NETWORK, default: "default", description: "network of the download steps (small Hub files, every file with a token): default or host" },
     ArgDoc { name: keys::SOURCE_DATE_EPOCH, default: "", description: "descriptor.createdAt as seconds since 1970 (default: unset)" },
     ArgDoc { name: keys::CONFIG_JSON, default: "", description: "JSON object over the config's descriptor and config (authors, vendor, capabilities …)" },
     ArgDoc { name: keys::CHECKSUM, default: "", description: "sha256:<hex> of an http(s) source's file (a comma list in URL order for several URLs)" },
@@ -101,6 +104,7 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::BASE_IMAGE, default: "", description: "output_mode=image: image the model is put on top of (default: none, FROM scratch)" },
     ArgDoc { name: keys::ARTIFACT_TYPE, default: "", description: "packager/generic: the manifest artifactType (default application/vnd.unknown.artifact.v1)" },
     ArgDoc { name: keys::MAX_CONNECTIONS, default: "16", description: "at most this many Hub file downloads at once (1-256); larger repos are fetched in waves" },
+    ArgDoc { name: keys::DOWNLOAD_TIMEOUT, default: "", description: "seconds the Hub's LFS files (and URL sources) may take to download before the build fails (default: 600 plus 1 per MiB for the Hub; none for URLs)" },
 ];
 
 /// Default of `max_connections`.
@@ -201,6 +205,9 @@ pub struct Request {
     pub extras: crate::recipe::Extras,
     /// At most this many Hub file downloads in flight (`max_connections`).
     pub max_connections: usize,
+    /// Bound for BuildKit's own downloads (`download_timeout`); `None`:
+    /// the default (see [`crate::deadline`]).
+    pub download_timeout: Option<std::time::Duration>,
 }
 
 /// Default Hugging Face endpoint.
@@ -310,8 +317,17 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         },
     };
 
+    let download_timeout = match arg(keys::DOWNLOAD_TIMEOUT) {
+        None => None,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n @ 1..=604_800) => Some(std::time::Duration::from_secs(n)),
+            _ => bail!("build-arg download_timeout: {v:?} is not a number of seconds from 1 to 604800 (a week); e.g. 3600"),
+        },
+    };
+
     Ok(Request {
         max_connections,
+        download_timeout,
         name_given: arg(keys::NAME).is_some(),
         overrides,
         source,

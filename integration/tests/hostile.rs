@@ -6,9 +6,9 @@
 //! nothing is ever exported for a failed build.
 //!
 //! Bounds users get (README "Hostile servers"): BuildKit's own HTTP source
-//! has no stall timeout, so an anonymous download from a server that stops
-//! sending hangs until the build is cancelled; downloads with the
-//! `hf-token` secret go through `hf-get`, which fails after 60 s without a
+//! has no stall timeout, so the frontend bounds the LFS downloads it solves
+//! (`download_timeout`) and fails naming the files still running; downloads
+//! by our own steps (`hf-get`, `hf-get-many`) fail after 60 s without a
 //! byte.
 
 use std::sync::Mutex;
@@ -265,6 +265,17 @@ fn a_revision_moving_between_listing_and_download_gives_the_listed_commit() {
     hf.hub.update_config(&repo, json!({"move_after_info": {"main": second}}));
     let outcome = hf.build_faithful(hf.build(&format!("hf://{repo}")), &files);
     assert!(!outcome.output().contains("moved on"));
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn a_stalled_anonymous_download_fails_within_download_timeout_naming_the_file() {
+    let hf = Hf::new();
+    let (repo, _, _) = hf.repo("stall-anon", None);
+    hf.hub.fail(json!({"path_contains": "model.safetensors", "port": "cdn", "truncate_after": 100, "stall_secs": 600, "count": 10}));
+    let build = hf.build(&format!("hf://{repo}")).arg("download_timeout", "20").timeout(Duration::from_secs(180));
+    let (line, outcome) = hf.expect_failure(build, &["not downloaded within 20 s", "model.safetensors", &repo, "download_timeout"]);
+    assert!(outcome.elapsed < Duration::from_secs(120), "took {:?}: {line}", outcome.elapsed);
 }
 
 #[test]

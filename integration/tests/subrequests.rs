@@ -13,7 +13,7 @@ use integration::fs::TempDir;
 const ENGINES: [Engine; 2] = [Engine::NextClientOnCurrent, Engine::Next];
 
 /// Every build arg the frontend reads (`frontend/src/options.rs` `KNOWN`).
-const ARGS: [&str; 17] = [
+const ARGS: [&str; 18] = [
     "source",
     "name",
     "layer_packaging",
@@ -24,6 +24,7 @@ const ARGS: [&str; 17] = [
     "revision",
     "hf_endpoint",
     "download_network",
+    "download_timeout",
     "SOURCE_DATE_EPOCH",
     "config_json",
     "checksum",

@@ -16,6 +16,7 @@ use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 use crate::buildkit_errors::{classify, classify_error, Cause};
 use crate::emit::human_size;
 use crate::gateway::{Bridge, GatewayError, Reference};
+use crate::deadline::{self, Unfinished};
 use crate::hfget::{Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::hubfiles;
 use crate::options::{DownloadNetwork, Request};
@@ -218,9 +219,7 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
         });
         sources.push(fetcher.file(&url, &name, &Expect::Sha256(sha.clone()), &progress, false, false));
     }
-    fetch_in_waves(bridge, &sources[1..], request.max_connections)
-        .await
-        .map_err(|e| explain_file_failure(request, hf, &info, e))?;
+    fetch_lfs(bridge, request, hf, &info, &files, &sources).await?;
     if !small.is_empty() {
         let (tree, listing) = fetch_small_files(bridge, request, hf, &info, fetcher, &small).await?;
         for (rel, f) in small {
@@ -437,28 +436,50 @@ async fn fetch_small(
     Ok((tree, listing))
 }
 
-/// Bounds how many Hub downloads BuildKit runs at once (`max_connections`).
+/// Solves every LFS download (`files`' sources), at most
+/// `max_connections` at a time, within the download bound.
 ///
 /// BuildKit fetches every HTTP source a solve needs at the same time, with
-/// no limit of its own, so a repo with thousands of files would open
-/// thousands of connections to the Hub. When there are more than `limit`
-/// downloads, they are solved here first, `limit` at a time: each wave is
-/// solved together and all of it finishes before the next starts. The
-/// solved sources stay in this build's solver state, so the steps that use
-/// them later (gather, scan, pack, the layout) reuse the results and send
-/// no further request. With `limit` or fewer downloads nothing is done
-/// here: BuildKit fetches them all at once when they are first needed.
-async fn fetch_in_waves(bridge: &Bridge, downloads: &[State], limit: usize) -> Result<(), GatewayError> {
-    if downloads.len() <= limit {
-        return Ok(());
-    }
-    for wave in downloads.chunks(limit.max(1)) {
-        let solved = futures_util::future::join_all(wave.iter().map(|s| bridge.solve_evaluated(s.to_definition()))).await;
-        for r in solved {
-            r?;
+/// no limit of its own and no stall timeout, so a repo with thousands of
+/// files would open thousands of connections to the Hub, and a server that
+/// stops sending would keep the build waiting for ever. The downloads are
+/// therefore solved here, each on its own, with at most `max_connections`
+/// in flight; the solved sources stay in this build's solver state, so the
+/// steps that use them later (describe, stat, pack, the layout) reuse the
+/// results and send no further request. When they have not all finished
+/// within `download_timeout` (default: [`deadline::default_bound`] of
+/// their listed sizes), the build fails naming the files still running.
+async fn fetch_lfs(
+    bridge: &Bridge,
+    request: &Request,
+    hf: &HfRef,
+    info: &RepoInfo,
+    files: &[PlanFile],
+    sources: &[State],
+) -> Result<(), Failure> {
+    let lfs: Vec<&PlanFile> = files.iter().filter(|f| f.origin.source != 0).collect();
+    let bytes: u64 = lfs.iter().map(|f| f.size).sum();
+    let bound = request.download_timeout.unwrap_or_else(|| deadline::default_bound(bytes));
+    let jobs = lfs.iter().map(|f| bridge.solve_evaluated(sources[f.origin.source].to_definition())).collect();
+    match deadline::run_all(jobs, request.max_connections, Some(bound)).await {
+        Ok(_) => Ok(()),
+        Err(Unfinished::Failed(_, e)) => Err(explain_file_failure(request, hf, info, e)),
+        Err(Unfinished::TimedOut(pending)) => {
+            let names: Vec<&str> = pending.iter().map(|&i| lfs[i].path.as_str()).collect();
+            Err(anyhow!(
+                "{} from {}@{} (commit {}): not downloaded within {} s ({} of {} LFS file(s) unfinished); the server stalled or sends slower than the bound allows (download_timeout; by default {} s plus 1 s per MiB); try again, or raise --build-arg download_timeout",
+                deadline::some_names(&names),
+                hf.repo,
+                hf.revision,
+                info.commit,
+                bound.as_secs(),
+                names.len(),
+                lfs.len(),
+                deadline::BASE.as_secs(),
+            )
+            .into())
         }
     }
-    Ok(())
 }
 
 fn explained(ours: String, cause: &GatewayError, refused: bool) -> Failure {

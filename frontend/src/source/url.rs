@@ -5,6 +5,7 @@
 use anyhow::anyhow;
 use llb::State;
 
+use crate::deadline::{self, Unfinished};
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::Request;
 use crate::selfimage;
@@ -50,20 +51,37 @@ pub async fn fetch(
         )
         .into());
     }
-    // Every URL is fetched and scanned at the same time; failures are
-    // reported for the first failing URL in the order given.
+    // The URLs are fetched and scanned `max_connections` at a time, within
+    // `download_timeout` when given; failures are reported for the first
+    // failing URL in the order given.
     let states: Vec<State> = kept.iter().map(|u| fetch_state(u)).collect();
-    let listings = futures_util::future::join_all(kept.iter().zip(&states).map(|(u, state)| {
-        let image = &image;
-        async move {
-            let what = format!("{} from {}", u.file_name, u.host);
-            selfimage::scan_listing(bridge, image, state, &what, false).await.map_err(|e| explain_fetch_failure(u, e))
+    let jobs = kept
+        .iter()
+        .zip(&states)
+        .map(|(u, state)| {
+            let image = &image;
+            async move {
+                let what = format!("{} from {}", u.file_name, u.host);
+                selfimage::scan_listing(bridge, image, state, &what, false).await.map_err(|e| explain_fetch_failure(u, e))
+            }
+        })
+        .collect();
+    let listings = match deadline::run_all(jobs, request.max_connections, request.download_timeout).await {
+        Ok(listings) => listings,
+        Err(Unfinished::Failed(_, e)) => return Err(e),
+        Err(Unfinished::TimedOut(pending)) => {
+            let names: Vec<&str> = pending.iter().map(|&i| kept[i].file_name.as_str()).collect();
+            let secs = request.download_timeout.map(|d| d.as_secs()).unwrap_or_default();
+            return Err(anyhow!(
+                "{}: not downloaded within {secs} s (download_timeout); the server stalled or is too slow; try again, or raise --build-arg download_timeout",
+                deadline::some_names(&names)
+            )
+            .into());
         }
-    }))
-    .await;
+    };
     let mut files = Vec::with_capacity(kept.len());
     for (i, (u, listing)) in kept.iter().zip(listings).enumerate() {
-        files.push(plan_file(u, listing?, i)?);
+        files.push(plan_file(u, listing, i)?);
     }
     Ok((files, states))
 }
