@@ -73,22 +73,32 @@ fn fetch_one(job: &Job, key: &Digest, bars: &Arc<Bars>, token: Option<&str>) -> 
     }
     bars.started(key, job.size);
     let result = std::thread::scope(|s| {
-        let worker = s.spawn(|| hfget::get_as(&job.url, &job.dest, &job.expect, token));
+        let (tx, rx) = std::sync::mpsc::channel();
+        s.spawn(move || {
+            let _ = tx.send(hfget::get_as(&job.url, &job.dest, &job.expect, token));
+        });
         let mut seen = 0u64;
-        while !worker.is_finished() {
-            std::thread::sleep(POLL);
-            let now = std::fs::metadata(&job.dest).map(|m| m.len()).unwrap_or(0);
-            if now > seen {
-                bars.advanced(key, now - seen);
-            } else if now < seen {
-                // A retry starts the file again.
-                bars.resumed(key, now);
+        loop {
+            match rx.recv_timeout(POLL) {
+                Ok(result) => break result,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    break Err(GetError {
+                        code: hfget::exit::SERVER,
+                        message: format!("downloading {}: the download thread stopped unexpectedly", job.label),
+                    })
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let now = std::fs::metadata(&job.dest).map(|m| m.len()).unwrap_or(0);
+                    if now > seen {
+                        bars.advanced(key, now - seen);
+                    } else if now < seen {
+                        // A retry starts the file again.
+                        bars.resumed(key, now);
+                    }
+                    seen = now;
+                }
             }
-            seen = now;
         }
-        worker.join().unwrap_or_else(|_| {
-            Err(GetError { code: hfget::exit::SERVER, message: format!("downloading {}: the download thread panicked", job.label) })
-        })
     });
     if result.is_ok() {
         bars.done(key, BlobOutcome::Downloaded);
