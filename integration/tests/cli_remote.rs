@@ -183,7 +183,7 @@ fn cli_pack_of_a_gated_repo_takes_the_token_and_never_shows_it() {
     let (code, _, stderr) = cli(&["pack", &source, "-o", &layout("anon"), "--hf-endpoint", &hub.endpoint], &[]);
     assert_eq!(code, 1, "{stderr}");
     let line = one_error(&stderr);
-    assert!(line.contains(&format!("refused to serve")) && line.contains(&repo), "{line}");
+    assert!(line.contains("refused to serve") && line.contains(&repo), "{line}");
     assert!(line.contains("set HF_TOKEN or pass --token-file FILE"), "{line}");
 
     // A wrong token: one line saying the token cannot read it.

@@ -32,7 +32,7 @@ fn reference(host: &str, repo: &str) -> Reference {
 fn push(reg: &Registry, repo: &str, seed: u64) -> (String, Vec<u8>) {
     let src = tempfile::tempdir().unwrap();
     let big = support::pseudo_random(BIG, seed);
-    let digest = support::write_layout(src.path(), "v1", &[big.clone()]);
+    let digest = support::write_layout(src.path(), "v1", std::slice::from_ref(&big));
     client(4).push_layout(src.path(), Some("v1"), &[reference(&reg.host, repo)]).unwrap();
     (digest, big)
 }
