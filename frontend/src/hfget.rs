@@ -218,13 +218,25 @@ pub fn get(url: &str, out: &Path, expect: &Expect) -> Result<(), GetError> {
     get_with_stall(url, out, expect, STALL)
 }
 
+/// [`get`] with the token given by the caller instead of read from the
+/// `hf-token` secret file (the command line's `pack`, which takes it from
+/// `HF_TOKEN` or `--token-file`). `None` downloads anonymously. The token
+/// goes only to `url`'s origin, as with [`get`], and is never printed.
+pub fn get_as(url: &str, out: &Path, expect: &Expect, token: Option<&str>) -> Result<(), GetError> {
+    get_with(url, out, expect, STALL, token.map(str::to_string))
+}
+
 fn get_with_stall(url: &str, out: &Path, expect: &Expect, stall: Duration) -> Result<(), GetError> {
+    get_with(url, out, expect, stall, read_token())
+}
+
+fn get_with(url: &str, out: &Path, expect: &Expect, stall: Duration, token: Option<String>) -> Result<(), GetError> {
     let progress = Arc::new(Progress { start: Instant::now(), last_ms: AtomicU64::new(0) });
     let (tx, rx) = mpsc::channel();
     let worker = {
         let (url, out, expect, progress) = (url.to_string(), out.to_path_buf(), expect.clone(), progress.clone());
         std::thread::spawn(move || {
-            let _ = tx.send(fetch(&url, &out, &expect, &progress));
+            let _ = tx.send(fetch(&url, &out, &expect, &progress, token));
         })
     };
     loop {
@@ -263,8 +275,7 @@ fn backoff(attempt: u32, retry_after: Option<&str>) -> Duration {
     }
 }
 
-fn fetch(url: &str, out: &Path, expect: &Expect, progress: &Progress) -> Result<(), GetError> {
-    let token = read_token();
+fn fetch(url: &str, out: &Path, expect: &Expect, progress: &Progress, token: Option<String>) -> Result<(), GetError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .max_redirects(0)
         .http_status_as_error(false)

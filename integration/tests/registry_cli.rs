@@ -347,3 +347,36 @@ fn registry_usage_errors_exit_2() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("127.0.0.1:1"), "{}", r.stderr);
 }
+
+/// A pull interrupted earlier (its blob left as `<hex>.partial`, as after
+/// Ctrl-C) goes on from those bytes: the summary counts it as resumed,
+/// the blob is whole and verified, and no partial file is left.
+#[test]
+#[ignore]
+fn pull_goes_on_from_a_partial_blob() {
+    require_tools();
+    let model = model_dir();
+    let layout = build_layout(model.path(), "raw");
+    let t = Target::new(Registry::plain());
+    let reference = t.reference("org/resume", "v1");
+    t.cli("push", &[layout.path().to_str().unwrap(), &reference]).ok("push");
+
+    let source_blobs = blobs(layout.path());
+    let (big_path, big) = source_blobs.iter().max_by_key(|(_, b)| b.len()).unwrap();
+    let pulled = TempDir::new("regcli-resume");
+    let partial = pulled.join("blobs").join(format!("{big_path}.partial"));
+    std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+    std::fs::write(&partial, &big[..big.len() / 2]).unwrap();
+
+    let run = t.cli("pull", &[&reference, "-o", pulled.path().to_str().unwrap()]);
+    run.ok("pull after an interruption");
+    let line = run.stderr.lines().rfind(|l| l.starts_with("pulled ")).unwrap_or_default();
+    assert!(line.contains("(1 resumed)"), "the partial blob is resumed: {}", run.stderr);
+    assert_eq!(blobs(pulled.path()), source_blobs, "the pulled blobs are the pushed ones, and no partial file is left");
+    assert_eq!(index_digest(pulled.path()), index_digest(layout.path()));
+
+    let again = t.cli("pull", &[&reference, "-o", pulled.path().to_str().unwrap()]);
+    again.ok("second pull");
+    let line = again.stderr.lines().rfind(|l| l.starts_with("pulled ")).unwrap_or_default().to_string();
+    assert!(line.contains(": 0 blobs downloaded (0 resumed),") && line.ends_with(", 0 B received"), "{line}");
+}

@@ -444,11 +444,29 @@ impl Client {
     /// resuming with `Range: bytes=N-` after a broken connection. Returns
     /// the number of bytes written.
     pub fn pull_blob(&self, repo: &Reference, digest: &Digest, out: &mut dyn Write) -> Result<u64> {
+        self.pull_blob_from(repo, digest, out, 0, digest.hasher())
+    }
+
+    /// [`Client::pull_blob`] for a blob whose first `offset` bytes are
+    /// already written (a download interrupted earlier) and fed to
+    /// `hasher`: asks for the rest with `Range: bytes=offset-` and appends
+    /// it to `out`. A registry that ignores the range answers with the
+    /// whole blob, whose first `offset` bytes are then read and dropped.
+    /// The digest is checked over all bytes, old and new. Returns the
+    /// blob's total size (`offset` included).
+    pub fn pull_blob_from(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+        out: &mut dyn Write,
+        offset: u64,
+        hasher: crate::digest::Hasher,
+    ) -> Result<u64> {
         let host = repo.api_host();
         let url = format!("{}{}/blobs/{digest}", self.v2(host), repo.repository());
         let what = format!("pull of blob {digest} from {}", repo.repository());
-        let mut hasher = digest.hasher();
-        let mut written = 0u64;
+        let mut hasher = hasher;
+        let mut written = offset;
         let mut failures = 0u32;
         let mut buf = vec![0u8; 64 << 10];
         loop {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -73,6 +73,17 @@ pub struct PullSummary {
     pub bytes_received: u64,
     /// Blobs already in the layout (verified).
     pub blobs_skipped: u64,
+    /// Blobs whose download went on from a partial file left by an
+    /// interrupted pull (counted in `blobs_downloaded` too).
+    pub blobs_resumed: u64,
+}
+
+/// What [`Client::pull_resuming`] fetched.
+struct Fetched {
+    /// Bytes received in this run (not those already on disk).
+    received: u64,
+    /// Bytes that were already on disk when the download started.
+    resumed_at: u64,
 }
 
 /// Path of a blob in a layout, checking the digest first.
@@ -358,37 +369,16 @@ impl Client {
                 }
                 return Ok(());
             }
-            if let Some(p) = self.progress() {
-                p.started(&digest, d.size);
-            }
             let tmp = path.with_extension("partial");
-            let mut f = fs::File::create(&tmp)
-                .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
-            let n = self.pull_blob(reference, &digest, &mut f);
-            let n = match n {
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(e);
-                }
-            };
-            if n != d.size {
-                let _ = fs::remove_file(&tmp);
-                return Err(Error::new(
-                    ErrorKind::DigestMismatch,
-                    format!(
-                        "blob {digest} of {reference} is {n} bytes, the manifest says {}",
-                        d.size
-                    ),
-                ));
-            }
-            f.sync_all()
-                .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
+            let got = self.pull_resuming(reference, &digest, d.size, &tmp)?;
             fs::rename(&tmp, &path)
                 .map_err(|e| Error::io(format!("cannot rename into {}", path.display()), e))?;
             let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
             s.blobs_downloaded += 1;
-            s.bytes_received += n;
+            s.bytes_received += got.received;
+            if got.resumed_at > 0 {
+                s.blobs_resumed += 1;
+            }
             if let Some(p) = self.progress() {
                 p.done(&digest, BlobOutcome::Downloaded);
             }
@@ -430,6 +420,87 @@ impl Client {
             .map_err(|e| Error::invalid(format!("cannot encode index.json: {e}")))?;
         write_atomic(&index_path, &text)?;
         Ok(summary.into_inner().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Client {
+    /// Downloads blob `digest` of `size` bytes into `partial`, going on
+    /// from what an earlier, interrupted pull left there: its bytes are
+    /// hashed and the rest is asked for with a `Range` request. When the
+    /// whole does not match the digest (the partial file was not a prefix
+    /// of the blob), the file is dropped and the blob downloaded whole
+    /// once more. The partial file is kept when the download breaks, for
+    /// the next run; it is removed when the content is wrong.
+    fn pull_resuming(&self, reference: &Reference, digest: &Digest, size: u64, partial: &Path) -> Result<Fetched> {
+        let on_disk = fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
+        let resumed_at = if on_disk > size { 0 } else { on_disk };
+        let first = self.pull_into(reference, digest, size, partial, resumed_at);
+        match first {
+            Err(e) if resumed_at > 0 && e.kind() == ErrorKind::DigestMismatch => {
+                let _ = fs::remove_file(partial);
+                let received = self.pull_into(reference, digest, size, partial, 0)?;
+                Ok(Fetched { received, resumed_at: 0 })
+            }
+            Ok(received) => Ok(Fetched { received, resumed_at }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One download attempt into `partial`, keeping its first `offset`
+    /// bytes; returns the bytes received.
+    fn pull_into(&self, reference: &Reference, digest: &Digest, size: u64, partial: &Path, offset: u64) -> Result<u64> {
+        let open_err = |e| Error::io(format!("cannot open {}", partial.display()), e);
+        let mut f = fs::OpenOptions::new().create(true).read(true).write(true).truncate(false).open(partial).map_err(open_err)?;
+        f.set_len(offset).map_err(open_err)?;
+        let mut hasher = digest.hasher();
+        let mut left = offset;
+        let mut buf = vec![0u8; 64 << 10];
+        while left > 0 {
+            let n = f.read(&mut buf[..left.min(64 << 10) as usize]).map_err(open_err)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            left -= n as u64;
+        }
+        f.seek(SeekFrom::Start(offset)).map_err(open_err)?;
+        if let Some(p) = self.progress() {
+            p.started(digest, size);
+            if offset > 0 {
+                p.resumed(digest, offset);
+            }
+        }
+        let total = if offset == size {
+            // Complete but never renamed: only the digest check is left.
+            let got = hasher.finish();
+            if &got != digest {
+                return Err(self.corrupt(partial, digest, &got));
+            }
+            size
+        } else {
+            let result = self.pull_blob_from(reference, digest, &mut f, offset, hasher);
+            match result {
+                Err(e) if e.kind() == ErrorKind::DigestMismatch => {
+                    let _ = fs::remove_file(partial);
+                    return Err(e);
+                }
+                other => other?,
+            }
+        };
+        if total != size {
+            let _ = fs::remove_file(partial);
+            return Err(Error::new(
+                ErrorKind::DigestMismatch,
+                format!("blob {digest} of {reference} is {total} bytes, the manifest says {size}"),
+            ));
+        }
+        f.sync_all().map_err(|e| Error::io(format!("cannot write {}", partial.display()), e))?;
+        Ok(total - offset)
+    }
+
+    fn corrupt(&self, partial: &Path, digest: &Digest, got: &Digest) -> Error {
+        let _ = fs::remove_file(partial);
+        Error::new(ErrorKind::DigestMismatch, format!("{} hashes to {got}, not {digest}", partial.display()))
     }
 }
 

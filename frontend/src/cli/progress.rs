@@ -38,6 +38,8 @@ struct State {
 /// A [`Progress`] that renders to stderr; see the module docs.
 pub struct Bars {
     labels: HashMap<String, String>,
+    /// Show only the label (files being downloaded), not the digest.
+    labels_only: bool,
     tty: bool,
     state: Mutex<State>,
     stop: AtomicBool,
@@ -48,8 +50,19 @@ impl Bars {
     /// Bars naming blobs by `labels` (digest → file path) where known.
     /// Starts the redraw thread when stderr is a terminal.
     pub fn new(labels: HashMap<String, String>) -> Arc<Bars> {
+        Self::start(labels, false)
+    }
+
+    /// Bars for downloads of files (key → file path): each line shows the
+    /// path alone, since the key is only an id.
+    pub fn for_files(labels: HashMap<String, String>) -> Arc<Bars> {
+        Self::start(labels, true)
+    }
+
+    fn start(labels: HashMap<String, String>, labels_only: bool) -> Arc<Bars> {
         let bars = Arc::new(Bars {
             labels,
+            labels_only,
             tty: std::io::stderr().is_terminal() && std::env::var_os("TERM").is_some_and(|t| t != "dumb"),
             state: Mutex::new(State::default()),
             stop: AtomicBool::new(false),
@@ -88,6 +101,7 @@ impl Bars {
     fn label(&self, digest: &Digest) -> String {
         let short = format!("{}:{}", digest.algorithm(), digest.hex().get(..12).unwrap_or(digest.hex()));
         match self.labels.get(digest.as_str()) {
+            Some(l) if self.labels_only => fit(l, 48),
             Some(l) => format!("{short} {}", fit(l, 32)),
             None => short,
         }

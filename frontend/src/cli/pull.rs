@@ -21,7 +21,11 @@ Downloads the image manifest REF names (host[:port]/repository[:tag]
 [@digest]), its config and every layer into the OCI image layout LAYOUT
 (created if missing; other manifests there are kept). Each blob is checked
 against its digest while it streams and only then moved into place; blobs
-already present with the right digest are not fetched again. index.json
+already present with the right digest are not fetched again. A pull that
+was interrupted (Ctrl-C, a lost connection) leaves BLOB.partial files; run
+it again and each goes on from where it stopped (an HTTP Range request;
+the whole blob is still verified, and downloaded anew if the registry
+ignores Range or the partial file is wrong). index.json
 names the manifest NAME (default: REF's tag). Prints the manifest digest on
 stdout; progress and a summary on stderr.
 
@@ -64,10 +68,11 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     bars.finish();
     let s = result.map_err(remote::registry_error)?;
     step(&format!(
-        "pulled {reference} ({}) into {}: {} blobs downloaded, {} already present, {} received",
+        "pulled {reference} ({}) into {}: {} blobs downloaded ({} resumed), {} already present, {} received",
         s.manifest_digest,
         out.display(),
         s.blobs_downloaded,
+        s.blobs_resumed,
         s.blobs_skipped,
         human(s.bytes_received)
     ));

@@ -473,6 +473,13 @@ pub enum ProxyRule {
     /// Lose the n-th PATCH (1-based) before it reaches the registry: read
     /// its head and half its body from the client, then close.
     DropNthPatch(u64),
+    /// Once the registry has sent this many bytes to the client in total
+    /// (heads and bodies), cut both connections (once): a download
+    /// interrupted mid-blob.
+    CutDownloadOnceAt(u64),
+    /// Remove `Range` headers from requests, as a registry (or proxy)
+    /// that ignores ranges: the full blob comes back with 200.
+    StripRange,
 }
 
 /// A loopback HTTP proxy in front of a registry (one request per
@@ -486,6 +493,10 @@ pub struct Proxy {
     pub requests: Arc<std::sync::Mutex<Vec<String>>>,
     /// Set once the rule cut or dropped a request.
     pub cut_done: Arc<AtomicBool>,
+    /// Bytes the registry sent back (heads and bodies).
+    pub downstream_bytes: Arc<AtomicU64>,
+    /// `Range` headers of requests, as "METHOD path range".
+    pub ranges: Arc<std::sync::Mutex<Vec<String>>>,
     patches: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
@@ -512,6 +523,8 @@ impl Proxy {
             upstream_bytes: Arc::default(),
             requests: Arc::default(),
             cut_done: Arc::default(),
+            downstream_bytes: Arc::default(),
+            ranges: Arc::default(),
             patches: Arc::default(),
             stop: Arc::default(),
         };
@@ -522,6 +535,7 @@ impl Proxy {
             p.stop.clone(),
         );
         let patches = p.patches.clone();
+        let (down, ranges) = (p.downstream_bytes.clone(), p.ranges.clone());
         let upstream = upstream.to_string();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -532,8 +546,10 @@ impl Proxy {
                 let (bytes, reqs, cut, upstream) =
                     (bytes.clone(), reqs.clone(), cut.clone(), upstream.clone());
                 let patches = patches.clone();
+                let (down, ranges) = (down.clone(), ranges.clone());
                 std::thread::spawn(move || {
-                    let _ = proxy_conn(conn, &upstream, rule, &bytes, &reqs, &cut, &patches);
+                    let seen = Seen { bytes: &bytes, reqs: &reqs, cut: cut.clone(), patches: &patches, down: down.clone(), ranges: &ranges };
+                    let _ = proxy_conn(conn, &upstream, rule, seen);
                 });
             }
         });
@@ -541,15 +557,44 @@ impl Proxy {
     }
 }
 
-fn proxy_conn(
-    mut client: TcpStream,
-    upstream: &str,
-    rule: ProxyRule,
-    bytes: &AtomicU64,
-    reqs: &std::sync::Mutex<Vec<String>>,
-    cut: &AtomicBool,
-    patches: &AtomicU64,
-) -> std::io::Result<()> {
+/// What a [`Proxy`] counts and records, shared by its connections.
+struct Seen<'a> {
+    bytes: &'a AtomicU64,
+    reqs: &'a std::sync::Mutex<Vec<String>>,
+    cut: Arc<AtomicBool>,
+    patches: &'a AtomicU64,
+    down: Arc<AtomicU64>,
+    ranges: &'a std::sync::Mutex<Vec<String>>,
+}
+
+/// Copies the registry's answer to the client, counting bytes in `down`;
+/// with `cut_at`, cuts both connections once `down` passes it (once, by `cut`).
+fn copy_back(mut up: TcpStream, mut client: TcpStream, down: &AtomicU64, cut_at: Option<u64>, cut: &AtomicBool) {
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        let n = match up.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let before = down.fetch_add(n as u64, Ordering::SeqCst);
+        if let Some(at) = cut_at {
+            if before + n as u64 > at && !cut.swap(true, Ordering::SeqCst) {
+                let keep = at.saturating_sub(before) as usize;
+                let _ = client.write_all(&buf[..keep]);
+                let _ = client.flush();
+                let _ = up.shutdown(Shutdown::Both);
+                break;
+            }
+        }
+        if client.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+fn proxy_conn(mut client: TcpStream, upstream: &str, rule: ProxyRule, seen: Seen<'_>) -> std::io::Result<()> {
+    let Seen { bytes, reqs, cut, patches, down, ranges } = seen;
     // Read the request head.
     let mut buf = Vec::new();
     let mut tmp = [0u8; 8192];
@@ -618,6 +663,12 @@ fn proxy_conn(
         write!(client, "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
         return Ok(());
     }
+    if let Some(r) = headers.iter().find(|h| h.to_ascii_lowercase().starts_with("range:")) {
+        ranges.lock().unwrap().push(format!("{method} {path} {}", r[6..].trim()));
+    }
+    if matches!(rule, ProxyRule::StripRange) {
+        headers.retain(|h| !h.to_ascii_lowercase().starts_with("range:"));
+    }
     headers.retain(|h| !h.to_ascii_lowercase().starts_with("connection:"));
     headers.push("Connection: close".into());
     let mut out = format!("{request_line}\r\n");
@@ -627,11 +678,13 @@ fn proxy_conn(
     }
     out.push_str("\r\n");
     let mut up = TcpStream::connect(upstream)?;
-    let (mut up_r, mut client_w) = (up.try_clone()?, client.try_clone()?);
-    let back = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut up_r, &mut client_w);
-        let _ = client_w.shutdown(Shutdown::Both);
-    });
+    let (up_r, client_w) = (up.try_clone()?, client.try_clone()?);
+    let cut_at = match rule {
+        ProxyRule::CutDownloadOnceAt(at) if !cut.load(Ordering::SeqCst) => Some(at),
+        _ => None,
+    };
+    let cut_back = cut.clone();
+    let back = std::thread::spawn(move || copy_back(up_r, client_w, &down, cut_at, &cut_back));
     let mut first = out.into_bytes();
     first.extend_from_slice(&buf[head_end..]);
     let mut pending = first;
