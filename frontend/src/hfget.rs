@@ -275,13 +275,29 @@ fn backoff(attempt: u32, retry_after: Option<&str>) -> Duration {
     }
 }
 
+/// Idle connections kept open per host: one per download thread of
+/// `hf-get-many` and `pack` (at most `max_connections`, 256).
+const IDLE_PER_HOST: usize = 256;
+
+/// One HTTP client for the whole process: its connections are kept alive
+/// and reused from file to file (one TLS handshake per connection, not per
+/// file, on the real Hub).
+fn agent() -> &'static ureq::Agent {
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    AGENT.get_or_init(|| {
+        ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .max_idle_connections(IDLE_PER_HOST)
+            .max_idle_connections_per_host(IDLE_PER_HOST)
+            .build()
+            .into()
+    })
+}
+
 fn fetch(url: &str, out: &Path, expect: &Expect, progress: &Progress, token: Option<String>) -> Result<(), GetError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .build()
-        .into();
+    let agent = agent();
     let home = origin(url).to_string();
     let name = file_of(url).to_string();
     let mut current = url.to_string();

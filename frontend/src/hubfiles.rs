@@ -14,8 +14,7 @@
 //! and `Retry-After` handling.
 
 use std::path::{Component, Path};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use anyhow::{bail, Context, Result};
 use llb::{Exec, FileOp, Mount, NetMode, State};
@@ -101,46 +100,27 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<(), GetError> {
             std::fs::create_dir_all(parent).map_err(|e| local(format!("creating {}: {e}", parent.display())))?;
         }
     }
-    let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let bytes = AtomicU64::new(0);
-    let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<GetError>> = Mutex::new(None);
     let total = list.files.len();
     let report_every = (total / 20).max(1);
-    std::thread::scope(|s| {
-        for _ in 0..list.connections.clamp(1, total.max(1)) {
-            s.spawn(|| loop {
-                if failed.load(Ordering::Relaxed) {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(d) = list.files.get(i) else { return };
-                let target = out.join(&d.path);
-                let expect = d.git_sha1.clone().map(Expect::GitSha1).unwrap_or(Expect::Anything);
-                match hfget::get(&d.url, &target, &expect) {
-                    Ok(()) => {
-                        let size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
-                        let b = bytes.fetch_add(size, Ordering::Relaxed) + size;
-                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        if n % report_every == 0 || n == total {
-                            eprintln!("hf-get-many: {n}/{total} file(s), {} downloaded", crate::emit::human_size(b));
-                        }
-                    }
-                    Err(mut e) => {
-                        e.message = format!("{}: {}", d.path, e.message);
-                        failed.store(true, Ordering::Relaxed);
-                        first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-                        return;
-                    }
-                }
-            });
+    crate::workers::run_until_failure(total, list.connections, |i| {
+        let d = &list.files[i];
+        let target = out.join(&d.path);
+        let expect = d.git_sha1.clone().map(Expect::GitSha1).unwrap_or(Expect::Anything);
+        hfget::get(&d.url, &target, &expect).map_err(|mut e| {
+            e.message = format!("{}: {}", d.path, e.message);
+            e
+        })?;
+        let size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+        let b = bytes.fetch_add(size, Ordering::Relaxed) + size;
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if n % report_every == 0 || n == total {
+            eprintln!("hf-get-many: {n}/{total} file(s), {} downloaded", crate::emit::human_size(b));
         }
-    });
-    match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+        Ok(())
+    })
+    .map_err(|(_, e)| e)
 }
 
 /// `modelpack-frontend hf-get-many <list.json> <out-dir>`: exits with one

@@ -27,6 +27,7 @@ mod sizes;
 mod source;
 mod subrequests;
 mod targets;
+mod workers;
 
 fn main() {
     panics::install_hook();

@@ -5,8 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use oci_registry::{BlobOutcome, Digest, Progress};
@@ -37,30 +36,9 @@ pub fn fetch_all(jobs: &[Job], connections: usize, token: Option<&str>) -> Resul
     let keys: Vec<Digest> = jobs.iter().map(|j| Digest::sha256_of(j.dest.to_string_lossy().as_bytes())).collect();
     let labels: HashMap<String, String> = keys.iter().zip(jobs).map(|(k, j)| (k.to_string(), j.label.clone())).collect();
     let bars = Bars::for_files(labels);
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let first: Mutex<Option<(usize, GetError)>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..connections.clamp(1, jobs.len().max(1)) {
-            s.spawn(|| loop {
-                if failed.load(Ordering::Relaxed) {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { return };
-                if let Err(e) = fetch_one(job, &keys[i], &bars, token) {
-                    failed.store(true, Ordering::Relaxed);
-                    first.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert((i, e));
-                    return;
-                }
-            });
-        }
-    });
+    let result = crate::workers::run_until_failure(jobs.len(), connections, |i| fetch_one(&jobs[i], &keys[i], &bars, token));
     bars.finish();
-    match first.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(f) => Err(f),
-        None => Ok(()),
-    }
+    result
 }
 
 /// One download, its bar fed from the size of the file being written.

@@ -1,0 +1,78 @@
+//! A small pool of threads working through a list of jobs, shared by the
+//! in-build multi-file download step and the CLI's `pack` downloads.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Runs `work(i)` for every `i` in `0..jobs`, on up to `threads` threads,
+/// starting jobs in index order. After the first failure no new job
+/// starts; returns that failure with its job's index.
+pub fn run_until_failure<E: Send>(
+    jobs: usize,
+    threads: usize,
+    work: impl Fn(usize) -> Result<(), E> + Sync,
+) -> Result<(), (usize, E)> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first: Mutex<Option<(usize, E)>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, jobs.max(1)) {
+            s.spawn(|| loop {
+                if failed.load(Ordering::Relaxed) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= jobs {
+                    return;
+                }
+                if let Err(e) = work(i) {
+                    failed.store(true, Ordering::Relaxed);
+                    first.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert((i, e));
+                    return;
+                }
+            });
+        }
+    });
+    match first.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(f) => Err(f),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_job_runs_once_on_at_most_the_threads_given() {
+        let runs: Vec<AtomicUsize> = (0..50).map(|_| AtomicUsize::new(0)).collect();
+        let (running, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        run_until_failure::<()>(50, 4, |i| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            runs[i].fetch_add(1, Ordering::SeqCst);
+            running.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        })
+        .unwrap();
+        assert!(runs.iter().all(|r| r.load(Ordering::SeqCst) == 1));
+        assert!(peak.load(Ordering::SeqCst) <= 4);
+    }
+
+    #[test]
+    fn after_a_failure_no_new_job_starts() {
+        let started = AtomicUsize::new(0);
+        let err = run_until_failure(1000, 2, |i| {
+            started.fetch_add(1, Ordering::SeqCst);
+            if i == 5 {
+                Err(format!("job {i}"))
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+        assert_eq!(err, (5, "job 5".to_string()));
+        assert!(started.load(Ordering::SeqCst) < 20, "{} jobs started", started.load(Ordering::SeqCst));
+    }
+}
