@@ -219,7 +219,6 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
         });
         sources.push(fetcher.file(&url, &name, &Expect::Sha256(sha.clone()), &progress, false, false));
     }
-    fetch_lfs(bridge, request, hf, &info, &files, &sources).await?;
     if !small.is_empty() {
         let (tree, listing) = fetch_small_files(bridge, request, hf, &info, fetcher, &small).await?;
         for (rel, f) in small {
@@ -245,11 +244,12 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
         }
         sources[0] = tree;
     }
-    // A raw layer's descriptor takes the listed size: check it against the
-    // downloaded files (their sha256 is checked by the download itself).
     // After the small files, so that a refusal (401/403) shows as such
     // there: BuildKit reports any error answer to a checksummed HTTP
     // source as a digest mismatch.
+    fetch_lfs(bridge, request, hf, &info, &files, &sources).await?;
+    // A raw layer's descriptor takes the listed size: check it against the
+    // downloaded files (their sha256 is checked by the download itself).
     let lfs: Vec<sizes::Expected> = files
         .iter()
         .filter(|f| f.origin.source != 0)
