@@ -15,6 +15,7 @@ mod gateway;
 mod handler;
 mod buildkit_errors;
 mod hfget;
+mod llbdump;
 mod options;
 mod output;
 mod panics;
@@ -84,6 +85,7 @@ fn serve() -> anyhow::Result<()> {
                 "internal error in the frontend: {panic}; please report it with the build args that caused it"
             )))
         });
+        bridge.finish_dump();
         match built {
             Ok((reference, metadata)) => bridge.return_result(reference, metadata).await,
             Err(e) => {

@@ -46,6 +46,8 @@ pub mod keys {
     pub const ARTIFACT_TYPE: &str = "artifact_type";
     /// How many Hub file downloads BuildKit runs at once.
     pub const MAX_CONNECTIONS: &str = "max_connections";
+    /// Debugging: write every solve request to stderr under this tag.
+    pub const DEBUG_DUMP_LLB: &str = "debug_dump_llb";
 }
 
 /// Every build arg this frontend reads.
@@ -67,6 +69,7 @@ pub const KNOWN: &[&str] = &[
     keys::BASE_IMAGE,
     keys::ARTIFACT_TYPE,
     keys::MAX_CONNECTIONS,
+    keys::DEBUG_DUMP_LLB,
 ];
 
 /// One build arg as users see it: `docker buildx build --call outline`
@@ -101,6 +104,7 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::BASE_IMAGE, default: "", description: "output_mode=image: image the model is put on top of (default: none, FROM scratch)" },
     ArgDoc { name: keys::ARTIFACT_TYPE, default: "", description: "packager/generic: the manifest artifactType (default application/vnd.unknown.artifact.v1)" },
     ArgDoc { name: keys::MAX_CONNECTIONS, default: "16", description: "at most this many Hub file downloads at once (1-256); larger repos are fetched in waves" },
+    ArgDoc { name: keys::DEBUG_DUMP_LLB, default: "", description: "debugging: write every solve request (LLB definition) to the frontend's stderr (buildkitd's log), tagged with this value" },
 ];
 
 /// Default of `max_connections`.
