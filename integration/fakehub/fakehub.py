@@ -28,6 +28,7 @@ import mimetypes
 import os
 import re
 import secrets
+import select
 import signal
 import socket
 import struct
@@ -155,7 +156,8 @@ class FailureRules:
             "truncate_after": rule.get("truncate_after"),  # bytes of body to send before closing
             # Hostile modes. Status rules: "reset" closes the connection with a TCP RST instead
             # of answering; "location" answers a 302 there ("self": back to the same URL, a loop).
-            # Truncate rules: "stall_secs" sends nothing more for that long instead of closing.
+            # Truncate rules: "stall_secs" sends nothing more for that long instead of closing
+            # (or until the client closes the connection, counted as "stall-closed:<port>").
             "reset": bool(rule.get("reset", False)),
             "location": rule.get("location"),
             "stall_secs": float(rule.get("stall_secs", 0)),
@@ -435,9 +437,26 @@ class BaseHandler(BaseHTTPRequestHandler):
         self.stream(meta.abs_path, start, limit, corrupt)
         if truncate is not None and truncate["stall_secs"] > 0:
             self.wfile.flush()
-            time.sleep(truncate["stall_secs"])
+            self.stall(truncate["stall_secs"])
         if limit < length:
             self.close_connection = True  # the client sees the body end early
+
+    def stall(self, seconds: float) -> None:
+        """Send nothing for `seconds`, ending early when the client closes the connection
+        (counted as "stall-closed:<port>": the client gave the download up, e.g. a cancelled build)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.5))
+            if not readable:
+                continue
+            try:
+                closed = self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                closed = True
+            if closed:
+                self.state.stats.count(f"stall-closed:{self.port_name}")
+                return
+            time.sleep(min(left, 0.5))  # the client sent something else: keep stalling
 
     def stream(self, abs_path: str, start: int, length: int, corrupt: bool) -> None:
         with open(abs_path, "rb") as f:
