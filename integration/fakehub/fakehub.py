@@ -47,6 +47,7 @@ from hubdata import (  # noqa: E402
     HashCache,
     Repo,
     clean_repo_path,
+    generated_chunks,
     load_repo,
     write_json_atomic,
 )
@@ -434,7 +435,11 @@ class BaseHandler(BaseHTTPRequestHandler):
         if self.method == "HEAD":
             return
         limit = length if truncate is None else min(length, int(truncate["truncate_after"]))
-        self.stream(meta.abs_path, start, limit, corrupt)
+        if meta.generated is not None:
+            for chunk in generated_chunks(meta.path, meta.generated, meta.size, start, limit):
+                self.wfile.write(chunk.translate(CORRUPT_TABLE) if corrupt else chunk)
+        else:
+            self.stream(meta.abs_path, start, limit, corrupt)
         if truncate is not None and truncate["stall_secs"] > 0:
             self.wfile.flush()
             self.stall(truncate["stall_secs"])
