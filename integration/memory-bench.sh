@@ -17,7 +17,7 @@
 #                                   (tar formats with compress_weights=true, so the weights
 #                                   go through pack steps)
 #   MEM_BENCH_LIMIT_MIB (64)        the bound: any process above it fails the bench
-#   MEM_BENCH_POLL_SECS (0.05)      how often /proc is polled
+#   MEM_BENCH_POLL_SECS (0.01)      how often /proc is polled
 #   MODELPACK_IMAGE                 the frontend image (default localhost:5000/modelpack-frontend:dev)
 #   DOCKER_HOST                     the engine (default: the tests' Docker 26,
 #                                   unix:///run/modelpack-docker26.sock)
@@ -46,7 +46,7 @@ GIB="${MEM_BENCH_GIB:-20}"
 SHARDS="${MEM_BENCH_SHARDS:-4}"
 FORMATS="${MEM_BENCH_FORMATS:-raw tar+zstd}"
 LIMIT_MIB="${MEM_BENCH_LIMIT_MIB:-64}"
-POLL="${MEM_BENCH_POLL_SECS:-0.05}"
+POLL="${MEM_BENCH_POLL_SECS:-0.01}"
 PRUNE="${MEM_BENCH_PRUNE:-auto}"
 if [ "$PRUNE" = auto ]; then
   case "$DOCKER_HOST" in
@@ -108,6 +108,8 @@ poll() { # <out file>
 import json, os, sys, time
 out, stop, every, endpoint = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 seen = {}  # pid -> {"label", "hwm_kib"}
+others = {}  # pid -> when first seen, for processes that are not ours (yet: runc's init
+             # becomes the step's process by exec, so young ones are looked at again)
 def read(path):
     try:
         with open(path, "rb") as f:
@@ -116,18 +118,18 @@ def read(path):
         return None
 while True:
     last = os.path.exists(stop)
+    now = time.monotonic()
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        cmd = read(f"/proc/{name}/cmdline")
-        if not cmd or not cmd.startswith(b"/modelpack-frontend\0"):
-            continue
-        status = read(f"/proc/{name}/status")
-        if status is None:
-            continue
-        hwm = next((int(l.split()[1]) for l in status.decode().splitlines() if l.startswith("VmHWM:")), 0)
         pid = int(name)
         if pid not in seen:
+            if now - others.get(pid, now) > 2:
+                continue
+            cmd = read(f"/proc/{name}/cmdline")
+            if not cmd or not cmd.startswith(b"/modelpack-frontend\0"):
+                others.setdefault(pid, now)
+                continue
             args = [a.decode(errors="replace") for a in cmd.split(b"\0") if a]
             env = read(f"/proc/{name}/environ") or b""
             if len(args) == 1:
@@ -135,6 +137,10 @@ while True:
             else:
                 label = args[1] + "".join(f" {a}" for a in args[2:] if "/" in a and "model-" in a)[:120]
             seen[pid] = {"label": label, "hwm_kib": 0}
+        status = read(f"/proc/{name}/status")
+        if status is None:
+            continue
+        hwm = next((int(l.split()[1]) for l in status.decode().splitlines() if l.startswith("VmHWM:")), 0)
         seen[pid]["hwm_kib"] = max(seen[pid]["hwm_kib"], hwm)
     if last:
         break
