@@ -213,8 +213,9 @@ for r in sorted(rows, key=lambda r: -r["hwm_kib"]):
     over |= mib > limit
     print(f"  {mib:8.1f} MiB  pid {r['pid']:<8} {r['label']}{flag}")
 gateway = max((r["hwm_kib"] for r in rows if r["label"] == "frontend (gateway)"), default=0) / 1024
-steps = max((r["hwm_kib"] for r in rows if not r["label"].startswith("frontend")), default=0) / 1024
-print(f"  => frontend {gateway:.1f} MiB, in-build steps {steps:.1f} MiB (max), limit {limit:.0f} MiB")
+steps = [r["hwm_kib"] / 1024 for r in rows if not r["label"].startswith("frontend")]
+shown = f"{max(steps):.1f} MiB (max)" if steps else "none seen (too short-lived for the poll)"
+print(f"  => frontend {gateway:.1f} MiB, in-build steps {shown}, limit {limit:.0f} MiB")
 sys.exit(1 if over else 0)
 EOF
   prune_run
@@ -222,8 +223,8 @@ EOF
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 g = max((r["hwm_kib"] for r in rows if r["label"] == "frontend (gateway)"), default=0) / 1024
-s = max((r["hwm_kib"] for r in rows if not r["label"].startswith("frontend")), default=0) / 1024
-print(f"frontend {g:.1f} MiB, in-build steps {s:.1f} MiB")
+s = [r["hwm_kib"] / 1024 for r in rows if not r["label"].startswith("frontend")]
+print(f"frontend {g:.1f} MiB, in-build steps " + (f"{max(s):.1f} MiB" if s else "none seen"))
 EOF
 ) (built in ${took}s)")
 done
