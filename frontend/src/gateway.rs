@@ -92,6 +92,7 @@ pub struct Bridge {
     llb_caps: BTreeMap<String, bool>,
     api_caps: BTreeMap<String, bool>,
     worker_platform: Option<pb::Platform>,
+    dump: Option<crate::llbdump::Dump>,
 }
 
 /// A solved reference, valid until `Return`.
@@ -129,6 +130,7 @@ impl Bridge {
             llb_caps: caps(pong.llb_caps),
             api_caps: caps(pong.frontend_api_caps),
             worker_platform,
+            dump: None,
         })
     }
 
@@ -188,6 +190,19 @@ impl Bridge {
         self.no_cache = no_cache;
     }
 
+    /// From now on every solve request is written to stderr as it is sent
+    /// (build arg `debug_dump_llb`, see [`crate::llbdump`]).
+    pub fn set_dump(&mut self, dump: Option<crate::llbdump::Dump>) {
+        self.dump = dump;
+    }
+
+    /// Writes the dump's `end` line (when dumping): every solve is recorded.
+    pub fn finish_dump(&self) {
+        if let Some(d) = &self.dump {
+            d.finish();
+        }
+    }
+
     /// Solves a definition (lazily, as buildkitd does) and returns its ref.
     pub async fn solve(&self, def: pb::Definition) -> Result<Reference, GatewayError> {
         self.solve_with(def, false).await
@@ -209,6 +224,10 @@ impl Bridge {
             evaluate,
             ..Default::default()
         };
+        if let Some(d) = &self.dump {
+            // The very message handed to gRPC below.
+            d.record(&request.encode_to_vec());
+        }
         let response = self.client.clone().solve(request).await.map_err(remote)?.into_inner();
         match response.result.and_then(|r| r.result) {
             Some(gw::result::Result::Ref(r)) => Ok(Reference(r.id)),

@@ -27,6 +27,10 @@ pub async fn build(
     bridge: &mut Bridge,
     env: &Environment,
 ) -> Result<(Option<Reference>, BTreeMap<String, Vec<u8>>), GatewayError> {
+    // First, so that every solve of the build is recorded.
+    if let Some(tag) = env.opts.get(&format!("build-arg:{}", options::keys::DEBUG_DUMP_LLB)).filter(|t| !t.is_empty()) {
+        bridge.set_dump(Some(crate::llbdump::Dump::new(tag)?));
+    }
     if let Some(id) = env.opts.get("requestid").filter(|id| !id.is_empty()) {
         let read = recipe::read(bridge, &env.session_id, &env.opts).await?;
         return Ok((None, crate::subrequests::answer_with(id, &env.opts, read.as_ref())?));

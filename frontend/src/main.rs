@@ -17,6 +17,7 @@ mod handler;
 mod buildkit_errors;
 mod hfget;
 mod hubfiles;
+mod llbdump;
 mod options;
 mod output;
 mod panics;
@@ -91,6 +92,7 @@ fn serve() -> anyhow::Result<()> {
                 "internal error in the frontend: {panic}; please report it with the build args that caused it"
             )))
         });
+        bridge.finish_dump();
         match built {
             Ok((reference, metadata)) => bridge.return_result(reference, metadata).await,
             Err(e) => {

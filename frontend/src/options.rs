@@ -48,6 +48,8 @@ pub mod keys {
     pub const MAX_CONNECTIONS: &str = "max_connections";
     /// Seconds BuildKit's own downloads (Hub LFS files, URLs) may take.
     pub const DOWNLOAD_TIMEOUT: &str = "download_timeout";
+    /// Debugging: write every solve request to stderr under this tag.
+    pub const DEBUG_DUMP_LLB: &str = "debug_dump_llb";
 }
 
 /// Every build arg this frontend reads.
@@ -70,6 +72,7 @@ pub const KNOWN: &[&str] = &[
     keys::ARTIFACT_TYPE,
     keys::MAX_CONNECTIONS,
     keys::DOWNLOAD_TIMEOUT,
+    keys::DEBUG_DUMP_LLB,
 ];
 
 /// One build arg as users see it: `docker buildx build --call outline`
@@ -105,6 +108,7 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::ARTIFACT_TYPE, default: "", description: "packager/generic: the manifest artifactType (default application/vnd.unknown.artifact.v1)" },
     ArgDoc { name: keys::MAX_CONNECTIONS, default: "16", description: "at most this many Hub file downloads at once (1-256); larger repos are fetched in waves" },
     ArgDoc { name: keys::DOWNLOAD_TIMEOUT, default: "", description: "seconds the Hub's LFS files (and URL sources) may take to download before the build fails (default: 600 plus 1 per MiB for the Hub; none for URLs)" },
+    ArgDoc { name: keys::DEBUG_DUMP_LLB, default: "", description: "debugging: write every solve request (LLB definition) to the frontend's stderr (buildkitd's log), tagged with this value" },
 ];
 
 /// Default of `max_connections`.

@@ -28,6 +28,7 @@ import mimetypes
 import os
 import re
 import secrets
+import select
 import signal
 import socket
 import struct
@@ -46,6 +47,7 @@ from hubdata import (  # noqa: E402
     HashCache,
     Repo,
     clean_repo_path,
+    generated_chunks,
     load_repo,
     write_json_atomic,
 )
@@ -155,7 +157,8 @@ class FailureRules:
             "truncate_after": rule.get("truncate_after"),  # bytes of body to send before closing
             # Hostile modes. Status rules: "reset" closes the connection with a TCP RST instead
             # of answering; "location" answers a 302 there ("self": back to the same URL, a loop).
-            # Truncate rules: "stall_secs" sends nothing more for that long instead of closing.
+            # Truncate rules: "stall_secs" sends nothing more for that long instead of closing
+            # (or until the client closes the connection, counted as "stall-closed:<port>").
             "reset": bool(rule.get("reset", False)),
             "location": rule.get("location"),
             "stall_secs": float(rule.get("stall_secs", 0)),
@@ -432,12 +435,33 @@ class BaseHandler(BaseHTTPRequestHandler):
         if self.method == "HEAD":
             return
         limit = length if truncate is None else min(length, int(truncate["truncate_after"]))
-        self.stream(meta.abs_path, start, limit, corrupt)
+        if meta.generated is not None:
+            for chunk in generated_chunks(meta.path, meta.generated, meta.size, start, limit):
+                self.wfile.write(chunk.translate(CORRUPT_TABLE) if corrupt else chunk)
+        else:
+            self.stream(meta.abs_path, start, limit, corrupt)
         if truncate is not None and truncate["stall_secs"] > 0:
             self.wfile.flush()
-            time.sleep(truncate["stall_secs"])
+            self.stall(truncate["stall_secs"])
         if limit < length:
             self.close_connection = True  # the client sees the body end early
+
+    def stall(self, seconds: float) -> None:
+        """Send nothing for `seconds`, ending early when the client closes the connection
+        (counted as "stall-closed:<port>": the client gave the download up, e.g. a cancelled build)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.5))
+            if not readable:
+                continue
+            try:
+                closed = self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                closed = True
+            if closed:
+                self.state.stats.count(f"stall-closed:{self.port_name}")
+                return
+            time.sleep(min(left, 0.5))  # the client sent something else: keep stalling
 
     def stream(self, abs_path: str, start: int, length: int, corrupt: bool) -> None:
         with open(abs_path, "rb") as f:

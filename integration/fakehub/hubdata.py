@@ -13,9 +13,11 @@ Only the Python standard library is used.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import random
 import re
 import threading
 from dataclasses import dataclass
@@ -133,6 +135,63 @@ class HashCache:
             self._cache[key] = result
         return result
 
+    def generated_hashes(self, path: str, seed: int, size: int) -> tuple[str, str]:
+        """(sha1 blob id, sha256) of a generated file, computed once by streaming it."""
+        key = ("generated", path, seed, size)
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit:
+            return hit
+        sha1 = hashlib.sha1(b"blob %d\0" % size)
+        sha256 = hashlib.sha256()
+        for chunk in generated_chunks(path, seed, size):
+            sha1.update(chunk)
+            sha256.update(chunk)
+        result = (sha1.hexdigest(), sha256.hexdigest())
+        with self._lock:
+            self._cache[key] = result
+        return result
+
+
+# --- generated files (repo.json "generated"): big, deterministic, never stored ---------------
+GEN_BLOCK = 1 << 20
+
+
+@functools.lru_cache(maxsize=64)
+def _gen_base(seed: int) -> bytes:
+    return random.Random(seed).randbytes(GEN_BLOCK)
+
+
+@functools.lru_cache(maxsize=64)
+def _gen_header(path: str) -> bytes:
+    """A valid safetensors header (no tensors) for *.safetensors, so header readers work; else b""."""
+    if not path.endswith(".safetensors"):
+        return b""
+    header = json.dumps({"__metadata__": {"format": "pt", "generated": "fakehub"}}).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header
+
+
+def generated_chunks(path: str, seed: int, size: int, start: int = 0, length: int | None = None):
+    """The bytes [start, start+length) of a generated file, in chunks of at most GEN_BLOCK.
+
+    Block i of the file is the seed's 1 MiB random block rotated by 64 * (7919 * i mod 2^14)
+    bytes (distinct for 16 GiB), with a safetensors header over the first bytes of weights.
+    Only a handful of 1 MiB blocks are ever held, whatever the size.
+    """
+    end = size if length is None else min(size, start + length)
+    base, header = _gen_base(seed), _gen_header(path)
+    pos = start
+    while pos < end:
+        index, offset = divmod(pos, GEN_BLOCK)
+        rot = 64 * ((7919 * index) % (1 << 14))
+        block = base[rot:] + base[:rot]
+        if index == 0 and header:
+            block = header + block[len(header):]
+        piece = block[offset:offset + (end - pos)]
+        yield piece
+        pos += len(piece)
+
 
 @dataclass(frozen=True)
 class FileMeta:
@@ -142,6 +201,7 @@ class FileMeta:
     sha1: str  # git blob id of the real content
     sha256: str
     lfs: bool
+    generated: int | None = None  # the seed of a generated file (repo.json "generated")
 
     @property
     def pointer(self) -> bytes:
@@ -239,6 +299,12 @@ class Repo:
         abs_path = os.path.join(self.commit_dir(sha), *path.split("/"))
         if not os.path.isfile(abs_path):
             return None
+        generated = (self.config.get("generated") or {}).get(path)
+        if generated is not None:
+            # The file on disk is a placeholder; its bytes come from generated_chunks.
+            seed, size = int(generated["seed"]), int(generated["size"])
+            sha1, sha256 = self._hashes.generated_hashes(path, seed, size)
+            return FileMeta(path, abs_path, size, sha1, sha256, is_lfs(path, size, self.lfs_threshold), seed)
         size = os.path.getsize(abs_path)
         sha1, sha256 = self._hashes.hashes(abs_path)
         return FileMeta(path, abs_path, size, sha1, sha256, is_lfs(path, size, self.lfs_threshold))

@@ -36,6 +36,7 @@ PUBLIC_FILES = {
     "empty.txt": "",
 }
 LARGE_FILE = {"random": 11 * 1024 * 1024, "seed": 5}
+GENERATED = {"size": 3 * 1024 * 1024 + 17, "seed": 9}
 
 
 # --- fixtures ------------------------------------------------------------------------------
@@ -62,6 +63,8 @@ def repos(tmp_path_factory):
                           config={"compress": True})
     make_repo.create_repo(root, "org/gated-meta", {"a.txt": "x"},
                           config={"gated": "auto", "gate_metadata": True, "tokens": [GOOD_TOKEN]})
+    make_repo.create_repo(root, "org/generated", {"w.safetensors": "placeholder", "small.txt": "small\n"},
+                          config={"generated": {"w.safetensors": GENERATED}})
     make_repo.create_repo(root, "org/corrupt", {"w.safetensors": {"random": 2000, "seed": 4}, "c.txt": "clean\n"},
                           config={"corrupt": ["w.safetensors", "c.txt"]})
     return root, shas
@@ -557,3 +560,39 @@ def test_injected_failures_apply_to_plain_files(hub):
     hub.fail("/files/m.gguf", status=503, count=1)
     assert raw("GET", f"{hub.endpoint}/files/m.gguf")[0] == 503
     assert raw("GET", f"{hub.endpoint}/files/m.gguf")[0] == 200
+
+
+def test_generated_files_are_listed_and_served_with_their_hashes(hub, client):
+    """repo.json "generated": bytes made on the fly, the listing's sha256 and size match them."""
+    info = ok(client("model_info", repo_id="org/generated", files_metadata=True))
+    entry = next(s for s in info["siblings"] if s["rfilename"] == "w.safetensors")
+    path = ok(client("hf_hub_download", repo_id="org/generated", filename="w.safetensors"))
+    data = open(path, "rb").read()
+    assert len(data) == GENERATED["size"] == entry["size"]
+    assert hashlib.sha256(data).hexdigest() == entry["lfs"]["sha256"]
+    # Deterministic, not one block repeated, with a readable safetensors header.
+    assert data == b"".join(hubdata.generated_chunks("w.safetensors", GENERATED["seed"], GENERATED["size"]))
+    block = hubdata.GEN_BLOCK
+    assert data[block:2 * block] != data[2 * block:3 * block]
+    header_len = int.from_bytes(data[:8], "little")
+    assert json.loads(data[8:8 + header_len])["__metadata__"]["format"] == "pt"
+    # A range in the middle is the same bytes.
+    status, headers, _ = raw("HEAD", f"{hub.endpoint}/org/generated/resolve/main/w.safetensors")
+    status, _, body = raw("GET", headers["Location"], {"Range": f"bytes={block - 5}-{block + 5}"})
+    assert status == 206 and body == data[block - 5:block + 6]
+
+
+def test_a_stalled_download_the_client_closes_is_counted(hub):
+    hub.fail("/lfs/", count=1, port="cdn", truncate_after=100, stall_secs=30)
+    status, headers, _ = raw("HEAD", f"{hub.endpoint}/org/generated/resolve/main/w.safetensors")
+    parts = urlsplit(headers["Location"])
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn.request("GET", f"{parts.path}?{parts.query}")
+    resp = conn.getresponse()
+    assert resp.read(100) and resp.status == 200
+    assert hub.stats()["counts"].get("stall-closed:cdn") is None
+    conn.close()
+    deadline = time.time() + 10
+    while time.time() < deadline and hub.stats()["counts"].get("stall-closed:cdn") != 1:
+        time.sleep(0.1)
+    assert hub.stats()["counts"].get("stall-closed:cdn") == 1

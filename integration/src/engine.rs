@@ -130,6 +130,15 @@ impl Engine {
         }
     }
 
+    /// The daemon's log (`integration/engine.sh`, `engine-next.sh`), where
+    /// buildkitd's own stderr, and so a gateway frontend's, ends up.
+    pub fn daemon_log(self) -> &'static str {
+        match self {
+            Engine::Current | Engine::NextClientOnCurrent => "/var/log/modelpack-docker26.log",
+            Engine::Next => "/var/log/modelpack-docker28.log",
+        }
+    }
+
     /// Runs `docker args…` on this engine.
     pub fn run_docker(self, args: &[&str], timeout: Duration) -> Outcome {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -244,7 +253,23 @@ pub fn run(program: &str, args: &[String], timeout: Duration) -> Outcome {
 /// token for `--secret id=…,env=…`). Their values never appear in
 /// [`Outcome::command`].
 pub fn run_with_env(program: &str, args: &[String], envs: &[(String, String)], timeout: Duration) -> Outcome {
-    let timeout = if A_COMMAND_HUNG.load(Ordering::Relaxed) { timeout.min(TIMEOUT_AFTER_A_HANG) } else { timeout };
+    spawn_with_env(program, args, envs).wait(timeout)
+}
+
+/// A command started by [`spawn_with_env`] (or [`Build::spawn`]), running
+/// in a process group of its own, its output going to files.
+pub struct Running {
+    child: std::process::Child,
+    command: String,
+    start: Instant,
+    _logs: TempDir,
+    out_path: PathBuf,
+    err_path: PathBuf,
+}
+
+/// Starts `program args…` with [`tool_path`], empty stdin and `envs`, in a
+/// process group of its own, without waiting for it.
+pub fn spawn_with_env(program: &str, args: &[String], envs: &[(String, String)]) -> Running {
     let command = std::iter::once(program.to_string())
         .chain(args.iter().map(|a| shell_quote(a)))
         .collect::<Vec<_>>()
@@ -257,7 +282,7 @@ pub fn run_with_env(program: &str, args: &[String], envs: &[(String, String)], t
     let out_file = std::fs::File::create(&out_path).expect("create stdout file");
     let err_file = std::fs::File::create(&err_path).expect("create stderr file");
     let start = Instant::now();
-    let mut child = Command::new(program)
+    let child = Command::new(program)
         .args(args)
         .env("PATH", tool_path())
         .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -267,29 +292,56 @@ pub fn run_with_env(program: &str, args: &[String], envs: &[(String, String)], t
         .process_group(0)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {program}: {e} (command: {command})"));
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for child") {
-            break Some(status);
+    Running { child, command, start, _logs: logs, out_path, err_path }
+}
+
+impl Running {
+    /// The process id (also the id of its process group).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What it wrote to stderr so far (buildx's progress).
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.err_path).unwrap_or_default()).into_owned()
+    }
+
+    /// Sends SIGINT to its whole process group, as a terminal's Ctrl-C
+    /// does to the foreground job (`docker` and its `docker-buildx` plugin).
+    pub fn interrupt(&self) {
+        let group = format!("-{}", self.child.id());
+        let status = Command::new("kill").args(["-INT", "--", &group]).status().expect("run kill");
+        assert!(status.success(), "kill -INT {group} failed: {status}");
+    }
+
+    /// Waits until it exits or `timeout` has passed since it started (then
+    /// it is killed, see [`TIMEOUT_AFTER_A_HANG`]); returns what it left.
+    pub fn wait(mut self, timeout: Duration) -> Outcome {
+        let timeout = if A_COMMAND_HUNG.load(Ordering::Relaxed) { timeout.min(TIMEOUT_AFTER_A_HANG) } else { timeout };
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for child") {
+                break Some(status);
+            }
+            if self.start.elapsed() > timeout {
+                timed_out = true;
+                A_COMMAND_HUNG.store(true, Ordering::Relaxed);
+                kill_group(self.child.id());
+                break self.child.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let elapsed = self.start.elapsed();
+        Outcome {
+            command: self.command.clone(),
+            success: !timed_out && status.is_some_and(|s| s.success()),
+            code: status.and_then(|s| s.code()),
+            timed_out,
+            timeout,
+            elapsed,
+            stdout: std::fs::read(&self.out_path).unwrap_or_default(),
+            stderr: self.stderr_so_far(),
         }
-        if start.elapsed() > timeout {
-            timed_out = true;
-            A_COMMAND_HUNG.store(true, Ordering::Relaxed);
-            kill_group(child.id());
-            break child.wait().ok();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let elapsed = start.elapsed();
-    Outcome {
-        command,
-        success: !timed_out && status.is_some_and(|s| s.success()),
-        code: status.and_then(|s| s.code()),
-        timed_out,
-        timeout,
-        elapsed,
-        stdout: std::fs::read(&out_path).unwrap_or_default(),
-        stderr: String::from_utf8_lossy(&std::fs::read(&err_path).unwrap_or_default()).into_owned(),
     }
 }
 
@@ -497,9 +549,25 @@ impl Build {
 
     /// Runs the build to the end (or the timeout).
     pub fn run(&self) -> Outcome {
+        self.spawn().wait(self.timeout)
+    }
+
+    /// Starts the build without waiting; [`Running::wait`] with
+    /// [`Build::timeout_value`] ends it.
+    pub fn spawn(&self) -> Running {
         let mut envs = self.engine.envs();
         envs.extend(self.envs.iter().cloned());
-        run_with_env(&self.engine.docker(), &self.argv(), &envs, self.timeout)
+        spawn_with_env(&self.engine.docker(), &self.argv(), &envs)
+    }
+
+    /// The timeout set with [`Build::timeout`] (or the default).
+    pub fn timeout_value(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The engine it runs on.
+    pub fn engine_value(&self) -> Engine {
+        self.engine
     }
 }
 

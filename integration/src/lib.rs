@@ -7,6 +7,9 @@
 //!   frontend, and unpack its layers back into a file tree.
 //! - [`fs`]: unique temporary directories, test file trees, and a byte for
 //!   byte tree comparison.
+//! - [`solves`]: every solve request a build's frontend sent BuildKit,
+//!   read back from the engine's log (build arg `debug_dump_llb`).
+//! - [`procs`]: processes of the frontend image running on this host.
 //! - [`hub`]: a fake Hugging Face Hub (`integration/fakehub/`) per test, as
 //!   a child process on 127.0.0.1, with repos, failure injection and stats.
 //!
@@ -19,6 +22,8 @@ pub mod engine;
 pub mod fs;
 pub mod hub;
 pub mod layout;
+pub mod procs;
+pub mod solves;
 
 use std::path::PathBuf;
 

@@ -286,12 +286,14 @@ fn a_stalled_download_with_a_token_fails_within_the_bound() {
     let token = format!("hf_stall{:016x}", fs::fresh_seed());
     let (repo, _, _) = hf.repo("stall", Some(json!({"private": true, "tokens": [token]})));
     hf.hub.fail(json!({"path_contains": "model.safetensors", "port": "cdn", "truncate_after": 100, "stall_secs": 600, "count": 10}));
+    let tag = integration::solves::unique_tag("stall");
     let build = hf
         .build(&format!("hf://{repo}"))
         .secret("id=hf-token,env=HF_TOKEN")
         .env("HF_TOKEN", &token)
         .arg("download_network", "host")
         .flag("--allow=network.host")
+        .arg("debug_dump_llb", &tag)
         .timeout(Duration::from_secs(240));
     let (line, outcome) = hf.expect_failure(build, &["nothing received for 60 s", &repo]);
     assert!(outcome.elapsed < Duration::from_secs(200), "took {:?}: {line}", outcome.elapsed);
@@ -313,5 +315,15 @@ fn a_stalled_download_with_a_token_fails_within_the_bound() {
         "grep -r for the token in {root}: {}{stderr}",
         String::from_utf8_lossy(&found.stdout)
     );
+    // Nor in any LLB definition the frontend sent BuildKit, the retry's
+    // hf-get steps (with the secret mounted) included.
+    let solves = integration::solves::solves(integration::engine::Engine::from_env(), &tag, Duration::from_secs(30));
+    integration::solves::assert_absent(&solves, &token, "the token");
+    let hf_get = solves
+        .iter()
+        .filter(|s| s.exec_args().iter().any(|a| a.get(1).map(String::as_str) == Some("hf-get")))
+        .filter(|s| integration::solves::contains(&s.bytes, b"hf-token"))
+        .count();
+    assert!(hf_get > 0, "no recorded solve runs hf-get with the hf-token secret ({} solves)", solves.len());
     hf.hub.reset_failures();
 }

@@ -19,6 +19,7 @@ use integration::fs::{self, TempDir};
 use integration::hub::{unique_repo, FakeHub};
 use integration::layout::{self, Layout};
 use integration::sha256_digest;
+use integration::solves;
 use serde_json::json;
 
 // ------------------------------------------------------------ helpers ---
@@ -617,9 +618,13 @@ fn gated_repo_needs_the_token_secret_and_the_token_leaks_nowhere() {
     let commit = hf.hub.create_repo(&repo, files.clone(), Some(json!({"gated": "manual", "tokens": [token]})));
     let source = format!("hf://{repo}");
 
+    // Every solve request of both builds is written to the engine's log
+    // (debug_dump_llb), to check what BuildKit really received.
+    let (refused_tag, token_tag) = (solves::unique_tag("refused"), solves::unique_tag("token"));
+
     // Without the token: a clear refusal.
     let refused = hf.expect_failure(
-        hf.build(&source),
+        hf.build(&source).arg("debug_dump_llb", &refused_tag),
         &format!(
             "refused to serve files of {repo}@main (commit {commit}): the repo is gated or private; \
              accept its terms on the Hub and pass --secret id=hf-token,env=HF_TOKEN"
@@ -628,7 +633,7 @@ fn gated_repo_needs_the_token_secret_and_the_token_leaks_nowhere() {
 
     // With the token (in the docker process's environment only).
     hf.hub.reset_stats();
-    let (out, layout, outcome) = hf.build_layout(token_build(&hf, &source, &token));
+    let (out, layout, outcome) = hf.build_layout(token_build(&hf, &source, &token).arg("debug_dump_llb", &token_tag));
     let stats = hf.hub.stats();
     hf.checked(&outcome, || {
         assert_unpacks_to(&layout, &files);
@@ -673,7 +678,30 @@ fn gated_repo_needs_the_token_secret_and_the_token_leaks_nowhere() {
             "the token is in the engine's state ({data_root}/buildkit holds BuildKit's databases): {in_docker:?}"
         );
         assert!(!hf.hub.log().contains(&token), "the token is in the fake hub's log");
+
+        // Nor in any LLB definition the frontend solved, in either build.
+        let engine = integration::engine::Engine::from_env();
+        let refused_solves = solves::solves(engine, &refused_tag, Duration::from_secs(30));
+        let token_solves = solves::solves(engine, &token_tag, Duration::from_secs(30));
+        assert_token_in_no_solve(&refused_solves, &token, false);
+        assert_token_in_no_solve(&token_solves, &token, true);
     });
+}
+
+/// The token is in none of `solves`; with `retried`, they include the
+/// retry with the secret (hf-get steps mounting `hf-token`), so the search
+/// did cover that path. The anonymous attempt's solves are always there.
+/// (A build without the secret may try that path too: the step then fails
+/// for want of a token, and the Hub's refusal is reported.)
+fn assert_token_in_no_solve(all: &[solves::Solve], token: &str, retried: bool) {
+    solves::assert_absent(all, token, "the token");
+    let hf_get = |s: &solves::Solve| s.exec_args().iter().any(|a| a.get(1).map(String::as_str) == Some("hf-get"));
+    let with_secret = all.iter().filter(|s| hf_get(s) && solves::contains(&s.bytes, b"hf-token")).count();
+    let anonymous = all.iter().filter(|s| !hf_get(s)).count();
+    assert!(anonymous > 0, "no solve of the anonymous attempt was recorded ({} solves)", all.len());
+    if retried {
+        assert!(with_secret > 0, "no recorded solve runs hf-get with the hf-token secret ({} solves)", all.len());
+    }
 }
 
 /// A build with the token secret, as users run it on an engine without a

@@ -13,7 +13,7 @@ use integration::fs::TempDir;
 const ENGINES: [Engine; 2] = [Engine::NextClientOnCurrent, Engine::Next];
 
 /// Every build arg the frontend reads (`frontend/src/options.rs` `KNOWN`).
-const ARGS: [&str; 18] = [
+const ARGS: [&str; 19] = [
     "source",
     "name",
     "layer_packaging",
@@ -32,6 +32,7 @@ const ARGS: [&str; 18] = [
     "base_image",
     "artifact_type",
     "max_connections",
+    "debug_dump_llb",
 ];
 
 /// Runs `--call <name>` with `args` on every engine; returns the outcomes.
