@@ -27,7 +27,7 @@ pub fn default_bound(bytes: u64) -> Duration {
 #[derive(Debug)]
 pub enum Unfinished {
     /// A job failed: the first failing one in job order, with its index.
-    Failed(#[allow(dead_code)] usize, GatewayError),
+    Failed(usize, GatewayError),
     /// The bound passed; these jobs (indices, in order) had not finished.
     TimedOut(Vec<usize>),
 }

@@ -194,12 +194,12 @@ fn broken_bodies_and_connections_fail_with_the_cause() {
     // Every fetch of the weight breaks off after 100 bytes.
     let (repo, _, _) = hf.repo("trunc", None);
     hf.hub.fail(json!({"path_contains": "model.safetensors", "port": "cdn", "truncate_after": 100, "count": 50}));
-    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["the body ended before its declared length", &repo]);
+    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["downloading model.safetensors from", "the body ended before its declared length", &repo]);
     hf.hub.reset_failures();
 
     let (repo, _, _) = hf.repo("reset", None);
     hf.hub.fail(json!({"path_contains": "model.safetensors", "port": "cdn", "reset": true, "count": 50}));
-    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["the server reset the connection", &repo]);
+    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["downloading model.safetensors from", "the server reset the connection", &repo]);
     hf.hub.reset_failures();
 }
 
@@ -217,12 +217,12 @@ fn redirects_elsewhere_in_a_loop_and_to_file_urls() {
 
     let (repo, _, _) = hf.repo("redir-loop", None);
     hf.hub.fail(json!({"path_contains": "model.safetensors", "port": "cdn", "location": "self", "count": 100}));
-    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["too many redirects", &repo]);
+    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["model.safetensors from", "too many redirects", &repo]);
     hf.hub.reset_failures();
 
     let (repo, _, _) = hf.repo("redir-file", None);
     hf.hub.fail(json!({"path_contains": "model.safetensors", "port": "cdn", "location": "file:///etc/passwd", "count": 100}));
-    let (line, _) = hf.expect_failure(hf.build(&format!("hf://{repo}")), &["unsupported file: URL", &repo]);
+    let (line, _) = hf.expect_failure(hf.build(&format!("hf://{repo}")), &["model.safetensors from", "unsupported file: URL", &repo]);
     assert!(!line.contains("root:"), "{line}");
     hf.hub.reset_failures();
 }

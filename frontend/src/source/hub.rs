@@ -463,7 +463,7 @@ async fn fetch_lfs(
     let jobs = lfs.iter().map(|f| bridge.solve_evaluated(sources[f.origin.source].to_definition())).collect();
     match deadline::run_all(jobs, request.max_connections, Some(bound)).await {
         Ok(_) => Ok(()),
-        Err(Unfinished::Failed(_, e)) => Err(explain_file_failure(request, hf, info, e)),
+        Err(Unfinished::Failed(i, e)) => Err(explain_failure_of(request, hf, info, Some(&lfs[i].path), e)),
         Err(Unfinished::TimedOut(pending)) => {
             let names: Vec<&str> = pending.iter().map(|&i| lfs[i].path.as_str()).collect();
             Err(anyhow!(
@@ -516,9 +516,20 @@ async fn explain_info_failure(
 }
 
 fn explain_file_failure(request: &Request, hf: &HfRef, info: &RepoInfo, err: GatewayError) -> Failure {
+    explain_failure_of(request, hf, info, None, err)
+}
+
+/// Explains a failed download of files of `hf`, naming `file` when the
+/// failure is known to be that file's.
+fn explain_failure_of(request: &Request, hf: &HfRef, info: &RepoInfo, file: Option<&str>, err: GatewayError) -> Failure {
     let text = err.to_string();
     let ep = &request.hf_endpoint;
     let at = format!("{}@{} (commit {})", hf.repo, hf.revision, info.commit);
+    // "files of <repo>…", or "<path> from <repo>…" when the file is known.
+    let files = match file {
+        Some(p) => format!("{p} from {at}"),
+        None => format!("files of {at}"),
+    };
     let cause = classify(&text);
     let status = cause.status();
     let mismatch = info
@@ -531,14 +542,20 @@ fn explain_file_failure(request: &Request, hf: &HfRef, info: &RepoInfo, err: Gat
             f.path,
             f.lfs_sha256.as_deref().unwrap_or("")
         ),
-        (Some(0), None) => format!("a file from {at} does not match the checksum the Hub lists; try again"),
-        (Some(401) | Some(403), _) => format!("{ep} refused to serve files of {at}: the repo is gated or private; accept its terms on the Hub and {TOKEN_HINT}"),
-        (Some(404), _) => format!("a file listed in {at} could not be downloaded (HTTP 404); the commit may have been removed"),
-        (Some(429), _) => format!("{ep} is rate-limiting downloads of {at} (HTTP 429); wait a few minutes, or {TOKEN_HINT}"),
-        (Some(s), _) if s >= 500 => format!("{ep} failed (HTTP {s}) while serving files of {at}; try again later"),
-        (Some(s), _) if s >= 300 => format!("{ep} answered HTTP {s} instead of a file of {at}"),
+        (Some(0), None) => match file {
+            Some(p) => format!("{p} from {at} does not match the checksum the Hub lists; try again"),
+            None => format!("a file from {at} does not match the checksum the Hub lists; try again"),
+        },
+        (Some(401) | Some(403), _) => format!("{ep} refused to serve {files}: the repo is gated or private; accept its terms on the Hub and {TOKEN_HINT}"),
+        (Some(404), _) => match file {
+            Some(p) => format!("{p} from {at} could not be downloaded (HTTP 404); the commit may have been removed"),
+            None => format!("a file listed in {at} could not be downloaded (HTTP 404); the commit may have been removed"),
+        },
+        (Some(429), _) => format!("{ep} is rate-limiting downloads of {files} (HTTP 429); wait a few minutes, or {TOKEN_HINT}"),
+        (Some(s), _) if s >= 500 => format!("{ep} failed (HTTP {s}) while serving {files}; try again later"),
+        (Some(s), _) if s >= 300 => format!("{ep} answered HTTP {s} instead of {files}"),
         (None, _) if cause != Cause::Unknown && cause != Cause::NoBridgeNetwork => {
-            format!("downloading files of {at} from {ep} failed: {}; try again later", cause.phrase())
+            format!("downloading {files} from {ep} failed: {}; try again later", cause.phrase())
         }
         _ => return err.into(),
     };
@@ -631,5 +648,12 @@ mod tests {
         assert!(failure.refused, "a refusal leads to a try with the token secret");
         let err = GatewayError::Local(anyhow!("unrelated"));
         assert_eq!(explain_file_failure(&request, &hf, &info, err).error.to_string(), "unrelated");
+        // A failure known to be one file's names it.
+        let err = GatewayError::Local(anyhow!("failed to load cache key: read tcp 1->2: read: connection reset by peer"));
+        let text = explain_failure_of(&request, &hf, &info, Some("w.safetensors"), err).error.to_string();
+        assert!(text.starts_with("downloading w.safetensors from org/repo@main"), "{text}");
+        let err = GatewayError::Local(anyhow!("failed to load cache key: invalid response status 404"));
+        let text = explain_failure_of(&request, &hf, &info, Some("w.safetensors"), err).error.to_string();
+        assert!(text.starts_with("w.safetensors from org/repo@main"), "{text}");
     }
 }
