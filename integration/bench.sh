@@ -185,8 +185,53 @@ for i in range(n):
 EOF
   MCOMMIT=$(python3 integration/fakehub/make_repo.py --repos "$REPOS" create bench/many --files-dir "$MF" | python3 -c 'import json,sys; print(json.load(sys.stdin)["commit"])')
   hub_reset
-  timed "many files ($MANY) cold" "raw" ours "$WORK/out-many" $(cold_flag) --build-arg source="hf://bench/many@$MCOMMIT"
+  # The frontend's peak RSS (VmHWM of the gateway process, argv = just
+  # /modelpack-frontend) while the cold build runs, and the size of every
+  # solve request it sends (debug_dump_llb lines in the daemon's log).
+  TAG="bench-many-$$"
+  python3 - "$WORK/frontend-hwm" "$WORK/stop-hwm" <<'PY' &
+import os, sys, time
+out, stop = sys.argv[1], sys.argv[2]
+peak = 0
+while not os.path.exists(stop):
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if open(f"/proc/{pid}/cmdline", "rb").read() != b"/modelpack-frontend\0":
+                continue
+            for line in open(f"/proc/{pid}/status"):
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+    time.sleep(0.05)
+open(out, "w").write(str(peak))
+PY
+  HWM_PID=$!
+  timed "many files ($MANY) cold" "raw" ours "$WORK/out-many" $(cold_flag) --build-arg source="hf://bench/many@$MCOMMIT" \
+    --build-arg debug_dump_llb="$TAG"
+  touch "$WORK/stop-hwm"; wait "$HWM_PID" || true
   record "many files cold: hub requests" "$(hub_stats)" "count"
+  record "many files cold: frontend peak RSS (MiB)" "$(echo "$(cat "$WORK/frontend-hwm") / 1024" | bc -l)" "count, MiB"
+  LOG="${BENCH_DAEMON_LOG:-/var/log/modelpack-docker$([[ "$DOCKER_HOST" == *docker26* ]] && echo 26 || echo 28).log}"
+  if [ -r "$LOG" ]; then
+    # Lines: "modelpack-frontend: llb-dump <tag> <seq> <part>/<parts> <hex>".
+    read -r BIGGEST SOLVES < <(python3 - "$LOG" "$TAG" <<'PY'
+import collections, sys
+log, tag = sys.argv[1], sys.argv[2]
+key = f"modelpack-frontend: llb-dump {tag} "
+sizes = collections.Counter()
+for line in open(log, errors="replace"):
+    i = line.find(key)
+    if i < 0:
+        continue
+    parts = line[i + len(key):].split()
+    if len(parts) == 3 and parts[0] != "end":
+        sizes[parts[0]] += len(parts[2]) // 2
+print(max(sizes.values(), default=0), len(sizes))
+PY
+)
+    record "many files cold: largest solve request (MiB)" "$(echo "$BIGGEST / 1048576" | bc -l)" "count, MiB, of $SOLVES solves"
+  fi
   hub_reset
   timed "many files ($MANY) warm" "raw" ours "$WORK/out-many" --build-arg source="hf://bench/many@$MCOMMIT"
   record "many files warm: hub requests" "$(hub_stats)" "count"
@@ -202,7 +247,7 @@ t = {r[0]: float(r[1]) for r in rows}
 print(f"| {'measurement':<52} | {'value':>9} | note |")
 print(f"|{'-'*54}|{'-'*11}|------|")
 for name, value, note in rows:
-    shown = f"{int(float(value))}" if note.startswith("count") else f"{float(value):.2f}"
+    shown = f"{float(value):.2f}" if "MiB" in note else f"{int(float(value))}" if note.startswith("count") else f"{float(value):.2f}"
     print(f"| {name:<52} | {shown:>9} | {note} |")
 def ratio(label, a, b, target):
     if a in t and b in t and t[b] > 0:
