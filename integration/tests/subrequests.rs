@@ -24,7 +24,6 @@ const ARGS: [&str; 19] = [
     "revision",
     "hf_endpoint",
     "download_network",
-    "download_timeout",
     "SOURCE_DATE_EPOCH",
     "config_json",
     "checksum",
@@ -32,6 +31,7 @@ const ARGS: [&str; 19] = [
     "base_image",
     "artifact_type",
     "max_connections",
+    "download_timeout",
     "debug_dump_llb",
 ];
 
