@@ -219,8 +219,38 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
         });
         sources.push(fetcher.file(&url, &name, &Expect::Sha256(sha.clone()), &progress, false, false));
     }
-    if !small.is_empty() {
-        let (tree, listing) = fetch_small_files(bridge, request, hf, &info, fetcher, &small).await?;
+    // The small files and the LFS downloads run at the same time. A small
+    // file's error wins over an LFS one: for a refused repo (401/403) it
+    // says so, while BuildKit reports any error answer to a checksummed
+    // HTTP source as a digest mismatch. A small-file error is returned at
+    // once; an LFS error waits for the small files to tell which it is.
+    let fetched_small = {
+        let small_files = async {
+            if small.is_empty() {
+                Ok(None)
+            } else {
+                fetch_small_files(bridge, request, hf, &info, fetcher, &small).await.map(Some)
+            }
+        };
+        let lfs_files = fetch_lfs(bridge, request, hf, &info, &files, &sources);
+        tokio::pin!(small_files, lfs_files);
+        tokio::select! {
+            biased;
+            r = &mut small_files => {
+                let r = r?;
+                (&mut lfs_files).await?;
+                r
+            }
+            r = &mut lfs_files => match r {
+                Ok(()) => small_files.await?,
+                Err(lfs_error) => {
+                    small_files.await?;
+                    return Err(lfs_error);
+                }
+            },
+        }
+    };
+    if let Some((tree, listing)) = fetched_small {
         for (rel, f) in small {
             let scanned = listing.files.iter().find(|s| s.path == f.path).ok_or_else(|| {
                 anyhow!("{} is listed in {}@{} but was not downloaded", f.path, hf.repo, info.commit)
@@ -244,10 +274,6 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
         }
         sources[0] = tree;
     }
-    // After the small files, so that a refusal (401/403) shows as such
-    // there: BuildKit reports any error answer to a checksummed HTTP
-    // source as a digest mismatch.
-    fetch_lfs(bridge, request, hf, &info, &files, &sources).await?;
     // A raw layer's descriptor takes the listed size: check it against the
     // downloaded files (their sha256 is checked by the download itself).
     let lfs: Vec<sizes::Expected> = files
