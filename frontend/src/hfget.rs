@@ -446,11 +446,17 @@ pub fn run(args: &[String]) -> Result<u8> {
         [u, o, e] => (u, o, Expect::parse(e)?),
         _ => bail!("usage: modelpack-frontend hf-get <url> <out-file> [sha256:<hex>|git-sha1:<hex>]"),
     };
-    match get(url, Path::new(out), &expect) {
-        Ok(()) => Ok(0),
+    Ok(exit_code(get(url, Path::new(out), &expect)))
+}
+
+/// The process exit code of a download step: 0, or the failure's code
+/// from [`exit`] after its one line on stderr (read back by the frontend).
+pub fn exit_code(result: Result<(), GetError>) -> u8 {
+    match result {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("hf-get: {}", e.message);
-            Ok(e.code)
+            e.code
         }
     }
 }

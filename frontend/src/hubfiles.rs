@@ -131,13 +131,7 @@ pub fn run(args: &[String]) -> Result<u8> {
     };
     let bytes = std::fs::read(list).with_context(|| format!("reading the download list {list}"))?;
     let list: DownloadList = serde_json::from_slice(&bytes).with_context(|| format!("parsing the download list {list}"))?;
-    match download_all(&list, Path::new(out)) {
-        Ok(()) => Ok(0),
-        Err(e) => {
-            eprintln!("hf-get: {}", e.message);
-            Ok(e.code)
-        }
-    }
+    Ok(hfget::exit_code(download_all(&list, Path::new(out))))
 }
 
 #[cfg(test)]

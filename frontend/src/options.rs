@@ -106,7 +106,7 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::MODEL_DIR, default: DEFAULT_MODEL_DIR, description: "output_mode=image: absolute folder the model files go to in the image" },
     ArgDoc { name: keys::BASE_IMAGE, default: "", description: "output_mode=image: image the model is put on top of (default: none, FROM scratch)" },
     ArgDoc { name: keys::ARTIFACT_TYPE, default: "", description: "packager/generic: the manifest artifactType (default application/vnd.unknown.artifact.v1)" },
-    ArgDoc { name: keys::MAX_CONNECTIONS, default: "16", description: "at most this many Hub file downloads at once (1-256); larger repos are fetched in waves" },
+    ArgDoc { name: keys::MAX_CONNECTIONS, default: "16", description: "at most this many Hub file downloads at once (1-256)" },
     ArgDoc { name: keys::DOWNLOAD_TIMEOUT, default: "", description: "seconds the Hub's LFS files (and URL sources) may take to download before the build fails (default: 600 plus 1 per MiB for the Hub; none for URLs)" },
     ArgDoc { name: keys::DEBUG_DUMP_LLB, default: "", description: "debugging: write every solve request (LLB definition) to the frontend's stderr (buildkitd's log), tagged with this value" },
 ];

@@ -119,32 +119,26 @@ class HashCache:
 
     def hashes(self, abs_path: str) -> tuple[str, str]:
         st = os.stat(abs_path)
-        key = (abs_path, st.st_size, st.st_mtime_ns)
-        with self._lock:
-            hit = self._cache.get(key)
-        if hit:
-            return hit
-        sha1 = hashlib.sha1(b"blob %d\0" % st.st_size)
-        sha256 = hashlib.sha256()
-        with open(abs_path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                sha1.update(chunk)
-                sha256.update(chunk)
-        result = (sha1.hexdigest(), sha256.hexdigest())
-        with self._lock:
-            self._cache[key] = result
-        return result
+
+        def chunks():
+            with open(abs_path, "rb") as f:
+                yield from iter(lambda: f.read(1 << 20), b"")
+
+        return self._hashed((abs_path, st.st_size, st.st_mtime_ns), st.st_size, chunks)
 
     def generated_hashes(self, path: str, seed: int, size: int) -> tuple[str, str]:
         """(sha1 blob id, sha256) of a generated file, computed once by streaming it."""
-        key = ("generated", path, seed, size)
+        return self._hashed(("generated", path, seed, size), size, lambda: generated_chunks(path, seed, size))
+
+    def _hashed(self, key: tuple, size: int, chunks) -> tuple[str, str]:
+        """The cached hashes under `key`, else those of the bytes `chunks()` yields."""
         with self._lock:
             hit = self._cache.get(key)
         if hit:
             return hit
         sha1 = hashlib.sha1(b"blob %d\0" % size)
         sha256 = hashlib.sha256()
-        for chunk in generated_chunks(path, seed, size):
+        for chunk in chunks():
             sha1.update(chunk)
             sha256.update(chunk)
         result = (sha1.hexdigest(), sha256.hexdigest())

@@ -442,7 +442,8 @@ async fn fetch_small(
         parts.iter().fold(FileOp::new(State::scratch()), |op, (state, from, to)| op.copy(state, from, to, copy.clone()))
     };
     // Small files come in waves of one gather each (one solve per wave,
-    // not one per file); see `fetch_in_waves` for why.
+    // not one per file): BuildKit would otherwise open a connection per
+    // file at once (see `fetch_lfs`).
     if parts.len() > request.max_connections {
         for (i, wave) in parts.chunks(request.max_connections).enumerate() {
             let name = format!("fetch small files of {}, wave {} of {}", hf.repo, i + 1, parts.len().div_ceil(request.max_connections));
