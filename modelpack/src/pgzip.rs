@@ -10,6 +10,13 @@
 //! (`crc32fast::Hasher::combine`). Threads only change how many blocks are
 //! in flight, never where blocks start or end, so the output depends on
 //! the input and the level alone.
+//!
+//! A block that does not compress is stored instead of deflated (as zstd
+//! does with its blocks): deflate's match search costs most of its time
+//! and gains nothing on random-like bytes (quantized or already compressed
+//! weights). Whether a block compresses is decided from its own bytes
+//! alone (a [`SAMPLE`]-byte sample deflated at the fastest level), so the
+//! output still depends on nothing but the input and the level.
 
 use std::io::{self, Write};
 
@@ -45,11 +52,34 @@ pub struct ParallelGzip<W: Write> {
     header_written: bool,
 }
 
-/// Deflates one block; `last` ends the deflate stream, otherwise the block
-/// ends with a sync flush. Returns the compressed bytes and the block's CRC.
+/// Bytes at the start of a block deflated to tell whether it compresses.
+pub const SAMPLE: usize = 64 << 10;
+
+/// A block whose sample shrinks by less than this part (1/32, about 3 %)
+/// is stored: deflating it would save less than that, slowly.
+const MIN_SAVING_DIVISOR: usize = 32;
+
+/// Whether `data` is worth deflating: its first [`SAMPLE`] bytes deflated
+/// at the fastest level shrink by at least 1/[`MIN_SAVING_DIVISOR`].
+/// Blocks shorter than a sample are always deflated.
+fn compresses(data: &[u8]) -> io::Result<bool> {
+    if data.len() < SAMPLE {
+        return Ok(true);
+    }
+    let sample = &data[..SAMPLE];
+    let mut enc = DeflateEncoder::new(Vec::with_capacity(SAMPLE + 64), Compression::fast());
+    enc.write_all(sample)?;
+    let out = enc.finish()?;
+    Ok(out.len() + SAMPLE / MIN_SAVING_DIVISOR <= SAMPLE)
+}
+
+/// Deflates one block (or stores it, when it does not compress); `last`
+/// ends the deflate stream, otherwise the block ends with a sync flush.
+/// Returns the compressed bytes and the block's CRC.
 fn deflate_block(data: &[u8], level: Compression, last: bool) -> io::Result<(Vec<u8>, crc32fast::Hasher)> {
     let mut crc = crc32fast::Hasher::new();
     crc.update(data);
+    let level = if level.level() > 0 && !compresses(data)? { Compression::none() } else { level };
     let mut enc = DeflateEncoder::new(Vec::with_capacity(data.len() / 2 + 64), level);
     enc.write_all(data)?;
     let bytes = if last {
@@ -176,6 +206,39 @@ mod tests {
         assert_eq!(gzip(&data, 8, 777_777), one, "write sizes do not move block boundaries");
         assert_eq!(gunzip(&one), data);
         assert!(one.len() < data.len() / 2, "it compresses");
+    }
+
+    /// Random-like bytes (a xorshift stream), which deflate cannot shrink.
+    fn noise(len: usize, mut x: u64) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn incompressible_blocks_are_stored_and_mixed_input_stays_one_valid_stream() {
+        let block = noise(BLOCK, 7);
+        assert!(!compresses(&block).unwrap());
+        assert!(compresses(&sample(BLOCK)).unwrap());
+        assert!(compresses(&block[..SAMPLE - 1]).unwrap(), "short blocks are always deflated");
+        // Stored: a 5-byte header per stored block (zlib-rs stores 32 KiB
+        // each), where deflating random bytes would search for matches in vain.
+        let (stored, _) = deflate_block(&block, Compression::default(), false).unwrap();
+        assert!(stored.len() <= BLOCK + 256, "{} bytes", stored.len());
+        // Noise, text, noise, a short tail: one stream, same for any thread count.
+        let mut data = noise(2 * BLOCK, 1);
+        data.extend(sample(BLOCK + 10));
+        data.extend(noise(BLOCK + 3 * SAMPLE, 2));
+        let one = gzip(&data, 1, 1 << 16);
+        assert_eq!(gzip(&data, 2, 1 << 16), one);
+        assert_eq!(gzip(&data, 8, 999_999), one);
+        assert_eq!(gunzip(&one), data);
+        assert!(one.len() < data.len(), "the text block still shrinks");
     }
 
     #[test]
