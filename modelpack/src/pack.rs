@@ -111,8 +111,10 @@ pub fn write_layer_with<W: Write>(
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "raw layers are the file itself"))
         }
         LayerPackaging::Tar => {
-            let (blob, diff_id, _) = write_tar(HashingWriter::new(blob), src, name, mode)?.finish();
-            (blob, diff_id)
+            // The blob is the uncompressed tar: one hash is both digests.
+            let (mut out, digest, size) = write_tar(blob, src, name, mode)?.finish();
+            out.flush()?;
+            return Ok(Written { diff_id: digest.clone(), digest, size });
         }
         LayerPackaging::TarGzip => {
             let gz = crate::pgzip::ParallelGzip::new(blob, flate2::Compression::default(), threads);
