@@ -71,6 +71,18 @@ pub fn prepare(hf: &HfRef, o: &Options, default_name: &str, downloads: tempfile:
     let answer = downloads.path().join("info.json");
     hfget::get_as(&hf.info_url(ep, &hf.revision), &answer, &Expect::Anything, o.token.as_deref())
         .map_err(|e| info_failure(hf, o, e))?;
+    // Bounded as the frontend's read of the same answer is: a listing
+    // larger than this is not a Hub answer we can package.
+    let len = std::fs::metadata(&answer).map(|m| m.len()).unwrap_or(0);
+    if len > crate::gateway::MAX_READ_FILE as u64 {
+        return Err(anyhow!(
+            "the answer of {ep} about {}@{} is {len} bytes, over the {} MiB a listing may take (about 300,000 files, as the frontend reads it); check --hf-endpoint",
+            hf.repo,
+            hf.revision,
+            crate::gateway::MAX_READ_FILE >> 20
+        )
+        .into());
+    }
     let bytes = std::fs::read(&answer).map_err(|e| anyhow!("reading the Hub's answer about {}: {e}", hf.repo))?;
     let info = parse_info(&bytes, &hf.repo)?;
     let selected = hf.select(&info, o.patterns).map_err(|e| Failure::Failed(anyhow!(as_flags(&e.to_string()))))?;
