@@ -55,6 +55,8 @@ pub struct StepNetwork {
     pub mode: NetMode,
     /// Mount the `hf-token` secret (the step then sends it to the endpoint).
     pub token: bool,
+    /// Proxy variables (not part of the cache key).
+    pub proxy: llb::proto::pb::ProxyEnv,
 }
 
 /// A step of `image` that downloads `list` into its output, each file at
@@ -71,6 +73,7 @@ pub fn step(image: &State, list: &DownloadList, net: &StepNetwork, progress: &st
         .network(net.mode)
         .mount(Mount::bind(LIST_DIR, &input).readonly())
         .mount(Mount::bind("/out", &State::scratch()))
+        .proxy_env(net.proxy.clone())
         .custom_name(progress);
     if net.token {
         exec = exec.mount(Mount::secret(TOKEN_PATH, TOKEN_SECRET_ID, true));
@@ -161,7 +164,7 @@ mod tests {
     #[test]
     fn the_step_is_keyed_by_its_list_and_mounts_the_token_only_when_asked() {
         let image = llb::source::image("localhost:5000/modelpack-frontend:dev").into_state();
-        let anonymous = StepNetwork { mode: NetMode::Host, token: false };
+        let anonymous = StepNetwork { mode: NetMode::Host, token: false, proxy: Default::default() };
         let a = step(&image, &list(3), &anonymous, "fetch");
         let again = step(&image, &list(3), &anonymous, "fetch");
         assert_eq!(a.to_definition().def, again.to_definition().def, "same list, same definition");
@@ -187,7 +190,16 @@ mod tests {
         assert!(exec.mounts.iter().all(|m| m.dest != TOKEN_PATH));
         assert_eq!(exec.network, pb::NetMode::Host as i32);
 
-        let with_token = step(&image, &list(3), &StepNetwork { mode: NetMode::Sandbox, token: true }, "fetch");
+        assert_eq!(exec.meta.as_ref().unwrap().proxy_env, None, "no proxy build args, no proxy");
+
+        let proxy = pb::ProxyEnv { https_proxy: "http://proxy.internal:3128".into(), no_proxy: "localhost".into(), ..Default::default() };
+        let via_proxy = step(&image, &list(3), &StepNetwork { mode: NetMode::Host, token: false, proxy: proxy.clone() }, "fetch");
+        let exec = ops(&via_proxy).into_iter().find_map(|o| match o.op { Some(Kind::Exec(e)) => Some(e), _ => None }).unwrap();
+        let meta = exec.meta.unwrap();
+        assert_eq!(meta.proxy_env, Some(proxy), "proxies go where BuildKit keeps them out of the cache key");
+        assert!(meta.env.is_empty(), "and not into the environment, which is part of it");
+
+        let with_token = step(&image, &list(3), &StepNetwork { mode: NetMode::Sandbox, token: true, proxy: Default::default() }, "fetch");
         let exec = ops(&with_token).into_iter().find_map(|o| match o.op { Some(Kind::Exec(e)) => Some(e), _ => None }).unwrap();
         let secret = exec.mounts.iter().find(|m| m.dest == TOKEN_PATH).expect("secret mount");
         assert_eq!(secret.mount_type, pb::MountType::Secret as i32);

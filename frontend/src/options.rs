@@ -170,6 +170,10 @@ pub enum DownloadNetwork {
 /// A fully parsed build request.
 #[derive(Clone, Debug)]
 pub struct Request {
+    /// Proxy variables for our download steps, from the standard proxy
+    /// build args (`http_proxy`, `HTTPS_PROXY`, …; buildx passes the
+    /// client's proxy configuration as these). Kept out of cache keys.
+    pub proxy: llb::proto::pb::ProxyEnv,
     /// What to package.
     pub source: SourceSpec,
     /// Reference name; defaults from the source.
@@ -329,7 +333,20 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         },
     };
 
+    // Lower case first, as curl and Go read them; then the upper-case spelling.
+    let proxy_arg = |name: &str| {
+        arg(name).or_else(|| arg(&name.to_ascii_uppercase())).map(str::to_string).unwrap_or_default()
+    };
+    let proxy = llb::proto::pb::ProxyEnv {
+        http_proxy: proxy_arg("http_proxy"),
+        https_proxy: proxy_arg("https_proxy"),
+        ftp_proxy: proxy_arg("ftp_proxy"),
+        no_proxy: proxy_arg("no_proxy"),
+        all_proxy: proxy_arg("all_proxy"),
+    };
+
     Ok(Request {
+        proxy,
         max_connections,
         download_timeout,
         name_given: arg(keys::NAME).is_some(),
@@ -426,6 +443,23 @@ mod tests {
         );
         let err = parse(&opts(&[("source", "."), ("output_mode", "x")])).unwrap_err();
         assert!(err.to_string().contains("accepted: layout, files, artifact, image"), "{err}");
+    }
+
+    #[test]
+    fn proxy_build_args_reach_the_request_lower_case_first() {
+        let r = parse(&opts(&[
+            ("source", "."),
+            ("HTTPS_PROXY", "http://upper:3128"),
+            ("https_proxy", "http://lower:3128"),
+            ("HTTP_PROXY", "http://only-upper:3128"),
+            ("no_proxy", "localhost,.internal"),
+        ]))
+        .unwrap();
+        assert_eq!(r.proxy.https_proxy, "http://lower:3128");
+        assert_eq!(r.proxy.http_proxy, "http://only-upper:3128");
+        assert_eq!(r.proxy.no_proxy, "localhost,.internal");
+        assert_eq!(r.proxy.all_proxy, "");
+        assert_eq!(parse(&opts(&[("source", ".")])).unwrap().proxy, Default::default());
     }
 
     #[test]

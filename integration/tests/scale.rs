@@ -40,7 +40,7 @@ fn build(hub: &FakeHub, ctx: &TempDir, source: &str, dest: &std::path::Path) -> 
 /// own cached download step (host network, as a `--bridge=none` engine
 /// needs); otherwise the engine's missing default network makes the
 /// frontend fall back to one BuildKit HTTP source per small file.
-fn build_twice(step: bool) -> integration::hub::HubStats {
+fn build_twice(step: bool, second_args: &[(&str, &str)]) -> integration::hub::HubStats {
     let hub = FakeHub::start();
     let ctx = TempDir::new("scale-ctx");
     let repo = unique_repo("scale");
@@ -78,7 +78,7 @@ fn build_twice(step: bool) -> integration::hub::HubStats {
 
     hub.reset_stats();
     let second = out.join("second");
-    let outcome = build(&second).run();
+    let outcome = second_args.iter().fold(build(&second), |b, (k, v)| b.arg(k, v)).run();
     assert!(outcome.success, "rebuild failed\n{}\n{}", outcome.report(), hub.stats().describe());
     let stats = hub.stats();
     eprintln!("unchanged rebuild of {} files with max_connections={LIMIT} (step: {step}):\n{}", SMALL + LFS, stats.describe());
@@ -92,7 +92,7 @@ fn build_twice(step: bool) -> integration::hub::HubStats {
 #[test]
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn an_unchanged_pinned_rebuild_asks_the_hub_only_for_the_revision() {
-    let stats = build_twice(true);
+    let stats = build_twice(true, &[]);
     // The revision lookup; the download step is cached by commit and
     // git blob ids, LFS files by sha256.
     assert!(
@@ -107,7 +107,7 @@ fn an_unchanged_pinned_rebuild_asks_the_hub_only_for_the_revision() {
 #[test]
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn without_a_default_network_small_files_fall_back_to_http_sources_in_waves() {
-    let stats = build_twice(false);
+    let stats = build_twice(false, &[]);
     // One look at the revision, at most one revalidation per small file;
     // the waves add none.
     assert!(
@@ -117,4 +117,15 @@ fn without_a_default_network_small_files_fall_back_to_http_sources_in_waves() {
         1 + SMALL,
         stats.describe()
     );
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn proxy_build_args_do_not_re_run_the_cached_download_step() {
+    // buildx passes the client's proxy settings as build args; they reach
+    // our download steps out of the cache key, so a rebuild that only adds
+    // them is still fully cached (and loopback bypasses the proxy).
+    let proxy = [("HTTPS_PROXY", "http://127.0.0.1:9"), ("HTTP_PROXY", "http://127.0.0.1:9"), ("NO_PROXY", "127.0.0.1,localhost")];
+    let stats = build_twice(true, &proxy);
+    assert!(stats.requests.len() <= 2, "{} requests:\n{}", stats.requests.len(), stats.describe());
 }

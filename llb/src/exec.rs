@@ -80,6 +80,7 @@ pub struct Exec {
     cwd: String,
     network: NetMode,
     mounts: Vec<Mount>,
+    proxy: Option<pb::ProxyEnv>,
     metadata: pb::OpMetadata,
 }
 
@@ -104,8 +105,17 @@ impl Exec {
             cwd: "/".into(),
             network: NetMode::Sandbox,
             mounts: Vec::new(),
+            proxy: None,
             metadata: Default::default(),
         }
+    }
+
+    /// Sets the step's proxy variables (`http_proxy`, …). BuildKit passes
+    /// them to the process but leaves them out of the cache key, so a
+    /// proxy change does not re-run the step. Empty values are not set.
+    pub fn proxy_env(mut self, proxy: pb::ProxyEnv) -> Self {
+        self.proxy = (proxy != pb::ProxyEnv::default()).then_some(proxy);
+        self
     }
 
     /// Adds an environment variable (kept in the order given).
@@ -205,6 +215,7 @@ impl Exec {
                 args: self.args,
                 env: self.env,
                 cwd: self.cwd,
+                proxy_env: self.proxy,
                 ..Default::default()
             }),
             mounts: pb_mounts,

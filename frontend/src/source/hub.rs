@@ -36,6 +36,8 @@ pub struct Fetcher {
     image: State,
     token: bool,
     network: NetMode,
+    /// Proxy variables for the download steps (not in their cache keys).
+    proxy: llb::proto::pb::ProxyEnv,
 }
 
 /// A failed attempt: the explained error, and whether the Hub refused
@@ -70,14 +72,14 @@ pub async fn build_layout(
         DownloadNetwork::Default => NetMode::Sandbox,
         DownloadNetwork::Host => NetMode::Host,
     };
-    let anonymous = Fetcher { image: image.clone(), token: false, network };
+    let anonymous = Fetcher { image: image.clone(), token: false, network, proxy: request.proxy.clone() };
     let refused = match attempt(bridge, request, output, hf, &anonymous).await {
         Ok(r) => return Ok(r),
         Err(f) if f.refused => f.error,
         Err(f) => return Err(f.error),
     };
     eprintln!("modelpack-frontend: {} refused anonymous access; trying with the hf-token secret", hf.repo);
-    let with_token = Fetcher { image, token: true, network };
+    let with_token = Fetcher { image, token: true, network, proxy: request.proxy.clone() };
     match attempt(bridge, request, output, hf, &with_token).await {
         Ok(r) => Ok(r),
         Err(f) if f.refused => Err(f.error),
@@ -106,14 +108,14 @@ pub(crate) async fn fetch_pinned(
         DownloadNetwork::Default => NetMode::Sandbox,
         DownloadNetwork::Host => NetMode::Host,
     };
-    let anonymous = Fetcher { image: image.clone(), token: false, network };
+    let anonymous = Fetcher { image: image.clone(), token: false, network, proxy: request.proxy.clone() };
     match fetch(bridge, request, hf, &anonymous).await {
         Ok(f) => return Ok((f.files, f.sources, f.info)),
         Err(f) if f.refused => {}
         Err(f) => return Err(f.error),
     }
     eprintln!("modelpack-frontend: {} refused anonymous access; trying with the hf-token secret", hf.repo);
-    let with_token = Fetcher { image, token: true, network };
+    let with_token = Fetcher { image, token: true, network, proxy: request.proxy.clone() };
     fetch(bridge, request, hf, &with_token).await.map(|f| (f.files, f.sources, f.info)).map_err(|f| f.error)
 }
 
@@ -172,6 +174,7 @@ impl Fetcher {
             .network(self.network)
             .mount(Mount::secret(TOKEN_PATH, TOKEN_SECRET_ID, true))
             .mount(Mount::bind("/out", &State::scratch()))
+            .proxy_env(self.proxy.clone())
             .custom_name(progress);
         if fresh {
             step = step.ignore_cache();
@@ -360,7 +363,7 @@ async fn fetch_small_files(
     } else {
         fetcher.network
     };
-    let net = hubfiles::StepNetwork { mode, token: fetcher.token };
+    let net = hubfiles::StepNetwork { mode, token: fetcher.token, proxy: fetcher.proxy.clone() };
     let tree = hubfiles::step(&fetcher.image, &list, &net, &progress);
     match bridge.solve_evaluated(tree.to_definition()).await {
         Ok(_) => {}
@@ -605,7 +608,7 @@ mod tests {
 
     fn fetcher(token: bool) -> Fetcher {
         let image = llb::source::image("localhost:5000/modelpack-frontend:dev").into_state();
-        Fetcher { image, token, network: NetMode::Host }
+        Fetcher { image, token, network: NetMode::Host, proxy: Default::default() }
     }
 
     #[test]
