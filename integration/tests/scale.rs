@@ -84,7 +84,7 @@ fn build_twice(step: bool, second_args: &[(&str, &str)]) -> integration::hub::Hu
     eprintln!("unchanged rebuild of {} files with max_connections={LIMIT} (step: {step}):\n{}", SMALL + LFS, stats.describe());
     assert_eq!(Layout::verify(&second).manifest_digest(), layout.manifest_digest(), "same commit, same manifest");
     let bodies: Vec<String> = stats.body_downloads().iter().map(|r| r.line()).collect();
-    assert!(bodies.is_empty(), "the rebuild downloaded file bodies again: {bodies:#?}");
+    assert!(bodies.is_empty(), "the rebuild downloaded file bodies again: {bodies:#?}\n{}", outcome.report());
     assert!(stats.requests.iter().all(|r| r.port == "hub"), "LFS files are cached by sha256: no CDN request");
     stats
 }
