@@ -22,6 +22,24 @@ pub struct UrlSource {
     pub checksum: Option<String>,
 }
 
+/// Whether `url` (`scheme://[user@]host[:port]/…`, or just the authority)
+/// names this host's loopback: `localhost` or a loopback IP address.
+pub fn is_loopback_url(url: &str) -> bool {
+    // The scheme ends at the first "://" only when no path, query or
+    // fragment comes before it (a query may hold another URL).
+    let rest = match url.split_once("://") {
+        Some((scheme, r)) if !scheme.contains(['/', '?', '#']) => r,
+        _ => url,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// How several URLs are separated in `source`.
 fn split_list(s: &str) -> impl Iterator<Item = &str> {
     s.split([',', ' ', '\t', '\n', '\r']).filter(|p| !p.is_empty())
@@ -192,6 +210,16 @@ mod tests {
         assert_eq!(names(" https://h/a.gguf  https://h/b.json\n"), ["a.gguf", "b.json"]);
         assert_eq!(names("HTTPS://h/caf%C3%A9.bin"), ["café.bin"]);
         assert_eq!(UrlSource::parse("HTTPS://H/Caf%C3%A9.bin").unwrap().url, "https://H/Caf%C3%A9.bin");
+    }
+
+    #[test]
+    fn loopback_urls_are_recognised() {
+        for yes in ["http://127.0.0.1:8080", "http://127.1.2.3/x", "http://localhost:1", "https://LOCALHOST", "http://[::1]:9/a", "http://u:p@127.0.0.1:5", "HTTP://127.0.0.2/a"] {
+            assert!(is_loopback_url(yes), "{yes}");
+        }
+        for no in ["https://huggingface.co", "http://10.0.0.1:80", "http://127.0.0.1.example.com", "http://[::2]:1", "", "http://localhost.evil/x", "http://u:p@example.com/a", "http://evil.example/?u=http://127.0.0.1", "evil.example/x?u=http://localhost"] {
+            assert!(!is_loopback_url(no), "{no}");
+        }
     }
 
     #[test]

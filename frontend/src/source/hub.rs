@@ -356,7 +356,7 @@ async fn fetch_small_files(
     // a Hub on this host's loopback and no `--allow network.host`), the
     // files come as BuildKit HTTP sources instead, as they always could.
     let optional = !fetcher.token && request.download_network == DownloadNetwork::Default;
-    let mode = if optional && is_loopback(&request.hf_endpoint) {
+    let mode = if optional && modelpack::urlsource::is_loopback_url(&request.hf_endpoint) {
         // A sandboxed step cannot reach the host's loopback; BuildKit's own
         // HTTP sources (fetched by the daemon) can.
         NetMode::Host
@@ -382,15 +382,6 @@ async fn fetch_small_files(
         .await
         .map_err(|e| explain_file_failure(request, hf, info, e))?;
     Ok((tree, listing))
-}
-
-/// Whether `endpoint` names this host's loopback (a local Hub mirror).
-fn is_loopback(endpoint: &str) -> bool {
-    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if host.starts_with('[') { host.split(']').next().map(|h| &h[1..]).unwrap_or("") } else { host.split(':').next().unwrap_or("") };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The first 12 hex digits of a commit, for progress names.
@@ -641,16 +632,6 @@ mod tests {
         let secret = exec.mounts.iter().find(|m| m.dest == TOKEN_PATH).expect("secret mount");
         assert_eq!(secret.mount_type, pb::MountType::Secret as i32);
         assert_eq!(secret.secret_opt.as_ref().unwrap().id, TOKEN_SECRET_ID);
-    }
-
-    #[test]
-    fn loopback_endpoints_are_recognised() {
-        for yes in ["http://127.0.0.1:8080", "http://127.1.2.3/x", "http://localhost:1", "https://LOCALHOST", "http://[::1]:9/a", "http://u:p@127.0.0.1:5"] {
-            assert!(is_loopback(yes), "{yes}");
-        }
-        for no in ["https://huggingface.co", "http://10.0.0.1:80", "http://127.0.0.1.example.com", "http://[::2]:1", "", "http://localhost.evil/x"] {
-            assert!(!is_loopback(no), "{no}");
-        }
     }
 
     #[test]

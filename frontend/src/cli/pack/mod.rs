@@ -364,19 +364,10 @@ pub fn check_transport(url: &str, what: &str) -> Result<(), String> {
     if lower.starts_with("https://") {
         return Ok(());
     }
-    let Some(rest) = lower.strip_prefix("http://") else {
+    if !lower.starts_with("http://") {
         return Err(format!("{what} {url:?} is not an http(s) URL; e.g. https://huggingface.co"));
-    };
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    let loopback = host == "localhost"
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    if loopback {
+    }
+    if modelpack::urlsource::is_loopback_url(&lower) {
         Ok(())
     } else {
         Err(format!("{what} {url:?} is plain http://, which pack only uses for loopback hosts (test servers); use https://"))
