@@ -118,7 +118,7 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<(), GetError> {
         let size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
         let b = bytes.fetch_add(size, Ordering::Relaxed) + size;
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % report_every == 0 || n == total {
+        if n.is_multiple_of(report_every) || n == total {
             eprintln!("hf-get-many: {n}/{total} file(s), {} downloaded", crate::emit::human_size(b));
         }
         Ok(())

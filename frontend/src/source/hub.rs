@@ -68,18 +68,14 @@ pub async fn build_layout(
     hf: &HfRef,
 ) -> Result<(Reference, Metadata), GatewayError> {
     let image = selfimage::own_image()?;
-    let network = match request.download_network {
-        DownloadNetwork::Default => NetMode::Sandbox,
-        DownloadNetwork::Host => NetMode::Host,
-    };
-    let anonymous = Fetcher { image: image.clone(), token: false, network, proxy: request.proxy.clone() };
+    let anonymous = Fetcher::new(image.clone(), request, false);
     let refused = match attempt(bridge, request, output, hf, &anonymous).await {
         Ok(r) => return Ok(r),
         Err(f) if f.refused => f.error,
         Err(f) => return Err(f.error),
     };
     eprintln!("modelpack-frontend: {} refused anonymous access; trying with the hf-token secret", hf.repo);
-    let with_token = Fetcher { image, token: true, network, proxy: request.proxy.clone() };
+    let with_token = Fetcher::new(image, request, true);
     match attempt(bridge, request, output, hf, &with_token).await {
         Ok(r) => Ok(r),
         Err(f) if f.refused => Err(f.error),
@@ -104,18 +100,14 @@ pub(crate) async fn fetch_pinned(
     hf: &HfRef,
 ) -> Result<(Vec<PlanFile>, Vec<State>, RepoInfo), GatewayError> {
     let image = selfimage::own_image()?;
-    let network = match request.download_network {
-        DownloadNetwork::Default => NetMode::Sandbox,
-        DownloadNetwork::Host => NetMode::Host,
-    };
-    let anonymous = Fetcher { image: image.clone(), token: false, network, proxy: request.proxy.clone() };
+    let anonymous = Fetcher::new(image.clone(), request, false);
     match fetch(bridge, request, hf, &anonymous).await {
         Ok(f) => return Ok((f.files, f.sources, f.info)),
         Err(f) if f.refused => {}
         Err(f) => return Err(f.error),
     }
     eprintln!("modelpack-frontend: {} refused anonymous access; trying with the hf-token secret", hf.repo);
-    let with_token = Fetcher { image, token: true, network, proxy: request.proxy.clone() };
+    let with_token = Fetcher::new(image, request, true);
     fetch(bridge, request, hf, &with_token).await.map(|f| (f.files, f.sources, f.info)).map_err(|f| f.error)
 }
 
@@ -149,6 +141,16 @@ struct Fetched {
 }
 
 impl Fetcher {
+    /// Downloads as `request` says (network, proxies), with the token
+    /// secret mounted or not.
+    fn new(image: State, request: &Request, token: bool) -> Self {
+        let network = match request.download_network {
+            DownloadNetwork::Default => NetMode::Sandbox,
+            DownloadNetwork::Host => NetMode::Host,
+        };
+        Fetcher { image, token, network, proxy: request.proxy.clone() }
+    }
+
     /// A state holding the body of `url` at `/<name>`, checked against
     /// `expect`. `retry` gives a variant that BuildKit does not serve from
     /// its HTTP cache under the same entry as the first try.
