@@ -69,6 +69,19 @@ where
     Ok(out)
 }
 
+/// [`run_all`] without a bound: every result in job order, or the first
+/// failure in job order.
+pub async fn all_in_order<T, F>(jobs: Vec<F>, limit: usize) -> Result<Vec<T>, GatewayError>
+where
+    F: Future<Output = Result<T, GatewayError>>,
+{
+    match run_all(jobs, limit, None).await {
+        Ok(results) => Ok(results),
+        Err(Unfinished::Failed(_, e)) => Err(e),
+        Err(Unfinished::TimedOut(_)) => Err(GatewayError::Local(anyhow::anyhow!("internal error: jobs without a bound timed out"))),
+    }
+}
+
 /// "a, b and 3 more": up to three names of a list, for one-line errors.
 pub fn some_names(names: &[&str]) -> String {
     match names {

@@ -2,7 +2,6 @@
 //! binary (no shell, no third-party image, nothing pulled).
 
 use anyhow::{Context, Result};
-use futures_util::stream::{self, StreamExt};
 use llb::proto::pb;
 use llb::{Exec, Imported, Mount, NetMode, State};
 use prost::Message;
@@ -161,21 +160,21 @@ pub async fn pack_files(
             (f, format, out)
         })
         .collect();
-    let results: Vec<Result<Written, GatewayError>> = stream::iter(jobs.iter().map(|(f, _, out)| async move {
-        let r = bridge.solve_evaluated(out.to_definition()).await?;
-        let bytes = bridge.read_file(&r, LAYER_FILE).await?;
-        let written: Written = serde_json::from_slice(&bytes)
-            .with_context(|| format!("reading the pack result of {}", f.path))?;
-        Ok(written)
-    }))
-    .buffered(PACK_CONCURRENCY)
-    .collect()
-    .await;
+    // The first failure in file order is reported, as a sequential run would.
+    let solves = jobs
+        .iter()
+        .map(|(f, _, out)| async move {
+            let r = bridge.solve_evaluated(out.to_definition()).await?;
+            let bytes = bridge.read_file(&r, LAYER_FILE).await?;
+            let written: Written = serde_json::from_slice(&bytes)
+                .with_context(|| format!("reading the pack result of {}", f.path))?;
+            Ok(written)
+        })
+        .collect();
+    let results: Vec<Written> = crate::deadline::all_in_order(solves, PACK_CONCURRENCY).await?;
     let mut packed: Vec<PlanFile> = raw.into_iter().map(|(f, _)| f).collect();
     let mut states = Vec::with_capacity(jobs.len());
-    // The first failure in file order is reported, as a sequential run would.
     for ((mut f, format, out), written) in jobs.into_iter().zip(results) {
-        let written = written?;
         f.origin = Origin { source: sources.len() + states.len(), path: format!("/{BLOB_FILE}") };
         f.digest = written.digest;
         f.packed = Some(Packed { blob_size: written.size, diff_id: written.diff_id, format });
