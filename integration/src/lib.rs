@@ -61,6 +61,23 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
+/// Runs the CLI binary ([`cli_binary`]) with `args` and extra `env`, with
+/// no `HF_TOKEN` or `HF_ENDPOINT` inherited from the caller; returns
+/// (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(cli_binary());
+    cmd.args(args).env_remove("HF_TOKEN").env_remove("HF_ENDPOINT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run the CLI");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The CLI binary the tests run: `MODELPACK_CLI` (integration/test.sh sets
 /// it to `dist/modelpack-frontend`, the binary in the frontend image), else
 /// the workspace's debug build.

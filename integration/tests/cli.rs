@@ -11,21 +11,14 @@
 //! from the same commit. `#[ignore]`d like every engine test.
 
 use std::path::Path;
-use std::process::Command;
 
 use integration::engine::Build;
 use integration::fs::{self, TempDir};
 
-use integration::cli_binary;
 
 /// Runs the CLI; returns (exit code, stdout, stderr).
 fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(cli_binary()).args(args).output().expect("run the CLI");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    integration::run_cli(args, &[])
 }
 
 /// A model folder with nested files, an executable, a `.dockerignore`

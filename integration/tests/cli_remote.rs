@@ -15,7 +15,7 @@ use std::process::Command;
 use integration::engine::Build;
 use integration::fs::{self, TempDir};
 use integration::hub::{unique_repo, FakeHub};
-use integration::{cli_binary, sha256_digest};
+use integration::sha256_digest;
 use serde_json::json;
 
 const FORMATS: [&str; 4] = ["raw", "tar", "tar+gzip", "tar+zstd"];
@@ -23,17 +23,7 @@ const CONFIG_JSON: &str = r#"{"descriptor":{"vendor":"ACME"}}"#;
 
 /// Runs the CLI with extra environment; returns (exit code, stdout, stderr).
 fn cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(cli_binary());
-    cmd.args(args).env_remove("HF_TOKEN").env_remove("HF_ENDPOINT");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run the CLI");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    integration::run_cli(args, env)
 }
 
 fn index_manifest_digest(layout: &Path) -> String {
