@@ -13,7 +13,7 @@
 //! against its git blob id and size, with `hf-get`'s retries, stall bound
 //! and `Retry-After` handling.
 
-use std::path::{Component, Path};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use anyhow::{bail, Context, Result};
@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hfget::{self, exit, Expect, GetError, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::selfimage::BINARY;
+use modelpack::huggingface::is_safe_repo_path;
 
 /// Where the step finds its download list.
 const LIST_DIR: &str = "/in";
@@ -81,16 +82,13 @@ pub fn step(image: &State, list: &DownloadList, net: &StepNetwork, progress: &st
     exec.build().output("/out").expect("/out is a writable mount")
 }
 
-/// Refuses a path that would land outside the output directory.
+/// Refuses a path that would land outside the output directory: the same
+/// rule the Hub's listing is held to ([`is_safe_repo_path`]).
 fn checked_relative(path: &str) -> Result<&Path> {
-    let p = Path::new(path);
-    let clean = !path.is_empty()
-        && !path.contains('\\')
-        && p.components().all(|c| matches!(c, Component::Normal(_)));
-    if !clean {
+    if !is_safe_repo_path(path) {
         bail!("refusing to download to {path:?}: not a plain relative path");
     }
-    Ok(p)
+    Ok(Path::new(path))
 }
 
 /// Downloads every file of `list` into `out`, `list.connections` at a
@@ -208,7 +206,7 @@ mod tests {
 
     #[test]
     fn paths_outside_the_output_are_refused() {
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a\\..\\x", "./a"] {
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a\\..\\x", "./a", "a//b", "a/\nb"] {
             assert!(checked_relative(bad).is_err(), "{bad:?}");
         }
         assert!(checked_relative("a/b.json").is_ok());
