@@ -13,6 +13,10 @@
 #   BENCH_SMALL (6)        small (non-LFS) files next to the shards
 #   BENCH_MANY (10000)     files of the many-files repo (0 skips it)
 #   BENCH_SKIP ("")        space-separated parts to skip: builds minimal aikit writer many
+#   BENCH_FORMATS ("raw tar tar+zstd tar+gzip")  the layer formats of our builds
+#   BENCH_LOGS ("")        a folder to keep every build's progress log in; the table is
+#                          then followed by each cold build's slowest steps (BuildKit's
+#                          own per-step times from --progress=plain)
 #   MODELPACK_IMAGE        the frontend image (default localhost:5000/modelpack-frontend:dev)
 #   DOCKER_HOST            the engine (default: the Docker 28 engine of engine-next.sh,
 #                          unix:///run/modelpack-docker28.sock)
@@ -21,11 +25,13 @@
 #                          whole build cache. By default cold runs use --no-cache instead
 #                          (every step and every download runs again; nothing is pruned).
 #
-# The AIKit-style baseline downloads each file in a RUN step of a FROM-scratch
-# image that holds only a static busybox (Debian's busybox-static package;
-# no image is pulled), then hashes it with `busybox sha256sum`, as AIKit's
-# download steps do with a busybox image. Its RUN steps need host networking
-# to reach the loopback hub (--allow network.host).
+# The AIKit-style baseline follows the data path of AIKit's packager/modelpack
+# (download exec -> copy to scratch -> an exec that runs `sha256sum` and `cp`
+# into /layout/blobs/sha256 -> copy of /layout to scratch -> export), with a
+# FROM-scratch image that holds only a static busybox (Debian's busybox-static
+# package; no image is pulled) instead of AIKit's hf-cli and bash images. The
+# download RUN fetches every file at once (as `hf download` does) and needs
+# host networking to reach the loopback hub (--allow network.host).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -37,6 +43,8 @@ SMALL="${BENCH_SMALL:-6}"
 MANY="${BENCH_MANY:-10000}"
 SKIP=" ${BENCH_SKIP:-} "
 PRUNE="${BENCH_PRUNE:-0}"
+FORMATS="${BENCH_FORMATS:-raw tar tar+zstd tar+gzip}"
+LOGS="${BENCH_LOGS:-}"
 DOCKER="${DOCKER:-docker}"
 
 need() { command -v "$1" >/dev/null 2>&1; }
@@ -66,6 +74,7 @@ timed() {
   if ! "$@" >"$log" 2>&1; then echo "bench: $name failed, see below" >&2; tail -30 "$log" >&2; exit 1; fi
   e=$(now)
   record "$name" "$(echo "$e - $s" | bc)" "$note"
+  [ -z "$LOGS" ] || { mkdir -p "$LOGS"; cp "$log" "$LOGS/"; }
 }
 cold_flag() { if [ "$PRUNE" = 1 ]; then $DOCKER builder prune -af >/dev/null; echo ""; else echo "--no-cache"; fi; }
 
@@ -92,11 +101,14 @@ with open(os.path.join(src, ".gitattributes"), "w") as f:
 EOF
 REPOS="$WORK/repos"; mkdir -p "$REPOS"
 COMMIT=$(python3 integration/fakehub/make_repo.py --repos "$REPOS" create bench/model --files-dir "$SRC" | python3 -c 'import json,sys; print(json.load(sys.stdin)["commit"])')
-python3 integration/fakehub/fakehub.py --repos "$REPOS" --state-file "$WORK/hub.json" --quiet &
+python3 integration/fakehub/fakehub.py --repos "$REPOS" --state-file "$WORK/hub.json" --quiet 2>"$WORK/hub.log" &
 HUB_PID=$!
 for _ in $(seq 100); do [ -s "$WORK/hub.json" ] && break; sleep 0.1; done
 EP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$WORK/hub.json")
 CTX="$WORK/ctx"; mkdir -p "$CTX"
+# The fake hub hashes a repo's files on its first listing (the real Hub has
+# the hashes stored): list once now, so no timed build pays for it.
+curl -sf "$EP/api/models/bench/model/revision/$COMMIT?blobs=true" >/dev/null
 
 hub_stats() { curl -s "$EP/_fake/stats" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["requests"]))'; }
 hub_reset() { curl -s -X POST "$EP/_fake/reset-stats" >/dev/null; }
@@ -112,7 +124,7 @@ ours() { # <out> <extra docker args…>
 # --------------------------------------------------------- our builds --
 if [[ "$SKIP" != *" builds "* ]]; then
   echo "bench: our builds (hf://bench/model@$COMMIT)" >&2
-  for fmt in raw tar tar+zstd tar+gzip; do
+  for fmt in $FORMATS; do
     args=(--build-arg source="hf://bench/model@$COMMIT" --build-arg layer_packaging="$fmt" --build-arg compress_weights=true)
     timed "ours $fmt cold" "" ours "$WORK/out" $(cold_flag) "${args[@]}"
     hub_reset
@@ -141,14 +153,40 @@ if [[ "$SKIP" != *" aikit "* ]]; then
   AIK="$WORK/aikit"; mkdir -p "$AIK"
   cp /bin/busybox "$AIK/busybox"
   {
-    echo "FROM scratch"
-    echo "COPY busybox /bin/busybox"
+    echo 'set -e; mkdir -p /out; pids=""'
     for f in "$SRC"/*; do
       n=$(basename "$f")
-      echo "RUN --network=host [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox mkdir -p /models && /bin/busybox wget -q -O /models/$n $EP/bench/model/resolve/$COMMIT/$n && /bin/busybox sha256sum /models/$n\"]"
+      echo "wget -q -O '/out/$n' '$EP/bench/model/resolve/$COMMIT/$n' & pids=\"\$pids \$!\""
     done
-  } >"$AIK/Dockerfile"
-  timed "aikit-style cold" "busybox wget + sha256sum per file" \
+    echo 'for p in $pids; do wait $p; done'
+  } >"$AIK/download.sh"
+  cat >"$AIK/assemble.sh" <<'SH'
+set -e
+mkdir -p /layout/blobs/sha256
+for f in /src/* /src/.[!.]*; do
+  [ -f "$f" ] || continue
+  h=$(sha256sum "$f" | cut -d' ' -f1)
+  cp "$f" "/layout/blobs/sha256/$h"
+done
+echo '{"imageLayoutVersion": "1.0.0"}' >/layout/oci-layout
+SH
+  cat >"$AIK/Dockerfile" <<'DF'
+FROM scratch AS busybox
+COPY busybox /bin/busybox
+ENV PATH=/bin
+RUN --network=none ["/bin/busybox", "--install", "-s", "/bin"]
+FROM busybox AS download
+COPY download.sh /download.sh
+RUN --network=host ["/bin/sh", "/download.sh"]
+FROM scratch AS model
+COPY --from=download /out/ /
+FROM busybox AS assemble
+COPY assemble.sh /assemble.sh
+RUN --network=none --mount=type=bind,from=model,target=/src ["/bin/sh", "/assemble.sh"]
+FROM scratch
+COPY --from=assemble /layout/ /
+DF
+  timed "aikit-style cold" "download, copy, sha256sum + cp, copy out" \
     $DOCKER buildx build --progress=plain --allow network.host $(cold_flag) -o "type=local,dest=$WORK/out-aik" "$AIK"
 fi
 
@@ -184,6 +222,7 @@ for i in range(n):
         f.write(f"file {i}\n")
 EOF
   MCOMMIT=$(python3 integration/fakehub/make_repo.py --repos "$REPOS" create bench/many --files-dir "$MF" | python3 -c 'import json,sys; print(json.load(sys.stdin)["commit"])')
+  curl -sf "$EP/api/models/bench/many/revision/$MCOMMIT?blobs=true" >/dev/null
   hub_reset
   # The frontend's peak RSS (VmHWM of the gateway process, argv = just
   # /modelpack-frontend) while the cold build runs, and the size of every
@@ -264,3 +303,27 @@ ratio("zstd pipeline / writer", "pipeline tar|tee(sha256sum)|zstd -T0 -3|sha256s
 ratio("pigz pipeline / writer", "pipeline tar|tee(sha256sum)|pigz -n|sha256sum", "writer tar+gzip (1 shard)", ">= 1.5")
 ratio("gzip pipeline / writer", "pipeline tar|tee(sha256sum)|gzip -n|sha256sum", "writer tar+gzip (1 shard)", "-")
 EOF
+if [ -n "$LOGS" ]; then
+  echo
+  echo "slowest steps of each cold build (BuildKit's own times, from $LOGS):"
+  python3 - "$LOGS" <<'EOF'
+import os, re, sys
+logs = sys.argv[1]
+for name in sorted(os.listdir(logs)):
+    if "cold" not in name or not name.endswith(".log"):
+        continue
+    names, done = {}, {}
+    for line in open(os.path.join(logs, name), errors="replace"):
+        m = re.match(r"#(\d+) (DONE ([0-9.]+)s|CACHED|.*)$", line.rstrip())
+        if not m:
+            continue
+        n = m.group(1)
+        if m.group(3):
+            done[n] = float(m.group(3))
+        elif m.group(2) != "CACHED" and n not in names and not m.group(2)[:1].isdigit():
+            names[n] = m.group(2)[:90]
+    print(f"  {name[:-4]}:")
+    for n, t in sorted(done.items(), key=lambda kv: -kv[1])[:8]:
+        print(f"    {t:7.1f}s  {names.get(n, '#' + n)}")
+EOF
+fi

@@ -28,14 +28,87 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// Follow symlinks: a blob is always the bytes of the file a link names.
+fn blob_copy() -> CopyOptions {
+    CopyOptions { mode: Some(0o644), follow_symlink: true, ..Default::default() }
+}
+
+/// Blobs copied into `blobs/sha256/` before the plan is known: the files
+/// that stay raw are their own blobs, named by the digest their download
+/// was checked against, so BuildKit can copy them while the headers are
+/// read and the other files packed. [`layout`] builds on top of it.
+pub struct EarlyBlobs {
+    /// Scratch with `/blobs/sha256/<hex>` for each digest.
+    pub state: State,
+    /// The digests it holds.
+    pub digests: BTreeSet<String>,
+}
+
+/// One file to copy early: its state, its path there, its digest and size.
+pub struct EarlyBlob<'a> {
+    /// The state holding the file.
+    pub from: &'a State,
+    /// The file's path inside `from`.
+    pub path: &'a str,
+    /// `sha256:<hex>` of its bytes (checked by its download or scan).
+    pub digest: &'a str,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// The copies of `files` into their blob paths (each digest once), on
+/// `base` when given (a state holding just these digests at their blob
+/// paths, e.g. a download step's output, not copied again), or `None` when
+/// there is nothing.
+pub fn early_blobs<'a>(
+    base: Option<(&State, BTreeSet<String>)>,
+    files: impl IntoIterator<Item = EarlyBlob<'a>>,
+    name: &str,
+) -> Option<EarlyBlobs> {
+    let (base, mut digests) = match base {
+        Some((state, digests)) => (Some(state.clone()), digests),
+        None => (None, BTreeSet::new()),
+    };
+    let mut op = FileOp::new(base.clone().unwrap_or_else(State::scratch)).mkdir("/blobs/sha256", 0o755, true);
+    let mut copied = 0;
+    let mut total = 0;
+    for f in files {
+        if digests.insert(f.digest.to_string()) {
+            op = op.copy(f.from, f.path, &blob_path(f.digest), blob_copy());
+            copied += 1;
+            total += f.size;
+        }
+    }
+    let state = match (copied, base) {
+        (0, None) => return None,
+        (0, Some(base)) => base,
+        _ => op
+            .custom_name(&format!("copy {copied} raw file(s) of {name} to blobs/sha256 ({})", human_size(total)))
+            .into_state(),
+    };
+    Some(EarlyBlobs { state, digests })
+}
+
+impl EarlyBlobs {
+    /// Whether `plan` has a layer for every blob copied early (a blob no
+    /// layer names must not end up in the layout).
+    pub fn fits(&self, plan: &Plan) -> bool {
+        let layers: BTreeSet<&str> = plan.layers.iter().map(|l| l.descriptor.digest.as_str()).collect();
+        self.digests.iter().all(|d| layers.contains(d.as_str()))
+    }
+}
+
 /// The layout as a state: `oci-layout`, `index.json` and `blobs/sha256/*`.
 /// `sources[i]` is the state a layer with `origin.source == i` copies from.
-pub fn layout(plan: &Plan, sources: &[State], name: &str) -> State {
+/// With `early` (which must [fit](EarlyBlobs::fits) the plan), the layout
+/// is written on top of it and its blobs are not copied again.
+pub fn layout(plan: &Plan, sources: &[State], name: &str, early: Option<&EarlyBlobs>) -> State {
     let total: u64 = plan.layers.iter().map(|l| l.descriptor.size).sum();
-    let mut op = FileOp::new(State::scratch()).mkdir("/blobs/sha256", 0o755, true);
-    let mut written = BTreeSet::new();
-    // Follow symlinks: a blob is always the bytes of the file a link names.
-    let blob_copy = CopyOptions { mode: Some(0o644), follow_symlink: true, ..Default::default() };
+    let (mut op, mut written) = match early {
+        Some(e) => (FileOp::new(e.state.clone()), e.digests.clone()),
+        None => (FileOp::new(State::scratch()).mkdir("/blobs/sha256", 0o755, true), BTreeSet::new()),
+    };
+    let blob_copy = blob_copy();
     for layer in &plan.layers {
         if written.insert(layer.descriptor.digest.clone()) {
             let from = &sources[layer.origin.source];
@@ -79,7 +152,7 @@ mod tests {
         let files = vec![f("a.safetensors", b"w"), f("copy.safetensors", b"w"), f("config.json", b"{}")];
         let info = ModelInfo { name: "m".into(), ..Default::default() };
         let plan = plan::build(files, &info, LayerPackaging::Raw).unwrap();
-        let def = layout(&plan, &[src], "m").to_definition();
+        let def = layout(&plan, &[src], "m", None).to_definition();
         let head = &def.def[def.def.len() - 2];
         let Some(Kind::File(file_op)) = Op::decode(head.as_slice()).unwrap().op else { panic!("file op") };
         let mut copies = Vec::new();
@@ -103,6 +176,74 @@ mod tests {
         assert!(files_written.iter().any(|(p, d)| *p == blob_path(&plan.manifest.descriptor.digest) && *d == plan.manifest.bytes));
         let name = &def.metadata.values().find_map(|m| m.description.get("llb.customname")).unwrap();
         assert_eq!(name.as_str(), "assemble ModelPack layout m (3 layers, 4 B)");
+    }
+
+    #[test]
+    fn early_blobs_are_copied_once_and_the_layout_builds_on_them() {
+        let src = llb::source::local("context").into_state();
+        let f = |path: &str, bytes: &[u8]| PlanFile {
+            path: path.into(),
+            size: bytes.len() as u64,
+            digest: llb::digest_of(bytes),
+            executable: false,
+            origin: Origin { source: 0, path: format!("/{path}") },
+            packed: None,
+        };
+        let files = vec![f("a.safetensors", b"w"), f("b.safetensors", b"w"), f("config.json", b"{}")];
+        let early = early_blobs(
+            None,
+            files.iter().take(2).map(|f| EarlyBlob { from: &src, path: &f.origin.path, digest: &f.digest, size: f.size }),
+            "m",
+        )
+        .unwrap();
+        assert_eq!(early.digests.len(), 1, "the same bytes are one blob");
+        let info = ModelInfo { name: "m".into(), ..Default::default() };
+        let plan = plan::build(files.clone(), &info, LayerPackaging::Raw).unwrap();
+        assert!(early.fits(&plan));
+        let def = layout(&plan, &[src.clone()], "m", Some(&early)).to_definition();
+        let copies_to = |wanted: &str| {
+            def.def
+                .iter()
+                .filter_map(|op| match Op::decode(op.as_slice()).unwrap().op {
+                    Some(Kind::File(f)) => Some(f),
+                    _ => None,
+                })
+                .flat_map(|f| f.actions)
+                .filter(|a| matches!(&a.action, Some(Action::Copy(c)) if c.dest == wanted))
+                .count()
+        };
+        assert_eq!(copies_to(&blob_path(&files[0].digest)), 1, "copied early, not again");
+        assert_eq!(copies_to(&blob_path(&files[2].digest)), 1, "config.json is copied by the layout");
+        // A plan without the early blob's layer does not fit: the blob
+        // would sit in the layout unreferenced.
+        let other = plan::build(vec![files[2].clone()], &info, LayerPackaging::Raw).unwrap();
+        assert!(!early.fits(&other));
+        assert!(early_blobs(None, std::iter::empty(), "m").is_none());
+
+        // On a base that holds a.safetensors' blob already, only
+        // config.json is copied, and the layout copies nothing more.
+        let step = llb::source::local("downloads").into_state();
+        let held = BTreeSet::from([files[0].digest.clone()]);
+        let on_base = early_blobs(
+            Some((&step, held)),
+            files.iter().skip(2).map(|f| EarlyBlob { from: &src, path: &f.origin.path, digest: &f.digest, size: f.size }),
+            "m",
+        )
+        .unwrap();
+        assert_eq!(on_base.digests.len(), 2);
+        assert!(on_base.fits(&plan));
+        let def = layout(&plan, &[src.clone()], "m", Some(&on_base)).to_definition();
+        let copies: usize = def
+            .def
+            .iter()
+            .filter_map(|op| match Op::decode(op.as_slice()).unwrap().op {
+                Some(Kind::File(f)) => Some(f.actions.iter().filter(|a| matches!(a.action, Some(Action::Copy(_)))).count()),
+                _ => None,
+            })
+            .sum();
+        assert_eq!(copies, 1, "only config.json is copied");
+        let only_base = early_blobs(Some((&step, BTreeSet::from([files[0].digest.clone()]))), std::iter::empty(), "m").unwrap();
+        assert_eq!(only_base.state.to_definition().def, step.to_definition().def, "nothing to copy: the base itself");
     }
 
     #[test]

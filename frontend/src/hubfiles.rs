@@ -1,5 +1,6 @@
 //! The small (non-LFS) files of a Hub repo, fetched in one step of our own
-//! image instead of one BuildKit HTTP source each.
+//! image instead of one BuildKit HTTP source each; and the LFS files, in
+//! another such step, written straight to their blob paths.
 //!
 //! Why a step: BuildKit revalidates every HTTP source without a checksum on
 //! every build (one request per file, even when nothing changed), and opens
@@ -39,6 +40,20 @@ pub struct Download {
     /// The Hub's git blob id, checked after the download when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_sha1: Option<String>,
+    /// The LFS sha256, checked while downloading (wins over `git_sha1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl Download {
+    /// What the downloaded bytes must hash to.
+    fn expect(&self) -> Expect {
+        match (&self.sha256, &self.git_sha1) {
+            (Some(s), _) => Expect::Sha256(s.clone()),
+            (None, Some(g)) => Expect::GitSha1(g.clone()),
+            (None, None) => Expect::Anything,
+        }
+    }
 }
 
 /// What one download step fetches, and how many files at a time.
@@ -108,8 +123,7 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<(), GetError> {
     crate::workers::run_until_failure(total, list.connections, |i| {
         let d = &list.files[i];
         let target = out.join(&d.path);
-        let expect = d.git_sha1.clone().map(Expect::GitSha1).unwrap_or(Expect::Anything);
-        hfget::get(&d.url, &target, &expect).map_err(|mut e| {
+        hfget::get(&d.url, &target, &d.expect()).map_err(|mut e| {
             e.message = format!("{}: {}", d.path, e.message);
             e
         })?;
@@ -154,6 +168,7 @@ mod tests {
                     url: format!("http://h/o/r/resolve/{}/f{i}.json", "c".repeat(40)),
                     path: format!("d/f{i}.json"),
                     git_sha1: Some(format!("{i:040x}")),
+                    sha256: None,
                 })
                 .collect(),
         }
@@ -248,7 +263,7 @@ mod tests {
         let base = serve(b"{\"a\": 1}\n", count.clone());
         let blob = modelpack::scan::hash_reader(&b"{\"a\": 1}\n"[..], Some(9)).unwrap().git_sha1.unwrap();
         let files: Vec<Download> = (0..25)
-            .map(|i| Download { url: format!("{base}/f{i}"), path: format!("sub/{i}/config.json"), git_sha1: Some(blob.clone()) })
+            .map(|i| Download { url: format!("{base}/f{i}"), path: format!("sub/{i}/config.json"), git_sha1: Some(blob.clone()), sha256: None })
             .collect();
         let dir = tempfile::tempdir().unwrap();
         download_all(&DownloadList { connections: 3, files: files.clone() }, dir.path()).unwrap();
@@ -261,5 +276,19 @@ mod tests {
         let err = download_all(&DownloadList { connections: 2, files: wrong }, tempfile::tempdir().unwrap().path()).unwrap_err();
         assert_eq!(err.code, exit::CHECKSUM);
         assert!(err.message.starts_with("sub/7/config.json: "), "{}", err.message);
+
+        // An LFS file is checked by its sha256, written where the list says.
+        let sha = llb::digest_of(b"{\"a\": 1}\n").trim_start_matches("sha256:").to_string();
+        let lfs = |sha: &str| Download {
+            url: format!("{base}/w"),
+            path: format!("blobs/sha256/{sha}"),
+            git_sha1: Some("0".repeat(40)),
+            sha256: Some(sha.to_string()),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        download_all(&DownloadList { connections: 1, files: vec![lfs(&sha)] }, dir.path()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("blobs/sha256").join(&sha)).unwrap(), b"{\"a\": 1}\n");
+        let err = download_all(&DownloadList { connections: 1, files: vec![lfs(&"1".repeat(64))] }, dir.path()).unwrap_err();
+        assert_eq!(err.code, exit::CHECKSUM, "{}", err.message);
     }
 }

@@ -13,7 +13,7 @@ use llb::proto::pb;
 use llb::{CopyOptions, FileOp, State};
 use serde_json::{json, Map, Value};
 
-use crate::emit::{self, human_size};
+use crate::emit::{self, human_size, EarlyBlobs};
 use crate::gateway::{Bridge, GatewayError};
 use crate::options::{OutputMode, Request};
 use crate::targets::Target;
@@ -199,12 +199,15 @@ impl Output {
     }
 
     /// The result state and its metadata. `sources[i]` is the state a
-    /// layer with `origin.source == i` copies from.
-    pub fn emit(&self, plan: &Plan, sources: &[State], name: &str) -> Result<(State, Metadata)> {
+    /// layer with `origin.source == i` copies from. `early` blobs, when
+    /// they fit the plan, are the base of a layout (other modes ignore
+    /// them).
+    pub fn emit(&self, plan: &Plan, sources: &[State], name: &str, early: Option<&EarlyBlobs>) -> Result<(State, Metadata)> {
         Ok(match self.mode {
-            OutputMode::Layout => {
-                (emit::layout(plan, sources, name), Metadata::from([(META_OCI_LAYOUT.into(), b"true".to_vec())]))
-            }
+            OutputMode::Layout => (
+                emit::layout(plan, sources, name, early.filter(|e| e.fits(plan))),
+                Metadata::from([(META_OCI_LAYOUT.into(), b"true".to_vec())]),
+            ),
             OutputMode::Files => (files_state(plan, sources, "/", name, self.mtime_nanos), Metadata::new()),
             OutputMode::Artifact => (files_state(plan, sources, "/", name, self.mtime_nanos), artifact_metadata(plan)?),
             OutputMode::Image => {
@@ -470,7 +473,7 @@ mod tests {
     fn files_mode_copies_each_file_to_its_model_path_without_metadata() {
         let out = output(OutputMode::Files, PlanKind::ModelPack);
         let plan = sample(&out);
-        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny").unwrap();
+        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None).unwrap();
         assert!(meta.is_empty());
         let (_, head) = ops(&state);
         let mut c = copies(&head);
@@ -489,7 +492,7 @@ mod tests {
     fn artifact_mode_describes_config_and_layers_in_manifest_order() {
         let out = output(OutputMode::Artifact, PlanKind::ModelPack);
         let plan = sample(&out);
-        let (_, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny").unwrap();
+        let (_, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None).unwrap();
         assert_eq!(meta[META_ARTIFACT], b"true");
         assert_eq!(meta[META_ARTIFACT_TYPE], oci::ARTIFACT_TYPE_MODEL.as_bytes());
         assert_eq!(meta[META_ARTIFACT_CONFIG_MEDIATYPE], oci::MEDIA_TYPE_MODEL_CONFIG.as_bytes());
@@ -518,7 +521,7 @@ mod tests {
     fn image_mode_merges_one_state_per_file_and_labels_the_config() {
         let out = output(OutputMode::Image, PlanKind::ModelPack);
         let plan = sample(&out);
-        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny").unwrap();
+        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None).unwrap();
         let (all, head) = ops(&state);
         let Some(Kind::Merge(m)) = &head.op else { panic!("a merge op") };
         assert_eq!(m.inputs.len(), 3, "one input per file, no base");
@@ -562,7 +565,7 @@ mod tests {
             state: llb::source::image("busybox@sha256:x").into_state(),
         });
         let plan = sample(&out);
-        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny").unwrap();
+        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None).unwrap();
         let (all, head) = ops(&state);
         assert!(all.iter().all(|o| !matches!(o.op, Some(Kind::Merge(_)))), "no merge op");
         // Walk down the chain from the head: each op copies one file's tree

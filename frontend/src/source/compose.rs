@@ -83,7 +83,7 @@ pub async fn build_layout(
         annotations,
         ..Default::default()
     };
-    package::layout(bridge, &image, request, output, files, states, &info).await
+    package::layout(bridge, &image, request, output, package::Fetched::new(files, states), &info, std::future::ready(Ok(()))).await
 }
 
 /// A Hub source's pinned commit and date.

@@ -29,7 +29,7 @@ pub async fn build_layout(
         overrides: request.overrides.clone(),
         ..Default::default()
     };
-    package::layout(bridge, &image, request, output, files, vec![tree], &info).await
+    package::layout(bridge, &image, request, output, package::Fetched::new(files, vec![tree]), &info, std::future::ready(Ok(()))).await
 }
 
 /// The files of the context (or `path` inside it) selected by the

@@ -101,14 +101,20 @@ pub(crate) async fn fetch_pinned(
 ) -> Result<(Vec<PlanFile>, Vec<State>, RepoInfo), GatewayError> {
     let image = selfimage::own_image()?;
     let anonymous = Fetcher::new(image.clone(), request, false);
-    match fetch(bridge, request, hf, &anonymous).await {
-        Ok(f) => return Ok((f.files, f.sources, f.info)),
-        Err(f) if f.refused => {}
-        Err(f) => return Err(f.error),
-    }
-    eprintln!("modelpack-frontend: {} refused anonymous access; trying with the hf-token secret", hf.repo);
-    let with_token = Fetcher::new(image, request, true);
-    fetch(bridge, request, hf, &with_token).await.map(|f| (f.files, f.sources, f.info)).map_err(|f| f.error)
+    let (fetched, fetcher) = match fetch(bridge, request, hf, &anonymous).await {
+        Ok(f) => (f, anonymous),
+        Err(f) if !f.refused => return Err(f.error),
+        Err(_) => {
+            eprintln!("modelpack-frontend: {} refused anonymous access; trying with the hf-token secret", hf.repo);
+            let with_token = Fetcher::new(image, request, true);
+            (fetch(bridge, request, hf, &with_token).await.map_err(|f| f.error)?, with_token)
+        }
+    };
+    fetched
+        .check_sizes(bridge, hf, &fetcher)
+        .await
+        .map_err(|e| explain_file_failure(request, hf, &fetched.info, e).error)?;
+    Ok((fetched.files, fetched.sources, fetched.info))
 }
 
 async fn attempt(
@@ -127,10 +133,15 @@ async fn attempt(
         overrides: request.overrides.clone(),
         ..Default::default()
     };
-    let commit = fetched.info.clone();
-    package::layout(bridge, &fetcher.image, request, output, fetched.files, fetched.sources, &info)
+    let sizes = fetched.check_sizes(bridge, hf, fetcher);
+    let fetched_files = package::Fetched {
+        files: fetched.files.clone(),
+        sources: fetched.sources.clone(),
+        blob_source: fetched.blob_source,
+    };
+    package::layout(bridge, &fetcher.image, request, output, fetched_files, &info, sizes)
         .await
-        .map_err(|e| explain_file_failure(request, hf, &commit, e))
+        .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))
 }
 
 /// The model files of a Hub repo as plan inputs, plus their source states.
@@ -138,6 +149,9 @@ struct Fetched {
     info: RepoInfo,
     files: Vec<PlanFile>,
     sources: Vec<State>,
+    /// The source holding exactly the LFS files at their blob paths, when
+    /// one step downloaded them ([`fetch_lfs_files`]).
+    blob_source: Option<usize>,
 }
 
 impl Fetcher {
@@ -204,32 +218,15 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
 
     // Source 0 gathers the small (non-LFS) files so one scan step hashes them.
     let mut sources = vec![State::scratch()];
-    let mut files = Vec::new();
-    let mut small: Vec<(String, HubFile)> = Vec::new();
-    for (rel, f) in selected {
-        let Some(sha) = &f.lfs_sha256 else {
-            small.push((rel, f));
-            continue;
-        };
-        let name = file_name(&f);
-        let url = hf.resolve_url(ep, &info.commit, &f.path);
-        let progress = format!("fetch {} ({})", f.path, human_size(f.size));
-        files.push(PlanFile {
-            path: rel,
-            size: f.size,
-            digest: format!("sha256:{sha}"),
-            executable: false,
-            origin: Origin { source: sources.len(), path: format!("/{name}") },
-            packed: None,
-        });
-        sources.push(fetcher.file(&url, &name, &Expect::Sha256(sha.clone()), &progress, false, false));
-    }
+    let (lfs, small): (Vec<(String, HubFile)>, Vec<(String, HubFile)>) =
+        selected.into_iter().partition(|(_, f)| f.lfs_sha256.is_some());
     // The small files and the LFS downloads run at the same time. A small
     // file's error wins over an LFS one: for a refused repo (401/403) it
     // says so, while BuildKit reports any error answer to a checksummed
     // HTTP source as a digest mismatch. A small-file error is returned at
     // once; an LFS error waits for the small files to tell which it is.
-    let fetched_small = {
+    let blob_source;
+    let (mut files, fetched_small) = {
         let small_files = async {
             if small.is_empty() {
                 Ok(None)
@@ -237,24 +234,29 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
                 fetch_small_files(bridge, request, hf, &info, fetcher, &small).await.map(Some)
             }
         };
-        let lfs_files = fetch_lfs(bridge, request, hf, &info, &files, &sources);
+        let lfs_files = fetch_lfs_files(bridge, request, hf, &info, fetcher, &lfs);
         tokio::pin!(small_files, lfs_files);
-        tokio::select! {
+        let (lfs_fetched, small_fetched) = tokio::select! {
             biased;
             r = &mut small_files => {
                 let r = r?;
-                (&mut lfs_files).await?;
-                r
+                ((&mut lfs_files).await?, r)
             }
             r = &mut lfs_files => match r {
-                Ok(()) => small_files.await?,
+                Ok(l) => (l, small_files.await?),
                 Err(lfs_error) => {
                     small_files.await?;
                     return Err(lfs_error);
                 }
             },
-        }
+        };
+        let (lfs_plan, lfs_states, one_step) = lfs_fetched;
+        sources.extend(lfs_states);
+        // That step's output holds exactly the LFS files, at their blob paths.
+        blob_source = one_step.then_some(1);
+        (lfs_plan, small_fetched)
     };
+
     if let Some((tree, listing)) = fetched_small {
         for (rel, f) in small {
             let scanned = listing.files.iter().find(|s| s.path == f.path).ok_or_else(|| {
@@ -279,24 +281,30 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
         }
         sources[0] = tree;
     }
-    // A raw layer's descriptor takes the listed size: check it against the
-    // downloaded files (their sha256 is checked by the download itself).
-    let lfs: Vec<sizes::Expected> = files
-        .iter()
-        .filter(|f| f.origin.source != 0)
-        .map(|f| sizes::Expected {
-            state: &sources[f.origin.source],
-            path: f.origin.path.trim_start_matches('/').to_string(),
-            size: f.size,
-            shown: format!("{} from {}@{}", f.path, hf.repo, info.commit),
-        })
-        .collect();
-    if !lfs.is_empty() {
-        sizes::check(bridge, &fetcher.image, &lfs, &format!("the LFS files of {}", hf.repo))
-            .await
-            .map_err(|e| explain_file_failure(request, hf, &info, e))?;
+    Ok(Fetched { info, files, sources, blob_source })
+}
+
+impl Fetched {
+    /// Checks the downloaded LFS files against their listed sizes: a raw
+    /// layer's descriptor takes the listed size (their sha256 is checked
+    /// by the download itself). One step, run while the layout is made.
+    async fn check_sizes(&self, bridge: &Bridge, hf: &HfRef, fetcher: &Fetcher) -> Result<(), GatewayError> {
+        let lfs: Vec<sizes::Expected> = self
+            .files
+            .iter()
+            .filter(|f| f.origin.source != 0)
+            .map(|f| sizes::Expected {
+                state: &self.sources[f.origin.source],
+                path: f.origin.path.trim_start_matches('/').to_string(),
+                size: f.size,
+                shown: format!("{} from {}@{}", f.path, hf.repo, self.info.commit),
+            })
+            .collect();
+        if lfs.is_empty() {
+            return Ok(());
+        }
+        sizes::check(bridge, &fetcher.image, &lfs, &format!("the LFS files of {}", hf.repo)).await
     }
-    Ok(Fetched { info, files, sources })
 }
 
 /// The name a file gets inside its download state.
@@ -341,6 +349,7 @@ async fn fetch_small_files(
                 url: hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path),
                 path: f.path.clone(),
                 git_sha1: f.blob_id.clone(),
+                sha256: None,
             })
             .collect(),
     };
@@ -353,23 +362,11 @@ async fn fetch_small_files(
         human_size(total),
         request.max_connections.min(small.len())
     );
-    // Without a token and with the default network, the step is an
-    // optimisation: when the engine cannot run it (no default network, or
-    // a Hub on this host's loopback and no `--allow network.host`), the
-    // files come as BuildKit HTTP sources instead, as they always could.
-    let optional = !fetcher.token && request.download_network == DownloadNetwork::Default;
-    let mode = if optional && modelpack::urlsource::is_loopback_url(&request.hf_endpoint) {
-        // A sandboxed step cannot reach the host's loopback; BuildKit's own
-        // HTTP sources (fetched by the daemon) can.
-        NetMode::Host
-    } else {
-        fetcher.network
-    };
-    let net = hubfiles::StepNetwork { mode, token: fetcher.token, proxy: fetcher.proxy.clone() };
+    let (optional, net) = step_network(request, fetcher);
     let tree = hubfiles::step(&fetcher.image, &list, &net, &progress);
     match bridge.solve_evaluated(tree.to_definition()).await {
         Ok(_) => {}
-        Err(e) if optional && matches!(classify_error(&e), Cause::NoBridgeNetwork | Cause::HostNetworkNotAllowed) => {
+        Err(e) if engine_cannot_run_step(optional, &e) => {
             eprintln!(
                 "modelpack-frontend: {}; fetching the small files of {} as one BuildKit HTTP source each (--build-arg download_network=host --allow network.host fetches them in one cached step)",
                 classify_error(&e).phrase(),
@@ -459,6 +456,138 @@ async fn fetch_small(
     Ok((tree, listing))
 }
 
+/// How a download step of our image reaches the Hub, and whether it is
+/// optional: without a token and with the default network, the steps are
+/// an optimisation; when the engine cannot run them (no default network,
+/// or a Hub on this host's loopback and no `--allow network.host`), the
+/// files come as BuildKit HTTP sources instead, as they always could.
+fn step_network(request: &Request, fetcher: &Fetcher) -> (bool, hubfiles::StepNetwork) {
+    let optional = !fetcher.token && request.download_network == DownloadNetwork::Default;
+    let mode = if optional && modelpack::urlsource::is_loopback_url(&request.hf_endpoint) {
+        // A sandboxed step cannot reach the host's loopback; BuildKit's own
+        // HTTP sources (fetched by the daemon) can.
+        NetMode::Host
+    } else {
+        fetcher.network
+    };
+    (optional, hubfiles::StepNetwork { mode, token: fetcher.token, proxy: fetcher.proxy.clone() })
+}
+
+/// Whether a failed optional step should give way to BuildKit HTTP sources.
+fn engine_cannot_run_step(optional: bool, e: &GatewayError) -> bool {
+    optional && matches!(classify_error(e), Cause::NoBridgeNetwork | Cause::HostNetworkNotAllowed)
+}
+
+/// The LFS files of `hf` as plan files and the states holding them (the
+/// plan files' origins index the states from 1, after the small files),
+/// and whether one step holds them all at their blob paths.
+///
+/// Anonymously, one cached step of our image downloads them all, at most
+/// `max_connections` at a time, each checked by its sha256 while it is
+/// written, straight to `/blobs/sha256/<hex>`: the path a raw layer's
+/// blob has in the layout, so the layout is written on top of the step's
+/// output and the weights are never copied (see `package::layout`). Where
+/// the step cannot run, or with the token, each file is its own download
+/// ([`fetch_lfs`]), copied into the layout later.
+async fn fetch_lfs_files(
+    bridge: &Bridge,
+    request: &Request,
+    hf: &HfRef,
+    info: &RepoInfo,
+    fetcher: &Fetcher,
+    lfs: &[(String, HubFile)],
+) -> Result<(Vec<PlanFile>, Vec<State>, bool), Failure> {
+    if lfs.is_empty() {
+        return Ok((Vec::new(), Vec::new(), false));
+    }
+    let sha = |f: &HubFile| f.lfs_sha256.clone().expect("LFS files have a sha256");
+    let plan_file = |rel: &str, f: &HubFile, source: usize, path: String| PlanFile {
+        path: rel.to_string(),
+        size: f.size,
+        digest: format!("sha256:{}", sha(f)),
+        executable: false,
+        origin: Origin { source, path },
+        packed: None,
+    };
+    let bytes: u64 = lfs.iter().map(|(_, f)| f.size).sum();
+    let bound = request.download_timeout.unwrap_or_else(|| deadline::default_bound(bytes));
+    if !fetcher.token {
+        let (optional, net) = step_network(request, fetcher);
+        let mut seen = BTreeSet::new();
+        let list = hubfiles::DownloadList {
+            connections: request.max_connections,
+            files: lfs
+                .iter()
+                .filter(|(_, f)| seen.insert(sha(f)))
+                .map(|(_, f)| hubfiles::Download {
+                    url: hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path),
+                    path: format!("blobs/sha256/{}", sha(f)),
+                    git_sha1: None,
+                    sha256: Some(sha(f)),
+                })
+                .collect(),
+        };
+        let progress = format!(
+            "fetch {} LFS file(s) of {}@{} ({}, {} at a time) into blobs/sha256",
+            list.files.len(),
+            hf.repo,
+            short_commit(&info.commit),
+            human_size(bytes),
+            request.max_connections.min(list.files.len())
+        );
+        let tree = hubfiles::step(&fetcher.image, &list, &net, &progress);
+        let solve = vec![bridge.solve_evaluated(tree.to_definition())];
+        match deadline::run_all(solve, 1, Some(bound)).await {
+            Ok(_) => {
+                let files = lfs
+                    .iter()
+                    .map(|(rel, f)| plan_file(rel, f, 1, format!("/blobs/sha256/{}", sha(f))))
+                    .collect();
+                return Ok((files, vec![tree], true));
+            }
+            Err(Unfinished::Failed(_, e)) if engine_cannot_run_step(optional, &e) => eprintln!(
+                "modelpack-frontend: {}; fetching the LFS files of {} as one BuildKit HTTP source each (--build-arg download_network=host --allow network.host fetches them in one cached step)",
+                classify_error(&e).phrase(),
+                hf.repo
+            ),
+            Err(Unfinished::Failed(_, e)) => return Err(explain_file_failure(request, hf, info, e)),
+            Err(Unfinished::TimedOut(_)) => {
+                let names: Vec<&str> = lfs.iter().map(|(_, f)| f.path.as_str()).collect();
+                return Err(not_in_time(hf, info, bound, &names, lfs.len()));
+            }
+        }
+    }
+    // One download each, as sources 1.. (index 0 stands for the small files).
+    let mut states = vec![State::scratch()];
+    let mut files = Vec::with_capacity(lfs.len());
+    for (rel, f) in lfs {
+        let name = file_name(f);
+        let url = hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path);
+        let progress = format!("fetch {} ({})", f.path, human_size(f.size));
+        files.push(plan_file(rel, f, states.len(), format!("/{name}")));
+        states.push(fetcher.file(&url, &name, &Expect::Sha256(sha(f)), &progress, false, false));
+    }
+    fetch_lfs(bridge, request, hf, info, &files, &states, bound).await?;
+    states.remove(0);
+    Ok((files, states, false))
+}
+
+/// The error for downloads unfinished within `bound`.
+fn not_in_time(hf: &HfRef, info: &RepoInfo, bound: std::time::Duration, names: &[&str], total: usize) -> Failure {
+    anyhow!(
+        "{} from {}@{} (commit {}): not downloaded within {} s ({} of {} LFS file(s) unfinished); the server stalled or sends slower than the bound allows (download_timeout; by default {} s plus 1 s per MiB); try again, or raise --build-arg download_timeout",
+        deadline::some_names(names),
+        hf.repo,
+        hf.revision,
+        info.commit,
+        bound.as_secs(),
+        names.len(),
+        total,
+        deadline::BASE.as_secs(),
+    )
+    .into()
+}
+
 /// Solves every LFS download (`files`' sources), at most
 /// `max_connections` at a time, within the download bound.
 ///
@@ -479,28 +608,16 @@ async fn fetch_lfs(
     info: &RepoInfo,
     files: &[PlanFile],
     sources: &[State],
+    bound: std::time::Duration,
 ) -> Result<(), Failure> {
     let lfs: Vec<&PlanFile> = files.iter().filter(|f| f.origin.source != 0).collect();
-    let bytes: u64 = lfs.iter().map(|f| f.size).sum();
-    let bound = request.download_timeout.unwrap_or_else(|| deadline::default_bound(bytes));
     let jobs = lfs.iter().map(|f| bridge.solve_evaluated(sources[f.origin.source].to_definition())).collect();
     match deadline::run_all(jobs, request.max_connections, Some(bound)).await {
         Ok(_) => Ok(()),
         Err(Unfinished::Failed(i, e)) => Err(explain_failure_of(request, hf, info, Some(&lfs[i].path), e)),
         Err(Unfinished::TimedOut(pending)) => {
             let names: Vec<&str> = pending.iter().map(|&i| lfs[i].path.as_str()).collect();
-            Err(anyhow!(
-                "{} from {}@{} (commit {}): not downloaded within {} s ({} of {} LFS file(s) unfinished); the server stalled or sends slower than the bound allows (download_timeout; by default {} s plus 1 s per MiB); try again, or raise --build-arg download_timeout",
-                deadline::some_names(&names),
-                hf.repo,
-                hf.revision,
-                info.commit,
-                bound.as_secs(),
-                names.len(),
-                lfs.len(),
-                deadline::BASE.as_secs(),
-            )
-            .into())
+            Err(not_in_time(hf, info, bound, &names, lfs.len()))
         }
     }
 }

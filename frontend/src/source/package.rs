@@ -4,7 +4,9 @@
 
 use llb::State;
 
+use crate::emit::{self, EarlyBlob};
 use crate::gateway::{Bridge, GatewayError, Reference};
+use crate::options::OutputMode;
 use crate::options::Request;
 use crate::output::{Metadata, Output};
 use crate::selfimage;
@@ -12,18 +14,39 @@ use modelpack::mediatype::classify;
 use modelpack::plan::{ModelInfo, PlanFile};
 use modelpack::LayerPackaging;
 
-/// Packages `files` (whose origins index `sources`) into an OCI layout
-/// described by `info` and by what the files' headers say, and solves it, so that a failing fetch surfaces
-/// here where the caller can explain it.
+/// A source's model files and the states they come from.
+pub struct Fetched {
+    /// The model files; their origins index `sources`.
+    pub files: Vec<PlanFile>,
+    /// The states the files come from.
+    pub sources: Vec<State>,
+    /// A source that holds exactly the files whose origin it is, each at its
+    /// blob path (`/blobs/sha256/<hex>` of its own digest), if any.
+    pub blob_source: Option<usize>,
+}
+
+impl Fetched {
+    /// Files from `sources`, none of them at a blob path.
+    pub fn new(files: Vec<PlanFile>, sources: Vec<State>) -> Self {
+        Fetched { files, sources, blob_source: None }
+    }
+}
+
+/// Packages the fetched files into an OCI layout
+/// described by `info` and by what the files' headers say, and solves it,
+/// so that a failing fetch surfaces here where the caller can explain it.
+/// `pending` is a check of the caller's (e.g. the downloaded sizes) run
+/// alongside; the result is returned only if it passes.
 pub async fn layout(
     bridge: &Bridge,
     image: &State,
     request: &Request,
     output: &Output,
-    files: Vec<PlanFile>,
-    mut sources: Vec<State>,
+    fetched: Fetched,
     info: &ModelInfo,
+    pending: impl std::future::Future<Output = Result<(), GatewayError>>,
 ) -> Result<(Reference, Metadata), GatewayError> {
+    let Fetched { files, mut sources, blob_source } = fetched;
     let mut annotations = info.annotations.clone();
     annotations.extend(request.extras.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
     let compress_weights = output.compress_weights(request.compress_weights);
@@ -36,19 +59,47 @@ pub async fn layout(
             None => asked.for_kind(kind, compress_weights),
         }
     };
-    // Reading the headers and packing are independent: solve them together.
-    let (described, packed) = futures_util::future::join(
+    // Files that stay raw are their own blobs: a layout can copy them into
+    // place now, while the headers are read and the other files packed.
+    let early = if output.mode == OutputMode::Layout {
+        let in_blob_source = |f: &PlanFile| Some(f.origin.source) == blob_source;
+        let base = blob_source.map(|i| {
+            (&sources[i], files.iter().filter(|f| in_blob_source(f)).map(|f| f.digest.clone()).collect())
+        });
+        let raw = files.iter().filter(|f| !in_blob_source(f) && format_of(f) == LayerPackaging::Raw).map(|f| EarlyBlob {
+            from: &sources[f.origin.source],
+            path: &f.origin.path,
+            digest: &f.digest,
+            size: f.size,
+        });
+        emit::early_blobs(base, raw, &request.name)
+    } else {
+        None
+    };
+    let copy_early = async {
+        match &early {
+            Some(e) => bridge.solve_evaluated(e.state.to_definition()).await.map(drop),
+            None => Ok(()),
+        }
+    };
+    // Reading the headers, packing and the early copies are independent:
+    // solve them together, with whatever else the caller still checks.
+    let (described, packed, copied, checked) = futures_util::future::join4(
         selfimage::describe_files(bridge, image, &files, &sources, !request.name_given),
         selfimage::pack_files(bridge, image, files.clone(), &sources, format_of),
+        copy_early,
+        pending,
     )
     .await;
-    // A failing fetch shows in both; report it as reading the headers did before.
+    // A failing fetch shows in all; report it as reading the headers did before.
     let described = described?;
     let (files, blobs) = packed?;
+    copied?;
+    checked?;
     sources.extend(blobs);
     let info = ModelInfo { described, annotations, ..info.clone() };
     let plan = output.plan(files, &info)?;
-    let (result, metadata) = output.emit(&plan, &sources, &request.name)?;
+    let (result, metadata) = output.emit(&plan, &sources, &request.name, early.as_ref())?;
     Ok((bridge.solve_evaluated(result.to_definition()).await?, metadata))
 }
 

@@ -33,7 +33,7 @@ pub async fn build_layout(
         overrides: request.overrides.clone(),
         ..Default::default()
     };
-    package::layout(bridge, &image, request, output, files, sources, &info).await
+    package::layout(bridge, &image, request, output, package::Fetched::new(files, sources), &info, std::future::ready(Ok(()))).await
 }
 
 /// The files at `urls` kept by the request's patterns, one state each.
