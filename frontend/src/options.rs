@@ -99,7 +99,7 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::EXCLUDE, default: "", description: "skip files matching these patterns; wins over include" },
     ArgDoc { name: keys::REVISION, default: "main", description: "Hugging Face revision: branch, tag, commit or refs/pr/N" },
     ArgDoc { name: keys::HF_ENDPOINT, default: DEFAULT_HF_ENDPOINT, description: "Hugging Face endpoint (a mirror), an http(s) URL" },
-    ArgDoc { name: keys::DOWNLOAD_NETWORK, default: "default", description: "network of the download steps (small Hub files, every file with a token): default or host" },
+    ArgDoc { name: keys::DOWNLOAD_NETWORK, default: "default", description: "network of the download steps (small Hub files, LFS files of a pinned commit, every file with a token): default or host" },
     ArgDoc { name: keys::SOURCE_DATE_EPOCH, default: "", description: "descriptor.createdAt as seconds since 1970 (default: unset)" },
     ArgDoc { name: keys::CONFIG_JSON, default: "", description: "JSON object over the config's descriptor and config (authors, vendor, capabilities …)" },
     ArgDoc { name: keys::CHECKSUM, default: "", description: "sha256:<hex> of an http(s) source's file (a comma list in URL order for several URLs)" },

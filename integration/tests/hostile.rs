@@ -205,6 +205,27 @@ fn broken_bodies_and_connections_fail_with_the_cause() {
 
 #[test]
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn a_pinned_commits_lfs_step_fails_with_the_cause_and_the_file_in_its_output() {
+    // Pinned, with the step allowed: the LFS files come from one step of
+    // our image, whose downloader reports the broken file.
+    let hf = Hf::new();
+    let (repo, commit, _) = hf.repo("trunc-step", None);
+    hf.hub.fail(json!({"path_contains": "model.safetensors", "port": "cdn", "truncate_after": 100, "count": 50}));
+    let build = hf.build(&format!("hf://{repo}@{commit}")).arg("download_network", "host").flag("--allow=network.host");
+    let (_, outcome) = hf.expect_failure(build, &["model.safetensors from", &repo, &commit]);
+    let output = outcome.output();
+    assert!(output.contains("LFS file(s) of"), "the one-step path was taken\n{}", outcome.report());
+    assert!(output.contains("model.safetensors: "), "the step's output names the file\n{}", outcome.report());
+    hf.hub.reset_failures();
+
+    // A body that is not what the listing's sha256 says.
+    let (repo, commit, _) = hf.repo("corrupt-step", Some(json!({"corrupt": ["model.safetensors"]})));
+    let build = hf.build(&format!("hf://{repo}@{commit}")).arg("download_network", "host").flag("--allow=network.host");
+    hf.expect_failure(build, &["model.safetensors from", "does not match the checksum the Hub lists", &repo]);
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn redirects_elsewhere_in_a_loop_and_to_file_urls() {
     let hf = Hf::new();
     // To another host name of the same server: followed, a normal CDN.

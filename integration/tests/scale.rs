@@ -95,6 +95,12 @@ fn build_twice(step: bool, second_args: &[(&str, &str)]) -> integration::hub::Hu
     if step {
         assert!(outcome.stderr.contains(&format!("fetch {SMALL} small file(s) of {repo}@")), "{}", outcome.report());
     }
+    // LFS files likewise: one step writing blobs/sha256, or one source each.
+    let lfs_per_file = outcome.stderr.contains("fetch w0.safetensors (");
+    assert_eq!(lfs_per_file, !step, "LFS files fetched one source each: {lfs_per_file}\n{}", outcome.report());
+    if step {
+        assert!(outcome.stderr.contains(&format!("fetch {LFS} LFS file(s) of {repo}@")), "{}", outcome.report());
+    }
 
     hub.reset_stats();
     let second = out.join("second");
@@ -148,4 +154,42 @@ fn proxy_build_args_do_not_re_run_the_cached_download_step() {
     let proxy = [("HTTPS_PROXY", "http://127.0.0.1:9"), ("HTTP_PROXY", "http://127.0.0.1:9"), ("NO_PROXY", "127.0.0.1,localhost")];
     let stats = build_twice(true, &proxy);
     assert!(stats.requests.len() <= 2, "{} requests:\n{}", stats.requests.len(), stats.describe());
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn a_raw_layout_is_the_same_whether_lfs_files_come_in_one_step_or_one_source_each() {
+    pull_the_frontend_image_once();
+    let hub = FakeHub::start();
+    let ctx = TempDir::new("scale-ctx");
+    let repo = unique_repo("scale-raw");
+    let files = repo_files(fs::fresh_seed());
+    let commit = hub.create_repo(&repo, files.iter().map(|(p, b)| (p.as_str(), b.as_slice())), None);
+    let source = format!("hf://{repo}@{commit}");
+    let out = TempDir::new("scale-raw-out");
+    let raw = |dest: &std::path::Path| build(&hub, &ctx, &source, dest).arg("layer_packaging", "raw");
+
+    // One step: the layout is written on top of its output, so only the
+    // small files are copied into blobs/sha256 (the weights never are).
+    let one_step = raw(&out.join("step")).arg("download_network", "host").flag("--allow=network.host").run();
+    assert!(one_step.success, "{}", one_step.report());
+    assert!(one_step.stderr.contains(&format!("fetch {LFS} LFS file(s) of {repo}@")), "{}", one_step.report());
+    assert!(one_step.stderr.contains(&format!("copy {SMALL} raw file(s) of ")), "only the small files are copied\n{}", one_step.report());
+    // One source each (the engine has no default network): every raw
+    // file is copied into blobs/sha256, small and LFS alike.
+    let per_file = raw(&out.join("sources")).run();
+    assert!(per_file.success, "{}", per_file.report());
+    assert!(per_file.stderr.contains("fetch w0.safetensors ("), "{}", per_file.report());
+    assert!(per_file.stderr.contains(&format!("copy {} raw file(s) of ", SMALL + LFS)), "{}", per_file.report());
+
+    let a = Layout::verify(&out.join("step"));
+    let b = Layout::verify(&out.join("sources"));
+    assert_eq!(a.manifest_digest(), b.manifest_digest(), "the same bytes either way");
+    let got = TempDir::new("scale-raw-got");
+    a.unpack(got.path());
+    let want = TempDir::new("scale-raw-want");
+    for (path, bytes) in files.iter().filter(|(p, _)| p != ".gitattributes") {
+        fs::write_file(want.path(), path, bytes);
+    }
+    fs::assert_same_tree(want.path(), got.path());
 }

@@ -1,8 +1,10 @@
 //! Fetching a Hugging Face repo through BuildKit. The frontend has no
-//! network: repo info and LFS files are LLB HTTP sources that buildkitd
-//! fetches (LFS files checked by sha256, so cached without a request); the
-//! small files come from one cached download step of our own image
-//! ([`crate::hubfiles`]), or as HTTP sources where that step cannot run.
+//! network: repo info is an LLB HTTP source that buildkitd fetches; the
+//! LFS files come from one cached download step of our own image that
+//! writes them to their blob paths (checked by sha256), the small files
+//! from another ([`crate::hubfiles`]); where those steps cannot run, each
+//! file is a BuildKit HTTP source (LFS files checked by sha256, so cached
+//! without a request).
 //! When the Hub refuses (gated or private repos), the build is tried again
 //! with steps that re-execute our own image with the `hf-token` secret
 //! mounted; the frontend never sees the token. Only the small info JSON and
@@ -26,7 +28,7 @@ use modelpack::scan::Listing;
 use crate::selfimage::{self, BINARY};
 use crate::sizes;
 use crate::source::package;
-use modelpack::huggingface::{parse_info, HfRef, HubFile, RepoInfo};
+use modelpack::huggingface::{is_commit, parse_info, HfRef, HubFile, RepoInfo};
 
 /// The token hint shown with every access error.
 pub const TOKEN_HINT: &str = "pass --secret id=hf-token,env=HF_TOKEN with a token that can read it";
@@ -482,13 +484,17 @@ fn engine_cannot_run_step(optional: bool, e: &GatewayError) -> bool {
 /// plan files' origins index the states from 1, after the small files),
 /// and whether one step holds them all at their blob paths.
 ///
-/// Anonymously, one cached step of our image downloads them all, at most
-/// `max_connections` at a time, each checked by its sha256 while it is
-/// written, straight to `/blobs/sha256/<hex>`: the path a raw layer's
-/// blob has in the layout, so the layout is written on top of the step's
-/// output and the weights are never copied (see `package::layout`). Where
-/// the step cannot run, or with the token, each file is its own download
-/// ([`fetch_lfs`]), copied into the layout later.
+/// For a repo pinned to a commit, anonymously, one cached step of our image
+/// downloads them all, at most `max_connections` at a time, each checked by
+/// its sha256 while it is written, straight to `/blobs/sha256/<hex>`: the
+/// path a raw layer's blob has in the layout, so the layout is written on
+/// top of the step's output and the weights are never copied (see
+/// `package::layout`). The step is cached by its URLs, which hold the
+/// commit: right for a pinned commit, which never moves. For a branch or
+/// tag, each file is its own BuildKit HTTP source cached by its sha256
+/// ([`fetch_lfs`]), so a weight that did not change is not downloaded
+/// again when the branch moves; so too where the step cannot run, or with
+/// the token. Those files are copied into the layout.
 async fn fetch_lfs_files(
     bridge: &Bridge,
     request: &Request,
@@ -511,7 +517,7 @@ async fn fetch_lfs_files(
     };
     let bytes: u64 = lfs.iter().map(|(_, f)| f.size).sum();
     let bound = request.download_timeout.unwrap_or_else(|| deadline::default_bound(bytes));
-    if !fetcher.token {
+    if !fetcher.token && is_commit(&hf.revision) {
         let (optional, net) = step_network(request, fetcher);
         let mut seen = BTreeSet::new();
         let list = hubfiles::DownloadList {
@@ -550,7 +556,14 @@ async fn fetch_lfs_files(
                 classify_error(&e).phrase(),
                 hf.repo
             ),
-            Err(Unfinished::Failed(_, e)) => return Err(explain_file_failure(request, hf, info, e)),
+            Err(Unfinished::Failed(_, e)) => {
+                // The step's output names the failing file; with one file, so does the error.
+                let only = match list.files.as_slice() {
+                    [_] => lfs.first().map(|(_, f)| f.path.as_str()),
+                    _ => None,
+                };
+                return Err(explain_failure_of(request, hf, info, only, e));
+            }
             Err(Unfinished::TimedOut(_)) => {
                 let names: Vec<&str> = lfs.iter().map(|(_, f)| f.path.as_str()).collect();
                 return Err(not_in_time(hf, info, bound, &names, lfs.len()));
