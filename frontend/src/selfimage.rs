@@ -6,6 +6,9 @@ use llb::proto::pb;
 use llb::{Exec, Imported, Mount, NetMode, State};
 use prost::Message;
 
+use std::collections::BTreeSet;
+
+use crate::emit::EarlyBlobs;
 use crate::gateway::{Bridge, GatewayError};
 use modelpack::config::PartialConfig;
 use modelpack::describe::{self, ModelFacts};
@@ -132,19 +135,79 @@ pub async fn describe_files(
 /// repos with thousands of files.
 pub const PACK_CONCURRENCY: usize = 64;
 
-/// Turns plan files into tar layers, one pack step each, each file in the
-/// format `format_of` gives it (files it gives `raw` stay as they are). All
-/// steps are solved together (at most [`PACK_CONCURRENCY`] in flight), so
-/// BuildKit packs independent files at the same time. Returns the files,
-/// whose origins index `sources` followed by the returned new blob states,
-/// in that order.
+/// Packed files at least this big are packed by a chain of steps that
+/// write their blobs into one tree at their blob paths (see [`pack_files`]).
+pub const CHAIN_MIN_BYTES: u64 = 16 << 20;
+
+/// A step packing the file at `path` of `tree` like [`pack_step`], but
+/// writing the blob to `blobs/sha256/<hex>` of a writable mount based on
+/// `below` (the tree of the previous such step: overlaid, not copied).
+/// Returns that tree and the step's separate output holding [`LAYER_FILE`].
+fn pack_step_into(
+    image: &State,
+    tree: &State,
+    path: &str,
+    name: &str,
+    mode: u32,
+    format: LayerPackaging,
+    below: &State,
+) -> (State, State) {
+    let mode = format!("{mode:o}");
+    let node = Exec::new(image, [BINARY, "pack-layer", format.suffix(), name, mode.as_str(), "/src/file", "/out", "/meta"])
+        .network(NetMode::None)
+        .mount(Mount::bind("/src/file", tree).readonly().selector(path.trim_start_matches('/')))
+        .mount(Mount::bind("/out", below))
+        .mount(Mount::bind("/meta", &State::scratch()))
+        .custom_name(&format!("pack {name} as {} into blobs/sha256", format.suffix()))
+        .build();
+    (node.output("/out").expect("/out is a writable mount"), node.output("/meta").expect("/meta is a writable mount"))
+}
+
+/// Solves each pack step and reads back what it wrote.
+fn read_results<'a>(
+    bridge: &'a Bridge,
+    jobs: &'a [(PlanFile, LayerPackaging, State)],
+) -> Vec<impl std::future::Future<Output = Result<Written, GatewayError>> + 'a> {
+    jobs.iter()
+        .map(|(f, _, out)| async move {
+            let r = bridge.solve_evaluated(out.to_definition()).await?;
+            let bytes = bridge.read_file(&r, LAYER_FILE).await?;
+            let written: Written =
+                serde_json::from_slice(&bytes).with_context(|| format!("reading the pack result of {}", f.path))?;
+            Ok(written)
+        })
+        .collect()
+}
+
+/// Files packed by [`pack_files`]: every file (origins index `sources`
+/// followed by `states`), the new states, and the chain's tree of big
+/// blobs at their blob paths, if any.
+pub struct PackedFiles {
+    /// Every file, packed ones with their blob's digest and origin.
+    pub files: Vec<PlanFile>,
+    /// The states the packed blobs come from, after the caller's sources.
+    pub states: Vec<State>,
+    /// The big blobs at their blob paths (the last state of `states`).
+    pub chain: Option<EarlyBlobs>,
+}
+
+/// Turns plan files into tar layers, each file in the format `format_of`
+/// gives it (files it gives `raw` stay as they are).
+///
+/// Files under [`CHAIN_MIN_BYTES`] get one pack step each, all solved
+/// together (at most [`PACK_CONCURRENCY`] in flight), so BuildKit packs
+/// them at the same time; their blobs are copied into the layout later.
+/// Bigger files (the weights) are packed one after another by a chain of
+/// steps, each writing its blob at its blob path on top of the previous
+/// step's tree: a layout written on that tree never copies them (zstd and
+/// gzip use every core within each step, so little is lost by the order).
 pub async fn pack_files(
     bridge: &Bridge,
     image: &State,
     files: Vec<PlanFile>,
     sources: &[State],
     format_of: impl Fn(&PlanFile) -> LayerPackaging,
-) -> Result<(Vec<PlanFile>, Vec<State>), GatewayError> {
+) -> Result<PackedFiles, GatewayError> {
     type Job = (PlanFile, LayerPackaging);
     let (raw, to_pack): (Vec<Job>, Vec<Job>) = files
         .into_iter()
@@ -153,33 +216,54 @@ pub async fn pack_files(
             (f, format)
         })
         .partition(|(_, format)| *format == LayerPackaging::Raw);
-    let jobs: Vec<(PlanFile, LayerPackaging, State)> = to_pack
+    let (chained, single): (Vec<Job>, Vec<Job>) = to_pack.into_iter().partition(|(f, _)| f.size >= CHAIN_MIN_BYTES);
+    let jobs: Vec<(PlanFile, LayerPackaging, State)> = single
         .into_iter()
         .map(|(f, format)| {
             let out = pack_step(image, &sources[f.origin.source], &f.origin.path, &f.path, f.mode(), format);
             (f, format, out)
         })
         .collect();
-    // The first failure in file order is reported, as a sequential run would.
-    let solves = jobs
-        .iter()
-        .map(|(f, _, out)| async move {
-            let r = bridge.solve_evaluated(out.to_definition()).await?;
-            let bytes = bridge.read_file(&r, LAYER_FILE).await?;
-            let written: Written = serde_json::from_slice(&bytes)
-                .with_context(|| format!("reading the pack result of {}", f.path))?;
-            Ok(written)
-        })
-        .collect();
-    let results: Vec<Written> = crate::deadline::all_in_order(solves, PACK_CONCURRENCY).await?;
+    let mut below = State::scratch();
+    let mut links: Vec<(PlanFile, LayerPackaging, State)> = Vec::with_capacity(chained.len());
+    for (f, format) in chained {
+        let (tree, meta) = pack_step_into(image, &sources[f.origin.source], &f.origin.path, &f.path, f.mode(), format, &below);
+        below = tree;
+        links.push((f, format, meta));
+    }
+    // The first failure in file order is reported, as a sequential run
+    // would (the small files' first).
+    let (singles, chain) = futures_util::future::join(
+        crate::deadline::all_in_order(read_results(bridge, &jobs), PACK_CONCURRENCY),
+        crate::deadline::all_in_order(read_results(bridge, &links), PACK_CONCURRENCY),
+    )
+    .await;
+    let (singles, chain): (Vec<Written>, Vec<Written>) = (singles?, chain?);
     let mut packed: Vec<PlanFile> = raw.into_iter().map(|(f, _)| f).collect();
-    let mut states = Vec::with_capacity(jobs.len());
-    for ((mut f, format, out), written) in jobs.into_iter().zip(results) {
-        f.origin = Origin { source: sources.len() + states.len(), path: format!("/{BLOB_FILE}") };
+    let mut states = Vec::with_capacity(jobs.len() + 1);
+    let packed_as = |mut f: PlanFile, format, written: Written, origin| {
+        f.origin = origin;
         f.digest = written.digest;
         f.packed = Some(Packed { blob_size: written.size, diff_id: written.diff_id, format });
+        f
+    };
+    for ((f, format, out), written) in jobs.into_iter().zip(singles) {
+        let origin = Origin { source: sources.len() + states.len(), path: format!("/{BLOB_FILE}") };
+        packed.push(packed_as(f, format, written, origin));
         states.push(out);
-        packed.push(f);
     }
-    Ok((packed, states))
+    let chain = if links.is_empty() {
+        None
+    } else {
+        let source = sources.len() + states.len();
+        let mut digests = BTreeSet::new();
+        for ((f, format, _), written) in links.into_iter().zip(chain) {
+            let origin = Origin { source, path: crate::emit::blob_path(&written.digest) };
+            digests.insert(written.digest.clone());
+            packed.push(packed_as(f, format, written, origin));
+        }
+        states.push(below.clone());
+        Some(EarlyBlobs { state: below, digests })
+    };
+    Ok(PackedFiles { files: packed, states, chain })
 }

@@ -28,6 +28,12 @@ fn model_dir() -> TempDir {
     let root = dir.path();
     fs::write_file(root, "config.json", br#"{"architectures":["TinyForCausalLM"]}"#);
     fs::write_file(root, "model.safetensors", &fs::pseudo_random_bytes(96 << 10, fs::fresh_seed()));
+    // Big enough (>= 16 MiB) to be packed by the chain of steps that write
+    // their blobs in place.
+    for i in 1..=2 {
+        let name = format!("shards/model-0000{i}-of-00002.safetensors");
+        fs::write_file(root, &name, &fs::pseudo_random_bytes(17 << 20, fs::fresh_seed()));
+    }
     fs::write_file(root, "tokenizer/vocab.json", br#"{"a":0}"#);
     let script = fs::write_file(root, "scripts/run.py", b"print('hi')\n");
     fs::set_mode(&script, 0o755);
@@ -52,15 +58,21 @@ fn cli_pack_matches_the_frontend_in_every_format() {
     for format in ["raw", "tar", "tar+gzip", "tar+zstd"] {
         let out = TempDir::new("cli-out");
         let built = out.join("frontend");
-        Build::new(ctx.path())
+        let outcome = Build::new(ctx.path())
             .arg("source", ".")
             .arg("name", "same")
             .arg("layer_packaging", format)
             .arg("SOURCE_DATE_EPOCH", "1700000000")
             .arg("config_json", r#"{"descriptor":{"vendor":"ACME"}}"#)
             .output(&built)
-            .run()
-            .assert_success();
+            .run();
+        outcome.assert_success();
+        if format != "raw" {
+            // The big weights are packed in place, not copied afterwards
+            // (as plain tar: compress_weights is off).
+            let chained = "pack shards/model-00002-of-00002.safetensors as tar into blobs/sha256";
+            assert!(outcome.stderr.contains(&chained), "{format}: {chained:?} not in the progress\n{}", outcome.report());
+        }
         let packed = out.join("cli");
         let (code, stdout, stderr) = cli(&[
             "pack",
@@ -96,7 +108,16 @@ fn cli_pack_matches_the_frontend_in_every_format() {
         let paths: Vec<&str> = tree.keys().map(String::as_str).collect();
         assert_eq!(
             paths,
-            ["README.md", "config.json", "logs/keep.md", "model.safetensors", "scripts/run.py", "tokenizer/vocab.json"],
+            [
+                "README.md",
+                "config.json",
+                "logs/keep.md",
+                "model.safetensors",
+                "scripts/run.py",
+                "shards/model-00001-of-00002.safetensors",
+                "shards/model-00002-of-00002.safetensors",
+                "tokenizer/vocab.json"
+            ],
             "{format}"
         );
         assert_eq!(tree["model.safetensors"], std::fs::read(ctx.join("model.safetensors")).unwrap());

@@ -6,8 +6,7 @@ use llb::State;
 
 use crate::emit::{self, EarlyBlob};
 use crate::gateway::{Bridge, GatewayError, Reference};
-use crate::options::OutputMode;
-use crate::options::Request;
+use crate::options::{OutputMode, Request};
 use crate::output::{Metadata, Output};
 use crate::selfimage;
 use modelpack::mediatype::classify;
@@ -93,13 +92,16 @@ pub async fn layout(
     .await;
     // A failing fetch shows in all; report it as reading the headers did before.
     let described = described?;
-    let (files, blobs) = packed?;
+    let packed = packed?;
     copied?;
     checked?;
-    sources.extend(blobs);
+    sources.extend(packed.states);
     let info = ModelInfo { described, annotations, ..info.clone() };
-    let plan = output.plan(files, &info)?;
-    let (result, metadata) = output.emit(&plan, &sources, &request.name, early.as_ref())?;
+    let plan = output.plan(packed.files, &info)?;
+    // The layout is written on the raw blobs copied early or on the packed
+    // weights' tree, whichever holds only blobs of this plan.
+    let base = [early, packed.chain].into_iter().flatten().find(|b| b.fits(&plan));
+    let (result, metadata) = output.emit(&plan, &sources, &request.name, base.as_ref())?;
     Ok((bridge.solve_evaluated(result.to_definition()).await?, metadata))
 }
 
