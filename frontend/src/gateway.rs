@@ -82,6 +82,21 @@ fn remote(status: tonic::Status) -> GatewayError {
     })
 }
 
+/// Explains BuildKit refusing a solve request of `size` bytes as larger
+/// than its gRPC limit (4 MiB on BuildKit 0.13); other errors pass.
+fn too_big(e: GatewayError, size: usize) -> GatewayError {
+    match &e {
+        GatewayError::Remote(s) if s.code == tonic::Code::ResourceExhausted as i32 && s.message.contains("larger than max") => {
+            GatewayError::Local(anyhow!(
+                "the build graph is {:.1} MiB, more than this BuildKit accepts in one request ({}); it grows with the number of files (their downloads, copies and manifest entries; 10,000 small files take about 8 MiB), and BuildKit 0.13 (Docker 26) accepts 4 MiB, about 4,500 files, while Docker 28.5 took 8 MiB here: use a newer engine, or package fewer files per build with include/exclude",
+                size as f64 / (1 << 20) as f64,
+                s.message
+            ))
+        }
+        _ => e,
+    }
+}
+
 /// A connected LLBBridge client plus what `Ping` told us. Every call
 /// takes `&self` and clones the tonic client (a cheap handle onto one
 /// HTTP/2 connection), so independent solves and reads can be in flight
@@ -228,7 +243,8 @@ impl Bridge {
             // The very message handed to gRPC below.
             d.record(&request.encode_to_vec());
         }
-        let response = self.client.clone().solve(request).await.map_err(remote)?.into_inner();
+        let size = request.encoded_len();
+        let response = self.client.clone().solve(request).await.map_err(|e| too_big(remote(e), size))?.into_inner();
         match response.result.and_then(|r| r.result) {
             Some(gw::result::Result::Ref(r)) => Ok(Reference(r.id)),
             None => Err(GatewayError::Local(anyhow!("BuildKit's solve returned no result; try the build again"))),
@@ -356,6 +372,20 @@ mod tests {
         assert_eq!(env.opts["no-cache"], "");
         assert_eq!(env.session_id, "s1");
         assert_eq!(env.opts.len(), 3);
+    }
+
+    #[test]
+    fn a_request_over_buildkits_limit_is_explained_with_its_size() {
+        let refused = GatewayError::Remote(Status {
+            code: tonic::Code::ResourceExhausted as i32,
+            message: "grpc: received message larger than max (8610781 vs. 4194304)".into(),
+            details: vec![],
+        });
+        let text = too_big(refused, 8_610_781).to_string();
+        assert!(text.starts_with("the build graph is 8.2 MiB"), "{text}");
+        assert!(text.contains("8610781 vs. 4194304") && text.contains("include/exclude"), "{text}");
+        let other = GatewayError::Remote(Status { code: 2, message: "exec failed".into(), details: vec![] });
+        assert_eq!(too_big(other, 9 << 20).to_string(), "exec failed");
     }
 
     #[test]
