@@ -138,17 +138,22 @@ mod tests {
     use llb::proto::pb::{file_action::Action, op::Op as Kind, Op};
     use prost::Message;
 
-    #[test]
-    fn layout_is_file_ops_only_with_one_copy_per_distinct_blob() {
-        let src = llb::source::local("context").into_state();
-        let f = |path: &str, bytes: &[u8]| PlanFile {
+    /// A raw file at `/<path>` of source 0.
+    fn context_file(path: &str, bytes: &[u8]) -> PlanFile {
+        PlanFile {
             path: path.into(),
             size: bytes.len() as u64,
             digest: llb::digest_of(bytes),
             executable: false,
             origin: Origin { source: 0, path: format!("/{path}") },
             packed: None,
-        };
+        }
+    }
+
+    #[test]
+    fn layout_is_file_ops_only_with_one_copy_per_distinct_blob() {
+        let src = llb::source::local("context").into_state();
+        let f = context_file;
         let files = vec![f("a.safetensors", b"w"), f("copy.safetensors", b"w"), f("config.json", b"{}")];
         let info = ModelInfo { name: "m".into(), ..Default::default() };
         let plan = plan::build(files, &info, LayerPackaging::Raw).unwrap();
@@ -181,14 +186,7 @@ mod tests {
     #[test]
     fn early_blobs_are_copied_once_and_the_layout_builds_on_them() {
         let src = llb::source::local("context").into_state();
-        let f = |path: &str, bytes: &[u8]| PlanFile {
-            path: path.into(),
-            size: bytes.len() as u64,
-            digest: llb::digest_of(bytes),
-            executable: false,
-            origin: Origin { source: 0, path: format!("/{path}") },
-            packed: None,
-        };
+        let f = context_file;
         let files = vec![f("a.safetensors", b"w"), f("b.safetensors", b"w"), f("config.json", b"{}")];
         let early = early_blobs(
             None,

@@ -35,11 +35,6 @@ fn build(hub: &FakeHub, ctx: &TempDir, source: &str, dest: &std::path::Path) -> 
         .output(dest)
 }
 
-/// Builds the repo twice, the second time unchanged, and returns the
-/// requests the rebuild sent to the hub. `step`: fetch small files in our
-/// own cached download step (host network, as a `--bridge=none` engine
-/// needs); otherwise the engine's missing default network makes the
-/// frontend fall back to one BuildKit HTTP source per small file.
 /// Builds a one-file context once, before the tests' first builds.
 ///
 /// On Docker 26 (BuildKit 0.13), when the engine's cache is empty and two
@@ -59,16 +54,48 @@ fn pull_the_frontend_image_once() {
     });
 }
 
+/// A fresh repo of [`repo_files`] on its own fake hub, pinned to its commit.
+struct Pinned {
+    hub: FakeHub,
+    ctx: TempDir,
+    repo: String,
+    files: Vec<(String, Vec<u8>)>,
+    source: String,
+}
+
+impl Pinned {
+    fn new(prefix: &str) -> Self {
+        pull_the_frontend_image_once();
+        let hub = FakeHub::start();
+        let repo = unique_repo(prefix);
+        let files = repo_files(fs::fresh_seed());
+        let commit = hub.create_repo(&repo, files.iter().map(|(p, b)| (p.as_str(), b.as_slice())), None);
+        let source = format!("hf://{repo}@{commit}");
+        Pinned { hub, ctx: TempDir::new("scale-ctx"), repo, files, source }
+    }
+
+    /// Asserts that `layout` unpacks to the repo's files.
+    fn assert_unpacks(&self, layout: &Layout) {
+        let want = TempDir::new("scale-want");
+        for (path, bytes) in self.files.iter().filter(|(p, _)| p != ".gitattributes") {
+            fs::write_file(want.path(), path, bytes);
+        }
+        let got = TempDir::new("scale-got");
+        layout.unpack(got.path());
+        fs::assert_same_tree(want.path(), got.path());
+    }
+}
+
+/// Builds the repo twice, the second time unchanged, and returns the
+/// requests the rebuild sent to the hub. `step`: fetch small files in our
+/// own cached download step (host network, as a `--bridge=none` engine
+/// needs); otherwise the engine's missing default network makes the
+/// frontend fall back to one BuildKit HTTP source per file (small and LFS).
 fn build_twice(step: bool, second_args: &[(&str, &str)]) -> integration::hub::HubStats {
-    pull_the_frontend_image_once();
-    let hub = FakeHub::start();
-    let ctx = TempDir::new("scale-ctx");
-    let repo = unique_repo("scale");
-    let files = repo_files(fs::fresh_seed());
-    let commit = hub.create_repo(&repo, files.iter().map(|(p, b)| (p.as_str(), b.as_slice())), None);
-    let source = format!("hf://{repo}@{commit}");
+    let pinned = Pinned::new("scale");
+    let Pinned { hub, ctx, repo, source, .. } = &pinned;
     let build = |dest: &std::path::Path| {
-        let b = build(&hub, &ctx, &source, dest);
+        let b = build(hub, ctx, source, dest);
         if step {
             b.arg("download_network", "host").flag("--allow=network.host")
         } else {
@@ -81,13 +108,7 @@ fn build_twice(step: bool, second_args: &[(&str, &str)]) -> integration::hub::Hu
     let outcome = build(&first).run();
     assert!(outcome.success, "first build failed\n{}\n{}", outcome.report(), hub.stats().describe());
     let layout = Layout::verify(&first);
-    let want = TempDir::new("scale-want");
-    for (path, bytes) in files.iter().filter(|(p, _)| p != ".gitattributes") {
-        fs::write_file(want.path(), path, bytes);
-    }
-    let got = TempDir::new("scale-got");
-    layout.unpack(got.path());
-    fs::assert_same_tree(want.path(), got.path());
+    pinned.assert_unpacks(&layout);
     // Progress names tell the paths apart: one download step, or one
     // BuildKit HTTP source per small file.
     let per_file = outcome.stderr.contains("fetch part0/note0.txt (");
@@ -159,15 +180,10 @@ fn proxy_build_args_do_not_re_run_the_cached_download_step() {
 #[test]
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn a_raw_layout_is_the_same_whether_lfs_files_come_in_one_step_or_one_source_each() {
-    pull_the_frontend_image_once();
-    let hub = FakeHub::start();
-    let ctx = TempDir::new("scale-ctx");
-    let repo = unique_repo("scale-raw");
-    let files = repo_files(fs::fresh_seed());
-    let commit = hub.create_repo(&repo, files.iter().map(|(p, b)| (p.as_str(), b.as_slice())), None);
-    let source = format!("hf://{repo}@{commit}");
+    let pinned = Pinned::new("scale-raw");
+    let Pinned { hub, ctx, repo, source, .. } = &pinned;
     let out = TempDir::new("scale-raw-out");
-    let raw = |dest: &std::path::Path| build(&hub, &ctx, &source, dest).arg("layer_packaging", "raw");
+    let raw = |dest: &std::path::Path| build(hub, ctx, source, dest).arg("layer_packaging", "raw");
 
     // One step: the layout is written on top of its output, so only the
     // small files are copied into blobs/sha256 (the weights never are).
@@ -185,11 +201,5 @@ fn a_raw_layout_is_the_same_whether_lfs_files_come_in_one_step_or_one_source_eac
     let a = Layout::verify(&out.join("step"));
     let b = Layout::verify(&out.join("sources"));
     assert_eq!(a.manifest_digest(), b.manifest_digest(), "the same bytes either way");
-    let got = TempDir::new("scale-raw-got");
-    a.unpack(got.path());
-    let want = TempDir::new("scale-raw-want");
-    for (path, bytes) in files.iter().filter(|(p, _)| p != ".gitattributes") {
-        fs::write_file(want.path(), path, bytes);
-    }
-    fs::assert_same_tree(want.path(), got.path());
+    pinned.assert_unpacks(&a);
 }
