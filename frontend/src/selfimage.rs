@@ -67,14 +67,27 @@ pub async fn scan_listing(
     Ok(listing)
 }
 
+/// `tree`'s file at `path`, mounted read-only at `dest`. With
+/// `by_definition` (sources whose definition pins their content: the Hub's
+/// checksummed downloads), BuildKit keys the step by that definition
+/// instead of first reading the whole file to hash it.
+fn input_file(dest: &str, tree: &State, path: &str, by_definition: bool) -> Mount {
+    let mount = Mount::bind(dest, tree).readonly().selector(path.trim_start_matches('/'));
+    if by_definition {
+        mount.keyed_by_definition()
+    } else {
+        mount
+    }
+}
+
 /// A step packing the file at `path` of `tree` as a tar layer named `name`
 /// (network off). Only that file is mounted, so BuildKit caches the step
 /// per file content; its result holds the blob and its description.
-pub fn pack_step(image: &State, tree: &State, path: &str, name: &str, mode: u32, format: LayerPackaging) -> State {
+pub fn pack_step(image: &State, tree: &State, path: &str, name: &str, mode: u32, format: LayerPackaging, by_definition: bool) -> State {
     let mode = format!("{mode:o}");
     Exec::new(image, [BINARY, "pack-layer", format.suffix(), name, mode.as_str(), "/src/file", "/out"])
         .network(NetMode::None)
-        .mount(Mount::bind("/src/file", tree).readonly().selector(path.trim_start_matches('/')))
+        .mount(input_file("/src/file", tree, path, by_definition))
         .mount(Mount::bind("/out", &State::scratch()))
         .custom_name(&format!("pack {name} as {}", format.suffix()))
         .build()
@@ -88,16 +101,13 @@ pub const FACTS_FILE: &str = "facts.json";
 /// A step that reads the headers of `files` (each mounted read-only at
 /// `/src/<model path>`, so only those files are in its cache key) and
 /// writes what they say about the model to [`FACTS_FILE`] (network off).
-pub fn describe_step(image: &State, files: &[&PlanFile], sources: &[State]) -> State {
+pub fn describe_step(image: &State, files: &[&PlanFile], sources: &[State], by_definition: bool) -> State {
     let out = format!("/out/{FACTS_FILE}");
     let mut args = vec![BINARY, "describe", "/src", out.as_str()];
     args.extend(files.iter().map(|f| f.path.as_str()));
     let mut exec = Exec::new(image, args).network(NetMode::None);
     for f in files {
-        let mount = Mount::bind(&format!("/src/{}", f.path), &sources[f.origin.source])
-            .readonly()
-            .selector(f.origin.path.trim_start_matches('/'));
-        exec = exec.mount(mount);
+        exec = exec.mount(input_file(&format!("/src/{}", f.path), &sources[f.origin.source], &f.origin.path, by_definition));
     }
     exec.mount(Mount::bind("/out", &State::scratch()))
         .custom_name(&format!("read model headers ({} files)", files.len()))
@@ -116,12 +126,13 @@ pub async fn describe_files(
     files: &[PlanFile],
     sources: &[State],
     use_name: bool,
+    by_definition: bool,
 ) -> Result<PartialConfig, GatewayError> {
     let wanted = describe::selection(files);
     if wanted.is_empty() {
         return Ok(PartialConfig::default());
     }
-    let step = describe_step(image, &wanted, sources);
+    let step = describe_step(image, &wanted, sources, by_definition);
     let r = bridge.solve_evaluated(step.to_definition()).await?;
     let bytes = bridge.read_file(&r, FACTS_FILE).await?;
     let facts: ModelFacts =
@@ -151,11 +162,12 @@ fn pack_step_into(
     mode: u32,
     format: LayerPackaging,
     below: &State,
+    by_definition: bool,
 ) -> (State, State) {
     let mode = format!("{mode:o}");
     let node = Exec::new(image, [BINARY, "pack-layer", format.suffix(), name, mode.as_str(), "/src/file", "/out", "/meta"])
         .network(NetMode::None)
-        .mount(Mount::bind("/src/file", tree).readonly().selector(path.trim_start_matches('/')))
+        .mount(input_file("/src/file", tree, path, by_definition))
         .mount(Mount::bind("/out", below))
         .mount(Mount::bind("/meta", &State::scratch()))
         .custom_name(&format!("pack {name} as {} into blobs/sha256", format.suffix()))
@@ -207,6 +219,7 @@ pub async fn pack_files(
     files: Vec<PlanFile>,
     sources: &[State],
     format_of: impl Fn(&PlanFile) -> LayerPackaging,
+    by_definition: bool,
 ) -> Result<PackedFiles, GatewayError> {
     type Job = (PlanFile, LayerPackaging);
     let (raw, to_pack): (Vec<Job>, Vec<Job>) = files
@@ -220,14 +233,15 @@ pub async fn pack_files(
     let jobs: Vec<(PlanFile, LayerPackaging, State)> = single
         .into_iter()
         .map(|(f, format)| {
-            let out = pack_step(image, &sources[f.origin.source], &f.origin.path, &f.path, f.mode(), format);
+            let out = pack_step(image, &sources[f.origin.source], &f.origin.path, &f.path, f.mode(), format, by_definition);
             (f, format, out)
         })
         .collect();
     let mut below = State::scratch();
     let mut links: Vec<(PlanFile, LayerPackaging, State)> = Vec::with_capacity(chained.len());
     for (f, format) in chained {
-        let (tree, meta) = pack_step_into(image, &sources[f.origin.source], &f.origin.path, &f.path, f.mode(), format, &below);
+        let (tree, meta) =
+            pack_step_into(image, &sources[f.origin.source], &f.origin.path, &f.path, f.mode(), format, &below, by_definition);
         below = tree;
         links.push((f, format, meta));
     }

@@ -55,7 +55,7 @@ pub async fn check(bridge: &Bridge, image: &State, files: &[Expected<'_>], what:
         args.extend(mounts.iter().map(String::as_str));
         let mut step = Exec::new(image, args).network(NetMode::None);
         for (f, dest) in batch.iter().zip(&mounts) {
-            step = step.mount(Mount::bind(dest, f.state).readonly().selector(&f.path));
+            step = step.mount(Mount::bind(dest, f.state).readonly().keyed_by_definition().selector(&f.path));
         }
         let state = step
             .mount(Mount::bind("/out", &State::scratch()))

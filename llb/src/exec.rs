@@ -31,13 +31,23 @@ pub struct Mount {
     dest: String,
     selector: String,
     kind: MountKind,
+    by_definition: bool,
 }
 
 impl Mount {
     /// Mounts `source` at `dest`; writable unless [`Mount::readonly`].
     pub fn bind(dest: &str, source: &State) -> Self {
         let kind = MountKind::Bind { source: source.clone(), readonly: false };
-        Mount { dest: dest.into(), selector: String::new(), kind }
+        Mount { dest: dest.into(), selector: String::new(), kind, by_definition: false }
+    }
+
+    /// Keys the step's cache on this mount's source by its definition
+    /// alone: BuildKit then does not read (hash) the mounted files before
+    /// the step runs, as it does by default for read-only mounts (LLB
+    /// `MountContentCache.OFF`; engines without the field ignore it).
+    pub fn keyed_by_definition(mut self) -> Self {
+        self.by_definition = true;
+        self
     }
 
     /// Makes a bind mount read-only (it then has no output).
@@ -57,17 +67,17 @@ impl Mount {
     /// Mounts the build secret `id` as a file at `dest` (mode 0400).
     pub fn secret(dest: &str, id: &str, optional: bool) -> Self {
         let kind = MountKind::Secret { id: id.into(), optional, mode: 0o400 };
-        Mount { dest: dest.into(), selector: String::new(), kind }
+        Mount { dest: dest.into(), selector: String::new(), kind, by_definition: false }
     }
 
     /// A persistent cache directory shared between builds under `id`.
     pub fn cache(dest: &str, id: &str) -> Self {
-        Mount { dest: dest.into(), selector: String::new(), kind: MountKind::Cache { id: id.into() } }
+        Mount { dest: dest.into(), selector: String::new(), kind: MountKind::Cache { id: id.into() }, by_definition: false }
     }
 
     /// An empty in-memory directory.
     pub fn tmpfs(dest: &str) -> Self {
-        Mount { dest: dest.into(), selector: String::new(), kind: MountKind::Tmpfs }
+        Mount { dest: dest.into(), selector: String::new(), kind: MountKind::Tmpfs, by_definition: false }
     }
 }
 
@@ -171,6 +181,7 @@ impl Exec {
                 selector: m.selector.clone(),
                 input: -1,
                 output: -1,
+                content_cache: if m.by_definition { pb::MountContentCache::Off as i32 } else { 0 },
                 ..Default::default()
             };
             match &m.kind {

@@ -140,6 +140,7 @@ async fn attempt(
         files: fetched.files.clone(),
         sources: fetched.sources.clone(),
         blob_source: fetched.blob_source,
+        pinned: true,
     };
     package::layout(bridge, &fetcher.image, request, output, fetched_files, &info, sizes)
         .await

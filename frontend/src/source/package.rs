@@ -22,12 +22,17 @@ pub struct Fetched {
     /// A source that holds exactly the files whose origin it is, each at its
     /// blob path (`/blobs/sha256/<hex>` of its own digest), if any.
     pub blob_source: Option<usize>,
+    /// Every source's definition pins its content (checksummed downloads),
+    /// so steps reading the files are keyed by it instead of BuildKit
+    /// hashing the files first. Not for the build context, whose
+    /// definition names only the session.
+    pub pinned: bool,
 }
 
 impl Fetched {
     /// Files from `sources`, none of them at a blob path.
     pub fn new(files: Vec<PlanFile>, sources: Vec<State>) -> Self {
-        Fetched { files, sources, blob_source: None }
+        Fetched { files, sources, blob_source: None, pinned: false }
     }
 }
 
@@ -45,7 +50,7 @@ pub async fn layout(
     info: &ModelInfo,
     pending: impl std::future::Future<Output = Result<(), GatewayError>>,
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let Fetched { files, mut sources, blob_source } = fetched;
+    let Fetched { files, mut sources, blob_source, pinned } = fetched;
     let mut annotations = info.annotations.clone();
     annotations.extend(request.extras.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
     let compress_weights = output.compress_weights(request.compress_weights);
@@ -84,8 +89,8 @@ pub async fn layout(
     // Reading the headers, packing and the early copies are independent:
     // solve them together, with whatever else the caller still checks.
     let (described, packed, copied, checked) = futures_util::future::join4(
-        selfimage::describe_files(bridge, image, &files, &sources, !request.name_given),
-        selfimage::pack_files(bridge, image, files.clone(), &sources, format_of),
+        selfimage::describe_files(bridge, image, &files, &sources, !request.name_given, pinned),
+        selfimage::pack_files(bridge, image, files.clone(), &sources, format_of, pinned),
         copy_early,
         pending,
     )
