@@ -165,6 +165,21 @@ fn exec_mounts_are_sorted_with_outputs_for_writable_binds() {
     assert!(secret.secret_opt.as_ref().unwrap().optional);
     assert_eq!(by("/cache").mount_type, pb::MountType::Cache as i32);
     assert_eq!(by("/tmp").mount_type, pb::MountType::Tmpfs as i32);
+    assert_eq!(src_mount.content_cache, pb::MountContentCache::Default as i32, "content hashing unless asked");
+}
+
+#[test]
+fn a_mount_keyed_by_definition_turns_content_hashing_off() {
+    let src = source::http("http://h/w.bin").checksum(&digest_of(b"w")).into_state();
+    let node = Exec::new(&State::scratch(), ["/bin/true"])
+        .mount(Mount::bind("/w", &src).readonly().keyed_by_definition())
+        .mount(Mount::bind("/out", &State::scratch()))
+        .build();
+    let (ops, terminal) = decode(&node.output("/out").unwrap().to_definition());
+    let Some(Kind::Exec(exec)) = &head(&ops, &terminal).op else { panic!("exec op") };
+    let w = exec.mounts.iter().find(|m| m.dest == "/w").unwrap();
+    assert_eq!(w.content_cache, pb::MountContentCache::Off as i32);
+    assert!(exec.mounts.iter().filter(|m| m.dest != "/w").all(|m| m.content_cache == 0));
 }
 
 #[test]
