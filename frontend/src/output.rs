@@ -199,13 +199,13 @@ impl Output {
     }
 
     /// The result state and its metadata. `sources[i]` is the state a
-    /// layer with `origin.source == i` copies from. `early` blobs, when
-    /// they fit the plan, are the base of a layout (other modes ignore
-    /// them).
-    pub fn emit(&self, plan: &Plan, sources: &[State], name: &str, early: Option<&EarlyBlobs>) -> Result<(State, Metadata)> {
+    /// layer with `origin.source == i` copies from. The first of `bases`
+    /// that fits the plan (holds only blobs of it) is the base of a layout
+    /// (other modes ignore them).
+    pub fn emit(&self, plan: &Plan, sources: &[State], name: &str, bases: impl IntoIterator<Item = EarlyBlobs>) -> Result<(State, Metadata)> {
         Ok(match self.mode {
             OutputMode::Layout => (
-                emit::layout(plan, sources, name, early.filter(|e| e.fits(plan))),
+                emit::layout(plan, sources, name, bases.into_iter().find(|b| b.fits(plan)).as_ref()),
                 Metadata::from([(META_OCI_LAYOUT.into(), b"true".to_vec())]),
             ),
             OutputMode::Files => (files_state(plan, sources, "/", name, self.mtime_nanos), Metadata::new()),

@@ -178,6 +178,12 @@ pub fn check_digest(digest: &str) -> Result<&str> {
     }
 }
 
+/// Where the blob of `digest` goes under a layout-shaped folder `root`:
+/// `blobs/sha256/<hex>` (a digest that is not sha256 hex is refused).
+pub fn blob_path_in(root: &Path, digest: &str) -> Result<PathBuf> {
+    Ok(root.join("blobs/sha256").join(check_digest(digest)?))
+}
+
 impl Layout {
     /// Opens `root`, checking `oci-layout`.
     pub fn open(root: &Path) -> Result<Layout> {
@@ -206,7 +212,7 @@ impl Layout {
 
     /// Where the blob of `digest` is.
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
-        Ok(self.root.join("blobs/sha256").join(check_digest(digest)?))
+        blob_path_in(&self.root, digest)
     }
 
     /// Reads a small blob, checking its size and digest against `d`.
@@ -325,7 +331,7 @@ pub fn write(root: &Path, plan: &Plan, blob_file: impl Fn(usize) -> PathBuf, mut
     let present = |d: &Descriptor, path: &Path| std::fs::metadata(path).is_ok_and(|m| m.len() == d.size);
     for (i, layer) in plan.layers.iter().enumerate() {
         let d = &layer.descriptor;
-        let dest = root.join("blobs/sha256").join(check_digest(&d.digest)?);
+        let dest = blob_path_in(root, &d.digest)?;
         let path = d.annotations.get(oci::ANNOTATION_FILEPATH).map_or("", String::as_str);
         if present(d, &dest) {
             progress(&format!("layer {}/{} {path}: blob {} already present", i + 1, plan.layers.len(), short(&d.digest)));
@@ -335,7 +341,7 @@ pub fn write(root: &Path, plan: &Plan, blob_file: impl Fn(usize) -> PathBuf, mut
         copy_verified(&blob_file(i), &dest, &d.digest, d.size)?;
     }
     for blob in [&plan.config, &plan.manifest] {
-        let dest = root.join("blobs/sha256").join(check_digest(&blob.descriptor.digest)?);
+        let dest = blob_path_in(root, &blob.descriptor.digest)?;
         write_atomic(&dest, &blob.bytes)?;
     }
     let index = match existing {

@@ -132,12 +132,6 @@ pub fn write_layer_with<W: Write>(
     Ok(Written { digest, size, diff_id })
 }
 
-/// Where a blob goes inside a layout-shaped folder: `blobs/sha256/<hex>`.
-pub fn blob_path_in(dir: &Path, digest: &str) -> std::path::PathBuf {
-    let (algorithm, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
-    dir.join("blobs").join(algorithm).join(hex)
-}
-
 /// `modelpack-frontend pack-layer <format> <name> <mode-octal> <src-file> <out-dir> [<meta-dir>]`.
 ///
 /// With `<out-dir>` alone, writes the blob to `<out-dir>/blob` and its
@@ -167,7 +161,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let description = match meta {
         None => out.join(LAYER_FILE),
         Some(meta) => {
-            let at = blob_path_in(out, &written.digest);
+            let at = crate::layout::blob_path_in(out, &written.digest)?;
             std::fs::rename(&target, &at).with_context(|| format!("renaming {} to {}", target.display(), at.display()))?;
             meta.join(LAYER_FILE)
         }
@@ -273,7 +267,7 @@ mod tests {
         let tar = run_one("tar", &meta1);
         let zst = run_one("tar+zstd", &meta2);
         for w in [&tar, &zst] {
-            let bytes = std::fs::read(blob_path_in(&out, &w.digest)).unwrap();
+            let bytes = std::fs::read(crate::layout::blob_path_in(&out, &w.digest).unwrap()).unwrap();
             assert_eq!(bytes.len() as u64, w.size);
             assert_eq!(crate::digest::sha256_of(&bytes), w.digest);
         }

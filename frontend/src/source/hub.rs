@@ -16,7 +16,7 @@ use anyhow::anyhow;
 use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
 use crate::buildkit_errors::{classify, classify_error, Cause};
-use crate::emit::human_size;
+use crate::emit::{blob_path, human_size};
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::deadline::{self, Unfinished};
 use crate::hfget::{Expect, TOKEN_PATH, TOKEN_SECRET_ID};
@@ -528,7 +528,7 @@ async fn fetch_lfs_files(
                 .filter(|(_, f)| seen.insert(sha(f)))
                 .map(|(_, f)| hubfiles::Download {
                     url: hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path),
-                    path: format!("blobs/sha256/{}", sha(f)),
+                    path: blob_path(&format!("sha256:{}", sha(f))).trim_start_matches('/').to_string(),
                     git_sha1: None,
                     sha256: Some(sha(f)),
                 })
@@ -548,7 +548,7 @@ async fn fetch_lfs_files(
             Ok(_) => {
                 let files = lfs
                     .iter()
-                    .map(|(rel, f)| plan_file(rel, f, 1, format!("/blobs/sha256/{}", sha(f))))
+                    .map(|(rel, f)| plan_file(rel, f, 1, blob_path(&format!("sha256:{}", sha(f)))))
                     .collect();
                 return Ok((files, vec![tree], true));
             }
