@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use llb::{CopyOptions, FileOp, State};
+use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
 use modelpack::plan::Plan;
 
@@ -98,37 +98,83 @@ impl EarlyBlobs {
     }
 }
 
+/// Documents (manifest and config) at least this big are written by a
+/// step of our image from a compressed bundle ([`modelpack::docs`]) rather
+/// than inline in the graph: about 2,000 files. Smaller ones are written by
+/// the file op, which saves starting a container.
+pub const DOCS_STEP_MIN_BYTES: usize = 1 << 20;
+
 /// The layout as a state: `oci-layout`, `index.json` and `blobs/sha256/*`.
 /// `sources[i]` is the state a layer with `origin.source == i` copies from.
 /// With `early` (which must [fit](EarlyBlobs::fits) the plan), the layout
-/// is written on top of it and its blobs are not copied again.
-pub fn layout(plan: &Plan, sources: &[State], name: &str, early: Option<&EarlyBlobs>) -> State {
+/// is written on top of it and its blobs are not copied again. With
+/// `image` (our own), big documents are written by a step of it (see
+/// [`DOCS_STEP_MIN_BYTES`]).
+pub fn layout(plan: &Plan, sources: &[State], name: &str, early: Option<&EarlyBlobs>, image: Option<&State>) -> State {
     let total: u64 = plan.layers.iter().map(|l| l.descriptor.size).sum();
-    let (mut op, mut written) = match early {
-        Some(e) => (FileOp::new(e.state.clone()), e.digests.clone()),
-        None => (FileOp::new(State::scratch()).mkdir("/blobs/sha256", 0o755, true), BTreeSet::new()),
+    let mut written = early.map(|e| e.digests.clone()).unwrap_or_default();
+    let copies: Vec<_> = plan.layers.iter().filter(|l| written.insert(l.descriptor.digest.clone())).collect();
+    let blobs_op = || {
+        let op = match early {
+            Some(e) => FileOp::new(e.state.clone()),
+            None => FileOp::new(State::scratch()).mkdir("/blobs/sha256", 0o755, true),
+        };
+        copies.iter().fold(op, |op, l| {
+            op.copy(&sources[l.origin.source], &l.origin.path, &blob_path(&l.descriptor.digest), blob_copy())
+        })
     };
-    let blob_copy = blob_copy();
-    for layer in &plan.layers {
-        if written.insert(layer.descriptor.digest.clone()) {
-            let from = &sources[layer.origin.source];
-            op = op.copy(from, &layer.origin.path, &blob_path(&layer.descriptor.digest), blob_copy.clone());
-        }
-    }
+    let mut docs = Vec::new();
     for blob in [&plan.config, &plan.manifest] {
         if written.insert(blob.descriptor.digest.clone()) {
-            op = op.mkfile(&blob_path(&blob.descriptor.digest), 0o644, blob.bytes.clone());
+            docs.push((blob_path(&blob.descriptor.digest), &blob.bytes));
         }
     }
-    op.mkfile("/index.json", 0o644, plan.index.clone())
-        .mkfile("/oci-layout", 0o644, plan.oci_layout.clone())
-        .custom_name(&format!(
-            "assemble ModelPack layout {name} ({} layers, {})",
-            plan.layers.len(),
-            human_size(total)
-        ))
-        .into_state()
+    docs.push(("/index.json".to_string(), &plan.index));
+    docs.push(("/oci-layout".to_string(), &plan.oci_layout));
+    let described = format!("{} layers, {}", plan.layers.len(), human_size(total));
+    let big: usize = docs.iter().map(|(_, bytes)| bytes.len()).sum();
+    match image {
+        Some(image) if big >= DOCS_STEP_MIN_BYTES => {
+            let blobs = match early {
+                Some(e) if copies.is_empty() => e.state.clone(),
+                _ => blobs_op().custom_name(&format!("copy the blobs of ModelPack layout {name} ({described})")).into_state(),
+            };
+            write_docs_step(image, &blobs, &docs, &format!("write the documents of ModelPack layout {name} ({})", human_size(big as u64)))
+        }
+        _ => docs
+            .into_iter()
+            .fold(blobs_op(), |op, (path, bytes)| op.mkfile(&path, 0o644, bytes.clone()))
+            .custom_name(&format!("assemble ModelPack layout {name} ({described})"))
+            .into_state(),
+    }
 }
+
+/// A step of `image` writing `docs` (path, bytes) into `below`, from one
+/// compressed bundle in the graph (network off). `below`, holding every
+/// blob, is a writable mount: BuildKit keys it by its definition and does
+/// not read it first.
+fn write_docs_step(image: &State, below: &State, docs: &[(String, &Vec<u8>)], progress: &str) -> State {
+    let mut bundle = modelpack::docs::Bundle::default();
+    for (path, bytes) in docs {
+        bundle.push(path, bytes).expect("OCI documents are JSON, so UTF-8");
+    }
+    let input = FileOp::new(State::scratch())
+        .mkfile(&format!("/{DOCS_FILE}"), 0o644, bundle.to_compressed())
+        .custom_name(&format!("list {} layout document(s), compressed", docs.len()))
+        .into_state();
+    let bundle_path = format!("/in/{DOCS_FILE}");
+    Exec::new(image, [crate::selfimage::BINARY, "write-docs", bundle_path.as_str(), "/out"])
+        .network(NetMode::None)
+        .mount(Mount::bind("/in", &input).readonly())
+        .mount(Mount::bind("/out", below))
+        .custom_name(progress)
+        .build()
+        .output("/out")
+        .expect("/out is a writable mount")
+}
+
+/// The bundle's file name in the step's input.
+const DOCS_FILE: &str = "docs.json.zst";
 
 #[cfg(test)]
 mod tests {
@@ -157,7 +203,7 @@ mod tests {
         let files = vec![f("a.safetensors", b"w"), f("copy.safetensors", b"w"), f("config.json", b"{}")];
         let info = ModelInfo { name: "m".into(), ..Default::default() };
         let plan = plan::build(files, &info, LayerPackaging::Raw).unwrap();
-        let def = layout(&plan, &[src], "m", None).to_definition();
+        let def = layout(&plan, &[src], "m", None, None).to_definition();
         let head = &def.def[def.def.len() - 2];
         let Some(Kind::File(file_op)) = Op::decode(head.as_slice()).unwrap().op else { panic!("file op") };
         let mut copies = Vec::new();
@@ -198,7 +244,7 @@ mod tests {
         let info = ModelInfo { name: "m".into(), ..Default::default() };
         let plan = plan::build(files.clone(), &info, LayerPackaging::Raw).unwrap();
         assert!(early.fits(&plan));
-        let def = layout(&plan, &[src.clone()], "m", Some(&early)).to_definition();
+        let def = layout(&plan, &[src.clone()], "m", Some(&early), None).to_definition();
         let copies_to = |wanted: &str| {
             def.def
                 .iter()
@@ -230,7 +276,7 @@ mod tests {
         .unwrap();
         assert_eq!(on_base.digests.len(), 2);
         assert!(on_base.fits(&plan));
-        let def = layout(&plan, &[src.clone()], "m", Some(&on_base)).to_definition();
+        let def = layout(&plan, &[src.clone()], "m", Some(&on_base), None).to_definition();
         let copies: usize = def
             .def
             .iter()
@@ -242,6 +288,65 @@ mod tests {
         assert_eq!(copies, 1, "only config.json is copied");
         let only_base = early_blobs(Some((&step, BTreeSet::from([files[0].digest.clone()]))), std::iter::empty(), "m").unwrap();
         assert_eq!(only_base.state.to_definition().def, step.to_definition().def, "nothing to copy: the base itself");
+    }
+
+    /// `n` distinct small files in folders, as a Hub repo or a context has.
+    fn many_files(n: usize) -> Vec<PlanFile> {
+        (0..n).map(|i| context_file(&format!("d{:03}/f{i:05}.txt", i / 500), format!("file {i}\n").as_bytes())).collect()
+    }
+
+    #[test]
+    fn a_big_layouts_documents_are_written_by_a_step_from_a_compressed_bundle() {
+        let src = llb::source::local("context").into_state();
+        let image = llb::source::image("localhost:5000/modelpack-frontend:dev").into_state();
+        let info = ModelInfo { name: "many".into(), ..Default::default() };
+        let plan = plan::build(many_files(10_000), &info, LayerPackaging::Raw).unwrap();
+        let def = layout(&plan, &[src.clone()], "many", None, Some(&image)).to_definition();
+        let ops: Vec<Op> = def.def.iter().map(|b| Op::decode(b.as_slice()).unwrap()).collect();
+        let exec = ops.iter().find_map(|o| match &o.op { Some(Kind::Exec(e)) => Some(e), _ => None }).expect("a docs step");
+        assert_eq!(exec.meta.as_ref().unwrap().args[1..], ["write-docs", "/in/docs.json.zst", "/out"]);
+        assert_eq!(exec.network, llb::proto::pb::NetMode::None as i32);
+        let bundle = ops
+            .iter()
+            .filter_map(|o| match &o.op { Some(Kind::File(f)) => Some(f), _ => None })
+            .flat_map(|f| &f.actions)
+            .find_map(|a| match &a.action { Some(Action::Mkfile(m)) if m.path == "/docs.json.zst" => Some(m.data.clone()), _ => None })
+            .expect("the bundle is written by the graph");
+        let bundle: modelpack::docs::Bundle =
+            serde_json::from_slice(&modelpack::compact::expand(&bundle, "bundle").unwrap()).unwrap();
+        let docs: Vec<(&str, &[u8])> = bundle.docs.iter().map(|d| (d.path.as_str(), d.text.as_bytes())).collect();
+        assert_eq!(
+            docs,
+            [
+                (blob_path(&plan.config.descriptor.digest).as_str(), plan.config.bytes.as_slice()),
+                (blob_path(&plan.manifest.descriptor.digest).as_str(), plan.manifest.bytes.as_slice()),
+                ("/index.json", plan.index.as_slice()),
+                ("/oci-layout", plan.oci_layout.as_slice()),
+            ]
+        );
+        // What made 10,000 files fail on BuildKit 0.13 (4 MiB per request):
+        // the documents alone were 5.4 MB inline.
+        let size: usize = def.def.iter().map(Vec::len).sum();
+        assert!(plan.manifest.bytes.len() + plan.config.bytes.len() > 5_000_000);
+        assert!(size < 2 << 20, "the layout graph of 10,000 files is {size} bytes");
+
+        // On early blobs holding every layer, the step writes on them directly.
+        let all = many_files(3_000);
+        let early = early_blobs(
+            None,
+            all.iter().map(|f| EarlyBlob { from: &src, path: &f.origin.path, digest: &f.digest, size: f.size }),
+            "many",
+        )
+        .unwrap();
+        let plan = plan::build(all.clone(), &info, LayerPackaging::Raw).unwrap();
+        let def = layout(&plan, &[src.clone()], "many", Some(&early), Some(&image)).to_definition();
+        let file_ops = def.def.iter().filter(|b| matches!(Op::decode(b.as_slice()).unwrap().op, Some(Kind::File(_)))).count();
+        assert_eq!(file_ops, 2, "the early copies and the bundle, no empty file op");
+
+        // A small layout keeps its documents inline: no container to start.
+        let small = plan::build(many_files(50), &info, LayerPackaging::Raw).unwrap();
+        let def = layout(&small, &[src], "few", None, Some(&image)).to_definition();
+        assert!(def.def.iter().all(|b| !matches!(Op::decode(b.as_slice()).unwrap().op, Some(Kind::Exec(_)))));
     }
 
     #[test]

@@ -27,8 +27,10 @@ use modelpack::huggingface::is_safe_repo_path;
 
 /// Where the step finds its download list.
 const LIST_DIR: &str = "/in";
-/// The list's file name inside [`LIST_DIR`].
-const LIST_FILE: &str = "downloads.json";
+/// The list's file name inside [`LIST_DIR`]: JSON, compressed so that
+/// lists of thousands of files keep the solve request small
+/// ([`modelpack::compact`]).
+const LIST_FILE: &str = "downloads.json.zst";
 
 /// One file to download.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,7 +83,7 @@ pub struct StepNetwork {
 pub fn step(image: &State, list: &DownloadList, net: &StepNetwork, progress: &str) -> State {
     let json = serde_json::to_vec(list).expect("a download list serializes");
     let input = FileOp::new(State::scratch())
-        .mkfile(&format!("/{LIST_FILE}"), 0o644, json)
+        .mkfile(&format!("/{LIST_FILE}"), 0o644, modelpack::compact::compress(&json))
         .custom_name(&format!("list {} file(s) to download", list.files.len()))
         .into_state();
     let list_path = format!("{LIST_DIR}/{LIST_FILE}");
@@ -144,7 +146,7 @@ pub fn run(args: &[String]) -> Result<u8> {
     let [list, out] = args else {
         bail!("usage: modelpack-frontend hf-get-many <list.json> <out-dir>");
     };
-    let bytes = std::fs::read(list).with_context(|| format!("reading the download list {list}"))?;
+    let bytes = modelpack::compact::read(Path::new(list)).context("reading the download list")?;
     let list: DownloadList = serde_json::from_slice(&bytes).with_context(|| format!("parsing the download list {list}"))?;
     Ok(hfget::exit_code(download_all(&list, Path::new(out))))
 }
@@ -196,10 +198,10 @@ mod tests {
                 _ => None,
             })
             .expect("the list is written by the graph");
-        let written: DownloadList = serde_json::from_slice(&mkfile.data).unwrap();
+        let written: DownloadList = serde_json::from_slice(&modelpack::compact::expand(&mkfile.data, "list").unwrap()).unwrap();
         assert_eq!(written, list(3));
         let exec = all.iter().find_map(|o| match &o.op { Some(Kind::Exec(e)) => Some(e.clone()), _ => None }).unwrap();
-        assert_eq!(exec.meta.as_ref().unwrap().args, [BINARY, "hf-get-many", "/in/downloads.json", "/out"]);
+        assert_eq!(exec.meta.as_ref().unwrap().args, [BINARY, "hf-get-many", "/in/downloads.json.zst", "/out"]);
         assert!(exec.mounts.iter().all(|m| m.dest != TOKEN_PATH));
         assert_eq!(exec.network, pb::NetMode::Host as i32);
 

@@ -39,6 +39,7 @@ fn main() {
         Some("pack-layer") => modelpack::pack::run(&args[2..]),
         Some("describe") => modelpack::describe::run(&args[2..]),
         Some("sizes") => sizes::run(&args[2..]),
+        Some("write-docs") => modelpack::docs::run(&args[2..]),
         Some("hf-get") => match hfget::run(&args[2..]) {
             Ok(code) => exit(i32::from(code)),
             Err(e) => Err(e),

@@ -201,11 +201,19 @@ impl Output {
     /// The result state and its metadata. `sources[i]` is the state a
     /// layer with `origin.source == i` copies from. The first of `bases`
     /// that fits the plan (holds only blobs of it) is the base of a layout
-    /// (other modes ignore them).
-    pub fn emit(&self, plan: &Plan, sources: &[State], name: &str, bases: impl IntoIterator<Item = EarlyBlobs>) -> Result<(State, Metadata)> {
+    /// (other modes ignore them). `image` (our own) writes a big layout's
+    /// documents ([`emit::layout`]).
+    pub fn emit(
+        &self,
+        plan: &Plan,
+        sources: &[State],
+        name: &str,
+        bases: impl IntoIterator<Item = EarlyBlobs>,
+        image: Option<&State>,
+    ) -> Result<(State, Metadata)> {
         Ok(match self.mode {
             OutputMode::Layout => (
-                emit::layout(plan, sources, name, bases.into_iter().find(|b| b.fits(plan)).as_ref()),
+                emit::layout(plan, sources, name, bases.into_iter().find(|b| b.fits(plan)).as_ref(), image),
                 Metadata::from([(META_OCI_LAYOUT.into(), b"true".to_vec())]),
             ),
             OutputMode::Files => (files_state(plan, sources, "/", name, self.mtime_nanos), Metadata::new()),
@@ -473,7 +481,7 @@ mod tests {
     fn files_mode_copies_each_file_to_its_model_path_without_metadata() {
         let out = output(OutputMode::Files, PlanKind::ModelPack);
         let plan = sample(&out);
-        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None).unwrap();
+        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None, None).unwrap();
         assert!(meta.is_empty());
         let (_, head) = ops(&state);
         let mut c = copies(&head);
@@ -492,7 +500,7 @@ mod tests {
     fn artifact_mode_describes_config_and_layers_in_manifest_order() {
         let out = output(OutputMode::Artifact, PlanKind::ModelPack);
         let plan = sample(&out);
-        let (_, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None).unwrap();
+        let (_, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None, None).unwrap();
         assert_eq!(meta[META_ARTIFACT], b"true");
         assert_eq!(meta[META_ARTIFACT_TYPE], oci::ARTIFACT_TYPE_MODEL.as_bytes());
         assert_eq!(meta[META_ARTIFACT_CONFIG_MEDIATYPE], oci::MEDIA_TYPE_MODEL_CONFIG.as_bytes());
@@ -521,7 +529,7 @@ mod tests {
     fn image_mode_merges_one_state_per_file_and_labels_the_config() {
         let out = output(OutputMode::Image, PlanKind::ModelPack);
         let plan = sample(&out);
-        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None).unwrap();
+        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None, None).unwrap();
         let (all, head) = ops(&state);
         let Some(Kind::Merge(m)) = &head.op else { panic!("a merge op") };
         assert_eq!(m.inputs.len(), 3, "one input per file, no base");
@@ -565,7 +573,7 @@ mod tests {
             state: llb::source::image("busybox@sha256:x").into_state(),
         });
         let plan = sample(&out);
-        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None).unwrap();
+        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None, None).unwrap();
         let (all, head) = ops(&state);
         assert!(all.iter().all(|o| !matches!(o.op, Some(Kind::Merge(_)))), "no merge op");
         // Walk down the chain from the head: each op copies one file's tree

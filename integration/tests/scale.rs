@@ -203,3 +203,51 @@ fn a_raw_layout_is_the_same_whether_lfs_files_come_in_one_step_or_one_source_eac
     assert_eq!(a.manifest_digest(), b.manifest_digest(), "the same bytes either way");
     pinned.assert_unpacks(&a);
 }
+
+/// Files of the many-files repo: more than fit in one BuildKit 0.13 solve
+/// request (4 MiB) when a layout's documents and download list were
+/// written into the graph verbatim (about 850 bytes per file), and fewer
+/// than make a manifest over the 4 MiB registries accept.
+const MANY: usize = 6_000;
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn six_thousand_small_files_fit_in_one_request_and_an_unchanged_rebuild_asks_only_for_the_revision() {
+    pull_the_frontend_image_once();
+    let hub = FakeHub::start();
+    let repo = unique_repo("scale-many");
+    let seed = fs::fresh_seed();
+    let files: Vec<(String, Vec<u8>)> =
+        (0..MANY).map(|i| (format!("d{:02}/f{i:05}.txt", i / 500), format!("file {i} of {seed:016x}\n").into_bytes())).collect();
+    let commit = hub.create_repo(&repo, files.iter().map(|(p, b)| (p.as_str(), b.as_slice())), None);
+    let ctx = TempDir::new("scale-many-ctx");
+    let out = TempDir::new("scale-many-out");
+    let build = |dest: &std::path::Path| {
+        Build::new(ctx.path())
+            .arg("source", &format!("hf://{repo}@{commit}"))
+            .arg("hf_endpoint", &hub.endpoint)
+            .arg("download_network", "host")
+            .flag("--allow=network.host")
+            .output(dest)
+    };
+
+    let first = build(&out.join("first")).run();
+    assert!(first.success, "{}\n{}", first.report(), hub.stats().describe());
+    assert!(first.stderr.contains(&format!("fetch {MANY} small file(s) of {repo}@")), "{}", first.report());
+    assert!(first.stderr.contains("write the documents of ModelPack layout"), "big documents come from a step\n{}", first.report());
+    let layout = Layout::verify(&out.join("first"));
+    let want = TempDir::new("scale-many-want");
+    for (path, bytes) in &files {
+        fs::write_file(want.path(), path, bytes);
+    }
+    let got = TempDir::new("scale-many-got");
+    layout.unpack(got.path());
+    fs::assert_same_tree(want.path(), got.path());
+
+    hub.reset_stats();
+    let second = build(&out.join("second")).run();
+    assert!(second.success, "{}", second.report());
+    assert_eq!(Layout::verify(&out.join("second")).manifest_digest(), layout.manifest_digest());
+    let stats = hub.stats();
+    assert!(stats.requests.len() <= 2, "{} requests for an unchanged rebuild of {MANY} files:\n{}", stats.requests.len(), stats.describe());
+}

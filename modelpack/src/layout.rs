@@ -19,9 +19,11 @@ use crate::oci::{self, Descriptor, Index};
 use crate::packaging::LayerPackaging;
 use crate::plan::Plan;
 
-/// Largest manifest, config or index we read into memory (OCI registries
-/// commonly cap manifests at 4 MiB).
-pub const MAX_DOCUMENT: u64 = 4 << 20;
+/// Largest manifest, config or index we read from a layout into memory.
+/// Registries commonly refuse manifests over 4 MiB (about 9,000 layers of
+/// ModelPack files), but a layout on disk may hold one: it can still be
+/// read, validated and unpacked.
+pub const MAX_DOCUMENT: u64 = 16 << 20;
 
 /// Legacy (model-spec before v0.0.7) layer media type prefix.
 pub const LEGACY_LAYER_PREFIX: &str = "application/vnd.cnai.model.";

@@ -10,10 +10,12 @@
 //! Nothing here knows BuildKit, so the same code gives the same digests
 //! whichever door it is called from.
 
+pub mod compact;
 pub mod config;
 pub mod context;
 pub mod describe;
 pub mod digest;
+pub mod docs;
 pub mod generic;
 pub mod huggingface;
 pub mod layout;

@@ -105,7 +105,7 @@ pub async fn layout(
     let plan = output.plan(packed.files, &info)?;
     // The layout is written on the raw blobs copied early or on the packed
     // weights' tree, whichever holds only blobs of this plan.
-    let (result, metadata) = output.emit(&plan, &sources, &request.name, early.into_iter().chain(packed.chain))?;
+    let (result, metadata) = output.emit(&plan, &sources, &request.name, early.into_iter().chain(packed.chain), Some(image))?;
     Ok((bridge.solve_evaluated(result.to_definition()).await?, metadata))
 }
 
