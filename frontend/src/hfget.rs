@@ -11,6 +11,8 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use modelpack::pack::Written;
+use modelpack::LayerPackaging;
 use sha2::{Digest, Sha256};
 
 /// Where the `hf-token` secret is mounted in download steps.
@@ -226,17 +228,57 @@ pub fn get_as(url: &str, out: &Path, expect: &Expect, token: Option<&str>) -> Re
     get_with(url, out, expect, STALL, token.map(str::to_string))
 }
 
+/// [`get`], writing the body as a one-file layer as it arrives (the
+/// `pack-layer` writer fed by the download: the same bytes, no second pass
+/// over the file). The body must be `layer.size` bytes.
+pub fn get_layer(url: &str, out: &Path, expect: &Expect, layer: &LayerSpec) -> Result<Written, GetError> {
+    let written = get_into(url, out, expect, STALL, read_token(), Some(layer.clone()))?;
+    Ok(written.expect("a layer download describes its layer"))
+}
+
+/// How a download is written as a one-file layer.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LayerSpec {
+    /// `tar`, `tar+gzip` or `tar+zstd`.
+    pub format: String,
+    /// The file's name in the tar (its model path).
+    pub name: String,
+    /// Its mode.
+    pub mode: u32,
+    /// Its size: the tar header is written before the body arrives.
+    pub size: u64,
+}
+
+impl LayerSpec {
+    fn packaging(&self) -> Result<LayerPackaging, GetError> {
+        LayerPackaging::from_suffix(&self.format)
+            .filter(|f| *f != LayerPackaging::Raw)
+            .ok_or_else(|| GetError { code: exit::SERVER, message: format!("{}: unknown layer format {:?}", self.name, self.format) })
+    }
+}
+
 fn get_with_stall(url: &str, out: &Path, expect: &Expect, stall: Duration) -> Result<(), GetError> {
     get_with(url, out, expect, stall, read_token())
 }
 
 fn get_with(url: &str, out: &Path, expect: &Expect, stall: Duration, token: Option<String>) -> Result<(), GetError> {
+    get_into(url, out, expect, stall, token, None).map(drop)
+}
+
+fn get_into(
+    url: &str,
+    out: &Path,
+    expect: &Expect,
+    stall: Duration,
+    token: Option<String>,
+    layer: Option<LayerSpec>,
+) -> Result<Option<Written>, GetError> {
     let progress = Arc::new(Progress { start: Instant::now(), last_ms: AtomicU64::new(0) });
     let (tx, rx) = mpsc::channel();
     let worker = {
         let (url, out, expect, progress) = (url.to_string(), out.to_path_buf(), expect.clone(), progress.clone());
         std::thread::spawn(move || {
-            let _ = tx.send(fetch(&url, &out, &expect, &progress, token));
+            let _ = tx.send(fetch(&url, &out, &expect, &progress, token, layer.as_ref()));
         })
     };
     loop {
@@ -296,7 +338,14 @@ fn agent() -> &'static ureq::Agent {
     })
 }
 
-fn fetch(url: &str, out: &Path, expect: &Expect, progress: &Progress, token: Option<String>) -> Result<(), GetError> {
+fn fetch(
+    url: &str,
+    out: &Path,
+    expect: &Expect,
+    progress: &Progress,
+    token: Option<String>,
+    layer: Option<&LayerSpec>,
+) -> Result<Option<Written>, GetError> {
     let agent = agent();
     let home = origin(url).to_string();
     let name = file_of(url).to_string();
@@ -336,10 +385,10 @@ fn fetch(url: &str, out: &Path, expect: &Expect, progress: &Progress, token: Opt
         progress.touch();
         let status = resp.status().as_u16();
         match status {
-            200 => match save(resp, out, expect, &name, progress) {
+            200 => match save(resp, out, expect, &name, progress, layer) {
                 Err(Saved::Transport(e)) => transport_retry(&mut attempt, e)?,
                 Err(Saved::Fatal(e)) => return Err(e),
-                Ok(()) => return Ok(()),
+                Ok(written) => return Ok(written),
             },
             301 | 302 | 303 | 307 | 308 => {
                 let location = header(&resp, "location");
@@ -389,40 +438,84 @@ enum Saved {
     Fatal(GetError),
 }
 
+/// The body on its way in: hashed, counted, and any transport error kept
+/// (so a writer failing on it is told apart from a local write error).
+struct Body<'a, R> {
+    inner: R,
+    hasher: Sha256,
+    received: u64,
+    broke: Option<String>,
+    progress: &'a Progress,
+}
+
+impl<R: Read> Read for Body<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.progress.touch();
+                self.received += n as u64;
+                self.hasher.update(&buf[..n]);
+                Ok(n)
+            }
+            Err(e) => {
+                self.broke = Some(format!("the body broke off after {} bytes ({e})", self.received));
+                Err(e)
+            }
+        }
+    }
+}
+
 fn save(
     resp: ureq::http::Response<ureq::Body>,
     out: &Path,
     expect: &Expect,
     name: &str,
     progress: &Progress,
-) -> Result<(), Saved> {
+    layer: Option<&LayerSpec>,
+) -> Result<Option<Written>, Saved> {
     let local = |e: std::io::Error| Saved::Fatal(GetError { code: exit::SERVER, message: format!("writing {name}: {e}") });
     let declared: Option<u64> = header(&resp, "content-length").parse().ok();
-    let mut body = resp.into_body().into_with_config().limit(u64::MAX).reader();
+    let inner = resp.into_body().into_with_config().limit(u64::MAX).reader();
+    let mut body = Body { inner, hasher: Sha256::new(), received: 0, broke: None, progress };
     let mut file = File::create(out).map_err(local)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut received: u64 = 0;
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) => return Err(Saved::Transport(format!("the body broke off after {received} bytes ({e})"))),
-        };
-        if n == 0 {
-            break;
+    let written = match layer {
+        None => {
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = body.read(&mut buf).map_err(|_| Saved::Transport(body.broke.clone().unwrap_or_default()))?;
+                if n == 0 {
+                    break;
+                }
+                file.write_all(&buf[..n]).map_err(local)?;
+            }
+            file.flush().map_err(local)?;
+            None
         }
-        progress.touch();
-        received += n as u64;
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n]).map_err(local)?;
-    }
+        Some(spec) => {
+            let format = spec.packaging().map_err(Saved::Fatal)?;
+            let threads = modelpack::pack::default_threads();
+            let out = std::io::BufWriter::with_capacity(1 << 20, file);
+            match modelpack::pack::write_layer_from(&mut body, spec.size, &spec.name, spec.mode, format, out, threads) {
+                Ok(w) => Some(w),
+                Err(_) if body.broke.is_some() => return Err(Saved::Transport(body.broke.take().unwrap_or_default())),
+                // The body was shorter or longer than listed: maybe cut off.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(Saved::Transport(format!("the body does not have the listed size ({e})")))
+                }
+                Err(e) => return Err(local(e)),
+            }
+        }
+    };
+    let received = body.received;
     if let Some(want) = declared.filter(|&d| d != received) {
         return Err(Saved::Transport(format!("the body ended after {received} of {want} bytes")));
     }
-    file.flush().map_err(local)?;
     let (kind, want, got) = match expect {
-        Expect::Anything => return Ok(()),
-        Expect::Sha256(want) => ("sha256", want, hex::encode(hasher.finalize())),
+        Expect::Anything => return Ok(written),
+        Expect::Sha256(want) => ("sha256", want, hex::encode(body.hasher.finalize())),
+        Expect::GitSha1(_) if layer.is_some() => {
+            return Err(Saved::Fatal(GetError { code: exit::SERVER, message: format!("{name}: a layer download needs a sha256") }))
+        }
         Expect::GitSha1(want) => {
             let len = std::fs::metadata(out).map_err(local)?.len();
             let file = File::open(out).map_err(local)?;
@@ -436,7 +529,7 @@ fn save(
             message: format!("downloading {name}: {kind} is {got}, the Hub lists {want}"),
         }));
     }
-    Ok(())
+    Ok(written)
 }
 
 /// `modelpack-frontend hf-get <url> <out-file> [sha256:<hex>|git-sha1:<hex>]`.

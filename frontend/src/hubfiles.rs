@@ -21,7 +21,8 @@ use anyhow::{bail, Context, Result};
 use llb::{Exec, FileOp, Mount, NetMode, State};
 use serde::{Deserialize, Serialize};
 
-use crate::hfget::{self, exit, Expect, GetError, TOKEN_PATH, TOKEN_SECRET_ID};
+use crate::hfget::{self, exit, Expect, GetError, LayerSpec, TOKEN_PATH, TOKEN_SECRET_ID};
+use modelpack::pack::Written;
 use crate::selfimage::BINARY;
 use modelpack::huggingface::is_safe_repo_path;
 
@@ -45,6 +46,24 @@ pub struct Download {
     /// The LFS sha256, checked while downloading (wins over `git_sha1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// Write the file as this one-file layer while it downloads; the blob
+    /// goes to `blobs/sha256/<its digest>` and its description to the
+    /// step's meta output ([`PACKED_FILE`]). Needs `sha256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<LayerSpec>,
+}
+
+/// The descriptions of the layers a step wrote while downloading, in its
+/// meta output: a JSON array of [`PackedDownload`] in list order.
+pub const PACKED_FILE: &str = "packed.json";
+
+/// A layer written while downloading.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackedDownload {
+    /// The list entry's `path`.
+    pub path: String,
+    /// The layer's digests and size; its blob is at its blob path.
+    pub written: Written,
 }
 
 impl Download {
@@ -77,26 +96,46 @@ pub struct StepNetwork {
     pub proxy: llb::proto::pb::ProxyEnv,
 }
 
+/// A download step's outputs.
+pub struct Step {
+    /// The downloaded files, each at `/<path>` (or at its layer's blob path).
+    pub tree: State,
+    /// Holds [`PACKED_FILE`] when some files were written as layers.
+    pub meta: Option<State>,
+}
+
 /// A step of `image` that downloads `list` into its output, each file at
 /// `/<path>`. The list is written into the graph, so the step's cache key
 /// is the list itself.
-pub fn step(image: &State, list: &DownloadList, net: &StepNetwork, progress: &str) -> State {
+pub fn step(image: &State, list: &DownloadList, net: &StepNetwork, progress: &str) -> Step {
     let json = serde_json::to_vec(list).expect("a download list serializes");
     let input = FileOp::new(State::scratch())
         .mkfile(&format!("/{LIST_FILE}"), 0o644, modelpack::compact::compress(&json))
         .custom_name(&format!("list {} file(s) to download", list.files.len()))
         .into_state();
     let list_path = format!("{LIST_DIR}/{LIST_FILE}");
-    let mut exec = Exec::new(image, [BINARY, "hf-get-many", list_path.as_str(), "/out"])
+    let packs = list.files.iter().any(|d| d.layer.is_some());
+    let mut args = vec![BINARY, "hf-get-many", list_path.as_str(), "/out"];
+    if packs {
+        args.push("/meta");
+    }
+    let mut exec = Exec::new(image, args)
         .network(net.mode)
         .mount(Mount::bind(LIST_DIR, &input).readonly())
         .mount(Mount::bind("/out", &State::scratch()))
         .proxy_env(net.proxy.clone())
         .custom_name(progress);
+    if packs {
+        exec = exec.mount(Mount::bind("/meta", &State::scratch()));
+    }
     if net.token {
         exec = exec.mount(Mount::secret(TOKEN_PATH, TOKEN_SECRET_ID, true));
     }
-    exec.build().output("/out").expect("/out is a writable mount")
+    let node = exec.build();
+    Step {
+        tree: node.output("/out").expect("/out is a writable mount"),
+        meta: packs.then(|| node.output("/meta").expect("/meta is a writable mount")),
+    }
 }
 
 /// Refuses a path that would land outside the output directory: the same
@@ -109,8 +148,9 @@ fn checked_relative(path: &str) -> Result<&Path> {
 }
 
 /// Downloads every file of `list` into `out`, `list.connections` at a
-/// time. Stops at the first failure and returns it.
-pub fn download_all(list: &DownloadList, out: &Path) -> Result<(), GetError> {
+/// time, and returns the layers written while downloading. Stops at the
+/// first failure and returns it.
+pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownload>, GetError> {
     let local = |message: String| GetError { code: exit::SERVER, message };
     for d in &list.files {
         let rel = checked_relative(&d.path).map_err(|e| local(format!("{e:#}")))?;
@@ -122,14 +162,30 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<(), GetError> {
     let bytes = AtomicU64::new(0);
     let total = list.files.len();
     let report_every = (total / 20).max(1);
+    let packed = std::sync::Mutex::new(Vec::new());
     crate::workers::run_until_failure(total, list.connections, |i| {
         let d = &list.files[i];
         let target = out.join(&d.path);
-        hfget::get(&d.url, &target, &d.expect()).map_err(|mut e| {
+        let named = |mut e: GetError| {
             e.message = format!("{}: {}", d.path, e.message);
             e
-        })?;
-        let size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+        };
+        let size = match &d.layer {
+            None => {
+                hfget::get(&d.url, &target, &d.expect()).map_err(named)?;
+                std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0)
+            }
+            Some(layer) => {
+                let mut partial = target.clone().into_os_string();
+                partial.push(".packing");
+                let partial = std::path::PathBuf::from(partial);
+                let written = hfget::get_layer(&d.url, &partial, &d.expect(), layer).map_err(named)?;
+                let at = modelpack::layout::blob_path_in(out, &written.digest).map_err(|e| local(format!("{e:#}")))?;
+                std::fs::rename(&partial, &at).map_err(|e| local(format!("renaming {} to {}: {e}", partial.display(), at.display())))?;
+                packed.lock().expect("no panics while held").push((i, PackedDownload { path: d.path.clone(), written }));
+                layer.size
+            }
+        };
         let b = bytes.fetch_add(size, Ordering::Relaxed) + size;
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
         if n.is_multiple_of(report_every) || n == total {
@@ -137,18 +193,33 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<(), GetError> {
         }
         Ok(())
     })
-    .map_err(|(_, e)| e)
+    .map_err(|(_, e)| e)?;
+    let mut packed = packed.into_inner().expect("no panics while held");
+    packed.sort_by_key(|(i, _)| *i);
+    Ok(packed.into_iter().map(|(_, p)| p).collect())
 }
 
-/// `modelpack-frontend hf-get-many <list.json> <out-dir>`: exits with one
-/// of `hf-get`'s codes ([`exit`]) so the frontend can explain a failure.
+/// `modelpack-frontend hf-get-many <list.json.zst> <out-dir> [<meta-dir>]`:
+/// exits with one of `hf-get`'s codes ([`exit`]) so the frontend can
+/// explain a failure. Layers written while downloading are described in
+/// `<meta-dir>/`[`PACKED_FILE`].
 pub fn run(args: &[String]) -> Result<u8> {
-    let [list, out] = args else {
-        bail!("usage: modelpack-frontend hf-get-many <list.json> <out-dir>");
+    let (list, out, meta) = match args {
+        [list, out] => (list, out, None),
+        [list, out, meta] => (list, out, Some(Path::new(meta))),
+        _ => bail!("usage: modelpack-frontend hf-get-many <list.json.zst> <out-dir> [<meta-dir>]"),
     };
     let bytes = modelpack::compact::read(Path::new(list)).context("reading the download list")?;
     let list: DownloadList = serde_json::from_slice(&bytes).with_context(|| format!("parsing the download list {list}"))?;
-    Ok(hfget::exit_code(download_all(&list, Path::new(out))))
+    let packed = match download_all(&list, Path::new(out)) {
+        Ok(p) => p,
+        Err(e) => return Ok(hfget::exit_code(Err(e))),
+    };
+    if let Some(meta) = meta {
+        let file = meta.join(PACKED_FILE);
+        std::fs::write(&file, serde_json::to_vec(&packed)?).with_context(|| format!("writing {}", file.display()))?;
+    }
+    Ok(hfget::exit_code(Ok(())))
 }
 
 #[cfg(test)]
@@ -171,6 +242,7 @@ mod tests {
                     path: format!("d/f{i}.json"),
                     git_sha1: Some(format!("{i:040x}")),
                     sha256: None,
+                    layer: None,
                 })
                 .collect(),
         }
@@ -180,12 +252,12 @@ mod tests {
     fn the_step_is_keyed_by_its_list_and_mounts_the_token_only_when_asked() {
         let image = llb::source::image("localhost:5000/modelpack-frontend:dev").into_state();
         let anonymous = StepNetwork { mode: NetMode::Host, token: false, proxy: Default::default() };
-        let a = step(&image, &list(3), &anonymous, "fetch");
-        let again = step(&image, &list(3), &anonymous, "fetch");
+        let a = step(&image, &list(3), &anonymous, "fetch").tree;
+        let again = step(&image, &list(3), &anonymous, "fetch").tree;
         assert_eq!(a.to_definition().def, again.to_definition().def, "same list, same definition");
         let mut other = list(3);
         other.files[1].git_sha1 = Some("f".repeat(40));
-        assert_ne!(a.to_definition().def, step(&image, &other, &anonymous, "fetch").to_definition().def);
+        assert_ne!(a.to_definition().def, step(&image, &other, &anonymous, "fetch").tree.to_definition().def);
 
         let all = ops(&a);
         let mkfile = all
@@ -208,13 +280,13 @@ mod tests {
         assert_eq!(exec.meta.as_ref().unwrap().proxy_env, None, "no proxy build args, no proxy");
 
         let proxy = pb::ProxyEnv { https_proxy: "http://proxy.internal:3128".into(), no_proxy: "localhost".into(), ..Default::default() };
-        let via_proxy = step(&image, &list(3), &StepNetwork { mode: NetMode::Host, token: false, proxy: proxy.clone() }, "fetch");
+        let via_proxy = step(&image, &list(3), &StepNetwork { mode: NetMode::Host, token: false, proxy: proxy.clone() }, "fetch").tree;
         let exec = ops(&via_proxy).into_iter().find_map(|o| match o.op { Some(Kind::Exec(e)) => Some(e), _ => None }).unwrap();
         let meta = exec.meta.unwrap();
         assert_eq!(meta.proxy_env, Some(proxy), "proxies go where BuildKit keeps them out of the cache key");
         assert!(meta.env.is_empty(), "and not into the environment, which is part of it");
 
-        let with_token = step(&image, &list(3), &StepNetwork { mode: NetMode::Sandbox, token: true, proxy: Default::default() }, "fetch");
+        let with_token = step(&image, &list(3), &StepNetwork { mode: NetMode::Sandbox, token: true, proxy: Default::default() }, "fetch").tree;
         let exec = ops(&with_token).into_iter().find_map(|o| match o.op { Some(Kind::Exec(e)) => Some(e), _ => None }).unwrap();
         let secret = exec.mounts.iter().find(|m| m.dest == TOKEN_PATH).expect("secret mount");
         assert_eq!(secret.mount_type, pb::MountType::Secret as i32);
@@ -265,7 +337,13 @@ mod tests {
         let base = serve(b"{\"a\": 1}\n", count.clone());
         let blob = modelpack::scan::hash_reader(&b"{\"a\": 1}\n"[..], Some(9)).unwrap().git_sha1.unwrap();
         let files: Vec<Download> = (0..25)
-            .map(|i| Download { url: format!("{base}/f{i}"), path: format!("sub/{i}/config.json"), git_sha1: Some(blob.clone()), sha256: None })
+            .map(|i| Download {
+                url: format!("{base}/f{i}"),
+                path: format!("sub/{i}/config.json"),
+                git_sha1: Some(blob.clone()),
+                sha256: None,
+                layer: None,
+            })
             .collect();
         let dir = tempfile::tempdir().unwrap();
         download_all(&DownloadList { connections: 3, files: files.clone() }, dir.path()).unwrap();
@@ -286,11 +364,43 @@ mod tests {
             path: format!("blobs/sha256/{sha}"),
             git_sha1: Some("0".repeat(40)),
             sha256: Some(sha.to_string()),
+            layer: None,
         };
         let dir = tempfile::tempdir().unwrap();
         download_all(&DownloadList { connections: 1, files: vec![lfs(&sha)] }, dir.path()).unwrap();
         assert_eq!(std::fs::read(dir.path().join("blobs/sha256").join(&sha)).unwrap(), b"{\"a\": 1}\n");
         let err = download_all(&DownloadList { connections: 1, files: vec![lfs(&"1".repeat(64))] }, dir.path()).unwrap_err();
         assert_eq!(err.code, exit::CHECKSUM, "{}", err.message);
+    }
+
+    #[test]
+    fn a_file_is_written_as_its_layer_while_it_downloads_with_the_bytes_pack_layer_gives() {
+        let body: &'static [u8] = b"weights weights weights\n";
+        let base = serve(body, std::sync::Arc::new(AtomicUsize::new(0)));
+        let sha = llb::digest_of(body).trim_start_matches("sha256:").to_string();
+        for format in [modelpack::LayerPackaging::Tar, modelpack::LayerPackaging::TarGzip, modelpack::LayerPackaging::TarZstd] {
+            let layer = |size: u64| LayerSpec { format: format.suffix().into(), name: "shards/w.safetensors".into(), mode: 0o644, size };
+            let entry = |sha: &str, size| Download {
+                url: format!("{base}/w"),
+                path: "blobs/sha256/.layer-0".into(),
+                git_sha1: None,
+                sha256: Some(sha.to_string()),
+                layer: Some(layer(size)),
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let packed = download_all(&DownloadList { connections: 2, files: vec![entry(&sha, body.len() as u64)] }, dir.path()).unwrap();
+            let mut want = Vec::new();
+            let written = modelpack::pack::write_layer_from(body, body.len() as u64, "shards/w.safetensors", 0o644, format, &mut want, 1).unwrap();
+            assert_eq!(packed, [PackedDownload { path: "blobs/sha256/.layer-0".into(), written: written.clone() }]);
+            let blob = std::fs::read(modelpack::layout::blob_path_in(dir.path(), &written.digest).unwrap()).unwrap();
+            assert!(blob == want, "{format:?}: the blob pack-layer writes");
+            let left: Vec<_> = std::fs::read_dir(dir.path().join("blobs/sha256")).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert_eq!(left.len(), 1, "only the blob is left: {left:?}");
+
+            // Content other than listed fails its sha256.
+            let err = download_all(&DownloadList { connections: 1, files: vec![entry(&"2".repeat(64), body.len() as u64)] }, dir.path())
+                .unwrap_err();
+            assert_eq!(err.code, exit::CHECKSUM, "{}", err.message);
+        }
     }
 }

@@ -104,7 +104,13 @@ pub const FACTS_FILE: &str = "facts.json";
 pub fn describe_step(image: &State, files: &[&PlanFile], sources: &[State], by_definition: bool) -> State {
     let out = format!("/out/{FACTS_FILE}");
     let mut args = vec![BINARY, "describe", "/src", out.as_str()];
-    args.extend(files.iter().map(|f| f.path.as_str()));
+    for f in files {
+        // A file written as a layer already is read from inside it.
+        if let Some(p) = &f.packed {
+            args.extend([modelpack::describe::LAYER_FLAG, p.format.suffix()]);
+        }
+        args.push(f.path.as_str());
+    }
     let mut exec = Exec::new(image, args).network(NetMode::None);
     for f in files {
         exec = exec.mount(input_file(&format!("/src/{}", f.path), &sources[f.origin.source], &f.origin.path, by_definition));
@@ -228,7 +234,8 @@ pub async fn pack_files(
             let format = format_of(&f);
             (f, format)
         })
-        .partition(|(_, format)| *format == LayerPackaging::Raw);
+        // Files packed already (written as layers while downloading) stay.
+        .partition(|(f, format)| *format == LayerPackaging::Raw || f.packed.is_some());
     let (chained, single): (Vec<Job>, Vec<Job>) = to_pack.into_iter().partition(|(f, _)| f.size >= CHAIN_MIN_BYTES);
     let jobs: Vec<(PlanFile, LayerPackaging, State)> = single
         .into_iter()

@@ -251,3 +251,60 @@ fn six_thousand_small_files_fit_in_one_request_and_an_unchanged_rebuild_asks_onl
     let stats = hub.stats();
     assert!(stats.requests.len() <= 2, "{} requests for an unchanged rebuild of {MANY} files:\n{}", stats.requests.len(), stats.describe());
 }
+
+/// A model fixture written by the real `safetensors` writer
+/// (`modelpack/tests/fixtures/describe/`).
+fn fixture(name: &str) -> Vec<u8> {
+    let path = integration::repo_root().join("modelpack/tests/fixtures/describe").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
+}
+
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn packed_lfs_files_written_as_layers_while_downloading_equal_those_packed_after_and_are_described() {
+    pull_the_frontend_image_once();
+    let hub = FakeHub::start();
+    let repo = unique_repo("scale-packed");
+    let files: Vec<(String, Vec<u8>)> = vec![
+        (".gitattributes".into(), b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n".to_vec()),
+        ("model-00001-of-00002.safetensors".into(), fixture("sharded/model-00001-of-00002.safetensors")),
+        ("shards/model-00002-of-00002.safetensors".into(), fixture("sharded/model-00002-of-00002.safetensors")),
+        ("config.json".into(), fixture("config_llama.json")),
+        ("note.txt".into(), format!("seed {:016x}\n", fs::fresh_seed()).into_bytes()),
+    ];
+    let commit = hub.create_repo(&repo, files.iter().map(|(p, b)| (p.as_str(), b.as_slice())), None);
+    let ctx = TempDir::new("scale-packed-ctx");
+    let out = TempDir::new("scale-packed-out");
+    for (format, compress) in [("tar", "false"), ("tar+zstd", "true")] {
+        let build = |dest: &std::path::Path| {
+            Build::new(ctx.path())
+                .arg("source", &format!("hf://{repo}@{commit}"))
+                .arg("hf_endpoint", &hub.endpoint)
+                .arg("layer_packaging", format)
+                .arg("compress_weights", compress)
+                .output(dest)
+        };
+        let in_step = out.join(&format!("{format}-step"));
+        let step = build(&in_step).arg("download_network", "host").flag("--allow=network.host").run();
+        assert!(step.success, "{}", step.report());
+        assert!(step.stderr.contains(&format!("into blobs/sha256, written as {format}")), "{}", step.report());
+        assert!(!step.stderr.contains("pack model-00001-of-00002.safetensors"), "no pack step for the weights\n{}", step.report());
+        // Without a default network the LFS files are BuildKit HTTP
+        // sources, packed by pack steps afterwards.
+        let after = out.join(&format!("{format}-after"));
+        let packed_after = build(&after).run();
+        assert!(packed_after.success, "{}", packed_after.report());
+        assert!(packed_after.stderr.contains("pack model-00001-of-00002.safetensors as "), "{}", packed_after.report());
+
+        let (a, b) = (Layout::verify(&in_step), Layout::verify(&after));
+        assert_eq!(a.manifest_digest(), b.manifest_digest(), "{format}: the same bytes either way");
+        let config = &a.config;
+        assert!(config["config"]["paramSize"].is_string(), "{format}: headers read from inside the layers: {config}");
+        assert_eq!(config["config"]["format"], "safetensors", "{config}");
+        let got = TempDir::new("scale-packed-got");
+        a.unpack(got.path());
+        for (path, bytes) in files.iter().filter(|(p, _)| p != ".gitattributes") {
+            assert!(std::fs::read(got.path().join(path)).unwrap() == *bytes, "{format}: {path}");
+        }
+    }
+}

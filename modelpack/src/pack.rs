@@ -4,7 +4,7 @@
 //! steps run it by re-executing our own image (`pack-layer`).
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -74,17 +74,38 @@ fn fixed_header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
 /// `name`, parent first (readers such as KitOps do not create missing
 /// folders), then the regular file `name` with `mode`; uid/gid 0 and
 /// mtime 0 throughout: the same bytes for the same content, on any machine.
-fn write_tar<W: Write>(out: W, src: &Path, name: &str, mode: u32) -> io::Result<W> {
-    let file = File::open(src)?;
-    let len = file.metadata()?.len();
+/// `data` must yield exactly `len` bytes: fewer or more is an error (the
+/// header has been written with `len`).
+fn write_tar<W: Write>(out: W, data: impl Read, len: u64, name: &str, mode: u32) -> io::Result<W> {
     let mut builder = tar::Builder::new(out);
     for dir in parent_dirs(name) {
         let mut header = fixed_header(tar::EntryType::Directory, 0o755, 0);
         builder.append_data(&mut header, &dir, io::empty())?;
     }
     let mut header = fixed_header(tar::EntryType::Regular, mode, len);
-    builder.append_data(&mut header, name, file)?;
+    let mut counted = Counted { inner: data.take(len), count: 0 };
+    builder.append_data(&mut header, name, &mut counted)?;
+    if counted.count != len || counted.inner.into_inner().read(&mut [0u8; 1])? != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("{name}: expected {len} bytes, got {}{}", counted.count, if counted.count == len { " and more" } else { "" }),
+        ));
+    }
     builder.into_inner()
+}
+
+/// A reader counting what it yields.
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
 }
 
 /// Streams `src` as tar entry `name` in `format` into `out`, compressing on
@@ -105,6 +126,22 @@ pub fn write_layer_with<W: Write>(
     out: W,
     threads: usize,
 ) -> io::Result<Written> {
+    let file = File::open(src)?;
+    let len = file.metadata()?.len();
+    write_layer_from(file, len, name, mode, format, out, threads)
+}
+
+/// [`write_layer_with`] for `len` bytes read from `data` (e.g. a download
+/// on its way in): the same bytes as for a file holding them.
+pub fn write_layer_from<W: Write>(
+    data: impl Read,
+    len: u64,
+    name: &str,
+    mode: u32,
+    format: LayerPackaging,
+    out: W,
+    threads: usize,
+) -> io::Result<Written> {
     let blob = HashingWriter::new(out);
     let (blob, diff_id) = match format {
         LayerPackaging::Raw => {
@@ -112,24 +149,58 @@ pub fn write_layer_with<W: Write>(
         }
         LayerPackaging::Tar => {
             // The blob is the uncompressed tar: one hash is both digests.
-            let (mut out, digest, size) = write_tar(blob, src, name, mode)?.finish();
+            let (mut out, digest, size) = write_tar(blob, data, len, name, mode)?.finish();
             out.flush()?;
             return Ok(Written { diff_id: digest.clone(), digest, size });
         }
         LayerPackaging::TarGzip => {
             let gz = crate::pgzip::ParallelGzip::new(blob, flate2::Compression::default(), threads);
-            let (gz, diff_id, _) = write_tar(HashingWriter::new(gz), src, name, mode)?.finish();
+            let (gz, diff_id, _) = write_tar(HashingWriter::new(gz), data, len, name, mode)?.finish();
             (gz.finish()?, diff_id)
         }
         LayerPackaging::TarZstd => {
             let zst = zstd_encoder(blob, threads)?;
-            let (zst, diff_id, _) = write_tar(HashingWriter::new(zst), src, name, mode)?.finish();
+            let (zst, diff_id, _) = write_tar(HashingWriter::new(zst), data, len, name, mode)?.finish();
             (zst.finish()?, diff_id)
         }
     };
     let (mut out, digest, size) = blob.finish();
     out.flush()?;
     Ok(Written { digest, size, diff_id })
+}
+
+/// The regular file inside a one-file layer (as [`write_layer`] writes it)
+/// of `format` at `path`: its size and a reader of its bytes from the
+/// start, decompressing as it goes. For reading a packed file's header
+/// without unpacking the layer.
+pub fn open_layer_file(path: &Path, format: LayerPackaging) -> io::Result<(u64, Box<dyn Read>)> {
+    let file = io::BufReader::new(File::open(path)?);
+    let mut stream: Box<dyn Read> = match format {
+        LayerPackaging::Raw => {
+            let len = std::fs::metadata(path)?.len();
+            return Ok((len, Box::new(file)));
+        }
+        LayerPackaging::Tar => Box::new(file),
+        LayerPackaging::TarGzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        LayerPackaging::TarZstd => Box::new(zstd::Decoder::with_buffer(file)?),
+    };
+    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {what}", path.display()));
+    loop {
+        let mut block = [0u8; 512];
+        stream.read_exact(&mut block).map_err(|e| bad(format!("no regular file in the layer ({e})")))?;
+        let header = tar::Header::from_byte_slice(&block);
+        let size = header.entry_size().map_err(|e| bad(e.to_string()))?;
+        let kind = header.entry_type();
+        if kind.is_file() {
+            return Ok((size, Box::new(stream.take(size))));
+        }
+        // Directories, long-name and PAX entries: skip their data.
+        let padded = size.div_ceil(512) * 512;
+        io::copy(&mut (&mut stream).take(padded), &mut io::sink())?;
+        if block.iter().all(|&b| b == 0) {
+            return Err(bad("no regular file in the layer".into()));
+        }
+    }
 }
 
 /// `modelpack-frontend pack-layer <format> <name> <mode-octal> <src-file> <out-dir> [<meta-dir>]`.
@@ -174,7 +245,6 @@ pub fn run(args: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     fn sample() -> (std::path::PathBuf, Vec<u8>) {
         let dir = std::env::temp_dir().join(format!("pack-test-{}-{:?}", std::process::id(), std::thread::current().id()));
@@ -219,6 +289,41 @@ mod tests {
             .filter(|e| e.1 == b'0')
             .map(|(name, _, mode, _, _, mtime, data)| (name, mode, mtime, data))
             .collect()
+    }
+
+    #[test]
+    fn a_packed_files_bytes_read_back_from_its_layer_in_every_format() {
+        let (_, original) = sample();
+        let long = format!("{}/w.bin", "deep/".repeat(30));
+        for format in [LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd] {
+            for name in ["w.bin", "sub/dir/w.bin", long.as_str()] {
+                let (src, _) = sample();
+                let layer = src.with_file_name(format!("layer-{}", format.suffix()));
+                write_layer(&src, name, 0o644, format, File::create(&layer).unwrap()).unwrap();
+                let (size, mut r) = open_layer_file(&layer, format).unwrap();
+                let mut back = Vec::new();
+                r.read_to_end(&mut back).unwrap();
+                assert_eq!((size, back.len()), (original.len() as u64, original.len()), "{format:?} {name}");
+                assert!(back == original, "{format:?} {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_reader_gives_the_bytes_a_file_gives_and_a_short_or_long_one_fails() {
+        let (src, original) = sample();
+        for format in [LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd] {
+            let mut from_file = Vec::new();
+            let a = write_layer_with(&src, "a/w.bin", 0o644, format, &mut from_file, 2).unwrap();
+            let mut from_reader = Vec::new();
+            let b = write_layer_from(&original[..], original.len() as u64, "a/w.bin", 0o644, format, &mut from_reader, 2).unwrap();
+            assert_eq!(a, b, "{format:?}");
+            assert!(from_file == from_reader, "{format:?}");
+            let short = write_layer_from(&original[..100], original.len() as u64, "a/w.bin", 0o644, format, Vec::new(), 2);
+            assert!(short.unwrap_err().to_string().contains("got 100"), "{format:?}");
+            let long = write_layer_from(&original[..], 100, "a/w.bin", 0o644, format, Vec::new(), 2);
+            assert!(long.is_err(), "{format:?}");
+        }
     }
 
     #[test]

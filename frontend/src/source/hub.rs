@@ -12,7 +12,7 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::anyhow;
+use anyhow::{anyhow, Context};
 use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
 use crate::buildkit_errors::{classify, classify_error, Cause};
@@ -23,7 +23,9 @@ use crate::hfget::{Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::hubfiles;
 use crate::options::{DownloadNetwork, Request};
 use crate::output::{Metadata, Output};
-use modelpack::plan::{ModelInfo, Origin, PlanFile};
+use modelpack::plan::{ModelInfo, Origin, Packed, PlanFile};
+use modelpack::LayerPackaging;
+use crate::hfget::LayerSpec;
 use modelpack::scan::Listing;
 use crate::selfimage::{self, BINARY};
 use crate::sizes;
@@ -103,13 +105,13 @@ pub(crate) async fn fetch_pinned(
 ) -> Result<(Vec<PlanFile>, Vec<State>, RepoInfo), GatewayError> {
     let image = selfimage::own_image()?;
     let anonymous = Fetcher::new(image.clone(), request, false);
-    let (fetched, fetcher) = match fetch(bridge, request, hf, &anonymous).await {
+    let (fetched, fetcher) = match fetch(bridge, request, hf, &anonymous, None).await {
         Ok(f) => (f, anonymous),
         Err(f) if !f.refused => return Err(f.error),
         Err(_) => {
             eprintln!("modelpack-frontend: {} refused anonymous access; trying with the hf-token secret", hf.repo);
             let with_token = Fetcher::new(image, request, true);
-            (fetch(bridge, request, hf, &with_token).await.map_err(|f| f.error)?, with_token)
+            (fetch(bridge, request, hf, &with_token, None).await.map_err(|f| f.error)?, with_token)
         }
     };
     fetched
@@ -126,7 +128,8 @@ async fn attempt(
     hf: &HfRef,
     fetcher: &Fetcher,
 ) -> Result<(Reference, Metadata), Failure> {
-    let fetched = fetch(bridge, request, hf, fetcher).await?;
+    let format_of = package::format_of(request, output);
+    let fetched = fetch(bridge, request, hf, fetcher, Some(&format_of)).await?;
     let info = ModelInfo {
         name: request.name.clone(),
         created_at: request.created_at.clone().or(fetched.info.date.clone()),
@@ -208,8 +211,13 @@ impl Fetcher {
     }
 }
 
-/// Resolves the revision, lists and fetches the selected files.
-async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher) -> Result<Fetched, Failure> {
+/// The format a file is to be packaged in, when known at download time.
+type FormatOf<'a> = Option<&'a dyn Fn(&PlanFile) -> LayerPackaging>;
+
+/// Resolves the revision, lists and fetches the selected files. With
+/// `format_of`, LFS files downloaded by one step are written in their
+/// layer format as they arrive ([`fetch_lfs_files`]).
+async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher, format_of: FormatOf<'_>) -> Result<Fetched, Failure> {
     let ep = &request.hf_endpoint;
     let progress = format!("resolve {}@{} on {ep}", hf.repo, hf.revision);
     let bytes = match fetcher.read(bridge, &hf.info_url(ep, &hf.revision), &progress).await {
@@ -237,7 +245,7 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
                 fetch_small_files(bridge, request, hf, &info, fetcher, &small).await.map(Some)
             }
         };
-        let lfs_files = fetch_lfs_files(bridge, request, hf, &info, fetcher, &lfs);
+        let lfs_files = fetch_lfs_files(bridge, request, hf, &info, fetcher, &lfs, format_of);
         tokio::pin!(small_files, lfs_files);
         let (lfs_fetched, small_fetched) = tokio::select! {
             biased;
@@ -295,7 +303,8 @@ impl Fetched {
         let lfs: Vec<sizes::Expected> = self
             .files
             .iter()
-            .filter(|f| f.origin.source != 0)
+            // Layers written while downloading were checked by the step.
+            .filter(|f| f.origin.source != 0 && f.packed.is_none())
             .map(|f| sizes::Expected {
                 state: &self.sources[f.origin.source],
                 path: f.origin.path.trim_start_matches('/').to_string(),
@@ -353,6 +362,7 @@ async fn fetch_small_files(
                 path: f.path.clone(),
                 git_sha1: f.blob_id.clone(),
                 sha256: None,
+                layer: None,
             })
             .collect(),
     };
@@ -366,7 +376,7 @@ async fn fetch_small_files(
         request.max_connections.min(small.len())
     );
     let (optional, net) = step_network(request, fetcher);
-    let tree = hubfiles::step(&fetcher.image, &list, &net, &progress);
+    let tree = hubfiles::step(&fetcher.image, &list, &net, &progress).tree;
     match bridge.solve_evaluated(tree.to_definition()).await {
         Ok(_) => {}
         Err(e) if engine_cannot_run_step(optional, &e) => {
@@ -503,6 +513,7 @@ async fn fetch_lfs_files(
     info: &RepoInfo,
     fetcher: &Fetcher,
     lfs: &[(String, HubFile)],
+    format_of: FormatOf<'_>,
 ) -> Result<(Vec<PlanFile>, Vec<State>, bool), Failure> {
     if lfs.is_empty() {
         return Ok((Vec::new(), Vec::new(), false));
@@ -520,37 +531,61 @@ async fn fetch_lfs_files(
     let bound = request.download_timeout.unwrap_or_else(|| deadline::default_bound(bytes));
     if !fetcher.token && is_commit(&hf.revision) {
         let (optional, net) = step_network(request, fetcher);
+        // Files packed as layers are written as such while they download;
+        // the others land at their own blob path (each content once).
         let mut seen = BTreeSet::new();
-        let list = hubfiles::DownloadList {
-            connections: request.max_connections,
-            files: lfs
-                .iter()
-                .filter(|(_, f)| seen.insert(sha(f)))
-                .map(|(_, f)| hubfiles::Download {
-                    url: hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path),
-                    path: blob_path(&format!("sha256:{}", sha(f))).trim_start_matches('/').to_string(),
-                    git_sha1: None,
-                    sha256: Some(sha(f)),
-                })
-                .collect(),
-        };
+        let mut entries = Vec::new();
+        let mut formats = Vec::with_capacity(lfs.len());
+        for (i, (rel, f)) in lfs.iter().enumerate() {
+            let format = format_of.map_or(LayerPackaging::Raw, |of| of(&plan_file(rel, f, 1, String::new())));
+            formats.push(format);
+            let url = hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path);
+            let (path, layer) = if format == LayerPackaging::Raw {
+                if !seen.insert(sha(f)) {
+                    continue;
+                }
+                (blob_path(&format!("sha256:{}", sha(f))).trim_start_matches('/').to_string(), None)
+            } else {
+                let spec = LayerSpec { format: format.suffix().to_string(), name: rel.clone(), mode: 0o644, size: f.size };
+                (format!("blobs/sha256/.layer-{i}"), Some(spec))
+            };
+            entries.push(hubfiles::Download { url, path, git_sha1: None, sha256: Some(sha(f)), layer });
+        }
+        let list = hubfiles::DownloadList { connections: request.max_connections, files: entries };
+        let packed_as: BTreeSet<&str> = formats.iter().filter(|f| **f != LayerPackaging::Raw).map(|f| f.suffix()).collect();
         let progress = format!(
-            "fetch {} LFS file(s) of {}@{} ({}, {} at a time) into blobs/sha256",
+            "fetch {} LFS file(s) of {}@{} ({}, {} at a time) into blobs/sha256{}",
             list.files.len(),
             hf.repo,
             short_commit(&info.commit),
             human_size(bytes),
-            request.max_connections.min(list.files.len())
+            request.max_connections.min(list.files.len()),
+            if packed_as.is_empty() { String::new() } else { format!(", written as {}", packed_as.into_iter().collect::<Vec<_>>().join("/")) }
         );
-        let tree = hubfiles::step(&fetcher.image, &list, &net, &progress);
-        let solve = vec![bridge.solve_evaluated(tree.to_definition())];
+        let step = hubfiles::step(&fetcher.image, &list, &net, &progress);
+        let solve = vec![bridge.solve_evaluated(step.tree.to_definition())];
         match deadline::run_all(solve, 1, Some(bound)).await {
             Ok(_) => {
-                let files = lfs
-                    .iter()
-                    .map(|(rel, f)| plan_file(rel, f, 1, blob_path(&format!("sha256:{}", sha(f)))))
-                    .collect();
-                return Ok((files, vec![tree], true));
+                let packed = match &step.meta {
+                    Some(meta) => read_packed(bridge, meta).await?,
+                    None => Vec::new(),
+                };
+                let mut files = Vec::with_capacity(lfs.len());
+                for (i, ((rel, f), format)) in lfs.iter().zip(formats).enumerate() {
+                    if format == LayerPackaging::Raw {
+                        files.push(plan_file(rel, f, 1, blob_path(&format!("sha256:{}", sha(f)))));
+                        continue;
+                    }
+                    let key = format!("blobs/sha256/.layer-{i}");
+                    let written = packed.iter().find(|p| p.path == key).map(|p| p.written.clone()).ok_or_else(|| {
+                        anyhow!("the download step did not describe the layer of {} ({key}); please report it", f.path)
+                    })?;
+                    let mut file = plan_file(rel, f, 1, blob_path(&written.digest));
+                    file.digest = written.digest;
+                    file.packed = Some(Packed { blob_size: written.size, diff_id: written.diff_id, format });
+                    files.push(file);
+                }
+                return Ok((files, vec![step.tree], true));
             }
             Err(Unfinished::Failed(_, e)) if engine_cannot_run_step(optional, &e) => eprintln!(
                 "modelpack-frontend: {}; fetching the LFS files of {} as one BuildKit HTTP source each (--build-arg download_network=host --allow network.host fetches them in one cached step)",
@@ -584,6 +619,13 @@ async fn fetch_lfs_files(
     fetch_lfs(bridge, request, hf, info, &files, &states, bound).await?;
     states.remove(0);
     Ok((files, states, false))
+}
+
+/// The layers a download step wrote while downloading ([`hubfiles::PACKED_FILE`]).
+async fn read_packed(bridge: &Bridge, meta: &State) -> Result<Vec<hubfiles::PackedDownload>, GatewayError> {
+    let r = bridge.solve_evaluated(meta.to_definition()).await?;
+    let bytes = bridge.read_file(&r, hubfiles::PACKED_FILE).await?;
+    Ok(serde_json::from_slice(&bytes).context("reading what the download step packed (packed.json)")?)
 }
 
 /// The error for downloads unfinished within `bound`.

@@ -36,6 +36,21 @@ impl Fetched {
     }
 }
 
+/// The format each file gets, as the request and output say (the layer
+/// packaging, per kind when the recipe sets it, and `compress_weights`).
+pub fn format_of<'a>(request: &'a Request, output: &Output) -> impl Fn(&PlanFile) -> LayerPackaging + 'a {
+    let compress_weights = output.compress_weights(request.compress_weights);
+    let asked = output.packaging();
+    let per_kind = request.extras.packaging.as_ref().filter(|_| asked != LayerPackaging::Raw);
+    move |f: &PlanFile| {
+        let kind = classify(&f.path, f.size).0;
+        match per_kind {
+            Some(table) => table.for_kind(kind, asked, compress_weights),
+            None => asked.for_kind(kind, compress_weights),
+        }
+    }
+}
+
 /// Packages the fetched files into an OCI layout
 /// described by `info` and by what the files' headers say, and solves it,
 /// so that a failing fetch surfaces here where the caller can explain it.
@@ -53,16 +68,7 @@ pub async fn layout(
     let Fetched { files, mut sources, blob_source, pinned } = fetched;
     let mut annotations = info.annotations.clone();
     annotations.extend(request.extras.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let compress_weights = output.compress_weights(request.compress_weights);
-    let asked = output.packaging();
-    let per_kind = request.extras.packaging.as_ref().filter(|_| asked != LayerPackaging::Raw);
-    let format_of = |f: &PlanFile| {
-        let kind = classify(&f.path, f.size).0;
-        match per_kind {
-            Some(table) => table.for_kind(kind, asked, compress_weights),
-            None => asked.for_kind(kind, compress_weights),
-        }
-    };
+    let format_of = format_of(request, output);
     // Files that stay raw are their own blobs: a layout can copy them into
     // place now, while the headers are read and the other files packed.
     let early = if output.mode == OutputMode::Layout {

@@ -406,10 +406,14 @@ fn safe_relative(path: &str) -> Result<()> {
     Ok(())
 }
 
-/// The `describe` build step: `describe [--strict] SRC_DIR OUT_FILE [PATH...]`
-/// reads the headers of the listed model paths under SRC_DIR and writes the
-/// [`ModelFacts`] JSON to OUT_FILE. Unreadable files are reported on stderr;
-/// with `--strict` they fail the step.
+/// Before a path of the `describe` step: SRC_DIR/PATH is a one-file layer
+/// of the format that follows (`--layer tar+zstd PATH`), read from inside.
+pub const LAYER_FLAG: &str = "--layer";
+
+/// The `describe` build step: `describe [--strict] SRC_DIR OUT_FILE
+/// [[--layer FORMAT] PATH...]` reads the headers of the listed model paths
+/// under SRC_DIR and writes the [`ModelFacts`] JSON to OUT_FILE. Unreadable
+/// files are reported on stderr; with `--strict` they fail the step.
 pub fn run(args: &[String]) -> Result<()> {
     let (strict, args) = match args.first().map(String::as_str) {
         Some("--strict") => (true, &args[1..]),
@@ -420,7 +424,18 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let root = Path::new(src);
     let mut files = Vec::with_capacity(paths.len());
-    for p in paths {
+    let mut rest = paths.iter();
+    while let Some(p) = rest.next() {
+        if p == LAYER_FLAG {
+            let (Some(format), Some(p)) = (rest.next(), rest.next()) else {
+                bail!("usage: {LAYER_FLAG} FORMAT PATH");
+            };
+            let format = crate::LayerPackaging::from_suffix(format).with_context(|| format!("unknown layer format {format:?}"))?;
+            safe_relative(p)?;
+            let full = root.join(p);
+            files.push(FileInput::new(p.as_str(), move || crate::pack::open_layer_file(&full, format).map(|(_, r)| r)));
+            continue;
+        }
         safe_relative(p)?;
         files.push(FileInput::on_disk(root, p));
     }
