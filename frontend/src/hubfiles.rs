@@ -294,6 +294,21 @@ mod tests {
     }
 
     #[test]
+    fn a_list_with_layers_gets_a_meta_output_and_one_without_does_not() {
+        let image = llb::source::image("localhost:5000/modelpack-frontend:dev").into_state();
+        let net = StepNetwork { mode: NetMode::Host, token: false, proxy: Default::default() };
+        assert!(step(&image, &list(2), &net, "fetch").meta.is_none());
+        let mut with_layer = list(2);
+        with_layer.files[1].sha256 = Some("a".repeat(64));
+        with_layer.files[1].layer = Some(LayerSpec { format: "tar".into(), name: "w.safetensors".into(), mode: 0o644, size: 3 });
+        let s = step(&image, &with_layer, &net, "fetch");
+        let meta = s.meta.expect("a meta output");
+        let exec = ops(&meta).into_iter().find_map(|o| match o.op { Some(Kind::Exec(e)) => Some(e), _ => None }).unwrap();
+        assert_eq!(exec.meta.unwrap().args, [BINARY, "hf-get-many", "/in/downloads.json.zst", "/out", "/meta"]);
+        assert!(exec.mounts.iter().any(|m| m.dest == "/meta" && !m.readonly));
+    }
+
+    #[test]
     fn paths_outside_the_output_are_refused() {
         for bad in ["", "/etc/passwd", "../x", "a/../../x", "a\\..\\x", "./a", "a//b", "a/\nb"] {
             assert!(checked_relative(bad).is_err(), "{bad:?}");
