@@ -493,6 +493,12 @@ fn save(
         }
         Some(spec) => {
             let format = spec.packaging().map_err(Saved::Fatal)?;
+            if let Some(d) = declared.filter(|&d| d != spec.size) {
+                return Err(Saved::Fatal(GetError {
+                    code: exit::CHECKSUM,
+                    message: format!("downloading {name}: the server sends {d} bytes, the Hub lists {}", spec.size),
+                }));
+            }
             let threads = modelpack::pack::default_threads();
             let out = std::io::BufWriter::with_capacity(1 << 20, file);
             match modelpack::pack::write_layer_from(&mut body, spec.size, &spec.name, spec.mode, format, out, threads) {

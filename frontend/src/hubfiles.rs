@@ -166,8 +166,10 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
     crate::workers::run_until_failure(total, list.connections, |i| {
         let d = &list.files[i];
         let target = out.join(&d.path);
+        // A layer's list path is a temp name: name its file instead.
+        let shown = d.layer.as_ref().map_or(d.path.as_str(), |l| l.name.as_str());
         let named = |mut e: GetError| {
-            e.message = format!("{}: {}", d.path, e.message);
+            e.message = format!("{shown}: {}", e.message);
             e
         };
         let size = match &d.layer {
@@ -412,10 +414,15 @@ mod tests {
             let left: Vec<_> = std::fs::read_dir(dir.path().join("blobs/sha256")).unwrap().map(|e| e.unwrap().file_name()).collect();
             assert_eq!(left.len(), 1, "only the blob is left: {left:?}");
 
-            // Content other than listed fails its sha256.
+            // Content other than listed fails its sha256; a size other
+            // than listed fails at once, naming the file.
             let err = download_all(&DownloadList { connections: 1, files: vec![entry(&"2".repeat(64), body.len() as u64)] }, dir.path())
                 .unwrap_err();
             assert_eq!(err.code, exit::CHECKSUM, "{}", err.message);
+            let err = download_all(&DownloadList { connections: 1, files: vec![entry(&sha, 5)] }, dir.path()).unwrap_err();
+            assert_eq!(err.code, exit::CHECKSUM, "{}", err.message);
+            assert!(err.message.starts_with("shards/w.safetensors: "), "{}", err.message);
+            assert!(err.message.contains(&format!("sends {} bytes, the Hub lists 5", body.len())), "{}", err.message);
         }
     }
 }

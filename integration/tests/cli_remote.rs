@@ -36,12 +36,20 @@ fn index_manifest_digest(layout: &Path) -> String {
 /// `build_args` go to both (as build args, and as the CLI flags
 /// `cli_flags`).
 fn same_digest_in_every_format(ctx: &Path, source: &str, build_args: &[(&str, &str)], cli_flags: &[&str]) {
+    same_digest_in_every_format_with(ctx, source, build_args, &[], cli_flags)
+}
+
+/// [`same_digest_in_every_format`] with `build_flags` for buildx too.
+fn same_digest_in_every_format_with(ctx: &Path, source: &str, build_args: &[(&str, &str)], build_flags: &[&str], cli_flags: &[&str]) {
     for format in FORMATS {
         let out = TempDir::new("cli-remote-out");
         let built = out.join("frontend");
         let mut build = Build::new(ctx).arg("source", source).arg("layer_packaging", format).arg("config_json", CONFIG_JSON);
         for (k, v) in build_args {
             build = build.arg(k, v);
+        }
+        for f in build_flags {
+            build = build.flag(f);
         }
         build.output(&built).run().assert_success();
         let packed = out.join("cli");
@@ -85,13 +93,22 @@ fn cli_pack_of_a_hub_repo_matches_the_frontend_in_every_format() {
         ("scripts/run.py".into(), b"print('hi')\n".to_vec()),
         ("notes.txt".into(), b"excluded\n".to_vec()),
     ];
-    hub.create_repo(&repo, files, None);
+    let commit = hub.create_repo(&repo, files, None);
     let endpoint = hub.endpoint.clone();
     // The whole repo, the commit's date as createdAt, the default name.
     same_digest_in_every_format(
         ctx.path(),
         &format!("hf://{repo}"),
         &[("hf_endpoint", &endpoint), ("exclude", "*.txt")],
+        &["--hf-endpoint", &endpoint, "--exclude", "*.txt"],
+    );
+    // Pinned to its commit, with a network for our download steps: the
+    // frontend writes the LFS files as their layers while downloading.
+    same_digest_in_every_format_with(
+        ctx.path(),
+        &format!("hf://{repo}@{commit}"),
+        &[("hf_endpoint", &endpoint), ("exclude", "*.txt"), ("download_network", "host")],
+        &["--allow=network.host"],
         &["--hf-endpoint", &endpoint, "--exclude", "*.txt"],
     );
     // A folder of the repo at a revision, a name, and SOURCE_DATE_EPOCH.

@@ -222,6 +222,22 @@ fn a_pinned_commits_lfs_step_fails_with_the_cause_and_the_file_in_its_output() {
     let (repo, commit, _) = hf.repo("corrupt-step", Some(json!({"corrupt": ["model.safetensors"]})));
     let build = hf.build(&format!("hf://{repo}@{commit}")).arg("download_network", "host").flag("--allow=network.host");
     hf.expect_failure(build, &["model.safetensors from", "does not match the checksum the Hub lists", &repo]);
+
+    // Written as a tar layer while downloading, a listed size that lies
+    // fails at once (the tar header needs the size first), naming the file.
+    let (repo, commit, _) = hf.repo("lie-size-step", Some(json!({"lie": {"model.safetensors": {"size": 7}}})));
+    let build = hf
+        .build(&format!("hf://{repo}@{commit}"))
+        .arg("layer_packaging", "tar")
+        .arg("download_network", "host")
+        .flag("--allow=network.host");
+    let (_, outcome) = hf.expect_failure(build, &["model.safetensors from", &repo]);
+    assert!(outcome.output().contains("written as tar"), "the one-step path was taken\n{}", outcome.report());
+    assert!(
+        outcome.output().contains("model.safetensors: downloading model.safetensors: the server sends 20000 bytes, the Hub lists 7"),
+        "{}",
+        outcome.report()
+    );
 }
 
 #[test]

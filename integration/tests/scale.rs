@@ -204,6 +204,16 @@ fn a_raw_layout_is_the_same_whether_lfs_files_come_in_one_step_or_one_source_eac
     pinned.assert_unpacks(&a);
 }
 
+/// A fake hub serving a new repo of `files` (after the image is pulled):
+/// the hub, the repo and its commit.
+fn fresh_repo(prefix: &str, files: &[(String, Vec<u8>)]) -> (FakeHub, String, String) {
+    pull_the_frontend_image_once();
+    let hub = FakeHub::start();
+    let repo = unique_repo(prefix);
+    let commit = hub.create_repo(&repo, files.iter().map(|(p, b)| (p.as_str(), b.as_slice())), None);
+    (hub, repo, commit)
+}
+
 /// Files of the many-files repo: more than fit in one BuildKit 0.13 solve
 /// request (4 MiB) when a layout's documents and download list were
 /// written into the graph verbatim (about 850 bytes per file), and fewer
@@ -213,13 +223,10 @@ const MANY: usize = 6_000;
 #[test]
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn six_thousand_small_files_fit_in_one_request_and_an_unchanged_rebuild_asks_only_for_the_revision() {
-    pull_the_frontend_image_once();
-    let hub = FakeHub::start();
-    let repo = unique_repo("scale-many");
     let seed = fs::fresh_seed();
     let files: Vec<(String, Vec<u8>)> =
         (0..MANY).map(|i| (format!("d{:02}/f{i:05}.txt", i / 500), format!("file {i} of {seed:016x}\n").into_bytes())).collect();
-    let commit = hub.create_repo(&repo, files.iter().map(|(p, b)| (p.as_str(), b.as_slice())), None);
+    let (hub, repo, commit) = fresh_repo("scale-many", &files);
     let ctx = TempDir::new("scale-many-ctx");
     let out = TempDir::new("scale-many-out");
     let build = |dest: &std::path::Path| {
@@ -262,9 +269,6 @@ fn fixture(name: &str) -> Vec<u8> {
 #[test]
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn packed_lfs_files_written_as_layers_while_downloading_equal_those_packed_after_and_are_described() {
-    pull_the_frontend_image_once();
-    let hub = FakeHub::start();
-    let repo = unique_repo("scale-packed");
     let files: Vec<(String, Vec<u8>)> = vec![
         (".gitattributes".into(), b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n".to_vec()),
         ("model-00001-of-00002.safetensors".into(), fixture("sharded/model-00001-of-00002.safetensors")),
@@ -272,7 +276,7 @@ fn packed_lfs_files_written_as_layers_while_downloading_equal_those_packed_after
         ("config.json".into(), fixture("config_llama.json")),
         ("note.txt".into(), format!("seed {:016x}\n", fs::fresh_seed()).into_bytes()),
     ];
-    let commit = hub.create_repo(&repo, files.iter().map(|(p, b)| (p.as_str(), b.as_slice())), None);
+    let (hub, repo, commit) = fresh_repo("scale-packed", &files);
     let ctx = TempDir::new("scale-packed-ctx");
     let out = TempDir::new("scale-packed-out");
     for (format, compress) in [("tar", "false"), ("tar+zstd", "true")] {

@@ -75,38 +75,42 @@ fn fixed_header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
 /// folders), then the regular file `name` with `mode`; uid/gid 0 and
 /// mtime 0 throughout: the same bytes for the same content, on any machine.
 /// `data` must yield exactly `len` bytes: fewer or more is an error (the
-/// header has been written with `len`).
-fn write_tar<W: Write>(out: W, data: impl Read, len: u64, name: &str, mode: u32) -> io::Result<W> {
+/// header has been written with `len`). The bytes are copied through a
+/// 1 MiB buffer (a download then reads its socket in big chunks).
+fn write_tar<W: Write>(out: W, mut data: impl Read, len: u64, name: &str, mode: u32) -> io::Result<W> {
     let mut builder = tar::Builder::new(out);
     for dir in parent_dirs(name) {
         let mut header = fixed_header(tar::EntryType::Directory, 0o755, 0);
         builder.append_data(&mut header, &dir, io::empty())?;
     }
+    // The header (and a long-name entry when needed) with the size; the
+    // bytes and their padding follow, as `append_data` would write them.
     let mut header = fixed_header(tar::EntryType::Regular, mode, len);
-    let mut counted = Counted { inner: data.take(len), count: 0 };
-    builder.append_data(&mut header, name, &mut counted)?;
-    if counted.count != len || counted.inner.into_inner().read(&mut [0u8; 1])? != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("{name}: expected {len} bytes, got {}{}", counted.count, if counted.count == len { " and more" } else { "" }),
-        ));
+    builder.append_data(&mut header, name, io::empty())?;
+    let out = builder.get_mut();
+    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut copied: u64 = 0;
+    loop {
+        let want = (len - copied).min(buf.len() as u64) as usize;
+        let n = if want == 0 { data.read(&mut buf[..1])? } else { data.read(&mut buf[..want])? };
+        if n == 0 {
+            break;
+        }
+        if want == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{name}: expected {len} bytes, got more")));
+        }
+        out.write_all(&buf[..n])?;
+        copied += n as u64;
     }
+    if copied != len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{name}: expected {len} bytes, got {copied}")));
+    }
+    out.write_all(&[0u8; 512][..((512 - len % 512) % 512) as usize])?;
     builder.into_inner()
 }
 
-/// A reader counting what it yields.
-struct Counted<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-}
+/// The buffer the file's bytes are copied through.
+const COPY_BUFFER: usize = 1 << 20;
 
 /// Streams `src` as tar entry `name` in `format` into `out`, compressing on
 /// every CPU; see [`write_layer_with`].
