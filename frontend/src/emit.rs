@@ -59,16 +59,28 @@ pub struct EarlyBlob<'a> {
 /// The copies of `files` into their blob paths (each digest once), on
 /// `base` when given (a state holding just these digests at their blob
 /// paths, e.g. a download step's output, not copied again), or `None` when
-/// there is nothing.
+/// there is nothing. `whole` is another such state (e.g. a scan step's
+/// blobs): the base itself when there is none, else copied in with one
+/// action; its files are not copied one by one.
 pub fn early_blobs<'a>(
     base: Option<(&State, BTreeSet<String>)>,
+    whole: Option<(&State, &BTreeSet<String>)>,
     files: impl IntoIterator<Item = EarlyBlob<'a>>,
     name: &str,
 ) -> Option<EarlyBlobs> {
-    let (base, mut digests) = match base {
+    let (mut base, mut digests) = match base {
         Some((state, digests)) => (Some(state.clone()), digests),
         None => (None, BTreeSet::new()),
     };
+    let mut copy_whole = None;
+    let mut held = 0;
+    if let Some((tree, in_tree)) = whole {
+        match base {
+            None => base = Some(tree.clone()),
+            Some(_) => copy_whole = Some(tree),
+        }
+        held = in_tree.iter().filter(|d| digests.insert(d.to_string())).count();
+    }
     let mut op = FileOp::new(base.clone().unwrap_or_else(State::scratch)).mkdir("/blobs/sha256", 0o755, true);
     let mut copied = 0;
     let mut total = 0;
@@ -79,12 +91,25 @@ pub fn early_blobs<'a>(
             total += f.size;
         }
     }
-    let state = match (copied, base) {
-        (0, None) => return None,
-        (0, Some(base)) => base,
-        _ => op
-            .custom_name(&format!("copy {copied} raw file(s) of {name} to blobs/sha256 ({})", human_size(total)))
-            .into_state(),
+    if let Some(tree) = copy_whole {
+        // No mode override: it would apply to the folder too.
+        let contents = CopyOptions { dir_copy_contents: true, follow_symlink: true, ..Default::default() };
+        op = op.copy(tree, "/blobs/sha256", "/blobs/sha256", contents);
+    }
+    let state = match (copied, copy_whole, base) {
+        (0, None, None) => return None,
+        (0, None, Some(base)) => base,
+        _ => {
+            let what = match (copy_whole, copied) {
+                (Some(_), 0) => format!("copy {held} scanned small file(s) of {name} to blobs/sha256 in one copy"),
+                (Some(_), _) => format!(
+                    "copy {copied} raw file(s) ({}) and {held} scanned small file(s) of {name} to blobs/sha256",
+                    human_size(total)
+                ),
+                (None, _) => format!("copy {copied} raw file(s) of {name} to blobs/sha256 ({})", human_size(total)),
+            };
+            op.custom_name(&what).into_state()
+        }
     };
     Some(EarlyBlobs { state, digests })
 }
@@ -181,7 +206,7 @@ mod tests {
     use super::*;
     use modelpack::LayerPackaging;
     use modelpack::plan::{self, ModelInfo, Origin, PlanFile};
-    use llb::proto::pb::{file_action::Action, op::Op as Kind, Op};
+    use llb::proto::pb::{self, file_action::Action, op::Op as Kind, Op};
     use prost::Message;
 
     /// A raw file at `/<path>` of source 0.
@@ -236,6 +261,7 @@ mod tests {
         let files = vec![f("a.safetensors", b"w"), f("b.safetensors", b"w"), f("config.json", b"{}")];
         let early = early_blobs(
             None,
+            None,
             files.iter().take(2).map(|f| EarlyBlob { from: &src, path: &f.origin.path, digest: &f.digest, size: f.size }),
             "m",
         )
@@ -262,7 +288,7 @@ mod tests {
         // would sit in the layout unreferenced.
         let other = plan::build(vec![files[2].clone()], &info, LayerPackaging::Raw).unwrap();
         assert!(!early.fits(&other));
-        assert!(early_blobs(None, std::iter::empty(), "m").is_none());
+        assert!(early_blobs(None, None, std::iter::empty(), "m").is_none());
 
         // On a base that holds a.safetensors' blob already, only
         // config.json is copied, and the layout copies nothing more.
@@ -270,6 +296,7 @@ mod tests {
         let held = BTreeSet::from([files[0].digest.clone()]);
         let on_base = early_blobs(
             Some((&step, held)),
+            None,
             files.iter().skip(2).map(|f| EarlyBlob { from: &src, path: &f.origin.path, digest: &f.digest, size: f.size }),
             "m",
         )
@@ -286,8 +313,44 @@ mod tests {
             })
             .sum();
         assert_eq!(copies, 1, "only config.json is copied");
-        let only_base = early_blobs(Some((&step, BTreeSet::from([files[0].digest.clone()]))), std::iter::empty(), "m").unwrap();
+        let only_base = early_blobs(Some((&step, BTreeSet::from([files[0].digest.clone()]))), None, std::iter::empty(), "m").unwrap();
         assert_eq!(only_base.state.to_definition().def, step.to_definition().def, "nothing to copy: the base itself");
+    }
+
+    #[test]
+    fn scanned_blobs_are_the_base_or_one_copy_never_one_per_file() {
+        let scanned = llb::source::local("scanned").into_state();
+        let lfs = llb::source::local("lfs-step").into_state();
+        let files = vec![context_file("a.json", b"a"), context_file("b.json", b"b"), context_file("w.safetensors", b"w")];
+        let small: BTreeSet<String> = files[..2].iter().map(|f| f.digest.clone()).collect();
+        // Alone, the scanned blobs are the base: nothing is copied.
+        let alone = early_blobs(None, Some((&scanned, &small)), std::iter::empty(), "m").unwrap();
+        assert_eq!(alone.state.to_definition().def, scanned.to_definition().def);
+        assert_eq!(alone.digests, small);
+        // On a download step's output: one copy of their folder's contents.
+        let lfs_held = BTreeSet::from([files[2].digest.clone()]);
+        let both = early_blobs(Some((&lfs, lfs_held)), Some((&scanned, &small)), std::iter::empty(), "m").unwrap();
+        assert_eq!(both.digests.len(), 3);
+        let copies: Vec<pb::FileActionCopy> = both
+            .state
+            .to_definition()
+            .def
+            .iter()
+            .filter_map(|op| match Op::decode(op.as_slice()).unwrap().op {
+                Some(Kind::File(f)) => Some(f),
+                _ => None,
+            })
+            .flat_map(|f| f.actions)
+            .filter_map(|a| match a.action {
+                Some(Action::Copy(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(copies.len(), 1, "{copies:?}");
+        assert!(copies[0].dir_copy_contents && copies[0].src == "/blobs/sha256" && copies[0].dest == "/blobs/sha256");
+        assert_eq!(copies[0].mode, -1, "no mode override, which would reach the folder too");
+        let plan = plan::build(files, &ModelInfo { name: "m".into(), ..Default::default() }, LayerPackaging::Raw).unwrap();
+        assert!(both.fits(&plan));
     }
 
     /// `n` distinct small files in folders, as a Hub repo or a context has.
@@ -333,6 +396,7 @@ mod tests {
         // On early blobs holding every layer, the step writes on them directly.
         let all = many_files(3_000);
         let early = early_blobs(
+            None,
             None,
             all.iter().map(|f| EarlyBlob { from: &src, path: &f.origin.path, digest: &f.digest, size: f.size }),
             "many",

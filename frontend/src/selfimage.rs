@@ -32,25 +32,34 @@ pub fn own_image() -> Result<State> {
     Ok(Imported::from_definition(def).map_err(anyhow::Error::msg)?.into_state())
 }
 
-/// A step that lists and hashes every file of `tree` (network off); its
-/// result holds [`LISTING_FILE`].
-pub fn scan_step(image: &State, tree: &State, what: &str, git_sha1: bool) -> State {
+/// A step that lists and hashes every file of `tree` (network off): its
+/// result holds [`LISTING_FILE`]; with `blobs`, its second output holds
+/// every file of `tree` at its blob path (`/blobs/sha256/<hex>`).
+fn scan_node(image: &State, tree: &State, what: &str, git_sha1: bool, blobs: bool) -> (State, Option<State>) {
     let mut args = vec![BINARY, "scan"];
     if git_sha1 {
         args.push(modelpack::scan::GIT_SHA1_FLAG);
     }
+    if blobs {
+        args.extend([modelpack::scan::BLOBS_FLAG, "/blobs"]);
+    }
     args.extend(["/src", "/out"]);
-    Exec::new(image, args)
+    let mut exec = Exec::new(image, args)
         .network(NetMode::None)
         .mount(Mount::bind("/src", tree).readonly())
-        .mount(Mount::bind("/out", &State::scratch()))
-        .custom_name(&format!("hash {what}"))
-        .build()
-        .output("/out")
-        .expect("/out is a writable mount")
+        .mount(Mount::bind("/out", &State::scratch()));
+    if blobs {
+        exec = exec.mount(Mount::bind("/blobs", &State::scratch()));
+    }
+    let name = if blobs { format!("hash {what} and copy them to blobs/sha256") } else { format!("hash {what}") };
+    let node = exec.custom_name(&name).build();
+    (
+        node.output("/out").expect("/out is a writable mount"),
+        blobs.then(|| node.output("/blobs").expect("/blobs is a writable mount")),
+    )
 }
 
-/// Runs [`scan_step`] on `tree` and reads back its listing.
+/// Runs [`scan_node`] on `tree` and reads back its listing.
 pub async fn scan_listing(
     bridge: &Bridge,
     image: &State,
@@ -58,13 +67,32 @@ pub async fn scan_listing(
     what: &str,
     git_sha1: bool,
 ) -> Result<Listing, GatewayError> {
-    let step = scan_step(image, tree, what, git_sha1);
+    Ok(scan(bridge, image, tree, what, git_sha1, false).await?.0)
+}
+
+/// [`scan_listing`] with git blob ids, plus a state holding every file of
+/// `tree` at its blob path, written by the same step (for files that are
+/// small: they are copied once more).
+pub async fn scan_listing_and_blobs(bridge: &Bridge, image: &State, tree: &State, what: &str) -> Result<(Listing, State), GatewayError> {
+    let (listing, blobs) = scan(bridge, image, tree, what, true, true).await?;
+    Ok((listing, blobs.expect("asked for blobs")))
+}
+
+async fn scan(
+    bridge: &Bridge,
+    image: &State,
+    tree: &State,
+    what: &str,
+    git_sha1: bool,
+    blobs: bool,
+) -> Result<(Listing, Option<State>), GatewayError> {
+    let (step, blobs) = scan_node(image, tree, what, git_sha1, blobs);
     // Evaluated here rather than lazily on ReadFile: with many sources
     // (1000+ files) a lazy ReadFile was seen to stall BuildKit 0.13.
     let r = bridge.solve_evaluated(step.to_definition()).await?;
     let bytes = bridge.read_file(&r, LISTING_FILE).await?;
     let listing = serde_json::from_slice(&bytes).with_context(|| format!("reading the listing of {what}"))?;
-    Ok(listing)
+    Ok((listing, blobs))
 }
 
 /// `tree`'s file at `path`, mounted read-only at `dest`. With

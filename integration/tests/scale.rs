@@ -186,17 +186,22 @@ fn a_raw_layout_is_the_same_whether_lfs_files_come_in_one_step_or_one_source_eac
     let raw = |dest: &std::path::Path| build(hub, ctx, source, dest).arg("layer_packaging", "raw");
 
     // One step: the layout is written on top of its output, so only the
-    // small files are copied into blobs/sha256 (the weights never are).
+    // small files are copied into blobs/sha256 (the weights never are), in
+    // one action from where their scan wrote them.
     let one_step = raw(&out.join("step")).arg("download_network", "host").flag("--allow=network.host").run();
     assert!(one_step.success, "{}", one_step.report());
     assert!(one_step.stderr.contains(&format!("fetch {LFS} LFS file(s) of {repo}@")), "{}", one_step.report());
-    assert!(one_step.stderr.contains(&format!("copy {SMALL} raw file(s) of ")), "only the small files are copied\n{}", one_step.report());
-    // One source each (the engine has no default network): every raw
-    // file is copied into blobs/sha256, small and LFS alike.
+    assert!(
+        one_step.stderr.contains(&format!("copy {SMALL} scanned small file(s) of {} to blobs/sha256 in one copy", repo.rsplit('/').next().unwrap())),
+        "only the small files are copied\n{}",
+        one_step.report()
+    );
+    // One source each (the engine has no default network): every LFS
+    // file is copied into blobs/sha256, on the small files' scanned blobs.
     let per_file = raw(&out.join("sources")).run();
     assert!(per_file.success, "{}", per_file.report());
     assert!(per_file.stderr.contains("fetch w0.safetensors ("), "{}", per_file.report());
-    assert!(per_file.stderr.contains(&format!("copy {} raw file(s) of ", SMALL + LFS)), "{}", per_file.report());
+    assert!(per_file.stderr.contains(&format!("copy {LFS} raw file(s) of ")), "{}", per_file.report());
 
     let a = Layout::verify(&out.join("step"));
     let b = Layout::verify(&out.join("sources"));

@@ -159,17 +159,57 @@ fn walk(
 
 /// Flag asking `scan` for git blob ids too.
 pub const GIT_SHA1_FLAG: &str = "--git-sha1";
+/// Flag (`--blobs <dir>`) asking `scan` to copy every file it lists to
+/// `<dir>/blobs/sha256/<hex>` too: its blob in a layout.
+pub const BLOBS_FLAG: &str = "--blobs";
 
-/// Entry point of `modelpack-frontend scan [--git-sha1] <root> <out-dir>`.
+/// Copies each listed file of `root` to its blob path under `dir` (each
+/// content once, mode 0644).
+pub fn write_blobs(root: &Path, listing: &Listing, dir: &Path) -> Result<usize> {
+    let mut written = std::collections::BTreeSet::new();
+    for f in &listing.files {
+        if !written.insert(f.digest.as_str()) {
+            continue;
+        }
+        let dest = crate::layout::blob_path_in(dir, &f.digest)?;
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let src = root.join(&f.path);
+        std::fs::copy(&src, &dest).with_context(|| format!("copying {} to {}", src.display(), dest.display()))?;
+        std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .with_context(|| format!("setting the mode of {}", dest.display()))?;
+    }
+    Ok(written.len())
+}
+
+/// Entry point of `modelpack-frontend scan [--git-sha1] [--blobs <dir>] <root> <out-dir>`.
 pub fn run(args: &[String]) -> Result<()> {
-    let (git_sha1, rest) = match args.split_first() {
-        Some((flag, rest)) if flag == GIT_SHA1_FLAG => (true, rest),
-        _ => (false, args),
-    };
+    let usage = "usage: modelpack-frontend scan [--git-sha1] [--blobs <dir>] <root> <out-dir>";
+    let mut git_sha1 = false;
+    let mut blobs = None;
+    let mut rest = args;
+    loop {
+        match rest {
+            [flag, tail @ ..] if flag == GIT_SHA1_FLAG => {
+                git_sha1 = true;
+                rest = tail;
+            }
+            [flag, dir, tail @ ..] if flag == BLOBS_FLAG => {
+                blobs = Some(Path::new(dir));
+                rest = tail;
+            }
+            _ => break,
+        }
+    }
     let [root, out] = rest else {
-        anyhow::bail!("usage: modelpack-frontend scan [--git-sha1] <root> <out-dir>");
+        anyhow::bail!("{usage}");
     };
     let listing = scan(Path::new(root), git_sha1)?;
+    if let Some(dir) = blobs {
+        let n = write_blobs(Path::new(root), &listing, dir)?;
+        eprintln!("copied {n} distinct file(s) to their blob paths");
+    }
     let out = Path::new(out).join(LISTING_FILE);
     std::fs::write(&out, serde_json::to_vec(&listing)?)
         .with_context(|| format!("writing {}", out.display()))?;
@@ -180,6 +220,36 @@ pub fn run(args: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blobs_are_written_once_per_content_at_their_blob_paths() {
+        let dir = crate::testutil::TempDir::new("scan-blobs");
+        let root = dir.join("src");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::write(root.join("a/x.json"), b"{}").unwrap();
+        std::fs::write(root.join("y.json"), b"{}").unwrap();
+        std::fs::write(root.join("z.txt"), b"zz").unwrap();
+        let out = dir.join("out");
+        let blobs = dir.join("blobs");
+        std::fs::create_dir_all(&out).unwrap();
+        let args: Vec<String> = [GIT_SHA1_FLAG, BLOBS_FLAG, blobs.to_str().unwrap(), root.to_str().unwrap(), out.to_str().unwrap()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        run(&args).unwrap();
+        let listing: Listing = serde_json::from_slice(&std::fs::read(out.join(LISTING_FILE)).unwrap()).unwrap();
+        assert_eq!(listing.files.len(), 3);
+        assert!(listing.files.iter().all(|f| f.git_sha1.is_some()));
+        let mut names: Vec<String> = std::fs::read_dir(blobs.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let mut want = vec![crate::digest::sha256_of(b"{}")[7..].to_string(), crate::digest::sha256_of(b"zz")[7..].to_string()];
+        want.sort();
+        assert_eq!(names, want);
+        assert_eq!(std::fs::read(blobs.join("blobs/sha256").join(&want[0])).unwrap().len(), 2);
+    }
 
     #[test]
     fn scans_nested_files_sorted_with_digests() {

@@ -143,6 +143,7 @@ async fn attempt(
         files: fetched.files.clone(),
         sources: fetched.sources.clone(),
         blob_source: fetched.blob_source,
+        raw_blobs: fetched.small_blobs.clone(),
         pinned: true,
     };
     package::layout(bridge, &fetcher.image, request, output, fetched_files, &info, sizes)
@@ -158,6 +159,8 @@ struct Fetched {
     /// The source holding exactly the LFS files at their blob paths, when
     /// one step downloaded them ([`fetch_lfs_files`]).
     blob_source: Option<usize>,
+    /// The small files at their blob paths, and their digests.
+    small_blobs: Option<(State, BTreeSet<String>)>,
 }
 
 impl Fetcher {
@@ -268,7 +271,9 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
         (lfs_plan, small_fetched)
     };
 
-    if let Some((tree, listing)) = fetched_small {
+    let mut small_blobs = None;
+    if let Some(SmallFiles { tree, listing, blobs }) = fetched_small {
+        let mut digests = BTreeSet::new();
         for (rel, f) in small {
             let scanned = listing.files.iter().find(|s| s.path == f.path).ok_or_else(|| {
                 anyhow!("{} is listed in {}@{} but was not downloaded", f.path, hf.repo, info.commit)
@@ -281,6 +286,7 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
                 )
                 .into());
             }
+            digests.insert(scanned.digest.clone());
             files.push(PlanFile {
                 path: rel,
                 size: scanned.size,
@@ -291,8 +297,9 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
             });
         }
         sources[0] = tree;
+        small_blobs = Some((blobs, digests));
     }
-    Ok(Fetched { info, files, sources, blob_source })
+    Ok(Fetched { info, files, sources, blob_source, small_blobs })
 }
 
 impl Fetched {
@@ -352,7 +359,7 @@ async fn fetch_small_files(
     info: &RepoInfo,
     fetcher: &Fetcher,
     small: &[(String, HubFile)],
-) -> Result<(State, Listing), Failure> {
+) -> Result<SmallFiles, Failure> {
     let list = hubfiles::DownloadList {
         connections: request.max_connections,
         files: small
@@ -389,11 +396,34 @@ async fn fetch_small_files(
         }
         Err(e) => return Err(explain_file_failure(request, hf, info, e)),
     }
+    scan_small(bridge, request, hf, info, fetcher, tree).await
+}
+
+/// The small files' tree, its listing (with git blob ids) and the same
+/// files at their blob paths, from one scan step.
+async fn scan_small(
+    bridge: &Bridge,
+    request: &Request,
+    hf: &HfRef,
+    info: &RepoInfo,
+    fetcher: &Fetcher,
+    tree: State,
+) -> Result<SmallFiles, Failure> {
     let what = format!("small files of {}", hf.repo);
-    let listing = selfimage::scan_listing(bridge, &fetcher.image, &tree, &what, true)
+    let (listing, blobs) = selfimage::scan_listing_and_blobs(bridge, &fetcher.image, &tree, &what)
         .await
         .map_err(|e| explain_file_failure(request, hf, info, e))?;
-    Ok((tree, listing))
+    Ok(SmallFiles { tree, listing, blobs })
+}
+
+/// The small files of a repo, downloaded and scanned.
+struct SmallFiles {
+    /// Each file at `/<repo path>`.
+    tree: State,
+    /// What the scan found (sizes, sha256, git blob ids).
+    listing: Listing,
+    /// Each file's bytes at `/blobs/sha256/<hex>`, nothing else.
+    blobs: State,
 }
 
 /// The first 12 hex digits of a commit, for progress names.
@@ -410,11 +440,11 @@ async fn fetch_small_by_sources(
     info: &RepoInfo,
     fetcher: &Fetcher,
     small: &[(String, HubFile)],
-) -> Result<(State, Listing), Failure> {
-    let (tree, listing) = fetch_small(bridge, request, hf, info, fetcher, small, &BTreeSet::new()).await?;
-    let bad = mismatched(small, &listing);
+) -> Result<SmallFiles, Failure> {
+    let fetched = fetch_small(bridge, request, hf, info, fetcher, small, &BTreeSet::new()).await?;
+    let bad = mismatched(small, &fetched.listing);
     if bad.is_empty() {
-        return Ok((tree, listing));
+        return Ok(fetched);
     }
     // BuildKit may hold a corrupted copy under the right ETag: fetch
     // those files again as a variant it has no entry for.
@@ -432,7 +462,7 @@ async fn fetch_small(
     fetcher: &Fetcher,
     small: &[(String, HubFile)],
     retry: &BTreeSet<String>,
-) -> Result<(State, Listing), Failure> {
+) -> Result<SmallFiles, Failure> {
     let copy = CopyOptions { create_dest_path: true, ..Default::default() };
     let mut parts = Vec::with_capacity(small.len());
     for (_, f) in small {
@@ -462,11 +492,7 @@ async fn fetch_small(
     }
     let tree = gather(&parts);
     let tree = tree.custom_name(&format!("gather {} small file(s) of {}", small.len(), hf.repo)).into_state();
-    let what = format!("small files of {}", hf.repo);
-    let listing = selfimage::scan_listing(bridge, &fetcher.image, &tree, &what, true)
-        .await
-        .map_err(|e| explain_file_failure(request, hf, info, e))?;
-    Ok((tree, listing))
+    scan_small(bridge, request, hf, info, fetcher, tree).await
 }
 
 /// How a download step of our image reaches the Hub, and whether it is

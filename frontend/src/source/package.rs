@@ -2,6 +2,8 @@
 //! source states: read the model headers → pack (unless raw) → plan →
 //! emit the requested output → solve.
 
+use std::collections::BTreeSet;
+
 use llb::State;
 
 use crate::emit::{self, EarlyBlob};
@@ -22,6 +24,11 @@ pub struct Fetched {
     /// A source that holds exactly the files whose origin it is, each at its
     /// blob path (`/blobs/sha256/<hex>` of its own digest), if any.
     pub blob_source: Option<usize>,
+    /// A state holding some files' bytes at their blob paths, nothing
+    /// else, and their digests (the Hub's small files, written there by
+    /// their scan): copied into a layout in one action when every one of
+    /// them is a raw layer.
+    pub raw_blobs: Option<(State, BTreeSet<String>)>,
     /// Every source's definition pins its content (checksummed downloads),
     /// so steps reading the files are keyed by it instead of BuildKit
     /// hashing the files first. Not for the build context, whose
@@ -32,7 +39,7 @@ pub struct Fetched {
 impl Fetched {
     /// Files from `sources`, none of them at a blob path.
     pub fn new(files: Vec<PlanFile>, sources: Vec<State>) -> Self {
-        Fetched { files, sources, blob_source: None, pinned: false }
+        Fetched { files, sources, blob_source: None, raw_blobs: None, pinned: false }
     }
 }
 
@@ -65,7 +72,7 @@ pub async fn layout(
     info: &ModelInfo,
     pending: impl std::future::Future<Output = Result<(), GatewayError>>,
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let Fetched { files, mut sources, blob_source, pinned } = fetched;
+    let Fetched { files, mut sources, blob_source, raw_blobs, pinned } = fetched;
     let mut annotations = info.annotations.clone();
     annotations.extend(request.extras.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
     let format_of = format_of(request, output);
@@ -76,13 +83,17 @@ pub async fn layout(
         let base = blob_source.map(|i| {
             (&sources[i], files.iter().filter(|f| in_blob_source(f)).map(|f| f.digest.clone()).collect())
         });
-        let raw = files.iter().filter(|f| !in_blob_source(f) && format_of(f) == LayerPackaging::Raw).map(|f| EarlyBlob {
+        let stays_raw = |f: &PlanFile| !in_blob_source(f) && format_of(f) == LayerPackaging::Raw;
+        let raw_layers: BTreeSet<&str> = files.iter().filter(|f| stays_raw(f)).map(|f| f.digest.as_str()).collect();
+        // Blobs written by a step go in whole when each is a raw layer.
+        let whole = raw_blobs.as_ref().filter(|(_, digests)| digests.iter().all(|d| raw_layers.contains(d.as_str())));
+        let raw = files.iter().filter(|f| stays_raw(f)).map(|f| EarlyBlob {
             from: &sources[f.origin.source],
             path: &f.origin.path,
             digest: &f.digest,
             size: f.size,
         });
-        emit::early_blobs(base, raw, &request.name)
+        emit::early_blobs(base, whole.map(|(state, digests)| (state, digests)), raw, &request.name)
     } else {
         None
     };
