@@ -1,6 +1,7 @@
 //! The small (non-LFS) files of a Hub repo, fetched in one step of our own
 //! image instead of one BuildKit HTTP source each; and the LFS files, in
-//! another such step, written straight to their blob paths.
+//! another such step, written straight to their blob paths, or as their
+//! layers (the `pack-layer` writer fed by the download) when packed.
 //!
 //! Why a step: BuildKit revalidates every HTTP source without a checksum on
 //! every build (one request per file, even when nothing changed), and opens

@@ -1,8 +1,9 @@
 //! Fetching a Hugging Face repo through BuildKit. The frontend has no
 //! network: repo info is an LLB HTTP source that buildkitd fetches; the
 //! LFS files come from one cached download step of our own image that
-//! writes them to their blob paths (checked by sha256), the small files
-//! from another ([`crate::hubfiles`]); where those steps cannot run, each
+//! writes them to their blob paths (checked by sha256), as their layers
+//! when they are to be packed, the small files from another
+//! ([`crate::hubfiles`]); where those steps cannot run, each
 //! file is a BuildKit HTTP source (LFS files checked by sha256, so cached
 //! without a request).
 //! When the Hub refuses (gated or private repos), the build is tried again
@@ -526,8 +527,11 @@ fn engine_cannot_run_step(optional: bool, e: &GatewayError) -> bool {
 /// its sha256 while it is written, straight to `/blobs/sha256/<hex>`: the
 /// path a raw layer's blob has in the layout, so the layout is written on
 /// top of the step's output and the weights are never copied (see
-/// `package::layout`). The step is cached by its URLs, which hold the
-/// commit: right for a pinned commit, which never moves. For a branch or
+/// `package::layout`). A file that `format_of` packs is written as its
+/// layer while it downloads (the plan file then has its blob's digest and
+/// `packed` set), so no pack step reads it again. The step is cached by
+/// its list, which holds the commit and the formats: right for a pinned
+/// commit, which never moves. For a branch or
 /// tag, each file is its own BuildKit HTTP source cached by its sha256
 /// ([`fetch_lfs`]), so a weight that did not change is not downloaded
 /// again when the branch moves; so too where the step cannot run, or with
