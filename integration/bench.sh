@@ -289,6 +289,9 @@ PY
   hub_reset
   timed "many files ($MANY) warm" "raw" ours "$WORK/out-many" --build-arg source="hf://bench/many@$MCOMMIT"
   record "many files warm: hub requests" "$(hub_stats)" "count"
+  # The same repo as tar layers: the small files are packed in one step.
+  timed "many files ($MANY) cold, tar" "tar" ours "$WORK/out-many-tar" $(cold_flag) \
+    --build-arg source="hf://bench/many@$MCOMMIT" --build-arg layer_packaging=tar
 fi
 
 # ---------------------------------------------------------------- table --

@@ -92,9 +92,7 @@ pub fn early_blobs<'a>(
         }
     }
     if let Some(tree) = copy_whole {
-        // No mode override: it would apply to the folder too.
-        let contents = CopyOptions { dir_copy_contents: true, follow_symlink: true, ..Default::default() };
-        op = op.copy(tree, "/blobs/sha256", "/blobs/sha256", contents);
+        op = op.copy(tree, "/blobs/sha256", "/blobs/sha256", folder_copy());
     }
     let state = match (copied, copy_whole, base) {
         (0, None, None) => return None,
@@ -131,19 +129,25 @@ pub const DOCS_STEP_MIN_BYTES: usize = 1 << 20;
 
 /// The layout as a state: `oci-layout`, `index.json` and `blobs/sha256/*`.
 /// `sources[i]` is the state a layer with `origin.source == i` copies from.
-/// With `early` (which must [fit](EarlyBlobs::fits) the plan), the layout
-/// is written on top of it and its blobs are not copied again. With
-/// `image` (our own), big documents are written by a step of it (see
-/// [`DOCS_STEP_MIN_BYTES`]).
-pub fn layout(plan: &Plan, sources: &[State], name: &str, early: Option<&EarlyBlobs>, image: Option<&State>) -> State {
+/// `trees` (each must [fit](EarlyBlobs::fits) the plan) go in whole: the
+/// layout is written on top of the first, the others' blob folders are
+/// copied in with one action each, and their blobs are not copied one by
+/// one. With `image` (our own), big documents are written by a step of it
+/// (see [`DOCS_STEP_MIN_BYTES`]).
+pub fn layout(plan: &Plan, sources: &[State], name: &str, trees: &[EarlyBlobs], image: Option<&State>) -> State {
     let total: u64 = plan.layers.iter().map(|l| l.descriptor.size).sum();
-    let mut written = early.map(|e| e.digests.clone()).unwrap_or_default();
+    let mut written: BTreeSet<String> = trees.iter().flat_map(|t| t.digests.iter().cloned()).collect();
     let copies: Vec<_> = plan.layers.iter().filter(|l| written.insert(l.descriptor.digest.clone())).collect();
+    let (base, others) = match trees.split_first() {
+        Some((first, rest)) => (Some(first), rest),
+        None => (None, &[][..]),
+    };
     let blobs_op = || {
-        let op = match early {
+        let op = match base {
             Some(e) => FileOp::new(e.state.clone()),
             None => FileOp::new(State::scratch()).mkdir("/blobs/sha256", 0o755, true),
         };
+        let op = others.iter().fold(op, |op, t| op.copy(&t.state, "/blobs/sha256", "/blobs/sha256", folder_copy()));
         copies.iter().fold(op, |op, l| {
             op.copy(&sources[l.origin.source], &l.origin.path, &blob_path(&l.descriptor.digest), blob_copy())
         })
@@ -160,8 +164,8 @@ pub fn layout(plan: &Plan, sources: &[State], name: &str, early: Option<&EarlyBl
     let big: usize = docs.iter().map(|(_, bytes)| bytes.len()).sum();
     match image {
         Some(image) if big >= DOCS_STEP_MIN_BYTES => {
-            let blobs = match early {
-                Some(e) if copies.is_empty() => e.state.clone(),
+            let blobs = match base {
+                Some(e) if copies.is_empty() && others.is_empty() => e.state.clone(),
                 _ => blobs_op().custom_name(&format!("copy the blobs of ModelPack layout {name} ({described})")).into_state(),
             };
             write_docs_step(image, &blobs, &docs, &format!("write the documents of ModelPack layout {name} ({})", human_size(big as u64)))
@@ -172,6 +176,12 @@ pub fn layout(plan: &Plan, sources: &[State], name: &str, early: Option<&EarlyBl
             .custom_name(&format!("assemble ModelPack layout {name} ({described})"))
             .into_state(),
     }
+}
+
+/// Copies a tree's `/blobs/sha256` contents into the layout's: no mode
+/// override, which would reach the folder too.
+fn folder_copy() -> CopyOptions {
+    CopyOptions { dir_copy_contents: true, follow_symlink: true, ..Default::default() }
 }
 
 /// A step of `image` writing `docs` (path, bytes) into `below`, from one
@@ -228,7 +238,7 @@ mod tests {
         let files = vec![f("a.safetensors", b"w"), f("copy.safetensors", b"w"), f("config.json", b"{}")];
         let info = ModelInfo { name: "m".into(), ..Default::default() };
         let plan = plan::build(files, &info, LayerPackaging::Raw).unwrap();
-        let def = layout(&plan, &[src], "m", None, None).to_definition();
+        let def = layout(&plan, &[src], "m", &[], None).to_definition();
         let head = &def.def[def.def.len() - 2];
         let Some(Kind::File(file_op)) = Op::decode(head.as_slice()).unwrap().op else { panic!("file op") };
         let mut copies = Vec::new();
@@ -270,7 +280,7 @@ mod tests {
         let info = ModelInfo { name: "m".into(), ..Default::default() };
         let plan = plan::build(files.clone(), &info, LayerPackaging::Raw).unwrap();
         assert!(early.fits(&plan));
-        let def = layout(&plan, &[src.clone()], "m", Some(&early), None).to_definition();
+        let def = layout(&plan, &[src.clone()], "m", std::slice::from_ref(&early), None).to_definition();
         let copies_to = |wanted: &str| {
             def.def
                 .iter()
@@ -303,7 +313,7 @@ mod tests {
         .unwrap();
         assert_eq!(on_base.digests.len(), 2);
         assert!(on_base.fits(&plan));
-        let def = layout(&plan, &[src.clone()], "m", Some(&on_base), None).to_definition();
+        let def = layout(&plan, &[src.clone()], "m", std::slice::from_ref(&on_base), None).to_definition();
         let copies: usize = def
             .def
             .iter()
@@ -353,6 +363,34 @@ mod tests {
         assert!(both.fits(&plan));
     }
 
+    #[test]
+    fn every_fitting_tree_goes_in_whole_the_first_as_the_base() {
+        let src = llb::source::local("context").into_state();
+        let files = vec![context_file("a.json", b"a"), context_file("w.safetensors", b"w"), context_file("x.json", b"x")];
+        let info = ModelInfo { name: "m".into(), ..Default::default() };
+        let plan = plan::build(files.clone(), &info, LayerPackaging::Raw).unwrap();
+        let tree = |name: &str, f: &PlanFile| EarlyBlobs {
+            state: llb::source::local(name).into_state(),
+            digests: BTreeSet::from([f.digest.clone()]),
+        };
+        let trees = [tree("chain", &files[1]), tree("batch", &files[0])];
+        let def = layout(&plan, &[src], "m", &trees, None).to_definition();
+        let copies: Vec<(String, bool)> = def
+            .def
+            .iter()
+            .filter_map(|op| match Op::decode(op.as_slice()).unwrap().op {
+                Some(Kind::File(f)) => Some(f),
+                _ => None,
+            })
+            .flat_map(|f| f.actions)
+            .filter_map(|a| match a.action {
+                Some(Action::Copy(c)) => Some((c.dest, c.dir_copy_contents)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(copies, [("/blobs/sha256".to_string(), true), (blob_path(&files[2].digest), false)], "the second tree in one copy, x.json alone");
+    }
+
     /// `n` distinct small files in folders, as a Hub repo or a context has.
     fn many_files(n: usize) -> Vec<PlanFile> {
         (0..n).map(|i| context_file(&format!("d{:03}/f{i:05}.txt", i / 500), format!("file {i}\n").as_bytes())).collect()
@@ -364,7 +402,7 @@ mod tests {
         let image = llb::source::image("localhost:5000/modelpack-frontend:dev").into_state();
         let info = ModelInfo { name: "many".into(), ..Default::default() };
         let plan = plan::build(many_files(10_000), &info, LayerPackaging::Raw).unwrap();
-        let def = layout(&plan, &[src.clone()], "many", None, Some(&image)).to_definition();
+        let def = layout(&plan, &[src.clone()], "many", &[], Some(&image)).to_definition();
         let ops: Vec<Op> = def.def.iter().map(|b| Op::decode(b.as_slice()).unwrap()).collect();
         let exec = ops.iter().find_map(|o| match &o.op { Some(Kind::Exec(e)) => Some(e), _ => None }).expect("a docs step");
         assert_eq!(exec.meta.as_ref().unwrap().args[1..], ["write-docs", "/in/docs.json.zst", "/out"]);
@@ -403,13 +441,13 @@ mod tests {
         )
         .unwrap();
         let plan = plan::build(all.clone(), &info, LayerPackaging::Raw).unwrap();
-        let def = layout(&plan, &[src.clone()], "many", Some(&early), Some(&image)).to_definition();
+        let def = layout(&plan, &[src.clone()], "many", std::slice::from_ref(&early), Some(&image)).to_definition();
         let file_ops = def.def.iter().filter(|b| matches!(Op::decode(b.as_slice()).unwrap().op, Some(Kind::File(_)))).count();
         assert_eq!(file_ops, 2, "the early copies and the bundle, no empty file op");
 
         // A small layout keeps its documents inline: no container to start.
         let small = plan::build(many_files(50), &info, LayerPackaging::Raw).unwrap();
-        let def = layout(&small, &[src], "few", None, Some(&image)).to_definition();
+        let def = layout(&small, &[src], "few", &[], Some(&image)).to_definition();
         assert!(def.def.iter().all(|b| !matches!(Op::decode(b.as_slice()).unwrap().op, Some(Kind::Exec(_)))));
     }
 

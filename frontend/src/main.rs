@@ -37,6 +37,7 @@ fn main() {
         // In-build subcommands: hidden from --help.
         Some("scan") => modelpack::scan::run(&args[2..]),
         Some("pack-layer") => modelpack::pack::run(&args[2..]),
+        Some("pack-many") => modelpack::pack::run_many(&args[2..]),
         Some("describe") => modelpack::describe::run(&args[2..]),
         Some("sizes") => sizes::run(&args[2..]),
         Some("write-docs") => modelpack::docs::run(&args[2..]),

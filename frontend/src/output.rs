@@ -199,9 +199,9 @@ impl Output {
     }
 
     /// The result state and its metadata. `sources[i]` is the state a
-    /// layer with `origin.source == i` copies from. The first of `bases`
-    /// that fits the plan (holds only blobs of it) is the base of a layout
-    /// (other modes ignore them). `image` (our own) writes a big layout's
+    /// layer with `origin.source == i` copies from. The `bases` that fit
+    /// the plan (hold only blobs of it) go into a layout whole (other
+    /// modes ignore them). `image` (our own) writes a big layout's
     /// documents ([`emit::layout`]).
     pub fn emit(
         &self,
@@ -213,7 +213,7 @@ impl Output {
     ) -> Result<(State, Metadata)> {
         Ok(match self.mode {
             OutputMode::Layout => (
-                emit::layout(plan, sources, name, bases.into_iter().find(|b| b.fits(plan)).as_ref(), image),
+                emit::layout(plan, sources, name, &bases.into_iter().filter(|b| b.fits(plan)).collect::<Vec<_>>(), image),
                 Metadata::from([(META_OCI_LAYOUT.into(), b"true".to_vec())]),
             ),
             OutputMode::Files => (files_state(plan, sources, "/", name, self.mtime_nanos), Metadata::new()),

@@ -226,27 +226,74 @@ fn read_results<'a>(
 }
 
 /// Files packed by [`pack_files`]: every file (origins index `sources`
-/// followed by `states`), the new states, and the chain's tree of big
-/// blobs at their blob paths, if any.
+/// followed by `states`), the new states, and the trees of blobs at their
+/// blob paths the steps wrote.
 pub struct PackedFiles {
     /// Every file, packed ones with their blob's digest and origin.
     pub files: Vec<PlanFile>,
     /// The states the packed blobs come from, after the caller's sources.
     pub states: Vec<State>,
-    /// The big blobs at their blob paths (the last state of `states`).
-    pub chain: Option<EarlyBlobs>,
+    /// Trees holding only packed blobs at their blob paths (the chain of
+    /// big files, the batch of small ones), each also in `states`.
+    pub trees: Vec<EarlyBlobs>,
+}
+
+/// Small files of one source packed together when there are at least this
+/// many: one container instead of one step each.
+pub const BATCH_MIN_FILES: usize = 8;
+
+/// A step packing `jobs` (files of `tree`, in their formats) in one
+/// container (`pack-many`, network off): their blobs at their blob paths
+/// in its first output, their descriptions in the second. `tree` is
+/// mounted whole, so it must hold little besides these files.
+fn pack_many_step(image: &State, tree: &State, jobs: &[(PlanFile, LayerPackaging)], by_definition: bool) -> (State, State) {
+    let list = modelpack::pack::PackList {
+        files: jobs
+            .iter()
+            .map(|(f, format)| modelpack::pack::PackJob {
+                path: f.origin.path.trim_start_matches('/').to_string(),
+                name: f.path.clone(),
+                mode: f.mode(),
+                format: format.suffix().to_string(),
+            })
+            .collect(),
+    };
+    let json = serde_json::to_vec(&list).expect("a pack list serializes");
+    let input = llb::FileOp::new(State::scratch())
+        .mkfile("/list.json.zst", 0o644, modelpack::compact::compress(&json))
+        .custom_name(&format!("list {} small file(s) to pack", jobs.len()))
+        .into_state();
+    let formats: BTreeSet<&str> = jobs.iter().map(|(_, f)| f.suffix()).collect();
+    let src = Mount::bind("/src", tree).readonly();
+    let node = Exec::new(image, [BINARY, "pack-many", "/in/list.json.zst", "/src", "/out", "/meta"])
+        .network(NetMode::None)
+        .mount(if by_definition { src.keyed_by_definition() } else { src })
+        .mount(Mount::bind("/in", &input).readonly())
+        .mount(Mount::bind("/out", &State::scratch()))
+        .mount(Mount::bind("/meta", &State::scratch()))
+        .custom_name(&format!(
+            "pack {} small file(s) as {} into blobs/sha256",
+            jobs.len(),
+            formats.into_iter().collect::<Vec<_>>().join("/")
+        ))
+        .build();
+    (node.output("/out").expect("/out is a writable mount"), node.output("/meta").expect("/meta is a writable mount"))
 }
 
 /// Turns plan files into tar layers, each file in the format `format_of`
-/// gives it (files it gives `raw` stay as they are).
+/// gives it (files it gives `raw`, and files packed already, stay as they
+/// are).
 ///
-/// Files under [`CHAIN_MIN_BYTES`] get one pack step each, all solved
-/// together (at most [`PACK_CONCURRENCY`] in flight), so BuildKit packs
-/// them at the same time; their blobs are copied into the layout later.
-/// Bigger files (the weights) are packed one after another by a chain of
-/// steps, each writing its blob at its blob path on top of the previous
-/// step's tree: a layout written on that tree never copies them (zstd and
-/// gzip use every core within each step, so little is lost by the order).
+/// Small files of `batch_source` (a tree of small files only, e.g. the
+/// Hub's downloaded small files), when there are [`BATCH_MIN_FILES`] or
+/// more, are packed by one step ([`pack_many_step`]). Other files under
+/// [`CHAIN_MIN_BYTES`] get one pack step each, all solved together (at
+/// most [`PACK_CONCURRENCY`] in flight), so BuildKit packs them at the
+/// same time; their blobs are copied into the layout later. Bigger files
+/// (the weights) are packed one after another by a chain of steps, each
+/// writing its blob at its blob path on top of the previous step's tree: a
+/// layout written on that tree never copies them (zstd and gzip use every
+/// core within each step, so little is lost by the order).
 pub async fn pack_files(
     bridge: &Bridge,
     image: &State,
@@ -254,6 +301,7 @@ pub async fn pack_files(
     sources: &[State],
     format_of: impl Fn(&PlanFile) -> LayerPackaging,
     by_definition: bool,
+    batch_source: Option<usize>,
 ) -> Result<PackedFiles, GatewayError> {
     type Job = (PlanFile, LayerPackaging);
     let (raw, to_pack): (Vec<Job>, Vec<Job>) = files
@@ -264,7 +312,13 @@ pub async fn pack_files(
         })
         // Files packed already (written as layers while downloading) stay.
         .partition(|(f, format)| *format == LayerPackaging::Raw || f.packed.is_some());
-    let (chained, single): (Vec<Job>, Vec<Job>) = to_pack.into_iter().partition(|(f, _)| f.size >= CHAIN_MIN_BYTES);
+    let (chained, small): (Vec<Job>, Vec<Job>) = to_pack.into_iter().partition(|(f, _)| f.size >= CHAIN_MIN_BYTES);
+    let (batched, single): (Vec<Job>, Vec<Job>) = small.into_iter().partition(|(f, _)| Some(f.origin.source) == batch_source);
+    let (batched, single) = if batched.len() >= BATCH_MIN_FILES {
+        (batched, single)
+    } else {
+        (Vec::new(), batched.into_iter().chain(single).collect())
+    };
     let jobs: Vec<(PlanFile, LayerPackaging, State)> = single
         .into_iter()
         .map(|(f, format)| {
@@ -280,16 +334,33 @@ pub async fn pack_files(
         below = tree;
         links.push((f, format, meta));
     }
+    let batch = batch_source.filter(|_| !batched.is_empty()).map(|i| pack_many_step(image, &sources[i], &batched, by_definition));
+    let read_batch = async {
+        let Some((_, meta)) = &batch else { return Ok(Vec::new()) };
+        let r = bridge.solve_evaluated(meta.to_definition()).await?;
+        let bytes = bridge.read_file(&r, modelpack::pack::PACKED_LIST_FILE).await?;
+        let written: Vec<Written> = serde_json::from_slice(&bytes).context("reading what the pack-many step packed (layers.json)")?;
+        if written.len() != batched.len() {
+            return Err(GatewayError::Local(anyhow::anyhow!(
+                "the pack-many step described {} of {} files; please report it",
+                written.len(),
+                batched.len()
+            )));
+        }
+        Ok(written)
+    };
     // The first failure in file order is reported, as a sequential run
     // would (the small files' first).
-    let (singles, chain) = futures_util::future::join(
+    let (singles, chain, batch_written) = futures_util::future::join3(
         crate::deadline::all_in_order(read_results(bridge, &jobs), PACK_CONCURRENCY),
         crate::deadline::all_in_order(read_results(bridge, &links), PACK_CONCURRENCY),
+        read_batch,
     )
     .await;
-    let (singles, chain): (Vec<Written>, Vec<Written>) = (singles?, chain?);
+    let (singles, chain, batch_written): (Vec<Written>, Vec<Written>, Vec<Written>) = (singles?, chain?, batch_written?);
     let mut packed: Vec<PlanFile> = raw.into_iter().map(|(f, _)| f).collect();
-    let mut states = Vec::with_capacity(jobs.len() + 1);
+    let mut states = Vec::with_capacity(jobs.len() + 2);
+    let mut trees = Vec::new();
     let packed_as = |mut f: PlanFile, format, written: Written, origin| {
         f.origin = origin;
         f.digest = written.digest;
@@ -301,18 +372,24 @@ pub async fn pack_files(
         packed.push(packed_as(f, format, written, origin));
         states.push(out);
     }
-    let chain = if links.is_empty() {
-        None
-    } else {
+    // A tree of blobs at their blob paths: one more source.
+    let mut add_tree = |tree: State, files: Vec<(PlanFile, LayerPackaging)>, written: Vec<Written>, states: &mut Vec<State>| {
         let source = sources.len() + states.len();
         let mut digests = BTreeSet::new();
-        for ((f, format, _), written) in links.into_iter().zip(chain) {
+        for ((f, format), written) in files.into_iter().zip(written) {
             let origin = Origin { source, path: crate::emit::blob_path(&written.digest) };
             digests.insert(written.digest.clone());
             packed.push(packed_as(f, format, written, origin));
         }
-        states.push(below.clone());
-        Some(EarlyBlobs { state: below, digests })
+        states.push(tree.clone());
+        trees.push(EarlyBlobs { state: tree, digests });
     };
-    Ok(PackedFiles { files: packed, states, chain })
+    if !links.is_empty() {
+        let files = links.into_iter().map(|(f, format, _)| (f, format)).collect();
+        add_tree(below, files, chain, &mut states);
+    }
+    if let Some((tree, _)) = batch {
+        add_tree(tree, batched, batch_written, &mut states);
+    }
+    Ok(PackedFiles { files: packed, states, trees })
 }

@@ -93,6 +93,10 @@ fn cli_pack_of_a_hub_repo_matches_the_frontend_in_every_format() {
         ("scripts/run.py".into(), b"print('hi')\n".to_vec()),
         ("notes.txt".into(), b"excluded\n".to_vec()),
     ];
+    // Enough small files for the frontend to pack them in one step
+    // (`pack-many`), which must give what the CLI's one-by-one packing gives.
+    let mut files = files;
+    files.extend((0..10).map(|i| (format!("docs/page{i}.md"), format!("# page {i} {seed:x}\n").into_bytes())));
     let commit = hub.create_repo(&repo, files, None);
     let endpoint = hub.endpoint.clone();
     // The whole repo, the commit's date as createdAt, the default name.

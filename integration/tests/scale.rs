@@ -116,6 +116,9 @@ fn build_twice(step: bool, second_args: &[(&str, &str)]) -> integration::hub::Hu
     if step {
         assert!(outcome.stderr.contains(&format!("fetch {SMALL} small file(s) of {repo}@")), "{}", outcome.report());
     }
+    // The small files are packed by one step, not one step each.
+    assert!(outcome.stderr.contains(" small file(s) as tar into blobs/sha256"), "{}", outcome.report());
+    assert!(!outcome.stderr.contains("pack part0/note0.txt as tar"), "{}", outcome.report());
     // LFS files likewise: one step writing blobs/sha256, or one source each.
     let lfs_per_file = outcome.stderr.contains("fetch w0.safetensors (");
     assert_eq!(lfs_per_file, !step, "LFS files fetched one source each: {lfs_per_file}\n{}", outcome.report());

@@ -246,6 +246,99 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// One file of a [`PackList`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackJob {
+    /// The file, relative to the source folder.
+    pub path: String,
+    /// Its name in the tar (its model path).
+    pub name: String,
+    /// Its mode.
+    pub mode: u32,
+    /// `tar`, `tar+gzip` or `tar+zstd`.
+    pub format: String,
+}
+
+/// What one `pack-many` step packs: many small files in one container
+/// instead of one step each.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackList {
+    /// In the order their descriptions are written.
+    pub files: Vec<PackJob>,
+}
+
+/// Name of the descriptions (a JSON array of [`Written`], in list order)
+/// in the `pack-many` step's meta output.
+pub const PACKED_LIST_FILE: &str = "layers.json";
+
+/// Packs every file of `list` from `src` into `out/blobs/sha256/<hex>`, on
+/// every CPU (one file per thread: the bytes do not depend on it), and
+/// returns their descriptions in list order.
+pub fn pack_many(list: &PackList, src: &Path, out: &Path) -> Result<Vec<Written>> {
+    let dir = out.join("blobs").join("sha256");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let formats: Vec<LayerPackaging> = list
+        .files
+        .iter()
+        .map(|j| {
+            LayerPackaging::from_suffix(&j.format)
+                .filter(|f| *f != LayerPackaging::Raw)
+                .with_context(|| format!("{}: unknown layer format {:?}", j.name, j.format))
+        })
+        .collect::<Result<_>>()?;
+    for j in &list.files {
+        if !crate::layout::is_clean_relative(&j.path) {
+            bail!("refusing to pack {:?}: not a plain relative path", j.path);
+        }
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = default_threads().min(list.files.len()).max(1);
+    let results: Vec<Result<Vec<(usize, Written)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(job) = list.files.get(i) else { return Ok(done) };
+                        let from = src.join(&job.path);
+                        let tmp = dir.join(format!(".packing-{i}"));
+                        let blob = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+                        let written = write_layer_with(&from, &job.name, job.mode, formats[i], io::BufWriter::new(blob), 1)
+                            .with_context(|| format!("packing {} as {}", from.display(), job.name))?;
+                        let at = crate::layout::blob_path_in(out, &written.digest)?;
+                        std::fs::rename(&tmp, &at).with_context(|| format!("renaming {} to {}", tmp.display(), at.display()))?;
+                        done.push((i, written));
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("pack worker panicked")).collect()
+    });
+    let mut all = Vec::with_capacity(list.files.len());
+    for r in results {
+        all.extend(r?);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, w)| w).collect())
+}
+
+/// `modelpack-frontend pack-many <list.json.zst> <src-dir> <out-dir> <meta-dir>`:
+/// packs each file of the (compressed) [`PackList`] to its blob path under
+/// `<out-dir>` and writes their descriptions to `<meta-dir>/`[`PACKED_LIST_FILE`].
+pub fn run_many(args: &[String]) -> Result<()> {
+    let [list, src, out, meta] = args else {
+        bail!("usage: modelpack-frontend pack-many <list.json.zst> <src-dir> <out-dir> <meta-dir>");
+    };
+    let bytes = crate::compact::read(Path::new(list))?;
+    let list: PackList = serde_json::from_slice(&bytes).with_context(|| format!("parsing the pack list {list}"))?;
+    let written = pack_many(&list, Path::new(src), Path::new(out))?;
+    let file = Path::new(meta).join(PACKED_LIST_FILE);
+    std::fs::write(&file, serde_json::to_vec(&written)?).with_context(|| format!("writing {}", file.display()))?;
+    eprintln!("packed {} file(s)", written.len());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +386,38 @@ mod tests {
             .filter(|e| e.1 == b'0')
             .map(|(name, _, mode, _, _, mtime, data)| (name, mode, mtime, data))
             .collect()
+    }
+
+    #[test]
+    fn many_files_pack_to_the_bytes_each_gets_alone_in_list_order() {
+        let dir = crate::testutil::TempDir::new("pack-many");
+        let src = dir.join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        let mut list = PackList::default();
+        for i in 0..40 {
+            let path = format!("sub/f{i}.json");
+            std::fs::write(src.join(&path), format!("{{\"i\": {i}}}\n").repeat(i + 1)).unwrap();
+            let format = [LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd][i % 3];
+            list.files.push(PackJob { path: path.clone(), name: format!("model/{path}"), mode: 0o644, format: format.suffix().into() });
+        }
+        // The same file twice under one name: one blob, two descriptions.
+        list.files.push(list.files[0].clone());
+        let out = dir.join("out");
+        let written = pack_many(&list, &src, &out).unwrap();
+        assert_eq!(written.len(), 41);
+        assert_eq!(written[40], written[0]);
+        for (job, w) in list.files.iter().zip(&written) {
+            let mut alone = Vec::new();
+            let format = LayerPackaging::from_suffix(&job.format).unwrap();
+            let want = write_layer_with(&src.join(&job.path), &job.name, 0o644, format, &mut alone, 8).unwrap();
+            assert_eq!(*w, want, "{}", job.path);
+            assert!(std::fs::read(crate::layout::blob_path_in(&out, &w.digest).unwrap()).unwrap() == alone);
+        }
+        let left = std::fs::read_dir(out.join("blobs/sha256")).unwrap().count();
+        assert_eq!(left, 40, "only blobs are left");
+        let mut bad = list.clone();
+        bad.files[3].path = "../x".into();
+        assert!(pack_many(&bad, &src, &out).unwrap_err().to_string().contains("../x"));
     }
 
     #[test]

@@ -145,6 +145,8 @@ async fn attempt(
         sources: fetched.sources.clone(),
         blob_source: fetched.blob_source,
         raw_blobs: fetched.small_blobs.clone(),
+        // Source 0 gathers the small files and nothing else.
+        small_source: Some(0),
         pinned: true,
     };
     package::layout(bridge, &fetcher.image, request, output, fetched_files, &info, sizes)

@@ -29,6 +29,9 @@ pub struct Fetched {
     /// their scan): copied into a layout in one action when every one of
     /// them is a raw layer.
     pub raw_blobs: Option<(State, BTreeSet<String>)>,
+    /// A source holding only small files (the Hub's downloaded small
+    /// files), which a step may mount whole to pack many of them at once.
+    pub small_source: Option<usize>,
     /// Every source's definition pins its content (checksummed downloads),
     /// so steps reading the files are keyed by it instead of BuildKit
     /// hashing the files first. Not for the build context, whose
@@ -39,7 +42,7 @@ pub struct Fetched {
 impl Fetched {
     /// Files from `sources`, none of them at a blob path.
     pub fn new(files: Vec<PlanFile>, sources: Vec<State>) -> Self {
-        Fetched { files, sources, blob_source: None, raw_blobs: None, pinned: false }
+        Fetched { files, sources, blob_source: None, raw_blobs: None, small_source: None, pinned: false }
     }
 }
 
@@ -72,7 +75,7 @@ pub async fn layout(
     info: &ModelInfo,
     pending: impl std::future::Future<Output = Result<(), GatewayError>>,
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let Fetched { files, mut sources, blob_source, raw_blobs, pinned } = fetched;
+    let Fetched { files, mut sources, blob_source, raw_blobs, small_source, pinned } = fetched;
     let mut annotations = info.annotations.clone();
     annotations.extend(request.extras.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
     let format_of = format_of(request, output);
@@ -107,7 +110,7 @@ pub async fn layout(
     // solve them together, with whatever else the caller still checks.
     let (described, packed, copied, checked) = futures_util::future::join4(
         selfimage::describe_files(bridge, image, &files, &sources, !request.name_given, pinned),
-        selfimage::pack_files(bridge, image, files.clone(), &sources, format_of, pinned),
+        selfimage::pack_files(bridge, image, files.clone(), &sources, format_of, pinned, small_source),
         copy_early,
         pending,
     )
@@ -122,7 +125,7 @@ pub async fn layout(
     let plan = output.plan(packed.files, &info)?;
     // The layout is written on the raw blobs copied early or on the packed
     // weights' tree, whichever holds only blobs of this plan.
-    let (result, metadata) = output.emit(&plan, &sources, &request.name, early.into_iter().chain(packed.chain), Some(image))?;
+    let (result, metadata) = output.emit(&plan, &sources, &request.name, early.into_iter().chain(packed.trees), Some(image))?;
     Ok((bridge.solve_evaluated(result.to_definition()).await?, metadata))
 }
 
