@@ -280,18 +280,8 @@ mod tests {
         let info = ModelInfo { name: "m".into(), ..Default::default() };
         let plan = plan::build(files.clone(), &info, LayerPackaging::Raw).unwrap();
         assert!(early.fits(&plan));
-        let def = layout(&plan, &[src.clone()], "m", std::slice::from_ref(&early), None).to_definition();
-        let copies_to = |wanted: &str| {
-            def.def
-                .iter()
-                .filter_map(|op| match Op::decode(op.as_slice()).unwrap().op {
-                    Some(Kind::File(f)) => Some(f),
-                    _ => None,
-                })
-                .flat_map(|f| f.actions)
-                .filter(|a| matches!(&a.action, Some(Action::Copy(c)) if c.dest == wanted))
-                .count()
-        };
+        let def = layout(&plan, std::slice::from_ref(&src), "m", std::slice::from_ref(&early), None).to_definition();
+        let copies_to = |wanted: &str| copy_actions(&def).iter().filter(|c| c.dest == wanted).count();
         assert_eq!(copies_to(&blob_path(&files[0].digest)), 1, "copied early, not again");
         assert_eq!(copies_to(&blob_path(&files[2].digest)), 1, "config.json is copied by the layout");
         // A plan without the early blob's layer does not fit: the blob
@@ -313,18 +303,26 @@ mod tests {
         .unwrap();
         assert_eq!(on_base.digests.len(), 2);
         assert!(on_base.fits(&plan));
-        let def = layout(&plan, &[src.clone()], "m", std::slice::from_ref(&on_base), None).to_definition();
-        let copies: usize = def
-            .def
-            .iter()
-            .filter_map(|op| match Op::decode(op.as_slice()).unwrap().op {
-                Some(Kind::File(f)) => Some(f.actions.iter().filter(|a| matches!(a.action, Some(Action::Copy(_)))).count()),
-                _ => None,
-            })
-            .sum();
-        assert_eq!(copies, 1, "only config.json is copied");
+        let def = layout(&plan, std::slice::from_ref(&src), "m", std::slice::from_ref(&on_base), None).to_definition();
+        assert_eq!(copy_actions(&def).len(), 1, "only config.json is copied");
         let only_base = early_blobs(Some((&step, BTreeSet::from([files[0].digest.clone()]))), None, std::iter::empty(), "m").unwrap();
         assert_eq!(only_base.state.to_definition().def, step.to_definition().def, "nothing to copy: the base itself");
+    }
+
+    /// Every copy action of every file op of `def`.
+    fn copy_actions(def: &pb::Definition) -> Vec<pb::FileActionCopy> {
+        def.def
+            .iter()
+            .filter_map(|op| match Op::decode(op.as_slice()).unwrap().op {
+                Some(Kind::File(f)) => Some(f),
+                _ => None,
+            })
+            .flat_map(|f| f.actions)
+            .filter_map(|a| match a.action {
+                Some(Action::Copy(c)) => Some(c),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
@@ -341,21 +339,7 @@ mod tests {
         let lfs_held = BTreeSet::from([files[2].digest.clone()]);
         let both = early_blobs(Some((&lfs, lfs_held)), Some((&scanned, &small)), std::iter::empty(), "m").unwrap();
         assert_eq!(both.digests.len(), 3);
-        let copies: Vec<pb::FileActionCopy> = both
-            .state
-            .to_definition()
-            .def
-            .iter()
-            .filter_map(|op| match Op::decode(op.as_slice()).unwrap().op {
-                Some(Kind::File(f)) => Some(f),
-                _ => None,
-            })
-            .flat_map(|f| f.actions)
-            .filter_map(|a| match a.action {
-                Some(Action::Copy(c)) => Some(c),
-                _ => None,
-            })
-            .collect();
+        let copies = copy_actions(&both.state.to_definition());
         assert_eq!(copies.len(), 1, "{copies:?}");
         assert!(copies[0].dir_copy_contents && copies[0].src == "/blobs/sha256" && copies[0].dest == "/blobs/sha256");
         assert_eq!(copies[0].mode, -1, "no mode override, which would reach the folder too");
@@ -375,19 +359,7 @@ mod tests {
         };
         let trees = [tree("chain", &files[1]), tree("batch", &files[0])];
         let def = layout(&plan, &[src], "m", &trees, None).to_definition();
-        let copies: Vec<(String, bool)> = def
-            .def
-            .iter()
-            .filter_map(|op| match Op::decode(op.as_slice()).unwrap().op {
-                Some(Kind::File(f)) => Some(f),
-                _ => None,
-            })
-            .flat_map(|f| f.actions)
-            .filter_map(|a| match a.action {
-                Some(Action::Copy(c)) => Some((c.dest, c.dir_copy_contents)),
-                _ => None,
-            })
-            .collect();
+        let copies: Vec<(String, bool)> = copy_actions(&def).into_iter().map(|c| (c.dest, c.dir_copy_contents)).collect();
         assert_eq!(copies, [("/blobs/sha256".to_string(), true), (blob_path(&files[2].digest), false)], "the second tree in one copy, x.json alone");
     }
 
@@ -402,7 +374,7 @@ mod tests {
         let image = llb::source::image("localhost:5000/modelpack-frontend:dev").into_state();
         let info = ModelInfo { name: "many".into(), ..Default::default() };
         let plan = plan::build(many_files(10_000), &info, LayerPackaging::Raw).unwrap();
-        let def = layout(&plan, &[src.clone()], "many", &[], Some(&image)).to_definition();
+        let def = layout(&plan, std::slice::from_ref(&src), "many", &[], Some(&image)).to_definition();
         let ops: Vec<Op> = def.def.iter().map(|b| Op::decode(b.as_slice()).unwrap()).collect();
         let exec = ops.iter().find_map(|o| match &o.op { Some(Kind::Exec(e)) => Some(e), _ => None }).expect("a docs step");
         assert_eq!(exec.meta.as_ref().unwrap().args[1..], ["write-docs", "/in/docs.json.zst", "/out"]);
@@ -441,7 +413,7 @@ mod tests {
         )
         .unwrap();
         let plan = plan::build(all.clone(), &info, LayerPackaging::Raw).unwrap();
-        let def = layout(&plan, &[src.clone()], "many", std::slice::from_ref(&early), Some(&image)).to_definition();
+        let def = layout(&plan, std::slice::from_ref(&src), "many", std::slice::from_ref(&early), Some(&image)).to_definition();
         let file_ops = def.def.iter().filter(|b| matches!(Op::decode(b.as_slice()).unwrap().op, Some(Kind::File(_)))).count();
         assert_eq!(file_ops, 2, "the early copies and the bundle, no empty file op");
 

@@ -164,7 +164,7 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
     let total = list.files.len();
     let report_every = (total / 20).max(1);
     let packed = std::sync::Mutex::new(Vec::new());
-    crate::workers::run_until_failure(total, list.connections, |i| {
+    modelpack::workers::run_until_failure(total, list.connections, |i| {
         let d = &list.files[i];
         let target = out.join(&d.path);
         // A layer's list path is a temp name: name its file instead.

@@ -28,7 +28,6 @@ mod sizes;
 mod source;
 mod subrequests;
 mod targets;
-mod workers;
 
 fn main() {
     panics::install_hook();

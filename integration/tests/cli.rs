@@ -71,7 +71,7 @@ fn cli_pack_matches_the_frontend_in_every_format() {
             // The big weights are packed in place, not copied afterwards
             // (as plain tar: compress_weights is off).
             let chained = "pack shards/model-00002-of-00002.safetensors as tar into blobs/sha256";
-            assert!(outcome.stderr.contains(&chained), "{format}: {chained:?} not in the progress\n{}", outcome.report());
+            assert!(outcome.stderr.contains(chained), "{format}: {chained:?} not in the progress\n{}", outcome.report());
         }
         let packed = out.join("cli");
         let (code, stdout, stderr) = cli(&[

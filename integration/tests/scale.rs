@@ -49,7 +49,7 @@ fn pull_the_frontend_image_once() {
         let ctx = TempDir::new("scale-warm");
         fs::write_file(ctx.path(), "weights.bin", b"warm-up");
         let out = TempDir::new("scale-warm-out");
-        let outcome = Build::new(ctx.path()).arg("source", ".").output(&out.join("layout")).run();
+        let outcome = Build::new(ctx.path()).arg("source", ".").output(out.join("layout")).run();
         assert!(outcome.success, "warm-up build failed\n{}", outcome.report());
     });
 }
@@ -206,8 +206,8 @@ fn a_raw_layout_is_the_same_whether_lfs_files_come_in_one_step_or_one_source_eac
     assert!(per_file.stderr.contains("fetch w0.safetensors ("), "{}", per_file.report());
     assert!(per_file.stderr.contains(&format!("copy {LFS} raw file(s) of ")), "{}", per_file.report());
 
-    let a = Layout::verify(&out.join("step"));
-    let b = Layout::verify(&out.join("sources"));
+    let a = Layout::verify(out.join("step"));
+    let b = Layout::verify(out.join("sources"));
     assert_eq!(a.manifest_digest(), b.manifest_digest(), "the same bytes either way");
     pinned.assert_unpacks(&a);
 }
@@ -250,7 +250,7 @@ fn six_thousand_small_files_fit_in_one_request_and_an_unchanged_rebuild_asks_onl
     assert!(first.success, "{}\n{}", first.report(), hub.stats().describe());
     assert!(first.stderr.contains(&format!("fetch {MANY} small file(s) of {repo}@")), "{}", first.report());
     assert!(first.stderr.contains("write the documents of ModelPack layout"), "big documents come from a step\n{}", first.report());
-    let layout = Layout::verify(&out.join("first"));
+    let layout = Layout::verify(out.join("first"));
     let want = TempDir::new("scale-many-want");
     for (path, bytes) in &files {
         fs::write_file(want.path(), path, bytes);
@@ -262,7 +262,7 @@ fn six_thousand_small_files_fit_in_one_request_and_an_unchanged_rebuild_asks_onl
     hub.reset_stats();
     let second = build(&out.join("second")).run();
     assert!(second.success, "{}", second.report());
-    assert_eq!(Layout::verify(&out.join("second")).manifest_digest(), layout.manifest_digest());
+    assert_eq!(Layout::verify(out.join("second")).manifest_digest(), layout.manifest_digest());
     let stats = hub.stats();
     assert!(stats.requests.len() <= 2, "{} requests for an unchanged rebuild of {MANY} files:\n{}", stats.requests.len(), stats.describe());
 }
@@ -296,14 +296,14 @@ fn packed_lfs_files_written_as_layers_while_downloading_equal_those_packed_after
                 .arg("compress_weights", compress)
                 .output(dest)
         };
-        let in_step = out.join(&format!("{format}-step"));
+        let in_step = out.join(format!("{format}-step"));
         let step = build(&in_step).arg("download_network", "host").flag("--allow=network.host").run();
         assert!(step.success, "{}", step.report());
         assert!(step.stderr.contains(&format!("into blobs/sha256, written as {format}")), "{}", step.report());
         assert!(!step.stderr.contains("pack model-00001-of-00002.safetensors"), "no pack step for the weights\n{}", step.report());
         // Without a default network the LFS files are BuildKit HTTP
         // sources, packed by pack steps afterwards.
-        let after = out.join(&format!("{format}-after"));
+        let after = out.join(format!("{format}-after"));
         let packed_after = build(&after).run();
         assert!(packed_after.success, "{}", packed_after.report());
         assert!(packed_after.stderr.contains("pack model-00001-of-00002.safetensors as "), "{}", packed_after.report());

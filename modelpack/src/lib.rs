@@ -6,7 +6,9 @@
 //! (`patterns`) and the source grammar with the Hub's listing parser
 //! (`source`, `huggingface`, `urlsource`), directory sources with `.dockerignore`
 //! (`context`), and OCI layouts on disk: reading and writing (`layout`),
-//! checking against the spec (`validate`) and unpacking (`unpack`).
+//! checking against the spec (`validate`) and unpacking (`unpack`); and
+//! what steps of many files share: compressed step inputs (`compact`,
+//! `docs`) and a small thread pool (`workers`).
 //! Nothing here knows BuildKit, so the same code gives the same digests
 //! whichever door it is called from.
 
@@ -38,6 +40,7 @@ mod golden;
 pub(crate) mod testutil;
 pub mod unpack;
 pub mod validate;
+pub mod workers;
 pub mod urlsource;
 
 pub use packaging::LayerPackaging;

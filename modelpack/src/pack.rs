@@ -291,36 +291,17 @@ pub fn pack_many(list: &PackList, src: &Path, out: &Path) -> Result<Vec<Written>
             bail!("refusing to pack {:?}: not a plain relative path", j.path);
         }
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = default_threads().min(list.files.len()).max(1);
-    let results: Vec<Result<Vec<(usize, Written)>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(job) = list.files.get(i) else { return Ok(done) };
-                        let from = src.join(&job.path);
-                        let tmp = dir.join(format!(".packing-{i}"));
-                        let blob = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-                        let written = write_layer_with(&from, &job.name, job.mode, formats[i], io::BufWriter::new(blob), 1)
-                            .with_context(|| format!("packing {} as {}", from.display(), job.name))?;
-                        let at = crate::layout::blob_path_in(out, &written.digest)?;
-                        std::fs::rename(&tmp, &at).with_context(|| format!("renaming {} to {}", tmp.display(), at.display()))?;
-                        done.push((i, written));
-                    }
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("pack worker panicked")).collect()
-    });
-    let mut all = Vec::with_capacity(list.files.len());
-    for r in results {
-        all.extend(r?);
-    }
-    all.sort_by_key(|(i, _)| *i);
-    Ok(all.into_iter().map(|(_, w)| w).collect())
+    crate::workers::map_until_failure(list.files.len(), default_threads(), |i| {
+        let job = &list.files[i];
+        let from = src.join(&job.path);
+        let tmp = dir.join(format!(".packing-{i}"));
+        let blob = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let written = write_layer_with(&from, &job.name, job.mode, formats[i], io::BufWriter::new(blob), 1)
+            .with_context(|| format!("packing {} as {}", from.display(), job.name))?;
+        let at = crate::layout::blob_path_in(out, &written.digest)?;
+        std::fs::rename(&tmp, &at).with_context(|| format!("renaming {} to {}", tmp.display(), at.display()))?;
+        Ok(written)
+    })
 }
 
 /// `modelpack-frontend pack-many <list.json.zst> <src-dir> <out-dir> <meta-dir>`:

@@ -86,27 +86,11 @@ pub fn scan(root: &Path, git_sha1: bool) -> Result<Listing> {
 pub fn scan_excluding(root: &Path, git_sha1: bool, excludes: &crate::context::Excludes) -> Result<Listing> {
     let mut found = Vec::new();
     walk(root, root, excludes, &mut found)?;
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(found.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<Vec<ScannedFile>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((path, meta)) = found.get(i) else { return Ok(done) };
-                        done.push(hash_file(root, path, meta, git_sha1)?);
-                    }
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("hash worker panicked")).collect()
-    });
-    let mut files = Vec::with_capacity(found.len());
-    for r in results {
-        files.extend(r?);
-    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut files = crate::workers::map_until_failure(found.len(), threads, |i| {
+        let (path, meta) = &found[i];
+        hash_file(root, path, meta, git_sha1)
+    })?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Listing { files })
 }

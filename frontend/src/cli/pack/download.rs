@@ -36,7 +36,7 @@ pub fn fetch_all(jobs: &[Job], connections: usize, token: Option<&str>) -> Resul
     let keys: Vec<Digest> = jobs.iter().map(|j| Digest::sha256_of(j.dest.to_string_lossy().as_bytes())).collect();
     let labels: HashMap<String, String> = keys.iter().zip(jobs).map(|(k, j)| (k.to_string(), j.label.clone())).collect();
     let bars = Bars::for_files(labels);
-    let result = crate::workers::run_until_failure(jobs.len(), connections, |i| fetch_one(&jobs[i], &keys[i], &bars, token));
+    let result = modelpack::workers::run_until_failure(jobs.len(), connections, |i| fetch_one(&jobs[i], &keys[i], &bars, token));
     bars.finish();
     result
 }

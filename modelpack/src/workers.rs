@@ -1,5 +1,6 @@
 //! A small pool of threads working through a list of jobs, shared by the
-//! in-build multi-file download step and the CLI's `pack` downloads.
+//! in-build steps that handle many files (downloads, scans, `pack-many`)
+//! and the CLI's `pack` downloads.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -37,6 +38,24 @@ pub fn run_until_failure<E: Send>(
         Some(f) => Err(f),
         None => Ok(()),
     }
+}
+
+/// Runs `work(i)` for every `i` in `0..jobs` on up to `threads` threads
+/// (as [`run_until_failure`]) and returns the results in index order, or
+/// the first failure.
+pub fn map_until_failure<T: Send, E: Send>(
+    jobs: usize,
+    threads: usize,
+    work: impl Fn(usize) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E> {
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..jobs).map(|_| None).collect());
+    run_until_failure(jobs, threads, |i| {
+        let value = work(i)?;
+        results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(value);
+        Ok(())
+    })
+    .map_err(|(_, e)| e)?;
+    Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().map(|v| v.expect("every job ran")).collect())
 }
 
 #[cfg(test)]
