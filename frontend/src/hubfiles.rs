@@ -163,8 +163,7 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
     let bytes = AtomicU64::new(0);
     let total = list.files.len();
     let report_every = (total / 20).max(1);
-    let packed = std::sync::Mutex::new(Vec::new());
-    modelpack::workers::run_until_failure(total, list.connections, |i| {
+    let results = modelpack::workers::map_until_failure(total, list.connections, |i| {
         let d = &list.files[i];
         let target = out.join(&d.path);
         // A layer's list path is a temp name: name its file instead.
@@ -173,20 +172,17 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
             e.message = format!("{shown}: {}", e.message);
             e
         };
-        let size = match &d.layer {
+        let (size, packed) = match &d.layer {
             None => {
                 hfget::get(&d.url, &target, &d.expect()).map_err(named)?;
-                std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0)
+                (std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0), None)
             }
             Some(layer) => {
-                let mut partial = target.clone().into_os_string();
-                partial.push(".packing");
-                let partial = std::path::PathBuf::from(partial);
-                let written = hfget::get_layer(&d.url, &partial, &d.expect(), layer).map_err(named)?;
+                // `target` is a temp name; the blob is renamed to its digest.
+                let written = hfget::get_layer(&d.url, &target, &d.expect(), layer).map_err(named)?;
                 let at = modelpack::layout::blob_path_in(out, &written.digest).map_err(|e| local(format!("{e:#}")))?;
-                std::fs::rename(&partial, &at).map_err(|e| local(format!("renaming {} to {}: {e}", partial.display(), at.display())))?;
-                packed.lock().expect("no panics while held").push((i, PackedDownload { path: d.path.clone(), written }));
-                layer.size
+                std::fs::rename(&target, &at).map_err(|e| local(format!("renaming {} to {}: {e}", target.display(), at.display())))?;
+                (layer.size, Some(PackedDownload { path: d.path.clone(), written }))
             }
         };
         let b = bytes.fetch_add(size, Ordering::Relaxed) + size;
@@ -194,12 +190,9 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
         if n.is_multiple_of(report_every) || n == total {
             eprintln!("hf-get-many: {n}/{total} file(s), {} downloaded", crate::emit::human_size(b));
         }
-        Ok(())
-    })
-    .map_err(|(_, e)| e)?;
-    let mut packed = packed.into_inner().expect("no panics while held");
-    packed.sort_by_key(|(i, _)| *i);
-    Ok(packed.into_iter().map(|(_, p)| p).collect())
+        Ok(packed)
+    })?;
+    Ok(results.into_iter().flatten().collect())
 }
 
 /// `modelpack-frontend hf-get-many <list.json.zst> <out-dir> [<meta-dir>]`:

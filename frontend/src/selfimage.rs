@@ -14,7 +14,7 @@ use modelpack::config::PartialConfig;
 use modelpack::describe::{self, ModelFacts};
 use modelpack::LayerPackaging;
 use modelpack::pack::{Written, BLOB_FILE, LAYER_FILE};
-use modelpack::plan::{Origin, Packed, PlanFile};
+use modelpack::plan::PlanFile;
 use modelpack::scan::{Listing, LISTING_FILE};
 
 /// Where buildkitd mounts the marshalled definition of the frontend image.
@@ -87,12 +87,18 @@ async fn scan(
     blobs: bool,
 ) -> Result<(Listing, Option<State>), GatewayError> {
     let (step, blobs) = scan_node(image, tree, what, git_sha1, blobs);
-    // Evaluated here rather than lazily on ReadFile: with many sources
-    // (1000+ files) a lazy ReadFile was seen to stall BuildKit 0.13.
-    let r = bridge.solve_evaluated(step.to_definition()).await?;
-    let bytes = bridge.read_file(&r, LISTING_FILE).await?;
-    let listing = serde_json::from_slice(&bytes).with_context(|| format!("reading the listing of {what}"))?;
+    let listing = read_json(bridge, &step, LISTING_FILE, &format!("the listing of {what}")).await?;
     Ok((listing, blobs))
+}
+
+/// Solves `state` and parses the JSON file `file` of its result; `what`
+/// names it in errors. Evaluated before reading rather than lazily on
+/// ReadFile: with many sources (1000+ files) a lazy ReadFile was seen to
+/// stall BuildKit 0.13.
+pub async fn read_json<T: serde::de::DeserializeOwned>(bridge: &Bridge, state: &State, file: &str, what: &str) -> Result<T, GatewayError> {
+    let r = bridge.solve_evaluated(state.to_definition()).await?;
+    let bytes = bridge.read_file(&r, file).await?;
+    Ok(serde_json::from_slice(&bytes).with_context(|| format!("reading {what} ({file})"))?)
 }
 
 /// `tree`'s file at `path`, mounted read-only at `dest`. With
@@ -100,7 +106,11 @@ async fn scan(
 /// checksummed downloads), BuildKit keys the step by that definition
 /// instead of first reading the whole file to hash it.
 fn input_file(dest: &str, tree: &State, path: &str, by_definition: bool) -> Mount {
-    let mount = Mount::bind(dest, tree).readonly().selector(path.trim_start_matches('/'));
+    keyed(Mount::bind(dest, tree).readonly().selector(path.trim_start_matches('/')), by_definition)
+}
+
+/// `mount`, keyed by its input's definition when `by_definition`.
+fn keyed(mount: Mount, by_definition: bool) -> Mount {
     if by_definition {
         mount.keyed_by_definition()
     } else {
@@ -167,10 +177,7 @@ pub async fn describe_files(
         return Ok(PartialConfig::default());
     }
     let step = describe_step(image, &wanted, sources, by_definition);
-    let r = bridge.solve_evaluated(step.to_definition()).await?;
-    let bytes = bridge.read_file(&r, FACTS_FILE).await?;
-    let facts: ModelFacts =
-        serde_json::from_slice(&bytes).context("reading what the model-header step found (facts.json)")?;
+    let facts: ModelFacts = read_json(bridge, &step, FACTS_FILE, "what the model-header step found").await?;
     Ok(facts.to_config(use_name))
 }
 
@@ -215,13 +222,7 @@ fn read_results<'a>(
     jobs: &'a [(PlanFile, LayerPackaging, State)],
 ) -> Vec<impl std::future::Future<Output = Result<Written, GatewayError>> + 'a> {
     jobs.iter()
-        .map(|(f, _, out)| async move {
-            let r = bridge.solve_evaluated(out.to_definition()).await?;
-            let bytes = bridge.read_file(&r, LAYER_FILE).await?;
-            let written: Written =
-                serde_json::from_slice(&bytes).with_context(|| format!("reading the pack result of {}", f.path))?;
-            Ok(written)
-        })
+        .map(|(f, _, out)| async move { read_json(bridge, out, LAYER_FILE, &format!("the pack result of {}", f.path)).await })
         .collect()
 }
 
@@ -264,10 +265,9 @@ fn pack_many_step(image: &State, tree: &State, jobs: &[(PlanFile, LayerPackaging
         .custom_name(&format!("list {} small file(s) to pack", jobs.len()))
         .into_state();
     let formats: BTreeSet<&str> = jobs.iter().map(|(_, f)| f.suffix()).collect();
-    let src = Mount::bind("/src", tree).readonly();
     let node = Exec::new(image, [BINARY, "pack-many", "/in/list.json.zst", "/src", "/out", "/meta"])
         .network(NetMode::None)
-        .mount(if by_definition { src.keyed_by_definition() } else { src })
+        .mount(keyed(Mount::bind("/src", tree).readonly(), by_definition))
         .mount(Mount::bind("/in", &input).readonly())
         .mount(Mount::bind("/out", &State::scratch()))
         .mount(Mount::bind("/meta", &State::scratch()))
@@ -337,9 +337,7 @@ pub async fn pack_files(
     let batch = batch_source.filter(|_| !batched.is_empty()).map(|i| pack_many_step(image, &sources[i], &batched, by_definition));
     let read_batch = async {
         let Some((_, meta)) = &batch else { return Ok(Vec::new()) };
-        let r = bridge.solve_evaluated(meta.to_definition()).await?;
-        let bytes = bridge.read_file(&r, modelpack::pack::PACKED_LIST_FILE).await?;
-        let written: Vec<Written> = serde_json::from_slice(&bytes).context("reading what the pack-many step packed (layers.json)")?;
+        let written: Vec<Written> = read_json(bridge, meta, modelpack::pack::PACKED_LIST_FILE, "what the pack-many step packed").await?;
         if written.len() != batched.len() {
             return Err(GatewayError::Local(anyhow::anyhow!(
                 "the pack-many step described {} of {} files; please report it",
@@ -361,15 +359,12 @@ pub async fn pack_files(
     let mut packed: Vec<PlanFile> = raw.into_iter().map(|(f, _)| f).collect();
     let mut states = Vec::with_capacity(jobs.len() + 2);
     let mut trees = Vec::new();
-    let packed_as = |mut f: PlanFile, format, written: Written, origin| {
-        f.origin = origin;
-        f.digest = written.digest;
-        f.packed = Some(Packed { blob_size: written.size, diff_id: written.diff_id, format });
+    let packed_as = |mut f: PlanFile, format, written: Written, source, path| {
+        f.set_packed(written, format, source, path);
         f
     };
     for ((f, format, out), written) in jobs.into_iter().zip(singles) {
-        let origin = Origin { source: sources.len() + states.len(), path: format!("/{BLOB_FILE}") };
-        packed.push(packed_as(f, format, written, origin));
+        packed.push(packed_as(f, format, written, sources.len() + states.len(), format!("/{BLOB_FILE}")));
         states.push(out);
     }
     // A tree of blobs at their blob paths: one more source.
@@ -377,9 +372,9 @@ pub async fn pack_files(
         let source = sources.len() + states.len();
         let mut digests = BTreeSet::new();
         for ((f, format), written) in files.into_iter().zip(written) {
-            let origin = Origin { source, path: crate::emit::blob_path(&written.digest) };
+            let path = crate::emit::blob_path(&written.digest);
             digests.insert(written.digest.clone());
-            packed.push(packed_as(f, format, written, origin));
+            packed.push(packed_as(f, format, written, source, path));
         }
         states.push(tree.clone());
         trees.push(EarlyBlobs { state: tree, digests });

@@ -63,10 +63,7 @@ pub async fn check(bridge: &Bridge, image: &State, files: &[Expected<'_>], what:
             .build()
             .output("/out")
             .expect("/out is a writable mount");
-        let r = bridge.solve_evaluated(state.to_definition()).await?;
-        let bytes = bridge.read_file(&r, SIZES_FILE).await?;
-        let sizes: BTreeMap<String, u64> =
-            serde_json::from_slice(&bytes).map_err(|e| anyhow!("reading the sizes of {what}: {e}"))?;
+        let sizes: BTreeMap<String, u64> = crate::selfimage::read_json(bridge, &state, SIZES_FILE, &format!("the sizes of {what}")).await?;
         for (i, f) in batch.iter().enumerate() {
             let got = sizes.get(&i.to_string()).copied();
             if got != Some(f.size) {

@@ -65,11 +65,8 @@ struct Pinned {
 
 impl Pinned {
     fn new(prefix: &str) -> Self {
-        pull_the_frontend_image_once();
-        let hub = FakeHub::start();
-        let repo = unique_repo(prefix);
         let files = repo_files(fs::fresh_seed());
-        let commit = hub.create_repo(&repo, files.iter().map(|(p, b)| (p.as_str(), b.as_slice())), None);
+        let (hub, repo, commit) = fresh_repo(prefix, &files);
         let source = format!("hf://{repo}@{commit}");
         Pinned { hub, ctx: TempDir::new("scale-ctx"), repo, files, source }
     }

@@ -91,12 +91,13 @@ fn write_tar<W: Write>(out: W, mut data: impl Read, len: u64, name: &str, mode: 
     let mut buf = vec![0u8; COPY_BUFFER];
     let mut copied: u64 = 0;
     loop {
-        let want = (len - copied).min(buf.len() as u64) as usize;
-        let n = if want == 0 { data.read(&mut buf[..1])? } else { data.read(&mut buf[..want])? };
+        // Once `len` bytes are in, one more read must find the end.
+        let want = ((len - copied).min(buf.len() as u64) as usize).max(1);
+        let n = data.read(&mut buf[..want])?;
         if n == 0 {
             break;
         }
-        if want == 0 {
+        if copied == len {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{name}: expected {len} bytes, got more")));
         }
         out.write_all(&buf[..n])?;

@@ -51,6 +51,14 @@ pub struct Packed {
 }
 
 impl PlanFile {
+    /// Makes this file the tar layer `written` (by the layer writer) in
+    /// `format`, whose blob is at `path` of its source.
+    pub fn set_packed(&mut self, written: crate::pack::Written, format: LayerPackaging, source: usize, path: String) {
+        self.origin = Origin { source, path };
+        self.digest = written.digest;
+        self.packed = Some(Packed { blob_size: written.size, diff_id: written.diff_id, format });
+    }
+
     /// The mode recorded in metadata and tar headers.
     pub fn mode(&self) -> u32 {
         if self.executable {

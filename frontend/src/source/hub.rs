@@ -13,7 +13,7 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
 use crate::buildkit_errors::{classify, classify_error, Cause};
@@ -24,7 +24,7 @@ use crate::hfget::{Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::hubfiles;
 use crate::options::{DownloadNetwork, Request};
 use crate::output::{Metadata, Output};
-use modelpack::plan::{ModelInfo, Origin, Packed, PlanFile};
+use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::LayerPackaging;
 use crate::hfget::LayerSpec;
 use modelpack::scan::Listing;
@@ -565,21 +565,24 @@ async fn fetch_lfs_files(
         let (optional, net) = step_network(request, fetcher);
         // Files packed as layers are written as such while they download;
         // the others land at their own blob path (each content once).
+        // A layer's temp name in the step's output (renamed to its digest).
+        let layer_path = |i: usize| format!("blobs/sha256/.layer-{i}");
         let mut seen = BTreeSet::new();
         let mut entries = Vec::new();
         let mut formats = Vec::with_capacity(lfs.len());
         for (i, (rel, f)) in lfs.iter().enumerate() {
-            let format = format_of.map_or(LayerPackaging::Raw, |of| of(&plan_file(rel, f, 1, String::new())));
+            let file = plan_file(rel, f, 1, String::new());
+            let format = format_of.map_or(LayerPackaging::Raw, |of| of(&file));
             formats.push(format);
             let url = hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path);
             let (path, layer) = if format == LayerPackaging::Raw {
                 if !seen.insert(sha(f)) {
                     continue;
                 }
-                (blob_path(&format!("sha256:{}", sha(f))).trim_start_matches('/').to_string(), None)
+                (blob_path(&file.digest).trim_start_matches('/').to_string(), None)
             } else {
-                let spec = LayerSpec { format: format.suffix().to_string(), name: rel.clone(), mode: 0o644, size: f.size };
-                (format!("blobs/sha256/.layer-{i}"), Some(spec))
+                let spec = LayerSpec { format: format.suffix().to_string(), name: rel.clone(), mode: file.mode(), size: f.size };
+                (layer_path(i), Some(spec))
             };
             entries.push(hubfiles::Download { url, path, git_sha1: None, sha256: Some(sha(f)), layer });
         }
@@ -598,8 +601,8 @@ async fn fetch_lfs_files(
         let solve = vec![bridge.solve_evaluated(step.tree.to_definition())];
         match deadline::run_all(solve, 1, Some(bound)).await {
             Ok(_) => {
-                let packed = match &step.meta {
-                    Some(meta) => read_packed(bridge, meta).await?,
+                let packed: Vec<hubfiles::PackedDownload> = match &step.meta {
+                    Some(meta) => selfimage::read_json(bridge, meta, hubfiles::PACKED_FILE, "what the download step packed").await?,
                     None => Vec::new(),
                 };
                 let mut files = Vec::with_capacity(lfs.len());
@@ -608,13 +611,13 @@ async fn fetch_lfs_files(
                         files.push(plan_file(rel, f, 1, blob_path(&format!("sha256:{}", sha(f)))));
                         continue;
                     }
-                    let key = format!("blobs/sha256/.layer-{i}");
+                    let key = layer_path(i);
                     let written = packed.iter().find(|p| p.path == key).map(|p| p.written.clone()).ok_or_else(|| {
                         anyhow!("the download step did not describe the layer of {} ({key}); please report it", f.path)
                     })?;
-                    let mut file = plan_file(rel, f, 1, blob_path(&written.digest));
-                    file.digest = written.digest;
-                    file.packed = Some(Packed { blob_size: written.size, diff_id: written.diff_id, format });
+                    let mut file = plan_file(rel, f, 1, String::new());
+                    let path = blob_path(&written.digest);
+                    file.set_packed(written, format, 1, path);
                     files.push(file);
                 }
                 return Ok((files, vec![step.tree], true));
@@ -651,13 +654,6 @@ async fn fetch_lfs_files(
     fetch_lfs(bridge, request, hf, info, &files, &states, bound).await?;
     states.remove(0);
     Ok((files, states, false))
-}
-
-/// The layers a download step wrote while downloading ([`hubfiles::PACKED_FILE`]).
-async fn read_packed(bridge: &Bridge, meta: &State) -> Result<Vec<hubfiles::PackedDownload>, GatewayError> {
-    let r = bridge.solve_evaluated(meta.to_definition()).await?;
-    let bytes = bridge.read_file(&r, hubfiles::PACKED_FILE).await?;
-    Ok(serde_json::from_slice(&bytes).context("reading what the download step packed (packed.json)")?)
 }
 
 /// The error for downloads unfinished within `bound`.

@@ -123,8 +123,9 @@ pub async fn layout(
     sources.extend(packed.states);
     let info = ModelInfo { described, annotations, ..info.clone() };
     let plan = output.plan(packed.files, &info)?;
-    // The layout is written on the raw blobs copied early or on the packed
-    // weights' tree, whichever holds only blobs of this plan.
+    // The layout takes whole every tree of blobs that holds only blobs of
+    // this plan: the raw blobs copied early, the packed weights' chain, the
+    // batch of packed small files.
     let (result, metadata) = output.emit(&plan, &sources, &request.name, early.into_iter().chain(packed.trees), Some(image))?;
     Ok((bridge.solve_evaluated(result.to_definition()).await?, metadata))
 }

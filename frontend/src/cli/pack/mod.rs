@@ -21,7 +21,7 @@ use modelpack::context::{self, Door, Excludes};
 use modelpack::describe::FileInput;
 use modelpack::layout::{self, check_digest};
 use modelpack::patterns::PatternList;
-use modelpack::plan::{self, ModelInfo, Packed, PlanFile};
+use modelpack::plan::{self, ModelInfo, PlanFile};
 use modelpack::source::SourceSpec;
 use modelpack::LayerPackaging;
 
@@ -331,9 +331,7 @@ fn package(a: &Args, prepared: Prepared) -> Outcome {
             };
             let dest = blobs.join(check_digest(&written.digest)?);
             std::fs::rename(&tmp, &dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
-            f.origin.path = dest.to_string_lossy().into_owned();
-            f.digest = written.digest;
-            f.packed = Some(Packed { blob_size: written.size, diff_id: written.diff_id, format });
+            f.set_packed(written, format, f.origin.source, dest.to_string_lossy().into_owned());
         }
     }
     let info = ModelInfo {
