@@ -77,14 +77,19 @@ impl Cause {
 /// The number right after `key` in `message`.
 fn number_after(message: &str, key: &str) -> Option<u64> {
     let i = message.find(key)? + key.len();
-    let digits: String = message[i..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    let digits: String = message[i..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     digits.parse().ok()
 }
 
 /// Classifies a BuildKit error message.
 pub fn classify(message: &str) -> Cause {
     if let Some(s) = number_after(message, "invalid response status ") {
-        return u16::try_from(s).map(Cause::Status).unwrap_or(Cause::Unknown);
+        return u16::try_from(s)
+            .map(Cause::Status)
+            .unwrap_or(Cause::Unknown);
     }
     if message.contains("digest mismatch") {
         return Cause::DigestMismatch;
@@ -211,7 +216,11 @@ mod tests {
         for (engine, message, want) in CAPTURED {
             let got = classify(message);
             match want {
-                Cause::UnsupportedScheme(_) => assert_eq!(got, Cause::UnsupportedScheme("file".into()), "Docker {engine}: {message}"),
+                Cause::UnsupportedScheme(_) => assert_eq!(
+                    got,
+                    Cause::UnsupportedScheme("file".into()),
+                    "Docker {engine}: {message}"
+                ),
                 _ => assert_eq!(&got, want, "Docker {engine}: {message}"),
             }
         }
@@ -219,26 +228,47 @@ mod tests {
 
     #[test]
     fn hf_get_exit_codes_map_back() {
-        let step = |code: u8| format!("process \"/modelpack-frontend hf-get u /out/f\" did not complete successfully: exit code: {code}");
+        let step = |code: u8| {
+            format!("process \"/modelpack-frontend hf-get u /out/f\" did not complete successfully: exit code: {code}")
+        };
         assert_eq!(classify(&step(hfget::exit::AUTH)), Cause::Status(401));
         assert_eq!(classify(&step(hfget::exit::NOT_FOUND)), Cause::Status(404));
-        assert_eq!(classify(&step(hfget::exit::RATE_LIMITED)), Cause::Status(429));
+        assert_eq!(
+            classify(&step(hfget::exit::RATE_LIMITED)),
+            Cause::Status(429)
+        );
         assert_eq!(classify(&step(hfget::exit::SERVER)), Cause::Status(500));
         assert_eq!(classify(&step(hfget::exit::STALLED)), Cause::Stalled);
         assert_eq!(classify(&step(hfget::exit::TRANSPORT)), Cause::Transport);
-        assert_eq!(classify(&step(hfget::exit::REDIRECT)), Cause::TooManyRedirects);
-        assert_eq!(classify(&step(hfget::exit::CHECKSUM)), Cause::DigestMismatch);
+        assert_eq!(
+            classify(&step(hfget::exit::REDIRECT)),
+            Cause::TooManyRedirects
+        );
+        assert_eq!(
+            classify(&step(hfget::exit::CHECKSUM)),
+            Cause::DigestMismatch
+        );
         assert_eq!(classify(&step(1)), Cause::Unknown);
-        assert_eq!(classify("some other step: exit code: 41"), Cause::Unknown, "only hf-get's codes mean HTTP statuses");
+        assert_eq!(
+            classify("some other step: exit code: 41"),
+            Cause::Unknown,
+            "only hf-get's codes mean HTTP statuses"
+        );
     }
 
     #[test]
     fn odd_messages_are_unknown_and_never_panic() {
         assert_eq!(classify(""), Cause::Unknown);
         assert_eq!(classify("invalid response status "), Cause::Unknown);
-        assert_eq!(classify("invalid response status 99999999999999999999"), Cause::Unknown);
+        assert_eq!(
+            classify("invalid response status 99999999999999999999"),
+            Cause::Unknown
+        );
         assert_eq!(classify("invalid response status 70000"), Cause::Unknown);
-        assert_eq!(classify("unsupported protocol scheme \""), Cause::UnsupportedScheme(String::new()));
+        assert_eq!(
+            classify("unsupported protocol scheme \""),
+            Cause::UnsupportedScheme(String::new())
+        );
         assert_eq!(classify("hf-get exit code: 300"), Cause::Unknown);
         assert_eq!(status_in("something else"), None);
         assert_eq!(status_in("exit code: 1"), None);
@@ -246,7 +276,10 @@ mod tests {
 
     #[test]
     fn statuses_and_refusals() {
-        assert_eq!(status_in("failed to load cache key: invalid response status 404"), Some(404));
+        assert_eq!(
+            status_in("failed to load cache key: invalid response status 404"),
+            Some(404)
+        );
         assert_eq!(status_in("digest mismatch sha256:a: sha256:b"), Some(0));
         assert!(classify("invalid response status 403").is_refusal());
         assert!(!classify("invalid response status 404").is_refusal());

@@ -17,13 +17,26 @@ pub struct Warning {
     pub detail: String,
 }
 
-const UNKNOWN_ARG: (&str, &str) = ("UnknownBuildArg", "Build args this frontend does not read are most likely typos");
+const UNKNOWN_ARG: (&str, &str) = (
+    "UnknownBuildArg",
+    "Build args this frontend does not read are most likely typos",
+);
 const MISSING_SOURCE: (&str, &str) = ("MissingSource", "The build arg source is required");
-const INVALID_SOURCE: (&str, &str) = ("InvalidSource", "The source (with revision) must follow the source grammar");
-const INVALID_VALUE: (&str, &str) = ("InvalidBuildArgValue", "Each build arg must have a value it accepts");
+const INVALID_SOURCE: (&str, &str) = (
+    "InvalidSource",
+    "The source (with revision) must follow the source grammar",
+);
+const INVALID_VALUE: (&str, &str) = (
+    "InvalidBuildArgValue",
+    "Each build arg must have a value it accepts",
+);
 
 fn warning((rule, description): (&'static str, &'static str), detail: String) -> Warning {
-    Warning { rule, description, detail }
+    Warning {
+        rule,
+        description,
+        detail,
+    }
 }
 
 /// Checks the build args in the frontend options `opts`: unknown args, the
@@ -31,17 +44,25 @@ fn warning((rule, description): (&'static str, &'static str), detail: String) ->
 /// context source `.`), so one bad value does not hide another.
 pub fn check(opts: &BTreeMap<String, String>) -> Vec<Warning> {
     let mut out = Vec::new();
-    let args: BTreeMap<&str, &str> =
-        opts.iter().filter_map(|(k, v)| Some((k.strip_prefix("build-arg:")?, v.as_str()))).collect();
+    let args: BTreeMap<&str, &str> = opts
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("build-arg:")?, v.as_str())))
+        .collect();
     for key in args.keys().filter(|k| options::is_unknown_arg(k)) {
         out.push(warning(
             UNKNOWN_ARG,
-            format!("unknown build-arg {key}; this frontend reads: {}", options::KNOWN.join(", ")),
+            format!(
+                "unknown build-arg {key}; this frontend reads: {}",
+                options::KNOWN.join(", ")
+            ),
         ));
     }
     let given = |k: &str| args.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
     let with = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (format!("build-arg:{k}"), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("build-arg:{k}"), v.to_string()))
+            .collect()
     };
     match given(keys::SOURCE) {
         None => out.push(warning(
@@ -57,7 +78,10 @@ pub fn check(opts: &BTreeMap<String, String>) -> Vec<Warning> {
             }
         }
     }
-    for key in options::KNOWN.iter().filter(|k| ![keys::SOURCE, keys::REVISION].contains(k)) {
+    for key in options::KNOWN
+        .iter()
+        .filter(|k| ![keys::SOURCE, keys::REVISION].contains(k))
+    {
         if let Some(value) = given(key) {
             if let Err(e) = options::parse(&with(&[(keys::SOURCE, "."), (key, value)])) {
                 out.push(warning(INVALID_VALUE, format!("{e:#}")));
@@ -72,7 +96,10 @@ mod tests {
     use super::*;
 
     fn args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (format!("build-arg:{k}"), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("build-arg:{k}"), v.to_string()))
+            .collect()
     }
 
     fn rules(w: &[Warning]) -> Vec<&str> {
@@ -105,12 +132,32 @@ mod tests {
         ]));
         assert_eq!(
             rules(&w),
-            ["UnknownBuildArg", "InvalidSource", "InvalidBuildArgValue", "InvalidBuildArgValue", "InvalidBuildArgValue", "InvalidBuildArgValue"]
+            [
+                "UnknownBuildArg",
+                "InvalidSource",
+                "InvalidBuildArgValue",
+                "InvalidBuildArgValue",
+                "InvalidBuildArgValue",
+                "InvalidBuildArgValue"
+            ]
         );
         assert!(w[0].detail.contains("layer_packing"), "{:?}", w[0]);
-        assert!(w[1].detail.starts_with("build-arg source: s3://"), "{:?}", w[1]);
-        for (w, arg) in w[2..].iter().zip(["name", "layer_packaging", "hf_endpoint", "SOURCE_DATE_EPOCH"]) {
-            assert!(w.detail.contains(&format!("build-arg {arg}")), "{arg}: {:?}", w.detail);
+        assert!(
+            w[1].detail.starts_with("build-arg source: s3://"),
+            "{:?}",
+            w[1]
+        );
+        for (w, arg) in w[2..].iter().zip([
+            "name",
+            "layer_packaging",
+            "hf_endpoint",
+            "SOURCE_DATE_EPOCH",
+        ]) {
+            assert!(
+                w.detail.contains(&format!("build-arg {arg}")),
+                "{arg}: {:?}",
+                w.detail
+            );
         }
     }
 

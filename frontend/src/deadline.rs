@@ -36,15 +36,23 @@ pub enum Unfinished {
 /// order. Waits for every job unless `bound` passes first (`None`: no
 /// bound), so a failure reported is the first in job order, as it would be
 /// one after another.
-pub async fn run_all<T, F>(jobs: Vec<F>, limit: usize, bound: Option<Duration>) -> Result<Vec<T>, Unfinished>
+pub async fn run_all<T, F>(
+    jobs: Vec<F>,
+    limit: usize,
+    bound: Option<Duration>,
+) -> Result<Vec<T>, Unfinished>
 where
     F: Future<Output = Result<T, GatewayError>>,
 {
     let n = jobs.len();
     let mut results: Vec<Option<Result<T, GatewayError>>> = (0..n).map(|_| None).collect();
     let all = async {
-        let mut running = stream::iter(jobs.into_iter().enumerate().map(|(i, job)| async move { (i, job.await) }))
-            .buffer_unordered(limit.max(1));
+        let mut running = stream::iter(
+            jobs.into_iter()
+                .enumerate()
+                .map(|(i, job)| async move { (i, job.await) }),
+        )
+        .buffer_unordered(limit.max(1));
         while let Some((i, result)) = running.next().await {
             results[i] = Some(result);
         }
@@ -57,7 +65,9 @@ where
         }
     };
     if !in_time {
-        return Err(Unfinished::TimedOut((0..n).filter(|&i| results[i].is_none()).collect()));
+        return Err(Unfinished::TimedOut(
+            (0..n).filter(|&i| results[i].is_none()).collect(),
+        ));
     }
     let mut out = Vec::with_capacity(n);
     for (i, r) in results.into_iter().enumerate() {
@@ -78,7 +88,9 @@ where
     match run_all(jobs, limit, None).await {
         Ok(results) => Ok(results),
         Err(Unfinished::Failed(_, e)) => Err(e),
-        Err(Unfinished::TimedOut(_)) => Err(GatewayError::Local(anyhow::anyhow!("internal error: jobs without a bound timed out"))),
+        Err(Unfinished::TimedOut(_)) => Err(GatewayError::Local(anyhow::anyhow!(
+            "internal error: jobs without a bound timed out"
+        ))),
     }
 }
 
@@ -87,7 +99,11 @@ pub fn some_names(names: &[&str]) -> String {
     match names {
         [] => String::new(),
         [one] => one.to_string(),
-        _ if names.len() <= 3 => format!("{} and {}", names[..names.len() - 1].join(", "), names[names.len() - 1]),
+        _ if names.len() <= 3 => format!(
+            "{} and {}",
+            names[..names.len() - 1].join(", "),
+            names[names.len() - 1]
+        ),
         _ => format!("{} and {} more", names[..3].join(", "), names.len() - 3),
     }
 }
@@ -99,7 +115,10 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 
     #[test]
@@ -118,7 +137,9 @@ mod tests {
                 }
             })
             .collect();
-        let got = rt().block_on(run_all(jobs, 3, Some(Duration::from_secs(10)))).unwrap();
+        let got = rt()
+            .block_on(run_all(jobs, 3, Some(Duration::from_secs(10))))
+            .unwrap();
         assert_eq!(got, (0..10).collect::<Vec<_>>());
         assert_eq!(peak.load(Ordering::SeqCst), 3);
     }
@@ -146,7 +167,11 @@ mod tests {
     fn jobs_still_running_at_the_bound_are_named() {
         let jobs: Vec<_> = (0..4u64)
             .map(|i| async move {
-                let wait = if i % 2 == 0 { Duration::from_millis(1) } else { Duration::from_secs(3600) };
+                let wait = if i % 2 == 0 {
+                    Duration::from_millis(1)
+                } else {
+                    Duration::from_secs(3600)
+                };
                 tokio::time::sleep(wait).await;
                 Ok::<u64, GatewayError>(i)
             })
@@ -160,7 +185,10 @@ mod tests {
     #[test]
     fn the_default_bound_grows_with_the_size() {
         assert_eq!(default_bound(0), Duration::from_secs(600));
-        assert_eq!(default_bound(20 << 30), Duration::from_secs(600 + 20 * 1024));
+        assert_eq!(
+            default_bound(20 << 30),
+            Duration::from_secs(600 + 20 * 1024)
+        );
     }
 
     #[test]

@@ -30,7 +30,11 @@ pub fn human_size(bytes: u64) -> String {
 
 /// Follow symlinks: a blob is always the bytes of the file a link names.
 fn blob_copy() -> CopyOptions {
-    CopyOptions { mode: Some(0o644), follow_symlink: true, ..Default::default() }
+    CopyOptions {
+        mode: Some(0o644),
+        follow_symlink: true,
+        ..Default::default()
+    }
 }
 
 /// Blobs copied into `blobs/sha256/` before the plan is known: the files
@@ -79,9 +83,16 @@ pub fn early_blobs<'a>(
             None => base = Some(tree.clone()),
             Some(_) => copy_whole = Some(tree),
         }
-        held = in_tree.iter().filter(|d| digests.insert(d.to_string())).count();
+        held = in_tree
+            .iter()
+            .filter(|d| digests.insert(d.to_string()))
+            .count();
     }
-    let mut op = FileOp::new(base.clone().unwrap_or_else(State::scratch)).mkdir("/blobs/sha256", 0o755, true);
+    let mut op = FileOp::new(base.clone().unwrap_or_else(State::scratch)).mkdir(
+        "/blobs/sha256",
+        0o755,
+        true,
+    );
     let mut copied = 0;
     let mut total = 0;
     for f in files {
@@ -116,7 +127,11 @@ impl EarlyBlobs {
     /// Whether `plan` has a layer for every blob copied early (a blob no
     /// layer names must not end up in the layout).
     pub fn fits(&self, plan: &Plan) -> bool {
-        let layers: BTreeSet<&str> = plan.layers.iter().map(|l| l.descriptor.digest.as_str()).collect();
+        let layers: BTreeSet<&str> = plan
+            .layers
+            .iter()
+            .map(|l| l.descriptor.digest.as_str())
+            .collect();
         self.digests.iter().all(|d| layers.contains(d.as_str()))
     }
 }
@@ -134,10 +149,23 @@ pub const DOCS_STEP_MIN_BYTES: usize = 1 << 20;
 /// copied in with one action each, and their blobs are not copied one by
 /// one. With `image` (our own), big documents are written by a step of it
 /// (see [`DOCS_STEP_MIN_BYTES`]).
-pub fn layout(plan: &Plan, sources: &[State], name: &str, trees: &[EarlyBlobs], image: Option<&State>) -> State {
+pub fn layout(
+    plan: &Plan,
+    sources: &[State],
+    name: &str,
+    trees: &[EarlyBlobs],
+    image: Option<&State>,
+) -> State {
     let total: u64 = plan.layers.iter().map(|l| l.descriptor.size).sum();
-    let mut written: BTreeSet<String> = trees.iter().flat_map(|t| t.digests.iter().cloned()).collect();
-    let copies: Vec<_> = plan.layers.iter().filter(|l| written.insert(l.descriptor.digest.clone())).collect();
+    let mut written: BTreeSet<String> = trees
+        .iter()
+        .flat_map(|t| t.digests.iter().cloned())
+        .collect();
+    let copies: Vec<_> = plan
+        .layers
+        .iter()
+        .filter(|l| written.insert(l.descriptor.digest.clone()))
+        .collect();
     let (base, others) = match trees.split_first() {
         Some((first, rest)) => (Some(first), rest),
         None => (None, &[][..]),
@@ -147,9 +175,16 @@ pub fn layout(plan: &Plan, sources: &[State], name: &str, trees: &[EarlyBlobs], 
             Some(e) => FileOp::new(e.state.clone()),
             None => FileOp::new(State::scratch()).mkdir("/blobs/sha256", 0o755, true),
         };
-        let op = others.iter().fold(op, |op, t| op.copy(&t.state, "/blobs/sha256", "/blobs/sha256", folder_copy()));
+        let op = others.iter().fold(op, |op, t| {
+            op.copy(&t.state, "/blobs/sha256", "/blobs/sha256", folder_copy())
+        });
         copies.iter().fold(op, |op, l| {
-            op.copy(&sources[l.origin.source], &l.origin.path, &blob_path(&l.descriptor.digest), blob_copy())
+            op.copy(
+                &sources[l.origin.source],
+                &l.origin.path,
+                &blob_path(&l.descriptor.digest),
+                blob_copy(),
+            )
         })
     };
     let mut docs = Vec::new();
@@ -166,13 +201,27 @@ pub fn layout(plan: &Plan, sources: &[State], name: &str, trees: &[EarlyBlobs], 
         Some(image) if big >= DOCS_STEP_MIN_BYTES => {
             let blobs = match base {
                 Some(e) if copies.is_empty() && others.is_empty() => e.state.clone(),
-                _ => blobs_op().custom_name(&format!("copy the blobs of ModelPack layout {name} ({described})")).into_state(),
+                _ => blobs_op()
+                    .custom_name(&format!(
+                        "copy the blobs of ModelPack layout {name} ({described})"
+                    ))
+                    .into_state(),
             };
-            write_docs_step(image, &blobs, &docs, &format!("write the documents of ModelPack layout {name} ({})", human_size(big as u64)))
+            write_docs_step(
+                image,
+                &blobs,
+                &docs,
+                &format!(
+                    "write the documents of ModelPack layout {name} ({})",
+                    human_size(big as u64)
+                ),
+            )
         }
         _ => docs
             .into_iter()
-            .fold(blobs_op(), |op, (path, bytes)| op.mkfile(&path, 0o644, bytes.clone()))
+            .fold(blobs_op(), |op, (path, bytes)| {
+                op.mkfile(&path, 0o644, bytes.clone())
+            })
             .custom_name(&format!("assemble ModelPack layout {name} ({described})"))
             .into_state(),
     }
@@ -181,31 +230,53 @@ pub fn layout(plan: &Plan, sources: &[State], name: &str, trees: &[EarlyBlobs], 
 /// Copies a tree's `/blobs/sha256` contents into the layout's: no mode
 /// override, which would reach the folder too.
 fn folder_copy() -> CopyOptions {
-    CopyOptions { dir_copy_contents: true, follow_symlink: true, ..Default::default() }
+    CopyOptions {
+        dir_copy_contents: true,
+        follow_symlink: true,
+        ..Default::default()
+    }
 }
 
 /// A step of `image` writing `docs` (path, bytes) into `below`, from one
 /// compressed bundle in the graph (network off). `below`, holding every
 /// blob, is a writable mount: BuildKit keys it by its definition and does
 /// not read it first.
-fn write_docs_step(image: &State, below: &State, docs: &[(String, &Vec<u8>)], progress: &str) -> State {
+fn write_docs_step(
+    image: &State,
+    below: &State,
+    docs: &[(String, &Vec<u8>)],
+    progress: &str,
+) -> State {
     let mut bundle = modelpack::docs::Bundle::default();
     for (path, bytes) in docs {
-        bundle.push(path, bytes).expect("OCI documents are JSON, so UTF-8");
+        bundle
+            .push(path, bytes)
+            .expect("OCI documents are JSON, so UTF-8");
     }
     let input = FileOp::new(State::scratch())
         .mkfile(&format!("/{DOCS_FILE}"), 0o644, bundle.to_compressed())
-        .custom_name(&format!("list {} layout document(s), compressed", docs.len()))
+        .custom_name(&format!(
+            "list {} layout document(s), compressed",
+            docs.len()
+        ))
         .into_state();
     let bundle_path = format!("/in/{DOCS_FILE}");
-    Exec::new(image, [crate::selfimage::BINARY, "write-docs", bundle_path.as_str(), "/out"])
-        .network(NetMode::None)
-        .mount(Mount::bind("/in", &input).readonly())
-        .mount(Mount::bind("/out", below))
-        .custom_name(progress)
-        .build()
-        .output("/out")
-        .expect("/out is a writable mount")
+    Exec::new(
+        image,
+        [
+            crate::selfimage::BINARY,
+            "write-docs",
+            bundle_path.as_str(),
+            "/out",
+        ],
+    )
+    .network(NetMode::None)
+    .mount(Mount::bind("/in", &input).readonly())
+    .mount(Mount::bind("/out", below))
+    .custom_name(progress)
+    .build()
+    .output("/out")
+    .expect("/out is a writable mount")
 }
 
 /// The bundle's file name in the step's input.
@@ -214,9 +285,9 @@ const DOCS_FILE: &str = "docs.json.zst";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use modelpack::LayerPackaging;
-    use modelpack::plan::{self, ModelInfo, Origin, PlanFile};
     use llb::proto::pb::{self, file_action::Action, op::Op as Kind, Op};
+    use modelpack::plan::{self, ModelInfo, Origin, PlanFile};
+    use modelpack::LayerPackaging;
     use prost::Message;
 
     /// A raw file at `/<path>` of source 0.
@@ -226,7 +297,10 @@ mod tests {
             size: bytes.len() as u64,
             digest: llb::digest_of(bytes),
             executable: false,
-            origin: Origin { source: 0, path: format!("/{path}") },
+            origin: Origin {
+                source: 0,
+                path: format!("/{path}"),
+            },
             packed: None,
         }
     }
@@ -235,18 +309,30 @@ mod tests {
     fn layout_is_file_ops_only_with_one_copy_per_distinct_blob() {
         let src = llb::source::local("context").into_state();
         let f = context_file;
-        let files = vec![f("a.safetensors", b"w"), f("copy.safetensors", b"w"), f("config.json", b"{}")];
-        let info = ModelInfo { name: "m".into(), ..Default::default() };
+        let files = vec![
+            f("a.safetensors", b"w"),
+            f("copy.safetensors", b"w"),
+            f("config.json", b"{}"),
+        ];
+        let info = ModelInfo {
+            name: "m".into(),
+            ..Default::default()
+        };
         let plan = plan::build(files, &info, LayerPackaging::Raw).unwrap();
         let def = layout(&plan, &[src], "m", &[], None).to_definition();
         let head = &def.def[def.def.len() - 2];
-        let Some(Kind::File(file_op)) = Op::decode(head.as_slice()).unwrap().op else { panic!("file op") };
+        let Some(Kind::File(file_op)) = Op::decode(head.as_slice()).unwrap().op else {
+            panic!("file op")
+        };
         let mut copies = Vec::new();
         let mut files_written = Vec::new();
         for a in &file_op.actions {
             match a.action.as_ref().unwrap() {
                 Action::Copy(c) => {
-                    assert!(c.follow_symlink, "a blob holds the bytes a symlink points to");
+                    assert!(
+                        c.follow_symlink,
+                        "a blob holds the bytes a symlink points to"
+                    );
                     copies.push((c.src.clone(), c.dest.clone()))
                 }
                 Action::Mkfile(m) => files_written.push((m.path.clone(), m.data.clone())),
@@ -254,13 +340,29 @@ mod tests {
                 Action::Rm(_) => panic!("no rm"),
             }
         }
-        assert_eq!(copies.len(), 2, "identical content is stored once: {copies:?}");
+        assert_eq!(
+            copies.len(),
+            2,
+            "identical content is stored once: {copies:?}"
+        );
         assert_eq!(copies[0].1, blob_path(&llb::digest_of(b"{}")));
-        let index = files_written.iter().find(|(p, _)| p == "/index.json").unwrap();
+        let index = files_written
+            .iter()
+            .find(|(p, _)| p == "/index.json")
+            .unwrap();
         assert_eq!(index.1, plan.index);
-        assert!(files_written.iter().any(|(p, d)| p == "/oci-layout" && d == &plan.oci_layout));
-        assert!(files_written.iter().any(|(p, d)| *p == blob_path(&plan.manifest.descriptor.digest) && *d == plan.manifest.bytes));
-        let name = &def.metadata.values().find_map(|m| m.description.get("llb.customname")).unwrap();
+        assert!(files_written
+            .iter()
+            .any(|(p, d)| p == "/oci-layout" && d == &plan.oci_layout));
+        assert!(files_written
+            .iter()
+            .any(|(p, d)| *p == blob_path(&plan.manifest.descriptor.digest)
+                && *d == plan.manifest.bytes));
+        let name = &def
+            .metadata
+            .values()
+            .find_map(|m| m.description.get("llb.customname"))
+            .unwrap();
         assert_eq!(name.as_str(), "assemble ModelPack layout m (3 layers, 4 B)");
     }
 
@@ -268,22 +370,54 @@ mod tests {
     fn early_blobs_are_copied_once_and_the_layout_builds_on_them() {
         let src = llb::source::local("context").into_state();
         let f = context_file;
-        let files = vec![f("a.safetensors", b"w"), f("b.safetensors", b"w"), f("config.json", b"{}")];
+        let files = vec![
+            f("a.safetensors", b"w"),
+            f("b.safetensors", b"w"),
+            f("config.json", b"{}"),
+        ];
         let early = early_blobs(
             None,
             None,
-            files.iter().take(2).map(|f| EarlyBlob { from: &src, path: &f.origin.path, digest: &f.digest, size: f.size }),
+            files.iter().take(2).map(|f| EarlyBlob {
+                from: &src,
+                path: &f.origin.path,
+                digest: &f.digest,
+                size: f.size,
+            }),
             "m",
         )
         .unwrap();
         assert_eq!(early.digests.len(), 1, "the same bytes are one blob");
-        let info = ModelInfo { name: "m".into(), ..Default::default() };
+        let info = ModelInfo {
+            name: "m".into(),
+            ..Default::default()
+        };
         let plan = plan::build(files.clone(), &info, LayerPackaging::Raw).unwrap();
         assert!(early.fits(&plan));
-        let def = layout(&plan, std::slice::from_ref(&src), "m", std::slice::from_ref(&early), None).to_definition();
-        let copies_to = |wanted: &str| copy_actions(&def).iter().filter(|c| c.dest == wanted).count();
-        assert_eq!(copies_to(&blob_path(&files[0].digest)), 1, "copied early, not again");
-        assert_eq!(copies_to(&blob_path(&files[2].digest)), 1, "config.json is copied by the layout");
+        let def = layout(
+            &plan,
+            std::slice::from_ref(&src),
+            "m",
+            std::slice::from_ref(&early),
+            None,
+        )
+        .to_definition();
+        let copies_to = |wanted: &str| {
+            copy_actions(&def)
+                .iter()
+                .filter(|c| c.dest == wanted)
+                .count()
+        };
+        assert_eq!(
+            copies_to(&blob_path(&files[0].digest)),
+            1,
+            "copied early, not again"
+        );
+        assert_eq!(
+            copies_to(&blob_path(&files[2].digest)),
+            1,
+            "config.json is copied by the layout"
+        );
         // A plan without the early blob's layer does not fit: the blob
         // would sit in the layout unreferenced.
         let other = plan::build(vec![files[2].clone()], &info, LayerPackaging::Raw).unwrap();
@@ -297,16 +431,38 @@ mod tests {
         let on_base = early_blobs(
             Some((&step, held)),
             None,
-            files.iter().skip(2).map(|f| EarlyBlob { from: &src, path: &f.origin.path, digest: &f.digest, size: f.size }),
+            files.iter().skip(2).map(|f| EarlyBlob {
+                from: &src,
+                path: &f.origin.path,
+                digest: &f.digest,
+                size: f.size,
+            }),
             "m",
         )
         .unwrap();
         assert_eq!(on_base.digests.len(), 2);
         assert!(on_base.fits(&plan));
-        let def = layout(&plan, std::slice::from_ref(&src), "m", std::slice::from_ref(&on_base), None).to_definition();
+        let def = layout(
+            &plan,
+            std::slice::from_ref(&src),
+            "m",
+            std::slice::from_ref(&on_base),
+            None,
+        )
+        .to_definition();
         assert_eq!(copy_actions(&def).len(), 1, "only config.json is copied");
-        let only_base = early_blobs(Some((&step, BTreeSet::from([files[0].digest.clone()]))), None, std::iter::empty(), "m").unwrap();
-        assert_eq!(only_base.state.to_definition().def, step.to_definition().def, "nothing to copy: the base itself");
+        let only_base = early_blobs(
+            Some((&step, BTreeSet::from([files[0].digest.clone()]))),
+            None,
+            std::iter::empty(),
+            "m",
+        )
+        .unwrap();
+        assert_eq!(
+            only_base.state.to_definition().def,
+            step.to_definition().def,
+            "nothing to copy: the base itself"
+        );
     }
 
     /// Every copy action of every file op of `def`.
@@ -329,7 +485,11 @@ mod tests {
     fn scanned_blobs_are_the_base_or_one_copy_never_one_per_file() {
         let scanned = llb::source::local("scanned").into_state();
         let lfs = llb::source::local("lfs-step").into_state();
-        let files = vec![context_file("a.json", b"a"), context_file("b.json", b"b"), context_file("w.safetensors", b"w")];
+        let files = vec![
+            context_file("a.json", b"a"),
+            context_file("b.json", b"b"),
+            context_file("w.safetensors", b"w"),
+        ];
         let small: BTreeSet<String> = files[..2].iter().map(|f| f.digest.clone()).collect();
         // Alone, the scanned blobs are the base: nothing is copied.
         let alone = early_blobs(None, Some((&scanned, &small)), std::iter::empty(), "m").unwrap();
@@ -337,21 +497,49 @@ mod tests {
         assert_eq!(alone.digests, small);
         // On a download step's output: one copy of their folder's contents.
         let lfs_held = BTreeSet::from([files[2].digest.clone()]);
-        let both = early_blobs(Some((&lfs, lfs_held)), Some((&scanned, &small)), std::iter::empty(), "m").unwrap();
+        let both = early_blobs(
+            Some((&lfs, lfs_held)),
+            Some((&scanned, &small)),
+            std::iter::empty(),
+            "m",
+        )
+        .unwrap();
         assert_eq!(both.digests.len(), 3);
         let copies = copy_actions(&both.state.to_definition());
         assert_eq!(copies.len(), 1, "{copies:?}");
-        assert!(copies[0].dir_copy_contents && copies[0].src == "/blobs/sha256" && copies[0].dest == "/blobs/sha256");
-        assert_eq!(copies[0].mode, -1, "no mode override, which would reach the folder too");
-        let plan = plan::build(files, &ModelInfo { name: "m".into(), ..Default::default() }, LayerPackaging::Raw).unwrap();
+        assert!(
+            copies[0].dir_copy_contents
+                && copies[0].src == "/blobs/sha256"
+                && copies[0].dest == "/blobs/sha256"
+        );
+        assert_eq!(
+            copies[0].mode, -1,
+            "no mode override, which would reach the folder too"
+        );
+        let plan = plan::build(
+            files,
+            &ModelInfo {
+                name: "m".into(),
+                ..Default::default()
+            },
+            LayerPackaging::Raw,
+        )
+        .unwrap();
         assert!(both.fits(&plan));
     }
 
     #[test]
     fn every_fitting_tree_goes_in_whole_the_first_as_the_base() {
         let src = llb::source::local("context").into_state();
-        let files = vec![context_file("a.json", b"a"), context_file("w.safetensors", b"w"), context_file("x.json", b"x")];
-        let info = ModelInfo { name: "m".into(), ..Default::default() };
+        let files = vec![
+            context_file("a.json", b"a"),
+            context_file("w.safetensors", b"w"),
+            context_file("x.json", b"x"),
+        ];
+        let info = ModelInfo {
+            name: "m".into(),
+            ..Default::default()
+        };
         let plan = plan::build(files.clone(), &info, LayerPackaging::Raw).unwrap();
         let tree = |name: &str, f: &PlanFile| EarlyBlobs {
             state: llb::source::local(name).into_state(),
@@ -359,40 +547,91 @@ mod tests {
         };
         let trees = [tree("chain", &files[1]), tree("batch", &files[0])];
         let def = layout(&plan, &[src], "m", &trees, None).to_definition();
-        let copies: Vec<(String, bool)> = copy_actions(&def).into_iter().map(|c| (c.dest, c.dir_copy_contents)).collect();
-        assert_eq!(copies, [("/blobs/sha256".to_string(), true), (blob_path(&files[2].digest), false)], "the second tree in one copy, x.json alone");
+        let copies: Vec<(String, bool)> = copy_actions(&def)
+            .into_iter()
+            .map(|c| (c.dest, c.dir_copy_contents))
+            .collect();
+        assert_eq!(
+            copies,
+            [
+                ("/blobs/sha256".to_string(), true),
+                (blob_path(&files[2].digest), false)
+            ],
+            "the second tree in one copy, x.json alone"
+        );
     }
 
     /// `n` distinct small files in folders, as a Hub repo or a context has.
     fn many_files(n: usize) -> Vec<PlanFile> {
-        (0..n).map(|i| context_file(&format!("d{:03}/f{i:05}.txt", i / 500), format!("file {i}\n").as_bytes())).collect()
+        (0..n)
+            .map(|i| {
+                context_file(
+                    &format!("d{:03}/f{i:05}.txt", i / 500),
+                    format!("file {i}\n").as_bytes(),
+                )
+            })
+            .collect()
     }
 
     #[test]
     fn a_big_layouts_documents_are_written_by_a_step_from_a_compressed_bundle() {
         let src = llb::source::local("context").into_state();
         let image = llb::source::image("localhost:5000/modelpack-frontend:dev").into_state();
-        let info = ModelInfo { name: "many".into(), ..Default::default() };
+        let info = ModelInfo {
+            name: "many".into(),
+            ..Default::default()
+        };
         let plan = plan::build(many_files(10_000), &info, LayerPackaging::Raw).unwrap();
-        let def = layout(&plan, std::slice::from_ref(&src), "many", &[], Some(&image)).to_definition();
-        let ops: Vec<Op> = def.def.iter().map(|b| Op::decode(b.as_slice()).unwrap()).collect();
-        let exec = ops.iter().find_map(|o| match &o.op { Some(Kind::Exec(e)) => Some(e), _ => None }).expect("a docs step");
-        assert_eq!(exec.meta.as_ref().unwrap().args[1..], ["write-docs", "/in/docs.json.zst", "/out"]);
+        let def =
+            layout(&plan, std::slice::from_ref(&src), "many", &[], Some(&image)).to_definition();
+        let ops: Vec<Op> = def
+            .def
+            .iter()
+            .map(|b| Op::decode(b.as_slice()).unwrap())
+            .collect();
+        let exec = ops
+            .iter()
+            .find_map(|o| match &o.op {
+                Some(Kind::Exec(e)) => Some(e),
+                _ => None,
+            })
+            .expect("a docs step");
+        assert_eq!(
+            exec.meta.as_ref().unwrap().args[1..],
+            ["write-docs", "/in/docs.json.zst", "/out"]
+        );
         assert_eq!(exec.network, llb::proto::pb::NetMode::None as i32);
         let bundle = ops
             .iter()
-            .filter_map(|o| match &o.op { Some(Kind::File(f)) => Some(f), _ => None })
+            .filter_map(|o| match &o.op {
+                Some(Kind::File(f)) => Some(f),
+                _ => None,
+            })
             .flat_map(|f| &f.actions)
-            .find_map(|a| match &a.action { Some(Action::Mkfile(m)) if m.path == "/docs.json.zst" => Some(m.data.clone()), _ => None })
+            .find_map(|a| match &a.action {
+                Some(Action::Mkfile(m)) if m.path == "/docs.json.zst" => Some(m.data.clone()),
+                _ => None,
+            })
             .expect("the bundle is written by the graph");
         let bundle: modelpack::docs::Bundle =
-            serde_json::from_slice(&modelpack::compact::expand(&bundle, "bundle").unwrap()).unwrap();
-        let docs: Vec<(&str, &[u8])> = bundle.docs.iter().map(|d| (d.path.as_str(), d.text.as_bytes())).collect();
+            serde_json::from_slice(&modelpack::compact::expand(&bundle, "bundle").unwrap())
+                .unwrap();
+        let docs: Vec<(&str, &[u8])> = bundle
+            .docs
+            .iter()
+            .map(|d| (d.path.as_str(), d.text.as_bytes()))
+            .collect();
         assert_eq!(
             docs,
             [
-                (blob_path(&plan.config.descriptor.digest).as_str(), plan.config.bytes.as_slice()),
-                (blob_path(&plan.manifest.descriptor.digest).as_str(), plan.manifest.bytes.as_slice()),
+                (
+                    blob_path(&plan.config.descriptor.digest).as_str(),
+                    plan.config.bytes.as_slice()
+                ),
+                (
+                    blob_path(&plan.manifest.descriptor.digest).as_str(),
+                    plan.manifest.bytes.as_slice()
+                ),
                 ("/index.json", plan.index.as_slice()),
                 ("/oci-layout", plan.oci_layout.as_slice()),
             ]
@@ -401,26 +640,51 @@ mod tests {
         // the documents alone were 5.4 MB inline.
         let size: usize = def.def.iter().map(Vec::len).sum();
         assert!(plan.manifest.bytes.len() + plan.config.bytes.len() > 5_000_000);
-        assert!(size < 2 << 20, "the layout graph of 10,000 files is {size} bytes");
+        assert!(
+            size < 2 << 20,
+            "the layout graph of 10,000 files is {size} bytes"
+        );
 
         // On early blobs holding every layer, the step writes on them directly.
         let all = many_files(3_000);
         let early = early_blobs(
             None,
             None,
-            all.iter().map(|f| EarlyBlob { from: &src, path: &f.origin.path, digest: &f.digest, size: f.size }),
+            all.iter().map(|f| EarlyBlob {
+                from: &src,
+                path: &f.origin.path,
+                digest: &f.digest,
+                size: f.size,
+            }),
             "many",
         )
         .unwrap();
         let plan = plan::build(all.clone(), &info, LayerPackaging::Raw).unwrap();
-        let def = layout(&plan, std::slice::from_ref(&src), "many", std::slice::from_ref(&early), Some(&image)).to_definition();
-        let file_ops = def.def.iter().filter(|b| matches!(Op::decode(b.as_slice()).unwrap().op, Some(Kind::File(_)))).count();
-        assert_eq!(file_ops, 2, "the early copies and the bundle, no empty file op");
+        let def = layout(
+            &plan,
+            std::slice::from_ref(&src),
+            "many",
+            std::slice::from_ref(&early),
+            Some(&image),
+        )
+        .to_definition();
+        let file_ops = def
+            .def
+            .iter()
+            .filter(|b| matches!(Op::decode(b.as_slice()).unwrap().op, Some(Kind::File(_))))
+            .count();
+        assert_eq!(
+            file_ops, 2,
+            "the early copies and the bundle, no empty file op"
+        );
 
         // A small layout keeps its documents inline: no container to start.
         let small = plan::build(many_files(50), &info, LayerPackaging::Raw).unwrap();
         let def = layout(&small, &[src], "few", &[], Some(&image)).to_definition();
-        assert!(def.def.iter().all(|b| !matches!(Op::decode(b.as_slice()).unwrap().op, Some(Kind::Exec(_)))));
+        assert!(def
+            .def
+            .iter()
+            .all(|b| !matches!(Op::decode(b.as_slice()).unwrap().op, Some(Kind::Exec(_)))));
     }
 
     #[test]

@@ -138,7 +138,10 @@ impl Bridge {
             .map_err(|s| anyhow!("ping buildkitd: {}", s.message()))?
             .into_inner();
         let caps = |list: Vec<gw::ApiCap>| list.into_iter().map(|c| (c.id, c.enabled)).collect();
-        let worker_platform = pong.workers.into_iter().find_map(|w| w.platforms.into_iter().next());
+        let worker_platform = pong
+            .workers
+            .into_iter()
+            .find_map(|w| w.platforms.into_iter().next());
         Ok(Bridge {
             client,
             no_cache: false,
@@ -174,7 +177,13 @@ impl Bridge {
             resolve_mode: "default".into(),
             log_name: format!("resolve base image {reference}"),
         };
-        let response = self.client.clone().resolve_image_config(request).await.map_err(remote)?.into_inner();
+        let response = self
+            .client
+            .clone()
+            .resolve_image_config(request)
+            .await
+            .map_err(remote)?
+            .into_inner();
         Ok((response.digest, response.config))
     }
 
@@ -186,7 +195,10 @@ impl Bridge {
             if have.is_empty() {
                 return Vec::new();
             }
-            want.iter().filter(|c| !have.get(**c).copied().unwrap_or(false)).map(|c| c.to_string()).collect()
+            want.iter()
+                .filter(|c| !have.get(**c).copied().unwrap_or(false))
+                .map(|c| c.to_string())
+                .collect()
         };
         let mut gaps = missing(&self.llb_caps, llb);
         gaps.extend(missing(&self.api_caps, api));
@@ -228,7 +240,11 @@ impl Bridge {
         self.solve_with(def, true).await
     }
 
-    async fn solve_with(&self, mut def: pb::Definition, evaluate: bool) -> Result<Reference, GatewayError> {
+    async fn solve_with(
+        &self,
+        mut def: pb::Definition,
+        evaluate: bool,
+    ) -> Result<Reference, GatewayError> {
         if self.no_cache {
             llb::ignore_cache(&mut def);
         }
@@ -244,7 +260,13 @@ impl Bridge {
             d.record(&request.encode_to_vec());
         }
         let size = request.encoded_len();
-        let response = self.client.clone().solve(request).await.map_err(|e| too_big(remote(e), size))?.into_inner();
+        let response = self
+            .client
+            .clone()
+            .solve(request)
+            .await
+            .map_err(|e| too_big(remote(e), size))?
+            .into_inner();
         match response.result.and_then(|r| r.result) {
             Some(gw::result::Result::Ref(r)) => Ok(Reference(r.id)),
             None => Err(GatewayError::Local(anyhow!("BuildKit's solve returned no result; try the build again"))),
@@ -261,16 +283,31 @@ impl Bridge {
     /// Reads a file of a solved reference in ranges, failing with a clear
     /// error once it is longer than `max` bytes (never holding more than
     /// `max` plus one range in memory).
-    pub async fn read_file_bounded(&self, r: &Reference, path: &str, max: usize) -> Result<Vec<u8>, GatewayError> {
+    pub async fn read_file_bounded(
+        &self,
+        r: &Reference,
+        path: &str,
+        max: usize,
+    ) -> Result<Vec<u8>, GatewayError> {
         const CHUNK: i64 = 8 << 20;
         let mut data = Vec::new();
         loop {
             let request = gw::ReadFileRequest {
                 r#ref: r.0.clone(),
                 file_path: path.to_string(),
-                range: Some(gw::FileRange { offset: data.len() as i64, length: CHUNK }),
+                range: Some(gw::FileRange {
+                    offset: data.len() as i64,
+                    length: CHUNK,
+                }),
             };
-            let chunk = self.client.clone().read_file(request).await.map_err(remote)?.into_inner().data;
+            let chunk = self
+                .client
+                .clone()
+                .read_file(request)
+                .await
+                .map_err(remote)?
+                .into_inner()
+                .data;
             let done = (chunk.len() as i64) < CHUNK;
             data.extend_from_slice(&chunk);
             if data.len() > max {
@@ -296,8 +333,15 @@ impl Bridge {
             result: r.map(|r| gw::result::Result::Ref(gw::Ref { id: r.0, def: None })),
             metadata,
         };
-        let request = gw::ReturnRequest { result: Some(result), error: None };
-        self.client.clone().r#return(request).await.map_err(|s| anyhow!("return result: {}", s.message()))?;
+        let request = gw::ReturnRequest {
+            result: Some(result),
+            error: None,
+        };
+        self.client
+            .clone()
+            .r#return(request)
+            .await
+            .map_err(|s| anyhow!("return result: {}", s.message()))?;
         Ok(())
     }
 
@@ -305,10 +349,21 @@ impl Bridge {
     pub async fn return_error(&self, err: GatewayError) -> anyhow::Result<()> {
         let status = match err {
             GatewayError::Remote(s) => s,
-            GatewayError::Local(e) => Status { code: 2, message: format!("{e:#}"), details: vec![] },
+            GatewayError::Local(e) => Status {
+                code: 2,
+                message: format!("{e:#}"),
+                details: vec![],
+            },
         };
-        let request = gw::ReturnRequest { result: None, error: Some(status) };
-        self.client.clone().r#return(request).await.map_err(|s| anyhow!("return error: {}", s.message()))?;
+        let request = gw::ReturnRequest {
+            result: None,
+            error: Some(status),
+        };
+        self.client
+            .clone()
+            .r#return(request)
+            .await
+            .map_err(|s| anyhow!("return error: {}", s.message()))?;
         Ok(())
     }
 }
@@ -321,7 +376,10 @@ struct StdioStream {
 
 impl StdioStream {
     fn new() -> Self {
-        StdioStream { stdin: tokio::io::stdin(), stdout: tokio::io::stdout() }
+        StdioStream {
+            stdin: tokio::io::stdin(),
+            stdout: tokio::io::stdout(),
+        }
     }
 }
 
@@ -360,8 +418,14 @@ mod tests {
     #[test]
     fn options_split_on_first_equals_and_session_is_read() {
         let vars = vec![
-            ("BUILDKIT_FRONTEND_OPT_0".into(), "build-arg:source=a=b".into()),
-            ("BUILDKIT_FRONTEND_OPT_1".into(), "target=packager/modelpack".into()),
+            (
+                "BUILDKIT_FRONTEND_OPT_0".into(),
+                "build-arg:source=a=b".into(),
+            ),
+            (
+                "BUILDKIT_FRONTEND_OPT_1".into(),
+                "target=packager/modelpack".into(),
+            ),
             ("BUILDKIT_FRONTEND_OPT_2".into(), "no-cache".into()),
             ("BUILDKIT_SESSION_ID".into(), "s1".into()),
             ("PATH".into(), "/bin".into()),
@@ -383,14 +447,25 @@ mod tests {
         });
         let text = too_big(refused, 8_610_781).to_string();
         assert!(text.starts_with("the build graph is 8.2 MiB"), "{text}");
-        assert!(text.contains("8610781 vs. 4194304") && text.contains("include/exclude"), "{text}");
-        let other = GatewayError::Remote(Status { code: 2, message: "exec failed".into(), details: vec![] });
+        assert!(
+            text.contains("8610781 vs. 4194304") && text.contains("include/exclude"),
+            "{text}"
+        );
+        let other = GatewayError::Remote(Status {
+            code: 2,
+            message: "exec failed".into(),
+            details: vec![],
+        });
         assert_eq!(too_big(other, 9 << 20).to_string(), "exec failed");
     }
 
     #[test]
     fn remote_status_details_are_kept() {
-        let inner = Status { code: 2, message: "exec failed".into(), details: vec![] };
+        let inner = Status {
+            code: 2,
+            message: "exec failed".into(),
+            details: vec![],
+        };
         let status = tonic::Status::with_details(
             tonic::Code::Unknown,
             "exec failed",

@@ -17,10 +17,22 @@ impl From<anyhow::Error> for GatewayError {
 }
 
 /// LLB features every build uses.
-const REQUIRED_LLB_CAPS: &[&str] =
-    &["file.base", "exec.mount.bind", "exec.mount.selector", "exec.meta.network", "source.local", "source.http"];
+const REQUIRED_LLB_CAPS: &[&str] = &[
+    "file.base",
+    "exec.mount.bind",
+    "exec.mount.selector",
+    "exec.meta.network",
+    "source.local",
+    "source.http",
+];
 /// Gateway features every build uses.
-const REQUIRED_API_CAPS: &[&str] = &["solve.base", "readfile", "return", "gateway.solve.evaluate", "proto.refarray"];
+const REQUIRED_API_CAPS: &[&str] = &[
+    "solve.base",
+    "readfile",
+    "return",
+    "gateway.solve.evaluate",
+    "proto.refarray",
+];
 
 /// Runs the build for the options in `env`; returns the ref and metadata.
 pub async fn build(
@@ -28,12 +40,19 @@ pub async fn build(
     env: &Environment,
 ) -> Result<(Option<Reference>, BTreeMap<String, Vec<u8>>), GatewayError> {
     // First, so that every solve of the build is recorded.
-    if let Some(tag) = env.opts.get(&format!("build-arg:{}", options::keys::DEBUG_DUMP_LLB)).filter(|t| !t.is_empty()) {
+    if let Some(tag) = env
+        .opts
+        .get(&format!("build-arg:{}", options::keys::DEBUG_DUMP_LLB))
+        .filter(|t| !t.is_empty())
+    {
         bridge.set_dump(Some(crate::llbdump::Dump::new(tag)?));
     }
     if let Some(id) = env.opts.get("requestid").filter(|id| !id.is_empty()) {
         let read = recipe::read(bridge, &env.session_id, &env.opts).await?;
-        return Ok((None, crate::subrequests::answer_with(id, &env.opts, read.as_ref())?));
+        return Ok((
+            None,
+            crate::subrequests::answer_with(id, &env.opts, read.as_ref())?,
+        ));
     }
     bridge.require_caps(REQUIRED_LLB_CAPS, REQUIRED_API_CAPS)?;
     let mut opts = env.opts.clone();
@@ -41,7 +60,10 @@ pub async fn build(
         Some(read) => recipe::apply(&read.file, &read.loaded, &mut opts)?,
         None => recipe::Extras::default(),
     };
-    let env = &Environment { opts, session_id: env.session_id.clone() };
+    let env = &Environment {
+        opts,
+        session_id: env.session_id.clone(),
+    };
     // `--no-cache` (dockerui's key; a value naming stages means all here).
     bridge.set_no_cache(env.opts.contains_key("no-cache"));
     let bridge: &Bridge = bridge;

@@ -69,7 +69,8 @@ fn scheme_of(s: &str) -> Option<&str> {
     let (scheme, _) = s.split_once(':')?;
     let mut chars = scheme.chars();
     let first = chars.next()?;
-    (first.is_ascii_alphabetic() && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))).then_some(scheme)
+    (first.is_ascii_alphabetic() && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+        .then_some(scheme)
 }
 
 /// Removes `.` and `..` segments from an absolute path (RFC 3986 §5.2.4);
@@ -137,13 +138,19 @@ fn join(base: &str, location: &str) -> Result<String, String> {
         }
     };
     if resolved.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(format!("a redirect to {location:?} is refused: it has spaces or control characters"));
+        return Err(format!(
+            "a redirect to {location:?} is refused: it has spaces or control characters"
+        ));
     }
     Ok(resolved)
 }
 
 fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> String {
-    resp.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// What the downloaded bytes must hash to.
@@ -197,7 +204,8 @@ struct Progress {
 
 impl Progress {
     fn touch(&self) {
-        self.last_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
     fn idle(&self) -> Duration {
@@ -208,7 +216,10 @@ impl Progress {
 
 /// The file a URL names, for messages: its last path segment.
 fn file_of(url: &str) -> &str {
-    let path = url[origin(url).len()..].split(['?', '#']).next().unwrap_or("");
+    let path = url[origin(url).len()..]
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
     path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(url)
 }
 
@@ -231,7 +242,12 @@ pub fn get_as(url: &str, out: &Path, expect: &Expect, token: Option<&str>) -> Re
 /// [`get`], writing the body as a one-file layer as it arrives (the
 /// `pack-layer` writer fed by the download: the same bytes, no second pass
 /// over the file). The body must be `layer.size` bytes.
-pub fn get_layer(url: &str, out: &Path, expect: &Expect, layer: &LayerSpec) -> Result<Written, GetError> {
+pub fn get_layer(
+    url: &str,
+    out: &Path,
+    expect: &Expect,
+    layer: &LayerSpec,
+) -> Result<Written, GetError> {
     let written = get_into(url, out, expect, STALL, read_token(), Some(layer.clone()))?;
     Ok(written.expect("a layer download describes its layer"))
 }
@@ -253,7 +269,10 @@ impl LayerSpec {
     fn packaging(&self) -> Result<LayerPackaging, GetError> {
         LayerPackaging::from_suffix(&self.format)
             .filter(|f| *f != LayerPackaging::Raw)
-            .ok_or_else(|| GetError { code: exit::SERVER, message: format!("{}: unknown layer format {:?}", self.name, self.format) })
+            .ok_or_else(|| GetError {
+                code: exit::SERVER,
+                message: format!("{}: unknown layer format {:?}", self.name, self.format),
+            })
     }
 }
 
@@ -261,7 +280,13 @@ fn get_with_stall(url: &str, out: &Path, expect: &Expect, stall: Duration) -> Re
     get_with(url, out, expect, stall, read_token())
 }
 
-fn get_with(url: &str, out: &Path, expect: &Expect, stall: Duration, token: Option<String>) -> Result<(), GetError> {
+fn get_with(
+    url: &str,
+    out: &Path,
+    expect: &Expect,
+    stall: Duration,
+    token: Option<String>,
+) -> Result<(), GetError> {
     get_into(url, out, expect, stall, token, None).map(drop)
 }
 
@@ -273,10 +298,18 @@ fn get_into(
     token: Option<String>,
     layer: Option<LayerSpec>,
 ) -> Result<Option<Written>, GetError> {
-    let progress = Arc::new(Progress { start: Instant::now(), last_ms: AtomicU64::new(0) });
+    let progress = Arc::new(Progress {
+        start: Instant::now(),
+        last_ms: AtomicU64::new(0),
+    });
     let (tx, rx) = mpsc::channel();
     let worker = {
-        let (url, out, expect, progress) = (url.to_string(), out.to_path_buf(), expect.clone(), progress.clone());
+        let (url, out, expect, progress) = (
+            url.to_string(),
+            out.to_path_buf(),
+            expect.clone(),
+            progress.clone(),
+        );
         std::thread::spawn(move || {
             let _ = tx.send(fetch(&url, &out, &expect, &progress, token, layer.as_ref()));
         })
@@ -288,7 +321,13 @@ fn get_into(
                 return result;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(GetError { code: exit::SERVER, message: format!("downloading {}: the download stopped unexpectedly", file_of(url)) });
+                return Err(GetError {
+                    code: exit::SERVER,
+                    message: format!(
+                        "downloading {}: the download stopped unexpectedly",
+                        file_of(url)
+                    ),
+                });
             }
             Err(mpsc::RecvTimeoutError::Timeout) if progress.idle() >= stall => {
                 // The worker stays blocked in a read; the process exits.
@@ -357,7 +396,10 @@ fn fetch(
         progress.touch();
         let mut req = agent
             .get(&current)
-            .header("User-Agent", concat!("modelpack-frontend/", env!("CARGO_PKG_VERSION")))
+            .header(
+                "User-Agent",
+                concat!("modelpack-frontend/", env!("CARGO_PKG_VERSION")),
+            )
             .header("Accept-Encoding", "identity");
         if let Some(t) = &token {
             if origin(&current) == home {
@@ -366,7 +408,10 @@ fn fetch(
         }
         let transport_retry = |attempt: &mut u32, what: String| -> Result<(), GetError> {
             if *attempt + 1 >= ATTEMPTS {
-                return Err(fail(exit::TRANSPORT, format!("downloading {name}: {what}, {ATTEMPTS} attempts failed")));
+                return Err(fail(
+                    exit::TRANSPORT,
+                    format!("downloading {name}: {what}, {ATTEMPTS} attempts failed"),
+                ));
             }
             let wait = backoff(*attempt, None);
             eprintln!("hf-get: {name}: {what}; retrying in {} s", wait.as_secs());
@@ -393,22 +438,42 @@ fn fetch(
             301 | 302 | 303 | 307 | 308 => {
                 let location = header(&resp, "location");
                 if location.is_empty() {
-                    return Err(fail(exit::SERVER, format!("downloading {name}: HTTP {status} from {} without Location", origin(&current))));
+                    return Err(fail(
+                        exit::SERVER,
+                        format!(
+                            "downloading {name}: HTTP {status} from {} without Location",
+                            origin(&current)
+                        ),
+                    ));
                 }
-                let next = join(&current, &location).map_err(|e| fail(exit::REDIRECT, format!("downloading {name}: {e}")))?;
+                let next = join(&current, &location)
+                    .map_err(|e| fail(exit::REDIRECT, format!("downloading {name}: {e}")))?;
                 if seen.contains(&next) {
-                    return Err(fail(exit::REDIRECT, format!("downloading {name}: redirect loop at {}", origin(&next))));
+                    return Err(fail(
+                        exit::REDIRECT,
+                        format!("downloading {name}: redirect loop at {}", origin(&next)),
+                    ));
                 }
                 if seen.len() > MAX_REDIRECTS {
-                    return Err(fail(exit::REDIRECT, format!("downloading {name}: more than {MAX_REDIRECTS} redirects")));
+                    return Err(fail(
+                        exit::REDIRECT,
+                        format!("downloading {name}: more than {MAX_REDIRECTS} redirects"),
+                    ));
                 }
                 seen.push(next.clone());
                 current = next;
             }
             429 | 500..=599 if attempt + 1 < ATTEMPTS => {
                 let retry_after = header(&resp, "retry-after");
-                let wait = backoff(attempt, Some(retry_after.as_str()).filter(|s| !s.is_empty()));
-                eprintln!("hf-get: {name}: HTTP {status} from {}, retrying in {} s", origin(&current), wait.as_secs());
+                let wait = backoff(
+                    attempt,
+                    Some(retry_after.as_str()).filter(|s| !s.is_empty()),
+                );
+                eprintln!(
+                    "hf-get: {name}: HTTP {status} from {}, retrying in {} s",
+                    origin(&current),
+                    wait.as_secs()
+                );
                 progress.touch();
                 std::thread::sleep(wait);
                 attempt += 1;
@@ -422,9 +487,23 @@ fn fetch(
                 };
                 let hub_code = header(&resp, "x-error-code");
                 let hub_msg = header(&resp, "x-error-message");
-                let detail = [hub_code, hub_msg].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(": ");
-                let detail = detail.chars().filter(|c| !c.is_control()).take(200).collect::<String>();
-                return Err(fail(code, format!("downloading {name}: HTTP {status} from {} {detail}", origin(&current))));
+                let detail = [hub_code, hub_msg]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                let detail = detail
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>();
+                return Err(fail(
+                    code,
+                    format!(
+                        "downloading {name}: HTTP {status} from {} {detail}",
+                        origin(&current)
+                    ),
+                ));
             }
         }
     }
@@ -458,7 +537,10 @@ impl<R: Read> Read for Body<'_, R> {
                 Ok(n)
             }
             Err(e) => {
-                self.broke = Some(format!("the body broke off after {} bytes ({e})", self.received));
+                self.broke = Some(format!(
+                    "the body broke off after {} bytes ({e})",
+                    self.received
+                ));
                 Err(e)
             }
         }
@@ -473,16 +555,29 @@ fn save(
     progress: &Progress,
     layer: Option<&LayerSpec>,
 ) -> Result<Option<Written>, Saved> {
-    let local = |e: std::io::Error| Saved::Fatal(GetError { code: exit::SERVER, message: format!("writing {name}: {e}") });
+    let local = |e: std::io::Error| {
+        Saved::Fatal(GetError {
+            code: exit::SERVER,
+            message: format!("writing {name}: {e}"),
+        })
+    };
     let declared: Option<u64> = header(&resp, "content-length").parse().ok();
     let inner = resp.into_body().into_with_config().limit(u64::MAX).reader();
-    let mut body = Body { inner, hasher: Sha256::new(), received: 0, broke: None, progress };
+    let mut body = Body {
+        inner,
+        hasher: Sha256::new(),
+        received: 0,
+        broke: None,
+        progress,
+    };
     let mut file = File::create(out).map_err(local)?;
     let written = match layer {
         None => {
             let mut buf = vec![0u8; 1 << 20];
             loop {
-                let n = body.read(&mut buf).map_err(|_| Saved::Transport(body.broke.clone().unwrap_or_default()))?;
+                let n = body
+                    .read(&mut buf)
+                    .map_err(|_| Saved::Transport(body.broke.clone().unwrap_or_default()))?;
                 if n == 0 {
                     break;
                 }
@@ -496,17 +591,26 @@ fn save(
             if let Some(d) = declared.filter(|&d| d != spec.size) {
                 return Err(Saved::Fatal(GetError {
                     code: exit::CHECKSUM,
-                    message: format!("downloading {name}: the server sends {d} bytes, the Hub lists {}", spec.size),
+                    message: format!(
+                        "downloading {name}: the server sends {d} bytes, the Hub lists {}",
+                        spec.size
+                    ),
                 }));
             }
             let threads = modelpack::pack::default_threads();
             let out = std::io::BufWriter::with_capacity(1 << 20, file);
-            match modelpack::pack::write_layer_from(&mut body, spec.size, &spec.name, spec.mode, format, out, threads) {
+            match modelpack::pack::write_layer_from(
+                &mut body, spec.size, &spec.name, spec.mode, format, out, threads,
+            ) {
                 Ok(w) => Some(w),
-                Err(_) if body.broke.is_some() => return Err(Saved::Transport(body.broke.take().unwrap_or_default())),
+                Err(_) if body.broke.is_some() => {
+                    return Err(Saved::Transport(body.broke.take().unwrap_or_default()))
+                }
                 // The body was shorter or longer than listed: maybe cut off.
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Err(Saved::Transport(format!("the body does not have the listed size ({e})")))
+                    return Err(Saved::Transport(format!(
+                        "the body does not have the listed size ({e})"
+                    )))
                 }
                 Err(e) => return Err(local(e)),
             }
@@ -514,13 +618,18 @@ fn save(
     };
     let received = body.received;
     if let Some(want) = declared.filter(|&d| d != received) {
-        return Err(Saved::Transport(format!("the body ended after {received} of {want} bytes")));
+        return Err(Saved::Transport(format!(
+            "the body ended after {received} of {want} bytes"
+        )));
     }
     let (kind, want, got) = match expect {
         Expect::Anything => return Ok(written),
         Expect::Sha256(want) => ("sha256", want, hex::encode(body.hasher.finalize())),
         Expect::GitSha1(_) if layer.is_some() => {
-            return Err(Saved::Fatal(GetError { code: exit::SERVER, message: format!("{name}: a layer download needs a sha256") }))
+            return Err(Saved::Fatal(GetError {
+                code: exit::SERVER,
+                message: format!("{name}: a layer download needs a sha256"),
+            }))
         }
         Expect::GitSha1(want) => {
             let len = std::fs::metadata(out).map_err(local)?.len();
@@ -543,7 +652,9 @@ pub fn run(args: &[String]) -> Result<u8> {
     let (url, out, expect) = match args {
         [u, o] => (u, o, Expect::Anything),
         [u, o, e] => (u, o, Expect::parse(e)?),
-        _ => bail!("usage: modelpack-frontend hf-get <url> <out-file> [sha256:<hex>|git-sha1:<hex>]"),
+        _ => {
+            bail!("usage: modelpack-frontend hf-get <url> <out-file> [sha256:<hex>|git-sha1:<hex>]")
+        }
     };
     Ok(exit_code(get(url, Path::new(out), &expect)))
 }
@@ -566,9 +677,15 @@ mod tests {
 
     #[test]
     fn redirects_resolve_against_the_answering_url() {
-        assert_eq!(origin("http://127.0.0.1:8080/a/b?c"), "http://127.0.0.1:8080");
+        assert_eq!(
+            origin("http://127.0.0.1:8080/a/b?c"),
+            "http://127.0.0.1:8080"
+        );
         let j = |b: &str, l: &str| join(b, l).unwrap();
-        assert_eq!(j("http://h:1/org/r/resolve/c/f", "/api/resolve-cache/x?e=1"), "http://h:1/api/resolve-cache/x?e=1");
+        assert_eq!(
+            j("http://h:1/org/r/resolve/c/f", "/api/resolve-cache/x?e=1"),
+            "http://h:1/api/resolve-cache/x?e=1"
+        );
         assert_eq!(j("http://h:1/a/b", "https://cdn/x"), "https://cdn/x");
         assert_eq!(j("http://h:1/a/b", "c"), "http://h:1/a/c");
         assert_eq!(j("http://h:1/a/b/c?q=1", "../d"), "http://h:1/a/d");
@@ -578,9 +695,13 @@ mod tests {
         assert_eq!(j("https://h/a/b", "//cdn:9/x"), "https://cdn:9/x");
         assert_eq!(j("http://h:1?q", "x"), "http://h:1/x");
         assert_eq!(j("http://h:1/a", "HTTP://Other/x"), "HTTP://Other/x");
-        assert!(join("http://h/a", "file:///etc/passwd").unwrap_err().contains("file:"));
+        assert!(join("http://h/a", "file:///etc/passwd")
+            .unwrap_err()
+            .contains("file:"));
         assert!(join("http://h/a", "ftp://h/x").is_err());
-        assert!(join("http://h/a", "/x\ny").unwrap_err().contains("control characters"));
+        assert!(join("http://h/a", "/x\ny")
+            .unwrap_err()
+            .contains("control characters"));
     }
 
     #[test]
@@ -590,7 +711,10 @@ mod tests {
         assert_eq!(backoff(9, None), Duration::from_secs(8));
         assert_eq!(backoff(0, Some("3")), Duration::from_secs(3));
         assert_eq!(backoff(0, Some("86400")), MAX_RETRY_AFTER);
-        assert_eq!(backoff(1, Some("Wed, 21 Oct 2015 07:28:00 GMT")), Duration::from_secs(2));
+        assert_eq!(
+            backoff(1, Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]
@@ -621,25 +745,55 @@ mod tests {
 
     #[test]
     fn a_stalled_body_fails_within_the_bound_naming_the_file() {
-        let url = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789", Duration::from_secs(30));
+        let url = serve_once(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789",
+            Duration::from_secs(30),
+        );
         let dir = std::env::temp_dir().join(format!("hfget-stall-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let started = Instant::now();
-        let err = get_with_stall(&url, &dir.join("w"), &Expect::Anything, Duration::from_secs(2)).unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        let err = get_with_stall(
+            &url,
+            &dir.join("w"),
+            &Expect::Anything,
+            Duration::from_secs(2),
+        )
+        .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
         assert_eq!(err.code, exit::STALLED);
-        assert!(err.message.contains("weights.bin") && err.message.contains("2 s"), "{}", err.message);
+        assert!(
+            err.message.contains("weights.bin") && err.message.contains("2 s"),
+            "{}",
+            err.message
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_redirect_to_a_file_url_is_refused() {
-        let url = serve_once(b"HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n", Duration::ZERO);
+        let url = serve_once(
+            b"HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n",
+            Duration::ZERO,
+        );
         let dir = std::env::temp_dir().join(format!("hfget-file-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let err = get_with_stall(&url, &dir.join("w"), &Expect::Anything, Duration::from_secs(5)).unwrap_err();
+        let err = get_with_stall(
+            &url,
+            &dir.join("w"),
+            &Expect::Anything,
+            Duration::from_secs(5),
+        )
+        .unwrap_err();
         assert_eq!(err.code, exit::REDIRECT);
-        assert!(err.message.contains("weights.bin") && err.message.contains("file:"), "{}", err.message);
+        assert!(
+            err.message.contains("weights.bin") && err.message.contains("file:"),
+            "{}",
+            err.message
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

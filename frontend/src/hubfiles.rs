@@ -23,9 +23,9 @@ use llb::{Exec, FileOp, Mount, NetMode, State};
 use serde::{Deserialize, Serialize};
 
 use crate::hfget::{self, exit, Expect, GetError, LayerSpec, TOKEN_PATH, TOKEN_SECRET_ID};
-use modelpack::pack::Written;
 use crate::selfimage::BINARY;
 use modelpack::huggingface::is_safe_repo_path;
+use modelpack::pack::Written;
 
 /// Where the step finds its download list.
 const LIST_DIR: &str = "/in";
@@ -111,7 +111,11 @@ pub struct Step {
 pub fn step(image: &State, list: &DownloadList, net: &StepNetwork, progress: &str) -> Step {
     let json = serde_json::to_vec(list).expect("a download list serializes");
     let input = FileOp::new(State::scratch())
-        .mkfile(&format!("/{LIST_FILE}"), 0o644, modelpack::compact::compress(&json))
+        .mkfile(
+            &format!("/{LIST_FILE}"),
+            0o644,
+            modelpack::compact::compress(&json),
+        )
         .custom_name(&format!("list {} file(s) to download", list.files.len()))
         .into_state();
     let list_path = format!("{LIST_DIR}/{LIST_FILE}");
@@ -152,11 +156,15 @@ fn checked_relative(path: &str) -> Result<&Path> {
 /// time, and returns the layers written while downloading. Stops at the
 /// first failure and returns it.
 pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownload>, GetError> {
-    let local = |message: String| GetError { code: exit::SERVER, message };
+    let local = |message: String| GetError {
+        code: exit::SERVER,
+        message,
+    };
     for d in &list.files {
         let rel = checked_relative(&d.path).map_err(|e| local(format!("{e:#}")))?;
         if let Some(parent) = out.join(rel).parent() {
-            std::fs::create_dir_all(parent).map_err(|e| local(format!("creating {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| local(format!("creating {}: {e}", parent.display())))?;
         }
     }
     let done = AtomicUsize::new(0);
@@ -167,7 +175,10 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
         let d = &list.files[i];
         let target = out.join(&d.path);
         // A layer's list path is a temp name: name its file instead.
-        let shown = d.layer.as_ref().map_or(d.path.as_str(), |l| l.name.as_str());
+        let shown = d
+            .layer
+            .as_ref()
+            .map_or(d.path.as_str(), |l| l.name.as_str());
         let named = |mut e: GetError| {
             e.message = format!("{shown}: {}", e.message);
             e
@@ -175,20 +186,40 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
         let (size, packed) = match &d.layer {
             None => {
                 hfget::get(&d.url, &target, &d.expect()).map_err(named)?;
-                (std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0), None)
+                (
+                    std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0),
+                    None,
+                )
             }
             Some(layer) => {
                 // `target` is a temp name; the blob is renamed to its digest.
-                let written = hfget::get_layer(&d.url, &target, &d.expect(), layer).map_err(named)?;
-                let at = modelpack::layout::blob_path_in(out, &written.digest).map_err(|e| local(format!("{e:#}")))?;
-                std::fs::rename(&target, &at).map_err(|e| local(format!("renaming {} to {}: {e}", target.display(), at.display())))?;
-                (layer.size, Some(PackedDownload { path: d.path.clone(), written }))
+                let written =
+                    hfget::get_layer(&d.url, &target, &d.expect(), layer).map_err(named)?;
+                let at = modelpack::layout::blob_path_in(out, &written.digest)
+                    .map_err(|e| local(format!("{e:#}")))?;
+                std::fs::rename(&target, &at).map_err(|e| {
+                    local(format!(
+                        "renaming {} to {}: {e}",
+                        target.display(),
+                        at.display()
+                    ))
+                })?;
+                (
+                    layer.size,
+                    Some(PackedDownload {
+                        path: d.path.clone(),
+                        written,
+                    }),
+                )
             }
         };
         let b = bytes.fetch_add(size, Ordering::Relaxed) + size;
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
         if n.is_multiple_of(report_every) || n == total {
-            eprintln!("hf-get-many: {n}/{total} file(s), {} downloaded", crate::emit::human_size(b));
+            eprintln!(
+                "hf-get-many: {n}/{total} file(s), {} downloaded",
+                crate::emit::human_size(b)
+            );
         }
         Ok(packed)
     })?;
@@ -206,14 +237,16 @@ pub fn run(args: &[String]) -> Result<u8> {
         _ => bail!("usage: modelpack-frontend hf-get-many <list.json.zst> <out-dir> [<meta-dir>]"),
     };
     let bytes = modelpack::compact::read(Path::new(list)).context("reading the download list")?;
-    let list: DownloadList = serde_json::from_slice(&bytes).with_context(|| format!("parsing the download list {list}"))?;
+    let list: DownloadList = serde_json::from_slice(&bytes)
+        .with_context(|| format!("parsing the download list {list}"))?;
     let packed = match download_all(&list, Path::new(out)) {
         Ok(p) => p,
         Err(e) => return Ok(hfget::exit_code(Err(e))),
     };
     if let Some(meta) = meta {
         let file = meta.join(PACKED_FILE);
-        std::fs::write(&file, serde_json::to_vec(&packed)?).with_context(|| format!("writing {}", file.display()))?;
+        std::fs::write(&file, serde_json::to_vec(&packed)?)
+            .with_context(|| format!("writing {}", file.display()))?;
     }
     Ok(hfget::exit_code(Ok(())))
 }
@@ -226,7 +259,12 @@ mod tests {
     use prost::Message;
 
     fn ops(state: &State) -> Vec<pb::Op> {
-        state.to_definition().def.iter().map(|b| pb::Op::decode(b.as_slice()).unwrap()).collect()
+        state
+            .to_definition()
+            .def
+            .iter()
+            .map(|b| pb::Op::decode(b.as_slice()).unwrap())
+            .collect()
     }
 
     fn list(n: usize) -> DownloadList {
@@ -247,13 +285,27 @@ mod tests {
     #[test]
     fn the_step_is_keyed_by_its_list_and_mounts_the_token_only_when_asked() {
         let image = llb::source::image("localhost:5000/modelpack-frontend:dev").into_state();
-        let anonymous = StepNetwork { mode: NetMode::Host, token: false, proxy: Default::default() };
+        let anonymous = StepNetwork {
+            mode: NetMode::Host,
+            token: false,
+            proxy: Default::default(),
+        };
         let a = step(&image, &list(3), &anonymous, "fetch").tree;
         let again = step(&image, &list(3), &anonymous, "fetch").tree;
-        assert_eq!(a.to_definition().def, again.to_definition().def, "same list, same definition");
+        assert_eq!(
+            a.to_definition().def,
+            again.to_definition().def,
+            "same list, same definition"
+        );
         let mut other = list(3);
         other.files[1].git_sha1 = Some("f".repeat(40));
-        assert_ne!(a.to_definition().def, step(&image, &other, &anonymous, "fetch").tree.to_definition().def);
+        assert_ne!(
+            a.to_definition().def,
+            step(&image, &other, &anonymous, "fetch")
+                .tree
+                .to_definition()
+                .def
+        );
 
         let all = ops(&a);
         let mkfile = all
@@ -266,47 +318,145 @@ mod tests {
                 _ => None,
             })
             .expect("the list is written by the graph");
-        let written: DownloadList = serde_json::from_slice(&modelpack::compact::expand(&mkfile.data, "list").unwrap()).unwrap();
+        let written: DownloadList =
+            serde_json::from_slice(&modelpack::compact::expand(&mkfile.data, "list").unwrap())
+                .unwrap();
         assert_eq!(written, list(3));
-        let exec = all.iter().find_map(|o| match &o.op { Some(Kind::Exec(e)) => Some(e.clone()), _ => None }).unwrap();
-        assert_eq!(exec.meta.as_ref().unwrap().args, [BINARY, "hf-get-many", "/in/downloads.json.zst", "/out"]);
+        let exec = all
+            .iter()
+            .find_map(|o| match &o.op {
+                Some(Kind::Exec(e)) => Some(e.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            exec.meta.as_ref().unwrap().args,
+            [BINARY, "hf-get-many", "/in/downloads.json.zst", "/out"]
+        );
         assert!(exec.mounts.iter().all(|m| m.dest != TOKEN_PATH));
         assert_eq!(exec.network, pb::NetMode::Host as i32);
 
-        assert_eq!(exec.meta.as_ref().unwrap().proxy_env, None, "no proxy build args, no proxy");
+        assert_eq!(
+            exec.meta.as_ref().unwrap().proxy_env,
+            None,
+            "no proxy build args, no proxy"
+        );
 
-        let proxy = pb::ProxyEnv { https_proxy: "http://proxy.internal:3128".into(), no_proxy: "localhost".into(), ..Default::default() };
-        let via_proxy = step(&image, &list(3), &StepNetwork { mode: NetMode::Host, token: false, proxy: proxy.clone() }, "fetch").tree;
-        let exec = ops(&via_proxy).into_iter().find_map(|o| match o.op { Some(Kind::Exec(e)) => Some(e), _ => None }).unwrap();
+        let proxy = pb::ProxyEnv {
+            https_proxy: "http://proxy.internal:3128".into(),
+            no_proxy: "localhost".into(),
+            ..Default::default()
+        };
+        let via_proxy = step(
+            &image,
+            &list(3),
+            &StepNetwork {
+                mode: NetMode::Host,
+                token: false,
+                proxy: proxy.clone(),
+            },
+            "fetch",
+        )
+        .tree;
+        let exec = ops(&via_proxy)
+            .into_iter()
+            .find_map(|o| match o.op {
+                Some(Kind::Exec(e)) => Some(e),
+                _ => None,
+            })
+            .unwrap();
         let meta = exec.meta.unwrap();
-        assert_eq!(meta.proxy_env, Some(proxy), "proxies go where BuildKit keeps them out of the cache key");
-        assert!(meta.env.is_empty(), "and not into the environment, which is part of it");
+        assert_eq!(
+            meta.proxy_env,
+            Some(proxy),
+            "proxies go where BuildKit keeps them out of the cache key"
+        );
+        assert!(
+            meta.env.is_empty(),
+            "and not into the environment, which is part of it"
+        );
 
-        let with_token = step(&image, &list(3), &StepNetwork { mode: NetMode::Sandbox, token: true, proxy: Default::default() }, "fetch").tree;
-        let exec = ops(&with_token).into_iter().find_map(|o| match o.op { Some(Kind::Exec(e)) => Some(e), _ => None }).unwrap();
-        let secret = exec.mounts.iter().find(|m| m.dest == TOKEN_PATH).expect("secret mount");
+        let with_token = step(
+            &image,
+            &list(3),
+            &StepNetwork {
+                mode: NetMode::Sandbox,
+                token: true,
+                proxy: Default::default(),
+            },
+            "fetch",
+        )
+        .tree;
+        let exec = ops(&with_token)
+            .into_iter()
+            .find_map(|o| match o.op {
+                Some(Kind::Exec(e)) => Some(e),
+                _ => None,
+            })
+            .unwrap();
+        let secret = exec
+            .mounts
+            .iter()
+            .find(|m| m.dest == TOKEN_PATH)
+            .expect("secret mount");
         assert_eq!(secret.mount_type, pb::MountType::Secret as i32);
-        assert!(exec.meta.unwrap().env.is_empty(), "the token never travels in the environment");
+        assert!(
+            exec.meta.unwrap().env.is_empty(),
+            "the token never travels in the environment"
+        );
     }
 
     #[test]
     fn a_list_with_layers_gets_a_meta_output_and_one_without_does_not() {
         let image = llb::source::image("localhost:5000/modelpack-frontend:dev").into_state();
-        let net = StepNetwork { mode: NetMode::Host, token: false, proxy: Default::default() };
+        let net = StepNetwork {
+            mode: NetMode::Host,
+            token: false,
+            proxy: Default::default(),
+        };
         assert!(step(&image, &list(2), &net, "fetch").meta.is_none());
         let mut with_layer = list(2);
         with_layer.files[1].sha256 = Some("a".repeat(64));
-        with_layer.files[1].layer = Some(LayerSpec { format: "tar".into(), name: "w.safetensors".into(), mode: 0o644, size: 3 });
+        with_layer.files[1].layer = Some(LayerSpec {
+            format: "tar".into(),
+            name: "w.safetensors".into(),
+            mode: 0o644,
+            size: 3,
+        });
         let s = step(&image, &with_layer, &net, "fetch");
         let meta = s.meta.expect("a meta output");
-        let exec = ops(&meta).into_iter().find_map(|o| match o.op { Some(Kind::Exec(e)) => Some(e), _ => None }).unwrap();
-        assert_eq!(exec.meta.unwrap().args, [BINARY, "hf-get-many", "/in/downloads.json.zst", "/out", "/meta"]);
+        let exec = ops(&meta)
+            .into_iter()
+            .find_map(|o| match o.op {
+                Some(Kind::Exec(e)) => Some(e),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            exec.meta.unwrap().args,
+            [
+                BINARY,
+                "hf-get-many",
+                "/in/downloads.json.zst",
+                "/out",
+                "/meta"
+            ]
+        );
         assert!(exec.mounts.iter().any(|m| m.dest == "/meta" && !m.readonly));
     }
 
     #[test]
     fn paths_outside_the_output_are_refused() {
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a\\..\\x", "./a", "a//b", "a/\nb"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a\\..\\x",
+            "./a",
+            "a//b",
+            "a/\nb",
+        ] {
             assert!(checked_relative(bad).is_err(), "{bad:?}");
         }
         assert!(checked_relative("a/b.json").is_ok());
@@ -333,7 +483,10 @@ mod tests {
                         line.clear();
                     }
                     count.fetch_add(1, Ordering::SeqCst);
-                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
                     let _ = conn.write_all(head.as_bytes());
                     let _ = conn.write_all(body);
                 });
@@ -346,7 +499,10 @@ mod tests {
     fn every_file_is_fetched_and_checked_and_a_wrong_one_is_named() {
         let count = std::sync::Arc::new(AtomicUsize::new(0));
         let base = serve(b"{\"a\": 1}\n", count.clone());
-        let blob = modelpack::scan::hash_reader(&b"{\"a\": 1}\n"[..], Some(9)).unwrap().git_sha1.unwrap();
+        let blob = modelpack::scan::hash_reader(&b"{\"a\": 1}\n"[..], Some(9))
+            .unwrap()
+            .git_sha1
+            .unwrap();
         let files: Vec<Download> = (0..25)
             .map(|i| Download {
                 url: format!("{base}/f{i}"),
@@ -357,19 +513,42 @@ mod tests {
             })
             .collect();
         let dir = tempfile::tempdir().unwrap();
-        download_all(&DownloadList { connections: 3, files: files.clone() }, dir.path()).unwrap();
+        download_all(
+            &DownloadList {
+                connections: 3,
+                files: files.clone(),
+            },
+            dir.path(),
+        )
+        .unwrap();
         assert_eq!(count.load(Ordering::SeqCst), 25);
         for i in 0..25 {
-            assert_eq!(std::fs::read(dir.path().join(format!("sub/{i}/config.json"))).unwrap(), b"{\"a\": 1}\n");
+            assert_eq!(
+                std::fs::read(dir.path().join(format!("sub/{i}/config.json"))).unwrap(),
+                b"{\"a\": 1}\n"
+            );
         }
         let mut wrong = files;
         wrong[7].git_sha1 = Some("0".repeat(40));
-        let err = download_all(&DownloadList { connections: 2, files: wrong }, tempfile::tempdir().unwrap().path()).unwrap_err();
+        let err = download_all(
+            &DownloadList {
+                connections: 2,
+                files: wrong,
+            },
+            tempfile::tempdir().unwrap().path(),
+        )
+        .unwrap_err();
         assert_eq!(err.code, exit::CHECKSUM);
-        assert!(err.message.starts_with("sub/7/config.json: "), "{}", err.message);
+        assert!(
+            err.message.starts_with("sub/7/config.json: "),
+            "{}",
+            err.message
+        );
 
         // An LFS file is checked by its sha256, written where the list says.
-        let sha = llb::digest_of(b"{\"a\": 1}\n").trim_start_matches("sha256:").to_string();
+        let sha = llb::digest_of(b"{\"a\": 1}\n")
+            .trim_start_matches("sha256:")
+            .to_string();
         let lfs = |sha: &str| Download {
             url: format!("{base}/w"),
             path: format!("blobs/sha256/{sha}"),
@@ -378,9 +557,26 @@ mod tests {
             layer: None,
         };
         let dir = tempfile::tempdir().unwrap();
-        download_all(&DownloadList { connections: 1, files: vec![lfs(&sha)] }, dir.path()).unwrap();
-        assert_eq!(std::fs::read(dir.path().join("blobs/sha256").join(&sha)).unwrap(), b"{\"a\": 1}\n");
-        let err = download_all(&DownloadList { connections: 1, files: vec![lfs(&"1".repeat(64))] }, dir.path()).unwrap_err();
+        download_all(
+            &DownloadList {
+                connections: 1,
+                files: vec![lfs(&sha)],
+            },
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("blobs/sha256").join(&sha)).unwrap(),
+            b"{\"a\": 1}\n"
+        );
+        let err = download_all(
+            &DownloadList {
+                connections: 1,
+                files: vec![lfs(&"1".repeat(64))],
+            },
+            dir.path(),
+        )
+        .unwrap_err();
         assert_eq!(err.code, exit::CHECKSUM, "{}", err.message);
     }
 
@@ -388,9 +584,20 @@ mod tests {
     fn a_file_is_written_as_its_layer_while_it_downloads_with_the_bytes_pack_layer_gives() {
         let body: &'static [u8] = b"weights weights weights\n";
         let base = serve(body, std::sync::Arc::new(AtomicUsize::new(0)));
-        let sha = llb::digest_of(body).trim_start_matches("sha256:").to_string();
-        for format in [modelpack::LayerPackaging::Tar, modelpack::LayerPackaging::TarGzip, modelpack::LayerPackaging::TarZstd] {
-            let layer = |size: u64| LayerSpec { format: format.suffix().into(), name: "shards/w.safetensors".into(), mode: 0o644, size };
+        let sha = llb::digest_of(body)
+            .trim_start_matches("sha256:")
+            .to_string();
+        for format in [
+            modelpack::LayerPackaging::Tar,
+            modelpack::LayerPackaging::TarGzip,
+            modelpack::LayerPackaging::TarZstd,
+        ] {
+            let layer = |size: u64| LayerSpec {
+                format: format.suffix().into(),
+                name: "shards/w.safetensors".into(),
+                mode: 0o644,
+                size,
+            };
             let entry = |sha: &str, size| Download {
                 url: format!("{base}/w"),
                 path: "blobs/sha256/.layer-0".into(),
@@ -399,24 +606,74 @@ mod tests {
                 layer: Some(layer(size)),
             };
             let dir = tempfile::tempdir().unwrap();
-            let packed = download_all(&DownloadList { connections: 2, files: vec![entry(&sha, body.len() as u64)] }, dir.path()).unwrap();
+            let packed = download_all(
+                &DownloadList {
+                    connections: 2,
+                    files: vec![entry(&sha, body.len() as u64)],
+                },
+                dir.path(),
+            )
+            .unwrap();
             let mut want = Vec::new();
-            let written = modelpack::pack::write_layer_from(body, body.len() as u64, "shards/w.safetensors", 0o644, format, &mut want, 1).unwrap();
-            assert_eq!(packed, [PackedDownload { path: "blobs/sha256/.layer-0".into(), written: written.clone() }]);
-            let blob = std::fs::read(modelpack::layout::blob_path_in(dir.path(), &written.digest).unwrap()).unwrap();
+            let written = modelpack::pack::write_layer_from(
+                body,
+                body.len() as u64,
+                "shards/w.safetensors",
+                0o644,
+                format,
+                &mut want,
+                1,
+            )
+            .unwrap();
+            assert_eq!(
+                packed,
+                [PackedDownload {
+                    path: "blobs/sha256/.layer-0".into(),
+                    written: written.clone()
+                }]
+            );
+            let blob = std::fs::read(
+                modelpack::layout::blob_path_in(dir.path(), &written.digest).unwrap(),
+            )
+            .unwrap();
             assert!(blob == want, "{format:?}: the blob pack-layer writes");
-            let left: Vec<_> = std::fs::read_dir(dir.path().join("blobs/sha256")).unwrap().map(|e| e.unwrap().file_name()).collect();
+            let left: Vec<_> = std::fs::read_dir(dir.path().join("blobs/sha256"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
             assert_eq!(left.len(), 1, "only the blob is left: {left:?}");
 
             // Content other than listed fails its sha256; a size other
             // than listed fails at once, naming the file.
-            let err = download_all(&DownloadList { connections: 1, files: vec![entry(&"2".repeat(64), body.len() as u64)] }, dir.path())
-                .unwrap_err();
+            let err = download_all(
+                &DownloadList {
+                    connections: 1,
+                    files: vec![entry(&"2".repeat(64), body.len() as u64)],
+                },
+                dir.path(),
+            )
+            .unwrap_err();
             assert_eq!(err.code, exit::CHECKSUM, "{}", err.message);
-            let err = download_all(&DownloadList { connections: 1, files: vec![entry(&sha, 5)] }, dir.path()).unwrap_err();
+            let err = download_all(
+                &DownloadList {
+                    connections: 1,
+                    files: vec![entry(&sha, 5)],
+                },
+                dir.path(),
+            )
+            .unwrap_err();
             assert_eq!(err.code, exit::CHECKSUM, "{}", err.message);
-            assert!(err.message.starts_with("shards/w.safetensors: "), "{}", err.message);
-            assert!(err.message.contains(&format!("sends {} bytes, the Hub lists 5", body.len())), "{}", err.message);
+            assert!(
+                err.message.starts_with("shards/w.safetensors: "),
+                "{}",
+                err.message
+            );
+            assert!(
+                err.message
+                    .contains(&format!("sends {} bytes, the Hub lists 5", body.len())),
+                "{}",
+                err.message
+            );
         }
     }
 }

@@ -44,11 +44,18 @@ impl Dump {
     pub fn new(tag: &str) -> Result<Dump> {
         let ok = !tag.is_empty()
             && tag.len() <= MAX_TAG
-            && tag.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
         if !ok {
-            bail!("build-arg debug_dump_llb: {tag:?} is not a tag; use 1-{MAX_TAG} of A-Za-z0-9._-");
+            bail!(
+                "build-arg debug_dump_llb: {tag:?} is not a tag; use 1-{MAX_TAG} of A-Za-z0-9._-"
+            );
         }
-        Ok(Dump { tag: tag.to_string(), count: AtomicU64::new(0) })
+        Ok(Dump {
+            tag: tag.to_string(),
+            count: AtomicU64::new(0),
+        })
     }
 
     /// Writes one marshalled solve request to stderr.
@@ -61,19 +68,34 @@ impl Dump {
 
     /// Writes the `end` line with the number of solves recorded.
     pub fn finish(&self) {
-        write_line(&format!("{PREFIX} {} end {}\n", self.tag, self.count.load(Ordering::SeqCst)));
+        write_line(&format!(
+            "{PREFIX} {} end {}\n",
+            self.tag,
+            self.count.load(Ordering::SeqCst)
+        ));
     }
 
     /// The lines for solve number `seq`, each ending in a newline.
     fn lines(&self, seq: u64, request: &[u8]) -> Vec<String> {
         let head_room = PREFIX.len() + self.tag.len() + 64;
         let per_line = (MAX_LINE - head_room) / 2;
-        let chunks: Vec<&[u8]> = if request.is_empty() { vec![&[][..]] } else { request.chunks(per_line).collect() };
+        let chunks: Vec<&[u8]> = if request.is_empty() {
+            vec![&[][..]]
+        } else {
+            request.chunks(per_line).collect()
+        };
         let parts = chunks.len();
         chunks
             .iter()
             .enumerate()
-            .map(|(i, c)| format!("{PREFIX} {} {seq} {}/{parts} {}\n", self.tag, i + 1, hex::encode(c)))
+            .map(|(i, c)| {
+                format!(
+                    "{PREFIX} {} {seq} {}/{parts} {}\n",
+                    self.tag,
+                    i + 1,
+                    hex::encode(c)
+                )
+            })
             .collect()
     }
 }
@@ -91,7 +113,9 @@ mod tests {
     fn reassemble(lines: &[String], tag: &str, seq: u64) -> Vec<u8> {
         let mut out = Vec::new();
         for (i, l) in lines.iter().enumerate() {
-            let rest = l.strip_prefix(&format!("{PREFIX} {tag} {seq} ")).expect("prefix");
+            let rest = l
+                .strip_prefix(&format!("{PREFIX} {tag} {seq} "))
+                .expect("prefix");
             let (part, hex) = rest.trim_end().split_once(' ').expect("part and hex");
             assert_eq!(part, format!("{}/{}", i + 1, lines.len()));
             out.extend(hex::decode(hex).expect("hex"));
@@ -105,7 +129,9 @@ mod tests {
         let request: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
         let lines = dump.lines(3, &request);
         assert!(lines.len() > 5, "{} lines", lines.len());
-        assert!(lines.iter().all(|l| l.len() <= MAX_LINE && l.ends_with('\n') && l.matches('\n').count() == 1));
+        assert!(lines
+            .iter()
+            .all(|l| l.len() <= MAX_LINE && l.ends_with('\n') && l.matches('\n').count() == 1));
         assert_eq!(reassemble(&lines, "t-1.x", 3), request);
     }
 

@@ -9,12 +9,12 @@
 
 mod cli;
 
+mod buildkit_errors;
 mod check;
 mod deadline;
 mod emit;
 mod gateway;
 mod handler;
-mod buildkit_errors;
 mod hfget;
 mod hubfiles;
 mod llbdump;
@@ -82,7 +82,9 @@ fn exit(code: i32) -> ! {
 
 /// Gateway mode: connect, build, return exactly once.
 fn serve() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let result = runtime.block_on(async {
         let env = gateway::Environment::from_vars(std::env::vars());
         let mut bridge = gateway::Bridge::connect().await?;

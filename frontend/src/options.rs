@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-pub use modelpack::LayerPackaging;
+use crate::source::SourceSpec;
 use modelpack::config::PartialConfig;
 use modelpack::patterns::PatternList;
-use crate::source::SourceSpec;
+pub use modelpack::LayerPackaging;
 
 /// Build-arg keys as they arrive (`--build-arg KEY=…` → `build-arg:KEY`).
 pub mod keys {
@@ -118,7 +118,13 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
 /// likely a typo such as `layer_packing`). Upper-case args (`BUILDKIT_SYNTAX`,
 /// `HTTP_PROXY`, …) and the proxy variables belong to BuildKit and Docker.
 pub fn is_unknown_arg(key: &str) -> bool {
-    const PROXIES: &[&str] = &["http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"];
+    const PROXIES: &[&str] = &[
+        "http_proxy",
+        "https_proxy",
+        "ftp_proxy",
+        "no_proxy",
+        "all_proxy",
+    ];
     let ours_in_style = key.chars().any(|c| c.is_ascii_lowercase());
     ours_in_style && !KNOWN.contains(&key) && !PROXIES.contains(&key)
 }
@@ -127,7 +133,10 @@ pub fn is_unknown_arg(key: &str) -> bool {
 fn check_unknown_args(opts: &BTreeMap<String, String>) -> Result<()> {
     for key in opts.keys().filter_map(|k| k.strip_prefix("build-arg:")) {
         if is_unknown_arg(key) {
-            bail!("unknown build-arg {key}; this frontend reads: {}", KNOWN.join(", "));
+            bail!(
+                "unknown build-arg {key}; this frontend reads: {}",
+                KNOWN.join(", ")
+            );
         }
     }
     Ok(())
@@ -226,13 +235,20 @@ fn one_of<T: Copy>(key: &str, value: &str, table: &[(&str, T)]) -> Result<T> {
         return Ok(*v);
     }
     let accepted: Vec<&str> = table.iter().map(|(k, _)| *k).collect();
-    bail!("build-arg {key}: unknown value {value:?}; accepted: {}", accepted.join(", "))
+    bail!(
+        "build-arg {key}: unknown value {value:?}; accepted: {}",
+        accepted.join(", ")
+    )
 }
 
 /// Parses the build args of a frontend invocation.
 pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
     check_unknown_args(opts)?;
-    let arg = |k: &str| opts.get(&format!("build-arg:{k}")).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let arg = |k: &str| {
+        opts.get(&format!("build-arg:{k}"))
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    };
 
     let Some(source) = arg(keys::SOURCE) else {
         bail!(
@@ -251,13 +267,20 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
     let packaging = match arg(keys::LAYER_PACKAGING) {
         None => LayerPackaging::Raw,
         Some(v) => {
-            let table: Vec<(&str, LayerPackaging)> = LayerPackaging::ALL.iter().map(|p| (p.suffix(), *p)).collect();
+            let table: Vec<(&str, LayerPackaging)> = LayerPackaging::ALL
+                .iter()
+                .map(|p| (p.suffix(), *p))
+                .collect();
             one_of(keys::LAYER_PACKAGING, v, &table)?
         }
     };
     let compress_weights = match arg(keys::COMPRESS_WEIGHTS) {
         None => false,
-        Some(v) => one_of(keys::COMPRESS_WEIGHTS, v, &[("false", false), ("true", true)])?,
+        Some(v) => one_of(
+            keys::COMPRESS_WEIGHTS,
+            v,
+            &[("false", false), ("true", true)],
+        )?,
     };
     let output = match arg(keys::OUTPUT_MODE) {
         None => OutputMode::Layout,
@@ -287,7 +310,10 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         Some(v) => one_of(
             keys::DOWNLOAD_NETWORK,
             v,
-            &[("default", DownloadNetwork::Default), ("host", DownloadNetwork::Host)],
+            &[
+                ("default", DownloadNetwork::Default),
+                ("host", DownloadNetwork::Host),
+            ],
         )?,
     };
 
@@ -301,13 +327,17 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
             e.trim_end_matches('/').to_string()
         }
-        Some(e) => bail!("build-arg hf_endpoint: {e:?} is not an http(s) URL; e.g. https://huggingface.co"),
+        Some(e) => {
+            bail!("build-arg hf_endpoint: {e:?} is not an http(s) URL; e.g. https://huggingface.co")
+        }
     };
 
     let source_date_epoch = match arg(keys::SOURCE_DATE_EPOCH) {
         None => None,
         Some(v) => Some(v.parse::<i64>().map_err(|_| {
-            anyhow::anyhow!("build-arg SOURCE_DATE_EPOCH: {v:?} is not a number of seconds since 1970")
+            anyhow::anyhow!(
+                "build-arg SOURCE_DATE_EPOCH: {v:?} is not a number of seconds since 1970"
+            )
         })?),
     };
     let created_at = source_date_epoch.map(modelpack::time::rfc3339);
@@ -335,7 +365,10 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
 
     // Lower case first, as curl and Go read them; then the upper-case spelling.
     let proxy_arg = |name: &str| {
-        arg(name).or_else(|| arg(&name.to_ascii_uppercase())).map(str::to_string).unwrap_or_default()
+        arg(name)
+            .or_else(|| arg(&name.to_ascii_uppercase()))
+            .map(str::to_string)
+            .unwrap_or_default()
     };
     let proxy = llb::proto::pb::ProxyEnv {
         http_proxy: proxy_arg("http_proxy"),
@@ -374,7 +407,10 @@ fn check_packaging_fits(packaging: LayerPackaging, output: OutputMode) -> Result
     if packaging == LayerPackaging::Raw || output == OutputMode::Layout {
         return Ok(());
     }
-    let mode = OUTPUT_MODES.iter().find(|(_, m)| *m == output).map_or("?", |(n, _)| *n);
+    let mode = OUTPUT_MODES
+        .iter()
+        .find(|(_, m)| *m == output)
+        .map_or("?", |(n, _)| *n);
     bail!(
         "build-arg layer_packaging={} needs output_mode=layout; output_mode={mode} hands over plain files (use layer_packaging=raw, or let the exporter compress)",
         packaging.suffix()
@@ -386,18 +422,27 @@ fn check_packaging_fits(packaging: LayerPackaging, output: OutputMode) -> Result
 pub fn validate_model_dir(dir: &str) -> Result<String> {
     let clean = dir == "/"
         || (dir.starts_with('/')
-            && dir[1..].split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+            && dir[1..]
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != "..")
             && !dir.chars().any(|c| c.is_control() || c == '\\'));
     if !clean {
-        bail!("build-arg model_dir: {dir:?} is not a clean absolute path; e.g. /models or /opt/model");
+        bail!(
+            "build-arg model_dir: {dir:?} is not a clean absolute path; e.g. /models or /opt/model"
+        );
     }
     Ok(dir.to_string())
 }
 
 /// Checks a reference name: it becomes a tag (`org.opencontainers.image.ref.name`).
 pub fn validate_name(name: &str) -> Result<String> {
-    let ok_first = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let ok_rest = name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    let ok_first = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_rest = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if !ok_first || !ok_rest || name.len() > 128 {
         bail!(
             "build-arg name: {name:?} is not a valid reference name; use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -411,17 +456,27 @@ mod tests {
     use super::*;
 
     fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (format!("build-arg:{k}"), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("build-arg:{k}"), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn config_json_is_parsed_and_checked() {
-        let r = parse(&opts(&[("source", "."), ("config_json", r#"{"descriptor":{"vendor":"ACME"}}"#)])).unwrap();
+        let r = parse(&opts(&[
+            ("source", "."),
+            ("config_json", r#"{"descriptor":{"vendor":"ACME"}}"#),
+        ]))
+        .unwrap();
         assert_eq!(r.overrides.descriptor.vendor.as_deref(), Some("ACME"));
         assert!(!r.name_given);
-        let err = parse(&opts(&[("source", "."), ("config_json", r#"{"config":{"paramSize":"lots"}}"#)]))
-            .unwrap_err()
-            .to_string();
+        let err = parse(&opts(&[
+            ("source", "."),
+            ("config_json", r#"{"config":{"paramSize":"lots"}}"#),
+        ]))
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             err,
             "build-arg config_json: config.paramSize \"lots\" is not a count with a scale (e.g. 7B, 6.7B, 22.7M; at most one decimal)"
@@ -442,7 +497,11 @@ mod tests {
             "build-arg layer_packaging: unknown value \"zip\"; accepted: raw, tar, tar+gzip, tar+zstd"
         );
         let err = parse(&opts(&[("source", "."), ("output_mode", "x")])).unwrap_err();
-        assert!(err.to_string().contains("accepted: layout, files, artifact, image"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("accepted: layout, files, artifact, image"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -459,16 +518,32 @@ mod tests {
         assert_eq!(r.proxy.http_proxy, "http://only-upper:3128");
         assert_eq!(r.proxy.no_proxy, "localhost,.internal");
         assert_eq!(r.proxy.all_proxy, "");
-        assert_eq!(parse(&opts(&[("source", ".")])).unwrap().proxy, Default::default());
+        assert_eq!(
+            parse(&opts(&[("source", ".")])).unwrap().proxy,
+            Default::default()
+        );
     }
 
     #[test]
     fn max_connections_is_a_bounded_number() {
-        assert_eq!(parse(&opts(&[("source", ".")])).unwrap().max_connections, 16);
-        assert_eq!(parse(&opts(&[("source", "."), ("max_connections", "4")])).unwrap().max_connections, 4);
+        assert_eq!(
+            parse(&opts(&[("source", ".")])).unwrap().max_connections,
+            16
+        );
+        assert_eq!(
+            parse(&opts(&[("source", "."), ("max_connections", "4")]))
+                .unwrap()
+                .max_connections,
+            4
+        );
         for bad in ["0", "257", "many", "-1"] {
-            let err = parse(&opts(&[("source", "."), ("max_connections", bad)])).unwrap_err().to_string();
-            assert!(err.starts_with("build-arg max_connections:"), "{bad}: {err}");
+            let err = parse(&opts(&[("source", "."), ("max_connections", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("build-arg max_connections:"),
+                "{bad}: {err}"
+            );
         }
     }
 
@@ -480,8 +555,13 @@ mod tests {
         assert!(r.compress_weights);
         let r = parse(&opts(&[("source", "."), ("compress_weights", "false")])).unwrap();
         assert!(!r.compress_weights);
-        let err = parse(&opts(&[("source", "."), ("compress_weights", "yes")])).unwrap_err().to_string();
-        assert_eq!(err, "build-arg compress_weights: unknown value \"yes\"; accepted: false, true");
+        let err = parse(&opts(&[("source", "."), ("compress_weights", "yes")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "build-arg compress_weights: unknown value \"yes\"; accepted: false, true"
+        );
     }
 
     #[test]
@@ -492,31 +572,53 @@ mod tests {
         assert_eq!(r.name, "model");
         assert_eq!(r.hf_endpoint, DEFAULT_HF_ENDPOINT);
         assert_eq!(r.created_at, None);
-        let r = parse(&opts(&[("source", "."), ("name", "tiny-1.0"), ("SOURCE_DATE_EPOCH", "86400")]))
-            .unwrap();
+        let r = parse(&opts(&[
+            ("source", "."),
+            ("name", "tiny-1.0"),
+            ("SOURCE_DATE_EPOCH", "86400"),
+        ]))
+        .unwrap();
         assert_eq!(r.name, "tiny-1.0");
         assert_eq!(r.created_at.as_deref(), Some("1970-01-02T00:00:00Z"));
     }
 
     #[test]
     fn unknown_lowercase_args_are_typos_but_docker_args_pass() {
-        let err = parse(&opts(&[("source", "."), ("layer_packing", "tar")])).unwrap_err().to_string();
+        let err = parse(&opts(&[("source", "."), ("layer_packing", "tar")]))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("unknown build-arg layer_packing; this frontend reads: source, name, layer_packaging"), "{err}");
-        let ok = opts(&[("source", "."), ("BUILDKIT_SYNTAX", "x"), ("HTTP_PROXY", "p"), ("no_proxy", "q")]);
+        let ok = opts(&[
+            ("source", "."),
+            ("BUILDKIT_SYNTAX", "x"),
+            ("HTTP_PROXY", "p"),
+            ("no_proxy", "q"),
+        ]);
         assert!(parse(&ok).is_ok());
     }
 
     #[test]
     fn every_known_arg_has_one_description_and_the_readme_lists_it() {
         let documented: Vec<&str> = ARGS.iter().map(|a| a.name).collect();
-        assert_eq!(documented, KNOWN, "ARGS and KNOWN must list the same args in the same order");
+        assert_eq!(
+            documented, KNOWN,
+            "ARGS and KNOWN must list the same args in the same order"
+        );
         for a in ARGS {
-            assert!(!a.description.trim().is_empty() && !a.description.contains('\n'), "{}: one line", a.name);
+            assert!(
+                !a.description.trim().is_empty() && !a.description.contains('\n'),
+                "{}: one line",
+                a.name
+            );
         }
         let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
         if let Ok(readme) = std::fs::read_to_string(&readme) {
             for a in ARGS {
-                assert!(readme.contains(&format!("| `{}` |", a.name)), "README build-args table lacks `{}`", a.name);
+                assert!(
+                    readme.contains(&format!("| `{}` |", a.name)),
+                    "README build-args table lacks `{}`",
+                    a.name
+                );
             }
         }
     }
@@ -524,32 +626,67 @@ mod tests {
     #[test]
     fn output_modes_and_their_args() {
         let r = parse(&opts(&[("source", "."), ("output_mode", "image")])).unwrap();
-        assert_eq!((r.output, r.model_dir.as_str(), r.base_image.as_deref()), (OutputMode::Image, "/models", None));
-        let r = parse(&opts(&[("source", "."), ("output_mode", "image"), ("model_dir", "/opt/m"), ("base_image", "busybox")]))
-            .unwrap();
-        assert_eq!((r.model_dir.as_str(), r.base_image.as_deref()), ("/opt/m", Some("busybox")));
-        assert_eq!(parse(&opts(&[("source", "."), ("output_mode", "files")])).unwrap().output, OutputMode::Files);
-        let err = parse(&opts(&[("source", "."), ("base_image", "busybox")])).unwrap_err().to_string();
-        assert!(err.starts_with("build-arg base_image only applies to output_mode=image"), "{err}");
+        assert_eq!(
+            (r.output, r.model_dir.as_str(), r.base_image.as_deref()),
+            (OutputMode::Image, "/models", None)
+        );
+        let r = parse(&opts(&[
+            ("source", "."),
+            ("output_mode", "image"),
+            ("model_dir", "/opt/m"),
+            ("base_image", "busybox"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (r.model_dir.as_str(), r.base_image.as_deref()),
+            ("/opt/m", Some("busybox"))
+        );
+        assert_eq!(
+            parse(&opts(&[("source", "."), ("output_mode", "files")]))
+                .unwrap()
+                .output,
+            OutputMode::Files
+        );
+        let err = parse(&opts(&[("source", "."), ("base_image", "busybox")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("build-arg base_image only applies to output_mode=image"),
+            "{err}"
+        );
         for bad in ["models", "/models/", "/a/../b", "/a//b", "/./a", ""] {
             assert!(validate_model_dir(bad).is_err(), "{bad:?} accepted");
         }
         assert!(validate_model_dir("/").is_ok());
-        let err = parse(&opts(&[("source", "."), ("output_mode", "image"), ("base_image", "a b")])).unwrap_err();
+        let err = parse(&opts(&[
+            ("source", "."),
+            ("output_mode", "image"),
+            ("base_image", "a b"),
+        ]))
+        .unwrap_err();
         assert!(err.to_string().contains("not an image reference"), "{err}");
     }
 
     #[test]
     fn tar_packaging_needs_the_layout_mode() {
         for mode in ["files", "artifact", "image"] {
-            let err = parse(&opts(&[("source", "."), ("output_mode", mode), ("layer_packaging", "tar+gzip")]))
-                .unwrap_err()
-                .to_string();
+            let err = parse(&opts(&[
+                ("source", "."),
+                ("output_mode", mode),
+                ("layer_packaging", "tar+gzip"),
+            ]))
+            .unwrap_err()
+            .to_string();
             assert_eq!(
                 err,
                 format!("build-arg layer_packaging=tar+gzip needs output_mode=layout; output_mode={mode} hands over plain files (use layer_packaging=raw, or let the exporter compress)")
             );
-            assert!(parse(&opts(&[("source", "."), ("output_mode", mode), ("layer_packaging", "raw")])).is_ok());
+            assert!(parse(&opts(&[
+                ("source", "."),
+                ("output_mode", mode),
+                ("layer_packaging", "raw")
+            ]))
+            .is_ok());
         }
     }
 

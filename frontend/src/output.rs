@@ -109,8 +109,14 @@ pub async fn prepare(
         base,
         merge,
         platform,
-        created: request.created_at.clone().unwrap_or_else(|| plan::EPOCH.to_string()),
-        mtime_nanos: request.source_date_epoch.unwrap_or(0).saturating_mul(1_000_000_000),
+        created: request
+            .created_at
+            .clone()
+            .unwrap_or_else(|| plan::EPOCH.to_string()),
+        mtime_nanos: request
+            .source_date_epoch
+            .unwrap_or(0)
+            .saturating_mul(1_000_000_000),
     })
 }
 
@@ -126,7 +132,9 @@ pub fn plan_kind(target: Target, artifact_type: Option<&str>) -> Result<PlanKind
         Target::Generic => {
             let artifact_type = artifact_type.unwrap_or(plan::DEFAULT_GENERIC_ARTIFACT_TYPE);
             modelpack::generic::validate_artifact_type(artifact_type)?;
-            Ok(PlanKind::Generic { artifact_type: artifact_type.to_string() })
+            Ok(PlanKind::Generic {
+                artifact_type: artifact_type.to_string(),
+            })
         }
     }
 }
@@ -149,7 +157,11 @@ pub fn build_platform(opt: Option<&str>, worker: Option<pb::Platform>) -> Result
             ..Default::default()
         });
     }
-    Ok(worker.unwrap_or_else(|| pb::Platform { os: "linux".into(), architecture: "amd64".into(), ..Default::default() }))
+    Ok(worker.unwrap_or_else(|| pb::Platform {
+        os: "linux".into(),
+        architecture: "amd64".into(),
+        ..Default::default()
+    }))
 }
 
 /// `reference` pinned to `digest` (unless it already names one).
@@ -161,13 +173,18 @@ pub fn pinned(reference: &str, digest: &str) -> String {
     }
 }
 
-async fn resolve_base(bridge: &Bridge, reference: &str, platform: &pb::Platform) -> Result<BaseImage, GatewayError> {
+async fn resolve_base(
+    bridge: &Bridge,
+    reference: &str,
+    platform: &pb::Platform,
+) -> Result<BaseImage, GatewayError> {
     bridge.require_caps(&["source.image"], &["resolveimage"])?;
     let (digest, bytes) = bridge.resolve_image_config(reference, platform).await.map_err(|e| {
         anyhow!("build-arg base_image: cannot resolve {reference:?}: {e}; check the reference and that the engine can reach its registry")
     })?;
-    let config: Value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("build-arg base_image: the config of {reference:?} is not JSON"))?;
+    let config: Value = serde_json::from_slice(&bytes).with_context(|| {
+        format!("build-arg base_image: the config of {reference:?} is not JSON")
+    })?;
     let pinned = pinned(reference, &digest);
     let state = llb::source::image(&pinned)
         .platform(platform.clone())
@@ -213,20 +230,45 @@ impl Output {
     ) -> Result<(State, Metadata)> {
         Ok(match self.mode {
             OutputMode::Layout => (
-                emit::layout(plan, sources, name, &bases.into_iter().filter(|b| b.fits(plan)).collect::<Vec<_>>(), image),
+                emit::layout(
+                    plan,
+                    sources,
+                    name,
+                    &bases
+                        .into_iter()
+                        .filter(|b| b.fits(plan))
+                        .collect::<Vec<_>>(),
+                    image,
+                ),
                 Metadata::from([(META_OCI_LAYOUT.into(), b"true".to_vec())]),
             ),
-            OutputMode::Files => (files_state(plan, sources, "/", name, self.mtime_nanos), Metadata::new()),
-            OutputMode::Artifact => (files_state(plan, sources, "/", name, self.mtime_nanos), artifact_metadata(plan)?),
+            OutputMode::Files => (
+                files_state(plan, sources, "/", name, self.mtime_nanos),
+                Metadata::new(),
+            ),
+            OutputMode::Artifact => (
+                files_state(plan, sources, "/", name, self.mtime_nanos),
+                artifact_metadata(plan)?,
+            ),
             OutputMode::Image => {
-                let base = self.base.as_ref().map(|b| b.state.clone()).unwrap_or_default();
-                let alone = |l: &PlannedLayer| layer_alone(l, sources, &self.model_dir, self.mtime_nanos);
+                let base = self
+                    .base
+                    .as_ref()
+                    .map(|b| b.state.clone())
+                    .unwrap_or_default();
+                let alone =
+                    |l: &PlannedLayer| layer_alone(l, sources, &self.model_dir, self.mtime_nanos);
                 let state = if self.merge {
                     let mut inputs = vec![base];
                     inputs.extend(plan.layers.iter().map(alone));
-                    llb::merge(&inputs, &format!("stack {} file layers of {name}", plan.layers.len()))
+                    llb::merge(
+                        &inputs,
+                        &format!("stack {} file layers of {name}", plan.layers.len()),
+                    )
                 } else {
-                    plan.layers.iter().fold(base, |below, l| layer_on(&alone(l), below, &l.path, self.mtime_nanos))
+                    plan.layers.iter().fold(base, |below, l| {
+                        layer_on(&alone(l), below, &l.path, self.mtime_nanos)
+                    })
                 };
                 let config = image_config(plan, name, self, self.base.as_ref().map(|b| &b.config))?;
                 (state, Metadata::from([(META_IMAGE_CONFIG.into(), config)]))
@@ -252,23 +294,46 @@ fn copy_options(layer: &PlannedLayer, mtime_nanos: i64) -> CopyOptions {
 }
 
 /// Every file copied under `dir` on scratch, in one file op.
-pub fn files_state(plan: &Plan, sources: &[State], dir: &str, name: &str, mtime_nanos: i64) -> State {
+pub fn files_state(
+    plan: &Plan,
+    sources: &[State],
+    dir: &str,
+    name: &str,
+    mtime_nanos: i64,
+) -> State {
     let total: u64 = plan.layers.iter().map(|l| l.descriptor.size).sum();
     let mut op = FileOp::new(State::scratch());
     for layer in &plan.layers {
         let to = dest(dir, &layer.path);
-        op = op.copy(&sources[layer.origin.source], &layer.origin.path, &to, copy_options(layer, mtime_nanos));
+        op = op.copy(
+            &sources[layer.origin.source],
+            &layer.origin.path,
+            &to,
+            copy_options(layer, mtime_nanos),
+        );
     }
-    op.custom_name(&format!("copy files of {name} to {dir} ({} files, {})", plan.layers.len(), human_size(total)))
-        .into_state()
+    op.custom_name(&format!(
+        "copy files of {name} to {dir} ({} files, {})",
+        plan.layers.len(),
+        human_size(total)
+    ))
+    .into_state()
 }
 
 /// One file alone on scratch under `dir`: a merge input, so one layer.
 fn layer_alone(layer: &PlannedLayer, sources: &[State], dir: &str, mtime_nanos: i64) -> State {
     let to = dest(dir, &layer.path);
     FileOp::new(State::scratch())
-        .copy(&sources[layer.origin.source], &layer.origin.path, &to, copy_options(layer, mtime_nanos))
-        .custom_name(&format!("layer {to} ({})", human_size(layer.descriptor.size)))
+        .copy(
+            &sources[layer.origin.source],
+            &layer.origin.path,
+            &to,
+            copy_options(layer, mtime_nanos),
+        )
+        .custom_name(&format!(
+            "layer {to} ({})",
+            human_size(layer.descriptor.size)
+        ))
         .into_state()
 }
 
@@ -283,7 +348,10 @@ fn layer_on(alone: &State, below: State, path: &str, mtime_nanos: i64) -> State 
         timestamp: Some(mtime_nanos),
         ..Default::default()
     };
-    FileOp::new(below).copy(alone, "/", "/", opts).custom_name(&format!("add layer {path}")).into_state()
+    FileOp::new(below)
+        .copy(alone, "/", "/", opts)
+        .custom_name(&format!("add layer {path}"))
+        .into_state()
 }
 
 /// The `containerimage.artifact*` keys: artifact type, config and the
@@ -297,8 +365,14 @@ pub fn artifact_metadata(plan: &Plan) -> Result<Metadata> {
         .collect();
     Ok(Metadata::from([
         (META_ARTIFACT.into(), b"true".to_vec()),
-        (META_ARTIFACT_TYPE.into(), manifest.artifact_type.into_bytes()),
-        (META_ARTIFACT_CONFIG_MEDIATYPE.into(), plan.config.descriptor.media_type.clone().into_bytes()),
+        (
+            META_ARTIFACT_TYPE.into(),
+            manifest.artifact_type.into_bytes(),
+        ),
+        (
+            META_ARTIFACT_CONFIG_MEDIATYPE.into(),
+            plan.config.descriptor.media_type.clone().into_bytes(),
+        ),
         (META_ARTIFACT_CONFIG.into(), plan.config.bytes.clone()),
         (META_ARTIFACT_LAYERS.into(), serde_json::to_vec(&layers)?),
     ]))
@@ -328,8 +402,16 @@ fn flatten(prefix: &str, value: &Value, labels: &mut BTreeMap<String, String>) {
             }
             return;
         }
-        Value::Array(items) if items.iter().all(|v| v.is_string() || v.is_number() || v.is_boolean()) => {
-            items.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect::<Vec<_>>().join(",")
+        Value::Array(items)
+            if items
+                .iter()
+                .all(|v| v.is_string() || v.is_number() || v.is_boolean()) =>
+        {
+            items
+                .iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(",")
         }
         other => other.to_string(),
     };
@@ -340,7 +422,10 @@ fn flatten(prefix: &str, value: &Value, labels: &mut BTreeMap<String, String>) {
 /// `config` as `org.cncf.model.<snake_case>` (nested objects dotted, lists
 /// comma-joined), plus the OCI title/source/revision/created labels.
 pub fn labels(plan: &Plan, name: &str) -> Result<BTreeMap<String, String>> {
-    let mut labels = BTreeMap::from([("org.opencontainers.image.title".to_string(), name.to_string())]);
+    let mut labels = BTreeMap::from([(
+        "org.opencontainers.image.title".to_string(),
+        name.to_string(),
+    )]);
     if plan.config.descriptor.media_type != oci::MEDIA_TYPE_MODEL_CONFIG {
         return Ok(labels);
     }
@@ -353,12 +438,19 @@ pub fn labels(plan: &Plan, name: &str) -> Result<BTreeMap<String, String>> {
         }
     }
     let descriptor = &config["descriptor"];
-    for (field, label) in [("sourceURL", "source"), ("revision", "revision"), ("createdAt", "created")] {
+    for (field, label) in [
+        ("sourceURL", "source"),
+        ("revision", "revision"),
+        ("createdAt", "created"),
+    ] {
         if let Some(v) = descriptor.get(field).and_then(Value::as_str) {
             labels.insert(format!("org.opencontainers.image.{label}"), v.to_string());
         }
     }
-    labels.insert("org.cncf.model.config.digest".into(), plan.config.descriptor.digest.clone());
+    labels.insert(
+        "org.cncf.model.config.digest".into(),
+        plan.config.descriptor.digest.clone(),
+    );
     Ok(labels)
 }
 
@@ -366,7 +458,12 @@ pub fn labels(plan: &Plan, name: &str) -> Result<BTreeMap<String, String>> {
 /// (or an empty one) with our labels, the build platform, a fixed
 /// `created` and one history entry per layer we add, so the exporter adds
 /// none with the current time. `rootfs.diff_ids` is filled in by BuildKit.
-pub fn image_config(plan: &Plan, name: &str, out: &Output, base: Option<&Value>) -> Result<Vec<u8>> {
+pub fn image_config(
+    plan: &Plan,
+    name: &str,
+    out: &Output,
+    base: Option<&Value>,
+) -> Result<Vec<u8>> {
     let mut image = match base {
         Some(Value::Object(m)) => m.clone(),
         Some(_) => bail!("build-arg base_image: its config is not a JSON object"),
@@ -400,8 +497,13 @@ pub fn image_config(plan: &Plan, name: &str, out: &Output, base: Option<&Value>)
     };
     // A base whose history covers fewer layers than it has gets entries for
     // the rest, so ours line up with our layers.
-    let base_layers = base.and_then(|b| b["rootfs"]["diff_ids"].as_array()).map_or(0, Vec::len);
-    let with_layer = history.iter().filter(|h| !h["empty_layer"].as_bool().unwrap_or(false)).count();
+    let base_layers = base
+        .and_then(|b| b["rootfs"]["diff_ids"].as_array())
+        .map_or(0, Vec::len);
+    let with_layer = history
+        .iter()
+        .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
+        .count();
     for _ in with_layer..base_layers {
         history.push(json!({"created": out.created, "created_by": "base image layer", "comment": "modelpack-frontend"}));
     }
@@ -429,7 +531,10 @@ mod tests {
             size: bytes.len() as u64,
             digest: llb::digest_of(bytes),
             executable,
-            origin: Origin { source: 0, path: format!("/ctx/{path}") },
+            origin: Origin {
+                source: 0,
+                path: format!("/ctx/{path}"),
+            },
             packed: None,
         }
     }
@@ -442,14 +547,22 @@ mod tests {
             model_dir: "/models".into(),
             base: None,
             merge: true,
-            platform: pb::Platform { os: "linux".into(), architecture: "arm64".into(), ..Default::default() },
+            platform: pb::Platform {
+                os: "linux".into(),
+                architecture: "arm64".into(),
+                ..Default::default()
+            },
             created: plan::EPOCH.into(),
             mtime_nanos: 0,
         }
     }
 
     fn sample(out: &Output) -> Plan {
-        let files = vec![file("config.json", b"{}", false), file("w.safetensors", b"w", false), file("run.sh", b"x", true)];
+        let files = vec![
+            file("config.json", b"{}", false),
+            file("w.safetensors", b"w", false),
+            file("run.sh", b"x", true),
+        ];
         let info = ModelInfo {
             name: "tiny".into(),
             source_url: Some("https://hf.example/org/tiny".into()),
@@ -461,13 +574,19 @@ mod tests {
 
     fn ops(state: &State) -> (Vec<Op>, Op) {
         let def = state.to_definition();
-        let all: Vec<Op> = def.def.iter().map(|b| Op::decode(b.as_slice()).unwrap()).collect();
+        let all: Vec<Op> = def
+            .def
+            .iter()
+            .map(|b| Op::decode(b.as_slice()).unwrap())
+            .collect();
         let head = all[all.len() - 2].clone();
         (all, head)
     }
 
     fn copies(op: &Op) -> Vec<(String, String, i32, bool)> {
-        let Some(Kind::File(f)) = &op.op else { panic!("file op") };
+        let Some(Kind::File(f)) = &op.op else {
+            panic!("file op")
+        };
         f.actions
             .iter()
             .map(|a| match a.action.as_ref().unwrap() {
@@ -481,7 +600,15 @@ mod tests {
     fn files_mode_copies_each_file_to_its_model_path_without_metadata() {
         let out = output(OutputMode::Files, PlanKind::ModelPack);
         let plan = sample(&out);
-        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None, None).unwrap();
+        let (state, meta) = out
+            .emit(
+                &plan,
+                &[llb::source::local("context").into_state()],
+                "tiny",
+                None,
+                None,
+            )
+            .unwrap();
         assert!(meta.is_empty());
         let (_, head) = ops(&state);
         let mut c = copies(&head);
@@ -489,9 +616,19 @@ mod tests {
         assert_eq!(
             c,
             [
-                ("/ctx/config.json".into(), "/config.json".into(), 0o644, true),
+                (
+                    "/ctx/config.json".into(),
+                    "/config.json".into(),
+                    0o644,
+                    true
+                ),
                 ("/ctx/run.sh".into(), "/run.sh".into(), 0o755, true),
-                ("/ctx/w.safetensors".into(), "/w.safetensors".into(), 0o644, true),
+                (
+                    "/ctx/w.safetensors".into(),
+                    "/w.safetensors".into(),
+                    0o644,
+                    true
+                ),
             ]
         );
     }
@@ -500,10 +637,24 @@ mod tests {
     fn artifact_mode_describes_config_and_layers_in_manifest_order() {
         let out = output(OutputMode::Artifact, PlanKind::ModelPack);
         let plan = sample(&out);
-        let (_, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None, None).unwrap();
+        let (_, meta) = out
+            .emit(
+                &plan,
+                &[llb::source::local("context").into_state()],
+                "tiny",
+                None,
+                None,
+            )
+            .unwrap();
         assert_eq!(meta[META_ARTIFACT], b"true");
-        assert_eq!(meta[META_ARTIFACT_TYPE], oci::ARTIFACT_TYPE_MODEL.as_bytes());
-        assert_eq!(meta[META_ARTIFACT_CONFIG_MEDIATYPE], oci::MEDIA_TYPE_MODEL_CONFIG.as_bytes());
+        assert_eq!(
+            meta[META_ARTIFACT_TYPE],
+            oci::ARTIFACT_TYPE_MODEL.as_bytes()
+        );
+        assert_eq!(
+            meta[META_ARTIFACT_CONFIG_MEDIATYPE],
+            oci::MEDIA_TYPE_MODEL_CONFIG.as_bytes()
+        );
         assert_eq!(meta[META_ARTIFACT_CONFIG], plan.config.bytes);
         let layers: Vec<Value> = serde_json::from_slice(&meta[META_ARTIFACT_LAYERS]).unwrap();
         let manifest: Manifest = serde_json::from_slice(&plan.manifest.bytes).unwrap();
@@ -511,17 +662,26 @@ mod tests {
         for (l, d) in layers.iter().zip(&manifest.layers) {
             assert_eq!(l["mediaType"], d.media_type.as_str());
             assert_eq!(l["path"], d.annotations[oci::ANNOTATION_FILEPATH].as_str());
-            assert_eq!(l["annotations"], serde_json::to_value(&d.annotations).unwrap());
+            assert_eq!(
+                l["annotations"],
+                serde_json::to_value(&d.annotations).unwrap()
+            );
         }
         assert!(!meta.contains_key(META_OCI_LAYOUT));
     }
 
     #[test]
     fn generic_artifact_metadata_has_the_empty_config() {
-        let out = output(OutputMode::Artifact, plan_kind(Target::Generic, Some("application/vnd.x.v1")).unwrap());
+        let out = output(
+            OutputMode::Artifact,
+            plan_kind(Target::Generic, Some("application/vnd.x.v1")).unwrap(),
+        );
         let meta = artifact_metadata(&sample(&out)).unwrap();
         assert_eq!(meta[META_ARTIFACT_TYPE], b"application/vnd.x.v1");
-        assert_eq!(meta[META_ARTIFACT_CONFIG_MEDIATYPE], b"application/vnd.oci.empty.v1+json");
+        assert_eq!(
+            meta[META_ARTIFACT_CONFIG_MEDIATYPE],
+            b"application/vnd.oci.empty.v1+json"
+        );
         assert_eq!(meta[META_ARTIFACT_CONFIG], b"{}");
     }
 
@@ -529,29 +689,58 @@ mod tests {
     fn image_mode_merges_one_state_per_file_and_labels_the_config() {
         let out = output(OutputMode::Image, PlanKind::ModelPack);
         let plan = sample(&out);
-        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None, None).unwrap();
+        let (state, meta) = out
+            .emit(
+                &plan,
+                &[llb::source::local("context").into_state()],
+                "tiny",
+                None,
+                None,
+            )
+            .unwrap();
         let (all, head) = ops(&state);
-        let Some(Kind::Merge(m)) = &head.op else { panic!("a merge op") };
+        let Some(Kind::Merge(m)) = &head.op else {
+            panic!("a merge op")
+        };
         assert_eq!(m.inputs.len(), 3, "one input per file, no base");
         let dests: Vec<String> = head
             .inputs
             .iter()
             .map(|i| {
-                let op = all.iter().find(|o| llb::digest_of(&o.encode_to_vec()) == i.digest).unwrap();
+                let op = all
+                    .iter()
+                    .find(|o| llb::digest_of(&o.encode_to_vec()) == i.digest)
+                    .unwrap();
                 copies(op)[0].1.clone()
             })
             .collect();
-        let expected: Vec<String> = plan.layers.iter().map(|l| format!("/models/{}", l.path)).collect();
+        let expected: Vec<String> = plan
+            .layers
+            .iter()
+            .map(|l| format!("/models/{}", l.path))
+            .collect();
         assert_eq!(dests, expected, "layers in manifest order");
         let config: Value = serde_json::from_slice(&meta[META_IMAGE_CONFIG]).unwrap();
-        assert_eq!((config["os"].as_str(), config["architecture"].as_str()), (Some("linux"), Some("arm64")));
+        assert_eq!(
+            (config["os"].as_str(), config["architecture"].as_str()),
+            (Some("linux"), Some("arm64"))
+        );
         let labels = &config["config"]["Labels"];
         assert_eq!(labels["org.cncf.model.name"], "tiny");
         assert_eq!(labels["org.cncf.model.format"], "safetensors");
-        assert_eq!(labels["org.cncf.model.source_url"], "https://hf.example/org/tiny");
-        assert_eq!(labels["org.opencontainers.image.source"], "https://hf.example/org/tiny");
+        assert_eq!(
+            labels["org.cncf.model.source_url"],
+            "https://hf.example/org/tiny"
+        );
+        assert_eq!(
+            labels["org.opencontainers.image.source"],
+            "https://hf.example/org/tiny"
+        );
         assert_eq!(labels["org.opencontainers.image.revision"], "abc");
-        assert_eq!(labels["org.cncf.model.config.digest"], plan.config.descriptor.digest.as_str());
+        assert_eq!(
+            labels["org.cncf.model.config.digest"],
+            plan.config.descriptor.digest.as_str()
+        );
         assert_eq!(config["history"].as_array().unwrap().len(), 3);
         assert_eq!(config["created"], plan::EPOCH);
         assert_eq!(config["rootfs"], json!({"type": "layers", "diff_ids": []}));
@@ -573,43 +762,90 @@ mod tests {
             state: llb::source::image("busybox@sha256:x").into_state(),
         });
         let plan = sample(&out);
-        let (state, meta) = out.emit(&plan, &[llb::source::local("context").into_state()], "tiny", None, None).unwrap();
+        let (state, meta) = out
+            .emit(
+                &plan,
+                &[llb::source::local("context").into_state()],
+                "tiny",
+                None,
+                None,
+            )
+            .unwrap();
         let (all, head) = ops(&state);
-        assert!(all.iter().all(|o| !matches!(o.op, Some(Kind::Merge(_)))), "no merge op");
+        assert!(
+            all.iter().all(|o| !matches!(o.op, Some(Kind::Merge(_)))),
+            "no merge op"
+        );
         // Walk down the chain from the head: each op copies one file's tree
         // (its first input) onto the op below (its second), down to the base.
-        let find = |digest: &str| all.iter().find(|o| llb::digest_of(&o.encode_to_vec()) == digest).unwrap().clone();
+        let find = |digest: &str| {
+            all.iter()
+                .find(|o| llb::digest_of(&o.encode_to_vec()) == digest)
+                .unwrap()
+                .clone()
+        };
         let mut dests = Vec::new();
         let mut op = head;
         while let Some(Kind::File(_)) = &op.op {
             let c = copies(&op);
-            assert_eq!((c.len(), c[0].0.as_str(), c[0].1.as_str()), (1, "/", "/"), "a tree copy per layer");
+            assert_eq!(
+                (c.len(), c[0].0.as_str(), c[0].1.as_str()),
+                (1, "/", "/"),
+                "a tree copy per layer"
+            );
             let alone = copies(&find(&op.inputs[0].digest));
             assert_eq!(alone.len(), 1, "one file per layer");
             dests.push(alone[0].1.clone());
             op = find(&op.inputs[1].digest);
         }
-        assert!(matches!(&op.op, Some(Kind::Source(s)) if s.identifier == "docker-image://busybox@sha256:x"), "the chain ends on the base");
+        assert!(
+            matches!(&op.op, Some(Kind::Source(s)) if s.identifier == "docker-image://busybox@sha256:x"),
+            "the chain ends on the base"
+        );
         dests.reverse();
-        let expected: Vec<String> = plan.layers.iter().map(|l| format!("/opt/m/{}", l.path)).collect();
+        let expected: Vec<String> = plan
+            .layers
+            .iter()
+            .map(|l| format!("/opt/m/{}", l.path))
+            .collect();
         assert_eq!(dests, expected, "layers in manifest order");
         let config: Value = serde_json::from_slice(&meta[META_IMAGE_CONFIG]).unwrap();
-        assert_eq!(config["architecture"], "amd64", "the base's platform is kept");
+        assert_eq!(
+            config["architecture"], "amd64",
+            "the base's platform is kept"
+        );
         assert_eq!(config["config"]["Env"], json!(["PATH=/bin"]));
         assert_eq!(config["config"]["Cmd"], json!(["sh"]));
         assert_eq!(config["config"]["Labels"]["base"], "yes");
         assert_eq!(config["config"]["Labels"]["org.cncf.model.name"], "tiny");
         let history = config["history"].as_array().unwrap();
-        assert_eq!(history.len(), 6, "two base entries, one padding for the second base layer, three ours");
-        assert_eq!(history[3]["created_by"], format!("COPY {} /opt/m/{}", plan.layers[0].path, plan.layers[0].path));
+        assert_eq!(
+            history.len(),
+            6,
+            "two base entries, one padding for the second base layer, three ours"
+        );
+        assert_eq!(
+            history[3]["created_by"],
+            format!(
+                "COPY {} /opt/m/{}",
+                plan.layers[0].path, plan.layers[0].path
+            )
+        );
     }
 
     #[test]
     fn labels_follow_new_config_fields() {
         let mut labels = BTreeMap::new();
         flatten("org.cncf.model.param_size", &json!("8b"), &mut labels);
-        flatten("org.cncf.model.capabilities", &json!({"inputTypes": ["text", "image"], "toolUsage": true}), &mut labels);
-        assert_eq!(labels["org.cncf.model.capabilities.input_types"], "text,image");
+        flatten(
+            "org.cncf.model.capabilities",
+            &json!({"inputTypes": ["text", "image"], "toolUsage": true}),
+            &mut labels,
+        );
+        assert_eq!(
+            labels["org.cncf.model.capabilities.input_types"],
+            "text,image"
+        );
         assert_eq!(labels["org.cncf.model.capabilities.tool_usage"], "true");
         assert_eq!(snake("paramSize"), "param_size");
         assert_eq!(snake("sourceURL"), "source_url");
@@ -627,7 +863,10 @@ mod tests {
     #[test]
     fn platform_and_pinning() {
         let p = build_platform(Some("linux/arm64/v8"), None).unwrap();
-        assert_eq!((p.os.as_str(), p.architecture.as_str(), p.variant.as_str()), ("linux", "arm64", "v8"));
+        assert_eq!(
+            (p.os.as_str(), p.architecture.as_str(), p.variant.as_str()),
+            ("linux", "arm64", "v8")
+        );
         assert_eq!(build_platform(None, None).unwrap().architecture, "amd64");
         assert!(build_platform(Some("linux/amd64,linux/arm64"), None).is_err());
         assert!(build_platform(Some("amd64"), None).is_err());
@@ -636,7 +875,9 @@ mod tests {
         assert!(plan_kind(Target::ModelPack, Some("a/b")).is_err());
         assert_eq!(
             plan_kind(Target::Generic, None).unwrap(),
-            PlanKind::Generic { artifact_type: plan::DEFAULT_GENERIC_ARTIFACT_TYPE.into() }
+            PlanKind::Generic {
+                artifact_type: plan::DEFAULT_GENERIC_ARTIFACT_TYPE.into()
+            }
         );
     }
 }

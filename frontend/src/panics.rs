@@ -17,7 +17,10 @@ use std::task::{Context, Poll};
 /// hint) with one line naming the tool and asking for a bug report.
 pub fn install_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         eprintln!(
             "modelpack-frontend: internal error{location}: {}; please report it with the build args that caused it",
             message(info.payload())
@@ -43,7 +46,9 @@ pub struct CatchPanic<F> {
 impl<F: Future> CatchPanic<F> {
     /// Wraps `future`.
     pub fn new(future: F) -> Self {
-        CatchPanic { inner: Box::pin(future) }
+        CatchPanic {
+            inner: Box::pin(future),
+        }
     }
 }
 
@@ -66,7 +71,9 @@ mod tests {
 
     #[test]
     fn a_panicking_future_becomes_an_error() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let out = rt.block_on(CatchPanic::new(async {
             let v: Vec<u8> = Vec::new();
             #[allow(clippy::useless_vec)]

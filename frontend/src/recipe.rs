@@ -30,7 +30,11 @@ pub struct Extras {
 
 /// The recipe file's name: the `filename` opt, else [`DEFAULT_FILE`].
 pub fn file_name(opts: &BTreeMap<String, String>) -> String {
-    opts.get("filename").map(|f| f.trim()).filter(|f| !f.is_empty()).unwrap_or(DEFAULT_FILE).to_string()
+    opts.get("filename")
+        .map(|f| f.trim())
+        .filter(|f| !f.is_empty())
+        .unwrap_or(DEFAULT_FILE)
+        .to_string()
 }
 
 /// The state holding only the recipe file of the `dockerfile` local.
@@ -69,13 +73,25 @@ pub async fn read(
     let Ok(bytes) = bridge.read_file(&r, &file).await else {
         return Ok(None);
     };
-    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{file}: not UTF-8 text; a model recipe is YAML"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{file}: not UTF-8 text; a model recipe is YAML"))?;
     let shown = file.rsplit('/').next().unwrap_or(&file).to_string();
-    Ok(Recipe::load(&text, &shown, &build_args(opts))?.map(|loaded| Read { file: shown, text, loaded }))
+    Ok(
+        Recipe::load(&text, &shown, &build_args(opts))?.map(|loaded| Read {
+            file: shown,
+            text,
+            loaded,
+        }),
+    )
 }
 
 fn build_args(opts: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    opts.iter().filter_map(|(k, v)| k.strip_prefix("build-arg:").map(|k| (k.to_string(), v.clone()))).collect()
+    opts.iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("build-arg:")
+                .map(|k| (k.to_string(), v.clone()))
+        })
+        .collect()
 }
 
 /// Fills `opts` from the recipe where the command line gave nothing, and
@@ -84,7 +100,8 @@ fn build_args(opts: &BTreeMap<String, String>) -> BTreeMap<String, String> {
 pub fn apply(file: &str, loaded: &Loaded, opts: &mut BTreeMap<String, String>) -> Result<Extras> {
     let r = &loaded.recipe;
     let given = |opts: &BTreeMap<String, String>, k: &str| {
-        opts.get(&format!("build-arg:{k}")).is_some_and(|v| !v.trim().is_empty())
+        opts.get(&format!("build-arg:{k}"))
+            .is_some_and(|v| !v.trim().is_empty())
     };
     let set = |opts: &mut BTreeMap<String, String>, k: &str, v: String| {
         if !given(opts, k) && !v.is_empty() {
@@ -92,7 +109,12 @@ pub fn apply(file: &str, loaded: &Loaded, opts: &mut BTreeMap<String, String>) -
         }
     };
     if opts.get("target").is_none_or(|t| t.trim().is_empty()) {
-        opts.insert("target".into(), r.target.clone().unwrap_or_else(|| "packager/modelpack".into()));
+        opts.insert(
+            "target".into(),
+            r.target
+                .clone()
+                .unwrap_or_else(|| "packager/modelpack".into()),
+        );
     }
     for name in &loaded.args_read {
         if !KNOWN.contains(&name.as_str()) {
@@ -102,15 +124,27 @@ pub fn apply(file: &str, loaded: &Loaded, opts: &mut BTreeMap<String, String>) -
     if let Some(n) = &r.name {
         set(opts, keys::NAME, n.0.clone());
     }
-    let mut extras = Extras { file: file.to_string(), annotations: r.annotations(file)?, ..Default::default() };
+    let mut extras = Extras {
+        file: file.to_string(),
+        annotations: r.annotations(file)?,
+        ..Default::default()
+    };
     let source_given = given(opts, keys::SOURCE);
     match r.sources.as_slice() {
         _ if source_given => {}
         [] => {}
         [one] if one.path.is_none() => {
             set(opts, keys::SOURCE, one.source.clone());
-            set(opts, keys::REVISION, one.revision.clone().unwrap_or_default());
-            set(opts, keys::CHECKSUM, one.checksum.clone().unwrap_or_default());
+            set(
+                opts,
+                keys::REVISION,
+                one.revision.clone().unwrap_or_default(),
+            );
+            set(
+                opts,
+                keys::CHECKSUM,
+                one.checksum.clone().unwrap_or_default(),
+            );
             set(opts, keys::INCLUDE, one.include.join(","));
             set(opts, keys::EXCLUDE, one.exclude.join(","));
         }
@@ -118,18 +152,43 @@ pub fn apply(file: &str, loaded: &Loaded, opts: &mut BTreeMap<String, String>) -
             // The first source stands in for the build args' checks
             // (revision, checksum) and the default name.
             set(opts, keys::SOURCE, many[0].source.clone());
-            set(opts, keys::REVISION, many[0].revision.clone().unwrap_or_default());
-            set(opts, keys::CHECKSUM, many[0].checksum.clone().unwrap_or_default());
+            set(
+                opts,
+                keys::REVISION,
+                many[0].revision.clone().unwrap_or_default(),
+            );
+            set(
+                opts,
+                keys::CHECKSUM,
+                many[0].checksum.clone().unwrap_or_default(),
+            );
             extras.parts = many.to_vec();
         }
     }
     if let Some(p) = &r.layer_packaging {
         if p.by_kind.is_empty() {
-            set(opts, keys::LAYER_PACKAGING, p.default.map(|d| d.suffix().to_string()).unwrap_or_default());
+            set(
+                opts,
+                keys::LAYER_PACKAGING,
+                p.default
+                    .map(|d| d.suffix().to_string())
+                    .unwrap_or_default(),
+            );
         } else if !given(opts, keys::LAYER_PACKAGING) {
             // The strongest format asked stands for the layout as a whole.
-            let top = p.by_kind.values().chain(p.default.iter()).copied().max_by_key(|f| f.is_compressed() as u8 * 2 + (*f != modelpack::LayerPackaging::Raw) as u8);
-            set(opts, keys::LAYER_PACKAGING, top.map(|d| d.suffix().to_string()).unwrap_or_default());
+            let top = p
+                .by_kind
+                .values()
+                .chain(p.default.iter())
+                .copied()
+                .max_by_key(|f| {
+                    f.is_compressed() as u8 * 2 + (*f != modelpack::LayerPackaging::Raw) as u8
+                });
+            set(
+                opts,
+                keys::LAYER_PACKAGING,
+                top.map(|d| d.suffix().to_string()).unwrap_or_default(),
+            );
             extras.packaging = Some(p.clone());
         }
     }
@@ -144,7 +203,9 @@ mod tests {
     use super::*;
 
     fn loaded(text: &str) -> Loaded {
-        Recipe::load(text, "model.yaml", &BTreeMap::new()).unwrap().unwrap()
+        Recipe::load(text, "model.yaml", &BTreeMap::new())
+            .unwrap()
+            .unwrap()
     }
 
     #[test]
@@ -159,7 +220,10 @@ mod tests {
         assert_eq!(opts["build-arg:revision"], "v1");
         assert_eq!(opts["build-arg:include"], "a,b");
         assert_eq!(opts["build-arg:layer_packaging"], "tar");
-        assert_eq!(opts["build-arg:config_json"], r#"{"descriptor":{},"config":{"paramSize":"7B"}}"#);
+        assert_eq!(
+            opts["build-arg:config_json"],
+            r#"{"descriptor":{},"config":{"paramSize":"7B"}}"#
+        );
         let r = crate::options::parse(&opts).unwrap();
         assert_eq!(r.name, "cli");
     }

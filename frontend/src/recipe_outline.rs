@@ -37,7 +37,11 @@ fn base64(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -51,12 +55,29 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// The outline answer with the recipe's part added.
-pub fn extend(mut json: Value, mut txt: String, extra: Vec<(String, Vec<u8>)>, r: &Read, opts: &BTreeMap<String, String>) -> Answer {
-    let sources: Vec<String> = r.loaded.recipe.sources.iter().map(|s| match &s.path {
-        Some(p) => format!("{} → {p}/", s.source),
-        None => s.source.clone(),
-    }).collect();
-    let described = format!("{}: {} source(s): {}", r.file, sources.len(), sources.join(", "));
+pub fn extend(
+    mut json: Value,
+    mut txt: String,
+    extra: Vec<(String, Vec<u8>)>,
+    r: &Read,
+    opts: &BTreeMap<String, String>,
+) -> Answer {
+    let sources: Vec<String> = r
+        .loaded
+        .recipe
+        .sources
+        .iter()
+        .map(|s| match &s.path {
+            Some(p) => format!("{} → {p}/", s.source),
+            None => s.source.clone(),
+        })
+        .collect();
+    let described = format!(
+        "{}: {} source(s): {}",
+        r.file,
+        sources.len(),
+        sources.join(", ")
+    );
     let description = match json["description"].as_str() {
         Some(d) => format!("{d} ({described})"),
         None => described.clone(),
@@ -68,9 +89,13 @@ pub fn extend(mut json: Value, mut txt: String, extra: Vec<(String, Vec<u8>)>, r
     if let Some(args) = json["args"].as_array_mut() {
         for name in &r.loaded.args_read {
             let given = opts.get(&format!("build-arg:{name}")).cloned();
-            let value = given.or_else(|| written_default(&r.text, name)).unwrap_or_default();
-            let ranges: Vec<Value> =
-                lines_reading(&r.text, name).iter().map(|l| json!({"start": {"line": l}, "end": {"line": l}})).collect();
+            let value = given
+                .or_else(|| written_default(&r.text, name))
+                .unwrap_or_default();
+            let ranges: Vec<Value> = lines_reading(&r.text, name)
+                .iter()
+                .map(|l| json!({"start": {"line": l}, "end": {"line": l}}))
+                .collect();
             let location = json!({"sourceIndex": 0, "ranges": ranges});
             match args.iter_mut().find(|a| a["name"] == name.as_str()) {
                 Some(a) => {
@@ -100,17 +125,33 @@ mod tests {
     #[test]
     fn outline_lists_sources_and_the_args_read_with_their_lines() {
         let text = "name: ${name:-x}\nsources:\n  - source: huggingface://o/r\n    revision: ${rev:-main}\n  - source: .\n    path: extra\n";
-        let loaded = Recipe::load(text, "model.yaml", &BTreeMap::new()).unwrap().unwrap();
-        let read = Read { file: "model.yaml".into(), text: text.into(), loaded };
+        let loaded = Recipe::load(text, "model.yaml", &BTreeMap::new())
+            .unwrap()
+            .unwrap();
+        let read = Read {
+            file: "model.yaml".into(),
+            text: text.into(),
+            loaded,
+        };
         let opts = BTreeMap::from([("build-arg:rev".to_string(), "v2".to_string())]);
-        let base = json!({"args": [{"name": "name", "description": "reference name", "value": ""}]});
+        let base =
+            json!({"args": [{"name": "name", "description": "reference name", "value": ""}]});
         let (json, txt, _) = extend(base, String::new(), vec![], &read, &opts);
-        assert_eq!(json["description"], "model.yaml: 2 source(s): huggingface://o/r, . → extra/");
+        assert_eq!(
+            json["description"],
+            "model.yaml: 2 source(s): huggingface://o/r, . → extra/"
+        );
         let args = json["args"].as_array().unwrap();
         assert_eq!(args[0]["value"], "x");
         assert_eq!(args[0]["location"]["ranges"][0]["start"]["line"], 1);
         let rev = args.iter().find(|a| a["name"] == "rev").unwrap();
-        assert_eq!((rev["value"].as_str(), rev["location"]["ranges"][0]["start"]["line"].as_u64()), (Some("v2"), Some(4)));
+        assert_eq!(
+            (
+                rev["value"].as_str(),
+                rev["location"]["ranges"][0]["start"]["line"].as_u64()
+            ),
+            (Some("v2"), Some(4))
+        );
         assert!(txt.contains("rev  v2"), "{txt}");
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64(b"abc"), "YWJj");

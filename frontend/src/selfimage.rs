@@ -12,10 +12,10 @@ use crate::emit::EarlyBlobs;
 use crate::gateway::{Bridge, GatewayError};
 use modelpack::config::PartialConfig;
 use modelpack::describe::{self, ModelFacts};
-use modelpack::LayerPackaging;
 use modelpack::pack::{Written, BLOB_FILE, LAYER_FILE};
 use modelpack::plan::PlanFile;
 use modelpack::scan::{Listing, LISTING_FILE};
+use modelpack::LayerPackaging;
 
 /// Where buildkitd mounts the marshalled definition of the frontend image.
 pub const FRONTEND_BIN: &str = "/run/config/buildkit/metadata/frontend.bin";
@@ -29,13 +29,21 @@ pub fn own_image() -> Result<State> {
     })?;
     let def = pb::Definition::decode(bytes.as_slice())
         .with_context(|| format!("decoding {FRONTEND_BIN}"))?;
-    Ok(Imported::from_definition(def).map_err(anyhow::Error::msg)?.into_state())
+    Ok(Imported::from_definition(def)
+        .map_err(anyhow::Error::msg)?
+        .into_state())
 }
 
 /// A step that lists and hashes every file of `tree` (network off): its
 /// result holds [`LISTING_FILE`]; with `blobs`, its second output holds
 /// every file of `tree` at its blob path (`/blobs/sha256/<hex>`).
-fn scan_node(image: &State, tree: &State, what: &str, git_sha1: bool, blobs: bool) -> (State, Option<State>) {
+fn scan_node(
+    image: &State,
+    tree: &State,
+    what: &str,
+    git_sha1: bool,
+    blobs: bool,
+) -> (State, Option<State>) {
     let mut args = vec![BINARY, "scan"];
     if git_sha1 {
         args.push(modelpack::scan::GIT_SHA1_FLAG);
@@ -51,7 +59,11 @@ fn scan_node(image: &State, tree: &State, what: &str, git_sha1: bool, blobs: boo
     if blobs {
         exec = exec.mount(Mount::bind("/blobs", &State::scratch()));
     }
-    let name = if blobs { format!("hash {what} and copy them to blobs/sha256") } else { format!("hash {what}") };
+    let name = if blobs {
+        format!("hash {what} and copy them to blobs/sha256")
+    } else {
+        format!("hash {what}")
+    };
     let node = exec.custom_name(&name).build();
     (
         node.output("/out").expect("/out is a writable mount"),
@@ -73,7 +85,12 @@ pub async fn scan_listing(
 /// [`scan_listing`] with git blob ids, plus a state holding every file of
 /// `tree` at its blob path, written by the same step (for files that are
 /// small: they are copied once more).
-pub async fn scan_listing_and_blobs(bridge: &Bridge, image: &State, tree: &State, what: &str) -> Result<(Listing, State), GatewayError> {
+pub async fn scan_listing_and_blobs(
+    bridge: &Bridge,
+    image: &State,
+    tree: &State,
+    what: &str,
+) -> Result<(Listing, State), GatewayError> {
     let (listing, blobs) = scan(bridge, image, tree, what, true, true).await?;
     Ok((listing, blobs.expect("asked for blobs")))
 }
@@ -87,7 +104,13 @@ async fn scan(
     blobs: bool,
 ) -> Result<(Listing, Option<State>), GatewayError> {
     let (step, blobs) = scan_node(image, tree, what, git_sha1, blobs);
-    let listing = read_json(bridge, &step, LISTING_FILE, &format!("the listing of {what}")).await?;
+    let listing = read_json(
+        bridge,
+        &step,
+        LISTING_FILE,
+        &format!("the listing of {what}"),
+    )
+    .await?;
     Ok((listing, blobs))
 }
 
@@ -95,7 +118,12 @@ async fn scan(
 /// names it in errors. Evaluated before reading rather than lazily on
 /// ReadFile: with many sources (1000+ files) a lazy ReadFile was seen to
 /// stall BuildKit 0.13.
-pub async fn read_json<T: serde::de::DeserializeOwned>(bridge: &Bridge, state: &State, file: &str, what: &str) -> Result<T, GatewayError> {
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    bridge: &Bridge,
+    state: &State,
+    file: &str,
+    what: &str,
+) -> Result<T, GatewayError> {
     let r = bridge.solve_evaluated(state.to_definition()).await?;
     let bytes = bridge.read_file(&r, file).await?;
     Ok(serde_json::from_slice(&bytes).with_context(|| format!("reading {what} ({file})"))?)
@@ -106,7 +134,12 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(bridge: &Bridge, state: &
 /// checksummed downloads), BuildKit keys the step by that definition
 /// instead of first reading the whole file to hash it.
 fn input_file(dest: &str, tree: &State, path: &str, by_definition: bool) -> Mount {
-    keyed(Mount::bind(dest, tree).readonly().selector(path.trim_start_matches('/')), by_definition)
+    keyed(
+        Mount::bind(dest, tree)
+            .readonly()
+            .selector(path.trim_start_matches('/')),
+        by_definition,
+    )
 }
 
 /// `mount`, keyed by its input's definition when `by_definition`.
@@ -121,16 +154,35 @@ fn keyed(mount: Mount, by_definition: bool) -> Mount {
 /// A step packing the file at `path` of `tree` as a tar layer named `name`
 /// (network off). Only that file is mounted, so BuildKit caches the step
 /// per file content; its result holds the blob and its description.
-pub fn pack_step(image: &State, tree: &State, path: &str, name: &str, mode: u32, format: LayerPackaging, by_definition: bool) -> State {
+pub fn pack_step(
+    image: &State,
+    tree: &State,
+    path: &str,
+    name: &str,
+    mode: u32,
+    format: LayerPackaging,
+    by_definition: bool,
+) -> State {
     let mode = format!("{mode:o}");
-    Exec::new(image, [BINARY, "pack-layer", format.suffix(), name, mode.as_str(), "/src/file", "/out"])
-        .network(NetMode::None)
-        .mount(input_file("/src/file", tree, path, by_definition))
-        .mount(Mount::bind("/out", &State::scratch()))
-        .custom_name(&format!("pack {name} as {}", format.suffix()))
-        .build()
-        .output("/out")
-        .expect("/out is a writable mount")
+    Exec::new(
+        image,
+        [
+            BINARY,
+            "pack-layer",
+            format.suffix(),
+            name,
+            mode.as_str(),
+            "/src/file",
+            "/out",
+        ],
+    )
+    .network(NetMode::None)
+    .mount(input_file("/src/file", tree, path, by_definition))
+    .mount(Mount::bind("/out", &State::scratch()))
+    .custom_name(&format!("pack {name} as {}", format.suffix()))
+    .build()
+    .output("/out")
+    .expect("/out is a writable mount")
 }
 
 /// Name of the facts file in the `describe` step's output.
@@ -139,7 +191,12 @@ pub const FACTS_FILE: &str = "facts.json";
 /// A step that reads the headers of `files` (each mounted read-only at
 /// `/src/<model path>`, so only those files are in its cache key) and
 /// writes what they say about the model to [`FACTS_FILE`] (network off).
-pub fn describe_step(image: &State, files: &[&PlanFile], sources: &[State], by_definition: bool) -> State {
+pub fn describe_step(
+    image: &State,
+    files: &[&PlanFile],
+    sources: &[State],
+    by_definition: bool,
+) -> State {
     let out = format!("/out/{FACTS_FILE}");
     let mut args = vec![BINARY, "describe", "/src", out.as_str()];
     for f in files {
@@ -151,7 +208,12 @@ pub fn describe_step(image: &State, files: &[&PlanFile], sources: &[State], by_d
     }
     let mut exec = Exec::new(image, args).network(NetMode::None);
     for f in files {
-        exec = exec.mount(input_file(&format!("/src/{}", f.path), &sources[f.origin.source], &f.origin.path, by_definition));
+        exec = exec.mount(input_file(
+            &format!("/src/{}", f.path),
+            &sources[f.origin.source],
+            &f.origin.path,
+            by_definition,
+        ));
     }
     exec.mount(Mount::bind("/out", &State::scratch()))
         .custom_name(&format!("read model headers ({} files)", files.len()))
@@ -177,7 +239,13 @@ pub async fn describe_files(
         return Ok(PartialConfig::default());
     }
     let step = describe_step(image, &wanted, sources, by_definition);
-    let facts: ModelFacts = read_json(bridge, &step, FACTS_FILE, "what the model-header step found").await?;
+    let facts: ModelFacts = read_json(
+        bridge,
+        &step,
+        FACTS_FILE,
+        "what the model-header step found",
+    )
+    .await?;
     Ok(facts.to_config(use_name))
 }
 
@@ -206,14 +274,32 @@ fn pack_step_into(
     by_definition: bool,
 ) -> (State, State) {
     let mode = format!("{mode:o}");
-    let node = Exec::new(image, [BINARY, "pack-layer", format.suffix(), name, mode.as_str(), "/src/file", "/out", "/meta"])
-        .network(NetMode::None)
-        .mount(input_file("/src/file", tree, path, by_definition))
-        .mount(Mount::bind("/out", below))
-        .mount(Mount::bind("/meta", &State::scratch()))
-        .custom_name(&format!("pack {name} as {} into blobs/sha256", format.suffix()))
-        .build();
-    (node.output("/out").expect("/out is a writable mount"), node.output("/meta").expect("/meta is a writable mount"))
+    let node = Exec::new(
+        image,
+        [
+            BINARY,
+            "pack-layer",
+            format.suffix(),
+            name,
+            mode.as_str(),
+            "/src/file",
+            "/out",
+            "/meta",
+        ],
+    )
+    .network(NetMode::None)
+    .mount(input_file("/src/file", tree, path, by_definition))
+    .mount(Mount::bind("/out", below))
+    .mount(Mount::bind("/meta", &State::scratch()))
+    .custom_name(&format!(
+        "pack {name} as {} into blobs/sha256",
+        format.suffix()
+    ))
+    .build();
+    (
+        node.output("/out").expect("/out is a writable mount"),
+        node.output("/meta").expect("/meta is a writable mount"),
+    )
 }
 
 /// Solves each pack step and reads back what it wrote.
@@ -222,7 +308,15 @@ fn read_results<'a>(
     jobs: &'a [(PlanFile, LayerPackaging, State)],
 ) -> Vec<impl std::future::Future<Output = Result<Written, GatewayError>> + 'a> {
     jobs.iter()
-        .map(|(f, _, out)| async move { read_json(bridge, out, LAYER_FILE, &format!("the pack result of {}", f.path)).await })
+        .map(|(f, _, out)| async move {
+            read_json(
+                bridge,
+                out,
+                LAYER_FILE,
+                &format!("the pack result of {}", f.path),
+            )
+            .await
+        })
         .collect()
 }
 
@@ -247,7 +341,12 @@ pub const BATCH_MIN_FILES: usize = 8;
 /// container (`pack-many`, network off): their blobs at their blob paths
 /// in its first output, their descriptions in the second. `tree` is
 /// mounted whole, so it must hold little besides these files.
-fn pack_many_step(image: &State, tree: &State, jobs: &[(PlanFile, LayerPackaging)], by_definition: bool) -> (State, State) {
+fn pack_many_step(
+    image: &State,
+    tree: &State,
+    jobs: &[(PlanFile, LayerPackaging)],
+    by_definition: bool,
+) -> (State, State) {
     let list = modelpack::pack::PackList {
         files: jobs
             .iter()
@@ -265,19 +364,32 @@ fn pack_many_step(image: &State, tree: &State, jobs: &[(PlanFile, LayerPackaging
         .custom_name(&format!("list {} small file(s) to pack", jobs.len()))
         .into_state();
     let formats: BTreeSet<&str> = jobs.iter().map(|(_, f)| f.suffix()).collect();
-    let node = Exec::new(image, [BINARY, "pack-many", "/in/list.json.zst", "/src", "/out", "/meta"])
-        .network(NetMode::None)
-        .mount(keyed(Mount::bind("/src", tree).readonly(), by_definition))
-        .mount(Mount::bind("/in", &input).readonly())
-        .mount(Mount::bind("/out", &State::scratch()))
-        .mount(Mount::bind("/meta", &State::scratch()))
-        .custom_name(&format!(
-            "pack {} small file(s) as {} into blobs/sha256",
-            jobs.len(),
-            formats.into_iter().collect::<Vec<_>>().join("/")
-        ))
-        .build();
-    (node.output("/out").expect("/out is a writable mount"), node.output("/meta").expect("/meta is a writable mount"))
+    let node = Exec::new(
+        image,
+        [
+            BINARY,
+            "pack-many",
+            "/in/list.json.zst",
+            "/src",
+            "/out",
+            "/meta",
+        ],
+    )
+    .network(NetMode::None)
+    .mount(keyed(Mount::bind("/src", tree).readonly(), by_definition))
+    .mount(Mount::bind("/in", &input).readonly())
+    .mount(Mount::bind("/out", &State::scratch()))
+    .mount(Mount::bind("/meta", &State::scratch()))
+    .custom_name(&format!(
+        "pack {} small file(s) as {} into blobs/sha256",
+        jobs.len(),
+        formats.into_iter().collect::<Vec<_>>().join("/")
+    ))
+    .build();
+    (
+        node.output("/out").expect("/out is a writable mount"),
+        node.output("/meta").expect("/meta is a writable mount"),
+    )
 }
 
 /// Turns plan files into tar layers, each file in the format `format_of`
@@ -312,8 +424,12 @@ pub async fn pack_files(
         })
         // Files packed already (written as layers while downloading) stay.
         .partition(|(f, format)| *format == LayerPackaging::Raw || f.packed.is_some());
-    let (chained, small): (Vec<Job>, Vec<Job>) = to_pack.into_iter().partition(|(f, _)| f.size >= CHAIN_MIN_BYTES);
-    let (batched, single): (Vec<Job>, Vec<Job>) = small.into_iter().partition(|(f, _)| Some(f.origin.source) == batch_source);
+    let (chained, small): (Vec<Job>, Vec<Job>) = to_pack
+        .into_iter()
+        .partition(|(f, _)| f.size >= CHAIN_MIN_BYTES);
+    let (batched, single): (Vec<Job>, Vec<Job>) = small
+        .into_iter()
+        .partition(|(f, _)| Some(f.origin.source) == batch_source);
     let (batched, single) = if batched.len() >= BATCH_MIN_FILES {
         (batched, single)
     } else {
@@ -322,22 +438,48 @@ pub async fn pack_files(
     let jobs: Vec<(PlanFile, LayerPackaging, State)> = single
         .into_iter()
         .map(|(f, format)| {
-            let out = pack_step(image, &sources[f.origin.source], &f.origin.path, &f.path, f.mode(), format, by_definition);
+            let out = pack_step(
+                image,
+                &sources[f.origin.source],
+                &f.origin.path,
+                &f.path,
+                f.mode(),
+                format,
+                by_definition,
+            );
             (f, format, out)
         })
         .collect();
     let mut below = State::scratch();
     let mut links: Vec<(PlanFile, LayerPackaging, State)> = Vec::with_capacity(chained.len());
     for (f, format) in chained {
-        let (tree, meta) =
-            pack_step_into(image, &sources[f.origin.source], &f.origin.path, &f.path, f.mode(), format, &below, by_definition);
+        let (tree, meta) = pack_step_into(
+            image,
+            &sources[f.origin.source],
+            &f.origin.path,
+            &f.path,
+            f.mode(),
+            format,
+            &below,
+            by_definition,
+        );
         below = tree;
         links.push((f, format, meta));
     }
-    let batch = batch_source.filter(|_| !batched.is_empty()).map(|i| pack_many_step(image, &sources[i], &batched, by_definition));
+    let batch = batch_source
+        .filter(|_| !batched.is_empty())
+        .map(|i| pack_many_step(image, &sources[i], &batched, by_definition));
     let read_batch = async {
-        let Some((_, meta)) = &batch else { return Ok(Vec::new()) };
-        let written: Vec<Written> = read_json(bridge, meta, modelpack::pack::PACKED_LIST_FILE, "what the pack-many step packed").await?;
+        let Some((_, meta)) = &batch else {
+            return Ok(Vec::new());
+        };
+        let written: Vec<Written> = read_json(
+            bridge,
+            meta,
+            modelpack::pack::PACKED_LIST_FILE,
+            "what the pack-many step packed",
+        )
+        .await?;
         if written.len() != batched.len() {
             return Err(GatewayError::Local(anyhow::anyhow!(
                 "the pack-many step described {} of {} files; please report it",
@@ -355,7 +497,8 @@ pub async fn pack_files(
         read_batch,
     )
     .await;
-    let (singles, chain, batch_written): (Vec<Written>, Vec<Written>, Vec<Written>) = (singles?, chain?, batch_written?);
+    let (singles, chain, batch_written): (Vec<Written>, Vec<Written>, Vec<Written>) =
+        (singles?, chain?, batch_written?);
     let mut packed: Vec<PlanFile> = raw.into_iter().map(|(f, _)| f).collect();
     let mut states = Vec::with_capacity(jobs.len() + 2);
     let mut trees = Vec::new();
@@ -364,11 +507,20 @@ pub async fn pack_files(
         f
     };
     for ((f, format, out), written) in jobs.into_iter().zip(singles) {
-        packed.push(packed_as(f, format, written, sources.len() + states.len(), format!("/{BLOB_FILE}")));
+        packed.push(packed_as(
+            f,
+            format,
+            written,
+            sources.len() + states.len(),
+            format!("/{BLOB_FILE}"),
+        ));
         states.push(out);
     }
     // A tree of blobs at their blob paths: one more source.
-    let mut add_tree = |tree: State, files: Vec<(PlanFile, LayerPackaging)>, written: Vec<Written>, states: &mut Vec<State>| {
+    let mut add_tree = |tree: State,
+                        files: Vec<(PlanFile, LayerPackaging)>,
+                        written: Vec<Written>,
+                        states: &mut Vec<State>| {
         let source = sources.len() + states.len();
         let mut digests = BTreeSet::new();
         for ((f, format), written) in files.into_iter().zip(written) {
@@ -377,14 +529,24 @@ pub async fn pack_files(
             packed.push(packed_as(f, format, written, source, path));
         }
         states.push(tree.clone());
-        trees.push(EarlyBlobs { state: tree, digests });
+        trees.push(EarlyBlobs {
+            state: tree,
+            digests,
+        });
     };
     if !links.is_empty() {
-        let files = links.into_iter().map(|(f, format, _)| (f, format)).collect();
+        let files = links
+            .into_iter()
+            .map(|(f, format, _)| (f, format))
+            .collect();
         add_tree(below, files, chain, &mut states);
     }
     if let Some((tree, _)) = batch {
         add_tree(tree, batched, batch_written, &mut states);
     }
-    Ok(PackedFiles { files: packed, states, trees })
+    Ok(PackedFiles {
+        files: packed,
+        states,
+        trees,
+    })
 }

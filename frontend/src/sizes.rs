@@ -43,27 +43,48 @@ pub fn run(args: &[String]) -> Result<()> {
         sizes.insert(i.to_string(), meta.len());
     }
     let dest = std::path::Path::new(out).join(SIZES_FILE);
-    std::fs::write(&dest, serde_json::to_vec(&sizes)?).with_context(|| format!("writing {}", dest.display()))?;
+    std::fs::write(&dest, serde_json::to_vec(&sizes)?)
+        .with_context(|| format!("writing {}", dest.display()))?;
     Ok(())
 }
 
 /// Fails naming the first file whose size differs from its listing.
-pub async fn check(bridge: &Bridge, image: &State, files: &[Expected<'_>], what: &str) -> Result<(), GatewayError> {
+pub async fn check(
+    bridge: &Bridge,
+    image: &State,
+    files: &[Expected<'_>],
+    what: &str,
+) -> Result<(), GatewayError> {
     for (b, batch) in files.chunks(BATCH).enumerate() {
         let mounts: Vec<String> = (0..batch.len()).map(|i| format!("/src/{i}")).collect();
         let mut args = vec![BINARY, "sizes", "/out"];
         args.extend(mounts.iter().map(String::as_str));
         let mut step = Exec::new(image, args).network(NetMode::None);
         for (f, dest) in batch.iter().zip(&mounts) {
-            step = step.mount(Mount::bind(dest, f.state).readonly().keyed_by_definition().selector(&f.path));
+            step = step.mount(
+                Mount::bind(dest, f.state)
+                    .readonly()
+                    .keyed_by_definition()
+                    .selector(&f.path),
+            );
         }
         let state = step
             .mount(Mount::bind("/out", &State::scratch()))
-            .custom_name(&format!("check the sizes of {what} ({}/{})", b + 1, files.len().div_ceil(BATCH)))
+            .custom_name(&format!(
+                "check the sizes of {what} ({}/{})",
+                b + 1,
+                files.len().div_ceil(BATCH)
+            ))
             .build()
             .output("/out")
             .expect("/out is a writable mount");
-        let sizes: BTreeMap<String, u64> = crate::selfimage::read_json(bridge, &state, SIZES_FILE, &format!("the sizes of {what}")).await?;
+        let sizes: BTreeMap<String, u64> = crate::selfimage::read_json(
+            bridge,
+            &state,
+            SIZES_FILE,
+            &format!("the sizes of {what}"),
+        )
+        .await?;
         for (i, f) in batch.iter().enumerate() {
             let got = sizes.get(&i.to_string()).copied();
             if got != Some(f.size) {
@@ -91,9 +112,16 @@ mod tests {
         std::fs::write(dir.join("b"), b"").unwrap();
         let arg = |n: &str| dir.join(n).display().to_string();
         run(&[arg(""), arg("a"), arg("b")]).unwrap();
-        let sizes: BTreeMap<String, u64> = serde_json::from_slice(&std::fs::read(dir.join(SIZES_FILE)).unwrap()).unwrap();
-        assert_eq!(sizes, BTreeMap::from([("0".to_string(), 5), ("1".to_string(), 0)]));
-        assert!(run(&[arg(""), arg("missing")]).unwrap_err().to_string().contains("missing"));
+        let sizes: BTreeMap<String, u64> =
+            serde_json::from_slice(&std::fs::read(dir.join(SIZES_FILE)).unwrap()).unwrap();
+        assert_eq!(
+            sizes,
+            BTreeMap::from([("0".to_string(), 5), ("1".to_string(), 0)])
+        );
+        assert!(run(&[arg(""), arg("missing")])
+            .unwrap_err()
+            .to_string()
+            .contains("missing"));
         assert!(run(&[]).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -35,10 +35,26 @@ const VERSION: &str = "1.0.0";
 
 /// Every subrequest: id, description, metadata keys of the answer.
 const ALL: &[(&str, &str, &[&str])] = &[
-    (DESCRIBE, "List available subrequest types", &["result.json"]),
-    (TARGETS, "List all targets current build supports", &["result.json", "result.txt"]),
-    (OUTLINE, "List all parameters current build takes", &["result.json", "result.txt"]),
-    (LINT, "Check the build args without fetching anything", &["result.json", "result.txt", "result.statuscode"]),
+    (
+        DESCRIBE,
+        "List available subrequest types",
+        &["result.json"],
+    ),
+    (
+        TARGETS,
+        "List all targets current build supports",
+        &["result.json", "result.txt"],
+    ),
+    (
+        OUTLINE,
+        "List all parameters current build takes",
+        &["result.json", "result.txt"],
+    ),
+    (
+        LINT,
+        "Check the build args without fetching anything",
+        &["result.json", "result.txt", "result.statuscode"],
+    ),
 ];
 
 /// Answers the subrequest `id` for the frontend options `opts` (its build
@@ -56,13 +72,25 @@ pub fn answer_with(
     opts: &BTreeMap<String, String>,
     recipe: Option<&crate::recipe::Read>,
 ) -> Result<BTreeMap<String, Vec<u8>>> {
-    let recipe_target = recipe.map(|r| r.loaded.recipe.target.clone().unwrap_or_else(|| "packager/modelpack".into()));
-    let target = opts.get("target").map(String::as_str).filter(|t| !t.trim().is_empty()).or(recipe_target.as_deref());
+    let recipe_target = recipe.map(|r| {
+        r.loaded
+            .recipe
+            .target
+            .clone()
+            .unwrap_or_else(|| "packager/modelpack".into())
+    });
+    let target = opts
+        .get("target")
+        .map(String::as_str)
+        .filter(|t| !t.trim().is_empty())
+        .or(recipe_target.as_deref());
     let (json, txt, extra) = match id {
         DESCRIBE => describe(),
         TARGETS => {
             let (mut json, mut txt, extra) = list_targets();
-            if let (Some(t), Some(list)) = (recipe_target.as_deref(), json["targets"].as_array_mut()) {
+            if let (Some(t), Some(list)) =
+                (recipe_target.as_deref(), json["targets"].as_array_mut())
+            {
                 for entry in list.iter_mut().filter(|e| e["name"] == t) {
                     entry["default"] = json!(true);
                 }
@@ -80,7 +108,10 @@ pub fn answer_with(
         LINT => lint(opts),
         other => {
             let known: Vec<&str> = ALL.iter().map(|(n, _, _)| *n).collect();
-            bail!("unsupported subrequest {other:?}; supported: {}", known.join(", "))
+            bail!(
+                "unsupported subrequest {other:?}; supported: {}",
+                known.join(", ")
+            )
         }
     };
     let mut meta = BTreeMap::from([
@@ -113,7 +144,11 @@ fn list_targets() -> Answer {
         .map(|(name, _, description)| json!({"name": name, "description": description}))
         .collect();
     let rows: Vec<[&str; 2]> = targets::TARGETS.iter().map(|(n, _, d)| [*n, *d]).collect();
-    (json!({"targets": list}), table(["TARGET", "DESCRIPTION"], &rows), vec![])
+    (
+        json!({"targets": list}),
+        table(["TARGET", "DESCRIPTION"], &rows),
+        vec![],
+    )
 }
 
 /// The outline of a target: its name and description and every build arg.
@@ -121,7 +156,10 @@ fn list_targets() -> Answer {
 /// them (the build would then fail naming the valid targets).
 fn outline(target: Option<&str>) -> Answer {
     let target = target.map(str::trim).filter(|t| !t.is_empty());
-    let description = targets::TARGETS.iter().find(|(n, _, _)| Some(*n) == target).map(|(_, _, d)| *d);
+    let description = targets::TARGETS
+        .iter()
+        .find(|(n, _, _)| Some(*n) == target)
+        .map(|(_, _, d)| *d);
     let args: Vec<Value> = options::ARGS
         .iter()
         .map(|a| json!({"name": a.name, "description": a.description, "value": a.default}))
@@ -133,7 +171,10 @@ fn outline(target: Option<&str>) -> Answer {
     if let Some(d) = description {
         out["description"] = json!(d);
     }
-    let rows: Vec<[&str; 3]> = options::ARGS.iter().map(|a| [a.name, a.default, a.description]).collect();
+    let rows: Vec<[&str; 3]> = options::ARGS
+        .iter()
+        .map(|a| [a.name, a.default, a.description])
+        .collect();
     let mut txt = String::new();
     if let Some(t) = target {
         txt.push_str(&format!("TARGET: {t}\n"));
@@ -166,7 +207,11 @@ fn lint(opts: &BTreeMap<String, String>) -> Answer {
     }
     let status = if warnings.is_empty() { "0" } else { "1" };
     let out = json!({"warnings": list, "sources": []});
-    (out, txt, vec![("result.statuscode".to_string(), status.as_bytes().to_vec())])
+    (
+        out,
+        txt,
+        vec![("result.statuscode".to_string(), status.as_bytes().to_vec())],
+    )
 }
 
 /// Left-aligned columns, two spaces apart, with a header row.
@@ -188,7 +233,9 @@ fn table<const N: usize>(header: [&str; N], rows: &[[&str; N]]) -> String {
         }
         s.trim_end().to_string() + "\n"
     };
-    std::iter::once(line(&header)).chain(rows.iter().map(line)).collect()
+    std::iter::once(line(&header))
+        .chain(rows.iter().map(line))
+        .collect()
 }
 
 #[cfg(test)]
@@ -200,13 +247,21 @@ mod tests {
     }
 
     fn args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (format!("build-arg:{k}"), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("build-arg:{k}"), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn describe_lists_every_subrequest() {
         let d = json_of(&answer(DESCRIBE, &BTreeMap::new()).unwrap());
-        let names: Vec<&str> = d.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = d
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
         assert_eq!(names, [DESCRIBE, TARGETS, OUTLINE, LINT]);
     }
 
@@ -219,7 +274,10 @@ mod tests {
             .iter()
             .map(|t| t["name"].as_str().unwrap().to_string())
             .collect();
-        let want: Vec<String> = targets::TARGETS.iter().map(|(n, _, _)| n.to_string()).collect();
+        let want: Vec<String> = targets::TARGETS
+            .iter()
+            .map(|(n, _, _)| n.to_string())
+            .collect();
         assert_eq!(names, want);
         assert!(String::from_utf8_lossy(&meta["result.txt"]).contains("packager/modelpack"));
         assert_eq!(meta["version"], b"1.0.0");
@@ -238,7 +296,10 @@ mod tests {
             assert_eq!(a["name"], *key);
             assert!(!a["description"].as_str().unwrap().is_empty());
         }
-        let lp = listed.iter().find(|a| a["name"] == "layer_packaging").unwrap();
+        let lp = listed
+            .iter()
+            .find(|a| a["name"] == "layer_packaging")
+            .unwrap();
         assert_eq!(lp["value"], "raw");
         let txt = String::from_utf8_lossy(&meta["result.txt"]).into_owned();
         assert!(txt.starts_with("TARGET: packager/modelpack\n"), "{txt}");
@@ -253,7 +314,10 @@ mod tests {
         assert_eq!(meta["result.statuscode"], b"1");
         let w = &json_of(&meta)["warnings"][0];
         assert_eq!(w["ruleName"], "UnknownBuildArg");
-        assert!(w["detail"].as_str().unwrap().contains("layer_packing"), "{w}");
+        assert!(
+            w["detail"].as_str().unwrap().contains("layer_packing"),
+            "{w}"
+        );
         assert_eq!(w["location"]["sourceIndex"], -1);
 
         let meta = answer(LINT, &args(&[("source", "."), ("layer_packaging", "tar")])).unwrap();
@@ -263,12 +327,20 @@ mod tests {
 
     #[test]
     fn unknown_subrequests_name_the_supported_ones() {
-        let err = answer("frontend.nope", &BTreeMap::new()).unwrap_err().to_string();
-        assert!(err.contains("frontend.outline") && err.contains("frontend.lint"), "{err}");
+        let err = answer("frontend.nope", &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("frontend.outline") && err.contains("frontend.lint"),
+            "{err}"
+        );
     }
 
     #[test]
     fn tables_align() {
-        assert_eq!(table(["A", "B"], &[["xyz", "1"], ["q", "22"]]), "A    B\nxyz  1\nq    22\n");
+        assert_eq!(
+            table(["A", "B"], &[["xyz", "1"], ["q", "22"]]),
+            "A    B\nxyz  1\nq    22\n"
+        );
     }
 }

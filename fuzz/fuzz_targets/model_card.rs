@@ -7,7 +7,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(card) = modelpack::describe::model_card::parse_model_card(text) {
             for l in &card.languages {
-                assert!(l.len() == 2 && l.bytes().all(|b| b.is_ascii_lowercase()), "{l:?}");
+                assert!(
+                    l.len() == 2 && l.bytes().all(|b| b.is_ascii_lowercase()),
+                    "{l:?}"
+                );
             }
         }
     }

@@ -114,9 +114,15 @@ impl Engine {
         let config = format!("{NEXT_ROOT}/docker-config");
         match self {
             Engine::Current => vec![("DOCKER_HOST".into(), CURRENT_HOST.into())],
-            Engine::Next => vec![("DOCKER_HOST".into(), NEXT_HOST.into()), ("DOCKER_CONFIG".into(), config)],
+            Engine::Next => vec![
+                ("DOCKER_HOST".into(), NEXT_HOST.into()),
+                ("DOCKER_CONFIG".into(), config),
+            ],
             Engine::NextClientOnCurrent => {
-                vec![("DOCKER_HOST".into(), CURRENT_HOST.into()), ("DOCKER_CONFIG".into(), config)]
+                vec![
+                    ("DOCKER_HOST".into(), CURRENT_HOST.into()),
+                    ("DOCKER_CONFIG".into(), config),
+                ]
             }
         }
     }
@@ -149,7 +155,10 @@ impl Engine {
     /// and the daemon answer.
     pub fn assert_ready(self) {
         let version = self.run_docker(&["buildx", "version"], Duration::from_secs(30));
-        let daemon = self.run_docker(&["version", "--format", "{{.Server.Version}}"], Duration::from_secs(30));
+        let daemon = self.run_docker(
+            &["version", "--format", "{{.Server.Version}}"],
+            Duration::from_secs(30),
+        );
         let script = match self {
             Engine::Current => "integration/engine.sh",
             _ => "integration/engine.sh and integration/engine-next.sh",
@@ -194,7 +203,11 @@ impl Outcome {
 
     /// Lines of the output that contain `fragment`.
     pub fn lines_with(&self, fragment: &str) -> Vec<String> {
-        self.output().lines().filter(|l| l.contains(fragment)).map(str::to_string).collect()
+        self.output()
+            .lines()
+            .filter(|l| l.contains(fragment))
+            .map(str::to_string)
+            .collect()
     }
 
     /// The lines buildx prints for a failed build (`ERROR: …`).
@@ -227,18 +240,33 @@ impl Outcome {
 
     /// Panics with the command and its output unless it succeeded.
     pub fn assert_success(&self) -> &Self {
-        assert!(self.success, "expected success, but the command failed\n{}", self.report());
+        assert!(
+            self.success,
+            "expected success, but the command failed\n{}",
+            self.report()
+        );
         self
     }
 
     /// Panics unless the command failed (not by timeout) and its output
     /// contains `fragment`; returns the first line holding it.
     pub fn assert_failure_with(&self, fragment: &str) -> String {
-        assert!(!self.timed_out, "expected a quick failure, but the command hung\n{}", self.report());
-        assert!(!self.success, "expected failure with {fragment:?}, but the command succeeded\n{}", self.report());
+        assert!(
+            !self.timed_out,
+            "expected a quick failure, but the command hung\n{}",
+            self.report()
+        );
+        assert!(
+            !self.success,
+            "expected failure with {fragment:?}, but the command succeeded\n{}",
+            self.report()
+        );
         match self.lines_with(fragment).into_iter().next() {
             Some(line) => line,
-            None => panic!("the command failed, but its output lacks {fragment:?}\n{}", self.report()),
+            None => panic!(
+                "the command failed, but its output lacks {fragment:?}\n{}",
+                self.report()
+            ),
         }
     }
 }
@@ -252,7 +280,12 @@ pub fn run(program: &str, args: &[String], timeout: Duration) -> Outcome {
 /// [`run`] with extra environment variables for the child only (e.g. a
 /// token for `--secret id=…,env=…`). Their values never appear in
 /// [`Outcome::command`].
-pub fn run_with_env(program: &str, args: &[String], envs: &[(String, String)], timeout: Duration) -> Outcome {
+pub fn run_with_env(
+    program: &str,
+    args: &[String],
+    envs: &[(String, String)],
+    timeout: Duration,
+) -> Outcome {
     spawn_with_env(program, args, envs).wait(timeout)
 }
 
@@ -292,7 +325,14 @@ pub fn spawn_with_env(program: &str, args: &[String], envs: &[(String, String)])
         .process_group(0)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {program}: {e} (command: {command})"));
-    Running { child, command, start, _logs: logs, out_path, err_path }
+    Running {
+        child,
+        command,
+        start,
+        _logs: logs,
+        out_path,
+        err_path,
+    }
 }
 
 impl Running {
@@ -310,14 +350,21 @@ impl Running {
     /// does to the foreground job (`docker` and its `docker-buildx` plugin).
     pub fn interrupt(&self) {
         let group = format!("-{}", self.child.id());
-        let status = Command::new("kill").args(["-INT", "--", &group]).status().expect("run kill");
+        let status = Command::new("kill")
+            .args(["-INT", "--", &group])
+            .status()
+            .expect("run kill");
         assert!(status.success(), "kill -INT {group} failed: {status}");
     }
 
     /// Waits until it exits or `timeout` has passed since it started (then
     /// it is killed, see [`TIMEOUT_AFTER_A_HANG`]); returns what it left.
     pub fn wait(mut self, timeout: Duration) -> Outcome {
-        let timeout = if A_COMMAND_HUNG.load(Ordering::Relaxed) { timeout.min(TIMEOUT_AFTER_A_HANG) } else { timeout };
+        let timeout = if A_COMMAND_HUNG.load(Ordering::Relaxed) {
+            timeout.min(TIMEOUT_AFTER_A_HANG)
+        } else {
+            timeout
+        };
         let mut timed_out = false;
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait for child") {
@@ -350,11 +397,17 @@ fn kill_group(pgid: u32) {
     let group = format!("-{pgid}");
     let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
     std::thread::sleep(Duration::from_secs(3));
-    let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .stderr(Stdio::null())
+        .status();
 }
 
 fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -385,7 +438,11 @@ pub struct Build {
 /// Like a derived `Debug`, but environment values are redacted.
 impl std::fmt::Debug for Build {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let envs: Vec<String> = self.envs.iter().map(|(k, _)| format!("{k}=<redacted>")).collect();
+        let envs: Vec<String> = self
+            .envs
+            .iter()
+            .map(|(k, _)| format!("{k}=<redacted>"))
+            .collect();
         f.debug_struct("Build")
             .field("context", &self.context)
             .field("image", &self.image)

@@ -46,7 +46,8 @@ impl Drop for TempDir {
 pub fn write_file(root: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
     let path = root.join(rel);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
+        std::fs::create_dir_all(parent)
+            .unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
     }
     std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     path
@@ -60,7 +61,11 @@ pub fn set_mode(path: &Path, mode: u32) {
 
 /// The permission bits of a file.
 pub fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap_or_else(|e| panic!("stat {}: {e}", path.display())).permissions().mode() & 0o7777
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
 }
 
 /// `len` pseudo-random bytes (xorshift64*, so the same seed gives the same
@@ -120,15 +125,22 @@ pub fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read dir {}: {e}", dir.display()));
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read dir {}: {e}", dir.display()));
     for entry in entries {
         let path = entry.expect("dir entry").path();
-        let meta = std::fs::symlink_metadata(&path).unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
+        let meta = std::fs::symlink_metadata(&path)
+            .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
         if meta.is_dir() {
             walk(root, &path, files);
         } else if meta.is_file() {
-            let rel = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
-            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+            let rel = path
+                .strip_prefix(root)
+                .expect("under root")
+                .to_string_lossy()
+                .replace('\\', "/");
+            let bytes =
+                std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
             files.insert(rel, bytes);
         } else {
             panic!("{} is neither a file nor a directory", path.display());
@@ -152,7 +164,11 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
     for (rel, bytes_a) in &ta {
         let bytes_b = &tb[rel];
         if bytes_a != bytes_b {
-            let at = bytes_a.iter().zip(bytes_b.iter()).position(|(x, y)| x != y).unwrap_or(bytes_a.len().min(bytes_b.len()));
+            let at = bytes_a
+                .iter()
+                .zip(bytes_b.iter())
+                .position(|(x, y)| x != y)
+                .unwrap_or(bytes_a.len().min(bytes_b.len()));
             panic!(
                 "{rel:?} differs: {} bytes in {}, {} bytes in {}, first difference at byte {at}",
                 bytes_a.len(),

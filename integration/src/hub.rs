@@ -81,7 +81,9 @@ impl HubRequest {
     pub fn downloaded_a_body(&self) -> bool {
         self.method == "GET"
             && matches!(self.status, Some(200) | Some(206))
-            && (self.port == "cdn" || self.path.starts_with("/api/resolve-cache/") || self.path.contains("/resolve/"))
+            && (self.port == "cdn"
+                || self.path.starts_with("/api/resolve-cache/")
+                || self.path.contains("/resolve/"))
     }
 
     /// `port METHOD path?query -> status [auth] [If-None-Match: …]`.
@@ -128,7 +130,10 @@ impl HubStats {
 
     /// Requests that carried a file body (see [`HubRequest::downloaded_a_body`]).
     pub fn body_downloads(&self) -> Vec<&HubRequest> {
-        self.requests.iter().filter(|r| r.downloaded_a_body()).collect()
+        self.requests
+            .iter()
+            .filter(|r| r.downloaded_a_body())
+            .collect()
     }
 
     /// CDN `GET`s answered with 200 or 206, keyed by the sha256 in their path.
@@ -171,7 +176,14 @@ impl FakeHub {
             .arg(&repos)
             .arg("--files")
             .arg(&files)
-            .args(["--port", "0", "--cdn-port", "0", "--exit-on-stdin-eof", "--state-file"])
+            .args([
+                "--port",
+                "0",
+                "--cdn-port",
+                "0",
+                "--exit-on-stdin-eof",
+                "--state-file",
+            ])
             .arg(&state)
             .env("PATH", crate::engine::tool_path())
             .stdin(Stdio::piped())
@@ -204,12 +216,28 @@ impl FakeHub {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let endpoint = info["endpoint"].as_str().expect("state file endpoint").to_string();
+        let endpoint = info["endpoint"]
+            .as_str()
+            .expect("state file endpoint")
+            .to_string();
         let cdn = info["cdn"].as_str().expect("state file cdn").to_string();
         for url in [&endpoint, &cdn] {
-            assert!(url.starts_with("http://127.0.0.1:"), "fakehub must listen on 127.0.0.1 only, got {url}");
+            assert!(
+                url.starts_with("http://127.0.0.1:"),
+                "fakehub must listen on 127.0.0.1 only, got {url}"
+            );
         }
-        FakeHub { child: Some(child), stdin, endpoint, cdn, dir, repos, files, log, staged: std::cell::Cell::new(0) }
+        FakeHub {
+            child: Some(child),
+            stdin,
+            endpoint,
+            cdn,
+            dir,
+            repos,
+            files,
+            log,
+            staged: std::cell::Cell::new(0),
+        }
     }
 
     /// The repositories directory the hub serves.
@@ -258,22 +286,38 @@ impl FakeHub {
         files: impl IntoIterator<Item = (P, B)>,
         config: Option<Value>,
     ) -> String {
-        let changes: Vec<(String, Option<Vec<u8>>)> =
-            files.into_iter().map(|(p, b)| (p.as_ref().to_string(), Some(b.as_ref().to_vec()))).collect();
+        let changes: Vec<(String, Option<Vec<u8>>)> = files
+            .into_iter()
+            .map(|(p, b)| (p.as_ref().to_string(), Some(b.as_ref().to_vec())))
+            .collect();
         let spec = self.stage(&changes);
-        let mut args = vec!["create".to_string(), repo.to_string(), "--files-json".into(), spec.display().to_string()];
+        let mut args = vec![
+            "create".to_string(),
+            repo.to_string(),
+            "--files-json".into(),
+            spec.display().to_string(),
+        ];
         if let Some(c) = config {
             args.push("--config".into());
             args.push(c.to_string());
         }
-        self.make_repo(&args)["commit"].as_str().expect("commit in make_repo output").to_string()
+        self.make_repo(&args)["commit"]
+            .as_str()
+            .expect("commit in make_repo output")
+            .to_string()
     }
 
     /// Creates dataset repo `datasets/org/name` with one commit on `main`
     /// holding `files`. Returns the commit id.
-    pub fn create_dataset<P: AsRef<str>, B: AsRef<[u8]>>(&self, repo: &str, files: impl IntoIterator<Item = (P, B)>) -> String {
-        let changes: Vec<(String, Option<Vec<u8>>)> =
-            files.into_iter().map(|(p, b)| (p.as_ref().to_string(), Some(b.as_ref().to_vec()))).collect();
+    pub fn create_dataset<P: AsRef<str>, B: AsRef<[u8]>>(
+        &self,
+        repo: &str,
+        files: impl IntoIterator<Item = (P, B)>,
+    ) -> String {
+        let changes: Vec<(String, Option<Vec<u8>>)> = files
+            .into_iter()
+            .map(|(p, b)| (p.as_ref().to_string(), Some(b.as_ref().to_vec())))
+            .collect();
         let spec = self.stage(&changes);
         let args = vec![
             "create".to_string(),
@@ -283,17 +327,28 @@ impl FakeHub {
             "--files-json".into(),
             spec.display().to_string(),
         ];
-        self.make_repo(&args)["commit"].as_str().expect("commit in make_repo output").to_string()
+        self.make_repo(&args)["commit"]
+            .as_str()
+            .expect("commit in make_repo output")
+            .to_string()
     }
 
     /// Creates repo `org/name` from the files under `dir` (as they are).
     pub fn create_repo_from_dir(&self, repo: &str, dir: &Path, config: Option<Value>) -> String {
-        let mut args = vec!["create".to_string(), repo.to_string(), "--files-dir".into(), dir.display().to_string()];
+        let mut args = vec![
+            "create".to_string(),
+            repo.to_string(),
+            "--files-dir".into(),
+            dir.display().to_string(),
+        ];
         if let Some(c) = config {
             args.push("--config".into());
             args.push(c.to_string());
         }
-        self.make_repo(&args)["commit"].as_str().expect("commit in make_repo output").to_string()
+        self.make_repo(&args)["commit"]
+            .as_str()
+            .expect("commit in make_repo output")
+            .to_string()
     }
 
     /// Adds a commit to `branch` (created when missing, starting from
@@ -305,8 +360,10 @@ impl FakeHub {
         parent: Option<&str>,
         changes: impl IntoIterator<Item = (P, Option<Vec<u8>>)>,
     ) -> String {
-        let changes: Vec<(String, Option<Vec<u8>>)> =
-            changes.into_iter().map(|(p, b)| (p.as_ref().to_string(), b)).collect();
+        let changes: Vec<(String, Option<Vec<u8>>)> = changes
+            .into_iter()
+            .map(|(p, b)| (p.as_ref().to_string(), b))
+            .collect();
         let spec = self.stage(&changes);
         let mut args = vec![
             "commit".to_string(),
@@ -320,12 +377,20 @@ impl FakeHub {
             args.push("--parent".into());
             args.push(p.to_string());
         }
-        self.make_repo(&args)["commit"].as_str().expect("commit in make_repo output").to_string()
+        self.make_repo(&args)["commit"]
+            .as_str()
+            .expect("commit in make_repo output")
+            .to_string()
     }
 
     /// Points branch (or, with `tag`, tag) `name` at revision `rev`.
     pub fn set_ref(&self, repo: &str, name: &str, rev: &str, tag: bool) {
-        let mut args = vec!["ref".to_string(), repo.to_string(), name.to_string(), rev.to_string()];
+        let mut args = vec![
+            "ref".to_string(),
+            repo.to_string(),
+            name.to_string(),
+            rev.to_string(),
+        ];
         if tag {
             args.push("--tag".into());
         }
@@ -340,8 +405,10 @@ impl FakeHub {
     /// The date the hub gives a commit (`lastModified`), from `refs.json`.
     pub fn commit_date(&self, repo: &str, commit: &str) -> String {
         let path = self.repos.join("models").join(repo).join("refs.json");
-        let refs: Value = serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())))
-            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+        let refs: Value = serde_json::from_slice(
+            &std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+        )
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
         refs["commit_dates"][commit]
             .as_str()
             .unwrap_or_else(|| panic!("no date for commit {commit} in {}", path.display()))
@@ -390,7 +457,8 @@ impl FakeHub {
         );
         let text = String::from_utf8_lossy(&out.stdout);
         let line = text.lines().last().unwrap_or("");
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("make_repo.py {args:?} printed no JSON ({e}): {text}"))
+        serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("make_repo.py {args:?} printed no JSON ({e}): {text}"))
     }
 
     // --------------------------------------------------------- controls ---
@@ -399,7 +467,12 @@ impl FakeHub {
     /// optional `method`, `port`, `retry_after`, `truncate_after`).
     pub fn fail(&self, rule: Value) {
         let (status, body) = self.http("POST", "/_fake/fail", Some(&rule));
-        assert_eq!(status, 200, "POST /_fake/fail {rule}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            200,
+            "POST /_fake/fail {rule}: {}",
+            String::from_utf8_lossy(&body)
+        );
     }
 
     /// `POST /_fake/reset`: removes all failure rules.
@@ -417,7 +490,12 @@ impl FakeHub {
     /// `GET /_fake/stats`.
     pub fn stats(&self) -> HubStats {
         let (status, body) = self.http("GET", "/_fake/stats", None);
-        assert_eq!(status, 200, "GET /_fake/stats: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            200,
+            "GET /_fake/stats: {}",
+            String::from_utf8_lossy(&body)
+        );
         let v: Value = serde_json::from_slice(&body).expect("stats JSON");
         let text = |x: &Value| x.as_str().map(str::to_string);
         let requests = v["requests"]
@@ -447,17 +525,23 @@ impl FakeHub {
     /// One HTTP/1.1 request to the hub port, `Connection: close`.
     fn http(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Vec<u8>) {
         let addr = self.endpoint.trim_start_matches("http://");
-        let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to fakehub {addr}: {e}"));
+        let mut stream =
+            TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to fakehub {addr}: {e}"));
         stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let payload = body.map(|b| b.to_string()).unwrap_or_default();
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
             payload.len()
         );
-        stream.write_all(request.as_bytes()).expect("send request to fakehub");
+        stream
+            .write_all(request.as_bytes())
+            .expect("send request to fakehub");
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).expect("read fakehub response");
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP response header end");
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("HTTP response header end");
         let head = String::from_utf8_lossy(&raw[..split]);
         let status = head
             .split_whitespace()
@@ -472,12 +556,17 @@ impl Drop for FakeHub {
     fn drop(&mut self) {
         drop(self.stdin.take()); // EOF: the hub stops by itself
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).stderr(Stdio::null()).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
                 match child.try_wait() {
                     Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
                     _ => {
                         let _ = child.kill();
                         let _ = child.wait();

@@ -48,7 +48,9 @@ pub const LAYER_FORMATS: &[&str] = &["raw", "tar", "tar+gzip", "tar+zstd"];
 
 /// The `<kind>` and `<format>` of a ModelPack layer media type, if it is one.
 pub fn kind_and_format(media_type: &str) -> Option<(&str, &str)> {
-    let (kind, format) = media_type.strip_prefix("application/vnd.cncf.model.")?.split_once(".v1.")?;
+    let (kind, format) = media_type
+        .strip_prefix("application/vnd.cncf.model.")?
+        .split_once(".v1.")?;
     (LAYER_KINDS.contains(&kind) && LAYER_FORMATS.contains(&format)).then_some((kind, format))
 }
 
@@ -64,7 +66,9 @@ pub fn uncompressed(format: &str, blob: &[u8]) -> Vec<u8> {
         "tar" => blob.to_vec(),
         "tar+gzip" => {
             let mut out = Vec::new();
-            flate2::read::GzDecoder::new(blob).read_to_end(&mut out).expect("layer blob is gzip");
+            flate2::read::GzDecoder::new(blob)
+                .read_to_end(&mut out)
+                .expect("layer blob is gzip");
             out
         }
         "tar+zstd" => zstd::decode_all(blob).expect("layer blob is zstd"),
@@ -91,15 +95,22 @@ impl Descriptor {
     /// Parses a descriptor; `what` names it in panic messages.
     pub fn from_json(v: &Value, what: &str) -> Self {
         let string = |key: &str| -> String {
-            v[key].as_str().unwrap_or_else(|| panic!("{what}: {key:?} missing or not a string in {v}")).to_string()
+            v[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}: {key:?} missing or not a string in {v}"))
+                .to_string()
         };
-        let size = v["size"].as_u64().unwrap_or_else(|| panic!("{what}: \"size\" missing or not a number in {v}"));
+        let size = v["size"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{what}: \"size\" missing or not a number in {v}"));
         let annotations = match &v["annotations"] {
             Value::Null => BTreeMap::new(),
             Value::Object(map) => map
                 .iter()
                 .map(|(k, val)| {
-                    let s = val.as_str().unwrap_or_else(|| panic!("{what}: annotation {k:?} is not a string"));
+                    let s = val
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{what}: annotation {k:?} is not a string"));
                     (k.clone(), s.to_string())
                 })
                 .collect(),
@@ -141,7 +152,9 @@ impl Layer {
 
     /// The layer format (`raw`, `tar`, `tar+gzip`, `tar+zstd`).
     pub fn format(&self) -> &str {
-        kind_and_format(&self.descriptor.media_type).expect("verified media type").1
+        kind_and_format(&self.descriptor.media_type)
+            .expect("verified media type")
+            .1
     }
 
     /// The permission bits recorded in the metadata annotation.
@@ -189,18 +202,32 @@ impl Layout {
         let manifest = parse_json(&manifest_bytes, "manifest");
         check_manifest_fields(&manifest);
         let config_descriptor = Descriptor::from_json(&manifest["config"], "manifest config");
-        assert_eq!(config_descriptor.media_type, MEDIA_TYPE_CONFIG, "config mediaType");
+        assert_eq!(
+            config_descriptor.media_type, MEDIA_TYPE_CONFIG,
+            "config mediaType"
+        );
         let config = parse_json(&read_blob(&root, &config_descriptor, "config"), "config");
 
         let layers = parse_layers(&root, &manifest);
         check_config(&root, &config, &layers);
 
-        let mut referenced: BTreeSet<String> = layers.iter().map(|l| l.descriptor.digest.clone()).collect();
+        let mut referenced: BTreeSet<String> =
+            layers.iter().map(|l| l.descriptor.digest.clone()).collect();
         referenced.insert(manifest_descriptor.digest.clone());
         referenced.insert(config_descriptor.digest.clone());
         check_no_unreferenced_blobs(&root, &referenced);
 
-        Layout { root, index_bytes, index, manifest_descriptor, manifest_bytes, manifest, config_descriptor, config, layers }
+        Layout {
+            root,
+            index_bytes,
+            index,
+            manifest_descriptor,
+            manifest_bytes,
+            manifest,
+            config_descriptor,
+            config,
+            layers,
+        }
     }
 
     /// The manifest digest from `index.json`.
@@ -248,7 +275,8 @@ impl Layout {
         for layer in &self.layers {
             let target = dest.join(&layer.path);
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
+                std::fs::create_dir_all(parent)
+                    .unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
             }
             let blob = read(&self.blob_path(&layer.descriptor.digest));
             let content = match layer.format() {
@@ -266,7 +294,9 @@ impl Layout {
 /// `a/b/c.bin` gives `a/` and `a/b/`.
 pub fn parent_dir_entries(path: &str) -> Vec<String> {
     let parts: Vec<&str> = path.split('/').collect();
-    (1..parts.len()).map(|n| format!("{}/", parts[..n].join("/"))).collect()
+    (1..parts.len())
+        .map(|n| format!("{}/", parts[..n].join("/")))
+        .collect()
 }
 
 /// The content of the file of a tar layer, checked against the layer: the
@@ -280,30 +310,93 @@ fn single_tar_entry(tar_bytes: &[u8], layer: &Layer) -> Vec<u8> {
     for dir in parent_dir_entries(&layer.path) {
         let entry = entries
             .next()
-            .unwrap_or_else(|| panic!("{}: tar layer ends before the directory entry {dir:?}", layer.path))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: tar layer ends before the directory entry {dir:?}",
+                    layer.path
+                )
+            })
             .expect("tar entry");
         let header = entry.header();
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        assert_eq!(name, dir, "{}: tar directory entries, parent first, before the file", layer.path);
-        assert_eq!(header.entry_type(), tar::EntryType::Directory, "{}: entry type of {dir:?}", layer.path);
-        assert_eq!(header.mode().expect("mode"), 0o755, "{}: mode of {dir:?}", layer.path);
-        assert_eq!((header.uid().unwrap(), header.gid().unwrap(), header.mtime().unwrap()), (0, 0, 0), "{}: uid/gid/mtime of {dir:?}", layer.path);
+        assert_eq!(
+            name, dir,
+            "{}: tar directory entries, parent first, before the file",
+            layer.path
+        );
+        assert_eq!(
+            header.entry_type(),
+            tar::EntryType::Directory,
+            "{}: entry type of {dir:?}",
+            layer.path
+        );
+        assert_eq!(
+            header.mode().expect("mode"),
+            0o755,
+            "{}: mode of {dir:?}",
+            layer.path
+        );
+        assert_eq!(
+            (
+                header.uid().unwrap(),
+                header.gid().unwrap(),
+                header.mtime().unwrap()
+            ),
+            (0, 0, 0),
+            "{}: uid/gid/mtime of {dir:?}",
+            layer.path
+        );
     }
     let mut entry = entries
         .next()
         .unwrap_or_else(|| panic!("{}: tar layer holds no file", layer.path))
         .expect("tar entry");
     let header = entry.header().clone();
-    let name = entry.path().expect("tar entry path").to_string_lossy().into_owned();
-    assert_eq!(name, layer.path, "tar entry name vs org.cncf.model.filepath");
-    assert_eq!(header.entry_type(), tar::EntryType::Regular, "{}: tar entry type", layer.path);
-    assert_eq!(header.mode().expect("mode"), layer.mode(), "{}: tar mode vs metadata mode", layer.path);
-    assert_eq!((header.uid().unwrap(), header.gid().unwrap(), header.mtime().unwrap()), (0, 0, 0), "{}: tar uid/gid/mtime", layer.path);
+    let name = entry
+        .path()
+        .expect("tar entry path")
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        name, layer.path,
+        "tar entry name vs org.cncf.model.filepath"
+    );
+    assert_eq!(
+        header.entry_type(),
+        tar::EntryType::Regular,
+        "{}: tar entry type",
+        layer.path
+    );
+    assert_eq!(
+        header.mode().expect("mode"),
+        layer.mode(),
+        "{}: tar mode vs metadata mode",
+        layer.path
+    );
+    assert_eq!(
+        (
+            header.uid().unwrap(),
+            header.gid().unwrap(),
+            header.mtime().unwrap()
+        ),
+        (0, 0, 0),
+        "{}: tar uid/gid/mtime",
+        layer.path
+    );
     let mut content = Vec::new();
     entry.read_to_end(&mut content).expect("tar entry content");
-    assert_eq!(Some(content.len() as u64), layer.metadata["size"].as_u64(), "{}: tar entry size vs metadata size", layer.path);
+    assert_eq!(
+        Some(content.len() as u64),
+        layer.metadata["size"].as_u64(),
+        "{}: tar entry size vs metadata size",
+        layer.path
+    );
     drop(entry);
-    assert!(entries.next().is_none(), "{}: tar layer holds more than its directories and one file", layer.path);
+    assert!(
+        entries.next().is_none(),
+        "{}: tar layer holds more than its directories and one file",
+        layer.path
+    );
     content
 }
 
@@ -312,12 +405,18 @@ fn read(path: &Path) -> Vec<u8> {
 }
 
 fn parse_json(bytes: &[u8], what: &str) -> Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|e| panic!("{what} is not JSON: {e}: {:?}", String::from_utf8_lossy(bytes)))
+    serde_json::from_slice(bytes).unwrap_or_else(|e| {
+        panic!(
+            "{what} is not JSON: {e}: {:?}",
+            String::from_utf8_lossy(bytes)
+        )
+    })
 }
 
 fn blob_path(root: &Path, digest: &str) -> PathBuf {
-    let (alg, hex) = digest.split_once(':').unwrap_or_else(|| panic!("digest {digest:?} has no algorithm"));
+    let (alg, hex) = digest
+        .split_once(':')
+        .unwrap_or_else(|| panic!("digest {digest:?} has no algorithm"));
     root.join("blobs").join(alg).join(hex)
 }
 
@@ -326,35 +425,66 @@ fn blob_path(root: &Path, digest: &str) -> PathBuf {
 fn check_top_level(root: &Path) {
     let entries: BTreeSet<String> = std::fs::read_dir(root)
         .unwrap_or_else(|e| panic!("read layout dir {}: {e}", root.display()))
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
-    let expected: BTreeSet<String> = ["blobs", "index.json", "oci-layout"].iter().map(|s| s.to_string()).collect();
-    assert_eq!(entries, expected, "top-level entries of the layout {}", root.display());
+    let expected: BTreeSet<String> = ["blobs", "index.json", "oci-layout"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        entries,
+        expected,
+        "top-level entries of the layout {}",
+        root.display()
+    );
 }
 
 fn check_oci_layout(root: &Path) {
     let v = parse_json(&read(&root.join("oci-layout")), "oci-layout");
-    assert_eq!(v, serde_json::json!({"imageLayoutVersion": "1.0.0"}), "oci-layout content");
+    assert_eq!(
+        v,
+        serde_json::json!({"imageLayoutVersion": "1.0.0"}),
+        "oci-layout content"
+    );
 }
 
 fn single_manifest(index: &Value) -> Descriptor {
     assert_eq!(index["schemaVersion"], 2, "index.json schemaVersion");
     assert_eq!(index["mediaType"], MEDIA_TYPE_INDEX, "index.json mediaType");
-    let manifests = index["manifests"].as_array().unwrap_or_else(|| panic!("index.json has no manifests array: {index}"));
-    assert_eq!(manifests.len(), 1, "index.json must list exactly one manifest: {index}");
+    let manifests = index["manifests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("index.json has no manifests array: {index}"));
+    assert_eq!(
+        manifests.len(),
+        1,
+        "index.json must list exactly one manifest: {index}"
+    );
     let d = Descriptor::from_json(&manifests[0], "index.json manifest");
-    assert_eq!(d.media_type, MEDIA_TYPE_MANIFEST, "index.json manifest mediaType");
+    assert_eq!(
+        d.media_type, MEDIA_TYPE_MANIFEST,
+        "index.json manifest mediaType"
+    );
     d
 }
 
 /// Reads a blob and checks its size and sha256 against the descriptor.
 fn read_blob(root: &Path, d: &Descriptor, what: &str) -> Vec<u8> {
-    read_verified(root, d, what).unwrap_or_else(|| panic!("{what}: blob {} is implausibly large", d.digest))
+    read_verified(root, d, what)
+        .unwrap_or_else(|| panic!("{what}: blob {} is implausibly large", d.digest))
 }
 
 /// Hashes a blob in chunks; returns its bytes only when small (JSON docs).
 fn read_verified(root: &Path, d: &Descriptor, what: &str) -> Option<Vec<u8>> {
-    assert!(d.digest.starts_with("sha256:"), "{what}: digest {:?} is not sha256", d.digest);
+    assert!(
+        d.digest.starts_with("sha256:"),
+        "{what}: digest {:?} is not sha256",
+        d.digest
+    );
     let path = blob_path(root, &d.digest);
     let mut file = std::fs::File::open(&path)
         .unwrap_or_else(|e| panic!("{what}: blob {} is missing from the layout: {e}", d.digest));
@@ -363,7 +493,9 @@ fn read_verified(root: &Path, d: &Descriptor, what: &str) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {
-        let n = file.read(&mut buf).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let n = file
+            .read(&mut buf)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         if n == 0 {
             break;
         }
@@ -373,20 +505,32 @@ fn read_verified(root: &Path, d: &Descriptor, what: &str) -> Option<Vec<u8>> {
         }
         total += n as u64;
     }
-    assert_eq!(total, d.size, "{what}: size of blob {} on disk vs descriptor", d.digest);
+    assert_eq!(
+        total, d.size,
+        "{what}: size of blob {} on disk vs descriptor",
+        d.digest
+    );
     let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-    assert_eq!(actual, d.digest, "{what}: sha256 of the blob's bytes vs its descriptor digest");
+    assert_eq!(
+        actual, d.digest,
+        "{what}: sha256 of the blob's bytes vs its descriptor digest"
+    );
     (total < (4 << 20)).then_some(kept)
 }
 
 fn check_manifest_fields(m: &Value) {
     assert_eq!(m["schemaVersion"], 2, "manifest schemaVersion");
     assert_eq!(m["mediaType"], MEDIA_TYPE_MANIFEST, "manifest mediaType");
-    assert_eq!(m["artifactType"], ARTIFACT_TYPE_MODEL, "manifest artifactType");
+    assert_eq!(
+        m["artifactType"], ARTIFACT_TYPE_MODEL,
+        "manifest artifactType"
+    );
 }
 
 fn parse_layers(root: &Path, manifest: &Value) -> Vec<Layer> {
-    let list = manifest["layers"].as_array().unwrap_or_else(|| panic!("manifest has no layers array: {manifest}"));
+    let list = manifest["layers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("manifest has no layers array: {manifest}"));
     assert!(!list.is_empty(), "manifest has no layers");
     let mut seen = BTreeSet::new();
     let layers: Vec<Layer> = list
@@ -394,8 +538,16 @@ fn parse_layers(root: &Path, manifest: &Value) -> Vec<Layer> {
         .enumerate()
         .map(|(i, v)| {
             let layer = parse_layer(v, i);
-            assert!(seen.insert(layer.path.clone()), "two layers share the filepath {:?}", layer.path);
-            read_verified(root, &layer.descriptor, &format!("layer {i} ({})", layer.path));
+            assert!(
+                seen.insert(layer.path.clone()),
+                "two layers share the filepath {:?}",
+                layer.path
+            );
+            read_verified(
+                root,
+                &layer.descriptor,
+                &format!("layer {i} ({})", layer.path),
+            );
             layer
         })
         .collect();
@@ -405,25 +557,45 @@ fn parse_layers(root: &Path, manifest: &Value) -> Vec<Layer> {
 fn parse_layer(v: &Value, i: usize) -> Layer {
     let what = format!("layer {i}");
     let d = Descriptor::from_json(v, &what);
-    let (_, format) = kind_and_format(&d.media_type)
-        .unwrap_or_else(|| panic!("{what}: mediaType {:?} is not a ModelPack layer type", d.media_type));
+    let (_, format) = kind_and_format(&d.media_type).unwrap_or_else(|| {
+        panic!(
+            "{what}: mediaType {:?} is not a ModelPack layer type",
+            d.media_type
+        )
+    });
     let path = d
         .annotation(ANNOTATION_FILEPATH)
-        .unwrap_or_else(|| panic!("{what}: no {ANNOTATION_FILEPATH} annotation: {:?}", d.annotations))
+        .unwrap_or_else(|| {
+            panic!(
+                "{what}: no {ANNOTATION_FILEPATH} annotation: {:?}",
+                d.annotations
+            )
+        })
         .to_string();
     check_relative_path(&path, &what);
-    assert_eq!(d.annotation(ANNOTATION_TITLE), Some(path.as_str()), "{what}: {ANNOTATION_TITLE} vs filepath");
+    assert_eq!(
+        d.annotation(ANNOTATION_TITLE),
+        Some(path.as_str()),
+        "{what}: {ANNOTATION_TITLE} vs filepath"
+    );
     let untested = match d.annotation(ANNOTATION_UNTESTED) {
         Some("true") => true,
         Some("false") => false,
-        other => panic!("{what} ({path}): {ANNOTATION_UNTESTED} is {other:?}, want \"true\" or \"false\""),
+        other => panic!(
+            "{what} ({path}): {ANNOTATION_UNTESTED} is {other:?}, want \"true\" or \"false\""
+        ),
     };
     let raw = d
         .annotation(ANNOTATION_FILE_METADATA)
         .unwrap_or_else(|| panic!("{what} ({path}): no {ANNOTATION_FILE_METADATA} annotation"));
     let metadata = parse_json(raw.as_bytes(), &format!("{what} ({path}) file metadata"));
     check_metadata(&metadata, &path, (format == "raw").then_some(d.size));
-    Layer { descriptor: d, path, metadata, untested }
+    Layer {
+        descriptor: d,
+        path,
+        metadata,
+        untested,
+    }
 }
 
 fn check_relative_path(path: &str, what: &str) {
@@ -431,7 +603,9 @@ fn check_relative_path(path: &str, what: &str) {
         !path.is_empty()
             && !path.starts_with('/')
             && !path.contains('\\')
-            && path.split('/').all(|c| !c.is_empty() && c != "." && c != ".."),
+            && path
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".."),
         "{what}: filepath {path:?} is not a clean relative path"
     );
 }
@@ -441,16 +615,31 @@ fn check_relative_path(path: &str, what: &str) {
 fn check_metadata(m: &Value, path: &str, raw_size: Option<u64>) {
     let base = path.rsplit('/').next().unwrap_or(path);
     assert_eq!(m["name"], base, "{path}: metadata name");
-    assert!(m["size"].is_u64(), "{path}: metadata size is not a number: {m}");
+    assert!(
+        m["size"].is_u64(),
+        "{path}: metadata size is not a number: {m}"
+    );
     if let Some(size) = raw_size {
         assert_eq!(m["size"], size, "{path}: metadata size vs layer size");
     }
-    assert!(m["mode"].is_u64(), "{path}: metadata mode is not a number: {m}");
-    assert_eq!(m["typeflag"], 0, "{path}: metadata typeflag (0 = regular file)");
+    assert!(
+        m["mode"].is_u64(),
+        "{path}: metadata mode is not a number: {m}"
+    );
+    assert_eq!(
+        m["typeflag"], 0,
+        "{path}: metadata typeflag (0 = regular file)"
+    );
     for key in ["uid", "gid"] {
-        assert!(m[key].is_u64(), "{path}: metadata {key} is not a number: {m}");
+        assert!(
+            m[key].is_u64(),
+            "{path}: metadata {key} is not a number: {m}"
+        );
     }
-    assert!(m["mtime"].is_string(), "{path}: metadata mtime is not a string: {m}");
+    assert!(
+        m["mtime"].is_string(),
+        "{path}: metadata mtime is not a string: {m}"
+    );
 }
 
 /// The config validates against the official schema, and its diffIds are
@@ -458,7 +647,10 @@ fn check_metadata(m: &Value, path: &str, raw_size: Option<u64>) {
 /// uncompressed tars).
 fn check_config(root: &Path, config: &Value, layers: &[Layer]) {
     let errors = schema_errors(config);
-    assert!(errors.is_empty(), "config fails the official schema: {errors:#?}\nconfig: {config}");
+    assert!(
+        errors.is_empty(),
+        "config fails the official schema: {errors:#?}\nconfig: {config}"
+    );
     assert_eq!(config["modelfs"]["type"], "layers", "config modelfs.type");
     let diff_ids: Vec<&str> = config["modelfs"]["diffIds"]
         .as_array()
@@ -470,39 +662,61 @@ fn check_config(root: &Path, config: &Value, layers: &[Layer]) {
         .iter()
         .map(|l| match l.format() {
             "raw" | "tar" => l.descriptor.digest.clone(),
-            format => crate::sha256_digest(&uncompressed(format, &read(&blob_path(root, &l.descriptor.digest)))),
+            format => crate::sha256_digest(&uncompressed(
+                format,
+                &read(&blob_path(root, &l.descriptor.digest)),
+            )),
         })
         .collect();
-    assert_eq!(diff_ids, expected, "config modelfs.diffIds vs the layers' uncompressed digests (in order)");
+    assert_eq!(
+        diff_ids, expected,
+        "config modelfs.diffIds vs the layers' uncompressed digests (in order)"
+    );
 }
 
 /// Schema violations of a config, one line each (empty when valid).
 pub fn schema_errors(config: &Value) -> Vec<String> {
     let path = crate::config_schema_path();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("read the official schema {}: {e} (shared/ must sit beside the repository)", path.display())
+        panic!(
+            "read the official schema {}: {e} (shared/ must sit beside the repository)",
+            path.display()
+        )
     });
-    let schema: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
-    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{} is not a valid schema: {e}", path.display()));
-    validator.iter_errors(config).map(|e| format!("{} at {}", e, e.instance_path)).collect()
+    let schema: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    let validator = jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("{} is not a valid schema: {e}", path.display()));
+    validator
+        .iter_errors(config)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect()
 }
 
 fn check_no_unreferenced_blobs(root: &Path, referenced: &BTreeSet<String>) {
     let mut extra = Vec::new();
     let blobs = root.join("blobs");
-    for alg in std::fs::read_dir(&blobs).unwrap_or_else(|e| panic!("read {}: {e}", blobs.display())) {
+    for alg in std::fs::read_dir(&blobs).unwrap_or_else(|e| panic!("read {}: {e}", blobs.display()))
+    {
         let alg = alg.expect("dir entry");
         let alg_name = alg.file_name().to_string_lossy().into_owned();
         assert!(alg.path().is_dir(), "blobs/{alg_name} is not a directory");
         for blob in std::fs::read_dir(alg.path()).expect("read blobs/<alg>") {
-            let name = blob.expect("dir entry").file_name().to_string_lossy().into_owned();
+            let name = blob
+                .expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
             let digest = format!("{alg_name}:{name}");
             if !referenced.contains(&digest) {
                 extra.push(digest);
             }
         }
     }
-    assert!(extra.is_empty(), "blobs not referenced by the manifest, config or layers: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "blobs not referenced by the manifest, config or layers: {extra:?}"
+    );
 }
 
 #[cfg(test)]

@@ -51,8 +51,15 @@ pub fn unique_name(prefix: &str) -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("{}-{}-{n}-{nanos:x}", prefix.to_ascii_lowercase(), std::process::id())
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{}-{n}-{nanos:x}",
+        prefix.to_ascii_lowercase(),
+        std::process::id()
+    )
 }
 
 /// `sha256:<hex>` of some bytes.
@@ -66,7 +73,9 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 /// (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = std::process::Command::new(cli_binary());
-    cmd.args(args).env_remove("HF_TOKEN").env_remove("HF_ENDPOINT");
+    cmd.args(args)
+        .env_remove("HF_TOKEN")
+        .env_remove("HF_ENDPOINT");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -85,7 +94,9 @@ pub fn cli_binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("MODELPACK_CLI").filter(|v| !v.is_empty()) {
         return PathBuf::from(bin);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
     let bin = target.join("debug/modelpack-frontend");
     assert!(
         bin.is_file(),

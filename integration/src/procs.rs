@@ -23,23 +23,42 @@ pub struct Proc {
 impl Proc {
     /// Whether its argv or environment contains `needle`.
     pub fn mentions(&self, needle: &str) -> bool {
-        self.args.iter().chain(&self.env).any(|s| s.contains(needle))
+        self.args
+            .iter()
+            .chain(&self.env)
+            .any(|s| s.contains(needle))
     }
 }
 
 fn nul_list(path: &Path) -> Option<Vec<String>> {
     let bytes = std::fs::read(path).ok()?;
-    Some(bytes.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+    Some(
+        bytes
+            .split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect(),
+    )
 }
 
 /// Every process on the host whose argv[0] is [`BINARY`] (processes that
 /// exit while being read are skipped).
 pub fn frontend_processes() -> Vec<Proc> {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     let mut found = Vec::new();
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Some(args) = nul_list(&entry.path().join("cmdline")) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Some(args) = nul_list(&entry.path().join("cmdline")) else {
+            continue;
+        };
         if args.first().map(String::as_str) != Some(BINARY) {
             continue;
         }

@@ -37,7 +37,11 @@ impl Solve {
     /// The decoded ops of the definition (the last one of an LLB
     /// definition is the output marker, an op with no kind).
     pub fn ops(&self) -> Vec<pb::Op> {
-        self.definition.def.iter().map(|b| pb::Op::decode(b.as_slice()).expect("an op of the dumped definition decodes")).collect()
+        self.definition
+            .def
+            .iter()
+            .map(|b| pb::Op::decode(b.as_slice()).expect("an op of the dumped definition decodes"))
+            .collect()
     }
 
     /// The argv of every exec op.
@@ -61,9 +65,18 @@ pub fn solves(engine: Engine, tag: &str, wait: Duration) -> Vec<Solve> {
     loop {
         let text = std::fs::read(log).unwrap_or_else(|e| panic!("read the daemon log {log}: {e}"));
         let text = String::from_utf8_lossy(&text);
-        let lines: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix(PREFIX)).filter_map(|l| l.strip_prefix(' ')).filter_map(|l| l.strip_prefix(tag)).filter_map(|l| l.strip_prefix(' ')).collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(PREFIX))
+            .filter_map(|l| l.strip_prefix(' '))
+            .filter_map(|l| l.strip_prefix(tag))
+            .filter_map(|l| l.strip_prefix(' '))
+            .collect();
         if let Some(end) = lines.iter().find_map(|l| l.strip_prefix("end ")) {
-            let count: u64 = end.trim().parse().unwrap_or_else(|_| panic!("bad end line for {tag}: {end:?}"));
+            let count: u64 = end
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("bad end line for {tag}: {end:?}"));
             return assemble(&lines, count, tag, log);
         }
         assert!(
@@ -82,25 +95,57 @@ fn assemble(lines: &[&str], count: u64, tag: &str, log: &str) -> Vec<Solve> {
     for l in lines.iter().filter(|l| !l.starts_with("end ")) {
         let mut words = l.split(' ');
         let (seq, part, hex) = (words.next(), words.next(), words.next().unwrap_or(""));
-        let seq: u64 = seq.and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("bad dump line in {log}: {l:?}"));
-        let (n, of) = part.and_then(|p| p.split_once('/')).unwrap_or_else(|| panic!("bad dump line in {log}: {l:?}"));
-        let (n, of): (usize, usize) = (n.parse().expect("part number"), of.parse().expect("part count"));
-        let bytes = hex::decode(hex).unwrap_or_else(|e| panic!("bad hex in a dump line of {tag}: {e}"));
+        let seq: u64 = seq
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad dump line in {log}: {l:?}"));
+        let (n, of) = part
+            .and_then(|p| p.split_once('/'))
+            .unwrap_or_else(|| panic!("bad dump line in {log}: {l:?}"));
+        let (n, of): (usize, usize) = (
+            n.parse().expect("part number"),
+            of.parse().expect("part count"),
+        );
+        let bytes =
+            hex::decode(hex).unwrap_or_else(|e| panic!("bad hex in a dump line of {tag}: {e}"));
         let entry = parts.entry(seq).or_insert((of, BTreeMap::new()));
-        assert_eq!(entry.0, of, "solve {seq} of {tag} announced two part counts");
-        assert!(entry.1.insert(n, bytes).is_none(), "solve {seq} of {tag}: part {n} twice (two builds with one tag?)");
+        assert_eq!(
+            entry.0, of,
+            "solve {seq} of {tag} announced two part counts"
+        );
+        assert!(
+            entry.1.insert(n, bytes).is_none(),
+            "solve {seq} of {tag}: part {n} twice (two builds with one tag?)"
+        );
     }
     let seqs: Vec<u64> = parts.keys().copied().collect();
-    assert_eq!(seqs, (0..count).collect::<Vec<_>>(), "the frontend announced {count} solves for {tag}; {log} holds {seqs:?}");
+    assert_eq!(
+        seqs,
+        (0..count).collect::<Vec<_>>(),
+        "the frontend announced {count} solves for {tag}; {log} holds {seqs:?}"
+    );
     parts
         .into_iter()
         .map(|(seq, (of, chunks))| {
-            assert_eq!(chunks.keys().copied().collect::<Vec<_>>(), (1..=of).collect::<Vec<_>>(), "solve {seq} of {tag} is incomplete");
+            assert_eq!(
+                chunks.keys().copied().collect::<Vec<_>>(),
+                (1..=of).collect::<Vec<_>>(),
+                "solve {seq} of {tag} is incomplete"
+            );
             let bytes: Vec<u8> = chunks.into_values().flatten().collect();
-            let request = SolveRequest::decode(bytes.as_slice()).unwrap_or_else(|e| panic!("solve {seq} of {tag} is no SolveRequest: {e}"));
-            let definition = request.definition.unwrap_or_else(|| panic!("solve {seq} of {tag} has no definition"));
-            assert!(!definition.def.is_empty(), "solve {seq} of {tag} has an empty definition");
-            Solve { seq, bytes, definition }
+            let request = SolveRequest::decode(bytes.as_slice())
+                .unwrap_or_else(|e| panic!("solve {seq} of {tag} is no SolveRequest: {e}"));
+            let definition = request
+                .definition
+                .unwrap_or_else(|| panic!("solve {seq} of {tag} has no definition"));
+            assert!(
+                !definition.def.is_empty(),
+                "solve {seq} of {tag} has an empty definition"
+            );
+            Solve {
+                seq,
+                bytes,
+                definition,
+            }
         })
         .collect()
 }
@@ -109,8 +154,15 @@ fn assemble(lines: &[&str], count: u64, tag: &str, log: &str) -> Vec<Solve> {
 /// bytes: strings in protobuf are stored as they are, nested ops included).
 /// `what` names the needle in the message, never showing it.
 pub fn assert_absent(solves: &[Solve], needle: &str, what: &str) {
-    let hits: Vec<u64> = solves.iter().filter(|s| contains(&s.bytes, needle.as_bytes())).map(|s| s.seq).collect();
-    assert!(hits.is_empty(), "{what} is in the LLB of solve(s) {hits:?} the frontend sent BuildKit");
+    let hits: Vec<u64> = solves
+        .iter()
+        .filter(|s| contains(&s.bytes, needle.as_bytes()))
+        .map(|s| s.seq)
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "{what} is in the LLB of solve(s) {hits:?} the frontend sent BuildKit"
+    );
 }
 
 /// Whether `hay` contains `needle`.

@@ -15,7 +15,6 @@ use std::path::Path;
 use integration::engine::Build;
 use integration::fs::{self, TempDir};
 
-
 /// Runs the CLI; returns (exit code, stdout, stderr).
 fn cli(args: &[&str]) -> (i32, String, String) {
     integration::run_cli(args, &[])
@@ -26,13 +25,25 @@ fn cli(args: &[&str]) -> (i32, String, String) {
 fn model_dir() -> TempDir {
     let dir = TempDir::new("cli-ctx");
     let root = dir.path();
-    fs::write_file(root, "config.json", br#"{"architectures":["TinyForCausalLM"]}"#);
-    fs::write_file(root, "model.safetensors", &fs::pseudo_random_bytes(96 << 10, fs::fresh_seed()));
+    fs::write_file(
+        root,
+        "config.json",
+        br#"{"architectures":["TinyForCausalLM"]}"#,
+    );
+    fs::write_file(
+        root,
+        "model.safetensors",
+        &fs::pseudo_random_bytes(96 << 10, fs::fresh_seed()),
+    );
     // Big enough (>= 16 MiB) to be packed by the chain of steps that write
     // their blobs in place.
     for i in 1..=2 {
         let name = format!("shards/model-0000{i}-of-00002.safetensors");
-        fs::write_file(root, &name, &fs::pseudo_random_bytes(17 << 20, fs::fresh_seed()));
+        fs::write_file(
+            root,
+            &name,
+            &fs::pseudo_random_bytes(17 << 20, fs::fresh_seed()),
+        );
     }
     fs::write_file(root, "tokenizer/vocab.json", br#"{"a":0}"#);
     let script = fs::write_file(root, "scripts/run.py", b"print('hi')\n");
@@ -47,8 +58,12 @@ fn model_dir() -> TempDir {
 }
 
 fn index_manifest_digest(layout: &Path) -> String {
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    index["manifests"][0]["digest"].as_str().unwrap().to_string()
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -71,7 +86,11 @@ fn cli_pack_matches_the_frontend_in_every_format() {
             // The big weights are packed in place, not copied afterwards
             // (as plain tar: compress_weights is off).
             let chained = "pack shards/model-00002-of-00002.safetensors as tar into blobs/sha256";
-            assert!(outcome.stderr.contains(chained), "{format}: {chained:?} not in the progress\n{}", outcome.report());
+            assert!(
+                outcome.stderr.contains(chained),
+                "{format}: {chained:?} not in the progress\n{}",
+                outcome.report()
+            );
         }
         let packed = out.join("cli");
         let (code, stdout, stderr) = cli(&[
@@ -90,8 +109,15 @@ fn cli_pack_matches_the_frontend_in_every_format() {
         ]);
         assert_eq!(code, 0, "{format}: pack failed\n{stderr}");
         let want = index_manifest_digest(&built);
-        assert_eq!(index_manifest_digest(&packed), want, "{format}: manifest digests differ\ncli stderr:\n{stderr}");
-        assert!(stdout.contains(&want), "{format}: pack prints the digest: {stdout}");
+        assert_eq!(
+            index_manifest_digest(&packed),
+            want,
+            "{format}: manifest digests differ\ncli stderr:\n{stderr}"
+        );
+        assert!(
+            stdout.contains(&want),
+            "{format}: pack prints the digest: {stdout}"
+        );
         assert_eq!(
             std::fs::read(packed.join("index.json")).unwrap(),
             std::fs::read(built.join("index.json")).unwrap(),
@@ -102,7 +128,12 @@ fn cli_pack_matches_the_frontend_in_every_format() {
         let (code, stdout, stderr) = cli(&["validate", built.to_str().unwrap()]);
         assert_eq!(code, 0, "{format}: validate\n{stdout}\n{stderr}");
         let files = out.join("files");
-        let (code, _, stderr) = cli(&["unpack", &format!("{}:same", built.display()), "-o", files.to_str().unwrap()]);
+        let (code, _, stderr) = cli(&[
+            "unpack",
+            &format!("{}:same", built.display()),
+            "-o",
+            files.to_str().unwrap(),
+        ]);
         assert_eq!(code, 0, "{format}: unpack\n{stderr}");
         let tree = fs::read_tree(&files);
         let paths: Vec<&str> = tree.keys().map(String::as_str).collect();
@@ -120,8 +151,15 @@ fn cli_pack_matches_the_frontend_in_every_format() {
             ],
             "{format}"
         );
-        assert_eq!(tree["model.safetensors"], std::fs::read(ctx.join("model.safetensors")).unwrap());
-        assert_eq!(fs::mode(&files.join("scripts/run.py")) & 0o777, 0o755, "{format}");
+        assert_eq!(
+            tree["model.safetensors"],
+            std::fs::read(ctx.join("model.safetensors")).unwrap()
+        );
+        assert_eq!(
+            fs::mode(&files.join("scripts/run.py")) & 0o777,
+            0o755,
+            "{format}"
+        );
     }
 }
 
@@ -132,7 +170,10 @@ fn cli_exit_codes() {
     assert!(cli(&["--version"]).1.starts_with("modelpack-frontend "));
     let (code, _, stderr) = cli(&["validate", "--x"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("unknown flag --x; see modelpack-frontend validate --help"), "{stderr}");
+    assert!(
+        stderr.contains("unknown flag --x; see modelpack-frontend validate --help"),
+        "{stderr}"
+    );
     let empty = TempDir::new("cli-empty");
     let (code, stdout, _) = cli(&["validate", empty.path().to_str().unwrap(), "--json"]);
     assert_eq!(code, 1);

@@ -37,14 +37,47 @@ fn tiny_model() -> Vec<ModelFile> {
     };
     vec![
         f("config.json", &config, "weight.config", false),
-        f("tokenizer.json", br#"{"version":"1.0","model":{"type":"BPE"}}"#, "weight.config", false),
-        f("model.safetensors", &fs::pseudo_random_bytes(64 << 10, fs::fresh_seed()), "weight", false),
-        f("sub/deeper/notes.md", b"# Notes\n\nNested two levels down.\n", "doc", false),
-        ModelFile { executable: true, ..f("scripts/run.py", b"#!/usr/bin/env python3\nprint('hi')\n", "code", false) },
-        f("docs/read me first.txt", b"a file name with a space\n", "doc", false),
+        f(
+            "tokenizer.json",
+            br#"{"version":"1.0","model":{"type":"BPE"}}"#,
+            "weight.config",
+            false,
+        ),
+        f(
+            "model.safetensors",
+            &fs::pseudo_random_bytes(64 << 10, fs::fresh_seed()),
+            "weight",
+            false,
+        ),
+        f(
+            "sub/deeper/notes.md",
+            b"# Notes\n\nNested two levels down.\n",
+            "doc",
+            false,
+        ),
+        ModelFile {
+            executable: true,
+            ..f(
+                "scripts/run.py",
+                b"#!/usr/bin/env python3\nprint('hi')\n",
+                "code",
+                false,
+            )
+        },
+        f(
+            "docs/read me first.txt",
+            b"a file name with a space\n",
+            "doc",
+            false,
+        ),
         f("sub/empty.txt", b"", "doc", false),
         f("sub/config-copy.json", &config, "weight.config", false),
-        f("data/train.csv", b"prompt,answer\n1+1,2\n", "dataset", false),
+        f(
+            "data/train.csv",
+            b"prompt,answer\n1+1,2\n",
+            "dataset",
+            false,
+        ),
         f("misc/blob.dat", b"\x00\x01unknown", "weight.config", true),
     ]
 }
@@ -89,7 +122,11 @@ fn expect_failure(build: Build, fragment: &str) -> String {
     let dest = out.join("layout");
     let outcome = build.output(&dest).run();
     let line = outcome.assert_failure_with(fragment);
-    assert!(!dest.join("index.json").exists(), "a failed build exported a layout to {}", dest.display());
+    assert!(
+        !dest.join("index.json").exists(),
+        "a failed build exported a layout to {}",
+        dest.display()
+    );
     assert!(
         line.starts_with("ERROR: "),
         "buildx should report the frontend's error on its ERROR line, got {line:?}\n{}",
@@ -116,8 +153,11 @@ fn sorted(paths: &[&str]) -> Vec<String> {
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn nested_model_dir_round_trips_byte_for_byte() {
     let (ctx, files) = tiny_model_context();
-    let (_out, layout, outcome) =
-        build_layout(Build::new(ctx.path()).arg("source", ".").arg("name", "tiny"));
+    let (_out, layout, outcome) = build_layout(
+        Build::new(ctx.path())
+            .arg("source", ".")
+            .arg("name", "tiny"),
+    );
 
     // Names and types.
     assert_eq!(layout.ref_name(), Some("tiny"), "index.json ref name");
@@ -126,26 +166,62 @@ fn nested_model_dir_round_trips_byte_for_byte() {
         Some(layout::ARTIFACT_TYPE_MODEL),
         "index.json manifest entry artifactType"
     );
-    assert_eq!(layout.config["descriptor"]["name"], "tiny", "config descriptor.name");
-    assert_eq!(layout.config["config"]["format"], "safetensors", "config config.format");
+    assert_eq!(
+        layout.config["descriptor"]["name"], "tiny",
+        "config descriptor.name"
+    );
+    assert_eq!(
+        layout.config["config"]["format"], "safetensors",
+        "config config.format"
+    );
 
     // Exactly the files of the tree, each with its kind, guess flag and mode.
     let expected: Vec<&str> = files.iter().map(|f| f.path).collect();
     assert_eq!(layout.sorted_paths(), sorted(&expected), "layer file paths");
     for file in &files {
         let layer = layout.layer(file.path);
-        assert_eq!(layer.descriptor.media_type, layout::raw_media_type(file.kind), "media type of {:?}", file.path);
-        assert_eq!(layer.untested, file.untested, "{} of {:?}", layout::ANNOTATION_UNTESTED, file.path);
-        assert_eq!(layer.descriptor.size, file.bytes.len() as u64, "size of {:?}", file.path);
+        assert_eq!(
+            layer.descriptor.media_type,
+            layout::raw_media_type(file.kind),
+            "media type of {:?}",
+            file.path
+        );
+        assert_eq!(
+            layer.untested,
+            file.untested,
+            "{} of {:?}",
+            layout::ANNOTATION_UNTESTED,
+            file.path
+        );
+        assert_eq!(
+            layer.descriptor.size,
+            file.bytes.len() as u64,
+            "size of {:?}",
+            file.path
+        );
         let mode = if file.executable { 0o755 } else { 0o644 };
-        assert_eq!(layer.mode(), mode, "metadata mode of {:?} (executable: {})", file.path, file.executable);
+        assert_eq!(
+            layer.mode(),
+            mode,
+            "metadata mode of {:?} (executable: {})",
+            file.path,
+            file.executable
+        );
     }
 
     // Layers grouped by kind (config, weight, code, doc, dataset), by path within a kind.
     let order: Vec<(usize, &str)> = layout
         .layers
         .iter()
-        .map(|l| (layout::LAYER_KINDS.iter().position(|k| *k == l.kind()).unwrap(), l.path.as_str()))
+        .map(|l| {
+            (
+                layout::LAYER_KINDS
+                    .iter()
+                    .position(|k| *k == l.kind())
+                    .unwrap(),
+                l.path.as_str(),
+            )
+        })
         .collect();
     let mut want = order.clone();
     want.sort();
@@ -159,7 +235,11 @@ fn nested_model_dir_round_trips_byte_for_byte() {
     );
 
     unpacked_equals(&layout, ctx.path());
-    assert!(outcome.output().contains("assemble ModelPack layout tiny"), "progress names the layout step\n{}", outcome.report());
+    assert!(
+        outcome.output().contains("assemble ModelPack layout tiny"),
+        "progress names the layout step\n{}",
+        outcome.report()
+    );
 }
 
 // ---------------------------------------------------------------- (b) ---
@@ -171,15 +251,26 @@ fn rebuilds_give_the_same_manifest_digest() {
     let build = |dir: &Path| Build::new(dir).arg("source", ".").arg("name", "repro");
     let (_o1, first, _) = build_layout(build(ctx.path()));
     let (_o2, second, _) = build_layout(build(ctx.path()).no_cache());
-    assert_eq!(second.manifest_digest(), first.manifest_digest(), "manifest digest after a --no-cache rebuild");
-    assert_eq!(second.index_bytes, first.index_bytes, "index.json bytes after a --no-cache rebuild");
+    assert_eq!(
+        second.manifest_digest(),
+        first.manifest_digest(),
+        "manifest digest after a --no-cache rebuild"
+    );
+    assert_eq!(
+        second.index_bytes, first.index_bytes,
+        "index.json bytes after a --no-cache rebuild"
+    );
 
     // Same bytes in another directory, with fresh mtimes: still the same artifact.
     let copy = TempDir::new("ctx-copy");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     fs::copy_tree(ctx.path(), copy.path());
     let (_o3, third, _) = build_layout(build(copy.path()));
-    assert_eq!(third.manifest_digest(), first.manifest_digest(), "manifest digest of a copy of the context");
+    assert_eq!(
+        third.manifest_digest(),
+        first.manifest_digest(),
+        "manifest digest of a copy of the context"
+    );
 }
 
 // ------------------------------------------------------- tar layers ---
@@ -195,47 +286,97 @@ fn rebuilds_give_the_same_manifest_digest() {
 fn tar_layer_formats_round_trip_and_are_reproducible() {
     let (ctx, files) = tiny_model_context();
     for format in ["tar", "tar+gzip", "tar+zstd"] {
-        let build = || Build::new(ctx.path()).arg("source", ".").arg("name", "packed").arg("layer_packaging", format);
+        let build = || {
+            Build::new(ctx.path())
+                .arg("source", ".")
+                .arg("name", "packed")
+                .arg("layer_packaging", format)
+        };
         let (_out, layout, _) = build_layout(build());
-        assert_eq!(layout.layers.len(), files.len(), "{format}: one layer per file");
+        assert_eq!(
+            layout.layers.len(),
+            files.len(),
+            "{format}: one layer per file"
+        );
         for layer in &layout.layers {
-            let want = if layer.kind() == "weight" { "tar" } else { format };
-            assert_eq!(layer.format(), want, "{format}: format of {} ({})", layer.path, layer.kind());
+            let want = if layer.kind() == "weight" {
+                "tar"
+            } else {
+                format
+            };
+            assert_eq!(
+                layer.format(),
+                want,
+                "{format}: format of {} ({})",
+                layer.path,
+                layer.kind()
+            );
         }
         let weights = layout.layer("model.safetensors");
-        assert_eq!(weights.descriptor.media_type, "application/vnd.cncf.model.weight.v1.tar");
+        assert_eq!(
+            weights.descriptor.media_type,
+            "application/vnd.cncf.model.weight.v1.tar"
+        );
         unpacked_equals(&layout, ctx.path());
         let (_again, second, _) = build_layout(build().no_cache());
-        assert_eq!(second.manifest_digest(), layout.manifest_digest(), "{format}: manifest digest after --no-cache");
+        assert_eq!(
+            second.manifest_digest(),
+            layout.manifest_digest(),
+            "{format}: manifest digest after --no-cache"
+        );
     }
 }
 
 /// A context with a weight file, a README and a nested config.
 fn weights_and_readme_context() -> TempDir {
     let ctx = TempDir::new("ctx");
-    fs::write_file(ctx.path(), "model.safetensors", &fs::pseudo_random_bytes(32 << 10, fs::fresh_seed()));
-    fs::write_file(ctx.path(), "README.md", b"# tiny\n\nA model that describes itself.\n");
-    fs::write_file(ctx.path(), "text_encoder/nested/config.json", br#"{"hidden_size":8}"#);
+    fs::write_file(
+        ctx.path(),
+        "model.safetensors",
+        &fs::pseudo_random_bytes(32 << 10, fs::fresh_seed()),
+    );
+    fs::write_file(
+        ctx.path(),
+        "README.md",
+        b"# tiny\n\nA model that describes itself.\n",
+    );
+    fs::write_file(
+        ctx.path(),
+        "text_encoder/nested/config.json",
+        br#"{"hidden_size":8}"#,
+    );
     ctx
 }
 
 /// The media type of each layer, by path.
 fn media_types(layout: &Layout) -> Vec<(String, String)> {
-    layout.layers.iter().map(|l| (l.path.clone(), l.descriptor.media_type.clone())).collect()
+    layout
+        .layers
+        .iter()
+        .map(|l| (l.path.clone(), l.descriptor.media_type.clone()))
+        .collect()
 }
 
 #[test]
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn tar_zstd_leaves_weights_uncompressed_unless_compress_weights() {
     let ctx = weights_and_readme_context();
-    let build = || Build::new(ctx.path()).arg("source", ".").arg("name", "zstd").arg("layer_packaging", "tar+zstd");
+    let build = || {
+        Build::new(ctx.path())
+            .arg("source", ".")
+            .arg("name", "zstd")
+            .arg("layer_packaging", "tar+zstd")
+    };
     let pair = |p: &str, t: &str| (p.to_string(), format!("application/vnd.cncf.model.{t}"));
 
     let (_out, plain, _) = build_layout(build());
     assert_eq!(
         media_types(&plain),
         [
-            pair("text_encoder/nested/config.json", "weight.config.v1.tar+zstd"),
+            pair(
+                "text_encoder/nested/config.json",
+                "weight.config.v1.tar+zstd"
+            ),
             pair("model.safetensors", "weight.v1.tar"),
             pair("README.md", "doc.v1.tar+zstd"),
         ],
@@ -247,7 +388,10 @@ fn tar_zstd_leaves_weights_uncompressed_unless_compress_weights() {
     assert_eq!(
         media_types(&compressed),
         [
-            pair("text_encoder/nested/config.json", "weight.config.v1.tar+zstd"),
+            pair(
+                "text_encoder/nested/config.json",
+                "weight.config.v1.tar+zstd"
+            ),
             pair("model.safetensors", "weight.v1.tar+zstd"),
             pair("README.md", "doc.v1.tar+zstd"),
         ],
@@ -255,7 +399,11 @@ fn tar_zstd_leaves_weights_uncompressed_unless_compress_weights() {
     );
     unpacked_equals(&compressed, ctx.path());
     let weight = |l: &Layout| l.layer("model.safetensors").descriptor.digest.clone();
-    assert_ne!(weight(&compressed), weight(&plain), "the compressed weight blob differs from the plain tar");
+    assert_ne!(
+        weight(&compressed),
+        weight(&plain),
+        "the compressed weight blob differs from the plain tar"
+    );
     assert_eq!(
         compressed.layer("README.md").descriptor.digest,
         plain.layer("README.md").descriptor.digest,
@@ -263,7 +411,11 @@ fn tar_zstd_leaves_weights_uncompressed_unless_compress_weights() {
     );
 
     let (_out3, explicit, _) = build_layout(build().arg("compress_weights", "false"));
-    assert_eq!(explicit.manifest_digest(), plain.manifest_digest(), "compress_weights=false is the default");
+    assert_eq!(
+        explicit.manifest_digest(),
+        plain.manifest_digest(),
+        "compress_weights=false is the default"
+    );
 }
 
 #[test]
@@ -271,10 +423,16 @@ fn tar_zstd_leaves_weights_uncompressed_unless_compress_weights() {
 fn fails_for_a_bad_compress_weights_value() {
     let ctx = small_context();
     let line = expect_failure(
-        Build::new(ctx.path()).arg("source", ".").arg("layer_packaging", "tar+gzip").arg("compress_weights", "yes"),
+        Build::new(ctx.path())
+            .arg("source", ".")
+            .arg("layer_packaging", "tar+gzip")
+            .arg("compress_weights", "yes"),
         r#"build-arg compress_weights: unknown value "yes"; accepted: false, true"#,
     );
-    assert!(line.ends_with("accepted: false, true"), "the message is the end of the line: {line:?}");
+    assert!(
+        line.ends_with("accepted: false, true"),
+        "the message is the end of the line: {line:?}"
+    );
 }
 
 /// skopeo pushes the layout as it is and oras pulls every layer back as a
@@ -284,7 +442,12 @@ fn fails_for_a_bad_compress_weights_value() {
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn skopeo_and_oras_carry_every_layer_format() {
     let ctx = weights_and_readme_context();
-    for (format, compress) in [("raw", "false"), ("tar", "false"), ("tar+gzip", "false"), ("tar+zstd", "true")] {
+    for (format, compress) in [
+        ("raw", "false"),
+        ("tar", "false"),
+        ("tar+gzip", "false"),
+        ("tar+zstd", "true"),
+    ] {
         let (out, layout, _) = build_layout(
             Build::new(ctx.path())
                 .arg("source", ".")
@@ -292,7 +455,11 @@ fn skopeo_and_oras_carry_every_layer_format() {
                 .arg("layer_packaging", format)
                 .arg("compress_weights", compress),
         );
-        let remote = RemoteImage(format!("docker://{}/itest/{}:v1", engine::REGISTRY, unique_name("formats")));
+        let remote = RemoteImage(format!(
+            "docker://{}/itest/{}:v1",
+            engine::REGISTRY,
+            unique_name("formats")
+        ));
         let local = format!("oci:{}:carried", layout.root.display());
         engine::skopeo(&["copy", "--dest-tls-verify=false", &local, &remote.0]).assert_success();
 
@@ -304,9 +471,17 @@ fn skopeo_and_oras_carry_every_layer_format() {
             let got = std::fs::read(pulled.join(&layer.path))
                 .unwrap_or_else(|e| panic!("{format}: oras did not write {:?}: {e}", layer.path));
             let want = std::fs::read(layout.blob_path(&layer.descriptor.digest)).unwrap();
-            assert!(got == want, "{format}: oras's {:?} vs the layer blob", layer.path);
+            assert!(
+                got == want,
+                "{format}: oras's {:?} vs the layer blob",
+                layer.path
+            );
             if format == "raw" {
-                assert!(got == std::fs::read(ctx.join(&layer.path)).unwrap(), "raw: {:?} is the model file", layer.path);
+                assert!(
+                    got == std::fs::read(ctx.join(&layer.path)).unwrap(),
+                    "raw: {:?} is the model file",
+                    layer.path
+                );
             }
         }
     }
@@ -327,8 +502,16 @@ impl Drop for RemoteImage {
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn skopeo_pushes_the_layout_to_a_registry_unchanged() {
     let (ctx, _files) = tiny_model_context();
-    let (out, layout, _) = build_layout(Build::new(ctx.path()).arg("source", ".").arg("name", "pushme"));
-    let remote = RemoteImage(format!("docker://{}/itest/{}:v1", engine::REGISTRY, unique_name("context")));
+    let (out, layout, _) = build_layout(
+        Build::new(ctx.path())
+            .arg("source", ".")
+            .arg("name", "pushme"),
+    );
+    let remote = RemoteImage(format!(
+        "docker://{}/itest/{}:v1",
+        engine::REGISTRY,
+        unique_name("context")
+    ));
     let remote = remote.0.as_str();
     let local = format!("oci:{}:pushme", layout.root.display());
 
@@ -341,7 +524,10 @@ fn skopeo_pushes_the_layout_to_a_registry_unchanged() {
         layout.manifest_digest(),
         "sha256 of the manifest the registry serves vs index.json"
     );
-    assert_eq!(raw.stdout, layout.manifest_bytes, "manifest bytes in the registry vs the layout");
+    assert_eq!(
+        raw.stdout, layout.manifest_bytes,
+        "manifest bytes in the registry vs the layout"
+    );
 
     // Pull it back: every blob comes back byte for byte.
     let back = out.join("pulled");
@@ -357,7 +543,11 @@ fn project_context() -> TempDir {
     let ctx = TempDir::new("ctx");
     let root = ctx.path();
     fs::write_file(root, "models/tiny/config.json", br#"{"hidden_size":8}"#);
-    fs::write_file(root, "models/tiny/weights/model.safetensors", &fs::pseudo_random_bytes(4096, 7));
+    fs::write_file(
+        root,
+        "models/tiny/weights/model.safetensors",
+        &fs::pseudo_random_bytes(4096, 7),
+    );
     fs::write_file(root, "models/tiny/nested.gguf", b"GGUF nested");
     fs::write_file(root, "models/a.gguf", b"GGUF a");
     fs::write_file(root, "models/b.gguf", b"GGUF b");
@@ -376,7 +566,11 @@ fn source_directory_paths_are_relative_to_it() {
         sorted(&["config.json", "nested.gguf", "weights/model.safetensors"]),
         "paths relative to source=models/tiny"
     );
-    assert_eq!(layout.ref_name(), Some("tiny"), "default name from the source directory");
+    assert_eq!(
+        layout.ref_name(),
+        Some("tiny"),
+        "default name from the source directory"
+    );
     unpacked_equals(&layout, &ctx.join("models/tiny"));
 }
 
@@ -384,12 +578,19 @@ fn source_directory_paths_are_relative_to_it() {
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn source_glob_paths_are_relative_to_the_part_before_the_wildcard() {
     let ctx = project_context();
-    let (_out, layout, _) =
-        build_layout(Build::new(ctx.path()).arg("source", "models/*.gguf").arg("name", "ggufs"));
+    let (_out, layout, _) = build_layout(
+        Build::new(ctx.path())
+            .arg("source", "models/*.gguf")
+            .arg("name", "ggufs"),
+    );
     // The source glob is a BuildKit include pattern: `*` stays within one
     // path segment, so models/tiny/nested.gguf is not picked up (unlike the
     // fnmatch-style include/exclude build args).
-    assert_eq!(layout.sorted_paths(), sorted(&["a.gguf", "b.gguf"]), "paths for source=models/*.gguf");
+    assert_eq!(
+        layout.sorted_paths(),
+        sorted(&["a.gguf", "b.gguf"]),
+        "paths for source=models/*.gguf"
+    );
     assert_eq!(layout.config["config"]["format"], "gguf", "config.format");
     let unpacked = TempDir::new("unpacked");
     layout.unpack(unpacked.path());
@@ -407,9 +608,15 @@ fn source_glob_paths_are_relative_to_the_part_before_the_wildcard() {
 fn single_file_source_is_stored_under_its_basename() {
     let ctx = project_context();
     let (_out, layout, _) = build_layout(
-        Build::new(ctx.path()).arg("source", "models/tiny/weights/model.safetensors").arg("name", "one"),
+        Build::new(ctx.path())
+            .arg("source", "models/tiny/weights/model.safetensors")
+            .arg("name", "one"),
     );
-    assert_eq!(layout.paths(), ["model.safetensors"], "path for a single-file source");
+    assert_eq!(
+        layout.paths(),
+        ["model.safetensors"],
+        "path for a single-file source"
+    );
     assert_eq!(layout.layers[0].kind(), "weight");
     let unpacked = TempDir::new("unpacked");
     layout.unpack(unpacked.path());
@@ -424,7 +631,9 @@ fn single_file_source_is_stored_under_its_basename() {
 
 fn filtered_paths(include: Option<&str>, exclude: Option<&str>) -> Vec<String> {
     let (ctx, _files) = tiny_model_context();
-    let mut build = Build::new(ctx.path()).arg("source", ".").arg("name", "filtered");
+    let mut build = Build::new(ctx.path())
+        .arg("source", ".")
+        .arg("name", "filtered");
     if let Some(p) = include {
         build = build.arg("include", p);
     }
@@ -450,7 +659,13 @@ fn include_keeps_matching_paths_and_star_crosses_folders() {
 fn exclude_drops_folders_and_patterns() {
     assert_eq!(
         filtered_paths(None, Some("sub/ *.py 'docs/read me first.txt'")),
-        sorted(&["config.json", "data/train.csv", "misc/blob.dat", "model.safetensors", "tokenizer.json"]),
+        sorted(&[
+            "config.json",
+            "data/train.csv",
+            "misc/blob.dat",
+            "model.safetensors",
+            "tokenizer.json"
+        ]),
         "exclude=sub/ *.py 'docs/read me first.txt'"
     );
 }
@@ -472,7 +687,9 @@ fn include_and_exclude_combine() {
 fn fails_when_include_leaves_nothing() {
     let ctx = small_context();
     expect_failure(
-        Build::new(ctx.path()).arg("source", ".").arg("include", "*.gguf"),
+        Build::new(ctx.path())
+            .arg("source", ".")
+            .arg("include", "*.gguf"),
         "build-args include/exclude left no file to package",
     );
 }
@@ -481,7 +698,10 @@ fn fails_when_include_leaves_nothing() {
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn fails_without_source() {
     let ctx = small_context();
-    expect_failure(Build::new(ctx.path()).arg("name", "x"), "build-arg source is required: ");
+    expect_failure(
+        Build::new(ctx.path()).arg("name", "x"),
+        "build-arg source is required: ",
+    );
 }
 
 #[test]
@@ -499,10 +719,15 @@ fn fails_for_a_path_not_in_the_context() {
 fn fails_for_an_unknown_layer_packaging() {
     let ctx = small_context();
     let line = expect_failure(
-        Build::new(ctx.path()).arg("source", ".").arg("layer_packaging", "zip"),
+        Build::new(ctx.path())
+            .arg("source", ".")
+            .arg("layer_packaging", "zip"),
         r#"build-arg layer_packaging: unknown value "zip"; accepted: raw, tar, tar+gzip, tar+zstd"#,
     );
-    assert!(line.ends_with("accepted: raw, tar, tar+gzip, tar+zstd"), "the message is the end of the line: {line:?}");
+    assert!(
+        line.ends_with("accepted: raw, tar, tar+gzip, tar+zstd"),
+        "the message is the end of the line: {line:?}"
+    );
 }
 
 #[test]
@@ -510,7 +735,9 @@ fn fails_for_an_unknown_layer_packaging() {
 fn fails_for_an_unknown_output_mode() {
     let ctx = small_context();
     expect_failure(
-        Build::new(ctx.path()).arg("source", ".").arg("output_mode", "tarball"),
+        Build::new(ctx.path())
+            .arg("source", ".")
+            .arg("output_mode", "tarball"),
         r#"build-arg output_mode: unknown value "tarball"; accepted: layout, files, artifact, image"#,
     );
 }
@@ -520,7 +747,9 @@ fn fails_for_an_unknown_output_mode() {
 fn fails_for_a_misspelled_build_arg() {
     let ctx = small_context();
     expect_failure(
-        Build::new(ctx.path()).arg("source", ".").arg("layer_packing", "tar"),
+        Build::new(ctx.path())
+            .arg("source", ".")
+            .arg("layer_packing", "tar"),
         "unknown build-arg layer_packing; this frontend reads: source, name, layer_packaging",
     );
 }
@@ -539,5 +768,8 @@ fn fails_for_an_unknown_target() {
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn fails_without_a_target() {
     let ctx = small_context();
-    expect_failure(Build::new(ctx.path()).no_target().arg("source", "."), "no target given: ");
+    expect_failure(
+        Build::new(ctx.path()).no_target().arg("source", "."),
+        "no target given: ",
+    );
 }

@@ -17,7 +17,9 @@ use integration::repo_root;
 use serde_json::{json, Value};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path: PathBuf = repo_root().join("modelpack/tests/fixtures/describe").join(name);
+    let path: PathBuf = repo_root()
+        .join("modelpack/tests/fixtures/describe")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
 }
 
@@ -55,9 +57,18 @@ fn product(shape: &[u64]) -> u64 {
 
 fn sharded_safetensors_model() -> TempDir {
     context(&[
-        ("model-00001-of-00002.safetensors", "sharded/model-00001-of-00002.safetensors"),
-        ("model-00002-of-00002.safetensors", "sharded/model-00002-of-00002.safetensors"),
-        ("model.safetensors.index.json", "sharded/model.safetensors.index.json"),
+        (
+            "model-00001-of-00002.safetensors",
+            "sharded/model-00001-of-00002.safetensors",
+        ),
+        (
+            "model-00002-of-00002.safetensors",
+            "sharded/model-00002-of-00002.safetensors",
+        ),
+        (
+            "model.safetensors.index.json",
+            "sharded/model.safetensors.index.json",
+        ),
         ("config.json", "config_llama.json"),
         ("README.md", "README_license.md"),
     ])
@@ -72,13 +83,27 @@ fn sharded_safetensors_with_config_and_card() {
     let params = product(&[10, 10]) + product(&[5]) + product(&[7, 3]);
     let config = &layout.config["config"];
     assert_eq!(config["paramSize"], json!(kilo(params)), "{config}");
-    assert_eq!(config["precision"], "float16", "headers win over torch_dtype bfloat16: {config}");
+    assert_eq!(
+        config["precision"], "float16",
+        "headers win over torch_dtype bfloat16: {config}"
+    );
     assert_eq!(config["architecture"], "LlamaForCausalLM");
     assert_eq!(config["format"], "safetensors");
-    assert_eq!(config.get("quantization"), None, "nothing says it is quantized");
+    assert_eq!(
+        config.get("quantization"),
+        None,
+        "nothing says it is quantized"
+    );
     // The card lists en, fr, english, en-US, ZH, de: only two-letter lower-case codes stay.
-    assert_eq!(config["capabilities"]["languages"], json!(["en", "fr", "de"]));
-    assert_eq!(config["capabilities"]["inputTypes"], json!(["text"]), "pipeline_tag text-generation");
+    assert_eq!(
+        config["capabilities"]["languages"],
+        json!(["en", "fr", "de"])
+    );
+    assert_eq!(
+        config["capabilities"]["inputTypes"],
+        json!(["text"]),
+        "pipeline_tag text-generation"
+    );
     assert_eq!(config["capabilities"]["outputTypes"], json!(["text"]));
     let descriptor = &layout.config["descriptor"];
     assert_eq!(descriptor["licenses"], json!(["apache-2.0"]));
@@ -93,7 +118,10 @@ fn sharded_safetensors_with_config_and_card() {
 #[test]
 #[ignore = "needs docker buildx and the frontend image (integration/test.sh)"]
 fn gguf_metadata_and_a_card_with_another_licence() {
-    let ctx = context(&[("tiny.gguf", "model.gguf"), ("README.md", "README_other.md")]);
+    let ctx = context(&[
+        ("tiny.gguf", "model.gguf"),
+        ("README.md", "README_other.md"),
+    ]);
     let (_out, layout) = build(ctx.path(), &[]);
     // token_embd [8,16] F32, blk.0.attn_q [16,16] F16, output_norm [16] F32.
     let f32s = product(&[8, 16]) + product(&[16]);
@@ -105,18 +133,36 @@ fn gguf_metadata_and_a_card_with_another_licence() {
     assert_eq!(config["architecture"], "llama", "general.architecture");
     assert_eq!(config["quantization"], "Q4_K_M", "general.file_type 15");
     assert_eq!(config["format"], "gguf");
-    assert_eq!(config["capabilities"]["inputTypes"], json!(["audio"]), "automatic-speech-recognition");
+    assert_eq!(
+        config["capabilities"]["inputTypes"],
+        json!(["audio"]),
+        "automatic-speech-recognition"
+    );
     assert_eq!(config["capabilities"]["outputTypes"], json!(["text"]));
     assert_eq!(config["capabilities"]["languages"], json!(["de"]));
     let descriptor = &layout.config["descriptor"];
-    assert_eq!(descriptor["licenses"], json!(["llama3"]), "license: other + license_name, over GGUF's");
-    assert_eq!(descriptor["name"], "Tiny Llama", "general.name when no name build arg is given");
+    assert_eq!(
+        descriptor["licenses"],
+        json!(["llama3"]),
+        "license: other + license_name, over GGUF's"
+    );
+    assert_eq!(
+        descriptor["name"], "Tiny Llama",
+        "general.name when no name build arg is given"
+    );
     assert_eq!(descriptor["family"], "tiny-llama");
     assert_eq!(descriptor["version"], "v1.0");
-    assert_eq!(layout.ref_name(), Some("model"), "the reference name stays the source's default");
+    assert_eq!(
+        layout.ref_name(),
+        Some("model"),
+        "the reference name stays the source's default"
+    );
 
     let (_out2, named) = build(ctx.path(), &[("name", "mine")]);
-    assert_eq!(named.config["descriptor"]["name"], "mine", "a given name wins over general.name");
+    assert_eq!(
+        named.config["descriptor"]["name"], "mine",
+        "a given name wins over general.name"
+    );
 }
 
 #[test]
@@ -132,24 +178,45 @@ fn split_gguf_is_counted_over_all_its_files() {
     // a [4,4] F32 in the first file, b [8] F32 in the second: 24 parameters,
     // too few for the spec's K scale, so no paramSize.
     assert_eq!(config.get("paramSize"), None, "{config}");
-    assert_eq!(config["precision"], "float32", "both splits' tensors are float32");
-    assert_eq!(config["architecture"], "bert", "config.json's model_type wins over general.architecture");
-    assert_eq!(config.get("quantization"), None, "file_type ALL_F32 is not a quantization: {config}");
+    assert_eq!(
+        config["precision"], "float32",
+        "both splits' tensors are float32"
+    );
+    assert_eq!(
+        config["architecture"], "bert",
+        "config.json's model_type wins over general.architecture"
+    );
+    assert_eq!(
+        config.get("quantization"),
+        None,
+        "file_type ALL_F32 is not a quantization: {config}"
+    );
 }
 
 #[test]
 #[ignore = "needs docker buildx and the frontend image (integration/test.sh)"]
 fn quantization_from_config_json() {
-    let ctx = context(&[("model.safetensors", "single.safetensors"), ("config.json", "config_awq.json")]);
+    let ctx = context(&[
+        ("model.safetensors", "single.safetensors"),
+        ("config.json", "config_awq.json"),
+    ]);
     let (_out, layout) = build(ctx.path(), &[]);
     let config = &layout.config["config"];
-    assert_eq!(config["quantization"], "awq", "quantization_config.quant_method AWQ, lower-cased: {config}");
+    assert_eq!(
+        config["quantization"], "awq",
+        "quantization_config.quant_method AWQ, lower-cased: {config}"
+    );
     assert_eq!(config["architecture"], "MistralForCausalLM");
     // layer [32,8] F16, embed [16,8] F32, position_ids [1,32] I64: float16 dominates,
     // float32 follows, the int64 helper tensor is not a precision.
     assert!(product(&[32, 8]) > product(&[16, 8]) && product(&[16, 8]) > product(&[1, 32]));
     assert_eq!(config["precision"], "float16,float32");
-    assert_eq!(config["paramSize"], json!(kilo(product(&[32, 8]) + product(&[16, 8]) + product(&[1, 32]))));
+    assert_eq!(
+        config["paramSize"],
+        json!(kilo(
+            product(&[32, 8]) + product(&[16, 8]) + product(&[1, 32])
+        ))
+    );
 }
 
 #[test]
@@ -158,14 +225,26 @@ fn config_json_adds_and_overrides_fields() {
     let ctx = sharded_safetensors_model();
     let over = r#"{"descriptor":{"authors":["Ada"],"vendor":"ACME","licenses":["mit"]},"config":{"paramSize":"7B","capabilities":{"toolUsage":true}}}"#;
     let (_out, layout) = build(ctx.path(), &[("config_json", over)]);
-    let (descriptor, config): (&Value, &Value) = (&layout.config["descriptor"], &layout.config["config"]);
+    let (descriptor, config): (&Value, &Value) =
+        (&layout.config["descriptor"], &layout.config["config"]);
     assert_eq!(descriptor["authors"], json!(["Ada"]));
     assert_eq!(descriptor["vendor"], "ACME");
-    assert_eq!(descriptor["licenses"], json!(["mit"]), "the user wins over the card");
+    assert_eq!(
+        descriptor["licenses"],
+        json!(["mit"]),
+        "the user wins over the card"
+    );
     assert_eq!(config["paramSize"], "7B", "the user wins over the headers");
-    assert_eq!(config["precision"], "float16", "fields the user does not set stay");
+    assert_eq!(
+        config["precision"], "float16",
+        "fields the user does not set stay"
+    );
     assert_eq!(config["capabilities"]["toolUsage"], true);
-    assert_eq!(config["capabilities"]["languages"], json!(["en", "fr", "de"]), "objects merge key by key");
+    assert_eq!(
+        config["capabilities"]["languages"],
+        json!(["en", "fr", "de"]),
+        "objects merge key by key"
+    );
 }
 
 #[test]
@@ -173,8 +252,14 @@ fn config_json_adds_and_overrides_fields() {
 fn config_json_errors_name_the_field() {
     let ctx = context(&[("config.json", "config_llama.json")]);
     for (value, expected) in [
-        (r#"{"descriptor":{"autor":"x"}}"#, "build-arg config_json: descriptor.autor: unknown field `autor`"),
-        (r#"{"config":{"precision":"fp16"}}"#, "build-arg config_json: config.precision \"fp16\": \"fp16\" is not one of float32"),
+        (
+            r#"{"descriptor":{"autor":"x"}}"#,
+            "build-arg config_json: descriptor.autor: unknown field `autor`",
+        ),
+        (
+            r#"{"config":{"precision":"fp16"}}"#,
+            "build-arg config_json: config.precision \"fp16\": \"fp16\" is not one of float32",
+        ),
         ("{not json", "build-arg config_json: not valid JSON"),
     ] {
         let out = TempDir::new("out");

@@ -21,7 +21,10 @@ const ENGINES: [Engine; 2] = [Engine::Current, Engine::Next];
 fn small_model() -> Vec<(&'static str, Vec<u8>)> {
     let seed = fs::fresh_seed();
     vec![
-        ("config.json", format!(r#"{{"architectures":["TinyForCausalLM"],"nonce":"{seed:x}"}}"#).into_bytes()),
+        (
+            "config.json",
+            format!(r#"{{"architectures":["TinyForCausalLM"],"nonce":"{seed:x}"}}"#).into_bytes(),
+        ),
         ("model.safetensors", fs::pseudo_random_bytes(8 << 10, seed)),
         ("tokenizer/vocab.txt", b"a\nb\nc\n".to_vec()),
         ("README.md", b"# tiny\n".to_vec()),
@@ -41,11 +44,18 @@ fn build_on_every_engine(build: &Build, what: &str) -> Vec<(Engine, Outcome, Lay
                 s.spawn(move || (engine, build.run(), out))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("build thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("build thread"))
+            .collect()
     });
     runs.into_iter()
         .map(|(engine, outcome, out)| {
-            assert!(outcome.success, "{what}: the build failed on {engine:?}\n{}", outcome.report());
+            assert!(
+                outcome.success,
+                "{what}: the build failed on {engine:?}\n{}",
+                outcome.report()
+            );
             let layout = Layout::verify(out.join("layout"));
             (engine, outcome, layout, out)
         })
@@ -78,9 +88,15 @@ fn context_model_gives_identical_digests_on_both_engines_in_every_format() {
         fs::write_file(ctx.path(), path, bytes);
     }
     for format in FORMATS {
-        let build = Build::new(ctx.path()).arg("source", ".").arg("layer_packaging", format);
+        let build = Build::new(ctx.path())
+            .arg("source", ".")
+            .arg("layer_packaging", format);
         let results = build_on_every_engine(&build, &format!("context, {format}"));
-        assert_eq!(results[0].2.paths().len(), files.len(), "context, {format}: one layer per file");
+        assert_eq!(
+            results[0].2.paths().len(),
+            files.len(),
+            "context, {format}: one layer per file"
+        );
         assert_same_artifact(&results, &format!("context, {format}"));
     }
 }
@@ -103,7 +119,12 @@ fn hub_repo_gives_identical_digests_on_both_engines_in_every_format() {
             .arg("layer_packaging", format);
         let what = format!("huggingface://{repo}, {format}");
         let results = build_on_every_engine(&build, &what);
-        assert_eq!(results[0].2.paths().len(), files.len(), "{what}: one layer per file\n{}", hub.stats().describe());
+        assert_eq!(
+            results[0].2.paths().len(),
+            files.len(),
+            "{what}: one layer per file\n{}",
+            hub.stats().describe()
+        );
         assert_same_artifact(&results, &what);
     }
 }

@@ -77,8 +77,11 @@ fn write_layout(root: &Path, files: &[(&str, &[u8], &str)], edit_config: impl Fn
     fs::write_file(root, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
 }
 
-const FILES: &[(&str, &[u8], &str)] =
-    &[("config.json", b"{}", "weight.config"), ("w/model.safetensors", b"weights", "weight"), ("empty.md", b"", "doc")];
+const FILES: &[(&str, &[u8], &str)] = &[
+    ("config.json", b"{}", "weight.config"),
+    ("w/model.safetensors", b"weights", "weight"),
+    ("empty.md", b"", "doc"),
+];
 
 fn good_layout() -> TempDir {
     let dir = TempDir::new("layout");
@@ -90,7 +93,10 @@ fn good_layout() -> TempDir {
 fn a_well_formed_layout_verifies_and_unpacks() {
     let dir = good_layout();
     let layout = Layout::verify(dir.path());
-    assert_eq!(layout.paths(), ["config.json", "w/model.safetensors", "empty.md"]);
+    assert_eq!(
+        layout.paths(),
+        ["config.json", "w/model.safetensors", "empty.md"]
+    );
     assert_eq!(layout.ref_name(), Some("t"));
     assert_eq!(layout.layer("w/model.safetensors").kind(), "weight");
 
@@ -131,7 +137,10 @@ fn an_unreferenced_blob_is_caught() {
     let msg = panic_message(|| {
         Layout::verify(dir.path());
     });
-    assert!(msg.contains("not referenced") && msg.contains(&stray), "{msg}");
+    assert!(
+        msg.contains("not referenced") && msg.contains(&stray),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -194,28 +203,58 @@ fn build_command_line_has_the_fixed_parts() {
         .output("/out")
         .argv();
     let line = argv.join(" ");
-    assert!(line.starts_with("buildx build --progress=plain --build-arg BUILDKIT_SYNTAX=reg/img:t"), "{line}");
-    assert!(line.contains("--target packager/modelpack --build-arg source=."), "{line}");
-    assert!(line.contains("--secret id=hf_token,env=HF_TOKEN --allow=network.host"), "{line}");
+    assert!(
+        line.starts_with("buildx build --progress=plain --build-arg BUILDKIT_SYNTAX=reg/img:t"),
+        "{line}"
+    );
+    assert!(
+        line.contains("--target packager/modelpack --build-arg source=."),
+        "{line}"
+    );
+    assert!(
+        line.contains("--secret id=hf_token,env=HF_TOKEN --allow=network.host"),
+        "{line}"
+    );
     assert!(line.ends_with("-o type=local,dest=/out -f- /ctx"), "{line}");
-    assert!(!Build::new("/ctx").no_target().argv().contains(&"--target".to_string()));
+    assert!(!Build::new("/ctx")
+        .no_target()
+        .argv()
+        .contains(&"--target".to_string()));
 }
 
 #[test]
 fn a_hung_command_is_killed_at_its_timeout() {
     let outcome = engine::run("sleep", &["60".to_string()], Duration::from_secs(1));
-    assert!(outcome.timed_out && !outcome.success, "{}", outcome.report());
-    assert!(outcome.elapsed < Duration::from_secs(15), "{}", outcome.report());
+    assert!(
+        outcome.timed_out && !outcome.success,
+        "{}",
+        outcome.report()
+    );
+    assert!(
+        outcome.elapsed < Duration::from_secs(15),
+        "{}",
+        outcome.report()
+    );
     assert!(outcome.report().contains("HUNG"), "{}", outcome.report());
 }
 
 #[test]
 fn pseudo_random_bytes_are_repeatable() {
-    assert_eq!(fs::pseudo_random_bytes(100, 3), fs::pseudo_random_bytes(100, 3));
-    assert_ne!(fs::pseudo_random_bytes(100, 3), fs::pseudo_random_bytes(100, 4));
+    assert_eq!(
+        fs::pseudo_random_bytes(100, 3),
+        fs::pseudo_random_bytes(100, 3)
+    );
+    assert_ne!(
+        fs::pseudo_random_bytes(100, 3),
+        fs::pseudo_random_bytes(100, 4)
+    );
     // Neighbouring seeds differing only in the lowest bit give other bytes.
     for seed in [0u64, 2, 42, u64::MAX - 1] {
-        assert_ne!(fs::pseudo_random_bytes(64, seed), fs::pseudo_random_bytes(64, seed + 1), "seed {seed}");
+        assert_ne!(
+            fs::pseudo_random_bytes(64, seed),
+            fs::pseudo_random_bytes(64, seed + 1),
+            "seed {seed}"
+        );
     }
     assert_eq!(fs::pseudo_random_bytes(65536, 1).len(), 65536);
 }

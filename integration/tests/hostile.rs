@@ -31,21 +31,39 @@ struct Hf {
 
 impl Hf {
     fn new() -> Self {
-        Hf { hub: FakeHub::start(), ctx: TempDir::new("hostile-ctx") }
+        Hf {
+            hub: FakeHub::start(),
+            ctx: TempDir::new("hostile-ctx"),
+        }
     }
 
     fn build(&self, source: &str) -> Build {
-        Build::new(self.ctx.path()).arg("source", source).arg("hf_endpoint", &self.hub.endpoint)
+        Build::new(self.ctx.path())
+            .arg("source", source)
+            .arg("hf_endpoint", &self.hub.endpoint)
     }
 
     /// A repo with a config, an LFS weight and a small file; returns its
     /// name, commit and files.
-    fn repo(&self, prefix: &str, config: Option<Value>) -> (String, String, Vec<(String, Vec<u8>)>) {
+    fn repo(
+        &self,
+        prefix: &str,
+        config: Option<Value>,
+    ) -> (String, String, Vec<(String, Vec<u8>)>) {
         let seed = fs::fresh_seed();
         let files = vec![
-            ("config.json".to_string(), format!(r#"{{"hidden_size":8,"n":"{seed:x}"}}"#).into_bytes()),
-            ("model.safetensors".to_string(), fs::pseudo_random_bytes(20_000, seed)),
-            ("notes.txt".to_string(), format!("notes {seed:x}\n").into_bytes()),
+            (
+                "config.json".to_string(),
+                format!(r#"{{"hidden_size":8,"n":"{seed:x}"}}"#).into_bytes(),
+            ),
+            (
+                "model.safetensors".to_string(),
+                fs::pseudo_random_bytes(20_000, seed),
+            ),
+            (
+                "notes.txt".to_string(),
+                format!("notes {seed:x}\n").into_bytes(),
+            ),
         ];
         let repo = unique_repo(prefix);
         let commit = self.hub.create_repo(&repo, files.clone(), config);
@@ -66,13 +84,31 @@ impl Hf {
             .rfind(|l| l.starts_with("ERROR: "))
             .unwrap_or_else(|| panic!("no ERROR: line\n{}", outcome.report()));
         for f in fragments {
-            assert!(line.contains(f), "the error should contain {f:?}: {line}\n{}\n{}", outcome.report(), self.hub.stats().describe());
+            assert!(
+                line.contains(f),
+                "the error should contain {f:?}: {line}\n{}\n{}",
+                outcome.report(),
+                self.hub.stats().describe()
+            );
         }
         assert!(line.starts_with("ERROR: "), "{line}");
-        assert!(!line.contains("panicked") && !line.contains("RUST_BACKTRACE"), "a panic reached the user: {line}");
-        assert!(!dest.exists() || !dest.join("index.json").exists(), "a failed build exported a layout");
-        let beside: Vec<_> = std::fs::read_dir(out.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
-        assert!(beside.iter().all(|n| n == "layout"), "files written beside the output: {beside:?}");
+        assert!(
+            !line.contains("panicked") && !line.contains("RUST_BACKTRACE"),
+            "a panic reached the user: {line}"
+        );
+        assert!(
+            !dest.exists() || !dest.join("index.json").exists(),
+            "a failed build exported a layout"
+        );
+        let beside: Vec<_> = std::fs::read_dir(out.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            beside.iter().all(|n| n == "layout"),
+            "files written beside the output: {beside:?}"
+        );
         (line, outcome)
     }
 
@@ -81,7 +117,12 @@ impl Hf {
         let out = TempDir::new("hostile-out");
         let dest = out.join("layout");
         let outcome = build.output(&dest).run();
-        assert!(outcome.success, "expected success\n{}\n{}", outcome.report(), self.hub.stats().describe());
+        assert!(
+            outcome.success,
+            "expected success\n{}\n{}",
+            outcome.report(),
+            self.hub.stats().describe()
+        );
         let layout = Layout::verify(&dest);
         assert_unpacks_to(&layout, files);
         outcome
@@ -114,7 +155,10 @@ fn unsafe_names_in_the_listing_are_refused() {
         ("a/./b.bin", "a/./b.bin"),
     ] {
         let (repo, _, _) = hf.repo("unsafe", Some(json!({"extra_siblings": [sibling(name)]})));
-        hf.expect_failure(hf.build(&format!("hf://{repo}")), &["unsafe file name", shown, &repo]);
+        hf.expect_failure(
+            hf.build(&format!("hf://{repo}")),
+            &["unsafe file name", shown, &repo],
+        );
     }
 }
 
@@ -123,22 +167,46 @@ fn unsafe_names_in_the_listing_are_refused() {
 fn colliding_duplicate_and_overlong_names_are_refused() {
     let hf = Hf::new();
     let nfd = "cafe\u{301}.md";
-    let (repo, _, _) = hf.repo("nfd", Some(json!({"extra_siblings": [sibling("caf\u{e9}.md"), sibling(nfd)]})));
-    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["differ only by case or Unicode normalisation", &repo]);
+    let (repo, _, _) = hf.repo(
+        "nfd",
+        Some(json!({"extra_siblings": [sibling("caf\u{e9}.md"), sibling(nfd)]})),
+    );
+    hf.expect_failure(
+        hf.build(&format!("hf://{repo}")),
+        &["differ only by case or Unicode normalisation", &repo],
+    );
 
-    let (repo, _, _) = hf.repo("case", Some(json!({"extra_siblings": [sibling("Notes.TXT")]})));
-    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["differ only by case", "notes.txt", "Notes.TXT"]);
+    let (repo, _, _) = hf.repo(
+        "case",
+        Some(json!({"extra_siblings": [sibling("Notes.TXT")]})),
+    );
+    hf.expect_failure(
+        hf.build(&format!("hf://{repo}")),
+        &["differ only by case", "notes.txt", "Notes.TXT"],
+    );
 
-    let (repo, _, _) = hf.repo("dup", Some(json!({"extra_siblings": [sibling("notes.txt")]})));
-    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["listed \"notes.txt\" twice", &repo]);
+    let (repo, _, _) = hf.repo(
+        "dup",
+        Some(json!({"extra_siblings": [sibling("notes.txt")]})),
+    );
+    hf.expect_failure(
+        hf.build(&format!("hf://{repo}")),
+        &["listed \"notes.txt\" twice", &repo],
+    );
 
     let long = format!("{}.bin", "x".repeat(300));
     let (repo, _, _) = hf.repo("long", Some(json!({"extra_siblings": [sibling(&long)]})));
-    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["over 255 bytes", &repo]);
+    hf.expect_failure(
+        hf.build(&format!("hf://{repo}")),
+        &["over 255 bytes", &repo],
+    );
 
     let deep = format!("{}/w.bin", vec!["d"; 40].join("/"));
     let (repo, _, _) = hf.repo("deep", Some(json!({"extra_siblings": [sibling(&deep)]})));
-    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["41 folders deep", &repo]);
+    hf.expect_failure(
+        hf.build(&format!("hf://{repo}")),
+        &["41 folders deep", &repo],
+    );
 }
 
 #[test]
@@ -146,8 +214,19 @@ fn colliding_duplicate_and_overlong_names_are_refused() {
 fn a_listing_of_100000_files_is_refused_above_the_limit() {
     let hf = Hf::new();
     let (repo, _, _) = hf.repo("huge", Some(json!({"synthetic_files": 100_000})));
-    let (_, outcome) = hf.expect_failure(hf.build(&format!("hf://{repo}")), &["100003 files of", "over the limit of 10000", "include/exclude"]);
-    assert!(outcome.elapsed < Duration::from_secs(60), "refusing took {:?}", outcome.elapsed);
+    let (_, outcome) = hf.expect_failure(
+        hf.build(&format!("hf://{repo}")),
+        &[
+            "100003 files of",
+            "over the limit of 10000",
+            "include/exclude",
+        ],
+    );
+    assert!(
+        outcome.elapsed < Duration::from_secs(60),
+        "refusing took {:?}",
+        outcome.elapsed
+    );
 }
 
 #[test]
@@ -156,15 +235,28 @@ fn lying_sizes_and_checksums_never_give_a_different_layout() {
     let hf = Hf::new();
     // A sha256 that lies: BuildKit's checksum check fails, naming the file.
     let lie = "ab".repeat(32);
-    let (repo, _, _) = hf.repo("lie-sha", Some(json!({"lie": {"model.safetensors": {"sha256": lie}}})));
-    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["model.safetensors", &lie, "do not match"]);
+    let (repo, _, _) = hf.repo(
+        "lie-sha",
+        Some(json!({"lie": {"model.safetensors": {"sha256": lie}}})),
+    );
+    hf.expect_failure(
+        hf.build(&format!("hf://{repo}")),
+        &["model.safetensors", &lie, "do not match"],
+    );
 
     // A size that lies for an LFS file whose sha256 is right: refused
     // before any layer is written, naming the file and both sizes.
-    let (repo, _, _) = hf.repo("lie-lfs-size", Some(json!({"lie": {"model.safetensors": {"size": 7}}})));
+    let (repo, _, _) = hf.repo(
+        "lie-lfs-size",
+        Some(json!({"lie": {"model.safetensors": {"size": 7}}})),
+    );
     hf.expect_failure(
         hf.build(&format!("hf://{repo}")),
-        &["model.safetensors from", "the listing says 7 bytes, the downloaded file has 20000 bytes", &repo],
+        &[
+            "model.safetensors from",
+            "the listing says 7 bytes, the downloaded file has 20000 bytes",
+            &repo,
+        ],
     );
 
     // A size that lies for a small file (scanned after download): either a
@@ -179,7 +271,11 @@ fn lying_sizes_and_checksums_never_give_a_different_layout() {
             let layout = Layout::verify(&dest);
             assert_unpacks_to(&layout, &files);
             let real = &files.iter().find(|(p, _)| p == path).unwrap().1;
-            assert_eq!(layout.layer(path).descriptor.digest, sha256_digest(real), "the layer of {path} is the real file");
+            assert_eq!(
+                layout.layer(path).descriptor.digest,
+                sha256_digest(real),
+                "the layer of {path} is the real file"
+            );
         } else {
             let line = outcome.assert_failure_with(path);
             assert!(!dest.join("index.json").exists(), "{line}");
@@ -194,12 +290,28 @@ fn broken_bodies_and_connections_fail_with_the_cause() {
     // Every fetch of the weight breaks off after 100 bytes.
     let (repo, _, _) = hf.repo("trunc", None);
     hf.hub.fail(json!({"path_contains": "model.safetensors", "port": "cdn", "truncate_after": 100, "count": 50}));
-    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["downloading model.safetensors from", "the body ended before its declared length", &repo]);
+    hf.expect_failure(
+        hf.build(&format!("hf://{repo}")),
+        &[
+            "downloading model.safetensors from",
+            "the body ended before its declared length",
+            &repo,
+        ],
+    );
     hf.hub.reset_failures();
 
     let (repo, _, _) = hf.repo("reset", None);
-    hf.hub.fail(json!({"path_contains": "model.safetensors", "port": "cdn", "reset": true, "count": 50}));
-    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["downloading model.safetensors from", "the server reset the connection", &repo]);
+    hf.hub.fail(
+        json!({"path_contains": "model.safetensors", "port": "cdn", "reset": true, "count": 50}),
+    );
+    hf.expect_failure(
+        hf.build(&format!("hf://{repo}")),
+        &[
+            "downloading model.safetensors from",
+            "the server reset the connection",
+            &repo,
+        ],
+    );
     hf.hub.reset_failures();
 }
 
@@ -211,28 +323,59 @@ fn a_pinned_commits_lfs_step_fails_with_the_cause_and_the_file_in_its_output() {
     let hf = Hf::new();
     let (repo, commit, _) = hf.repo("trunc-step", None);
     hf.hub.fail(json!({"path_contains": "model.safetensors", "port": "cdn", "truncate_after": 100, "count": 50}));
-    let build = hf.build(&format!("hf://{repo}@{commit}")).arg("download_network", "host").flag("--allow=network.host");
+    let build = hf
+        .build(&format!("hf://{repo}@{commit}"))
+        .arg("download_network", "host")
+        .flag("--allow=network.host");
     let (_, outcome) = hf.expect_failure(build, &["model.safetensors from", &repo, &commit]);
     let output = outcome.output();
-    assert!(output.contains("LFS file(s) of"), "the one-step path was taken\n{}", outcome.report());
-    assert!(output.contains("model.safetensors: "), "the step's output names the file\n{}", outcome.report());
+    assert!(
+        output.contains("LFS file(s) of"),
+        "the one-step path was taken\n{}",
+        outcome.report()
+    );
+    assert!(
+        output.contains("model.safetensors: "),
+        "the step's output names the file\n{}",
+        outcome.report()
+    );
     hf.hub.reset_failures();
 
     // A body that is not what the listing's sha256 says.
-    let (repo, commit, _) = hf.repo("corrupt-step", Some(json!({"corrupt": ["model.safetensors"]})));
-    let build = hf.build(&format!("hf://{repo}@{commit}")).arg("download_network", "host").flag("--allow=network.host");
-    hf.expect_failure(build, &["model.safetensors from", "does not match the checksum the Hub lists", &repo]);
+    let (repo, commit, _) = hf.repo(
+        "corrupt-step",
+        Some(json!({"corrupt": ["model.safetensors"]})),
+    );
+    let build = hf
+        .build(&format!("hf://{repo}@{commit}"))
+        .arg("download_network", "host")
+        .flag("--allow=network.host");
+    hf.expect_failure(
+        build,
+        &[
+            "model.safetensors from",
+            "does not match the checksum the Hub lists",
+            &repo,
+        ],
+    );
 
     // Written as a tar layer while downloading, a listed size that lies
     // fails at once (the tar header needs the size first), naming the file.
-    let (repo, commit, _) = hf.repo("lie-size-step", Some(json!({"lie": {"model.safetensors": {"size": 7}}})));
+    let (repo, commit, _) = hf.repo(
+        "lie-size-step",
+        Some(json!({"lie": {"model.safetensors": {"size": 7}}})),
+    );
     let build = hf
         .build(&format!("hf://{repo}@{commit}"))
         .arg("layer_packaging", "tar")
         .arg("download_network", "host")
         .flag("--allow=network.host");
     let (_, outcome) = hf.expect_failure(build, &["model.safetensors from", &repo]);
-    assert!(outcome.output().contains("written as tar"), "the one-step path was taken\n{}", outcome.report());
+    assert!(
+        outcome.output().contains("written as tar"),
+        "the one-step path was taken\n{}",
+        outcome.report()
+    );
     assert!(
         outcome.output().contains("model.safetensors: downloading model.safetensors: the server sends 20000 bytes, the Hub lists 7"),
         "{}",
@@ -254,12 +397,18 @@ fn redirects_elsewhere_in_a_loop_and_to_file_urls() {
 
     let (repo, _, _) = hf.repo("redir-loop", None);
     hf.hub.fail(json!({"path_contains": "model.safetensors", "port": "cdn", "location": "self", "count": 100}));
-    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["model.safetensors from", "too many redirects", &repo]);
+    hf.expect_failure(
+        hf.build(&format!("hf://{repo}")),
+        &["model.safetensors from", "too many redirects", &repo],
+    );
     hf.hub.reset_failures();
 
     let (repo, _, _) = hf.repo("redir-file", None);
     hf.hub.fail(json!({"path_contains": "model.safetensors", "port": "cdn", "location": "file:///etc/passwd", "count": 100}));
-    let (line, _) = hf.expect_failure(hf.build(&format!("hf://{repo}")), &["model.safetensors from", "unsupported file: URL", &repo]);
+    let (line, _) = hf.expect_failure(
+        hf.build(&format!("hf://{repo}")),
+        &["model.safetensors from", "unsupported file: URL", &repo],
+    );
     assert!(!line.contains("root:"), "{line}");
     hf.hub.reset_failures();
 }
@@ -288,7 +437,10 @@ fn error_statuses_are_named() {
     // named as a mismatch (README "Hostile or failing servers").
     let (repo, _, _) = hf.repo("status-cdn", None);
     hf.hub.fail(json!({"path_contains": format!("{repo}/"), "port": "cdn", "status": 503, "count": 100, "retry_after": 1}));
-    hf.expect_failure(hf.build(&format!("hf://{repo}")), &["model.safetensors", "do not match", &repo]);
+    hf.expect_failure(
+        hf.build(&format!("hf://{repo}")),
+        &["model.safetensors", "do not match", &repo],
+    );
     hf.hub.reset_failures();
 }
 
@@ -297,9 +449,15 @@ fn error_statuses_are_named() {
 fn a_revision_moving_between_listing_and_download_gives_the_listed_commit() {
     let hf = Hf::new();
     let (repo, first, files) = hf.repo("moving", None);
-    let second = hf.hub.commit(&repo, "main", Some(&first), [("notes.txt", Some(b"moved on\n".to_vec()))]);
+    let second = hf.hub.commit(
+        &repo,
+        "main",
+        Some(&first),
+        [("notes.txt", Some(b"moved on\n".to_vec()))],
+    );
     hf.hub.set_ref(&repo, "main", &first, false);
-    hf.hub.update_config(&repo, json!({"move_after_info": {"main": second}}));
+    hf.hub
+        .update_config(&repo, json!({"move_after_info": {"main": second}}));
     let outcome = hf.build_faithful(hf.build(&format!("hf://{repo}")), &files);
     assert!(!outcome.output().contains("moved on"));
 }
@@ -310,9 +468,24 @@ fn a_stalled_anonymous_download_fails_within_download_timeout_naming_the_file() 
     let hf = Hf::new();
     let (repo, _, _) = hf.repo("stall-anon", None);
     hf.hub.fail(json!({"path_contains": "model.safetensors", "port": "cdn", "truncate_after": 100, "stall_secs": 600, "count": 10}));
-    let build = hf.build(&format!("hf://{repo}")).arg("download_timeout", "20").timeout(Duration::from_secs(180));
-    let (line, outcome) = hf.expect_failure(build, &["not downloaded within 20 s", "model.safetensors", &repo, "download_timeout"]);
-    assert!(outcome.elapsed < Duration::from_secs(120), "took {:?}: {line}", outcome.elapsed);
+    let build = hf
+        .build(&format!("hf://{repo}"))
+        .arg("download_timeout", "20")
+        .timeout(Duration::from_secs(180));
+    let (line, outcome) = hf.expect_failure(
+        build,
+        &[
+            "not downloaded within 20 s",
+            "model.safetensors",
+            &repo,
+            "download_timeout",
+        ],
+    );
+    assert!(
+        outcome.elapsed < Duration::from_secs(120),
+        "took {:?}: {line}",
+        outcome.elapsed
+    );
 }
 
 #[test]
@@ -333,8 +506,15 @@ fn a_stalled_download_with_a_token_fails_within_the_bound() {
         .arg("debug_dump_llb", &tag)
         .timeout(Duration::from_secs(240));
     let (line, outcome) = hf.expect_failure(build, &["nothing received for 60 s", &repo]);
-    assert!(outcome.elapsed < Duration::from_secs(200), "took {:?}: {line}", outcome.elapsed);
-    assert!(!outcome.output().contains(&token), "the token is in the build output");
+    assert!(
+        outcome.elapsed < Duration::from_secs(200),
+        "took {:?}: {line}",
+        outcome.elapsed
+    );
+    assert!(
+        !outcome.output().contains(&token),
+        "the token is in the build output"
+    );
     assert!(!line.contains(&token));
     // Nor in the engine's state after this failure path (BuildKit's
     // databases, LLB, cache keys, snapshots of the failed step).
@@ -346,21 +526,36 @@ fn a_stalled_download_with_a_token_fails_within_the_bound() {
     let stderr = String::from_utf8_lossy(&found.stderr);
     // 1: not found; 2 with only vanished files (dangling overlay links,
     // snapshots removed meanwhile) is fine too; 0 means found.
-    let vanished = stderr.lines().all(|l| l.ends_with("No such file or directory"));
+    let vanished = stderr
+        .lines()
+        .all(|l| l.ends_with("No such file or directory"));
     assert!(
-        found.stdout.is_empty() && (found.status.code() == Some(1) || (found.status.code() == Some(2) && vanished)),
+        found.stdout.is_empty()
+            && (found.status.code() == Some(1) || (found.status.code() == Some(2) && vanished)),
         "grep -r for the token in {root}: {}{stderr}",
         String::from_utf8_lossy(&found.stdout)
     );
     // Nor in any LLB definition the frontend sent BuildKit, the retry's
     // hf-get steps (with the secret mounted) included.
-    let solves = integration::solves::solves(integration::engine::Engine::from_env(), &tag, Duration::from_secs(30));
+    let solves = integration::solves::solves(
+        integration::engine::Engine::from_env(),
+        &tag,
+        Duration::from_secs(30),
+    );
     integration::solves::assert_absent(&solves, &token, "the token");
     let hf_get = solves
         .iter()
-        .filter(|s| s.exec_args().iter().any(|a| a.get(1).map(String::as_str) == Some("hf-get")))
+        .filter(|s| {
+            s.exec_args()
+                .iter()
+                .any(|a| a.get(1).map(String::as_str) == Some("hf-get"))
+        })
         .filter(|s| integration::solves::contains(&s.bytes, b"hf-token"))
         .count();
-    assert!(hf_get > 0, "no recorded solve runs hf-get with the hf-token secret ({} solves)", solves.len());
+    assert!(
+        hf_get > 0,
+        "no recorded solve runs hf-get with the hf-token secret ({} solves)",
+        solves.len()
+    );
     hf.hub.reset_failures();
 }

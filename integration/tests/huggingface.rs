@@ -38,7 +38,12 @@ struct RepoFile {
 }
 
 fn file(path: &'static str, bytes: impl Into<Vec<u8>>, kind: &'static str) -> RepoFile {
-    RepoFile { path, bytes: bytes.into(), kind, untested: false }
+    RepoFile {
+        path,
+        bytes: bytes.into(),
+        kind,
+        untested: false,
+    }
 }
 
 fn random(len: usize, seed: u64) -> Vec<u8> {
@@ -73,18 +78,28 @@ impl Hf {
     /// For tests whose builds have no token.
     fn new() -> Self {
         let turn = Turn::Shared(TOKEN_BUILDS.read().unwrap_or_else(|e| e.into_inner()));
-        Hf { hub: FakeHub::start(), ctx: TempDir::new("hf-ctx"), _turn: turn }
+        Hf {
+            hub: FakeHub::start(),
+            ctx: TempDir::new("hf-ctx"),
+            _turn: turn,
+        }
     }
 
     /// For tests with `--secret id=hf-token`: no other test builds meanwhile.
     fn alone() -> Self {
         let turn = Turn::Alone(TOKEN_BUILDS.write().unwrap_or_else(|e| e.into_inner()));
-        Hf { hub: FakeHub::start(), ctx: TempDir::new("hf-ctx"), _turn: turn }
+        Hf {
+            hub: FakeHub::start(),
+            ctx: TempDir::new("hf-ctx"),
+            _turn: turn,
+        }
     }
 
     /// A `packager/modelpack` build of `source` against this hub.
     fn build(&self, source: &str) -> Build {
-        Build::new(self.ctx.path()).arg("source", source).arg("hf_endpoint", &self.hub.endpoint)
+        Build::new(self.ctx.path())
+            .arg("source", source)
+            .arg("hf_endpoint", &self.hub.endpoint)
     }
 
     /// Runs `checks`; if one panics, panics again with the build's report
@@ -98,7 +113,11 @@ impl Hf {
                     .cloned()
                     .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
-                panic!("{msg}\n\n{}\n{}", outcome.report(), self.hub.stats().describe());
+                panic!(
+                    "{msg}\n\n{}\n{}",
+                    outcome.report(),
+                    self.hub.stats().describe()
+                );
             }
         }
     }
@@ -110,7 +129,11 @@ impl Hf {
         let dest = out.join("layout");
         let outcome = build.output(&dest).run();
         if !outcome.success {
-            panic!("expected the build to succeed\n{}\n{}", outcome.report(), self.hub.stats().describe());
+            panic!(
+                "expected the build to succeed\n{}\n{}",
+                outcome.report(),
+                self.hub.stats().describe()
+            );
         }
         let layout = self.checked(&outcome, || Layout::verify(&dest));
         (out, layout, outcome)
@@ -128,7 +151,11 @@ impl Hf {
                 line.starts_with("ERROR: "),
                 "buildx should report the frontend's error on its ERROR line, got {line:?}"
             );
-            assert!(!dest.join("index.json").exists(), "a failed build exported a layout to {}", dest.display());
+            assert!(
+                !dest.join("index.json").exists(),
+                "a failed build exported a layout to {}",
+                dest.display()
+            );
         });
         outcome
     }
@@ -152,7 +179,11 @@ fn under(files: &[RepoFile], prefix: &str) -> Tree {
     files
         .iter()
         .filter(|f| !f.path.ends_with(".gitattributes"))
-        .filter_map(|f| f.path.strip_prefix(prefix).map(|rel| (rel.to_string(), f.bytes.clone())))
+        .filter_map(|f| {
+            f.path
+                .strip_prefix(prefix)
+                .map(|rel| (rel.to_string(), f.bytes.clone()))
+        })
         .collect()
 }
 
@@ -161,7 +192,10 @@ fn only(files: &[RepoFile], paths: &[&str]) -> Tree {
     paths
         .iter()
         .map(|p| {
-            let f = files.iter().find(|f| f.path == *p).unwrap_or_else(|| panic!("{p} is not in the test repo"));
+            let f = files
+                .iter()
+                .find(|f| f.path == *p)
+                .unwrap_or_else(|| panic!("{p} is not in the test repo"));
             (p.to_string(), f.bytes.clone())
         })
         .collect()
@@ -189,24 +223,69 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// that of the folder `text_encoder`. Bytes are unique to `seed`.
 fn sample_repo(seed: u64) -> Vec<RepoFile> {
     let nonce = format!("{seed:016x}");
-    let weight_config_guess = RepoFile { untested: true, ..file("weights/big.dat", random(5000, seed ^ 3), "weight.config") };
+    let weight_config_guess = RepoFile {
+        untested: true,
+        ..file("weights/big.dat", random(5000, seed ^ 3), "weight.config")
+    };
     vec![
-        file(".gitattributes", "*.safetensors filter=lfs diff=lfs merge=lfs -text\n", ""),
-        file("config.json", format!(r#"{{"architectures":["TinyForCausalLM"],"hidden_size":64,"nonce":"{nonce}"}}"#), "weight.config"),
+        file(
+            ".gitattributes",
+            "*.safetensors filter=lfs diff=lfs merge=lfs -text\n",
+            "",
+        ),
+        file(
+            "config.json",
+            format!(
+                r#"{{"architectures":["TinyForCausalLM"],"hidden_size":64,"nonce":"{nonce}"}}"#
+            ),
+            "weight.config",
+        ),
         file("model.safetensors", random(64 << 10, seed ^ 1), "weight"),
         // LFS by its suffix although tiny.
         file("adapter.safetensors", random(100, seed ^ 2), "weight"),
         // LFS by size only; unknown type, so a size-based guess.
         weight_config_guess,
-        file("tokenizer/vocab.txt", format!("a\nb\nc\n{nonce}\n"), "weight.config"),
+        file(
+            "tokenizer/vocab.txt",
+            format!("a\nb\nc\n{nonce}\n"),
+            "weight.config",
+        ),
         file("README.md", format!("# tiny model {nonce}\n"), "doc"),
-        file("text_encoder/config.json", format!(r#"{{"encoder":true,"nonce":"{nonce}"}}"#), "weight.config"),
-        file("text_encoder/model.safetensors", random(2048, seed ^ 4), "weight"),
-        file("text_encoder/nested/deep/notes.md", format!("Two levels down. {nonce}\n"), "doc"),
-        file("text_encoder_2/config.json", format!(r#"{{"encoder":2,"nonce":"{nonce}"}}"#), "weight.config"),
-        file("scripts/run.py", format!("#!/usr/bin/env python3\nprint('{nonce}')\n"), "code"),
-        file("data/train.csv", format!("prompt,answer\n1+1,2\n{nonce},x\n"), "dataset"),
-        file("docs/read me.txt", format!("a file name with a space {nonce}\n"), "doc"),
+        file(
+            "text_encoder/config.json",
+            format!(r#"{{"encoder":true,"nonce":"{nonce}"}}"#),
+            "weight.config",
+        ),
+        file(
+            "text_encoder/model.safetensors",
+            random(2048, seed ^ 4),
+            "weight",
+        ),
+        file(
+            "text_encoder/nested/deep/notes.md",
+            format!("Two levels down. {nonce}\n"),
+            "doc",
+        ),
+        file(
+            "text_encoder_2/config.json",
+            format!(r#"{{"encoder":2,"nonce":"{nonce}"}}"#),
+            "weight.config",
+        ),
+        file(
+            "scripts/run.py",
+            format!("#!/usr/bin/env python3\nprint('{nonce}')\n"),
+            "code",
+        ),
+        file(
+            "data/train.csv",
+            format!("prompt,answer\n1+1,2\n{nonce},x\n"),
+            "dataset",
+        ),
+        file(
+            "docs/read me.txt",
+            format!("a file name with a space {nonce}\n"),
+            "doc",
+        ),
         file("empty.txt", "", "doc"),
     ]
 }
@@ -223,9 +302,20 @@ fn hub_with_sample_repo(prefix: &str) -> (Hf, String, String, Vec<RepoFile>) {
 /// Checks the config's `descriptor` against the hub's commit.
 fn assert_descriptor(hf: &Hf, layout: &Layout, repo: &str, commit: &str) {
     let d = &layout.config["descriptor"];
-    assert_eq!(d["revision"], commit, "config descriptor.revision is the resolved commit");
-    assert_eq!(d["sourceURL"], hf.hub.web_url(repo), "config descriptor.sourceURL is {{endpoint}}/{{repo}}");
-    assert_eq!(d["createdAt"], hf.hub.commit_date(repo, commit), "config descriptor.createdAt is the commit's date on the hub");
+    assert_eq!(
+        d["revision"], commit,
+        "config descriptor.revision is the resolved commit"
+    );
+    assert_eq!(
+        d["sourceURL"],
+        hf.hub.web_url(repo),
+        "config descriptor.sourceURL is {{endpoint}}/{{repo}}"
+    );
+    assert_eq!(
+        d["createdAt"],
+        hf.hub.commit_date(repo, commit),
+        "config descriptor.createdAt is the commit's date on the hub"
+    );
 }
 
 // ------------------------------------------------- (a) the whole repo ---
@@ -238,20 +328,55 @@ fn whole_repo_round_trips_byte_for_byte_with_media_types_and_commit_metadata() {
 
     hf.checked(&outcome, || {
         let name = name_of(&repo);
-        assert_eq!(layout.ref_name(), Some(name), "index.json ref name defaults to the repo name");
-        assert_eq!(layout.config["descriptor"]["name"], name, "config descriptor.name");
+        assert_eq!(
+            layout.ref_name(),
+            Some(name),
+            "index.json ref name defaults to the repo name"
+        );
+        assert_eq!(
+            layout.config["descriptor"]["name"], name,
+            "config descriptor.name"
+        );
         assert_descriptor(&hf, &layout, &repo, &commit);
-        assert_eq!(layout.config["config"]["format"], "safetensors", "config.format: every weight is safetensors");
+        assert_eq!(
+            layout.config["config"]["format"], "safetensors",
+            "config.format: every weight is safetensors"
+        );
 
         // Every file but .gitattributes, each with its kind, guess flag, size and mode.
         let expected = under(&files, "");
-        assert_eq!(layout.sorted_paths(), sorted_keys(&expected), "layer paths: the repo's files without .gitattributes");
+        assert_eq!(
+            layout.sorted_paths(),
+            sorted_keys(&expected),
+            "layer paths: the repo's files without .gitattributes"
+        );
         for f in files.iter().filter(|f| !f.kind.is_empty()) {
             let layer = layout.layer(f.path);
-            assert_eq!(layer.descriptor.media_type, layout::raw_media_type(f.kind), "media type of {:?}", f.path);
-            assert_eq!(layer.untested, f.untested, "{} of {:?}", layout::ANNOTATION_UNTESTED, f.path);
-            assert_eq!(layer.descriptor.size, f.bytes.len() as u64, "size of {:?}", f.path);
-            assert_eq!(layer.descriptor.digest, sha256_digest(&f.bytes), "digest of {:?}", f.path);
+            assert_eq!(
+                layer.descriptor.media_type,
+                layout::raw_media_type(f.kind),
+                "media type of {:?}",
+                f.path
+            );
+            assert_eq!(
+                layer.untested,
+                f.untested,
+                "{} of {:?}",
+                layout::ANNOTATION_UNTESTED,
+                f.path
+            );
+            assert_eq!(
+                layer.descriptor.size,
+                f.bytes.len() as u64,
+                "size of {:?}",
+                f.path
+            );
+            assert_eq!(
+                layer.descriptor.digest,
+                sha256_digest(&f.bytes),
+                "digest of {:?}",
+                f.path
+            );
             assert_eq!(layer.mode(), 0o644, "metadata mode of {:?}", f.path);
         }
         assert_unpacks_to(&layout, &expected);
@@ -259,8 +384,15 @@ fn whole_repo_round_trips_byte_for_byte_with_media_types_and_commit_metadata() {
         // What went over the wire: .gitattributes not at all, each LFS file
         // once from the CDN, nothing with a token.
         let stats = hf.hub.stats();
-        assert_eq!(stats.count(&format!("resolve:{repo}:.gitattributes")), 0, ".gitattributes must not be fetched");
-        for f in files.iter().filter(|f| f.path.ends_with(".safetensors") || f.bytes.len() >= 1024) {
+        assert_eq!(
+            stats.count(&format!("resolve:{repo}:.gitattributes")),
+            0,
+            ".gitattributes must not be fetched"
+        );
+        for f in files
+            .iter()
+            .filter(|f| f.path.ends_with(".safetensors") || f.bytes.len() >= 1024)
+        {
             assert_eq!(
                 stats.count(&format!("cdn:{}", sha256_hex(&f.bytes))),
                 1,
@@ -268,7 +400,10 @@ fn whole_repo_round_trips_byte_for_byte_with_media_types_and_commit_metadata() {
                 f.path
             );
         }
-        assert!(stats.requests.iter().all(|r| !r.auth), "no token given, yet a request carried Authorization");
+        assert!(
+            stats.requests.iter().all(|r| !r.auth),
+            "no token given, yet a request carried Authorization"
+        );
     });
 }
 
@@ -276,13 +411,25 @@ fn whole_repo_round_trips_byte_for_byte_with_media_types_and_commit_metadata() {
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn whole_repo_as_zstd_tar_layers_round_trips() {
     let (hf, repo, _commit, files) = hub_with_sample_repo("zstd");
-    let (_out, layout, outcome) =
-        hf.build_layout(hf.build(&format!("huggingface://{repo}")).arg("layer_packaging", "tar+zstd"));
+    let (_out, layout, outcome) = hf.build_layout(
+        hf.build(&format!("huggingface://{repo}"))
+            .arg("layer_packaging", "tar+zstd"),
+    );
     hf.checked(&outcome, || {
         for layer in &layout.layers {
             // Weights stay plain tar without compress_weights=true.
-            let want = if layer.kind() == "weight" { "tar" } else { "tar+zstd" };
-            assert_eq!(layer.format(), want, "{} ({}): layer format", layer.path, layer.kind());
+            let want = if layer.kind() == "weight" {
+                "tar"
+            } else {
+                "tar+zstd"
+            };
+            assert_eq!(
+                layer.format(),
+                want,
+                "{} ({}): layer format",
+                layer.path,
+                layer.kind()
+            );
         }
         assert_unpacks_to(&layout, &under(&files, ""));
     });
@@ -294,12 +441,19 @@ fn whole_repo_as_zstd_tar_layers_round_trips() {
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn single_file_source_is_stored_under_its_file_name() {
     let (hf, repo, commit, files) = hub_with_sample_repo("single");
-    for (path, kind) in [("weights/big.dat", "LFS"), ("text_encoder/nested/deep/notes.md", "small")] {
+    for (path, kind) in [
+        ("weights/big.dat", "LFS"),
+        ("text_encoder/nested/deep/notes.md", "small"),
+    ] {
         let (_out, layout, outcome) =
             hf.build_layout(hf.build(&format!("hf://{repo}/{path}")).arg("name", "one"));
         hf.checked(&outcome, || {
             let base = path.rsplit('/').next().unwrap();
-            assert_eq!(layout.paths(), [base], "a single-file source ({kind} file {path}) is stored under its name");
+            assert_eq!(
+                layout.paths(),
+                [base],
+                "a single-file source ({kind} file {path}) is stored under its name"
+            );
             let bytes = files.iter().find(|f| f.path == path).unwrap().bytes.clone();
             assert_unpacks_to(&layout, &[(base.to_string(), bytes)]);
             assert_descriptor(&hf, &layout, &repo, &commit);
@@ -341,18 +495,35 @@ fn include_and_exclude_select_repo_files() {
     let cases: Vec<(&str, Build, Tree)> = vec![
         (
             "include=*.json *.safetensors exclude=text_encoder_2/",
-            hf.build(&source).arg("include", "*.json *.safetensors").arg("exclude", "text_encoder_2/"),
+            hf.build(&source)
+                .arg("include", "*.json *.safetensors")
+                .arg("exclude", "text_encoder_2/"),
             only(
                 &files,
-                &["config.json", "model.safetensors", "adapter.safetensors", "text_encoder/config.json", "text_encoder/model.safetensors"],
+                &[
+                    "config.json",
+                    "model.safetensors",
+                    "adapter.safetensors",
+                    "text_encoder/config.json",
+                    "text_encoder/model.safetensors",
+                ],
             ),
         ),
         (
             "exclude=*.safetensors,text_encoder*,'docs/read me.txt'",
-            hf.build(&source).arg("exclude", "*.safetensors,text_encoder*,'docs/read me.txt'"),
+            hf.build(&source)
+                .arg("exclude", "*.safetensors,text_encoder*,'docs/read me.txt'"),
             only(
                 &files,
-                &["config.json", "weights/big.dat", "tokenizer/vocab.txt", "README.md", "scripts/run.py", "data/train.csv", "empty.txt"],
+                &[
+                    "config.json",
+                    "weights/big.dat",
+                    "tokenizer/vocab.txt",
+                    "README.md",
+                    "scripts/run.py",
+                    "data/train.csv",
+                    "empty.txt",
+                ],
             ),
         ),
         (
@@ -362,14 +533,24 @@ fn include_and_exclude_select_repo_files() {
         ),
         (
             "source=…/text_encoder include=*.md (patterns match paths in the model)",
-            hf.build(&format!("{source}/text_encoder")).arg("include", "*.md"),
-            vec![("nested/deep/notes.md".to_string(), only(&files, &["text_encoder/nested/deep/notes.md"])[0].1.clone())],
+            hf.build(&format!("{source}/text_encoder"))
+                .arg("include", "*.md"),
+            vec![(
+                "nested/deep/notes.md".to_string(),
+                only(&files, &["text_encoder/nested/deep/notes.md"])[0]
+                    .1
+                    .clone(),
+            )],
         ),
     ];
     for (what, build, expected) in cases {
         let (_out, layout, outcome) = hf.build_layout(build);
         hf.checked(&outcome, || {
-            assert_eq!(layout.sorted_paths(), sorted_keys(&expected), "layer paths for {what}");
+            assert_eq!(
+                layout.sorted_paths(),
+                sorted_keys(&expected),
+                "layer paths for {what}"
+            );
             assert_unpacks_to(&layout, &expected);
         });
     }
@@ -391,8 +572,11 @@ struct History {
 
 /// `files` with `changes` applied (replaced or added).
 fn apply(files: &[(String, Vec<u8>)], changes: &[(String, Vec<u8>)]) -> Tree {
-    let mut out: Tree =
-        files.iter().filter(|(p, _)| !changes.iter().any(|(q, _)| q == p)).cloned().collect();
+    let mut out: Tree = files
+        .iter()
+        .filter(|(p, _)| !changes.iter().any(|(q, _)| q == p))
+        .cloned()
+        .collect();
     out.extend(changes.iter().cloned());
     out
 }
@@ -402,7 +586,10 @@ fn hub_with_history(prefix: &str) -> (Hf, History) {
     let repo = unique_repo(prefix);
     let seed = fs::fresh_seed();
     let files_a: Tree = vec![
-        ("config.json".into(), format!(r#"{{"v":1,"nonce":"{seed:x}"}}"#).into_bytes()),
+        (
+            "config.json".into(),
+            format!(r#"{{"v":1,"nonce":"{seed:x}"}}"#).into_bytes(),
+        ),
         ("model.safetensors".into(), random(4096, seed ^ 10)),
         ("README.md".into(), format!("# v1 {seed:x}\n").into_bytes()),
     ];
@@ -410,20 +597,53 @@ fn hub_with_history(prefix: &str) -> (Hf, History) {
     hf.hub.set_ref(&repo, "v1.0", &a, true);
 
     let b_changes: Tree = vec![
-        ("config.json".into(), format!(r#"{{"v":2,"nonce":"{seed:x}"}}"#).into_bytes()),
+        (
+            "config.json".into(),
+            format!(r#"{{"v":2,"nonce":"{seed:x}"}}"#).into_bytes(),
+        ),
         ("model.safetensors".into(), random(4096, seed ^ 11)),
-        ("added.txt".into(), format!("added in v2 {seed:x}\n").into_bytes()),
+        (
+            "added.txt".into(),
+            format!("added in v2 {seed:x}\n").into_bytes(),
+        ),
     ];
-    let b = hf.hub.commit(&repo, "main", None, b_changes.iter().map(|(p, x)| (p.clone(), Some(x.clone()))));
+    let b = hf.hub.commit(
+        &repo,
+        "main",
+        None,
+        b_changes.iter().map(|(p, x)| (p.clone(), Some(x.clone()))),
+    );
     let files_b = apply(&files_a, &b_changes);
 
     let c_changes: Tree = vec![
-        ("README.md".into(), format!("# from the PR {seed:x}\n").into_bytes()),
-        ("pr-only.txt".into(), format!("only in the PR {seed:x}\n").into_bytes()),
+        (
+            "README.md".into(),
+            format!("# from the PR {seed:x}\n").into_bytes(),
+        ),
+        (
+            "pr-only.txt".into(),
+            format!("only in the PR {seed:x}\n").into_bytes(),
+        ),
     ];
-    let c = hf.hub.commit(&repo, "refs/pr/1", Some("main"), c_changes.iter().map(|(p, x)| (p.clone(), Some(x.clone()))));
+    let c = hf.hub.commit(
+        &repo,
+        "refs/pr/1",
+        Some("main"),
+        c_changes.iter().map(|(p, x)| (p.clone(), Some(x.clone()))),
+    );
     let files_c = apply(&files_b, &c_changes);
-    (hf, History { repo, a, b, c, files_a, files_b, files_c })
+    (
+        hf,
+        History {
+            repo,
+            a,
+            b,
+            c,
+            files_a,
+            files_b,
+            files_c,
+        },
+    )
 }
 
 #[test]
@@ -457,7 +677,10 @@ fn tag_in_source_gives_the_tagged_commits_files() {
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn pr_ref_in_the_revision_build_arg_gives_the_pr_commits_files() {
     let (hf, h) = hub_with_history("pin-pr");
-    let (_out, layout, outcome) = hf.build_layout(hf.build(&format!("hf://{}", h.repo)).arg("revision", "refs/pr/1"));
+    let (_out, layout, outcome) = hf.build_layout(
+        hf.build(&format!("hf://{}", h.repo))
+            .arg("revision", "refs/pr/1"),
+    );
     hf.checked(&outcome, || {
         assert_unpacks_to(&layout, &h.files_c);
         assert_descriptor(&hf, &layout, &h.repo, &h.c);
@@ -481,9 +704,18 @@ fn moved_branch_downloads_only_the_changed_files_and_packages_the_new_commit() {
         ("model.safetensors".into(), random(64 << 10, seed ^ 20)),
         ("other.safetensors".into(), random(32 << 10, seed ^ 21)),
         ("weights/big.dat".into(), random(5000, seed ^ 22)),
-        ("config.json".into(), format!(r#"{{"v":1,"nonce":"{seed:x}"}}"#).into_bytes()),
-        ("README.md".into(), format!("# readme {seed:x}\n").into_bytes()),
-        ("tokenizer.json".into(), format!(r#"{{"tok":"{seed:x}"}}"#).into_bytes()),
+        (
+            "config.json".into(),
+            format!(r#"{{"v":1,"nonce":"{seed:x}"}}"#).into_bytes(),
+        ),
+        (
+            "README.md".into(),
+            format!("# readme {seed:x}\n").into_bytes(),
+        ),
+        (
+            "tokenizer.json".into(),
+            format!(r#"{{"tok":"{seed:x}"}}"#).into_bytes(),
+        ),
     ];
     let a = hf.hub.create_repo(&repo, files.clone(), None);
     let (_o1, first, outcome) = hf.build_layout(hf.build(&format!("hf://{repo}")));
@@ -499,7 +731,10 @@ fn moved_branch_downloads_only_the_changed_files_and_packages_the_new_commit() {
         &repo,
         "main",
         None,
-        [("model.safetensors", Some(new_model.clone())), ("config.json", Some(new_config.clone()))],
+        [
+            ("model.safetensors", Some(new_model.clone())),
+            ("config.json", Some(new_config.clone())),
+        ],
     );
     files[0].1 = new_model.clone();
     files[3].1 = new_config;
@@ -546,9 +781,16 @@ fn identical_rebuild_downloads_no_file_bodies() {
     let stats = hf.hub.stats();
     eprintln!("identical rebuild:\n{}", stats.describe());
     hf.checked(&outcome, || {
-        assert_eq!(second.manifest_digest(), first.manifest_digest(), "same repo, same commit: same manifest");
+        assert_eq!(
+            second.manifest_digest(),
+            first.manifest_digest(),
+            "same repo, same commit: same manifest"
+        );
         let bodies: Vec<String> = stats.body_downloads().iter().map(|r| r.line()).collect();
-        assert!(bodies.is_empty(), "the rebuild downloaded file bodies again: {bodies:#?}");
+        assert!(
+            bodies.is_empty(),
+            "the rebuild downloaded file bodies again: {bodies:#?}"
+        );
         assert!(
             stats.requests.iter().all(|r| r.port == "hub"),
             "the rebuild sent requests to the CDN (LFS files are cached by sha256 and need none)"
@@ -556,22 +798,40 @@ fn identical_rebuild_downloads_no_file_bodies() {
         // Precisely: one fresh look at the revision, and for each small file a
         // HEAD revalidation with If-None-Match answered 304. LFS files: nothing.
         let info = format!("/api/models/{repo}/revision/main");
-        let small: Vec<&RepoFile> =
-            files.iter().filter(|f| !f.kind.is_empty() && !f.path.ends_with(".safetensors") && f.bytes.len() < 1024).collect();
+        let small: Vec<&RepoFile> = files
+            .iter()
+            .filter(|f| {
+                !f.kind.is_empty() && !f.path.ends_with(".safetensors") && f.bytes.len() < 1024
+            })
+            .collect();
         let mut expected: Vec<String> = vec![format!("GET {info} -> 200")];
         for f in &small {
-            expected.push(format!("HEAD /{repo}/resolve/{commit}/{} -> 304", f.path.replace(' ', "%20")));
+            expected.push(format!(
+                "HEAD /{repo}/resolve/{commit}/{} -> 304",
+                f.path.replace(' ', "%20")
+            ));
         }
         expected.sort();
         let mut seen: Vec<String> = stats
             .requests
             .iter()
-            .map(|r| format!("{} {} -> {}", r.method, r.path, r.status.map(|s| s.to_string()).unwrap_or_default()))
+            .map(|r| {
+                format!(
+                    "{} {} -> {}",
+                    r.method,
+                    r.path,
+                    r.status.map(|s| s.to_string()).unwrap_or_default()
+                )
+            })
             .collect();
         seen.sort();
         assert_eq!(seen, expected, "requests of the identical rebuild");
         assert!(
-            stats.requests.iter().filter(|r| r.method == "HEAD").all(|r| r.if_none_match.is_some()),
+            stats
+                .requests
+                .iter()
+                .filter(|r| r.method == "HEAD")
+                .all(|r| r.if_none_match.is_some()),
             "every HEAD revalidates with If-None-Match"
         );
     });
@@ -590,7 +850,9 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Other builds running in parallel may remove files while grep walks the
     // tree: "No such file or directory" is not a failure.
-    let only_vanished = stderr.lines().all(|l| l.ends_with("No such file or directory"));
+    let only_vanished = stderr
+        .lines()
+        .all(|l| l.ends_with("No such file or directory"));
     let code = out.status.code();
     // 0: found, 1: not found, 2: an error (only vanished files are fine).
     assert!(
@@ -599,7 +861,10 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
         dir.display(),
         out.status
     );
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -610,12 +875,22 @@ fn gated_repo_needs_the_token_secret_and_the_token_leaks_nowhere() {
     let token = format!("hf_itest{:016x}{}", fs::fresh_seed(), std::process::id());
     let seed = fs::fresh_seed();
     let files: Tree = vec![
-        ("config.json".into(), format!(r#"{{"gated":"{seed:x}"}}"#).into_bytes()),
+        (
+            "config.json".into(),
+            format!(r#"{{"gated":"{seed:x}"}}"#).into_bytes(),
+        ),
         ("model.safetensors".into(), random(8192, seed ^ 30)),
         ("sub/weights.bin".into(), random(3000, seed ^ 31)),
-        ("README.md".into(), format!("# gated {seed:x}\n").into_bytes()),
+        (
+            "README.md".into(),
+            format!("# gated {seed:x}\n").into_bytes(),
+        ),
     ];
-    let commit = hf.hub.create_repo(&repo, files.clone(), Some(json!({"gated": "manual", "tokens": [token]})));
+    let commit = hf.hub.create_repo(
+        &repo,
+        files.clone(),
+        Some(json!({"gated": "manual", "tokens": [token]})),
+    );
     let source = format!("hf://{repo}");
 
     // Every solve request of both builds is written to the engine's log
@@ -633,7 +908,8 @@ fn gated_repo_needs_the_token_secret_and_the_token_leaks_nowhere() {
 
     // With the token (in the docker process's environment only).
     hf.hub.reset_stats();
-    let (out, layout, outcome) = hf.build_layout(token_build(&hf, &source, &token).arg("debug_dump_llb", &token_tag));
+    let (out, layout, outcome) =
+        hf.build_layout(token_build(&hf, &source, &token).arg("debug_dump_llb", &token_tag));
     let stats = hf.hub.stats();
     hf.checked(&outcome, || {
         assert_unpacks_to(&layout, &files);
@@ -695,12 +971,27 @@ fn gated_repo_needs_the_token_secret_and_the_token_leaks_nowhere() {
 /// for want of a token, and the Hub's refusal is reported.)
 fn assert_token_in_no_solve(all: &[solves::Solve], token: &str, retried: bool) {
     solves::assert_absent(all, token, "the token");
-    let hf_get = |s: &solves::Solve| s.exec_args().iter().any(|a| a.get(1).map(String::as_str) == Some("hf-get"));
-    let with_secret = all.iter().filter(|s| hf_get(s) && solves::contains(&s.bytes, b"hf-token")).count();
+    let hf_get = |s: &solves::Solve| {
+        s.exec_args()
+            .iter()
+            .any(|a| a.get(1).map(String::as_str) == Some("hf-get"))
+    };
+    let with_secret = all
+        .iter()
+        .filter(|s| hf_get(s) && solves::contains(&s.bytes, b"hf-token"))
+        .count();
     let anonymous = all.iter().filter(|s| !hf_get(s)).count();
-    assert!(anonymous > 0, "no solve of the anonymous attempt was recorded ({} solves)", all.len());
+    assert!(
+        anonymous > 0,
+        "no solve of the anonymous attempt was recorded ({} solves)",
+        all.len()
+    );
     if retried {
-        assert!(with_secret > 0, "no recorded solve runs hf-get with the hf-token secret ({} solves)", all.len());
+        assert!(
+            with_secret > 0,
+            "no recorded solve runs hf-get with the hf-token secret ({} solves)",
+            all.len()
+        );
     }
 }
 
@@ -723,28 +1014,48 @@ fn anonymous_build_next_to_a_token_build_is_not_told_there_is_a_token() {
     let gated = unique_repo("conc-gated");
     let public = unique_repo("conc-public");
     let gated_files: Tree = vec![
-        ("config.json".into(), format!(r#"{{"g":"{seed:x}"}}"#).into_bytes()),
+        (
+            "config.json".into(),
+            format!(r#"{{"g":"{seed:x}"}}"#).into_bytes(),
+        ),
         ("model.safetensors".into(), random(3000, seed ^ 60)),
     ];
     let public_files: Tree = vec![
-        ("config.json".into(), format!(r#"{{"p":"{seed:x}"}}"#).into_bytes()),
+        (
+            "config.json".into(),
+            format!(r#"{{"p":"{seed:x}"}}"#).into_bytes(),
+        ),
         ("model.safetensors".into(), random(3000, seed ^ 61)),
     ];
-    hf.hub.create_repo(&gated, gated_files.clone(), Some(json!({"gated": "manual", "tokens": [token]})));
+    hf.hub.create_repo(
+        &gated,
+        gated_files.clone(),
+        Some(json!({"gated": "manual", "tokens": [token]})),
+    );
     hf.hub.create_repo(&public, public_files.clone(), None);
 
     // Both builds start together, a few times over (one round reproduced it
     // every time by hand).
     for round in 1..=3 {
         let (gated_out, public_out) = (TempDir::new("hf-out"), TempDir::new("hf-out"));
-        let with_token = token_build(&hf, &format!("hf://{gated}"), &token).output(gated_out.join("layout"));
-        let anonymous = hf.build(&format!("hf://{public}")).output(public_out.join("layout"));
+        let with_token =
+            token_build(&hf, &format!("hf://{gated}"), &token).output(gated_out.join("layout"));
+        let anonymous = hf
+            .build(&format!("hf://{public}"))
+            .output(public_out.join("layout"));
         let (with_token, anonymous) = std::thread::scope(|s| {
             let t = s.spawn(|| with_token.run());
             let a = s.spawn(|| anonymous.run());
-            (t.join().expect("token build thread"), a.join().expect("anonymous build thread"))
+            (
+                t.join().expect("token build thread"),
+                a.join().expect("anonymous build thread"),
+            )
         });
-        assert!(with_token.success, "round {round}: the build with the token failed\n{}", with_token.report());
+        assert!(
+            with_token.success,
+            "round {round}: the build with the token failed\n{}",
+            with_token.report()
+        );
         assert!(
             anonymous.success && !anonymous.output().contains(" hf-get "),
             "round {round}: a build of a public repo WITHOUT --secret id=hf-token, run at the same time as one \
@@ -772,9 +1083,16 @@ fn corrupt_lfs_file_fails_naming_it_and_a_retry_after_the_fix_succeeds() {
     let weight = random(16 << 10, seed ^ 40);
     let files: Tree = vec![
         ("weights/model.safetensors".into(), weight.clone()),
-        ("config.json".into(), format!(r#"{{"c":"{seed:x}"}}"#).into_bytes()),
+        (
+            "config.json".into(),
+            format!(r#"{{"c":"{seed:x}"}}"#).into_bytes(),
+        ),
     ];
-    let commit = hf.hub.create_repo(&repo, files.clone(), Some(json!({"corrupt": ["weights/model.safetensors"]})));
+    let commit = hf.hub.create_repo(
+        &repo,
+        files.clone(),
+        Some(json!({"corrupt": ["weights/model.safetensors"]})),
+    );
     let source = format!("hf://{repo}");
     hf.expect_failure(
         hf.build(&source),
@@ -797,10 +1115,20 @@ fn corrupt_small_file_fails_naming_it_and_the_cache_caveat() {
     let seed = fs::fresh_seed();
     let files: Tree = vec![
         ("model.safetensors".into(), random(4096, seed ^ 50)),
-        ("tokenizer/vocab.txt".into(), format!("a\nb\n{seed:x}\n").into_bytes()),
-        ("config.json".into(), format!(r#"{{"c":"{seed:x}"}}"#).into_bytes()),
+        (
+            "tokenizer/vocab.txt".into(),
+            format!("a\nb\n{seed:x}\n").into_bytes(),
+        ),
+        (
+            "config.json".into(),
+            format!(r#"{{"c":"{seed:x}"}}"#).into_bytes(),
+        ),
     ];
-    let commit = hf.hub.create_repo(&repo, files.clone(), Some(json!({"corrupt": ["tokenizer/vocab.txt"]})));
+    let commit = hf.hub.create_repo(
+        &repo,
+        files.clone(),
+        Some(json!({"corrupt": ["tokenizer/vocab.txt"]})),
+    );
     let source = format!("hf://{repo}");
     let failed = hf.build(&source).run();
     hf.checked(&failed, || {
@@ -823,15 +1151,36 @@ fn small_file_corrupted_in_transit_is_fetched_again_and_the_build_succeeds() {
     let seed = fs::fresh_seed();
     let files: Tree = vec![
         ("model.safetensors".into(), random(4096, seed ^ 51)),
-        ("tokenizer/merges.txt".into(), format!("x y\n{seed:x}\n").into_bytes()),
-        ("config.json".into(), format!(r#"{{"t":"{seed:x}"}}"#).into_bytes()),
+        (
+            "tokenizer/merges.txt".into(),
+            format!("x y\n{seed:x}\n").into_bytes(),
+        ),
+        (
+            "config.json".into(),
+            format!(r#"{{"t":"{seed:x}"}}"#).into_bytes(),
+        ),
     ];
-    hf.hub.create_repo(&repo, files.clone(), Some(json!({"corrupt_first": ["tokenizer/merges.txt"]})));
+    hf.hub.create_repo(
+        &repo,
+        files.clone(),
+        Some(json!({"corrupt_first": ["tokenizer/merges.txt"]})),
+    );
     let out = TempDir::new("hf-out");
-    let built = hf.build(&format!("hf://{repo}")).output(out.join("layout")).run();
+    let built = hf
+        .build(&format!("hf://{repo}"))
+        .output(out.join("layout"))
+        .run();
     hf.checked(&built, || built.assert_success());
-    assert!(built.output().contains("fetch tokenizer/merges.txt"), "{}", built.report());
-    assert!(built.output().contains(" again"), "the refetch is visible in progress\n{}", built.report());
+    assert!(
+        built.output().contains("fetch tokenizer/merges.txt"),
+        "{}",
+        built.report()
+    );
+    assert!(
+        built.output().contains(" again"),
+        "the refetch is visible in progress\n{}",
+        built.report()
+    );
     let layout = hf.checked(&built, || Layout::verify(out.join("layout")));
     hf.checked(&built, || assert_unpacks_to(&layout, &files));
 }
@@ -858,7 +1207,13 @@ fn unknown_repo_fails_saying_it_does_not_exist_or_needs_a_token() {
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn unknown_revision_fails_naming_it() {
     let (hf, repo, _commit, _files) = hub_with_sample_repo("badrev");
-    hf.expect_failure(hf.build(&format!("hf://{repo}@nope")), &format!("revision \"nope\" not found in {repo} on {}", hf.hub.endpoint));
+    hf.expect_failure(
+        hf.build(&format!("hf://{repo}@nope")),
+        &format!(
+            "revision \"nope\" not found in {repo} on {}",
+            hf.hub.endpoint
+        ),
+    );
 }
 
 #[test]
@@ -880,11 +1235,26 @@ fn info_api_failure(prefix: &str, status: u16, fragment: impl Fn(&str) -> String
     let outcome = hf.expect_failure(hf.build(&format!("hf://{repo}")), &fragment(&repo));
     let stats = hf.hub.stats();
     hf.checked(&outcome, || {
-        let injected = stats.requests.iter().filter(|r| r.status == Some(status)).count();
+        let injected = stats
+            .requests
+            .iter()
+            .filter(|r| r.status == Some(status))
+            .count();
         assert!(injected >= 1, "the hub served no injected {status}");
-        eprintln!("info API {status}: the hub answered {injected} request(s) with {status}:\n{}", stats.describe());
-        let files: Vec<String> = stats.requests.iter().filter(|r| r.path.contains("/resolve")).map(|r| r.line()).collect();
-        assert!(files.is_empty(), "no file may be fetched when the revision cannot be resolved: {files:#?}");
+        eprintln!(
+            "info API {status}: the hub answered {injected} request(s) with {status}:\n{}",
+            stats.describe()
+        );
+        let files: Vec<String> = stats
+            .requests
+            .iter()
+            .filter(|r| r.path.contains("/resolve"))
+            .map(|r| r.line())
+            .collect();
+        assert!(
+            files.is_empty(),
+            "no file may be fetched when the revision cannot be resolved: {files:#?}"
+        );
     });
 }
 
@@ -899,7 +1269,9 @@ fn rate_limited_info_api_fails_with_http_429() {
 #[test]
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn failing_info_api_fails_with_http_503() {
-    info_api_failure("unavailable", 503, |repo| format!("failed (HTTP 503) while resolving {repo}@main; try again later"));
+    info_api_failure("unavailable", 503, |repo| {
+        format!("failed (HTTP 503) while resolving {repo}@main; try again later")
+    });
 }
 
 // ------------------------------------------------ (k) many files ---
@@ -920,8 +1292,10 @@ fn repo_with_1001_files_packages_completely() {
         expected.push((path, bytes));
     }
     let commit = hf.hub.create_repo_from_dir(&repo, src.path(), None);
-    let (_out, layout, outcome) =
-        hf.build_layout(hf.build(&format!("hf://{repo}")).timeout(Duration::from_secs(900)));
+    let (_out, layout, outcome) = hf.build_layout(
+        hf.build(&format!("hf://{repo}"))
+            .timeout(Duration::from_secs(900)),
+    );
     eprintln!("{N} files: the build took {:.1?}", outcome.elapsed);
     hf.checked(&outcome, || {
         assert_eq!(layout.layers.len(), N, "one layer per file");

@@ -26,10 +26,22 @@ type Tree = Vec<(String, Vec<u8>)>;
 fn small_repo(weight_mib: usize) -> Tree {
     let seed = fs::fresh_seed();
     vec![
-        ("config.json".into(), format!(r#"{{"architectures":["LoadForCausalLM"],"n":"{seed:x}"}}"#).into_bytes()),
-        ("tokenizer.json".into(), format!(r#"{{"version":"1.0","seed":"{seed:x}"}}"#).into_bytes()),
-        ("README.md".into(), format!("# load {seed:x}\n").into_bytes()),
-        ("model.safetensors".into(), fs::pseudo_random_bytes(weight_mib << 20, seed)),
+        (
+            "config.json".into(),
+            format!(r#"{{"architectures":["LoadForCausalLM"],"n":"{seed:x}"}}"#).into_bytes(),
+        ),
+        (
+            "tokenizer.json".into(),
+            format!(r#"{{"version":"1.0","seed":"{seed:x}"}}"#).into_bytes(),
+        ),
+        (
+            "README.md".into(),
+            format!("# load {seed:x}\n").into_bytes(),
+        ),
+        (
+            "model.safetensors".into(),
+            fs::pseudo_random_bytes(weight_mib << 20, seed),
+        ),
     ]
 }
 
@@ -77,38 +89,87 @@ fn concurrent_builds_give_the_layouts_of_serial_builds() {
             let repo = unique_repo("load");
             let files = small_repo(3);
             hub.create_repo(&repo, files.clone(), None);
-            Job { repo, files, format, out: TempDir::new("load-out") }
+            Job {
+                repo,
+                files,
+                format,
+                out: TempDir::new("load-out"),
+            }
         })
         .collect();
-    let twin = Job { repo: jobs[4].repo.clone(), files: jobs[4].files.clone(), format: jobs[4].format, out: TempDir::new("load-out") };
+    let twin = Job {
+        repo: jobs[4].repo.clone(),
+        files: jobs[4].files.clone(),
+        format: jobs[4].format,
+        out: TempDir::new("load-out"),
+    };
     jobs.push(twin);
 
     // All six at once, on a cold cache (every repo is new).
     let running: Vec<_> = jobs.iter().map(|j| j.build(&hub, &ctx).spawn()).collect();
-    let outcomes: Vec<Outcome> = running.into_iter().map(|r| r.wait(Duration::from_secs(300))).collect();
+    let outcomes: Vec<Outcome> = running
+        .into_iter()
+        .map(|r| r.wait(Duration::from_secs(300)))
+        .collect();
     let mut concurrent = Vec::new();
     for (job, outcome) in jobs.iter().zip(&outcomes) {
-        assert!(outcome.success, "concurrent build of {} ({}) failed\n{}\n{}", job.repo, job.format, outcome.report(), hub.stats().describe());
+        assert!(
+            outcome.success,
+            "concurrent build of {} ({}) failed\n{}\n{}",
+            job.repo,
+            job.format,
+            outcome.report(),
+            hub.stats().describe()
+        );
         let layout = Layout::verify(job.out.join("layout"));
         assert_unpacks_to(&layout, &job.files);
         if job.format == "raw" {
-            let weight = &job.files.iter().find(|(p, _)| p == "model.safetensors").unwrap().1;
-            assert_eq!(layout.layer("model.safetensors").descriptor.digest, sha256_digest(weight));
+            let weight = &job
+                .files
+                .iter()
+                .find(|(p, _)| p == "model.safetensors")
+                .unwrap()
+                .1;
+            assert_eq!(
+                layout.layer("model.safetensors").descriptor.digest,
+                sha256_digest(weight)
+            );
         }
         concurrent.push(layout.manifest_digest().to_string());
     }
     // The same repo built twice at once: the same bytes.
-    assert_eq!(concurrent[4], concurrent[5], "two concurrent builds of {} gave different manifests", jobs[4].repo);
+    assert_eq!(
+        concurrent[4], concurrent[5],
+        "two concurrent builds of {} gave different manifests",
+        jobs[4].repo
+    );
     fs::assert_same_tree(&jobs[4].out.join("layout"), &jobs[5].out.join("layout"));
 
     // The same builds one at a time, with --no-cache (every download and
     // step runs again): the same layouts, byte for byte.
     for (job, digest) in jobs.iter().zip(&concurrent).take(5) {
-        let serial = Job { repo: job.repo.clone(), files: job.files.clone(), format: job.format, out: TempDir::new("load-serial") };
+        let serial = Job {
+            repo: job.repo.clone(),
+            files: job.files.clone(),
+            format: job.format,
+            out: TempDir::new("load-serial"),
+        };
         let outcome = serial.build(&hub, &ctx).no_cache().run();
-        assert!(outcome.success, "serial build of {} ({}) failed\n{}", job.repo, job.format, outcome.report());
+        assert!(
+            outcome.success,
+            "serial build of {} ({}) failed\n{}",
+            job.repo,
+            job.format,
+            outcome.report()
+        );
         let layout = Layout::verify(serial.out.join("layout"));
-        assert_eq!(layout.manifest_digest(), digest, "{} ({}): serial and concurrent builds differ", job.repo, job.format);
+        assert_eq!(
+            layout.manifest_digest(),
+            digest,
+            "{} ({}): serial and concurrent builds differ",
+            job.repo,
+            job.format
+        );
         fs::assert_same_tree(&job.out.join("layout"), &serial.out.join("layout"));
     }
 }
@@ -116,7 +177,10 @@ fn concurrent_builds_give_the_layouts_of_serial_builds() {
 /// Frontend processes (the gateway, or steps of our image) of builds
 /// whose build args mention `needle`.
 fn frontends_mentioning(needle: &str) -> Vec<procs::Proc> {
-    procs::frontend_processes().into_iter().filter(|p| p.mentions(needle)).collect()
+    procs::frontend_processes()
+        .into_iter()
+        .filter(|p| p.mentions(needle))
+        .collect()
 }
 
 /// Polls `check` every 200 ms until it holds or `limit` has passed.
@@ -154,23 +218,49 @@ fn ctrl_c_mid_download_ends_the_build_and_the_next_build_succeeds() {
     let cancelled_out = TempDir::new("load-out");
     let running = build(&cancelled_out).spawn();
     let stalled = eventually(Duration::from_secs(90), || {
-        hub.stats().requests.iter().any(|r| r.port == "cdn" && r.method == "GET" && r.status == Some(200))
+        hub.stats()
+            .requests
+            .iter()
+            .any(|r| r.port == "cdn" && r.method == "GET" && r.status == Some(200))
     });
-    assert!(stalled, "the weight's download never started\n{}\n{}", running.stderr_so_far(), hub.stats().describe());
+    assert!(
+        stalled,
+        "the weight's download never started\n{}\n{}",
+        running.stderr_so_far(),
+        hub.stats().describe()
+    );
     // The frontend is running (waiting for the download): the check below
     // that it is gone after Ctrl-C can fail.
     let frontends = frontends_mentioning(&repo);
-    assert!(!frontends.is_empty(), "no /modelpack-frontend process mentions {repo} during its build");
+    assert!(
+        !frontends.is_empty(),
+        "no /modelpack-frontend process mentions {repo} during its build"
+    );
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(hub.stats().count("stall-closed:cdn"), 0, "the stalled download ended before Ctrl-C");
+    assert_eq!(
+        hub.stats().count("stall-closed:cdn"),
+        0,
+        "the stalled download ended before Ctrl-C"
+    );
 
     let interrupted_at = Instant::now();
     running.interrupt();
     let outcome = running.wait(Duration::from_secs(240));
     let took = interrupted_at.elapsed();
-    assert!(!outcome.timed_out && !outcome.success, "the build did not end on Ctrl-C\n{}", outcome.report());
-    assert!(took < Duration::from_secs(30), "the client took {took:?} to end after Ctrl-C\n{}", outcome.report());
-    assert!(!cancelled_out.join("layout/index.json").exists(), "a cancelled build exported a layout");
+    assert!(
+        !outcome.timed_out && !outcome.success,
+        "the build did not end on Ctrl-C\n{}",
+        outcome.report()
+    );
+    assert!(
+        took < Duration::from_secs(30),
+        "the client took {took:?} to end after Ctrl-C\n{}",
+        outcome.report()
+    );
+    assert!(
+        !cancelled_out.join("layout/index.json").exists(),
+        "a cancelled build exported a layout"
+    );
 
     // The engine stopped the build: BuildKit closed the stalled download
     // and no frontend process of this build is left.
@@ -180,7 +270,8 @@ fn ctrl_c_mid_download_ends_the_build_and_the_next_build_succeeds() {
         hub.stats().describe()
     );
     assert!(
-        eventually(Duration::from_secs(30), || frontends_mentioning(&repo).is_empty()),
+        eventually(Duration::from_secs(30), || frontends_mentioning(&repo)
+            .is_empty()),
         "frontend processes of the cancelled build still run 30 s after Ctrl-C: {:?}",
         frontends_mentioning(&repo)
     );
@@ -189,13 +280,32 @@ fn ctrl_c_mid_download_ends_the_build_and_the_next_build_succeeds() {
     // exact bytes, and a --no-cache build gives the same manifest.
     let out = TempDir::new("load-out");
     let outcome = build(&out).run();
-    assert!(outcome.success, "the build after Ctrl-C failed\n{}\n{}", outcome.report(), hub.stats().describe());
+    assert!(
+        outcome.success,
+        "the build after Ctrl-C failed\n{}\n{}",
+        outcome.report(),
+        hub.stats().describe()
+    );
     let layout = Layout::verify(out.join("layout"));
     assert_unpacks_to(&layout, &files);
-    let weight = &files.iter().find(|(p, _)| p == "model.safetensors").unwrap().1;
-    assert_eq!(layout.layer("model.safetensors").descriptor.digest, sha256_digest(weight));
+    let weight = &files
+        .iter()
+        .find(|(p, _)| p == "model.safetensors")
+        .unwrap()
+        .1;
+    assert_eq!(
+        layout.layer("model.safetensors").descriptor.digest,
+        sha256_digest(weight)
+    );
     let again = TempDir::new("load-out");
     let outcome = build(&again).no_cache().run();
-    assert!(outcome.success, "the --no-cache build after Ctrl-C failed\n{}", outcome.report());
-    assert_eq!(Layout::verify(again.join("layout")).manifest_digest(), layout.manifest_digest());
+    assert!(
+        outcome.success,
+        "the --no-cache build after Ctrl-C failed\n{}",
+        outcome.report()
+    );
+    assert_eq!(
+        Layout::verify(again.join("layout")).manifest_digest(),
+        layout.manifest_digest()
+    );
 }

@@ -36,11 +36,22 @@ fn the_context_honours_dockerignore_skips_git_and_follows_symlinks() {
     let (_out, layout, _) = build_layout(Build::new(root).arg("source", "."));
     let mut want = vec!["config.json", "linked.safetensors", "model.safetensors"];
     want.sort();
-    assert_eq!(layout.sorted_paths(), want, "no .dockerignore'd, .git, .cache/huggingface or .dockerignore file");
+    assert_eq!(
+        layout.sorted_paths(),
+        want,
+        "no .dockerignore'd, .git, .cache/huggingface or .dockerignore file"
+    );
     let got = TempDir::new("promises-unpacked");
     layout.unpack(got.path());
-    assert_eq!(std::fs::read(got.join("linked.safetensors")).unwrap(), weights, "the symlink is packaged as its target's bytes");
-    assert!(!std::fs::symlink_metadata(got.join("linked.safetensors")).unwrap().file_type().is_symlink());
+    assert_eq!(
+        std::fs::read(got.join("linked.safetensors")).unwrap(),
+        weights,
+        "the symlink is packaged as its target's bytes"
+    );
+    assert!(!std::fs::symlink_metadata(got.join("linked.safetensors"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
 
 #[test]
@@ -49,10 +60,26 @@ fn source_date_epoch_sets_created_at() {
     let ctx = TempDir::new("promises-ctx");
     fs::write_file(ctx.path(), "config.json", br#"{"hidden_size":8}"#);
     fs::write_file(ctx.path(), "model.gguf", b"GGUF tiny");
-    let (_out, layout, _) = build_layout(Build::new(ctx.path()).arg("source", ".").arg("SOURCE_DATE_EPOCH", "86400"));
-    assert_eq!(layout.config["descriptor"]["createdAt"], "1970-01-02T00:00:00Z", "{}", layout.config);
-    let (_out2, again, _) = build_layout(Build::new(ctx.path()).arg("source", ".").arg("SOURCE_DATE_EPOCH", "86400"));
-    assert_eq!(again.manifest_digest(), layout.manifest_digest(), "same inputs, same digest");
+    let (_out, layout, _) = build_layout(
+        Build::new(ctx.path())
+            .arg("source", ".")
+            .arg("SOURCE_DATE_EPOCH", "86400"),
+    );
+    assert_eq!(
+        layout.config["descriptor"]["createdAt"], "1970-01-02T00:00:00Z",
+        "{}",
+        layout.config
+    );
+    let (_out2, again, _) = build_layout(
+        Build::new(ctx.path())
+            .arg("source", ".")
+            .arg("SOURCE_DATE_EPOCH", "86400"),
+    );
+    assert_eq!(
+        again.manifest_digest(),
+        layout.manifest_digest(),
+        "same inputs, same digest"
+    );
 }
 
 #[test]
@@ -63,14 +90,31 @@ fn a_dataset_repo_is_packaged() {
     let repo = unique_repo("dataset");
     let rows = format!("{{\"text\":\"{:x}\"}}\n", fs::fresh_seed());
     let parquet = fs::pseudo_random_bytes(3000, fs::fresh_seed());
-    let commit = hub.create_dataset(&repo, [("data/train.jsonl", rows.as_bytes().to_vec()), ("data/part.parquet", parquet.clone())]);
-    let (_out, layout, _) = build_layout(
-        Build::new(ctx.path()).arg("source", &format!("hf://datasets/{repo}")).arg("hf_endpoint", &hub.endpoint),
+    let commit = hub.create_dataset(
+        &repo,
+        [
+            ("data/train.jsonl", rows.as_bytes().to_vec()),
+            ("data/part.parquet", parquet.clone()),
+        ],
     );
-    assert_eq!(layout.sorted_paths(), ["data/part.parquet", "data/train.jsonl"]);
+    let (_out, layout, _) = build_layout(
+        Build::new(ctx.path())
+            .arg("source", &format!("hf://datasets/{repo}"))
+            .arg("hf_endpoint", &hub.endpoint),
+    );
+    assert_eq!(
+        layout.sorted_paths(),
+        ["data/part.parquet", "data/train.jsonl"]
+    );
     assert_eq!(layout.config["descriptor"]["revision"], commit.as_str());
     let got = TempDir::new("promises-unpacked");
     layout.unpack(got.path());
-    assert_eq!(std::fs::read(got.join("data/part.parquet")).unwrap(), parquet);
-    assert_eq!(std::fs::read(got.join("data/train.jsonl")).unwrap(), rows.as_bytes());
+    assert_eq!(
+        std::fs::read(got.join("data/part.parquet")).unwrap(),
+        parquet
+    );
+    assert_eq!(
+        std::fs::read(got.join("data/train.jsonl")).unwrap(),
+        rows.as_bytes()
+    );
 }

@@ -17,8 +17,16 @@ fn recipe(text: &str) -> (TempDir, std::path::PathBuf) {
 
 fn context() -> TempDir {
     let ctx = TempDir::new("recipe-ctx");
-    fs::write_file(ctx.path(), "config.json", br#"{"architectures":["LlamaForCausalLM"]}"#);
-    fs::write_file(ctx.path(), "model.safetensors", &fs::pseudo_random_bytes(5000, fs::fresh_seed()));
+    fs::write_file(
+        ctx.path(),
+        "config.json",
+        br#"{"architectures":["LlamaForCausalLM"]}"#,
+    );
+    fs::write_file(
+        ctx.path(),
+        "model.safetensors",
+        &fs::pseudo_random_bytes(5000, fs::fresh_seed()),
+    );
     fs::write_file(ctx.path(), "LICENSE", b"MIT\n");
     ctx
 }
@@ -59,11 +67,18 @@ fn several_sources_compose_one_artifact_selected_by_the_syntax_line() {
     let weights = fs::pseudo_random_bytes(20_000, fs::fresh_seed());
     let commit = hub.create_repo(
         "org/weights",
-        [("model.safetensors", weights.clone()), ("config.json", br#"{"a":1}"#.to_vec()), ("README.md", b"hi".to_vec())],
+        [
+            ("model.safetensors", weights.clone()),
+            ("config.json", br#"{"a":1}"#.to_vec()),
+            ("README.md", b"hi".to_vec()),
+        ],
         None,
     );
     hub.create_repo("org/tok", [("tokenizer.json", b"{}".to_vec())], None);
-    let gguf_url = hub.put_file("x/extra.gguf", &fs::pseudo_random_bytes(3000, fs::fresh_seed()));
+    let gguf_url = hub.put_file(
+        "x/extra.gguf",
+        &fs::pseudo_random_bytes(3000, fs::fresh_seed()),
+    );
     let ctx = context();
     let text = format!(
         "# syntax={image}\nname: ${{name:-composed}}\nsources:\n  - source: huggingface://org/weights\n    revision: ${{revision:-main}}\n    exclude: [README.md]\n  - source: huggingface://org/tok\n    path: tokenizer\n  - source: {gguf_url}\n    path: extra\n  - source: LICENSE\nlayer_packaging: {{default: tar+gzip, weight: raw}}\nannotations:\n  org.example.team: ml\n",
@@ -78,18 +93,47 @@ fn several_sources_compose_one_artifact_selected_by_the_syntax_line() {
             .arg("hf_endpoint", &hub.endpoint)
             .arg("name", "from-cli"),
     );
-    assert_eq!(layout.ref_name(), Some("from-cli"), "a build arg wins over the recipe");
+    assert_eq!(
+        layout.ref_name(),
+        Some("from-cli"),
+        "a build arg wins over the recipe"
+    );
     assert_eq!(
         layout.sorted_paths(),
-        ["LICENSE", "config.json", "extra/extra.gguf", "model.safetensors", "tokenizer/tokenizer.json"]
+        [
+            "LICENSE",
+            "config.json",
+            "extra/extra.gguf",
+            "model.safetensors",
+            "tokenizer/tokenizer.json"
+        ]
     );
-    assert_eq!(layout.layer("model.safetensors").format(), "raw", "weight: raw");
-    assert_eq!(layout.layer("LICENSE").format(), "tar+gzip", "default: tar+gzip");
-    let manifest: Value = serde_json::from_slice(&std::fs::read(layout.blob_path(layout.manifest_digest())).unwrap()).unwrap();
+    assert_eq!(
+        layout.layer("model.safetensors").format(),
+        "raw",
+        "weight: raw"
+    );
+    assert_eq!(
+        layout.layer("LICENSE").format(),
+        "tar+gzip",
+        "default: tar+gzip"
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(layout.blob_path(layout.manifest_digest())).unwrap())
+            .unwrap();
     assert_eq!(manifest["annotations"]["org.example.team"], "ml");
-    let sources: Value = serde_json::from_str(manifest["annotations"]["org.cncf.model.sources"].as_str().unwrap()).unwrap();
+    let sources: Value = serde_json::from_str(
+        manifest["annotations"]["org.cncf.model.sources"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(sources.as_array().unwrap().len(), 4);
-    assert_eq!(sources[0]["revision"], commit.as_str(), "the pinned commit of the Hub source");
+    assert_eq!(
+        sources[0]["revision"],
+        commit.as_str(),
+        "the pinned commit of the Hub source"
+    );
     assert_eq!(sources[1]["path"], "tokenizer");
 }
 
@@ -128,17 +172,26 @@ fn the_bake_example_packages_a_hub_repo_a_gated_repo_and_a_local_directory() {
     let token = format!("hf_itest{seed:016x}");
     let public_commit = hub.create_repo(
         &public,
-        [("config.json", format!(r#"{{"p":"{seed:x}"}}"#).into_bytes()), ("model.safetensors", fs::pseudo_random_bytes(4000, seed))],
+        [
+            ("config.json", format!(r#"{{"p":"{seed:x}"}}"#).into_bytes()),
+            ("model.safetensors", fs::pseudo_random_bytes(4000, seed)),
+        ],
         None,
     );
     let gated_commit = hub.create_repo(
         &gated,
-        [("config.json", format!(r#"{{"g":"{seed:x}"}}"#).into_bytes()), ("model.safetensors", fs::pseudo_random_bytes(4000, seed ^ 1))],
+        [
+            ("config.json", format!(r#"{{"g":"{seed:x}"}}"#).into_bytes()),
+            ("model.safetensors", fs::pseudo_random_bytes(4000, seed ^ 1)),
+        ],
         Some(serde_json::json!({"gated": "manual", "tokens": [token]})),
     );
     let local = context();
     let out = TempDir::new("bake-out");
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").canonicalize().unwrap();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .canonicalize()
+        .unwrap();
     let vars = [
         ("FRONTEND", frontend_image()),
         ("HF_ENDPOINT", hub.endpoint.clone()),
@@ -146,52 +199,100 @@ fn the_bake_example_packages_a_hub_repo_a_gated_repo_and_a_local_directory() {
         ("GATED_REPO", gated.clone()),
         ("LOCAL_DIR", local.path().display().to_string()),
         ("RECIPES", examples.join("recipes").display().to_string()),
-        ("LOCAL_RECIPE", examples.join("recipes/tiny.yaml").display().to_string()),
+        (
+            "LOCAL_RECIPE",
+            examples.join("recipes/tiny.yaml").display().to_string(),
+        ),
         ("OUT", out.path().display().to_string()),
         ("HF_TOKEN", token.clone()),
     ];
     let bake = |engine: Engine, extra_env: &[(&str, &str)], flags: &[&str], targets: &[&str]| {
         let mut envs = engine.envs();
         envs.extend(vars.iter().map(|(k, v)| (k.to_string(), v.clone())));
-        envs.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        envs.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let file = examples.join("docker-bake.hcl").display().to_string();
-        let mut args: Vec<String> = ["buildx", "bake", "--progress=plain", "-f", &file].iter().map(|s| s.to_string()).collect();
+        let mut args: Vec<String> = ["buildx", "bake", "--progress=plain", "-f", &file]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         args.extend(flags.iter().chain(targets).map(|s| s.to_string()));
         let outcome = run_with_env(&engine.docker(), &args, &envs, default_timeout() * 2);
-        assert!(outcome.success, "bake {targets:?} failed\n{}", outcome.report());
-        assert!(!outcome.output().contains(&token), "the token leaked into the build output");
+        assert!(
+            outcome.success,
+            "bake {targets:?} failed\n{}",
+            outcome.report()
+        );
+        assert!(
+            !outcome.output().contains(&token),
+            "the token leaked into the build output"
+        );
     };
     // buildx 0.13 (Docker 26): the public repo and the local directory.
     bake(Engine::Current, &[], &[], &["hub", "local"]);
     // The gated repo's token download needs the host network on these
     // engines, an entitlement only newer bake grants (buildx 0.29 client).
     // (Paths outside the working directory: no fs entitlement prompts.)
-    bake(Engine::NextClientOnCurrent, &[("DOWNLOAD_NETWORK", "host"), ("BUILDX_BAKE_ENTITLEMENTS_FS", "0")], &["--allow=network.host"], &["gated"]);
+    bake(
+        Engine::NextClientOnCurrent,
+        &[
+            ("DOWNLOAD_NETWORK", "host"),
+            ("BUILDX_BAKE_ENTITLEMENTS_FS", "0"),
+        ],
+        &["--allow=network.host"],
+        &["gated"],
+    );
     let hub_layout = Layout::verify(out.join("hub"));
     let gated_layout = Layout::verify(out.join("gated"));
     let local_layout = Layout::verify(out.join("local"));
-    assert_eq!(hub_layout.sorted_paths(), ["config.json", "model.safetensors"]);
-    assert_eq!(gated_layout.sorted_paths(), ["config.json", "model.safetensors"]);
-    assert_eq!(local_layout.sorted_paths(), ["LICENSE", "config.json", "model.safetensors"]);
+    assert_eq!(
+        hub_layout.sorted_paths(),
+        ["config.json", "model.safetensors"]
+    );
+    assert_eq!(
+        gated_layout.sorted_paths(),
+        ["config.json", "model.safetensors"]
+    );
+    assert_eq!(
+        local_layout.sorted_paths(),
+        ["LICENSE", "config.json", "model.safetensors"]
+    );
     assert_eq!(local_layout.ref_name(), Some("tiny"));
-    for (layout, commit) in [(&hub_layout, &public_commit), (&gated_layout, &gated_commit)] {
-        let config: Value = serde_json::from_slice(&std::fs::read(layout.blob_path(&layout_config_digest(layout))).unwrap()).unwrap();
-        assert_eq!(config["descriptor"]["revision"], commit.as_str(), "the pinned commit");
+    for (layout, commit) in [
+        (&hub_layout, &public_commit),
+        (&gated_layout, &gated_commit),
+    ] {
+        let config: Value = serde_json::from_slice(
+            &std::fs::read(layout.blob_path(&layout_config_digest(layout))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            config["descriptor"]["revision"],
+            commit.as_str(),
+            "the pinned commit"
+        );
     }
 }
 
 /// The config blob digest of a layout's manifest.
 fn layout_config_digest(layout: &Layout) -> String {
-    let manifest: Value = serde_json::from_slice(&std::fs::read(layout.blob_path(layout.manifest_digest())).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(layout.blob_path(layout.manifest_digest())).unwrap())
+            .unwrap();
     manifest["config"]["digest"].as_str().unwrap().to_string()
 }
 
 fn manifest_of(layout: &Layout) -> Value {
-    serde_json::from_slice(&std::fs::read(layout.blob_path(layout.manifest_digest())).unwrap()).unwrap()
+    serde_json::from_slice(&std::fs::read(layout.blob_path(layout.manifest_digest())).unwrap())
+        .unwrap()
 }
 
 fn config_of(layout: &Layout) -> Value {
-    serde_json::from_slice(&std::fs::read(layout.blob_path(&layout_config_digest(layout))).unwrap()).unwrap()
+    serde_json::from_slice(&std::fs::read(layout.blob_path(&layout_config_digest(layout))).unwrap())
+        .unwrap()
 }
 
 #[test]
@@ -201,7 +302,10 @@ fn every_field_of_a_single_source_recipe_and_the_target_it_picks() {
     let seed = fs::fresh_seed();
     let repo = format!("org/fields-{seed:x}");
     let files = [
-        ("config.json", br#"{"architectures":["LlamaForCausalLM"]}"#.to_vec()),
+        (
+            "config.json",
+            br#"{"architectures":["LlamaForCausalLM"]}"#.to_vec(),
+        ),
         ("model.safetensors", fs::pseudo_random_bytes(6000, seed)),
         ("README.md", b"# readme\n".to_vec()),
         ("notes.txt", b"notes\n".to_vec()),
@@ -225,7 +329,12 @@ fn every_field_of_a_single_source_recipe_and_the_target_it_picks() {
     );
     let (_d, file) = recipe(&text);
     let ctx = TempDir::new("recipe-empty-ctx");
-    let base = || Build::new(ctx.path()).no_target().file(&file).arg("hf_endpoint", &hub.endpoint);
+    let base = || {
+        Build::new(ctx.path())
+            .no_target()
+            .file(&file)
+            .arg("hf_endpoint", &hub.endpoint)
+    };
 
     // The file's target (generic): its artifactType and annotations.
     let out = TempDir::new("recipe-generic");
@@ -233,14 +342,27 @@ fn every_field_of_a_single_source_recipe_and_the_target_it_picks() {
     let outcome = base().output(&dest).run();
     assert!(outcome.success, "{}", outcome.report());
     let blob = |d: &str| std::fs::read(dest.join("blobs").join(d.replacen(':', "/", 1))).unwrap();
-    let index: Value = serde_json::from_slice(&std::fs::read(dest.join("index.json")).unwrap()).unwrap();
-    let m: Value = serde_json::from_slice(&blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dest.join("index.json")).unwrap()).unwrap();
+    let m: Value =
+        serde_json::from_slice(&blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
     assert_eq!(m["artifactType"], "application/vnd.unknown.artifact.v1");
     assert_eq!(m["annotations"]["org.example.team"], "ml");
-    let titles: Vec<&str> =
-        m["layers"].as_array().unwrap().iter().map(|l| l["annotations"]["org.opencontainers.image.title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> = m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            l["annotations"]["org.opencontainers.image.title"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
     assert_eq!(titles.len(), 2, "{titles:?}");
-    assert!(titles.contains(&"config.json") && titles.contains(&"model.safetensors"), "{titles:?}");
+    assert!(
+        titles.contains(&"config.json") && titles.contains(&"model.safetensors"),
+        "{titles:?}"
+    );
 
     // --target wins; build args fill ${…} and win over fields.
     let (_m, model) = build_ok(
@@ -252,12 +374,27 @@ fn every_field_of_a_single_source_recipe_and_the_target_it_picks() {
             .arg("include", "*.json,*.safetensors,*.txt"),
     );
     let m = manifest_of(&model);
-    assert_eq!(m["artifactType"], "application/vnd.cncf.model.manifest.v1+json");
+    assert_eq!(
+        m["artifactType"],
+        "application/vnd.cncf.model.manifest.v1+json"
+    );
     assert_eq!(m["annotations"]["org.example.team"], "infra");
-    assert_eq!(model.sorted_paths(), ["config.json", "model.safetensors", "notes.txt"], "build-arg include wins");
+    assert_eq!(
+        model.sorted_paths(),
+        ["config.json", "model.safetensors", "notes.txt"],
+        "build-arg include wins"
+    );
     assert_eq!(model.ref_name(), Some("fields"));
-    assert_eq!(model.layer("model.safetensors").format(), "tar", "weight: tar");
-    assert_eq!(model.layer("config.json").format(), "tar+zstd", "default: tar+zstd");
+    assert_eq!(
+        model.layer("model.safetensors").format(),
+        "tar",
+        "weight: tar"
+    );
+    assert_eq!(
+        model.layer("config.json").format(),
+        "tar+zstd",
+        "default: tar+zstd"
+    );
     let config = config_of(&model);
     assert_eq!(config["descriptor"]["authors"], serde_json::json!(["Ann"]));
     assert_eq!(config["descriptor"]["revision"], commit.as_str());
@@ -269,10 +406,23 @@ fn every_field_of_a_single_source_recipe_and_the_target_it_picks() {
 fn a_file_with_only_the_syntax_line_keeps_the_build_args() {
     let ctx = context();
     let (_d, file) = recipe(&format!("# syntax={}\n", frontend_image()));
-    let (_a, layout) = build_ok(Build::new(ctx.path()).no_syntax_arg().file(&file).arg("source", ".").arg("name", "plain"));
+    let (_a, layout) = build_ok(
+        Build::new(ctx.path())
+            .no_syntax_arg()
+            .file(&file)
+            .arg("source", ".")
+            .arg("name", "plain"),
+    );
     assert_eq!(layout.ref_name(), Some("plain"));
-    assert_eq!(layout.sorted_paths(), ["LICENSE", "config.json", "model.safetensors"]);
-    let (_b, by_stdin) = build_ok(Build::new(ctx.path()).arg("source", ".").arg("name", "plain"));
+    assert_eq!(
+        layout.sorted_paths(),
+        ["LICENSE", "config.json", "model.safetensors"]
+    );
+    let (_b, by_stdin) = build_ok(
+        Build::new(ctx.path())
+            .arg("source", ".")
+            .arg("name", "plain"),
+    );
     assert_eq!(layout.manifest_digest(), by_stdin.manifest_digest());
 }
 
@@ -287,15 +437,33 @@ fn call_outline_and_targets_show_the_recipe() {
     // `--call` needs buildx >= 0.15: the buildx 0.29 client on Docker 26.
     let engine = Engine::NextClientOnCurrent;
     let run = |call: &str| {
-        let outcome = Build::new(ctx.path()).engine(engine).no_target().file(&file).arg("rev", "v2").call(call).run();
+        let outcome = Build::new(ctx.path())
+            .engine(engine)
+            .no_target()
+            .file(&file)
+            .arg("rev", "v2")
+            .call(call)
+            .run();
         assert!(outcome.success, "--call {call}\n{}", outcome.report());
         String::from_utf8_lossy(&outcome.stdout).into_owned()
     };
     let outline = run("outline");
-    assert!(outline.contains("packager/generic"), "the recipe's target\n{outline}");
-    assert!(outline.contains("huggingface://org/weights") && outline.contains("LICENSE → legal/"), "the sources\n{outline}");
-    let rev = outline.lines().find(|l| l.split_whitespace().next() == Some("rev")).unwrap_or_else(|| panic!("rev listed\n{outline}"));
+    assert!(
+        outline.contains("packager/generic"),
+        "the recipe's target\n{outline}"
+    );
+    assert!(
+        outline.contains("huggingface://org/weights") && outline.contains("LICENSE → legal/"),
+        "the sources\n{outline}"
+    );
+    let rev = outline
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("rev"))
+        .unwrap_or_else(|| panic!("rev listed\n{outline}"));
     assert!(rev.contains("v2"), "the value given: {rev}");
     let targets = run("targets");
-    assert!(targets.contains("packager/generic") && targets.contains("(default)"), "the recipe's target is the default\n{targets}");
+    assert!(
+        targets.contains("packager/generic") && targets.contains("(default)"),
+        "the recipe's target is the default\n{targets}"
+    );
 }

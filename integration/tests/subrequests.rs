@@ -58,7 +58,11 @@ fn call_targets_lists_the_targets() {
         assert!(outcome.success, "{engine:?}\n{}", outcome.report());
         let out = String::from_utf8_lossy(&outcome.stdout);
         for target in ["packager/modelpack", "packager/generic"] {
-            assert!(out.contains(target), "{engine:?}: --call targets lacks {target}\n{}", outcome.report());
+            assert!(
+                out.contains(target),
+                "{engine:?}: --call targets lacks {target}\n{}",
+                outcome.report()
+            );
         }
     }
 }
@@ -71,13 +75,20 @@ fn call_outline_lists_every_build_arg_with_its_default() {
         let out = String::from_utf8_lossy(&outcome.stdout);
         for arg in ARGS {
             assert!(
-                out.lines().any(|l| l.split_whitespace().next() == Some(arg)),
+                out.lines()
+                    .any(|l| l.split_whitespace().next() == Some(arg)),
                 "{engine:?}: --call outline has no row for {arg}\n{}",
                 outcome.report()
             );
         }
-        let packaging = out.lines().find(|l| l.starts_with("layer_packaging")).unwrap_or_default();
-        assert!(packaging.contains("raw"), "{engine:?}: layer_packaging's default raw missing: {packaging:?}");
+        let packaging = out
+            .lines()
+            .find(|l| l.starts_with("layer_packaging"))
+            .unwrap_or_default();
+        assert!(
+            packaging.contains("raw"),
+            "{engine:?}: layer_packaging's default raw missing: {packaging:?}"
+        );
     }
 }
 
@@ -86,10 +97,18 @@ fn call_outline_lists_every_build_arg_with_its_default() {
 fn call_outline_json_has_every_arg() {
     for (engine, outcome) in call("outline,format=json", &[]) {
         assert!(outcome.success, "{engine:?}\n{}", outcome.report());
-        let json: serde_json::Value = serde_json::from_slice(&outcome.stdout)
-            .unwrap_or_else(|e| panic!("{engine:?}: outline JSON does not parse: {e}\n{}", outcome.report()));
-        let names: Vec<&str> =
-            json["args"].as_array().into_iter().flatten().filter_map(|a| a["name"].as_str()).collect();
+        let json: serde_json::Value = serde_json::from_slice(&outcome.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{engine:?}: outline JSON does not parse: {e}\n{}",
+                outcome.report()
+            )
+        });
+        let names: Vec<&str> = json["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["name"].as_str())
+            .collect();
         assert_eq!(names, ARGS, "{engine:?}: outline args\n{json:#}");
     }
 }
@@ -99,11 +118,23 @@ fn call_outline_json_has_every_arg() {
 fn assert_check_fails_naming(args: &[(&str, &str)], fragments: &[&str]) {
     for (engine, outcome) in call("check", args) {
         assert!(!outcome.timed_out, "{engine:?}: hung\n{}", outcome.report());
-        assert!(!outcome.success, "{engine:?}: --call check passed bad args {args:?}\n{}", outcome.report());
+        assert!(
+            !outcome.success,
+            "{engine:?}: --call check passed bad args {args:?}\n{}",
+            outcome.report()
+        );
         let out = outcome.output();
-        assert!(out.contains("WARNING"), "{engine:?}: no WARNING printed\n{}", outcome.report());
+        assert!(
+            out.contains("WARNING"),
+            "{engine:?}: no WARNING printed\n{}",
+            outcome.report()
+        );
         for f in fragments {
-            assert!(out.contains(f), "{engine:?}: the check output does not name {f:?}\n{}", outcome.report());
+            assert!(
+                out.contains(f),
+                "{engine:?}: the check output does not name {f:?}\n{}",
+                outcome.report()
+            );
         }
     }
 }
@@ -111,17 +142,33 @@ fn assert_check_fails_naming(args: &[(&str, &str)], fragments: &[&str]) {
 #[test]
 #[ignore = "needs the engines and the frontend image: run integration/test.sh"]
 fn call_check_names_a_misspelt_arg_and_exits_non_zero() {
-    assert_check_fails_naming(&[("source", "."), ("layer_packing", "tar")], &["UnknownBuildArg", "layer_packing"]);
+    assert_check_fails_naming(
+        &[("source", "."), ("layer_packing", "tar")],
+        &["UnknownBuildArg", "layer_packing"],
+    );
 }
 
 #[test]
 #[ignore = "needs the engines and the frontend image: run integration/test.sh"]
 fn call_check_names_a_bad_source_and_every_bad_value() {
     assert_check_fails_naming(
-        &[("source", "s3://bucket/model"), ("layer_packaging", "zip"), ("name", "a b")],
-        &["InvalidSource", "build-arg source", "build-arg layer_packaging", "\"zip\"", "build-arg name"],
+        &[
+            ("source", "s3://bucket/model"),
+            ("layer_packaging", "zip"),
+            ("name", "a b"),
+        ],
+        &[
+            "InvalidSource",
+            "build-arg source",
+            "build-arg layer_packaging",
+            "\"zip\"",
+            "build-arg name",
+        ],
     );
-    assert_check_fails_naming(&[("name", "x")], &["MissingSource", "build-arg source is required"]);
+    assert_check_fails_naming(
+        &[("name", "x")],
+        &["MissingSource", "build-arg source is required"],
+    );
 }
 
 #[test]
@@ -135,7 +182,15 @@ fn call_check_passes_a_good_set() {
         ("SOURCE_DATE_EPOCH", "0"),
     ];
     for (engine, outcome) in call("check", &good) {
-        assert!(outcome.success, "{engine:?}: --call check rejected good args\n{}", outcome.report());
-        assert!(!outcome.output().contains("WARNING: "), "{engine:?}\n{}", outcome.report());
+        assert!(
+            outcome.success,
+            "{engine:?}: --call check rejected good args\n{}",
+            outcome.report()
+        );
+        assert!(
+            !outcome.output().contains("WARNING: "),
+            "{engine:?}\n{}",
+            outcome.report()
+        );
     }
 }

@@ -22,7 +22,10 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
-        Server { hub: FakeHub::start(), ctx: TempDir::new("url-ctx") }
+        Server {
+            hub: FakeHub::start(),
+            ctx: TempDir::new("url-ctx"),
+        }
     }
 
     fn build(&self, source: &str) -> Build {
@@ -38,7 +41,12 @@ impl Server {
         let out = TempDir::new("url-out");
         let dest = out.join("layout");
         let outcome = build.output(&dest).run();
-        assert!(outcome.success, "expected the build to succeed\n{}\n{}", outcome.report(), self.requests());
+        assert!(
+            outcome.success,
+            "expected the build to succeed\n{}\n{}",
+            outcome.report(),
+            self.requests()
+        );
         let layout = Layout::verify(&dest);
         (out, layout, outcome)
     }
@@ -50,8 +58,16 @@ impl Server {
         let dest = out.join("layout");
         let outcome = build.output(&dest).run();
         let line = outcome.assert_failure_with(fragment);
-        assert!(line.starts_with("ERROR: "), "the error should be on buildx's ERROR line, got {line:?}\n{}", outcome.report());
-        assert!(!dest.join("index.json").exists(), "a failed build exported a layout to {}", dest.display());
+        assert!(
+            line.starts_with("ERROR: "),
+            "the error should be on buildx's ERROR line, got {line:?}\n{}",
+            outcome.report()
+        );
+        assert!(
+            !dest.join("index.json").exists(),
+            "a failed build exported a layout to {}",
+            dest.display()
+        );
         line
     }
 }
@@ -62,7 +78,11 @@ fn random(len: usize) -> Vec<u8> {
 
 /// Host and port of the server, as progress names show them.
 fn host(server: &Server) -> String {
-    server.hub.endpoint.trim_start_matches("http://").to_string()
+    server
+        .hub
+        .endpoint
+        .trim_start_matches("http://")
+        .to_string()
 }
 
 #[test]
@@ -72,16 +92,39 @@ fn one_url_becomes_one_layer_named_after_the_file() {
     let bytes = random(40_000);
     let url = s.hub.put_file("models/v1/Tiny Model-Q8_0.gguf", &bytes);
     let (_out, layout, outcome) = s.build_layout(s.build(&format!("{url}?download=true")));
-    assert_eq!(layout.paths(), ["Tiny Model-Q8_0.gguf"], "the path is the URL's last segment, decoded, without the query");
+    assert_eq!(
+        layout.paths(),
+        ["Tiny Model-Q8_0.gguf"],
+        "the path is the URL's last segment, decoded, without the query"
+    );
     let layer = layout.layer("Tiny Model-Q8_0.gguf");
-    assert_eq!(layer.descriptor.digest, sha256_digest(&bytes), "raw layer digest");
+    assert_eq!(
+        layer.descriptor.digest,
+        sha256_digest(&bytes),
+        "raw layer digest"
+    );
     assert_eq!(layer.descriptor.size, bytes.len() as u64);
     assert_eq!(layer.kind(), "weight");
-    assert_eq!(std::fs::read(layout.blob_path(&layer.descriptor.digest)).unwrap(), bytes);
-    assert_eq!(layout.ref_name(), Some("tiny-model-q8_0"), "default name from the file name's stem");
-    assert_eq!(layout.config["descriptor"]["sourceURL"], format!("{url}?download=true"), "descriptor.sourceURL");
+    assert_eq!(
+        std::fs::read(layout.blob_path(&layer.descriptor.digest)).unwrap(),
+        bytes
+    );
+    assert_eq!(
+        layout.ref_name(),
+        Some("tiny-model-q8_0"),
+        "default name from the file name's stem"
+    );
+    assert_eq!(
+        layout.config["descriptor"]["sourceURL"],
+        format!("{url}?download=true"),
+        "descriptor.sourceURL"
+    );
     let progress = format!("fetch Tiny Model-Q8_0.gguf from {}", host(&s));
-    assert!(!outcome.lines_with(&progress).is_empty(), "no progress line {progress:?}\n{}", outcome.report());
+    assert!(
+        !outcome.lines_with(&progress).is_empty(),
+        "no progress line {progress:?}\n{}",
+        outcome.report()
+    );
 }
 
 #[test]
@@ -96,10 +139,20 @@ fn two_urls_give_two_layers_and_no_single_source_url() {
     let b = b.replacen("http://", "HTTP://", 1);
     let (_out, layout, _) = s.build_layout(s.build(&format!("{a}, {b}")).arg("name", "pair"));
     assert_eq!(layout.sorted_paths(), ["config.json", "model.gguf"]);
-    assert_eq!(layout.layer("model.gguf").descriptor.digest, sha256_digest(&weights));
-    assert_eq!(layout.layer("config.json").descriptor.digest, sha256_digest(&config));
+    assert_eq!(
+        layout.layer("model.gguf").descriptor.digest,
+        sha256_digest(&weights)
+    );
+    assert_eq!(
+        layout.layer("config.json").descriptor.digest,
+        sha256_digest(&config)
+    );
     assert_eq!(layout.ref_name(), Some("pair"));
-    assert_eq!(layout.config["descriptor"].get("sourceURL"), None, "several URLs have no single sourceURL");
+    assert_eq!(
+        layout.config["descriptor"].get("sourceURL"),
+        None,
+        "several URLs have no single sourceURL"
+    );
 }
 
 #[test]
@@ -111,13 +164,31 @@ fn a_redirect_chain_is_followed() {
     let url = s.hub.redirect_url(3, "r/hop.gguf");
     let (_out, layout, _) = s.build_layout(s.build(&url));
     assert_eq!(layout.paths(), ["hop.gguf"]);
-    assert_eq!(layout.layer("hop.gguf").descriptor.digest, sha256_digest(&bytes));
-    assert_eq!(layout.config["descriptor"]["sourceURL"], url, "sourceURL is the URL given, not where it led");
+    assert_eq!(
+        layout.layer("hop.gguf").descriptor.digest,
+        sha256_digest(&bytes)
+    );
+    assert_eq!(
+        layout.config["descriptor"]["sourceURL"], url,
+        "sourceURL is the URL given, not where it led"
+    );
     let stats = s.hub.stats();
-    let paths: Vec<(String, Option<u16>)> =
-        stats.requests.iter().filter(|r| r.method == "GET").map(|r| (r.path.clone(), r.status)).collect();
-    for (hop, status) in [("/redirect/3/r/hop.gguf", 302), ("/redirect/1/r/hop.gguf", 302), ("/files/r/hop.gguf", 200)] {
-        assert!(paths.contains(&(hop.to_string(), Some(status))), "no GET {hop} -> {status}\n{}", stats.describe());
+    let paths: Vec<(String, Option<u16>)> = stats
+        .requests
+        .iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| (r.path.clone(), r.status))
+        .collect();
+    for (hop, status) in [
+        ("/redirect/3/r/hop.gguf", 302),
+        ("/redirect/1/r/hop.gguf", 302),
+        ("/files/r/hop.gguf", 200),
+    ] {
+        assert!(
+            paths.contains(&(hop.to_string(), Some(status))),
+            "no GET {hop} -> {status}\n{}",
+            stats.describe()
+        );
     }
 }
 
@@ -133,10 +204,19 @@ fn a_right_checksum_passes_and_a_wrong_one_names_the_url() {
 
     let other = s.hub.put_file("c/other.gguf", &random(5_000));
     let wrong = sha256_digest(&random(16));
-    let line = s.expect_failure(s.build(&other).arg("checksum", &wrong), "does not match build-arg checksum");
-    assert!(line.contains(&other) && line.contains(&wrong), "the error names the URL and the checksum: {line}");
+    let line = s.expect_failure(
+        s.build(&other).arg("checksum", &wrong),
+        "does not match build-arg checksum",
+    );
+    assert!(
+        line.contains(&other) && line.contains(&wrong),
+        "the error names the URL and the checksum: {line}"
+    );
 
-    let line = s.expect_failure(s.build(&format!("{url} {other}")).arg("checksum", &right), "build-arg checksum: 1 checksum(s) for 2 URL(s)");
+    let line = s.expect_failure(
+        s.build(&format!("{url} {other}")).arg("checksum", &right),
+        "build-arg checksum: 1 checksum(s) for 2 URL(s)",
+    );
     assert!(!line.contains('\n'));
 }
 
@@ -146,7 +226,11 @@ fn a_missing_file_names_the_url() {
     let s = Server::start();
     let url = s.hub.file_url("nowhere/missing.gguf");
     let line = s.expect_failure(s.build(&url), "(HTTP 404)");
-    assert!(line.contains(&format!("{url} was not found (HTTP 404)")), "the error names the URL: {line}\n{}", s.requests());
+    assert!(
+        line.contains(&format!("{url} was not found (HTTP 404)")),
+        "the error names the URL: {line}\n{}",
+        s.requests()
+    );
 }
 
 #[test]
@@ -159,7 +243,11 @@ fn bad_urls_fail_before_any_fetch() {
     let b = s.hub.file_url("y/same.gguf");
     let line = s.expect_failure(s.build(&format!("{a},{b}")), "both give the file name");
     assert!(line.contains(&a) && line.contains(&b), "{line}");
-    assert!(s.hub.stats().requests.is_empty(), "nothing is fetched\n{}", s.requests());
+    assert!(
+        s.hub.stats().requests.is_empty(),
+        "nothing is fetched\n{}",
+        s.requests()
+    );
 }
 
 #[test]
@@ -172,8 +260,15 @@ fn credentials_in_the_url_never_reach_the_config() {
     let (_out, layout, outcome) = s.build_layout(s.build(&with_user));
     assert_eq!(layout.config["descriptor"]["sourceURL"], url);
     let config = serde_json::to_string(&layout.config).unwrap();
-    assert!(!config.contains("pa55word") && !config.contains("someone"), "{config}");
-    assert!(outcome.lines_with("pa55word").is_empty(), "the progress shows no password\n{}", outcome.report());
+    assert!(
+        !config.contains("pa55word") && !config.contains("someone"),
+        "{config}"
+    );
+    assert!(
+        outcome.lines_with("pa55word").is_empty(),
+        "the progress shows no password\n{}",
+        outcome.report()
+    );
 }
 
 /// The config without `descriptor.sourceURL`, the one field a URL source
@@ -200,18 +295,44 @@ fn the_same_files_give_the_same_digests_as_from_the_build_context() {
     for packaging in ["raw", "tar"] {
         // Two URLs: no sourceURL, so the whole manifest must be identical.
         let both = format!("{w_url} {c_url}");
-        let (_a, from_urls, _) = s.build_layout(s.build(&both).arg("name", "same").arg("layer_packaging", packaging));
-        let (_b, from_ctx, _) =
-            s.build_layout(Build::new(ctx.path()).arg("source", ".").arg("name", "same").arg("layer_packaging", packaging));
-        assert_eq!(from_urls.manifest_digest(), from_ctx.manifest_digest(), "{packaging}: manifest digests differ");
+        let (_a, from_urls, _) = s.build_layout(
+            s.build(&both)
+                .arg("name", "same")
+                .arg("layer_packaging", packaging),
+        );
+        let (_b, from_ctx, _) = s.build_layout(
+            Build::new(ctx.path())
+                .arg("source", ".")
+                .arg("name", "same")
+                .arg("layer_packaging", packaging),
+        );
+        assert_eq!(
+            from_urls.manifest_digest(),
+            from_ctx.manifest_digest(),
+            "{packaging}: manifest digests differ"
+        );
 
         // One URL: the same layers, and a config that differs only by sourceURL.
-        let (_c, one_url, _) = s.build_layout(s.build(&w_url).arg("name", "same").arg("layer_packaging", packaging));
-        let (_d, one_file, _) = s.build_layout(
-            Build::new(ctx.path()).arg("source", "model.safetensors").arg("name", "same").arg("layer_packaging", packaging),
+        let (_c, one_url, _) = s.build_layout(
+            s.build(&w_url)
+                .arg("name", "same")
+                .arg("layer_packaging", packaging),
         );
-        assert_eq!(one_url.manifest["layers"], one_file.manifest["layers"], "{packaging}: layers differ");
-        assert_eq!(without_source_url(&one_url.config), without_source_url(&one_file.config), "{packaging}: configs differ");
+        let (_d, one_file, _) = s.build_layout(
+            Build::new(ctx.path())
+                .arg("source", "model.safetensors")
+                .arg("name", "same")
+                .arg("layer_packaging", packaging),
+        );
+        assert_eq!(
+            one_url.manifest["layers"], one_file.manifest["layers"],
+            "{packaging}: layers differ"
+        );
+        assert_eq!(
+            without_source_url(&one_url.config),
+            without_source_url(&one_file.config),
+            "{packaging}: configs differ"
+        );
         assert_eq!(one_url.config["descriptor"]["sourceURL"], w_url);
     }
 }

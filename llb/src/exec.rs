@@ -19,9 +19,18 @@ pub enum NetMode {
 
 #[derive(Clone, Debug)]
 enum MountKind {
-    Bind { source: State, readonly: bool },
-    Secret { id: String, optional: bool, mode: u32 },
-    Cache { id: String },
+    Bind {
+        source: State,
+        readonly: bool,
+    },
+    Secret {
+        id: String,
+        optional: bool,
+        mode: u32,
+    },
+    Cache {
+        id: String,
+    },
     Tmpfs,
 }
 
@@ -37,8 +46,16 @@ pub struct Mount {
 impl Mount {
     /// Mounts `source` at `dest`; writable unless [`Mount::readonly`].
     pub fn bind(dest: &str, source: &State) -> Self {
-        let kind = MountKind::Bind { source: source.clone(), readonly: false };
-        Mount { dest: dest.into(), selector: String::new(), kind, by_definition: false }
+        let kind = MountKind::Bind {
+            source: source.clone(),
+            readonly: false,
+        };
+        Mount {
+            dest: dest.into(),
+            selector: String::new(),
+            kind,
+            by_definition: false,
+        }
     }
 
     /// Keys the step's cache on this mount's source by its definition
@@ -66,18 +83,37 @@ impl Mount {
 
     /// Mounts the build secret `id` as a file at `dest` (mode 0400).
     pub fn secret(dest: &str, id: &str, optional: bool) -> Self {
-        let kind = MountKind::Secret { id: id.into(), optional, mode: 0o400 };
-        Mount { dest: dest.into(), selector: String::new(), kind, by_definition: false }
+        let kind = MountKind::Secret {
+            id: id.into(),
+            optional,
+            mode: 0o400,
+        };
+        Mount {
+            dest: dest.into(),
+            selector: String::new(),
+            kind,
+            by_definition: false,
+        }
     }
 
     /// A persistent cache directory shared between builds under `id`.
     pub fn cache(dest: &str, id: &str) -> Self {
-        Mount { dest: dest.into(), selector: String::new(), kind: MountKind::Cache { id: id.into() }, by_definition: false }
+        Mount {
+            dest: dest.into(),
+            selector: String::new(),
+            kind: MountKind::Cache { id: id.into() },
+            by_definition: false,
+        }
     }
 
     /// An empty in-memory directory.
     pub fn tmpfs(dest: &str) -> Self {
-        Mount { dest: dest.into(), selector: String::new(), kind: MountKind::Tmpfs, by_definition: false }
+        Mount {
+            dest: dest.into(),
+            selector: String::new(),
+            kind: MountKind::Tmpfs,
+            by_definition: false,
+        }
     }
 }
 
@@ -181,7 +217,11 @@ impl Exec {
                 selector: m.selector.clone(),
                 input: -1,
                 output: -1,
-                content_cache: if m.by_definition { pb::MountContentCache::Off as i32 } else { 0 },
+                content_cache: if m.by_definition {
+                    pb::MountContentCache::Off as i32
+                } else {
+                    0
+                },
                 ..Default::default()
             };
             match &m.kind {
@@ -234,11 +274,18 @@ impl Exec {
             security: pb::SecurityMode::Sandbox as i32,
             secretenv: Vec::new(),
         }));
-        let node = State::from_node(NodeKind::Op(Box::new(op)), inputs.states, self.metadata, 0).node;
-        let at = |output| State { node: node.clone(), output };
+        let node =
+            State::from_node(NodeKind::Op(Box::new(op)), inputs.states, self.metadata, 0).node;
+        let at = |output| State {
+            node: node.clone(),
+            output,
+        };
         ExecNode {
             root: at(0),
-            outputs: outputs.into_iter().map(|(dest, ix)| (dest, at(ix))).collect(),
+            outputs: outputs
+                .into_iter()
+                .map(|(dest, ix)| (dest, at(ix)))
+                .collect(),
         }
     }
 }

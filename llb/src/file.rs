@@ -39,7 +39,12 @@ pub struct FileOp {
 impl FileOp {
     /// Starts a chain on `base` (use [`State::scratch`] for an empty tree).
     pub fn new(base: State) -> Self {
-        FileOp { base, inputs: Inputs::default(), actions: Vec::new(), metadata: Default::default() }
+        FileOp {
+            base,
+            inputs: Inputs::default(),
+            actions: Vec::new(),
+            metadata: Default::default(),
+        }
     }
 
     /// Creates a directory (`parents` as in `mkdir -p`).
@@ -110,7 +115,10 @@ impl FileOp {
 
     /// Finishes the op; only the last action's result is an output.
     pub fn into_state(mut self) -> State {
-        assert!(!self.actions.is_empty(), "a file op needs at least one action");
+        assert!(
+            !self.actions.is_empty(),
+            "a file op needs at least one action"
+        );
         let base = self.inputs.index_of(&self.base.clone());
         let actions = std::mem::take(&mut self.actions);
         let n_inputs = self.inputs.states.len() as i64;
@@ -120,7 +128,11 @@ impl FileOp {
             .enumerate()
             .map(|(i, (secondary, action))| {
                 // Index n_inputs + k names the result of action k.
-                let input = if i == 0 { base } else { n_inputs + i as i64 - 1 };
+                let input = if i == 0 {
+                    base
+                } else {
+                    n_inputs + i as i64 - 1
+                };
                 pb::FileAction {
                     input,
                     secondary_input: secondary,
@@ -130,6 +142,11 @@ impl FileOp {
             })
             .collect();
         let op = base_op(pb::op::Op::File(pb::FileOp { actions }));
-        State::from_node(NodeKind::Op(Box::new(op)), self.inputs.states, self.metadata, 0)
+        State::from_node(
+            NodeKind::Op(Box::new(op)),
+            self.inputs.states,
+            self.metadata,
+            0,
+        )
     }
 }

@@ -15,8 +15,12 @@ pub fn merge(states: &[State], name: &str) -> State {
         1 => return inputs[0].clone(),
         _ => {}
     }
-    let merge_inputs = (0..inputs.len()).map(|i| pb::MergeInput { input: i as i64 }).collect();
-    let op = base_op(pb::op::Op::Merge(pb::MergeOp { inputs: merge_inputs }));
+    let merge_inputs = (0..inputs.len())
+        .map(|i| pb::MergeInput { input: i as i64 })
+        .collect();
+    let op = base_op(pb::op::Op::Merge(pb::MergeOp {
+        inputs: merge_inputs,
+    }));
     let mut metadata = pb::OpMetadata::default();
     if !name.is_empty() {
         named(&mut metadata, name);

@@ -50,7 +50,12 @@ fn json_string(s: &str) -> String {
 
 impl Source {
     fn new(identifier: String) -> Self {
-        Source { identifier, attrs: BTreeMap::new(), metadata: pb::OpMetadata::default(), platform: None }
+        Source {
+            identifier,
+            attrs: BTreeMap::new(),
+            metadata: pb::OpMetadata::default(),
+            platform: None,
+        }
     }
 
     /// Sets any attribute by its wire name.

@@ -54,13 +54,22 @@ impl Imported {
             .first()
             .cloned()
             .ok_or_else(|| "terminal op has no input".to_string())?;
-        Ok(Imported { ops: ops.to_vec(), metadata: def.metadata, head })
+        Ok(Imported {
+            ops: ops.to_vec(),
+            metadata: def.metadata,
+            head,
+        })
     }
 
     /// The imported graph's output as a state.
     pub fn into_state(self) -> State {
         let output = self.head.index;
-        State::from_node(NodeKind::Imported(self), Vec::new(), pb::OpMetadata::default(), output)
+        State::from_node(
+            NodeKind::Imported(self),
+            Vec::new(),
+            pb::OpMetadata::default(),
+            output,
+        )
     }
 }
 
@@ -68,7 +77,9 @@ impl Imported {
 /// rather than taken from BuildKit's cache, as `--no-cache` asks. Op bytes
 /// and digests do not change: this is metadata only.
 pub fn ignore_cache(def: &mut pb::Definition) {
-    let Some((_, ops)) = def.def.split_last() else { return };
+    let Some((_, ops)) = def.def.split_last() else {
+        return;
+    };
     for op in ops {
         def.metadata.entry(digest_of(op)).or_default().ignore_cache = true;
     }
@@ -97,7 +108,14 @@ impl State {
         metadata: pb::OpMetadata,
         output: i64,
     ) -> Self {
-        State { node: Some(Arc::new(Node { kind, inputs, metadata })), output }
+        State {
+            node: Some(Arc::new(Node {
+                kind,
+                inputs,
+                metadata,
+            })),
+            output,
+        }
     }
 
     pub(crate) fn same_as(&self, other: &State) -> bool {
@@ -118,11 +136,17 @@ impl State {
         let mut m = Marshaller::default();
         let head = m.visit(node);
         let terminal = pb::Op {
-            inputs: vec![pb::Input { digest: head, index: self.output }],
+            inputs: vec![pb::Input {
+                digest: head,
+                index: self.output,
+            }],
             ..Default::default()
         };
         m.push(terminal.encode_to_vec(), None);
-        pb::Definition { def: m.def, metadata: m.metadata }
+        pb::Definition {
+            def: m.def,
+            metadata: m.metadata,
+        }
     }
 }
 
@@ -170,7 +194,10 @@ impl Marshaller {
                     .iter()
                     .map(|s| {
                         let n = s.node.as_ref().expect("scratch is never an op input");
-                        pb::Input { digest: self.visit(n), index: s.output }
+                        pb::Input {
+                            digest: self.visit(n),
+                            index: s.output,
+                        }
                     })
                     .collect();
                 self.push(op.encode_to_vec(), Some(node.metadata.clone()))
@@ -203,7 +230,9 @@ impl Inputs {
 
 /// Op metadata with `llb.customname` set: the name shown in progress output.
 pub(crate) fn named(metadata: &mut pb::OpMetadata, name: &str) {
-    metadata.description.insert("llb.customname".into(), name.into());
+    metadata
+        .description
+        .insert("llb.customname".into(), name.into());
 }
 
 /// Every op carries an empty constraints message, as the Go client emits.

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use llb::proto::pb::{self, op::Op as Kind};
-use llb::{digest_of, ignore_cache, source, CopyOptions, Exec, FileOp, Imported, Mount, NetMode, State};
+use llb::{
+    digest_of, ignore_cache, source, CopyOptions, Exec, FileOp, Imported, Mount, NetMode, State,
+};
 use prost::Message;
 
 /// Decodes every op, keyed by digest, and returns the terminal op too.
@@ -33,8 +35,18 @@ fn sample_graph() -> State {
         .into_state();
     FileOp::new(State::scratch())
         .mkdir("/blobs/sha256", 0o755, true)
-        .copy(&ctx, "/models/a.json", "/blobs/sha256/aa", CopyOptions::default())
-        .copy(&weights, "/w.bin", "/blobs/sha256/bb", CopyOptions::default())
+        .copy(
+            &ctx,
+            "/models/a.json",
+            "/blobs/sha256/aa",
+            CopyOptions::default(),
+        )
+        .copy(
+            &weights,
+            "/w.bin",
+            "/blobs/sha256/bb",
+            CopyOptions::default(),
+        )
         .mkfile("/index.json", 0o644, b"{}".to_vec())
         .custom_name("assemble")
         .into_state()
@@ -49,11 +61,17 @@ fn definition_ends_with_terminal_and_digests_match_bytes() {
     assert_eq!(ops.len(), 4, "two sources, one file op, one terminal");
     for (digest, op) in &ops {
         for input in &op.inputs {
-            assert!(ops.contains_key(&input.digest), "{digest} names unknown input");
+            assert!(
+                ops.contains_key(&input.digest),
+                "{digest} names unknown input"
+            );
         }
     }
     for key in def.metadata.keys() {
-        assert!(ops.contains_key(key), "metadata key {key} is not an op digest");
+        assert!(
+            ops.contains_key(key),
+            "metadata key {key} is not an op digest"
+        );
     }
     // Dependencies come first: every input appears earlier in `def`.
     let order: Vec<String> = def.def.iter().map(|b| digest_of(b)).collect();
@@ -85,7 +103,10 @@ fn sources_carry_identifiers_and_attrs() {
         .collect();
     let local = &sources["local://context"];
     assert_eq!(local.attrs["local.session"], "sess");
-    assert_eq!(local.attrs["local.includepattern"], r#"["models/**","a\"b"]"#);
+    assert_eq!(
+        local.attrs["local.includepattern"],
+        r#"["models/**","a\"b"]"#
+    );
     assert_eq!(local.attrs["local.sharedkeyhint"], "context:models");
     let http = &sources["https://example.invalid/w.bin"];
     assert_eq!(http.attrs["http.checksum"], "sha256:abc");
@@ -104,24 +125,42 @@ fn file_actions_chain_and_only_last_has_output() {
     let def = sample_graph().to_definition();
     let (ops, terminal) = decode(&def);
     let file_op = head(&ops, &terminal);
-    let Some(Kind::File(f)) = &file_op.op else { panic!("head is a file op") };
+    let Some(Kind::File(f)) = &file_op.op else {
+        panic!("head is a file op")
+    };
     assert_eq!(file_op.inputs.len(), 2, "scratch base is not an input");
     let n = file_op.inputs.len() as i64;
     let a = &f.actions;
     assert_eq!(a.len(), 4);
     assert_eq!(a[0].input, -1, "first action starts from scratch");
     for (i, action) in a.iter().enumerate().skip(1) {
-        assert_eq!(action.input, n + i as i64 - 1, "action {i} applies to the previous result");
+        assert_eq!(
+            action.input,
+            n + i as i64 - 1,
+            "action {i} applies to the previous result"
+        );
     }
     let outputs: Vec<i64> = a.iter().map(|x| x.output).collect();
     assert_eq!(outputs, vec![-1, -1, -1, 0]);
-    let Some(pb::file_action::Action::Copy(c)) = &a[1].action else { panic!() };
-    assert_eq!((c.src.as_str(), c.dest.as_str()), ("/models/a.json", "/blobs/sha256/aa"));
+    let Some(pb::file_action::Action::Copy(c)) = &a[1].action else {
+        panic!()
+    };
+    assert_eq!(
+        (c.src.as_str(), c.dest.as_str()),
+        ("/models/a.json", "/blobs/sha256/aa")
+    );
     let secondary = &file_op.inputs[a[1].secondary_input as usize];
-    let Some(Kind::Source(s)) = &ops[&secondary.digest].op else { panic!() };
+    let Some(Kind::Source(s)) = &ops[&secondary.digest].op else {
+        panic!()
+    };
     assert_eq!(s.identifier, "local://context");
-    let Some(pb::file_action::Action::Mkfile(m)) = &a[3].action else { panic!() };
-    assert_eq!((m.path.as_str(), m.data.as_slice(), m.mode), ("/index.json", &b"{}"[..], 0o644));
+    let Some(pb::file_action::Action::Mkfile(m)) = &a[3].action else {
+        panic!()
+    };
+    assert_eq!(
+        (m.path.as_str(), m.data.as_slice(), m.mode),
+        ("/index.json", &b"{}"[..], 0o644)
+    );
 }
 
 #[test]
@@ -140,57 +179,91 @@ fn exec_mounts_are_sorted_with_outputs_for_writable_binds() {
         .custom_name("pack")
         .build();
     let out = node.output("/out").expect("writable mount is an output");
-    assert!(node.output("/src").is_none(), "read-only mounts have no output");
+    assert!(
+        node.output("/src").is_none(),
+        "read-only mounts have no output"
+    );
     let def = out.to_definition();
     let (ops, terminal) = decode(&def);
     assert_eq!(terminal.inputs[0].index, 1, "/ is output 0, /out output 1");
     let op = head(&ops, &terminal);
-    let Some(Kind::Exec(e)) = &op.op else { panic!() };
+    let Some(Kind::Exec(e)) = &op.op else {
+        panic!()
+    };
     let meta = e.meta.as_ref().unwrap();
     assert_eq!(meta.args, vec!["/bin/true", "x"]);
     assert_eq!(meta.env, vec!["A=1"]);
     assert_eq!(meta.cwd, "/work");
     assert_eq!(e.network, pb::NetMode::None as i32);
     let dests: Vec<&str> = e.mounts.iter().map(|m| m.dest.as_str()).collect();
-    assert_eq!(dests, vec!["/", "/cache", "/out", "/run/secrets/tok", "/src", "/tmp"]);
+    assert_eq!(
+        dests,
+        vec!["/", "/cache", "/out", "/run/secrets/tok", "/src", "/tmp"]
+    );
     let by = |d: &str| e.mounts.iter().find(|m| m.dest == d).unwrap();
     assert_eq!((by("/").input, by("/").output), (0, 0));
     assert_eq!((by("/out").input, by("/out").output), (-1, 1));
     let src_mount = by("/src");
     assert!(src_mount.readonly);
-    assert_eq!((src_mount.input, src_mount.output, src_mount.selector.as_str()), (1, -1, "models"));
+    assert_eq!(
+        (
+            src_mount.input,
+            src_mount.output,
+            src_mount.selector.as_str()
+        ),
+        (1, -1, "models")
+    );
     let secret = by("/run/secrets/tok");
     assert_eq!(secret.mount_type, pb::MountType::Secret as i32);
     assert_eq!(secret.secret_opt.as_ref().unwrap().id, "hf-token");
     assert!(secret.secret_opt.as_ref().unwrap().optional);
     assert_eq!(by("/cache").mount_type, pb::MountType::Cache as i32);
     assert_eq!(by("/tmp").mount_type, pb::MountType::Tmpfs as i32);
-    assert_eq!(src_mount.content_cache, pb::MountContentCache::Default as i32, "content hashing unless asked");
+    assert_eq!(
+        src_mount.content_cache,
+        pb::MountContentCache::Default as i32,
+        "content hashing unless asked"
+    );
 }
 
 #[test]
 fn a_mount_keyed_by_definition_turns_content_hashing_off() {
-    let src = source::http("http://h/w.bin").checksum(&digest_of(b"w")).into_state();
+    let src = source::http("http://h/w.bin")
+        .checksum(&digest_of(b"w"))
+        .into_state();
     let node = Exec::new(&State::scratch(), ["/bin/true"])
         .mount(Mount::bind("/w", &src).readonly().keyed_by_definition())
         .mount(Mount::bind("/out", &State::scratch()))
         .build();
     let (ops, terminal) = decode(&node.output("/out").unwrap().to_definition());
-    let Some(Kind::Exec(exec)) = &head(&ops, &terminal).op else { panic!("exec op") };
+    let Some(Kind::Exec(exec)) = &head(&ops, &terminal).op else {
+        panic!("exec op")
+    };
     let w = exec.mounts.iter().find(|m| m.dest == "/w").unwrap();
     assert_eq!(w.content_cache, pb::MountContentCache::Off as i32);
-    assert!(exec.mounts.iter().filter(|m| m.dest != "/w").all(|m| m.content_cache == 0));
+    assert!(exec
+        .mounts
+        .iter()
+        .filter(|m| m.dest != "/w")
+        .all(|m| m.content_cache == 0));
 }
 
 #[test]
 fn imported_definition_is_merged_verbatim() {
-    let image = source::image("localhost:5000/fe:dev").custom_name("fe").into_state();
+    let image = source::image("localhost:5000/fe:dev")
+        .custom_name("fe")
+        .into_state();
     let imported_def = image.to_definition();
-    let imported = Imported::from_definition(imported_def.clone()).unwrap().into_state();
+    let imported = Imported::from_definition(imported_def.clone())
+        .unwrap()
+        .into_state();
     let node = Exec::new(&imported, ["/frontend", "hash"]).build();
     let def = node.root().to_definition();
     for bytes in &imported_def.def[..imported_def.def.len() - 1] {
-        assert!(def.def.contains(bytes), "imported op bytes are kept as they were");
+        assert!(
+            def.def.contains(bytes),
+            "imported op bytes are kept as they were"
+        );
     }
     for (k, v) in &imported_def.metadata {
         assert_eq!(def.metadata.get(k), Some(v));
@@ -211,36 +284,70 @@ fn ignore_cache_marks_every_op_but_the_terminal_and_keeps_names() {
     let mut def = sample_graph().to_definition();
     let bytes_before = def.def.clone();
     ignore_cache(&mut def);
-    assert_eq!(def.def, bytes_before, "op bytes (and so digests) are unchanged");
+    assert_eq!(
+        def.def, bytes_before,
+        "op bytes (and so digests) are unchanged"
+    );
     let terminal = digest_of(def.def.last().unwrap());
     for op in &def.def[..def.def.len() - 1] {
         assert!(def.metadata[&digest_of(op)].ignore_cache);
     }
     assert!(!def.metadata.contains_key(&terminal));
-    let names: Vec<_> = def.metadata.values().filter_map(|m| m.description.get("llb.customname")).collect();
+    let names: Vec<_> = def
+        .metadata
+        .values()
+        .filter_map(|m| m.description.get("llb.customname"))
+        .collect();
     assert_eq!(names.len(), 2, "progress names survive");
 }
 
 #[test]
 fn merge_stacks_inputs_in_order_and_declares_its_cap() {
     let file = |path: &str| {
-        FileOp::new(State::scratch()).mkfile(path, 0o644, path.as_bytes().to_vec()).into_state()
+        FileOp::new(State::scratch())
+            .mkfile(path, 0o644, path.as_bytes().to_vec())
+            .into_state()
     };
     let base = source::image("docker.io/library/busybox:latest")
-        .platform(pb::Platform { architecture: "amd64".into(), os: "linux".into(), ..Default::default() })
+        .platform(pb::Platform {
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            ..Default::default()
+        })
         .into_state();
-    let merged = llb::merge(&[base, State::scratch(), file("/a"), file("/b")], "merge files");
+    let merged = llb::merge(
+        &[base, State::scratch(), file("/a"), file("/b")],
+        "merge files",
+    );
     let def = merged.to_definition();
     let (ops, terminal) = decode(&def);
     let merge_op = head(&ops, &terminal);
-    let Some(Kind::Merge(m)) = &merge_op.op else { panic!("head is a merge op") };
+    let Some(Kind::Merge(m)) = &merge_op.op else {
+        panic!("head is a merge op")
+    };
     let indexes: Vec<i64> = m.inputs.iter().map(|i| i.input).collect();
     assert_eq!(indexes, [0, 1, 2], "scratch is dropped, order kept");
-    let Some(Kind::Source(s)) = &ops[&merge_op.inputs[0].digest].op else { panic!("base first") };
-    assert_eq!(s.identifier, "docker-image://docker.io/library/busybox:latest");
-    assert_eq!(ops[&merge_op.inputs[0].digest].platform.as_ref().unwrap().architecture, "amd64");
-    let Some(Kind::File(f)) = &ops[&merge_op.inputs[2].digest].op else { panic!("file last") };
-    let Some(pb::file_action::Action::Mkfile(mk)) = &f.actions[0].action else { panic!() };
+    let Some(Kind::Source(s)) = &ops[&merge_op.inputs[0].digest].op else {
+        panic!("base first")
+    };
+    assert_eq!(
+        s.identifier,
+        "docker-image://docker.io/library/busybox:latest"
+    );
+    assert_eq!(
+        ops[&merge_op.inputs[0].digest]
+            .platform
+            .as_ref()
+            .unwrap()
+            .architecture,
+        "amd64"
+    );
+    let Some(Kind::File(f)) = &ops[&merge_op.inputs[2].digest].op else {
+        panic!("file last")
+    };
+    let Some(pb::file_action::Action::Mkfile(mk)) = &f.actions[0].action else {
+        panic!()
+    };
     assert_eq!(mk.path, "/b");
     let meta = &def.metadata[&terminal.inputs[0].digest];
     assert_eq!(meta.caps.get("mergeop"), Some(&true));
@@ -249,7 +356,9 @@ fn merge_stacks_inputs_in_order_and_declares_its_cap() {
 
 #[test]
 fn merge_of_one_state_is_that_state_and_of_none_is_scratch() {
-    let a = FileOp::new(State::scratch()).mkdir("/a", 0o755, false).into_state();
+    let a = FileOp::new(State::scratch())
+        .mkdir("/a", 0o755, false)
+        .into_state();
     let def = llb::merge(&[State::scratch(), a.clone()], "x").to_definition();
     assert_eq!(def, a.to_definition());
     assert!(llb::merge(&[State::scratch()], "x").is_scratch());

@@ -37,7 +37,8 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
 
 /// Expands what [`compress`] made; `what` names it in errors.
 pub fn expand(compressed: &[u8], what: &str) -> Result<Vec<u8>> {
-    let decoder = zstd::stream::Decoder::new(compressed).with_context(|| format!("opening {what}"))?;
+    let decoder =
+        zstd::stream::Decoder::new(compressed).with_context(|| format!("opening {what}"))?;
     let mut out = Vec::new();
     decoder
         .take(MAX_EXPANDED + 1)
@@ -61,7 +62,9 @@ mod tests {
 
     #[test]
     fn round_trips_and_is_deterministic() {
-        let data: Vec<u8> = (0..200_000u32).flat_map(|i| format!("{{\"digest\":\"sha256:{:064x}\"}}", i * 7919).into_bytes()).collect();
+        let data: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("{{\"digest\":\"sha256:{:064x}\"}}", i * 7919).into_bytes())
+            .collect();
         let a = compress(&data);
         assert_eq!(a, compress(&data), "same input, same bytes");
         assert!(a.len() * 4 < data.len(), "{} of {}", a.len(), data.len());

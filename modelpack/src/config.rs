@@ -31,14 +31,17 @@ impl PartialConfig {
     /// config_json`). Unknown fields and wrong types fail with the field's
     /// path.
     pub fn parse_override(text: &str, what: &str) -> Result<PartialConfig> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{what}: not valid JSON: {e}"))?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{what}: not valid JSON: {e}"))?;
         if !value.is_object() {
             bail!("{what}: not a JSON object with \"descriptor\" and/or \"config\"");
         }
         let parsed: PartialConfig = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            anyhow::anyhow!("{what}: {path}: {}; see the model-spec config fields", e.into_inner())
+            anyhow::anyhow!(
+                "{what}: {path}: {}; see the model-spec config fields",
+                e.into_inner()
+            )
         })?;
         check(&parsed.descriptor, &parsed.config).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
         Ok(parsed)
@@ -72,20 +75,41 @@ fn overlay<T: Serialize + DeserializeOwned>(base: &T, over: &T) -> T {
         }
     }
     let mut b = serde_json::to_value(base).expect("config types serialize");
-    merge(&mut b, serde_json::to_value(over).expect("config types serialize"));
+    merge(
+        &mut b,
+        serde_json::to_value(over).expect("config types serialize"),
+    );
     serde_json::from_value(b).expect("a merge of two valid values of one type is valid")
 }
 
 /// The spec's precision values (mixed precisions are comma-separated).
 pub const PRECISIONS: &[&str] = &[
-    "float32", "float64", "float16", "bfloat16", "float8_e4m3", "float8_e5m2", "complex32", "complex64",
-    "complex128", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
+    "float32",
+    "float64",
+    "float16",
+    "bfloat16",
+    "float8_e4m3",
+    "float8_e5m2",
+    "complex32",
+    "complex64",
+    "complex128",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
 ];
 
 /// Whether `s` is a parameter count in the spec's form: digits, at most one
 /// decimal digit, then K, M, B, T or Q (any case), e.g. `6.7B`.
 pub fn is_param_size(s: &str) -> bool {
-    let Some(scale) = s.chars().last() else { return false };
+    let Some(scale) = s.chars().last() else {
+        return false;
+    };
     if !"KMBTQkmbtq".contains(scale) {
         return false;
     }
@@ -93,7 +117,8 @@ pub fn is_param_size(s: &str) -> bool {
     let (int, frac) = count.split_once('.').unwrap_or((count, ""));
     !int.is_empty()
         && int.bytes().all(|b| b.is_ascii_digit())
-        && (count.len() == int.len() || (frac.len() == 1 && frac.bytes().all(|b| b.is_ascii_digit())))
+        && (count.len() == int.len()
+            || (frac.len() == 1 && frac.bytes().all(|b| b.is_ascii_digit())))
 }
 
 /// Checks what the types cannot: non-empty name, RFC 3339 instants,
@@ -102,19 +127,32 @@ pub fn check(descriptor: &ModelDescriptor, config: &ModelProperties) -> Result<(
     if descriptor.name.as_deref() == Some("") {
         bail!("descriptor.name must not be empty");
     }
-    if let Some(t) = descriptor.created_at.as_deref().filter(|t| !crate::time::is_rfc3339(t)) {
-        bail!("descriptor.createdAt {t:?} is not an RFC 3339 date-time (e.g. 2025-01-31T12:00:00Z)");
+    if let Some(t) = descriptor
+        .created_at
+        .as_deref()
+        .filter(|t| !crate::time::is_rfc3339(t))
+    {
+        bail!(
+            "descriptor.createdAt {t:?} is not an RFC 3339 date-time (e.g. 2025-01-31T12:00:00Z)"
+        );
     }
     if let Some(p) = config.param_size.as_deref().filter(|p| !is_param_size(p)) {
         bail!("config.paramSize {p:?} is not a count with a scale (e.g. 7B, 6.7B, 22.7M; at most one decimal)");
     }
     if let Some(p) = &config.precision {
         if let Some(bad) = p.split(',').find(|v| !PRECISIONS.contains(v)) {
-            bail!("config.precision {p:?}: {bad:?} is not one of {}", PRECISIONS.join(", "));
+            bail!(
+                "config.precision {p:?}: {bad:?} is not one of {}",
+                PRECISIONS.join(", ")
+            );
         }
     }
     if let Some(c) = &config.capabilities {
-        if let Some(t) = c.knowledge_cutoff.as_deref().filter(|t| !crate::time::is_rfc3339(t)) {
+        if let Some(t) = c
+            .knowledge_cutoff
+            .as_deref()
+            .filter(|t| !crate::time::is_rfc3339(t))
+        {
             bail!("config.capabilities.knowledgeCutoff {t:?} is not an RFC 3339 date-time");
         }
         for (i, l) in c.languages.iter().flatten().enumerate() {
@@ -139,25 +177,51 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.descriptor.vendor.as_deref(), Some("V"));
-        assert_eq!(p.config.capabilities.unwrap().input_types, Some(vec![Modality::Text]));
-        let err = |t: &str| PartialConfig::parse_override(t, "build-arg config_json").unwrap_err().to_string();
+        assert_eq!(
+            p.config.capabilities.unwrap().input_types,
+            Some(vec![Modality::Text])
+        );
+        let err = |t: &str| {
+            PartialConfig::parse_override(t, "build-arg config_json")
+                .unwrap_err()
+                .to_string()
+        };
         let e = err(r#"{"descriptor":{"autors":["A"]}}"#);
         assert!(e.starts_with("build-arg config_json: descriptor.autors: unknown field `autors`, expected one of `createdAt`"), "{e}");
         let e = err(r#"{"config":{"capabilities":{"inputTypes":["smell"]}}}"#);
-        assert!(e.starts_with("build-arg config_json: config.capabilities.inputTypes[0]: unknown variant `smell`"), "{e}");
+        assert!(
+            e.starts_with(
+                "build-arg config_json: config.capabilities.inputTypes[0]: unknown variant `smell`"
+            ),
+            "{e}"
+        );
         let e = err(r#"{"config":{"paramSize":7}}"#);
-        assert!(e.starts_with("build-arg config_json: config.paramSize: invalid type"), "{e}");
+        assert!(
+            e.starts_with("build-arg config_json: config.paramSize: invalid type"),
+            "{e}"
+        );
         let e = err(r#"{"modelfs":{}}"#);
         assert!(e.contains("unknown field `modelfs`"), "{e}");
         let e = err("[1]");
-        assert!(e.starts_with("build-arg config_json: not a JSON object"), "{e}");
+        assert!(
+            e.starts_with("build-arg config_json: not a JSON object"),
+            "{e}"
+        );
         let e = err(r#"{"config":{"capabilities":{"languages":["en","eng"]}}}"#);
         assert_eq!(e, "build-arg config_json: config.capabilities.languages[1] \"eng\" is not a two-letter lower-case code (ISO 639-1, e.g. \"en\")");
         let e = err(r#"{"descriptor":{"createdAt":"yesterday"}}"#);
-        assert!(e.contains("descriptor.createdAt \"yesterday\" is not an RFC 3339"), "{e}");
+        assert!(
+            e.contains("descriptor.createdAt \"yesterday\" is not an RFC 3339"),
+            "{e}"
+        );
         let e = err(r#"{"config":{"precision":"fp16"}}"#);
-        assert!(e.contains("config.precision \"fp16\": \"fp16\" is not one of float32"), "{e}");
-        assert!(err("{} x").starts_with("build-arg config_json: not valid JSON: trailing characters"));
+        assert!(
+            e.contains("config.precision \"fp16\": \"fp16\" is not one of float32"),
+            "{e}"
+        );
+        assert!(
+            err("{} x").starts_with("build-arg config_json: not valid JSON: trailing characters")
+        );
     }
 
     #[test]
@@ -176,7 +240,10 @@ mod tests {
         assert_eq!(m.descriptor.name.as_deref(), Some("a"));
         assert_eq!(m.descriptor.licenses, Some(vec!["apache-2.0".to_string()]));
         let caps = m.config.capabilities.unwrap();
-        assert_eq!((caps.languages, caps.reasoning), (Some(vec!["en".to_string()]), Some(true)));
+        assert_eq!(
+            (caps.languages, caps.reasoning),
+            (Some(vec!["en".to_string()]), Some(true))
+        );
         assert_eq!(m.config.format.as_deref(), Some("gguf"));
     }
 

@@ -45,7 +45,10 @@ impl Excludes {
     /// [`DEFAULT_EXCLUDES`] followed by `ignore` (a `.dockerignore`'s
     /// patterns), in the order the frontend hands them to BuildKit.
     pub fn for_directory(ignore: &[String]) -> Self {
-        let all = DEFAULT_EXCLUDES.iter().map(|s| s.to_string()).chain(ignore.iter().cloned());
+        let all = DEFAULT_EXCLUDES
+            .iter()
+            .map(|s| s.to_string())
+            .chain(ignore.iter().cloned());
         Excludes {
             patterns: all
                 .map(|p| {
@@ -67,7 +70,10 @@ impl Excludes {
 
     /// Whether the `/`-separated relative `path` is excluded.
     pub fn excludes(&self, path: &str) -> bool {
-        let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        let parts: Vec<&str> = path
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
         let mut excluded = false;
         for (negated, pattern) in &self.patterns {
             // The path itself or any of its parent folders.
@@ -100,9 +106,13 @@ fn clean(pattern: &str) -> Vec<String> {
 fn glob_parts(pattern: &[String], path: &[&str]) -> bool {
     match pattern.split_first() {
         None => path.is_empty(),
-        Some((first, rest)) if first == "**" => (0..=path.len()).any(|skip| glob_parts(rest, &path[skip..])),
+        Some((first, rest)) if first == "**" => {
+            (0..=path.len()).any(|skip| glob_parts(rest, &path[skip..]))
+        }
         Some((first, rest)) => match path.split_first() {
-            Some((p, path_rest)) => crate::patterns::fnmatch(first, p) && glob_parts(rest, path_rest),
+            Some((p, path_rest)) => {
+                crate::patterns::fnmatch(first, p) && glob_parts(rest, path_rest)
+            }
             None => false,
         },
     }
@@ -121,7 +131,10 @@ fn base_dir(path: Option<&str>, listing: &Listing) -> String {
         return fixed.join("/");
     }
     if listing.files.iter().any(|f| f.path == p) {
-        return p.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+        return p
+            .rsplit_once('/')
+            .map(|(d, _)| d.to_string())
+            .unwrap_or_default();
     }
     p.to_string()
 }
@@ -138,15 +151,28 @@ pub enum Door {
 /// Turns the listing of a directory source (or of `path` inside it) into
 /// model files (origin source 0), filtered by `patterns`; bookkeeping
 /// files (`.gitattributes`, `.dockerignore`) only when included by name.
-pub fn files(path: Option<&str>, listing: Listing, patterns: &PatternList, door: Door) -> Result<Vec<PlanFile>> {
+pub fn files(
+    path: Option<&str>,
+    listing: Listing,
+    patterns: &PatternList,
+    door: Door,
+) -> Result<Vec<PlanFile>> {
     let base = base_dir(path, &listing);
-    let prefix = if base.is_empty() { String::new() } else { format!("{base}/") };
+    let prefix = if base.is_empty() {
+        String::new()
+    } else {
+        format!("{base}/")
+    };
     let mut out = Vec::new();
     let mut matched = 0usize;
     for f in listing.files {
-        let Some(rel) = f.path.strip_prefix(&prefix) else { continue };
+        let Some(rel) = f.path.strip_prefix(&prefix) else {
+            continue;
+        };
         matched += 1;
-        if !patterns.keeps(rel) || (is_bookkeeping(rel) && !patterns.include.iter().any(|p| p == rel)) {
+        if !patterns.keeps(rel)
+            || (is_bookkeeping(rel) && !patterns.include.iter().any(|p| p == rel))
+        {
             continue;
         }
         out.push(PlanFile {
@@ -154,7 +180,10 @@ pub fn files(path: Option<&str>, listing: Listing, patterns: &PatternList, door:
             size: f.size,
             digest: f.digest,
             executable: f.executable,
-            origin: Origin { source: 0, path: format!("/{}", f.path) },
+            origin: Origin {
+                source: 0,
+                path: format!("/{}", f.path),
+            },
             packed: None,
         });
     }
@@ -170,7 +199,11 @@ pub fn files(path: Option<&str>, listing: Listing, patterns: &PatternList, door:
         }
     }
     if out.is_empty() {
-        let what = if door == Door::Frontend { "build-args include/exclude" } else { "--include/--exclude" };
+        let what = if door == Door::Frontend {
+            "build-args include/exclude"
+        } else {
+            "--include/--exclude"
+        };
         bail!("{what} left no file to package out of {matched}; check the patterns");
     }
     Ok(out)
@@ -185,48 +218,119 @@ mod tests {
         Listing {
             files: paths
                 .iter()
-                .map(|p| ScannedFile { path: p.to_string(), size: 1, digest: "sha256:00".into(), executable: false, git_sha1: None })
+                .map(|p| ScannedFile {
+                    path: p.to_string(),
+                    size: 1,
+                    digest: "sha256:00".into(),
+                    executable: false,
+                    git_sha1: None,
+                })
                 .collect(),
         }
     }
 
     fn model_paths(path: Option<&str>, paths: &[&str]) -> Vec<String> {
-        files(path, listing(paths), &PatternList::default(), Door::Frontend).unwrap().into_iter().map(|f| f.path).collect()
+        files(
+            path,
+            listing(paths),
+            &PatternList::default(),
+            Door::Frontend,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect()
     }
 
     #[test]
     fn paths_are_relative_to_the_named_directory_or_file() {
-        assert_eq!(model_paths(None, &["a.json", "d/b.bin"]), ["a.json", "d/b.bin"]);
-        assert_eq!(model_paths(Some("models/tiny"), &["models/tiny/a.json", "models/tiny/x/b.bin"]), ["a.json", "x/b.bin"]);
-        assert_eq!(model_paths(Some("models/m.gguf"), &["models/m.gguf"]), ["m.gguf"]);
-        assert_eq!(model_paths(Some("models/*.gguf"), &["models/a.gguf", "models/b.gguf"]), ["a.gguf", "b.gguf"]);
+        assert_eq!(
+            model_paths(None, &["a.json", "d/b.bin"]),
+            ["a.json", "d/b.bin"]
+        );
+        assert_eq!(
+            model_paths(
+                Some("models/tiny"),
+                &["models/tiny/a.json", "models/tiny/x/b.bin"]
+            ),
+            ["a.json", "x/b.bin"]
+        );
+        assert_eq!(
+            model_paths(Some("models/m.gguf"), &["models/m.gguf"]),
+            ["m.gguf"]
+        );
+        assert_eq!(
+            model_paths(Some("models/*.gguf"), &["models/a.gguf", "models/b.gguf"]),
+            ["a.gguf", "b.gguf"]
+        );
     }
 
     #[test]
     fn origins_keep_the_context_path() {
-        let f = files(Some("m"), listing(&["m/a.json"]), &PatternList::default(), Door::Frontend).unwrap();
-        assert_eq!(f[0].origin, Origin { source: 0, path: "/m/a.json".into() });
+        let f = files(
+            Some("m"),
+            listing(&["m/a.json"]),
+            &PatternList::default(),
+            Door::Frontend,
+        )
+        .unwrap();
+        assert_eq!(
+            f[0].origin,
+            Origin {
+                source: 0,
+                path: "/m/a.json".into()
+            }
+        );
     }
 
     #[test]
     fn a_path_that_matches_nothing_names_the_arg() {
-        let err = files(Some("nope"), listing(&[]), &PatternList::default(), Door::Frontend).unwrap_err().to_string();
-        assert!(err.starts_with("build-arg source: nothing in the build context matches \"nope\""), "{err}");
+        let err = files(
+            Some("nope"),
+            listing(&[]),
+            &PatternList::default(),
+            Door::Frontend,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("build-arg source: nothing in the build context matches \"nope\""),
+            "{err}"
+        );
     }
 
     #[test]
     fn dockerignore_lines() {
         let text = "# comment\n\n/big.bin\n*.tmp\n!keep.tmp\n  spaced/  \n!\n";
-        assert_eq!(parse_dockerignore(text), ["big.bin", "*.tmp", "!keep.tmp", "spaced/"]);
+        assert_eq!(
+            parse_dockerignore(text),
+            ["big.bin", "*.tmp", "!keep.tmp", "spaced/"]
+        );
     }
 
     #[test]
     fn gitattributes_is_skipped_unless_included_by_name() {
         let none = PatternList::default();
-        let f = files(None, listing(&[".gitattributes", "a.json"]), &none, Door::Frontend).unwrap();
+        let f = files(
+            None,
+            listing(&[".gitattributes", "a.json"]),
+            &none,
+            Door::Frontend,
+        )
+        .unwrap();
         assert_eq!(f.len(), 1);
         let p = PatternList::parse(".gitattributes a.json", "");
-        assert_eq!(files(None, listing(&[".gitattributes", "a.json"]), &p, Door::Frontend).unwrap().len(), 2);
+        assert_eq!(
+            files(
+                None,
+                listing(&[".gitattributes", "a.json"]),
+                &p,
+                Door::Frontend
+            )
+            .unwrap()
+            .len(),
+            2
+        );
     }
 
     #[test]

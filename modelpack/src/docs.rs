@@ -34,8 +34,12 @@ pub struct Bundle {
 impl Bundle {
     /// Adds a document; `bytes` must be UTF-8 (every OCI document is JSON).
     pub fn push(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
-        let text = String::from_utf8(bytes.to_vec()).with_context(|| format!("{path} is not UTF-8"))?;
-        self.docs.push(Doc { path: path.to_string(), text });
+        let text =
+            String::from_utf8(bytes.to_vec()).with_context(|| format!("{path} is not UTF-8"))?;
+        self.docs.push(Doc {
+            path: path.to_string(),
+            text,
+        });
         Ok(())
     }
 
@@ -54,11 +58,16 @@ fn checked_dest(root: &Path, doc: &Doc) -> Result<std::path::PathBuf> {
             let dest = blob_path_in(root, &digest)?;
             let actual = crate::digest::sha256_of(doc.text.as_bytes());
             if actual != digest {
-                bail!("{} holds bytes hashing to {actual}: the bundle is damaged", doc.path);
+                bail!(
+                    "{} holds bytes hashing to {actual}: the bundle is damaged",
+                    doc.path
+                );
             }
             Ok(dest)
         }
-        None if ["/index.json", "/oci-layout"].contains(&doc.path.as_str()) => Ok(root.join(&doc.path[1..])),
+        None if ["/index.json", "/oci-layout"].contains(&doc.path.as_str()) => {
+            Ok(root.join(&doc.path[1..]))
+        }
         None => bail!("refusing to write {:?}: not a layout document", doc.path),
     }
 }
@@ -66,7 +75,8 @@ fn checked_dest(root: &Path, doc: &Doc) -> Result<std::path::PathBuf> {
 /// Writes every document of the bundle at `bundle` into the layout at `root`.
 pub fn write(bundle: &Path, root: &Path) -> Result<usize> {
     let bytes = crate::compact::read(bundle)?;
-    let bundle: Bundle = serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", bundle.display()))?;
+    let bundle: Bundle =
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", bundle.display()))?;
     let blobs = root.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).with_context(|| format!("creating {}", blobs.display()))?;
     for doc in &bundle.docs {
@@ -95,17 +105,30 @@ mod tests {
         let manifest = br#"{"schemaVersion":2}"#;
         let digest = crate::digest::sha256_of(manifest);
         let mut bundle = Bundle::default();
-        bundle.push(&format!("/blobs/sha256/{}", &digest[7..]), manifest).unwrap();
+        bundle
+            .push(&format!("/blobs/sha256/{}", &digest[7..]), manifest)
+            .unwrap();
         bundle.push("/index.json", b"{\"manifests\":[]}").unwrap();
-        bundle.push("/oci-layout", b"{\"imageLayoutVersion\":\"1.0.0\"}").unwrap();
+        bundle
+            .push("/oci-layout", b"{\"imageLayoutVersion\":\"1.0.0\"}")
+            .unwrap();
         let dir = crate::testutil::TempDir::new("docs");
         let input = dir.join("docs.json.zst");
         std::fs::write(&input, bundle.to_compressed()).unwrap();
         let root = dir.join("layout");
         assert_eq!(write(&input, &root).unwrap(), 3);
-        assert_eq!(std::fs::read(root.join("blobs/sha256").join(&digest[7..])).unwrap(), manifest);
-        assert_eq!(std::fs::read(root.join("index.json")).unwrap(), b"{\"manifests\":[]}");
-        assert_eq!(std::fs::read(root.join("oci-layout")).unwrap(), b"{\"imageLayoutVersion\":\"1.0.0\"}");
+        assert_eq!(
+            std::fs::read(root.join("blobs/sha256").join(&digest[7..])).unwrap(),
+            manifest
+        );
+        assert_eq!(
+            std::fs::read(root.join("index.json")).unwrap(),
+            b"{\"manifests\":[]}"
+        );
+        assert_eq!(
+            std::fs::read(root.join("oci-layout")).unwrap(),
+            b"{\"imageLayoutVersion\":\"1.0.0\"}"
+        );
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub fn validate_artifact_type(value: &str) -> Result<()> {
         !p.is_empty()
             && p.len() <= 127
             && p.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && p.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
     };
     match value.split_once('/') {
         Some((t, s)) if ok_part(t) && ok_part(s) => Ok(()),
@@ -45,7 +46,12 @@ pub fn validate_artifact_type(value: &str) -> Result<()> {
 }
 
 /// The plan of a generic artifact: layers sorted by path.
-pub fn build(mut files: Vec<PlanFile>, name: &str, artifact_type: &str, packaging: LayerPackaging) -> Result<Plan> {
+pub fn build(
+    mut files: Vec<PlanFile>,
+    name: &str,
+    artifact_type: &str,
+    packaging: LayerPackaging,
+) -> Result<Plan> {
     validate_artifact_type(artifact_type)?;
     plan::checked_sorted(&mut files, packaging)?;
     let layers = files
@@ -76,28 +82,57 @@ mod tests {
     #[test]
     fn generic_manifest_has_empty_config_titles_and_the_artifact_type() {
         let files = vec![file("b/x.bin", b"x"), file("a.txt", b"a")];
-        let plan = build(files, "data", "application/vnd.example.data.v1", LayerPackaging::Raw).unwrap();
+        let plan = build(
+            files,
+            "data",
+            "application/vnd.example.data.v1",
+            LayerPackaging::Raw,
+        )
+        .unwrap();
         let manifest: Manifest = serde_json::from_slice(&plan.manifest.bytes).unwrap();
         assert_eq!(manifest.artifact_type, "application/vnd.example.data.v1");
         assert_eq!(manifest.config.media_type, MEDIA_TYPE_EMPTY);
-        assert_eq!(manifest.config.digest, "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+        assert_eq!(
+            manifest.config.digest,
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
         assert_eq!(manifest.config.size, 2);
         assert_eq!(plan.config.bytes, b"{}");
-        let titles: Vec<&str> = manifest.layers.iter().map(|l| l.annotations[oci::ANNOTATION_TITLE].as_str()).collect();
+        let titles: Vec<&str> = manifest
+            .layers
+            .iter()
+            .map(|l| l.annotations[oci::ANNOTATION_TITLE].as_str())
+            .collect();
         assert_eq!(titles, ["a.txt", "b/x.bin"]);
-        assert!(manifest.layers.iter().all(|l| l.media_type == MEDIA_TYPE_RAW && l.annotations.len() == 1));
+        assert!(manifest
+            .layers
+            .iter()
+            .all(|l| l.media_type == MEDIA_TYPE_RAW && l.annotations.len() == 1));
         let index: Index = serde_json::from_slice(&plan.index).unwrap();
-        assert_eq!(index.manifests[0].annotations[oci::ANNOTATION_REF_NAME], "data");
-        assert_eq!(index.manifests[0].artifact_type.as_deref(), Some("application/vnd.example.data.v1"));
+        assert_eq!(
+            index.manifests[0].annotations[oci::ANNOTATION_REF_NAME],
+            "data"
+        );
+        assert_eq!(
+            index.manifests[0].artifact_type.as_deref(),
+            Some("application/vnd.example.data.v1")
+        );
         assert_eq!(plan.layers[1].path, "b/x.bin");
     }
 
     #[test]
     fn tar_layers_use_oci_layer_types_and_blob_sizes() {
         let mut f = file("a.txt", b"a");
-        f.packed = Some(Packed { blob_size: 512, diff_id: "sha256:t".into(), format: LayerPackaging::TarZstd });
+        f.packed = Some(Packed {
+            blob_size: 512,
+            diff_id: "sha256:t".into(),
+            format: LayerPackaging::TarZstd,
+        });
         let plan = build(vec![f], "d", DEFAULT, LayerPackaging::TarZstd).unwrap();
-        assert_eq!(plan.layers[0].descriptor.media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
+        assert_eq!(
+            plan.layers[0].descriptor.media_type,
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
         assert_eq!(plan.layers[0].descriptor.size, 512);
     }
 

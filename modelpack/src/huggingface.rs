@@ -39,13 +39,18 @@ impl HfRef {
         let mut parts = rest.splitn(3, '/');
         let org = parts.next().unwrap_or("");
         let name_rev = parts.next().unwrap_or("");
-        let path = parts.next().map(|p| p.trim_end_matches('/')).filter(|p| !p.is_empty());
+        let path = parts
+            .next()
+            .map(|p| p.trim_end_matches('/'))
+            .filter(|p| !p.is_empty());
         let (name, inline_rev) = match name_rev.find(['@', ':']) {
             Some(i) => (&name_rev[..i], Some(&name_rev[i + 1..])),
             None => (name_rev, None),
         };
         let valid = |s: &str| {
-            !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         };
         if !valid(org) || !valid(name) {
             bail!("build-arg source: huggingface://{rest} is not a repository; {usage}");
@@ -91,7 +96,9 @@ pub fn percent_encode(s: &str, keep_slash: bool) -> String {
 
 /// Whether `s` is a full 40-hex commit id.
 pub fn is_commit(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 40
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl HfRef {
@@ -148,7 +155,11 @@ impl HfRef {
         patterns: &PatternList,
     ) -> Result<Vec<(String, HubFile)>> {
         let picked: Vec<(String, HubFile)> = match &self.path {
-            None => info.files.iter().map(|f| (f.path.clone(), f.clone())).collect(),
+            None => info
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.clone()))
+                .collect(),
             Some(p) => match info.files.iter().find(|f| &f.path == p) {
                 Some(f) => {
                     let name = p.rsplit('/').next().unwrap_or(p).to_string();
@@ -158,7 +169,11 @@ impl HfRef {
                     let prefix = format!("{p}/");
                     info.files
                         .iter()
-                        .filter_map(|f| f.path.strip_prefix(&prefix).map(|r| (r.to_string(), f.clone())))
+                        .filter_map(|f| {
+                            f.path
+                                .strip_prefix(&prefix)
+                                .map(|r| (r.to_string(), f.clone()))
+                        })
                         .collect()
                 }
             },
@@ -255,7 +270,9 @@ pub fn is_safe_repo_path(name: &str) -> bool {
         && !name.starts_with('/')
         && !name.contains('\\')
         && !name.chars().any(char::is_control)
-        && !name.split('/').any(|c| c == ".." || c == "." || c.is_empty())
+        && !name
+            .split('/')
+            .any(|c| c == ".." || c == "." || c.is_empty())
 }
 
 /// Parses `/api/{models|datasets}/{repo}/revision/{rev}?blobs=true`.
@@ -269,20 +286,41 @@ pub fn parse_info(bytes: &[u8], repo: &str) -> Result<RepoInfo> {
     let mut files = Vec::new();
     for s in info.siblings {
         if !is_safe_repo_path(&s.rfilename) {
-            bail!("the Hub listed an unsafe file name {:?} in {repo}", s.rfilename);
+            bail!(
+                "the Hub listed an unsafe file name {:?} in {repo}",
+                s.rfilename
+            );
         }
         let lfs_sha256 = match &s.lfs {
             Some(l) if l.sha256.len() == 64 && l.sha256.bytes().all(|b| b.is_ascii_hexdigit()) => {
                 Some(l.sha256.to_ascii_lowercase())
             }
-            Some(l) => bail!("the Hub listed a malformed sha256 {:?} for {} in {repo}", l.sha256, s.rfilename),
+            Some(l) => bail!(
+                "the Hub listed a malformed sha256 {:?} for {} in {repo}",
+                l.sha256,
+                s.rfilename
+            ),
             None => None,
         };
-        let size = s.lfs.as_ref().and_then(|l| l.size).or(s.size).with_context(|| {
-            format!("the Hub listed no size for {} in {repo} (asked with blobs=true)", s.rfilename)
-        })?;
-        crate::names::check_length(&s.rfilename).map_err(|e| anyhow::anyhow!("the Hub's listing of {repo}: {e}"))?;
-        files.push(HubFile { path: s.rfilename, size, lfs_sha256, blob_id: s.blob_id });
+        let size = s
+            .lfs
+            .as_ref()
+            .and_then(|l| l.size)
+            .or(s.size)
+            .with_context(|| {
+                format!(
+                    "the Hub listed no size for {} in {repo} (asked with blobs=true)",
+                    s.rfilename
+                )
+            })?;
+        crate::names::check_length(&s.rfilename)
+            .map_err(|e| anyhow::anyhow!("the Hub's listing of {repo}: {e}"))?;
+        files.push(HubFile {
+            path: s.rfilename,
+            size,
+            lfs_sha256,
+            blob_id: s.blob_id,
+        });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(w) = files.windows(2).find(|w| w[0].path == w[1].path) {
@@ -291,7 +329,11 @@ pub fn parse_info(bytes: &[u8], repo: &str) -> Result<RepoInfo> {
     crate::names::check_collisions(files.iter().map(|f| f.path.as_str()))
         .map_err(|e| anyhow::anyhow!("the Hub's listing of {repo}: {e}"))?;
     let date = info.last_modified.filter(|d| crate::time::is_rfc3339(d));
-    Ok(RepoInfo { commit, date, files })
+    Ok(RepoInfo {
+        commit,
+        date,
+        files,
+    })
 }
 
 #[cfg(test)]
@@ -307,40 +349,93 @@ mod tests {
         let siblings: Vec<String> = (0..100_000)
             .map(|i| format!(r#"{{"rfilename":"shards/part-{i:06}.bin","size":1,"lfs":{{"sha256":"{:064x}","size":1}}}}"#, i))
             .collect();
-        let body = format!(r#"{{"sha":"{}","siblings":[{}]}}"#, "a".repeat(40), siblings.join(","));
+        let body = format!(
+            r#"{{"sha":"{}","siblings":[{}]}}"#,
+            "a".repeat(40),
+            siblings.join(",")
+        );
         let started = std::time::Instant::now();
         let info = parse_info(body.as_bytes(), "org/big").unwrap();
         assert_eq!(info.files.len(), 100_000);
-        let err = parse("org/big").select(&info, &PatternList::default()).unwrap_err().to_string();
-        assert!(err.contains("100000 files") && err.contains("10000"), "{err}");
+        let err = parse("org/big")
+            .select(&info, &PatternList::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("100000 files") && err.contains("10000"),
+            "{err}"
+        );
         let some = PatternList::parse("shards/part-00000*", "");
         assert_eq!(parse("org/big").select(&info, &some).unwrap().len(), 10);
         // A generous bound, for unoptimised builds on a busy machine; the
         // real cost is well under a second.
-        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
     fn listings_with_colliding_or_overlong_names_are_refused() {
         let listing = |names: &[&str]| {
-            let siblings: Vec<String> = names.iter().map(|n| format!(r#"{{"rfilename":{},"size":1}}"#, serde_json::to_string(n).unwrap())).collect();
-            format!(r#"{{"sha":"{}","siblings":[{}]}}"#, "b".repeat(40), siblings.join(","))
+            let siblings: Vec<String> = names
+                .iter()
+                .map(|n| {
+                    format!(
+                        r#"{{"rfilename":{},"size":1}}"#,
+                        serde_json::to_string(n).unwrap()
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"sha":"{}","siblings":[{}]}}"#,
+                "b".repeat(40),
+                siblings.join(",")
+            )
         };
-        let err = parse_info(listing(&["caf\u{e9}.md", "cafe\u{301}.md"]).as_bytes(), "o/r").unwrap_err().to_string();
+        let err = parse_info(
+            listing(&["caf\u{e9}.md", "cafe\u{301}.md"]).as_bytes(),
+            "o/r",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("Unicode normalisation"), "{err}");
         assert!(parse_info(listing(&["README.md", "readme.md"]).as_bytes(), "o/r").is_err());
-        assert!(parse_info(listing(&["a.md", "a.md"]).as_bytes(), "o/r").unwrap_err().to_string().contains("twice"));
+        assert!(parse_info(listing(&["a.md", "a.md"]).as_bytes(), "o/r")
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
         let long = "x".repeat(300);
-        assert!(parse_info(listing(&[long.as_str()]).as_bytes(), "o/r").unwrap_err().to_string().contains("255 bytes"));
+        assert!(parse_info(listing(&[long.as_str()]).as_bytes(), "o/r")
+            .unwrap_err()
+            .to_string()
+            .contains("255 bytes"));
         parse_info(listing(&["README.md", "docs/readme.md"]).as_bytes(), "o/r").unwrap();
     }
 
     #[test]
     fn unsafe_repo_paths_are_refused() {
-        for bad in ["", "/abs", "a/../..", "..", "./a", "a//b", "..\\x.safetensors", "a\\b", "new\nline", "tab\t"] {
+        for bad in [
+            "",
+            "/abs",
+            "a/../..",
+            "..",
+            "./a",
+            "a//b",
+            "..\\x.safetensors",
+            "a\\b",
+            "new\nline",
+            "tab\t",
+        ] {
             assert!(!is_safe_repo_path(bad), "{bad:?}");
         }
-        for good in ["model.safetensors", "sub/dir/tokenizer.json", "caf\u{e9}.md", "a..b"] {
+        for good in [
+            "model.safetensors",
+            "sub/dir/tokenizer.json",
+            "caf\u{e9}.md",
+            "a..b",
+        ] {
             assert!(is_safe_repo_path(good), "{good:?}");
         }
     }
@@ -348,9 +443,15 @@ mod tests {
     #[test]
     fn grammar() {
         let r = parse("Qwen/Qwen3-0.6B");
-        assert_eq!((r.kind, r.repo.as_str(), r.revision.as_str(), r.path), (RepoKind::Model, "Qwen/Qwen3-0.6B", "main", None));
+        assert_eq!(
+            (r.kind, r.repo.as_str(), r.revision.as_str(), r.path),
+            (RepoKind::Model, "Qwen/Qwen3-0.6B", "main", None)
+        );
         let r = parse("org/repo@v1.0/sub/dir/");
-        assert_eq!((r.revision.as_str(), r.path.as_deref()), ("v1.0", Some("sub/dir")));
+        assert_eq!(
+            (r.revision.as_str(), r.path.as_deref()),
+            ("v1.0", Some("sub/dir"))
+        );
         let r = parse("org/repo:0123456789abcdef0123456789abcdef01234567/model.gguf");
         assert_eq!(r.revision, "0123456789abcdef0123456789abcdef01234567");
         assert_eq!(r.path.as_deref(), Some("model.gguf"));
@@ -366,7 +467,12 @@ mod tests {
             date: None,
             files: files
                 .iter()
-                .map(|p| HubFile { path: p.to_string(), size: 1, lfs_sha256: None, blob_id: None })
+                .map(|p| HubFile {
+                    path: p.to_string(),
+                    size: 1,
+                    lfs_sha256: None,
+                    blob_id: None,
+                })
                 .collect(),
         }
     }
@@ -374,15 +480,24 @@ mod tests {
     #[test]
     fn urls_encode_revisions_and_paths() {
         let r = HfRef::parse("org/repo", Some("refs/pr/1")).unwrap();
-        assert_eq!(r.info_url("http://h", &r.revision), "http://h/api/models/org/repo/revision/refs%2Fpr%2F1?blobs=true");
+        assert_eq!(
+            r.info_url("http://h", &r.revision),
+            "http://h/api/models/org/repo/revision/refs%2Fpr%2F1?blobs=true"
+        );
         assert_eq!(
             r.resolve_url("http://h", "c0ffee", "dir/a b?.json"),
             "http://h/org/repo/resolve/c0ffee/dir/a%20b%3F.json"
         );
         let d = parse("datasets/org/data");
-        assert_eq!(d.resolve_url("http://h", "c", "x"), "http://h/datasets/org/data/resolve/c/x");
+        assert_eq!(
+            d.resolve_url("http://h", "c", "x"),
+            "http://h/datasets/org/data/resolve/c/x"
+        );
         assert_eq!(d.repo_api_url("http://h"), "http://h/api/datasets/org/data");
-        assert_eq!(d.web_url("https://huggingface.co"), "https://huggingface.co/datasets/org/data");
+        assert_eq!(
+            d.web_url("https://huggingface.co"),
+            "https://huggingface.co/datasets/org/data"
+        );
     }
 
     #[test]
@@ -395,7 +510,10 @@ mod tests {
         assert_eq!(info.date.as_deref(), Some("2026-01-02T03:04:05.000Z"));
         assert_eq!(info.files[0].path, "a.json");
         assert_eq!(info.files[0].lfs_sha256, None);
-        assert_eq!(info.files[1].lfs_sha256.as_deref(), Some("abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"));
+        assert_eq!(
+            info.files[1].lfs_sha256.as_deref(),
+            Some("abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789")
+        );
         for bad in [
             &br#"{"sha":"main","siblings":[]}"#[..],
             br#"{"sha":"0123456789abcdef0123456789abcdef01234567","siblings":[{"rfilename":"../x","size":1}]}"#,
@@ -408,18 +526,43 @@ mod tests {
 
     #[test]
     fn selection_of_files_folders_and_patterns() {
-        let i = info(&[".gitattributes", "a.json", "sub/x.bin", "sub/y/z.md", "subway.txt"]);
+        let i = info(&[
+            ".gitattributes",
+            "a.json",
+            "sub/x.bin",
+            "sub/y/z.md",
+            "subway.txt",
+        ]);
         let paths = |r: &HfRef, p: &PatternList| -> Vec<String> {
-            r.select(&i, p).unwrap().into_iter().map(|(rel, _)| rel).collect()
+            r.select(&i, p)
+                .unwrap()
+                .into_iter()
+                .map(|(rel, _)| rel)
+                .collect()
         };
         let none = PatternList::default();
-        assert_eq!(paths(&parse("o/r"), &none), ["a.json", "sub/x.bin", "sub/y/z.md", "subway.txt"]);
+        assert_eq!(
+            paths(&parse("o/r"), &none),
+            ["a.json", "sub/x.bin", "sub/y/z.md", "subway.txt"]
+        );
         assert_eq!(paths(&parse("o/r/sub"), &none), ["x.bin", "y/z.md"]);
         assert_eq!(paths(&parse("o/r/sub/y/z.md"), &none), ["z.md"]);
-        assert_eq!(paths(&parse("o/r"), &PatternList::parse("*.bin,*.md", "sub/y/")), ["sub/x.bin"]);
-        assert_eq!(paths(&parse("o/r"), &PatternList::parse(".gitattributes", "")), [".gitattributes"]);
-        let err = parse("o/r@main/nope").select(&i, &none).unwrap_err().to_string();
-        assert!(err.contains("\"nope\" not found in o/r at revision main"), "{err}");
+        assert_eq!(
+            paths(&parse("o/r"), &PatternList::parse("*.bin,*.md", "sub/y/")),
+            ["sub/x.bin"]
+        );
+        assert_eq!(
+            paths(&parse("o/r"), &PatternList::parse(".gitattributes", "")),
+            [".gitattributes"]
+        );
+        let err = parse("o/r@main/nope")
+            .select(&i, &none)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"nope\" not found in o/r at revision main"),
+            "{err}"
+        );
     }
 
     #[test]

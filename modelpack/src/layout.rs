@@ -5,9 +5,9 @@
 //! Readers accept what others wrote: the legacy `application/vnd.cnai.model.*`
 //! media types and `org.cnai.model.*` annotations, and `modelfs.diff_ids`.
 
+use crate::digest::HashingWriter;
 use std::collections::BTreeMap;
 use std::fs::File;
-use crate::digest::HashingWriter;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -56,8 +56,14 @@ pub fn layer_type(media_type: &str) -> Option<LayerType> {
         None => (media_type.strip_prefix(LEGACY_LAYER_PREFIX)?, true),
     };
     let (kind, format) = rest.split_once(".v1.")?;
-    let kind = ["weight", "weight.config", "code", "doc", "dataset"].into_iter().find(|k| *k == kind)?;
-    Some(LayerType { kind, format: LayerPackaging::from_suffix(format)?, legacy })
+    let kind = ["weight", "weight.config", "code", "doc", "dataset"]
+        .into_iter()
+        .find(|k| *k == kind)?;
+    Some(LayerType {
+        kind,
+        format: LayerPackaging::from_suffix(format)?,
+        legacy,
+    })
 }
 
 /// A layer's model path: `org.cncf.model.filepath`, else the legacy key.
@@ -84,7 +90,9 @@ pub fn is_clean_relative(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('/')
         && !path.contains(['\\', '\0'])
-        && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 /// An OCI manifest as others may write it: every field but the layers and
@@ -123,13 +131,22 @@ impl LayoutRef {
     /// is the name.
     pub fn parse(s: &str) -> LayoutRef {
         if Path::new(s).is_dir() {
-            return LayoutRef { dir: s.into(), name: None };
+            return LayoutRef {
+                dir: s.into(),
+                name: None,
+            };
         }
         match s.rsplit_once(':') {
             Some((dir, name)) if !dir.is_empty() && !name.is_empty() && !name.contains('/') => {
-                LayoutRef { dir: dir.into(), name: Some(name.to_string()) }
+                LayoutRef {
+                    dir: dir.into(),
+                    name: Some(name.to_string()),
+                }
             }
-            _ => LayoutRef { dir: s.into(), name: None },
+            _ => LayoutRef {
+                dir: s.into(),
+                name: None,
+            },
         }
     }
 }
@@ -167,7 +184,10 @@ impl Loaded {
     /// of strings.
     pub fn diff_ids(&self) -> Option<Vec<String>> {
         let fs = self.config.get("modelfs")?;
-        let ids = fs.get("diffIds").or_else(|| fs.get("diff_ids"))?.as_array()?;
+        let ids = fs
+            .get("diffIds")
+            .or_else(|| fs.get("diff_ids"))?
+            .as_array()?;
         ids.iter().map(|v| v.as_str().map(str::to_string)).collect()
     }
 }
@@ -175,7 +195,14 @@ impl Loaded {
 /// Checks the `sha256:<64 hex>` form, so a digest can name a file.
 pub fn check_digest(digest: &str) -> Result<&str> {
     match digest.strip_prefix("sha256:") {
-        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => Ok(hex),
+        Some(hex)
+            if hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+        {
+            Ok(hex)
+        }
         _ => bail!("digest {digest:?} is not sha256:<64 lower-case hex digits>"),
     }
 }
@@ -191,13 +218,20 @@ impl Layout {
     pub fn open(root: &Path) -> Result<Layout> {
         let marker = root.join("oci-layout");
         let text = std::fs::read_to_string(&marker).with_context(|| {
-            format!("{} is not an OCI image layout: cannot read {}", root.display(), marker.display())
+            format!(
+                "{} is not an OCI image layout: cannot read {}",
+                root.display(),
+                marker.display()
+            )
         })?;
-        let v: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", marker.display()))?;
+        let v: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", marker.display()))?;
         if v.get("imageLayoutVersion").and_then(Value::as_str) != Some("1.0.0") {
             bail!("{}: imageLayoutVersion is not \"1.0.0\"", marker.display());
         }
-        Ok(Layout { root: root.to_path_buf() })
+        Ok(Layout {
+            root: root.to_path_buf(),
+        })
     }
 
     /// The layout directory.
@@ -209,7 +243,8 @@ impl Layout {
     pub fn index(&self) -> Result<Index> {
         let path = self.root.join("index.json");
         let bytes = read_limited(&path, MAX_DOCUMENT)?;
-        serde_json::from_slice(&bytes).with_context(|| format!("{} is not an OCI image index", path.display()))
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not an OCI image index", path.display()))
     }
 
     /// Where the blob of `digest` is.
@@ -220,12 +255,21 @@ impl Layout {
     /// Reads a small blob, checking its size and digest against `d`.
     pub fn read_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
         if d.size > MAX_DOCUMENT {
-            bail!("blob {} is {} bytes; documents over {MAX_DOCUMENT} bytes are refused", d.digest, d.size);
+            bail!(
+                "blob {} is {} bytes; documents over {MAX_DOCUMENT} bytes are refused",
+                d.digest,
+                d.size
+            );
         }
         let path = self.blob_path(&d.digest)?;
         let bytes = read_limited(&path, MAX_DOCUMENT)?;
         if bytes.len() as u64 != d.size {
-            bail!("blob {}: size is {} bytes, the descriptor says {}", d.digest, bytes.len(), d.size);
+            bail!(
+                "blob {}: size is {} bytes, the descriptor says {}",
+                d.digest,
+                bytes.len(),
+                d.size
+            );
         }
         let actual = crate::digest::sha256_of(&bytes);
         if actual != d.digest {
@@ -238,11 +282,23 @@ impl Layout {
     pub fn select(&self, name: Option<&str>) -> Result<Descriptor> {
         let index = self.index()?;
         let named = |d: &Descriptor| d.annotations.get(oci::ANNOTATION_REF_NAME).cloned();
-        let names: Vec<String> = index.manifests.iter().map(|d| named(d).unwrap_or_else(|| d.digest.clone())).collect();
+        let names: Vec<String> = index
+            .manifests
+            .iter()
+            .map(|d| named(d).unwrap_or_else(|| d.digest.clone()))
+            .collect();
         match name {
-            Some(n) => index.manifests.into_iter().find(|d| named(d).as_deref() == Some(n)).with_context(|| {
-                format!("{}: no manifest named {n:?}; the layout has: {}", self.root.display(), names.join(", "))
-            }),
+            Some(n) => index
+                .manifests
+                .into_iter()
+                .find(|d| named(d).as_deref() == Some(n))
+                .with_context(|| {
+                    format!(
+                        "{}: no manifest named {n:?}; the layout has: {}",
+                        self.root.display(),
+                        names.join(", ")
+                    )
+                }),
             None => match index.manifests.len() {
                 0 => bail!("{}: index.json lists no manifest", self.root.display()),
                 1 => Ok(index.manifests.into_iter().next().expect("one entry")),
@@ -263,10 +319,17 @@ impl Layout {
         let bytes = self.read_blob(&entry).context("reading the manifest")?;
         let manifest: AnyManifest = serde_json::from_slice(&bytes)
             .with_context(|| format!("manifest {} is not an OCI image manifest", entry.digest))?;
-        let config_bytes = self.read_blob(&manifest.config).context("reading the config")?;
+        let config_bytes = self
+            .read_blob(&manifest.config)
+            .context("reading the config")?;
         let config: Value = serde_json::from_slice(&config_bytes)
             .with_context(|| format!("config {} is not JSON", manifest.config.digest))?;
-        Ok(Loaded { name: entry.annotations.get(oci::ANNOTATION_REF_NAME).cloned(), entry, manifest, config })
+        Ok(Loaded {
+            name: entry.annotations.get(oci::ANNOTATION_REF_NAME).cloned(),
+            entry,
+            manifest,
+            config,
+        })
     }
 }
 
@@ -274,7 +337,9 @@ impl Layout {
 pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes).with_context(|| format!("reading {}", path.display()))?;
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
     if bytes.len() as u64 > max {
         bail!("{} is larger than {max} bytes", path.display());
     }
@@ -289,7 +354,8 @@ pub fn copy_verified(src: &Path, dest: &Path, digest: &str, size: u64) -> Result
         let mut from = File::open(src).with_context(|| format!("opening {}", src.display()))?;
         let out = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut w = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, out));
-        io::copy(&mut from, &mut w).with_context(|| format!("copying {} to {}", src.display(), tmp.display()))?;
+        io::copy(&mut from, &mut w)
+            .with_context(|| format!("copying {} to {}", src.display(), tmp.display()))?;
         let (out, actual, n) = w.finish();
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         if actual != digest || n != size {
@@ -298,7 +364,8 @@ pub fn copy_verified(src: &Path, dest: &Path, digest: &str, size: u64) -> Result
                 src.display()
             );
         }
-        std::fs::rename(&tmp, dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+        std::fs::rename(&tmp, dest)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
         Ok(())
     })();
     if result.is_err() {
@@ -309,7 +376,10 @@ pub fn copy_verified(src: &Path, dest: &Path, digest: &str, size: u64) -> Result
 
 /// A temp file name beside `dest` (same folder, so rename is atomic).
 pub fn temp_beside(dest: &Path) -> PathBuf {
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     dest.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
@@ -317,7 +387,8 @@ pub fn temp_beside(dest: &Path) -> PathBuf {
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_beside(dest);
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))
+    std::fs::rename(&tmp, dest)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))
 }
 
 /// Writes the layout of `plan` into `root`. `blob_file(i)` is the file
@@ -326,20 +397,43 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
 /// already present with the right size are kept. When `root` already holds
 /// a layout, the manifest is added to its `index.json` (replacing an entry
 /// of the same name); otherwise `index.json` is the plan's, byte for byte.
-pub fn write(root: &Path, plan: &Plan, blob_file: impl Fn(usize) -> PathBuf, mut progress: impl FnMut(&str)) -> Result<()> {
+pub fn write(
+    root: &Path,
+    plan: &Plan,
+    blob_file: impl Fn(usize) -> PathBuf,
+    mut progress: impl FnMut(&str),
+) -> Result<()> {
     let blobs = root.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).with_context(|| format!("creating {}", blobs.display()))?;
-    let existing = if root.join("index.json").exists() { Some(Layout::open(root)?.index()?) } else { None };
-    let present = |d: &Descriptor, path: &Path| std::fs::metadata(path).is_ok_and(|m| m.len() == d.size);
+    let existing = if root.join("index.json").exists() {
+        Some(Layout::open(root)?.index()?)
+    } else {
+        None
+    };
+    let present =
+        |d: &Descriptor, path: &Path| std::fs::metadata(path).is_ok_and(|m| m.len() == d.size);
     for (i, layer) in plan.layers.iter().enumerate() {
         let d = &layer.descriptor;
         let dest = blob_path_in(root, &d.digest)?;
-        let path = d.annotations.get(oci::ANNOTATION_FILEPATH).map_or("", String::as_str);
+        let path = d
+            .annotations
+            .get(oci::ANNOTATION_FILEPATH)
+            .map_or("", String::as_str);
         if present(d, &dest) {
-            progress(&format!("layer {}/{} {path}: blob {} already present", i + 1, plan.layers.len(), short(&d.digest)));
+            progress(&format!(
+                "layer {}/{} {path}: blob {} already present",
+                i + 1,
+                plan.layers.len(),
+                short(&d.digest)
+            ));
             continue;
         }
-        progress(&format!("layer {}/{} {path}: writing {} bytes", i + 1, plan.layers.len(), d.size));
+        progress(&format!(
+            "layer {}/{} {path}: writing {} bytes",
+            i + 1,
+            plan.layers.len(),
+            d.size
+        ));
         copy_verified(&blob_file(i), &dest, &d.digest, d.size)?;
     }
     for blob in [&plan.config, &plan.manifest] {
@@ -352,7 +446,9 @@ pub fn write(root: &Path, plan: &Plan, blob_file: impl Fn(usize) -> PathBuf, mut
             let ours: Index = serde_json::from_slice(&plan.index)?;
             let name = |d: &Descriptor| d.annotations.get(oci::ANNOTATION_REF_NAME).cloned();
             let new_names: Vec<Option<String>> = ours.manifests.iter().map(name).collect();
-            index.manifests.retain(|d| name(d).is_none() || !new_names.contains(&name(d)));
+            index
+                .manifests
+                .retain(|d| name(d).is_none() || !new_names.contains(&name(d)));
             index.manifests.extend(ours.manifests);
             serde_json::to_vec(&index)?
         }
@@ -375,9 +471,15 @@ mod tests {
     #[test]
     fn layer_types_current_and_legacy() {
         let t = layer_type("application/vnd.cncf.model.weight.config.v1.tar+zstd").unwrap();
-        assert_eq!((t.kind, t.format, t.legacy), ("weight.config", LayerPackaging::TarZstd, false));
+        assert_eq!(
+            (t.kind, t.format, t.legacy),
+            ("weight.config", LayerPackaging::TarZstd, false)
+        );
         let t = layer_type("application/vnd.cnai.model.doc.v1.raw").unwrap();
-        assert_eq!((t.kind, t.format, t.legacy), ("doc", LayerPackaging::Raw, true));
+        assert_eq!(
+            (t.kind, t.format, t.legacy),
+            ("doc", LayerPackaging::Raw, true)
+        );
         assert!(layer_type("application/vnd.cncf.model.weight.v1.raw+gzip").is_none());
         assert!(layer_type("application/vnd.cncf.model.thing.v1.raw").is_none());
         assert!(layer_type("application/vnd.oci.image.layer.v1.tar").is_none());
@@ -395,12 +497,30 @@ mod tests {
 
     #[test]
     fn layout_refs() {
-        assert_eq!(LayoutRef::parse("out:tiny"), LayoutRef { dir: "out".into(), name: Some("tiny".into()) });
-        assert_eq!(LayoutRef::parse("out"), LayoutRef { dir: "out".into(), name: None });
+        assert_eq!(
+            LayoutRef::parse("out:tiny"),
+            LayoutRef {
+                dir: "out".into(),
+                name: Some("tiny".into())
+            }
+        );
+        assert_eq!(
+            LayoutRef::parse("out"),
+            LayoutRef {
+                dir: "out".into(),
+                name: None
+            }
+        );
         let dir = std::env::temp_dir().join(format!("ref:with-colon-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let s = dir.to_string_lossy().into_owned();
-        assert_eq!(LayoutRef::parse(&s), LayoutRef { dir: dir.clone(), name: None });
+        assert_eq!(
+            LayoutRef::parse(&s),
+            LayoutRef {
+                dir: dir.clone(),
+                name: None
+            }
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -417,18 +537,43 @@ mod tests {
                 size: 18,
                 digest: crate::digest::sha256_of(br#"{"hidden_size":64}"#),
                 executable: false,
-                origin: crate::plan::Origin { source: 0, path: "/config.json".into() },
+                origin: crate::plan::Origin {
+                    source: 0,
+                    path: "/config.json".into(),
+                },
                 packed: None,
             };
-            let info = crate::plan::ModelInfo { name: name.into(), ..Default::default() };
+            let info = crate::plan::ModelInfo {
+                name: name.into(),
+                ..Default::default()
+            };
             crate::plan::build(vec![f], &info, LayerPackaging::Raw).unwrap()
         };
-        write(&out.0, &plan_for("other"), |_| src.join("config.json"), |_| {}).unwrap();
-        write(&out.0, &plan_for("tiny"), |_| src.join("config.json"), |_| {}).unwrap();
+        write(
+            &out.0,
+            &plan_for("other"),
+            |_| src.join("config.json"),
+            |_| {},
+        )
+        .unwrap();
+        write(
+            &out.0,
+            &plan_for("tiny"),
+            |_| src.join("config.json"),
+            |_| {},
+        )
+        .unwrap();
         let layout = Layout::open(&out.0).unwrap();
-        assert_eq!(layout.index().unwrap().manifests.len(), 2, "same name replaced, new name added");
+        assert_eq!(
+            layout.index().unwrap().manifests.len(),
+            2,
+            "same name replaced, new name added"
+        );
         let err = layout.select(None).unwrap_err().to_string();
-        assert!(err.contains("lists 2 manifests; pick one as") && err.contains("other, tiny"), "{err}");
+        assert!(
+            err.contains("lists 2 manifests; pick one as") && err.contains("other, tiny"),
+            "{err}"
+        );
         let other = layout.load(Some("other")).unwrap();
         assert_eq!(other.manifest.layers.len(), 1);
         assert_ne!(layout.select(Some("tiny")).unwrap().digest, first.digest);

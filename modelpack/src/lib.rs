@@ -19,28 +19,28 @@ pub mod describe;
 pub mod digest;
 pub mod docs;
 pub mod generic;
+#[cfg(test)]
+mod golden;
 pub mod huggingface;
 pub mod layout;
 pub mod mediatype;
+pub mod names;
 pub mod oci;
 pub mod pack;
 pub mod packaging;
 pub mod patterns;
-pub mod names;
 pub mod pgzip;
 pub mod plan;
 pub mod recipe;
 pub mod scan;
 pub mod schema;
 pub mod source;
-pub mod time;
-#[cfg(test)]
-mod golden;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod time;
 pub mod unpack;
+pub mod urlsource;
 pub mod validate;
 pub mod workers;
-pub mod urlsource;
 
 pub use packaging::LayerPackaging;

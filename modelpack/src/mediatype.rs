@@ -137,7 +137,9 @@ fn matches(pattern: &str, base: &str) -> bool {
 /// The index of the first row of [`RULES`] matching `path`'s base name.
 pub fn row_for(path: &str) -> Option<usize> {
     let base = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
-    RULES.iter().position(|r| r.patterns.iter().any(|p| matches(p, &base)))
+    RULES
+        .iter()
+        .position(|r| r.patterns.iter().any(|p| matches(p, &base)))
 }
 
 /// Classifies a file; the flag is true when the kind is a size-based guess
@@ -153,10 +155,17 @@ pub fn classify(path: &str, size: u64) -> (Kind, bool) {
 
 /// [`RULES`] as the Markdown table in README.md.
 pub fn rules_markdown() -> String {
-    let mut out = String::from("| kind | base name (case-insensitive; first matching row wins) | note |\n|---|---|---|\n");
+    let mut out = String::from(
+        "| kind | base name (case-insensitive; first matching row wins) | note |\n|---|---|---|\n",
+    );
     for rule in RULES {
         let patterns: Vec<String> = rule.patterns.iter().map(|p| format!("`{p}`")).collect();
-        out.push_str(&format!("| `{}` | {} | {} |\n", rule.kind.word(), patterns.join(" "), rule.note));
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            rule.kind.word(),
+            patterns.join(" "),
+            rule.note
+        ));
     }
     out
 }
@@ -167,8 +176,16 @@ mod tests {
 
     /// A name the pattern matches: `*` becomes `model` in front, `1` behind.
     fn sample(pattern: &str) -> String {
-        let front = if pattern.starts_with('*') { "model" } else { "" };
-        let back = if pattern.len() > 1 && pattern.ends_with('*') { "1" } else { "" };
+        let front = if pattern.starts_with('*') {
+            "model"
+        } else {
+            ""
+        };
+        let back = if pattern.len() > 1 && pattern.ends_with('*') {
+            "1"
+        } else {
+            ""
+        };
         format!("{front}{}{back}", pattern.trim_matches('*'))
     }
 
@@ -176,8 +193,15 @@ mod tests {
     fn every_pattern_of_every_row_reaches_its_row() {
         for (i, rule) in RULES.iter().enumerate() {
             for pattern in rule.patterns {
-                for name in [sample(pattern), format!("sub/dir/{}", sample(pattern).to_ascii_uppercase())] {
-                    assert_eq!(row_for(&name), Some(i), "{name:?} (pattern {pattern:?}) is caught by another row than {i}");
+                for name in [
+                    sample(pattern),
+                    format!("sub/dir/{}", sample(pattern).to_ascii_uppercase()),
+                ] {
+                    assert_eq!(
+                        row_for(&name),
+                        Some(i),
+                        "{name:?} (pattern {pattern:?}) is caught by another row than {i}"
+                    );
                     assert_eq!(classify(&name, u64::MAX), (rule.kind, false), "{name:?}");
                 }
             }
@@ -205,14 +229,23 @@ mod tests {
             ("flax_model.msgpack", Weight),
             ("model.tflite", Weight),
             ("model.mlmodel", Weight),
-            ("model.mlpackage/Data/com.apple.CoreML/weights/weight.bin", Weight),
-            ("model.mlpackage/Data/com.apple.CoreML/model.mlmodel", Weight),
+            (
+                "model.mlpackage/Data/com.apple.CoreML/weights/weight.bin",
+                Weight,
+            ),
+            (
+                "model.mlpackage/Data/com.apple.CoreML/model.mlmodel",
+                Weight,
+            ),
             ("model.mlpackage/Manifest.json", WeightConfig),
             ("model.pdparams", Weight),
             ("arrays.npz", Weight),
             ("array.npy", Weight),
             ("model.pkl", Weight),
-            ("saved_model/variables/variables.data-00000-of-00001", Weight),
+            (
+                "saved_model/variables/variables.data-00000-of-00001",
+                Weight,
+            ),
             ("config.json", WeightConfig),
             ("generation_config.json", WeightConfig),
             ("tokenizer.json", WeightConfig),
@@ -261,8 +294,14 @@ mod tests {
     #[test]
     fn unknown_files_are_guessed_by_size() {
         assert_eq!(classify(".gitattributes", 100), (Kind::WeightConfig, true));
-        assert_eq!(classify("blob.dat", UNKNOWN_WEIGHT_THRESHOLD), (Kind::WeightConfig, true));
-        assert_eq!(classify("blob.dat", UNKNOWN_WEIGHT_THRESHOLD + 1), (Kind::Weight, true));
+        assert_eq!(
+            classify("blob.dat", UNKNOWN_WEIGHT_THRESHOLD),
+            (Kind::WeightConfig, true)
+        );
+        assert_eq!(
+            classify("blob.dat", UNKNOWN_WEIGHT_THRESHOLD + 1),
+            (Kind::Weight, true)
+        );
         assert_eq!(classify("", 0), (Kind::WeightConfig, true));
     }
 
@@ -271,12 +310,21 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
         let readme = std::fs::read_to_string(path).expect("README.md beside the crates");
         let table = rules_markdown();
-        assert!(readme.contains(&table), "README.md section Layout must hold this table verbatim:\n{table}");
+        assert!(
+            readme.contains(&table),
+            "README.md section Layout must hold this table verbatim:\n{table}"
+        );
     }
 
     #[test]
     fn media_types() {
-        assert_eq!(Kind::Weight.media_type("raw"), "application/vnd.cncf.model.weight.v1.raw");
-        assert_eq!(Kind::WeightConfig.media_type("tar+zstd"), "application/vnd.cncf.model.weight.config.v1.tar+zstd");
+        assert_eq!(
+            Kind::Weight.media_type("raw"),
+            "application/vnd.cncf.model.weight.v1.raw"
+        );
+        assert_eq!(
+            Kind::WeightConfig.media_type("tar+zstd"),
+            "application/vnd.cncf.model.weight.config.v1.tar+zstd"
+        );
     }
 }

@@ -52,7 +52,10 @@ pub fn collision_key(name: &str) -> String {
 pub fn check_length(path: &str) -> Result<()> {
     let shown: String = path.chars().take(80).collect();
     if path.len() > MAX_PATH_BYTES {
-        bail!("the file name {shown:?}… is {} bytes long, over the limit of {MAX_PATH_BYTES}", path.len());
+        bail!(
+            "the file name {shown:?}… is {} bytes long, over the limit of {MAX_PATH_BYTES}",
+            path.len()
+        );
     }
     if let Some(c) = path.split('/').find(|c| c.len() > MAX_COMPONENT_BYTES) {
         let c: String = c.chars().take(40).collect();
@@ -74,7 +77,9 @@ pub fn check_collisions<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<
         let ends = path.match_indices('/').map(|(i, _)| i).chain([path.len()]);
         for end in ends {
             let spelling = &path[..end];
-            let (first, holder) = *seen.entry(collision_key(spelling)).or_insert((spelling, path));
+            let (first, holder) = *seen
+                .entry(collision_key(spelling))
+                .or_insert((spelling, path));
             if first != spelling {
                 bail!(
                     "the names {holder:?} and {path:?} differ only by case or Unicode normalisation ({first:?} vs {spelling:?}); they would be one file on macOS and Windows, so the model cannot be packaged faithfully; rename one in the repo, or leave one out with exclude"
@@ -91,18 +96,32 @@ mod tests {
 
     #[test]
     fn nfc_nfd_and_case_spellings_share_a_key() {
-        assert_eq!(collision_key("caf\u{e9}.md"), collision_key("cafe\u{301}.md"));
+        assert_eq!(
+            collision_key("caf\u{e9}.md"),
+            collision_key("cafe\u{301}.md")
+        );
         assert_eq!(collision_key("README.md"), collision_key("readme.md"));
-        assert_eq!(collision_key("\u{c5}ngstr\u{f6}m"), collision_key("a\u{30a}ngstro\u{308}m"));
+        assert_eq!(
+            collision_key("\u{c5}ngstr\u{f6}m"),
+            collision_key("a\u{30a}ngstro\u{308}m")
+        );
         assert_ne!(collision_key("a.md"), collision_key("b.md"));
     }
 
     #[test]
     fn colliding_names_are_refused_with_both_names() {
-        let err = check_collisions(["caf\u{e9}.md", "cafe\u{301}.md"]).unwrap_err().to_string();
-        assert!(err.contains("caf\u{e9}.md") && err.contains("Unicode"), "{err}");
+        let err = check_collisions(["caf\u{e9}.md", "cafe\u{301}.md"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("caf\u{e9}.md") && err.contains("Unicode"),
+            "{err}"
+        );
         assert!(check_collisions(["README.md", "readme.md"]).is_err());
-        assert!(check_collisions(["Docs/a.md", "docs/b.md"]).is_err(), "folders collide too");
+        assert!(
+            check_collisions(["Docs/a.md", "docs/b.md"]).is_err(),
+            "folders collide too"
+        );
         check_collisions(["docs/a.md", "docs/b.md", "docs2/a.md", "a.md", "a.md.bak"]).unwrap();
         check_collisions(["model-00001.safetensors", "model-00002.safetensors"]).unwrap();
     }
@@ -110,8 +129,17 @@ mod tests {
     #[test]
     fn overlong_names_are_refused() {
         check_length("a/b/c.bin").unwrap();
-        assert!(check_length(&"x".repeat(256)).unwrap_err().to_string().contains("255 bytes"));
-        assert!(check_length(&vec!["d"; 40].join("/")).unwrap_err().to_string().contains("40 folders deep"));
-        assert!(check_length(&vec!["d".repeat(200); 6].join("/")).unwrap_err().to_string().contains("1024"));
+        assert!(check_length(&"x".repeat(256))
+            .unwrap_err()
+            .to_string()
+            .contains("255 bytes"));
+        assert!(check_length(&vec!["d"; 40].join("/"))
+            .unwrap_err()
+            .to_string()
+            .contains("40 folders deep"));
+        assert!(check_length(&vec!["d".repeat(200); 6].join("/"))
+            .unwrap_err()
+            .to_string()
+            .contains("1024"));
     }
 }

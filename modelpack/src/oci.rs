@@ -130,7 +130,11 @@ pub struct ModelDescriptor {
     #[serde(rename = "sourceURL", skip_serializing_if = "Option::is_none", default)]
     pub source_url: Option<String>,
     /// Data sets the model was trained on.
-    #[serde(rename = "datasetsURL", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "datasetsURL",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub datasets_url: Option<Vec<String>>,
     /// Model version.
     #[serde(skip_serializing_if = "Option::is_none", default)]

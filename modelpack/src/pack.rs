@@ -55,7 +55,9 @@ pub struct Written {
 /// `a/b/c.bin` gives `a/` and `a/b/`.
 pub fn parent_dirs(name: &str) -> Vec<String> {
     let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
-    (1..parts.len()).map(|n| format!("{}/", parts[..n].join("/"))).collect()
+    (1..parts.len())
+        .map(|n| format!("{}/", parts[..n].join("/")))
+        .collect()
 }
 
 /// A header with the fixed fields every entry shares: uid/gid 0, mtime 0.
@@ -77,7 +79,13 @@ fn fixed_header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
 /// `data` must yield exactly `len` bytes: fewer or more is an error (the
 /// header has been written with `len`). The bytes are copied through a
 /// 1 MiB buffer (a download then reads its socket in big chunks).
-fn write_tar<W: Write>(out: W, mut data: impl Read, len: u64, name: &str, mode: u32) -> io::Result<W> {
+fn write_tar<W: Write>(
+    out: W,
+    mut data: impl Read,
+    len: u64,
+    name: &str,
+    mode: u32,
+) -> io::Result<W> {
     let mut builder = tar::Builder::new(out);
     for dir in parent_dirs(name) {
         let mut header = fixed_header(tar::EntryType::Directory, 0o755, 0);
@@ -98,13 +106,19 @@ fn write_tar<W: Write>(out: W, mut data: impl Read, len: u64, name: &str, mode: 
             break;
         }
         if copied == len {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{name}: expected {len} bytes, got more")));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{name}: expected {len} bytes, got more"),
+            ));
         }
         out.write_all(&buf[..n])?;
         copied += n as u64;
     }
     if copied != len {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{name}: expected {len} bytes, got {copied}")));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("{name}: expected {len} bytes, got {copied}"),
+        ));
     }
     out.write_all(&[0u8; 512][..((512 - len % 512) % 512) as usize])?;
     builder.into_inner()
@@ -115,7 +129,13 @@ const COPY_BUFFER: usize = 1 << 20;
 
 /// Streams `src` as tar entry `name` in `format` into `out`, compressing on
 /// every CPU; see [`write_layer_with`].
-pub fn write_layer<W: Write>(src: &Path, name: &str, mode: u32, format: LayerPackaging, out: W) -> io::Result<Written> {
+pub fn write_layer<W: Write>(
+    src: &Path,
+    name: &str,
+    mode: u32,
+    format: LayerPackaging,
+    out: W,
+) -> io::Result<Written> {
     write_layer_with(src, name, mode, format, out, default_threads())
 }
 
@@ -150,28 +170,41 @@ pub fn write_layer_from<W: Write>(
     let blob = HashingWriter::new(out);
     let (blob, diff_id) = match format {
         LayerPackaging::Raw => {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "raw layers are the file itself"))
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "raw layers are the file itself",
+            ))
         }
         LayerPackaging::Tar => {
             // The blob is the uncompressed tar: one hash is both digests.
             let (mut out, digest, size) = write_tar(blob, data, len, name, mode)?.finish();
             out.flush()?;
-            return Ok(Written { diff_id: digest.clone(), digest, size });
+            return Ok(Written {
+                diff_id: digest.clone(),
+                digest,
+                size,
+            });
         }
         LayerPackaging::TarGzip => {
             let gz = crate::pgzip::ParallelGzip::new(blob, flate2::Compression::default(), threads);
-            let (gz, diff_id, _) = write_tar(HashingWriter::new(gz), data, len, name, mode)?.finish();
+            let (gz, diff_id, _) =
+                write_tar(HashingWriter::new(gz), data, len, name, mode)?.finish();
             (gz.finish()?, diff_id)
         }
         LayerPackaging::TarZstd => {
             let zst = zstd_encoder(blob, threads)?;
-            let (zst, diff_id, _) = write_tar(HashingWriter::new(zst), data, len, name, mode)?.finish();
+            let (zst, diff_id, _) =
+                write_tar(HashingWriter::new(zst), data, len, name, mode)?.finish();
             (zst.finish()?, diff_id)
         }
     };
     let (mut out, digest, size) = blob.finish();
     out.flush()?;
-    Ok(Written { digest, size, diff_id })
+    Ok(Written {
+        digest,
+        size,
+        diff_id,
+    })
 }
 
 /// The regular file inside a one-file layer (as [`write_layer`] writes it)
@@ -189,10 +222,17 @@ pub fn open_layer_file(path: &Path, format: LayerPackaging) -> io::Result<(u64, 
         LayerPackaging::TarGzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
         LayerPackaging::TarZstd => Box::new(zstd::Decoder::with_buffer(file)?),
     };
-    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {what}", path.display()));
+    let bad = |what: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {what}", path.display()),
+        )
+    };
     loop {
         let mut block = [0u8; 512];
-        stream.read_exact(&mut block).map_err(|e| bad(format!("no regular file in the layer ({e})")))?;
+        stream
+            .read_exact(&mut block)
+            .map_err(|e| bad(format!("no regular file in the layer ({e})")))?;
         let header = tar::Header::from_byte_slice(&block);
         let size = header.entry_size().map_err(|e| bad(e.to_string()))?;
         let kind = header.entry_type();
@@ -220,8 +260,10 @@ pub fn run(args: &[String]) -> Result<()> {
         [format, name, mode, src, out, meta] => (format, name, mode, src, out, Some(Path::new(meta))),
         _ => bail!("usage: modelpack-frontend pack-layer <tar|tar+gzip|tar+zstd> <name-in-tar> <mode-octal> <src-file> <out-dir> [<meta-dir>]"),
     };
-    let format = LayerPackaging::from_suffix(format).with_context(|| format!("unknown layer format {format:?}"))?;
-    let mode = u32::from_str_radix(mode, 8).with_context(|| format!("mode {mode:?} is not octal"))?;
+    let format = LayerPackaging::from_suffix(format)
+        .with_context(|| format!("unknown layer format {format:?}"))?;
+    let mode =
+        u32::from_str_radix(mode, 8).with_context(|| format!("mode {mode:?} is not octal"))?;
     let out = Path::new(out);
     let target = match meta {
         None => out.join(BLOB_FILE),
@@ -232,13 +274,20 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     };
     let blob = File::create(&target).with_context(|| format!("creating {}", target.display()))?;
-    let written = write_layer(Path::new(src), name, mode, format, io::BufWriter::with_capacity(1 << 20, blob))
-        .with_context(|| format!("packing {src} as {name}"))?;
+    let written = write_layer(
+        Path::new(src),
+        name,
+        mode,
+        format,
+        io::BufWriter::with_capacity(1 << 20, blob),
+    )
+    .with_context(|| format!("packing {src} as {name}"))?;
     let description = match meta {
         None => out.join(LAYER_FILE),
         Some(meta) => {
             let at = crate::layout::blob_path_in(out, &written.digest)?;
-            std::fs::rename(&target, &at).with_context(|| format!("renaming {} to {}", target.display(), at.display()))?;
+            std::fs::rename(&target, &at)
+                .with_context(|| format!("renaming {} to {}", target.display(), at.display()))?;
             meta.join(LAYER_FILE)
         }
     };
@@ -297,10 +346,18 @@ pub fn pack_many(list: &PackList, src: &Path, out: &Path) -> Result<Vec<Written>
         let from = src.join(&job.path);
         let tmp = dir.join(format!(".packing-{i}"));
         let blob = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let written = write_layer_with(&from, &job.name, job.mode, formats[i], io::BufWriter::new(blob), 1)
-            .with_context(|| format!("packing {} as {}", from.display(), job.name))?;
+        let written = write_layer_with(
+            &from,
+            &job.name,
+            job.mode,
+            formats[i],
+            io::BufWriter::new(blob),
+            1,
+        )
+        .with_context(|| format!("packing {} as {}", from.display(), job.name))?;
         let at = crate::layout::blob_path_in(out, &written.digest)?;
-        std::fs::rename(&tmp, &at).with_context(|| format!("renaming {} to {}", tmp.display(), at.display()))?;
+        std::fs::rename(&tmp, &at)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), at.display()))?;
         Ok(written)
     })
 }
@@ -313,10 +370,12 @@ pub fn run_many(args: &[String]) -> Result<()> {
         bail!("usage: modelpack-frontend pack-many <list.json.zst> <src-dir> <out-dir> <meta-dir>");
     };
     let bytes = crate::compact::read(Path::new(list))?;
-    let list: PackList = serde_json::from_slice(&bytes).with_context(|| format!("parsing the pack list {list}"))?;
+    let list: PackList =
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing the pack list {list}"))?;
     let written = pack_many(&list, Path::new(src), Path::new(out))?;
     let file = Path::new(meta).join(PACKED_LIST_FILE);
-    std::fs::write(&file, serde_json::to_vec(&written)?).with_context(|| format!("writing {}", file.display()))?;
+    std::fs::write(&file, serde_json::to_vec(&written)?)
+        .with_context(|| format!("writing {}", file.display()))?;
     eprintln!("packed {} file(s)", written.len());
     Ok(())
 }
@@ -326,7 +385,11 @@ mod tests {
     use super::*;
 
     fn sample() -> (std::path::PathBuf, Vec<u8>) {
-        let dir = std::env::temp_dir().join(format!("pack-test-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let dir = std::env::temp_dir().join(format!(
+            "pack-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let bytes: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
         let path = dir.join("w.bin");
@@ -356,7 +419,15 @@ mod tests {
                 let mut data = Vec::new();
                 e.read_to_end(&mut data).unwrap();
                 let name = String::from_utf8(e.path_bytes().into_owned()).unwrap();
-                (name, h.entry_type().as_byte(), h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap(), h.mtime().unwrap(), data)
+                (
+                    name,
+                    h.entry_type().as_byte(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                    h.gid().unwrap(),
+                    h.mtime().unwrap(),
+                    data,
+                )
             })
             .collect()
     }
@@ -379,8 +450,17 @@ mod tests {
         for i in 0..40 {
             let path = format!("sub/f{i}.json");
             std::fs::write(src.join(&path), format!("{{\"i\": {i}}}\n").repeat(i + 1)).unwrap();
-            let format = [LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd][i % 3];
-            list.files.push(PackJob { path: path.clone(), name: format!("model/{path}"), mode: 0o644, format: format.suffix().into() });
+            let format = [
+                LayerPackaging::Tar,
+                LayerPackaging::TarGzip,
+                LayerPackaging::TarZstd,
+            ][i % 3];
+            list.files.push(PackJob {
+                path: path.clone(),
+                name: format!("model/{path}"),
+                mode: 0o644,
+                format: format.suffix().into(),
+            });
         }
         // The same file twice under one name: one blob, two descriptions.
         list.files.push(list.files[0].clone());
@@ -391,22 +471,40 @@ mod tests {
         for (job, w) in list.files.iter().zip(&written) {
             let mut alone = Vec::new();
             let format = LayerPackaging::from_suffix(&job.format).unwrap();
-            let want = write_layer_with(&src.join(&job.path), &job.name, 0o644, format, &mut alone, 8).unwrap();
+            let want = write_layer_with(
+                &src.join(&job.path),
+                &job.name,
+                0o644,
+                format,
+                &mut alone,
+                8,
+            )
+            .unwrap();
             assert_eq!(*w, want, "{}", job.path);
-            assert!(std::fs::read(crate::layout::blob_path_in(&out, &w.digest).unwrap()).unwrap() == alone);
+            assert!(
+                std::fs::read(crate::layout::blob_path_in(&out, &w.digest).unwrap()).unwrap()
+                    == alone
+            );
         }
         let left = std::fs::read_dir(out.join("blobs/sha256")).unwrap().count();
         assert_eq!(left, 40, "only blobs are left");
         let mut bad = list.clone();
         bad.files[3].path = "../x".into();
-        assert!(pack_many(&bad, &src, &out).unwrap_err().to_string().contains("../x"));
+        assert!(pack_many(&bad, &src, &out)
+            .unwrap_err()
+            .to_string()
+            .contains("../x"));
     }
 
     #[test]
     fn a_packed_files_bytes_read_back_from_its_layer_in_every_format() {
         let (_, original) = sample();
         let long = format!("{}/w.bin", "deep/".repeat(30));
-        for format in [LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd] {
+        for format in [
+            LayerPackaging::Tar,
+            LayerPackaging::TarGzip,
+            LayerPackaging::TarZstd,
+        ] {
             for name in ["w.bin", "sub/dir/w.bin", long.as_str()] {
                 let (src, _) = sample();
                 let layer = src.with_file_name(format!("layer-{}", format.suffix()));
@@ -414,7 +512,11 @@ mod tests {
                 let (size, mut r) = open_layer_file(&layer, format).unwrap();
                 let mut back = Vec::new();
                 r.read_to_end(&mut back).unwrap();
-                assert_eq!((size, back.len()), (original.len() as u64, original.len()), "{format:?} {name}");
+                assert_eq!(
+                    (size, back.len()),
+                    (original.len() as u64, original.len()),
+                    "{format:?} {name}"
+                );
                 assert!(back == original, "{format:?} {name}");
             }
         }
@@ -423,16 +525,41 @@ mod tests {
     #[test]
     fn a_reader_gives_the_bytes_a_file_gives_and_a_short_or_long_one_fails() {
         let (src, original) = sample();
-        for format in [LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd] {
+        for format in [
+            LayerPackaging::Tar,
+            LayerPackaging::TarGzip,
+            LayerPackaging::TarZstd,
+        ] {
             let mut from_file = Vec::new();
             let a = write_layer_with(&src, "a/w.bin", 0o644, format, &mut from_file, 2).unwrap();
             let mut from_reader = Vec::new();
-            let b = write_layer_from(&original[..], original.len() as u64, "a/w.bin", 0o644, format, &mut from_reader, 2).unwrap();
+            let b = write_layer_from(
+                &original[..],
+                original.len() as u64,
+                "a/w.bin",
+                0o644,
+                format,
+                &mut from_reader,
+                2,
+            )
+            .unwrap();
             assert_eq!(a, b, "{format:?}");
             assert!(from_file == from_reader, "{format:?}");
-            let short = write_layer_from(&original[..100], original.len() as u64, "a/w.bin", 0o644, format, Vec::new(), 2);
-            assert!(short.unwrap_err().to_string().contains("got 100"), "{format:?}");
-            let long = write_layer_from(&original[..], 100, "a/w.bin", 0o644, format, Vec::new(), 2);
+            let short = write_layer_from(
+                &original[..100],
+                original.len() as u64,
+                "a/w.bin",
+                0o644,
+                format,
+                Vec::new(),
+                2,
+            );
+            assert!(
+                short.unwrap_err().to_string().contains("got 100"),
+                "{format:?}"
+            );
+            let long =
+                write_layer_from(&original[..], 100, "a/w.bin", 0o644, format, Vec::new(), 2);
             assert!(long.is_err(), "{format:?}");
         }
     }
@@ -440,7 +567,11 @@ mod tests {
     #[test]
     fn every_format_round_trips_with_digest_and_diff_id() {
         let (_, original) = sample();
-        for format in [LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd] {
+        for format in [
+            LayerPackaging::Tar,
+            LayerPackaging::TarGzip,
+            LayerPackaging::TarZstd,
+        ] {
             let (w, blob) = pack(format);
             assert_eq!(w.digest, crate::digest::sha256_of(&blob), "{format:?}");
             assert_eq!(w.size, blob.len() as u64);
@@ -448,16 +579,25 @@ mod tests {
                 LayerPackaging::Tar => blob.clone(),
                 LayerPackaging::TarGzip => {
                     let mut d = Vec::new();
-                    flate2::read::GzDecoder::new(blob.as_slice()).read_to_end(&mut d).unwrap();
+                    flate2::read::GzDecoder::new(blob.as_slice())
+                        .read_to_end(&mut d)
+                        .unwrap();
                     d
                 }
                 _ => zstd::decode_all(blob.as_slice()).unwrap(),
             };
-            assert_eq!(w.diff_id, crate::digest::sha256_of(&tar_bytes), "{format:?}: diff id is the uncompressed tar");
+            assert_eq!(
+                w.diff_id,
+                crate::digest::sha256_of(&tar_bytes),
+                "{format:?}: diff id is the uncompressed tar"
+            );
             let names: Vec<String> = entries(&tar_bytes).into_iter().map(|e| e.0).collect();
             assert_eq!(names, ["sub/", "sub/dir/", "sub/dir/w.bin"], "{format:?}");
             let files = untar(&tar_bytes);
-            assert_eq!(files, [("sub/dir/w.bin".to_string(), 0o644, 0, original.clone())]);
+            assert_eq!(
+                files,
+                [("sub/dir/w.bin".to_string(), 0o644, 0, original.clone())]
+            );
             if format != LayerPackaging::Tar {
                 assert_ne!(w.digest, w.diff_id);
             } else {
@@ -476,25 +616,42 @@ mod tests {
         }
         let arg = |s: &Path| s.to_str().unwrap().to_string();
         let run_one = |format: &str, meta: &Path| {
-            run(&[format.into(), "w.bin".into(), "644".into(), arg(&src), arg(&out), arg(meta)]).unwrap();
-            let w: Written = serde_json::from_slice(&std::fs::read(meta.join(LAYER_FILE)).unwrap()).unwrap();
+            run(&[
+                format.into(),
+                "w.bin".into(),
+                "644".into(),
+                arg(&src),
+                arg(&out),
+                arg(meta),
+            ])
+            .unwrap();
+            let w: Written =
+                serde_json::from_slice(&std::fs::read(meta.join(LAYER_FILE)).unwrap()).unwrap();
             w
         };
         let tar = run_one("tar", &meta1);
         let zst = run_one("tar+zstd", &meta2);
         for w in [&tar, &zst] {
-            let bytes = std::fs::read(crate::layout::blob_path_in(&out, &w.digest).unwrap()).unwrap();
+            let bytes =
+                std::fs::read(crate::layout::blob_path_in(&out, &w.digest).unwrap()).unwrap();
             assert_eq!(bytes.len() as u64, w.size);
             assert_eq!(crate::digest::sha256_of(&bytes), w.digest);
         }
-        let names: Vec<_> = std::fs::read_dir(out.join("blobs/sha256")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(out.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 2, "no temp file left: {names:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn packing_twice_gives_identical_bytes() {
-        for format in [LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd] {
+        for format in [
+            LayerPackaging::Tar,
+            LayerPackaging::TarGzip,
+            LayerPackaging::TarZstd,
+        ] {
             assert_eq!(pack(format), pack(format), "{format:?}");
         }
     }
@@ -504,13 +661,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pack-mt-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         // Larger than two zstd jobs and several gzip blocks.
-        let bytes: Vec<u8> = (0..(10u32 << 20)).map(|i| ((i / 5) % 97 + (i >> 18)) as u8).collect();
+        let bytes: Vec<u8> = (0..(10u32 << 20))
+            .map(|i| ((i / 5) % 97 + (i >> 18)) as u8)
+            .collect();
         let src = dir.join("big.bin");
         std::fs::write(&src, &bytes).unwrap();
         for format in [LayerPackaging::TarGzip, LayerPackaging::TarZstd] {
             let pack_with = |threads| {
                 let mut blob = Vec::new();
-                let w = write_layer_with(&src, "big.bin", 0o644, format, &mut blob, threads).unwrap();
+                let w =
+                    write_layer_with(&src, "big.bin", 0o644, format, &mut blob, threads).unwrap();
                 (w, blob)
             };
             let one = pack_with(1);
@@ -520,7 +680,9 @@ mod tests {
             let tar_bytes = match format {
                 LayerPackaging::TarGzip => {
                     let mut d = Vec::new();
-                    flate2::read::GzDecoder::new(one.1.as_slice()).read_to_end(&mut d).unwrap();
+                    flate2::read::GzDecoder::new(one.1.as_slice())
+                        .read_to_end(&mut d)
+                        .unwrap();
                     d
                 }
                 _ => zstd::decode_all(one.1.as_slice()).unwrap(),
@@ -538,7 +700,11 @@ mod tests {
         write_layer(&src, &name, 0o755, LayerPackaging::Tar, &mut blob).unwrap();
         let files = untar(&blob);
         assert_eq!((files[0].0.as_str(), files[0].1), (name.as_str(), 0o755));
-        assert_eq!(entries(&blob).len(), 41, "40 parent directories, then the file");
+        assert_eq!(
+            entries(&blob).len(),
+            41,
+            "40 parent directories, then the file"
+        );
     }
 
     #[test]
@@ -556,7 +722,11 @@ mod tests {
         );
         let mut top = Vec::new();
         write_layer(&src, "c.bin", 0o644, LayerPackaging::Tar, &mut top).unwrap();
-        assert_eq!(entries(&top).len(), 1, "a top-level file has no directory entry");
+        assert_eq!(
+            entries(&top).len(),
+            1,
+            "a top-level file has no directory entry"
+        );
     }
 
     #[test]

@@ -17,8 +17,12 @@ pub enum LayerPackaging {
 
 impl LayerPackaging {
     /// Every format, in the order documented.
-    pub const ALL: [LayerPackaging; 4] =
-        [LayerPackaging::Raw, LayerPackaging::Tar, LayerPackaging::TarGzip, LayerPackaging::TarZstd];
+    pub const ALL: [LayerPackaging; 4] = [
+        LayerPackaging::Raw,
+        LayerPackaging::Tar,
+        LayerPackaging::TarGzip,
+        LayerPackaging::TarZstd,
+    ];
 
     /// The media-type suffix and build-arg value (`raw`, `tar`, …).
     pub fn suffix(self) -> &'static str {
@@ -61,12 +65,29 @@ mod tests {
     #[test]
     fn only_weights_in_compressed_formats_fall_back_to_tar() {
         use LayerPackaging::*;
-        let kinds = [Kind::WeightConfig, Kind::Weight, Kind::Code, Kind::Doc, Kind::Dataset];
+        let kinds = [
+            Kind::WeightConfig,
+            Kind::Weight,
+            Kind::Code,
+            Kind::Doc,
+            Kind::Dataset,
+        ];
         for asked in LayerPackaging::ALL {
             for kind in kinds {
                 for compress in [false, true] {
-                    let want = if kind == Kind::Weight && !compress && matches!(asked, TarGzip | TarZstd) { Tar } else { asked };
-                    assert_eq!(asked.for_kind(kind, compress), want, "{asked:?} {kind:?} compress_weights={compress}");
+                    let want = if kind == Kind::Weight
+                        && !compress
+                        && matches!(asked, TarGzip | TarZstd)
+                    {
+                        Tar
+                    } else {
+                        asked
+                    };
+                    assert_eq!(
+                        asked.for_kind(kind, compress),
+                        want,
+                        "{asked:?} {kind:?} compress_weights={compress}"
+                    );
                 }
             }
         }

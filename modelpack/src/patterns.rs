@@ -14,7 +14,10 @@ impl PatternList {
     /// Splits each arg on commas and whitespace; `'…'` or `"…"` quote a
     /// pattern (as AIKit writes them: `"'original/*' 'metal/*'"`).
     pub fn parse(include: &str, exclude: &str) -> Self {
-        PatternList { include: split(include), exclude: split(exclude) }
+        PatternList {
+            include: split(include),
+            exclude: split(exclude),
+        }
     }
 
     /// Whether a repo- or context-relative path is kept.
@@ -141,7 +144,10 @@ mod tests {
         assert!(fnmatch("data/*.json", "data/x/y.json"));
         assert!(fnmatch("*.safetensors", "sub/model.safetensors"));
         assert!(!fnmatch("*.safetensors", "model.safetensors.index.json"));
-        assert!(fnmatch("model-0000?-of-00002.*", "model-00001-of-00002.gguf"));
+        assert!(fnmatch(
+            "model-0000?-of-00002.*",
+            "model-00001-of-00002.gguf"
+        ));
         assert!(fnmatch("[!a]*", "b.bin"));
         assert!(!fnmatch("[!a]*", "a.bin"));
         assert!(fnmatch("v[0-9].txt", "v7.txt"));

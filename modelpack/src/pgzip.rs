@@ -76,10 +76,18 @@ fn compresses(data: &[u8]) -> io::Result<bool> {
 /// Deflates one block (or stores it, when it does not compress); `last`
 /// ends the deflate stream, otherwise the block ends with a sync flush.
 /// Returns the compressed bytes and the block's CRC.
-fn deflate_block(data: &[u8], level: Compression, last: bool) -> io::Result<(Vec<u8>, crc32fast::Hasher)> {
+fn deflate_block(
+    data: &[u8],
+    level: Compression,
+    last: bool,
+) -> io::Result<(Vec<u8>, crc32fast::Hasher)> {
     let mut crc = crc32fast::Hasher::new();
     crc.update(data);
-    let level = if level.level() > 0 && !compresses(data)? { Compression::none() } else { level };
+    let level = if level.level() > 0 && !compresses(data)? {
+        Compression::none()
+    } else {
+        level
+    };
     let mut enc = DeflateEncoder::new(Vec::with_capacity(data.len() / 2 + 64), level);
     enc.write_all(data)?;
     let bytes = if last {
@@ -108,10 +116,14 @@ impl<W: Write> ParallelGzip<W> {
 
     /// Writes the oldest block in flight (waiting for it).
     fn write_oldest(&mut self) -> io::Result<()> {
-        let Some(next) = self.in_flight.pop_front() else { return Ok(()) };
+        let Some(next) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
         let result = match next {
             InFlight::Done(r) => r,
-            InFlight::Thread(h) => h.join().unwrap_or_else(|_| Err(io::Error::other("a gzip worker thread panicked"))),
+            InFlight::Thread(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a gzip worker thread panicked"))),
         };
         let (bytes, crc) = result?;
         if !self.header_written {
@@ -131,7 +143,9 @@ impl<W: Write> ParallelGzip<W> {
         let job = if self.threads == 1 {
             InFlight::Done(deflate_block(&block, level, false))
         } else {
-            InFlight::Thread(std::thread::spawn(move || deflate_block(&block, level, false)))
+            InFlight::Thread(std::thread::spawn(move || {
+                deflate_block(&block, level, false)
+            }))
         };
         self.in_flight.push_back(job);
         while self.in_flight.len() > 2 * self.threads - 1 {
@@ -149,7 +163,8 @@ impl<W: Write> ParallelGzip<W> {
         let last = deflate_block(&self.pending, self.level, true);
         self.in_flight.push_back(InFlight::Done(last));
         self.write_oldest()?;
-        self.out.write_all(&self.crc.clone().finalize().to_le_bytes())?;
+        self.out
+            .write_all(&self.crc.clone().finalize().to_le_bytes())?;
         // ISIZE is the length modulo 2^32 (RFC 1952).
         self.out.write_all(&(self.total as u32).to_le_bytes())?;
         Ok(self.out)
@@ -180,7 +195,9 @@ mod tests {
 
     fn sample(len: usize) -> Vec<u8> {
         // Compressible but not trivial: text-like runs with a slow drift.
-        (0..len).map(|i| b"weights and biases "[(i / 3 + i / 4099) % 19] ^ ((i / 65_537) as u8)).collect()
+        (0..len)
+            .map(|i| b"weights and biases "[(i / 3 + i / 4099) % 19] ^ ((i / 65_537) as u8))
+            .collect()
     }
 
     fn gzip(data: &[u8], threads: usize, chunk: usize) -> Vec<u8> {
@@ -193,7 +210,9 @@ mod tests {
 
     fn gunzip(bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .unwrap();
         out
     }
 
@@ -203,7 +222,11 @@ mod tests {
         let one = gzip(&data, 1, 1 << 16);
         assert_eq!(gzip(&data, 2, 1 << 16), one);
         assert_eq!(gzip(&data, 8, 1 << 16), one);
-        assert_eq!(gzip(&data, 8, 777_777), one, "write sizes do not move block boundaries");
+        assert_eq!(
+            gzip(&data, 8, 777_777),
+            one,
+            "write sizes do not move block boundaries"
+        );
         assert_eq!(gunzip(&one), data);
         assert!(one.len() < data.len() / 2, "it compresses");
     }
@@ -225,7 +248,10 @@ mod tests {
         let block = noise(BLOCK, 7);
         assert!(!compresses(&block).unwrap());
         assert!(compresses(&sample(BLOCK)).unwrap());
-        assert!(compresses(&block[..SAMPLE - 1]).unwrap(), "short blocks are always deflated");
+        assert!(
+            compresses(&block[..SAMPLE - 1]).unwrap(),
+            "short blocks are always deflated"
+        );
         // Stored: a 5-byte header per stored block (zlib-rs stores 32 KiB
         // each), where deflating random bytes would search for matches in vain.
         let (stored, _) = deflate_block(&block, Compression::default(), false).unwrap();
@@ -262,7 +288,11 @@ mod tests {
         let data = sample(3 * BLOCK + 99);
         let path = std::env::temp_dir().join(format!("pgzip-{}.gz", std::process::id()));
         std::fs::write(&path, gzip(&data, 2, 1 << 16)).unwrap();
-        let t = std::process::Command::new("gzip").arg("-t").arg(&path).status().unwrap();
+        let t = std::process::Command::new("gzip")
+            .arg("-t")
+            .arg(&path)
+            .status()
+            .unwrap();
         std::fs::remove_file(&path).ok();
         assert!(t.success(), "gzip -t rejected the stream");
     }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-use crate::mediatype::{self, Kind};
 use crate::config::{self, PartialConfig};
+use crate::mediatype::{self, Kind};
 use crate::oci::{self, Descriptor, FileMetadata, Index, Manifest, ModelConfig};
 use crate::packaging::LayerPackaging;
 
@@ -53,10 +53,20 @@ pub struct Packed {
 impl PlanFile {
     /// Makes this file the tar layer `written` (by the layer writer) in
     /// `format`, whose blob is at `path` of its source.
-    pub fn set_packed(&mut self, written: crate::pack::Written, format: LayerPackaging, source: usize, path: String) {
+    pub fn set_packed(
+        &mut self,
+        written: crate::pack::Written,
+        format: LayerPackaging,
+        source: usize,
+        path: String,
+    ) {
         self.origin = Origin { source, path };
         self.digest = written.digest;
-        self.packed = Some(Packed { blob_size: written.size, diff_id: written.diff_id, format });
+        self.packed = Some(Packed {
+            blob_size: written.size,
+            diff_id: written.diff_id,
+            format,
+        });
     }
 
     /// The mode recorded in metadata and tar headers.
@@ -70,7 +80,9 @@ impl PlanFile {
 
     /// The layer format: the packed format, or `raw`.
     pub fn format(&self) -> LayerPackaging {
-        self.packed.as_ref().map_or(LayerPackaging::Raw, |p| p.format)
+        self.packed
+            .as_ref()
+            .map_or(LayerPackaging::Raw, |p| p.format)
     }
 
     /// The layer's diff id.
@@ -137,10 +149,17 @@ pub enum PlanKind {
 pub const DEFAULT_GENERIC_ARTIFACT_TYPE: &str = "application/vnd.unknown.artifact.v1";
 
 /// Builds the plan for either kind of artifact.
-pub fn build_kind(kind: &PlanKind, files: Vec<PlanFile>, info: &ModelInfo, packaging: LayerPackaging) -> Result<Plan> {
+pub fn build_kind(
+    kind: &PlanKind,
+    files: Vec<PlanFile>,
+    info: &ModelInfo,
+    packaging: LayerPackaging,
+) -> Result<Plan> {
     let plan = match kind {
         PlanKind::ModelPack => build(files, info, packaging)?,
-        PlanKind::Generic { artifact_type } => crate::generic::build(files, &info.name, artifact_type, packaging)?,
+        PlanKind::Generic { artifact_type } => {
+            crate::generic::build(files, &info.name, artifact_type, packaging)?
+        }
     };
     annotate(plan, &info.annotations, &info.name)
 }
@@ -152,15 +171,23 @@ pub fn annotate(plan: Plan, annotations: &BTreeMap<String, String>, name: &str) 
         return Ok(plan);
     }
     let mut manifest: Manifest = serde_json::from_slice(&plan.manifest.bytes)?;
-    manifest.annotations.extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    manifest
+        .annotations
+        .extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
     let layers: Vec<PlannedLayer> = plan.layers;
     let artifact_type = manifest.artifact_type.clone();
     let mut out = assemble(layers, plan.config, &artifact_type, name)?;
     let manifest = blob(oci::MEDIA_TYPE_MANIFEST, serde_json::to_vec(&manifest)?);
     let mut entry = manifest.descriptor.clone();
     entry.artifact_type = Some(artifact_type);
-    entry.annotations.insert(oci::ANNOTATION_REF_NAME.into(), name.into());
-    let index = Index { schema_version: 2, media_type: oci::MEDIA_TYPE_INDEX.into(), manifests: vec![entry] };
+    entry
+        .annotations
+        .insert(oci::ANNOTATION_REF_NAME.into(), name.into());
+    let index = Index {
+        schema_version: 2,
+        media_type: oci::MEDIA_TYPE_INDEX.into(),
+        manifests: vec![entry],
+    };
     out.manifest = manifest;
     out.index = serde_json::to_vec(&index)?;
     Ok(out)
@@ -173,7 +200,10 @@ pub(crate) fn checked_sorted(files: &mut [PlanFile], packaging: LayerPackaging) 
     }
     // A raw layout has only raw layers; a tar layout may mix in raw ones
     // when a recipe asks for raw for some kinds of file.
-    if let Some(f) = files.iter().find(|f| packaging == LayerPackaging::Raw && f.format() != LayerPackaging::Raw) {
+    if let Some(f) = files
+        .iter()
+        .find(|f| packaging == LayerPackaging::Raw && f.format() != LayerPackaging::Raw)
+    {
         bail!(
             "internal error: {:?} is a {} layer in a {} layout; report this as a bug",
             f.path,
@@ -183,14 +213,22 @@ pub(crate) fn checked_sorted(files: &mut [PlanFile], packaging: LayerPackaging) 
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(w) = files.windows(2).find(|w| w[0].path == w[1].path) {
-        bail!("two files map to the same path {:?} in the model", w[0].path);
+        bail!(
+            "two files map to the same path {:?} in the model",
+            w[0].path
+        );
     }
     Ok(())
 }
 
 /// The manifest, index and layout around a config blob and layers in
 /// manifest order: the part every kind of artifact shares.
-pub(crate) fn assemble(layers: Vec<PlannedLayer>, config: Blob, artifact_type: &str, name: &str) -> Result<Plan> {
+pub(crate) fn assemble(
+    layers: Vec<PlannedLayer>,
+    config: Blob,
+    artifact_type: &str,
+    name: &str,
+) -> Result<Plan> {
     let manifest = Manifest {
         schema_version: 2,
         media_type: oci::MEDIA_TYPE_MANIFEST.into(),
@@ -203,7 +241,9 @@ pub(crate) fn assemble(layers: Vec<PlannedLayer>, config: Blob, artifact_type: &
 
     let mut entry = manifest.descriptor.clone();
     entry.artifact_type = Some(artifact_type.into());
-    entry.annotations.insert(oci::ANNOTATION_REF_NAME.into(), name.into());
+    entry
+        .annotations
+        .insert(oci::ANNOTATION_REF_NAME.into(), name.into());
     let index = Index {
         schema_version: 2,
         media_type: oci::MEDIA_TYPE_INDEX.into(),
@@ -250,7 +290,12 @@ pub const EPOCH: &str = "1970-01-01T00:00:00Z";
 fn layer_descriptor(file: &PlanFile) -> (Kind, Descriptor) {
     let (kind, untested) = mediatype::classify(&file.path, file.size);
     let metadata = FileMetadata {
-        name: file.path.rsplit('/').next().unwrap_or(&file.path).to_string(),
+        name: file
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&file.path)
+            .to_string(),
         mode: file.mode(),
         uid: 0,
         gid: 0,
@@ -264,7 +309,10 @@ fn layer_descriptor(file: &PlanFile) -> (Kind, Descriptor) {
             oci::ANNOTATION_FILE_METADATA.to_string(),
             serde_json::to_string(&metadata).expect("metadata serializes"),
         ),
-        (oci::ANNOTATION_MEDIATYPE_UNTESTED.to_string(), untested.to_string()),
+        (
+            oci::ANNOTATION_MEDIATYPE_UNTESTED.to_string(),
+            untested.to_string(),
+        ),
         (oci::ANNOTATION_TITLE.to_string(), file.path.clone()),
     ]);
     let descriptor = Descriptor {
@@ -282,7 +330,12 @@ fn weight_format(files: &[(Kind, &PlanFile)]) -> Option<String> {
     let mut formats = files
         .iter()
         .filter(|(k, _)| *k == Kind::Weight)
-        .map(|(_, f)| f.path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default());
+        .map(|(_, f)| {
+            f.path
+                .rsplit_once('.')
+                .map(|(_, e)| e.to_ascii_lowercase())
+                .unwrap_or_default()
+        });
     let first = formats.next()?;
     let known = ["safetensors", "gguf", "onnx"];
     (known.contains(&first.as_str()) && formats.all(|f| f == first)).then_some(first)
@@ -292,7 +345,11 @@ fn weight_format(files: &[(Kind, &PlanFile)]) -> Option<String> {
 /// datasets) and sorted by path within a group. Each layer's media type
 /// says the format its file was packed in; `packaging` is the format asked
 /// for, checked against them (a tar layout needs every file packed).
-pub fn build(mut files: Vec<PlanFile>, info: &ModelInfo, packaging: LayerPackaging) -> Result<Plan> {
+pub fn build(
+    mut files: Vec<PlanFile>,
+    info: &ModelInfo,
+    packaging: LayerPackaging,
+) -> Result<Plan> {
     checked_sorted(&mut files, packaging)?;
     let mut layers: Vec<(Kind, Descriptor, &PlanFile)> = files
         .iter()
@@ -312,16 +369,24 @@ pub fn build(mut files: Vec<PlanFile>, info: &ModelInfo, packaging: LayerPackagi
             revision: info.revision.clone(),
             ..Default::default()
         },
-        config: oci::ModelProperties { format: weight_format(&kinds), ..Default::default() },
+        config: oci::ModelProperties {
+            format: weight_format(&kinds),
+            ..Default::default()
+        },
     };
-    let composed = from_source.overlay(&info.described).overlay(&info.overrides);
+    let composed = from_source
+        .overlay(&info.described)
+        .overlay(&info.overrides);
     config::check(&composed.descriptor, &composed.config)
         .map_err(|e| anyhow::anyhow!("the model config would not be valid: {e}"))?;
     let config = ModelConfig {
         descriptor: composed.descriptor,
         modelfs: oci::ModelFs {
             fs_type: "layers".into(),
-            diff_ids: layers.iter().map(|(_, _, f)| f.diff_id().to_string()).collect(),
+            diff_ids: layers
+                .iter()
+                .map(|(_, _, f)| f.diff_id().to_string())
+                .collect(),
         },
         config: composed.config,
     };
@@ -337,7 +402,12 @@ pub fn build(mut files: Vec<PlanFile>, info: &ModelInfo, packaging: LayerPackagi
 impl PlannedLayer {
     /// The layer of `file` with its manifest descriptor.
     pub(crate) fn new(descriptor: Descriptor, file: &PlanFile) -> Self {
-        PlannedLayer { descriptor, origin: file.origin.clone(), path: file.path.clone(), mode: file.mode() }
+        PlannedLayer {
+            descriptor,
+            origin: file.origin.clone(),
+            path: file.path.clone(),
+            mode: file.mode(),
+        }
     }
 }
 
@@ -350,7 +420,13 @@ mod tests {
     #[test]
     fn annotations_go_to_the_manifest_and_none_change_nothing() {
         let files = vec![file("config.json", b"{}"), file("w.safetensors", b"w")];
-        let plain = build_kind(&PlanKind::ModelPack, files.clone(), &info(), LayerPackaging::Raw).unwrap();
+        let plain = build_kind(
+            &PlanKind::ModelPack,
+            files.clone(),
+            &info(),
+            LayerPackaging::Raw,
+        )
+        .unwrap();
         let mut i = info();
         i.annotations.insert("org.example.team".into(), "ml".into());
         let annotated = build_kind(&PlanKind::ModelPack, files, &i, LayerPackaging::Raw).unwrap();
@@ -359,14 +435,20 @@ mod tests {
         assert_eq!(annotated.config, plain.config);
         let m: Manifest = serde_json::from_slice(&plain.manifest.bytes).unwrap();
         assert!(m.annotations.is_empty());
-        assert!(!String::from_utf8_lossy(&plain.manifest.bytes).contains("\"annotations\":{\"org.example"));
+        assert!(!String::from_utf8_lossy(&plain.manifest.bytes)
+            .contains("\"annotations\":{\"org.example"));
         let index: Index = serde_json::from_slice(&annotated.index).unwrap();
-        assert_eq!(index.manifests[0].digest, annotated.manifest.descriptor.digest);
+        assert_eq!(
+            index.manifests[0].digest,
+            annotated.manifest.descriptor.digest
+        );
     }
 
-
     fn info() -> ModelInfo {
-        ModelInfo { name: "tiny".into(), ..Default::default() }
+        ModelInfo {
+            name: "tiny".into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -378,7 +460,11 @@ mod tests {
             "t",
         )
         .unwrap();
-        i.overrides = PartialConfig::parse_override(r#"{"descriptor":{"vendor":"ACME","revision":"v2"},"config":{"paramSize":"7B"}}"#, "t").unwrap();
+        i.overrides = PartialConfig::parse_override(
+            r#"{"descriptor":{"vendor":"ACME","revision":"v2"},"config":{"paramSize":"7B"}}"#,
+            "t",
+        )
+        .unwrap();
         let plan = build(sample(), &i, LayerPackaging::Raw).unwrap();
         let text = String::from_utf8(plan.config.bytes.clone()).unwrap();
         assert!(
@@ -412,8 +498,21 @@ mod tests {
             .iter()
             .map(|l| l.descriptor.annotations[oci::ANNOTATION_FILEPATH].as_str())
             .collect();
-        assert_eq!(paths, ["config.json", "sub/tokenizer.json", "model.safetensors", "run.py", "README.md"]);
-        let types: Vec<&str> = plan.layers.iter().map(|l| l.descriptor.media_type.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "config.json",
+                "sub/tokenizer.json",
+                "model.safetensors",
+                "run.py",
+                "README.md"
+            ]
+        );
+        let types: Vec<&str> = plan
+            .layers
+            .iter()
+            .map(|l| l.descriptor.media_type.as_str())
+            .collect();
         assert_eq!(types[2], "application/vnd.cncf.model.weight.v1.raw");
         assert_eq!(types[0], "application/vnd.cncf.model.weight.config.v1.raw");
         assert_eq!(types[3], "application/vnd.cncf.model.code.v1.raw");
@@ -424,20 +523,37 @@ mod tests {
     fn config_lists_diff_ids_in_layer_order_and_blobs_hash_their_bytes() {
         let plan = build(sample(), &info(), LayerPackaging::Raw).unwrap();
         let config: serde_json::Value = serde_json::from_slice(&plan.config.bytes).unwrap();
-        let diff_ids: Vec<&str> =
-            config["modelfs"]["diffIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-        let digests: Vec<&str> = plan.layers.iter().map(|l| l.descriptor.digest.as_str()).collect();
+        let diff_ids: Vec<&str> = config["modelfs"]["diffIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let digests: Vec<&str> = plan
+            .layers
+            .iter()
+            .map(|l| l.descriptor.digest.as_str())
+            .collect();
         assert_eq!(diff_ids, digests);
         assert_eq!(config["descriptor"]["name"], "tiny");
         assert_eq!(config["config"]["format"], "safetensors");
-        assert_eq!(plan.config.descriptor.digest, crate::digest::sha256_of(&plan.config.bytes));
-        assert_eq!(plan.manifest.descriptor.digest, crate::digest::sha256_of(&plan.manifest.bytes));
+        assert_eq!(
+            plan.config.descriptor.digest,
+            crate::digest::sha256_of(&plan.config.bytes)
+        );
+        assert_eq!(
+            plan.manifest.descriptor.digest,
+            crate::digest::sha256_of(&plan.manifest.bytes)
+        );
         let manifest: Manifest = serde_json::from_slice(&plan.manifest.bytes).unwrap();
         assert_eq!(manifest.config, plan.config.descriptor);
         assert_eq!(manifest.artifact_type, oci::ARTIFACT_TYPE_MODEL);
         let index: Index = serde_json::from_slice(&plan.index).unwrap();
         assert_eq!(index.manifests[0].digest, plan.manifest.descriptor.digest);
-        assert_eq!(index.manifests[0].annotations[oci::ANNOTATION_REF_NAME], "tiny");
+        assert_eq!(
+            index.manifests[0].annotations[oci::ANNOTATION_REF_NAME],
+            "tiny"
+        );
     }
 
     #[test]
@@ -472,7 +588,10 @@ mod tests {
         for info in [info(), with_everything] {
             let plan = build(sample(), &info, LayerPackaging::Raw).unwrap();
             let config: serde_json::Value = serde_json::from_slice(&plan.config.bytes).unwrap();
-            let errors: Vec<String> = validator.iter_errors(&config).map(|e| e.to_string()).collect();
+            let errors: Vec<String> = validator
+                .iter_errors(&config)
+                .map(|e| e.to_string())
+                .collect();
             assert!(errors.is_empty(), "{errors:?}");
         }
         let broken = serde_json::json!({"descriptor": {}, "config": {}, "modelfs": {"type": "layers", "diffIds": []}});
@@ -483,13 +602,27 @@ mod tests {
     fn packed_layers_use_blob_sizes_and_tar_diff_ids() {
         let mut f = file("model.safetensors", b"weights");
         f.digest = "sha256:blob".into();
-        f.packed = Some(Packed { blob_size: 99, diff_id: "sha256:tar".into(), format: LayerPackaging::TarZstd });
+        f.packed = Some(Packed {
+            blob_size: 99,
+            diff_id: "sha256:tar".into(),
+            format: LayerPackaging::TarZstd,
+        });
         let plan = build(vec![f], &info(), LayerPackaging::TarZstd).unwrap();
         let d = &plan.layers[0].descriptor;
-        assert_eq!((d.media_type.as_str(), d.digest.as_str(), d.size), ("application/vnd.cncf.model.weight.v1.tar+zstd", "sha256:blob", 99));
+        assert_eq!(
+            (d.media_type.as_str(), d.digest.as_str(), d.size),
+            (
+                "application/vnd.cncf.model.weight.v1.tar+zstd",
+                "sha256:blob",
+                99
+            )
+        );
         let config: serde_json::Value = serde_json::from_slice(&plan.config.bytes).unwrap();
         assert_eq!(config["modelfs"]["diffIds"][0], "sha256:tar");
-        assert!(d.annotations[oci::ANNOTATION_FILE_METADATA].contains("\"size\":7"), "metadata keeps the file size");
+        assert!(
+            d.annotations[oci::ANNOTATION_FILE_METADATA].contains("\"size\":7"),
+            "metadata keeps the file size"
+        );
     }
 
     #[test]
@@ -499,12 +632,20 @@ mod tests {
             .map(|mut f| {
                 let kind = mediatype::classify(&f.path, f.size).0;
                 let format = LayerPackaging::TarZstd.for_kind(kind, false);
-                f.packed = Some(Packed { blob_size: f.size, diff_id: f.digest.clone(), format });
+                f.packed = Some(Packed {
+                    blob_size: f.size,
+                    diff_id: f.digest.clone(),
+                    format,
+                });
                 f
             })
             .collect();
         let plan = build(files, &info(), LayerPackaging::TarZstd).unwrap();
-        let types: Vec<&str> = plan.layers.iter().map(|l| l.descriptor.media_type.as_str()).collect();
+        let types: Vec<&str> = plan
+            .layers
+            .iter()
+            .map(|l| l.descriptor.media_type.as_str())
+            .collect();
         assert_eq!(
             types,
             [
@@ -522,15 +663,26 @@ mod tests {
         // A recipe's per-kind packaging (`weight: raw`) mixes formats.
         assert!(build(sample(), &info(), LayerPackaging::Tar).is_ok());
         let mut files = sample();
-        files[0].packed = Some(Packed { blob_size: 1, diff_id: files[0].digest.clone(), format: LayerPackaging::Tar });
-        let err = build(files, &info(), LayerPackaging::Raw).unwrap_err().to_string();
+        files[0].packed = Some(Packed {
+            blob_size: 1,
+            diff_id: files[0].digest.clone(),
+            format: LayerPackaging::Tar,
+        });
+        let err = build(files, &info(), LayerPackaging::Raw)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("is a tar layer in a raw layout"), "{err}");
     }
 
     #[test]
     fn empty_and_colliding_inputs_fail() {
         assert!(build(vec![], &info(), LayerPackaging::Raw).is_err());
-        let err = build(vec![file("a", b"1"), file("a", b"2")], &info(), LayerPackaging::Raw).unwrap_err();
+        let err = build(
+            vec![file("a", b"1"), file("a", b"2")],
+            &info(),
+            LayerPackaging::Raw,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("\"a\""));
     }
 }

@@ -83,7 +83,11 @@ pub fn scan(root: &Path, git_sha1: bool) -> Result<Listing> {
 
 /// [`scan`] without the paths that `excludes` drops (a `.dockerignore` and
 /// the default excludes), as BuildKit's local source would transfer them.
-pub fn scan_excluding(root: &Path, git_sha1: bool, excludes: &crate::context::Excludes) -> Result<Listing> {
+pub fn scan_excluding(
+    root: &Path,
+    git_sha1: bool,
+    excludes: &crate::context::Excludes,
+) -> Result<Listing> {
     let mut found = Vec::new();
     walk(root, root, excludes, &mut found)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -95,7 +99,12 @@ pub fn scan_excluding(root: &Path, git_sha1: bool, excludes: &crate::context::Ex
     Ok(Listing { files })
 }
 
-fn hash_file(root: &Path, path: &Path, meta: &std::fs::Metadata, git_sha1: bool) -> Result<ScannedFile> {
+fn hash_file(
+    root: &Path,
+    path: &Path,
+    meta: &std::fs::Metadata,
+    git_sha1: bool,
+) -> Result<ScannedFile> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let hashes = hash_reader(file, git_sha1.then_some(meta.len()))
         .with_context(|| format!("hashing {}", path.display()))?;
@@ -117,10 +126,15 @@ fn walk(
     excludes: &crate::context::Excludes,
     out: &mut Vec<(PathBuf, std::fs::Metadata)>,
 ) -> Result<()> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("reading directory {}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("reading directory {}", dir.display()))?;
     for entry in entries {
         let path = entry?.path();
-        let rel = path.strip_prefix(root).expect("walk stays under root").to_string_lossy().replace('\\', "/");
+        let rel = path
+            .strip_prefix(root)
+            .expect("walk stays under root")
+            .to_string_lossy()
+            .replace('\\', "/");
         let link = std::fs::symlink_metadata(&path)?;
         let meta = if link.file_type().is_symlink() {
             match std::fs::metadata(&path) {
@@ -157,10 +171,12 @@ pub fn write_blobs(root: &Path, listing: &Listing, dir: &Path) -> Result<usize> 
         }
         let dest = crate::layout::blob_path_in(dir, &f.digest)?;
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         let src = root.join(&f.path);
-        std::fs::copy(&src, &dest).with_context(|| format!("copying {} to {}", src.display(), dest.display()))?;
+        std::fs::copy(&src, &dest)
+            .with_context(|| format!("copying {} to {}", src.display(), dest.display()))?;
         std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .with_context(|| format!("setting the mode of {}", dest.display()))?;
     }
@@ -216,12 +232,19 @@ mod tests {
         let out = dir.join("out");
         let blobs = dir.join("blobs");
         std::fs::create_dir_all(&out).unwrap();
-        let args: Vec<String> = [GIT_SHA1_FLAG, BLOBS_FLAG, blobs.to_str().unwrap(), root.to_str().unwrap(), out.to_str().unwrap()]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = [
+            GIT_SHA1_FLAG,
+            BLOBS_FLAG,
+            blobs.to_str().unwrap(),
+            root.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         run(&args).unwrap();
-        let listing: Listing = serde_json::from_slice(&std::fs::read(out.join(LISTING_FILE)).unwrap()).unwrap();
+        let listing: Listing =
+            serde_json::from_slice(&std::fs::read(out.join(LISTING_FILE)).unwrap()).unwrap();
         assert_eq!(listing.files.len(), 3);
         assert!(listing.files.iter().all(|f| f.git_sha1.is_some()));
         let mut names: Vec<String> = std::fs::read_dir(blobs.join("blobs/sha256"))
@@ -229,10 +252,18 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        let mut want = vec![crate::digest::sha256_of(b"{}")[7..].to_string(), crate::digest::sha256_of(b"zz")[7..].to_string()];
+        let mut want = vec![
+            crate::digest::sha256_of(b"{}")[7..].to_string(),
+            crate::digest::sha256_of(b"zz")[7..].to_string(),
+        ];
         want.sort();
         assert_eq!(names, want);
-        assert_eq!(std::fs::read(blobs.join("blobs/sha256").join(&want[0])).unwrap().len(), 2);
+        assert_eq!(
+            std::fs::read(blobs.join("blobs/sha256").join(&want[0]))
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]
@@ -253,7 +284,10 @@ mod tests {
         );
         assert_eq!(listing.files[1].size, 2);
         // `git hash-object` of a file containing "{}".
-        assert_eq!(listing.files[0].git_sha1.as_deref(), Some("9e26dfeeb6e641a33dae4961196235bdb965b21b"));
+        assert_eq!(
+            listing.files[0].git_sha1.as_deref(),
+            Some("9e26dfeeb6e641a33dae4961196235bdb965b21b")
+        );
         assert!(scan(&dir, false).unwrap().files[0].git_sha1.is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }

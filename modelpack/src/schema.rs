@@ -18,15 +18,24 @@ mod tests {
     #[test]
     fn schema_is_the_model_spec_config_schema() {
         let schema = config_schema();
-        assert_eq!(schema["$id"], "https://github.com/modelpack/model-spec/config");
-        assert_eq!(schema["required"], serde_json::json!(["descriptor", "config", "modelfs"]));
+        assert_eq!(
+            schema["$id"],
+            "https://github.com/modelpack/model-spec/config"
+        );
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(["descriptor", "config", "modelfs"])
+        );
     }
 
     /// When the reference copy beside the repository exists, ours must be
     /// identical to it (a fresh clone without it skips this comparison).
     #[test]
     fn schema_matches_the_shared_reference_copy_when_present() {
-        let reference = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec/model-spec-config-schema.json");
+        let reference = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/spec/model-spec-config-schema.json"
+        );
         match std::fs::read_to_string(reference) {
             Ok(text) => assert_eq!(
                 text, CONFIG_SCHEMA,

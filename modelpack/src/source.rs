@@ -20,7 +20,10 @@ pub enum SourceSpec {
 /// a model (`.gitattributes`, `.dockerignore`): skipped unless `include`
 /// names it exactly.
 pub fn is_bookkeeping(path: &str) -> bool {
-    matches!(path.rsplit('/').next(), Some(".gitattributes") | Some(".dockerignore"))
+    matches!(
+        path.rsplit('/').next(),
+        Some(".gitattributes") | Some(".dockerignore")
+    )
 }
 
 /// The forms `source` accepts, for error messages.
@@ -51,7 +54,10 @@ impl SourceSpec {
         if source == "." || source == "context" || source == "./" {
             return Ok(SourceSpec::Context(None));
         }
-        let path = source.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/');
+        let path = source
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .trim_end_matches('/');
         if path.split('/').any(|c| c == "..") {
             bail!("build-arg source: {source:?} leaves the build context; use a path inside it");
         }
@@ -85,7 +91,13 @@ impl SourceSpec {
         let cleaned: String = raw
             .to_ascii_lowercase()
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect();
         let cleaned = cleaned.trim_start_matches(['.', '_', '-']).to_string();
         if cleaned.is_empty() {
@@ -103,15 +115,24 @@ mod tests {
     #[test]
     fn context_forms() {
         for s in [".", "context", "./", "/"] {
-            assert_eq!(SourceSpec::parse(s, None).unwrap(), SourceSpec::Context(None), "{s}");
+            assert_eq!(
+                SourceSpec::parse(s, None).unwrap(),
+                SourceSpec::Context(None),
+                "{s}"
+            );
         }
         assert_eq!(
             SourceSpec::parse("./models/tiny/", None).unwrap(),
             SourceSpec::Context(Some("models/tiny".into()))
         );
         assert!(SourceSpec::parse("../x", None).is_err());
-        let err = SourceSpec::parse("s3://bucket/x", None).unwrap_err().to_string();
-        assert!(err.contains("s3:// sources are not supported") && err.contains("huggingface://"), "{err}");
+        let err = SourceSpec::parse("s3://bucket/x", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("s3:// sources are not supported") && err.contains("huggingface://"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -121,19 +142,36 @@ mod tests {
         assert_eq!(name("models/Tiny Llama"), "tiny-llama");
         assert_eq!(name("models/*.gguf"), "models");
         assert_eq!(name("huggingface://Qwen/Qwen3-0.6B@main"), "qwen3-0.6b");
-        assert_eq!(name("https://h/x/Qwen3-0.6B-Q8_0.gguf?download=1, https://h/y/b.gguf"), "qwen3-0.6b-q8_0");
+        assert_eq!(
+            name("https://h/x/Qwen3-0.6B-Q8_0.gguf?download=1, https://h/y/b.gguf"),
+            "qwen3-0.6b-q8_0"
+        );
     }
 
     #[test]
     fn url_sources() {
         let s = SourceSpec::parse("https://h/m.gguf http://g:81/c.json", None).unwrap();
-        let SourceSpec::Url(urls) = &s else { panic!("a URL source: {s:?}") };
-        assert_eq!(urls.iter().map(|u| u.file_name.as_str()).collect::<Vec<_>>(), ["m.gguf", "c.json"]);
+        let SourceSpec::Url(urls) = &s else {
+            panic!("a URL source: {s:?}")
+        };
+        assert_eq!(
+            urls.iter()
+                .map(|u| u.file_name.as_str())
+                .collect::<Vec<_>>(),
+            ["m.gguf", "c.json"]
+        );
         assert!(SourceSpec::parse("https://h/m.gguf", Some("main")).is_err());
         let mut s = SourceSpec::parse("https://h/m.gguf", None).unwrap();
-        s.apply_checksum(Some(&format!("sha256:{}", "0".repeat(64)))).unwrap();
+        s.apply_checksum(Some(&format!("sha256:{}", "0".repeat(64))))
+            .unwrap();
         let mut ctx = SourceSpec::parse(".", None).unwrap();
-        let err = ctx.apply_checksum(Some("sha256:00")).unwrap_err().to_string();
-        assert!(err.starts_with("build-arg checksum only applies to http(s):// sources"), "{err}");
+        let err = ctx
+            .apply_checksum(Some("sha256:00"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("build-arg checksum only applies to http(s):// sources"),
+            "{err}"
+        );
     }
 }

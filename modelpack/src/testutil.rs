@@ -17,7 +17,10 @@ pub fn plan_file(path: &str, bytes: &[u8]) -> plan::PlanFile {
         size: bytes.len() as u64,
         digest: crate::digest::sha256_of(bytes),
         executable: false,
-        origin: plan::Origin { source: 0, path: format!("/{path}") },
+        origin: plan::Origin {
+            source: 0,
+            path: format!("/{path}"),
+        },
         packed: None,
     }
 }
@@ -53,7 +56,11 @@ impl Drop for TempDir {
 pub fn sample_files() -> Vec<(&'static str, Vec<u8>, bool)> {
     vec![
         ("config.json", br#"{"hidden_size":64}"#.to_vec(), false),
-        ("model.safetensors", (0..50_000u32).map(|i| (i * 31 % 251) as u8).collect(), false),
+        (
+            "model.safetensors",
+            (0..50_000u32).map(|i| (i * 31 % 251) as u8).collect(),
+            false,
+        ),
         ("scripts/run.sh", b"#!/bin/sh\necho hi\n".to_vec(), true),
         ("docs/README.md", b"# tiny\n".to_vec(), false),
     ]
@@ -70,8 +77,13 @@ pub fn write_layout(src: &Path, out: &Path, format: LayerPackaging) {
         std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
     }
     let listing = crate::scan::scan(src, false).unwrap();
-    let mut files =
-        crate::context::files(None, listing, &Default::default(), crate::context::Door::Cli).unwrap();
+    let mut files = crate::context::files(
+        None,
+        listing,
+        &Default::default(),
+        crate::context::Door::Cli,
+    )
+    .unwrap();
     let staging = out.join("staging");
     std::fs::create_dir_all(&staging).unwrap();
     for f in files.iter_mut() {
@@ -79,16 +91,33 @@ pub fn write_layout(src: &Path, out: &Path, format: LayerPackaging) {
         f.origin.path = file_src.to_string_lossy().into_owned();
         if format != LayerPackaging::Raw {
             let blob = staging.join(f.path.replace('/', "_"));
-            let w = crate::pack::write_layer(&file_src, &f.path, f.mode(), format, std::fs::File::create(&blob).unwrap())
-                .unwrap();
+            let w = crate::pack::write_layer(
+                &file_src,
+                &f.path,
+                f.mode(),
+                format,
+                std::fs::File::create(&blob).unwrap(),
+            )
+            .unwrap();
             f.origin.path = blob.to_string_lossy().into_owned();
             f.digest = w.digest;
-            f.packed = Some(Packed { blob_size: w.size, diff_id: w.diff_id, format });
+            f.packed = Some(Packed {
+                blob_size: w.size,
+                diff_id: w.diff_id,
+                format,
+            });
         }
     }
-    let info = ModelInfo { name: "tiny".into(), ..Default::default() };
+    let info = ModelInfo {
+        name: "tiny".into(),
+        ..Default::default()
+    };
     let plan = plan::build(files, &info, format).unwrap();
-    let origins: Vec<PathBuf> = plan.layers.iter().map(|l| PathBuf::from(&l.origin.path)).collect();
+    let origins: Vec<PathBuf> = plan
+        .layers
+        .iter()
+        .map(|l| PathBuf::from(&l.origin.path))
+        .collect();
     layout::write(out, &plan, |i| origins[i].clone(), |_| {}).unwrap();
     std::fs::remove_dir_all(staging).unwrap();
 }
@@ -102,12 +131,14 @@ pub fn put_blob(root: &Path, bytes: &[u8]) -> String {
 }
 
 fn read_json(root: &Path, digest: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(root.join("blobs/sha256").join(&digest[7..])).unwrap()).unwrap()
+    serde_json::from_slice(&std::fs::read(root.join("blobs/sha256").join(&digest[7..])).unwrap())
+        .unwrap()
 }
 
 /// The single manifest of the layout, as JSON.
 pub fn manifest(root: &Path) -> Value {
-    let index: Value = serde_json::from_slice(&std::fs::read(root.join("index.json")).unwrap()).unwrap();
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(root.join("index.json")).unwrap()).unwrap();
     read_json(root, index["manifests"][0]["digest"].as_str().unwrap())
 }
 
@@ -115,7 +146,8 @@ pub fn manifest(root: &Path) -> Value {
 pub fn set_manifest(root: &Path, m: &Value) {
     let bytes = serde_json::to_vec(m).unwrap();
     let digest = put_blob(root, &bytes);
-    let mut index: Value = serde_json::from_slice(&std::fs::read(root.join("index.json")).unwrap()).unwrap();
+    let mut index: Value =
+        serde_json::from_slice(&std::fs::read(root.join("index.json")).unwrap()).unwrap();
     index["manifests"][0]["digest"] = digest.into();
     index["manifests"][0]["size"] = bytes.len().into();
     std::fs::write(root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
@@ -142,13 +174,19 @@ pub fn edit_config(root: &Path, edit: impl FnOnce(&mut Value)) {
 /// The blob file of layer `i`.
 pub fn layer_blob(root: &Path, i: usize) -> PathBuf {
     let m = manifest(root);
-    root.join("blobs/sha256").join(&m["layers"][i]["digest"].as_str().unwrap()[7..])
+    root.join("blobs/sha256")
+        .join(&m["layers"][i]["digest"].as_str().unwrap()[7..])
 }
 
 /// Index of the layer whose filepath is `path`.
 pub fn layer_index(root: &Path, path: &str) -> usize {
     let m = manifest(root);
-    m["layers"].as_array().unwrap().iter().position(|l| l["annotations"]["org.cncf.model.filepath"] == path).unwrap()
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|l| l["annotations"]["org.cncf.model.filepath"] == path)
+        .unwrap()
 }
 
 /// A tar with one entry of `kind` named `name` (written raw, so unsafe
@@ -183,7 +221,8 @@ pub fn legacy_layout(root: &Path) {
         h.set_size(5);
         h.set_mode(0o755);
         h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, "nested/b.txt", &b"hello"[..]).unwrap();
+        b.append_data(&mut h, "nested/b.txt", &b"hello"[..])
+            .unwrap();
         b.into_inner().unwrap()
     };
     let raw_d = put_blob(root, &raw);

@@ -5,14 +5,22 @@ pub fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Whether `s` is an RFC 3339 date-time (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`),
 /// checked byte by byte so that any input, multi-byte or not, is safe.
 pub fn is_rfc3339(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
     let fixed = b.len() >= 20
         && digits(0..4)
         && b[4] == b'-'
@@ -62,15 +70,27 @@ mod tests {
 
     #[test]
     fn dates_are_checked_without_slicing_bytes() {
-        for good in ["2024-05-01T12:00:00.000Z", "2024-05-01T12:00:00Z", "2024-05-01T12:00:00+02:00"] {
+        for good in [
+            "2024-05-01T12:00:00.000Z",
+            "2024-05-01T12:00:00Z",
+            "2024-05-01T12:00:00+02:00",
+        ] {
             assert!(is_rfc3339(good), "{good}");
         }
-        for bad in ["", "2024-05-01", "2024-05-01T12:00:00", "2024-05-01T12:00:00.Z", "2024-05-01T12:00:00+0200",
-                    "2024-05-01T12:00:00\u{e9}", "2024-05-01T1\u{e9}:00:00Z", "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}", "2024-05-01T12:00:00.000Zjunk"] {
+        for bad in [
+            "",
+            "2024-05-01",
+            "2024-05-01T12:00:00",
+            "2024-05-01T12:00:00.Z",
+            "2024-05-01T12:00:00+0200",
+            "2024-05-01T12:00:00\u{e9}",
+            "2024-05-01T1\u{e9}:00:00Z",
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}",
+            "2024-05-01T12:00:00.000Zjunk",
+        ] {
             assert!(!is_rfc3339(bad), "{bad}");
         }
     }
-
 
     #[test]
     fn known_instants() {

@@ -54,7 +54,10 @@ fn safe_parent(root: &Path, rel: &str) -> Result<PathBuf> {
         dir.push(part);
         match std::fs::symlink_metadata(&dir) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => bail!("{} exists and is not a folder (a link or a file); refusing to write through it", dir.display()),
+            Ok(_) => bail!(
+                "{} exists and is not a folder (a link or a file); refusing to write through it",
+                dir.display()
+            ),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?
             }
@@ -68,12 +71,18 @@ fn safe_parent(root: &Path, rel: &str) -> Result<PathBuf> {
 /// not an existing link or folder.
 fn target(root: &Path, rel: &str) -> Result<PathBuf> {
     if !layout::is_clean_relative(rel) {
-        bail!("path {rel:?} is not a clean relative path; refusing to write outside {}", root.display());
+        bail!(
+            "path {rel:?} is not a clean relative path; refusing to write outside {}",
+            root.display()
+        );
     }
     let target = safe_parent(root, rel)?.join(rel.rsplit('/').next().unwrap_or(rel));
     if let Ok(m) = std::fs::symlink_metadata(&target) {
         if !m.is_file() {
-            bail!("{} exists and is not a regular file; move it away first", target.display());
+            bail!(
+                "{} exists and is not a regular file; move it away first",
+                target.display()
+            );
         }
     }
     Ok(target)
@@ -81,7 +90,9 @@ fn target(root: &Path, rel: &str) -> Result<PathBuf> {
 
 /// Whether `path` is a regular file of `size` bytes hashing to `digest`.
 fn already_there(path: &Path, size: u64, digest: &str) -> bool {
-    let Ok(m) = std::fs::symlink_metadata(path) else { return false };
+    let Ok(m) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
     if !m.is_file() || m.len() != size {
         return false;
     }
@@ -116,7 +127,10 @@ impl Pending {
     fn write(&mut self, dest: PathBuf, mode: u32, mut from: impl Read) -> Result<()> {
         let tmp = layout::temp_beside(&dest);
         self.files.push((tmp.clone(), dest, mode));
-        let mut out = io::BufWriter::with_capacity(1 << 20, File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+        let mut out = io::BufWriter::with_capacity(
+            1 << 20,
+            File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+        );
         io::copy(&mut from, &mut out).with_context(|| format!("writing {}", tmp.display()))?;
         out.flush()?;
         Ok(())
@@ -127,7 +141,8 @@ impl Pending {
         let n = files.len();
         for (tmp, dest, mode) in files {
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-            std::fs::rename(&tmp, &dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+            std::fs::rename(&tmp, &dest)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
         }
         Ok(n)
     }
@@ -142,14 +157,25 @@ impl Drop for Pending {
 }
 
 /// Unpacks `loaded` from `layout` into `dest` (created if missing).
-pub fn unpack(layout: &Layout, loaded: &Loaded, dest: &Path, mut progress: impl FnMut(&str)) -> Result<Summary> {
+pub fn unpack(
+    layout: &Layout,
+    loaded: &Loaded,
+    dest: &Path,
+    mut progress: impl FnMut(&str),
+) -> Result<Summary> {
     std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
     let mut summary = Summary::default();
     let n = loaded.manifest.layers.len();
     for (i, d) in loaded.manifest.layers.iter().enumerate() {
-        let ty = layout::layer_type(&d.media_type)
-            .ok_or_else(|| anyhow!("layer {i}: media type {:?} is not a ModelPack layer type; run validate", d.media_type))?;
-        let path = layout::filepath(d).ok_or_else(|| anyhow!("layer {i}: no org.cncf.model.filepath annotation; run validate"))?;
+        let ty = layout::layer_type(&d.media_type).ok_or_else(|| {
+            anyhow!(
+                "layer {i}: media type {:?} is not a ModelPack layer type; run validate",
+                d.media_type
+            )
+        })?;
+        let path = layout::filepath(d).ok_or_else(|| {
+            anyhow!("layer {i}: no org.cncf.model.filepath annotation; run validate")
+        })?;
         let at = format!("layer {i} ({path})");
         if ty.format == LayerPackaging::Raw {
             let dest_file = target(dest, path).with_context(|| at.clone())?;
@@ -159,7 +185,12 @@ pub fn unpack(layout: &Layout, loaded: &Loaded, dest: &Path, mut progress: impl 
                 continue;
             }
         }
-        progress(&format!("{}/{n} {path}: {} bytes ({})", i + 1, d.size, ty.format.suffix()));
+        progress(&format!(
+            "{}/{n} {path}: {} bytes ({})",
+            i + 1,
+            d.size,
+            ty.format.suffix()
+        ));
         summary.written += unpack_layer(layout, d, ty.format, dest).with_context(|| at)?;
         summary.bytes += d.size;
     }
@@ -167,10 +198,19 @@ pub fn unpack(layout: &Layout, loaded: &Loaded, dest: &Path, mut progress: impl 
 }
 
 /// Streams one blob into `dest`; returns the number of files written.
-fn unpack_layer(layout: &Layout, d: &Descriptor, format: LayerPackaging, dest: &Path) -> Result<usize> {
+fn unpack_layer(
+    layout: &Layout,
+    d: &Descriptor,
+    format: LayerPackaging,
+    dest: &Path,
+) -> Result<usize> {
     let path = layout.blob_path(&d.digest)?;
     let file = File::open(&path).with_context(|| format!("opening blob {}", path.display()))?;
-    let mut blob = Hashing { inner: io::BufReader::with_capacity(1 << 20, file), hasher: Sha256::new(), count: 0 };
+    let mut blob = Hashing {
+        inner: io::BufReader::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+        count: 0,
+    };
     let mut pending = Pending::default();
     match format {
         LayerPackaging::Raw => {
@@ -178,7 +218,9 @@ fn unpack_layer(layout: &Layout, d: &Descriptor, format: LayerPackaging, dest: &
             pending.write(target(dest, rel)?, annotated_mode(d), &mut blob)?;
         }
         LayerPackaging::Tar => extract(&mut blob, dest, &mut pending)?,
-        LayerPackaging::TarGzip => extract(flate2::read::GzDecoder::new(&mut blob), dest, &mut pending)?,
+        LayerPackaging::TarGzip => {
+            extract(flate2::read::GzDecoder::new(&mut blob), dest, &mut pending)?
+        }
         LayerPackaging::TarZstd => extract(zstd::Decoder::new(&mut blob)?, dest, &mut pending)?,
     }
     io::copy(&mut blob, &mut io::sink())?;
@@ -208,16 +250,22 @@ fn extract(mut tar: impl Read, dest: &Path, pending: &mut Pending) -> Result<()>
                 safe_parent(dest, &format!("{rel}/x"))?;
             } else if kind.is_file() {
                 let mode = normal_mode(entry.header().mode().unwrap_or(0o644));
-                pending.write(target(dest, rel).with_context(|| format!("tar entry {name:?}"))?, mode, entry)?;
+                pending.write(
+                    target(dest, rel).with_context(|| format!("tar entry {name:?}"))?,
+                    mode,
+                    entry,
+                )?;
             } else {
-                bail!("tar entry {name:?} is a {}; only regular files and folders are unpacked", entry_kind(kind));
+                bail!(
+                    "tar entry {name:?} is a {}; only regular files and folders are unpacked",
+                    entry_kind(kind)
+                );
             }
         }
     }
     io::copy(&mut tar, &mut io::sink())?;
     Ok(())
 }
-
 
 /// A tar entry type in words, for messages.
 pub fn entry_kind(kind: tar::EntryType) -> &'static str {
@@ -229,9 +277,10 @@ pub fn entry_kind(kind: tar::EntryType) -> &'static str {
         tar::EntryType::Char => "character device",
         tar::EntryType::Block => "block device",
         tar::EntryType::Fifo => "named pipe",
-        tar::EntryType::GNULongName | tar::EntryType::GNULongLink | tar::EntryType::XHeader | tar::EntryType::XGlobalHeader => {
-            "metadata entry"
-        }
+        tar::EntryType::GNULongName
+        | tar::EntryType::GNULongLink
+        | tar::EntryType::XHeader
+        | tar::EntryType::XGlobalHeader => "metadata entry",
         _ => "special entry",
     }
 }
@@ -255,31 +304,53 @@ mod tests {
     #[test]
     fn our_layouts_unpack_to_the_same_files_in_every_format() {
         for format in LayerPackaging::ALL {
-            let (src, out, dest) = (TempDir::new("un-src"), TempDir::new("un-out"), TempDir::new("un-dest"));
+            let (src, out, dest) = (
+                TempDir::new("un-src"),
+                TempDir::new("un-out"),
+                TempDir::new("un-dest"),
+            );
             testutil::write_layout(&src.0, &out.0, format);
             let s = run(&out.0, &dest.0).unwrap();
             assert_eq!((s.written, s.skipped), (4, 0), "{format:?}");
             for (path, bytes, exec) in testutil::sample_files() {
-                assert_eq!(std::fs::read(dest.join(path)).unwrap(), bytes, "{format:?} {path}");
-                assert_eq!(mode(&dest.join(path)), if exec { 0o755 } else { 0o644 }, "{format:?} {path}");
+                assert_eq!(
+                    std::fs::read(dest.join(path)).unwrap(),
+                    bytes,
+                    "{format:?} {path}"
+                );
+                assert_eq!(
+                    mode(&dest.join(path)),
+                    if exec { 0o755 } else { 0o644 },
+                    "{format:?} {path}"
+                );
             }
-            let leftovers: Vec<_> = std::fs::read_dir(&dest.0).unwrap().filter_map(|e| {
-                let n = e.unwrap().file_name().to_string_lossy().into_owned();
-                n.contains(".partial-").then_some(n)
-            }).collect();
+            let leftovers: Vec<_> = std::fs::read_dir(&dest.0)
+                .unwrap()
+                .filter_map(|e| {
+                    let n = e.unwrap().file_name().to_string_lossy().into_owned();
+                    n.contains(".partial-").then_some(n)
+                })
+                .collect();
             assert!(leftovers.is_empty(), "{leftovers:?}");
         }
     }
 
     #[test]
     fn verified_raw_files_are_skipped_and_changed_ones_rewritten() {
-        let (src, out, dest) = (TempDir::new("un-src"), TempDir::new("un-out"), TempDir::new("un-dest"));
+        let (src, out, dest) = (
+            TempDir::new("un-src"),
+            TempDir::new("un-out"),
+            TempDir::new("un-dest"),
+        );
         testutil::write_layout(&src.0, &out.0, LayerPackaging::Raw);
         run(&out.0, &dest.0).unwrap();
         std::fs::write(dest.join("config.json"), br#"{"hidden_size":65}"#).unwrap();
         let s = run(&out.0, &dest.0).unwrap();
         assert_eq!((s.written, s.skipped), (1, 3));
-        assert_eq!(std::fs::read(dest.join("config.json")).unwrap(), br#"{"hidden_size":64}"#);
+        assert_eq!(
+            std::fs::read(dest.join("config.json")).unwrap(),
+            br#"{"hidden_size":64}"#
+        );
     }
 
     #[test]
@@ -288,8 +359,15 @@ mod tests {
         testutil::legacy_layout(&out.0);
         let s = run(&out.0, &dest.0).unwrap();
         assert_eq!(s.written, 2);
-        assert_eq!(std::fs::read(dest.join("w/model.gguf")).unwrap(), b"legacy raw weights");
-        assert_eq!(mode(&dest.join("w/model.gguf")), 0o755, "mode from the legacy metadata annotation");
+        assert_eq!(
+            std::fs::read(dest.join("w/model.gguf")).unwrap(),
+            b"legacy raw weights"
+        );
+        assert_eq!(
+            mode(&dest.join("w/model.gguf")),
+            0o755,
+            "mode from the legacy metadata annotation"
+        );
         assert_eq!(std::fs::read(dest.join("nested/b.txt")).unwrap(), b"hello");
         let loaded = Layout::open(&out.0).unwrap().load(Some("old")).unwrap();
         assert_eq!(loaded.diff_ids().unwrap().len(), 2, "diff_ids is read");
@@ -297,35 +375,64 @@ mod tests {
 
     #[test]
     fn a_corrupt_blob_writes_nothing() {
-        let (src, out, dest) = (TempDir::new("un-src"), TempDir::new("un-out"), TempDir::new("un-dest"));
+        let (src, out, dest) = (
+            TempDir::new("un-src"),
+            TempDir::new("un-out"),
+            TempDir::new("un-dest"),
+        );
         testutil::write_layout(&src.0, &out.0, LayerPackaging::TarZstd);
         let i = testutil::layer_index(&out.0, "model.safetensors");
         testutil::edit_manifest(&out.0, |m| m["layers"][i]["size"] = json!(1));
         let err = format!("{:#}", run(&out.0, &dest.0).unwrap_err());
-        assert!(err.contains("layer 1 (model.safetensors): blob sha256:") && err.contains("is corrupt"), "{err}");
+        assert!(
+            err.contains("layer 1 (model.safetensors): blob sha256:") && err.contains("is corrupt"),
+            "{err}"
+        );
         assert!(!dest.join("model.safetensors").exists());
-        assert_eq!(std::fs::read_dir(&dest.0).unwrap().count(), 1, "only config.json, from layer 0");
+        assert_eq!(
+            std::fs::read_dir(&dest.0).unwrap().count(),
+            1,
+            "only config.json, from layer 0"
+        );
     }
 
     #[test]
     fn nothing_is_written_outside_the_folder() {
         let (src, out) = (TempDir::new("un-src"), TempDir::new("un-out"));
         testutil::write_layout(&src.0, &out.0, LayerPackaging::Raw);
-        testutil::edit_manifest(&out.0, |m| m["layers"][0]["annotations"]["org.cncf.model.filepath"] = json!("../escaped.json"));
+        testutil::edit_manifest(&out.0, |m| {
+            m["layers"][0]["annotations"]["org.cncf.model.filepath"] = json!("../escaped.json")
+        });
         let dest = TempDir::new("un-dest");
         let err = format!("{:#}", run(&out.0, &dest.join("inner")).unwrap_err());
-        assert!(err.contains("path \"../escaped.json\" is not a clean relative path"), "{err}");
+        assert!(
+            err.contains("path \"../escaped.json\" is not a clean relative path"),
+            "{err}"
+        );
         assert!(!dest.join("escaped.json").exists());
     }
 
     #[test]
     fn tar_links_and_escapes_are_refused() {
         for (tar, says) in [
-            (testutil::tar_with("../x", tar::EntryType::Regular, b"x", None), "not a clean relative path"),
-            (testutil::tar_with("l", tar::EntryType::Symlink, b"", Some("/etc/passwd")), "is a symbolic link"),
-            (testutil::tar_with("h", tar::EntryType::Link, b"", Some("../../x")), "is a hard link"),
+            (
+                testutil::tar_with("../x", tar::EntryType::Regular, b"x", None),
+                "not a clean relative path",
+            ),
+            (
+                testutil::tar_with("l", tar::EntryType::Symlink, b"", Some("/etc/passwd")),
+                "is a symbolic link",
+            ),
+            (
+                testutil::tar_with("h", tar::EntryType::Link, b"", Some("../../x")),
+                "is a hard link",
+            ),
         ] {
-            let (src, out, dest) = (TempDir::new("un-src"), TempDir::new("un-out"), TempDir::new("un-dest"));
+            let (src, out, dest) = (
+                TempDir::new("un-src"),
+                TempDir::new("un-out"),
+                TempDir::new("un-dest"),
+            );
             testutil::write_layout(&src.0, &out.0, LayerPackaging::Tar);
             let d = testutil::put_blob(&out.0, &tar);
             testutil::edit_manifest(&out.0, |m| {
@@ -339,12 +446,19 @@ mod tests {
 
     #[test]
     fn existing_links_inside_the_folder_are_not_followed() {
-        let (src, out, dest, elsewhere) =
-            (TempDir::new("un-src"), TempDir::new("un-out"), TempDir::new("un-dest"), TempDir::new("un-else"));
+        let (src, out, dest, elsewhere) = (
+            TempDir::new("un-src"),
+            TempDir::new("un-out"),
+            TempDir::new("un-dest"),
+            TempDir::new("un-else"),
+        );
         testutil::write_layout(&src.0, &out.0, LayerPackaging::Raw);
         std::os::unix::fs::symlink(&elsewhere.0, dest.join("docs")).unwrap();
         let err = format!("{:#}", run(&out.0, &dest.0).unwrap_err());
-        assert!(err.contains("is not a folder (a link or a file); refusing to write through it"), "{err}");
+        assert!(
+            err.contains("is not a folder (a link or a file); refusing to write through it"),
+            "{err}"
+        );
         assert_eq!(std::fs::read_dir(&elsewhere.0).unwrap().count(), 0);
     }
 }

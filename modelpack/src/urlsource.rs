@@ -37,12 +37,16 @@ pub fn is_loopback_url(url: &str) -> bool {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => host_port.split(':').next().unwrap_or(""),
     };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// How several URLs are separated in `source`.
 fn split_list(s: &str) -> impl Iterator<Item = &str> {
-    s.split([',', ' ', '\t', '\n', '\r']).filter(|p| !p.is_empty())
+    s.split([',', ' ', '\t', '\n', '\r'])
+        .filter(|p| !p.is_empty())
 }
 
 /// Whether `source` names one or more http(s) URLs.
@@ -84,7 +88,10 @@ impl UrlSource {
             bail!("build-arg source: {scheme}:// in a list of URLs; only http:// and https:// URLs can be listed together");
         }
         if raw.chars().any(|c| c.is_control()) {
-            bail!("build-arg source: the URL {:?} holds a control character", redact_guess(raw));
+            bail!(
+                "build-arg source: the URL {:?} holds a control character",
+                redact_guess(raw)
+            );
         }
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(authority_end);
@@ -104,9 +111,17 @@ impl UrlSource {
         if last.is_empty() {
             bail!("build-arg source: {shown} names no file (its path ends without a file name); point the URL at a file, e.g. {scheme}://{host}/path/model.gguf");
         }
-        let file_name = percent_decode(last).map_err(|e| anyhow::anyhow!("build-arg source: {shown}: {e}"))?;
-        check_file_name(&file_name).map_err(|e| anyhow::anyhow!("build-arg source: {shown}: {e}"))?;
-        Ok(UrlSource { url: format!("{scheme}://{rest}"), shown, host: host.to_string(), file_name, checksum: None })
+        let file_name =
+            percent_decode(last).map_err(|e| anyhow::anyhow!("build-arg source: {shown}: {e}"))?;
+        check_file_name(&file_name)
+            .map_err(|e| anyhow::anyhow!("build-arg source: {shown}: {e}"))?;
+        Ok(UrlSource {
+            url: format!("{scheme}://{rest}"),
+            shown,
+            host: host.to_string(),
+            file_name,
+            checksum: None,
+        })
     }
 
     /// The name's stem (without its last extension), for a default reference name.
@@ -140,18 +155,27 @@ fn percent_decode(s: &str) -> Result<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()));
+            let hex = s
+                .get(i + 1..i + 3)
+                .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()));
             let Some(hex) = hex else {
-                bail!("invalid percent-escape at {:?} in its file name; write '%' as %25", &s[i..]);
+                bail!(
+                    "invalid percent-escape at {:?} in its file name; write '%' as %25",
+                    &s[i..]
+                );
             };
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| anyhow::anyhow!("invalid percent-escape %{hex}"))?);
+            out.push(
+                u8::from_str_radix(hex, 16)
+                    .map_err(|_| anyhow::anyhow!("invalid percent-escape %{hex}"))?,
+            );
             i += 3;
         } else {
             out.push(bytes[i]);
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| anyhow::anyhow!("its file name {s:?} does not decode to UTF-8 text"))
+    String::from_utf8(out)
+        .map_err(|_| anyhow::anyhow!("its file name {s:?} does not decode to UTF-8 text"))
 }
 
 /// A decoded file name is one safe path component.
@@ -199,25 +223,59 @@ mod tests {
     use super::*;
 
     fn names(s: &str) -> Vec<String> {
-        parse_list(s).unwrap().into_iter().map(|u| u.file_name).collect()
+        parse_list(s)
+            .unwrap()
+            .into_iter()
+            .map(|u| u.file_name)
+            .collect()
     }
 
     #[test]
     fn file_names_come_from_the_last_segment_decoded() {
         assert_eq!(names("https://h/a/b/model.gguf"), ["model.gguf"]);
-        assert_eq!(names("http://h:8080/x/My%20Model.gguf?download=true#frag"), ["My Model.gguf"]);
-        assert_eq!(names("https://h/a.gguf, https://h/b.gguf"), ["a.gguf", "b.gguf"]);
-        assert_eq!(names(" https://h/a.gguf  https://h/b.json\n"), ["a.gguf", "b.json"]);
+        assert_eq!(
+            names("http://h:8080/x/My%20Model.gguf?download=true#frag"),
+            ["My Model.gguf"]
+        );
+        assert_eq!(
+            names("https://h/a.gguf, https://h/b.gguf"),
+            ["a.gguf", "b.gguf"]
+        );
+        assert_eq!(
+            names(" https://h/a.gguf  https://h/b.json\n"),
+            ["a.gguf", "b.json"]
+        );
         assert_eq!(names("HTTPS://h/caf%C3%A9.bin"), ["café.bin"]);
-        assert_eq!(UrlSource::parse("HTTPS://H/Caf%C3%A9.bin").unwrap().url, "https://H/Caf%C3%A9.bin");
+        assert_eq!(
+            UrlSource::parse("HTTPS://H/Caf%C3%A9.bin").unwrap().url,
+            "https://H/Caf%C3%A9.bin"
+        );
     }
 
     #[test]
     fn loopback_urls_are_recognised() {
-        for yes in ["http://127.0.0.1:8080", "http://127.1.2.3/x", "http://localhost:1", "https://LOCALHOST", "http://[::1]:9/a", "http://u:p@127.0.0.1:5", "HTTP://127.0.0.2/a"] {
+        for yes in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3/x",
+            "http://localhost:1",
+            "https://LOCALHOST",
+            "http://[::1]:9/a",
+            "http://u:p@127.0.0.1:5",
+            "HTTP://127.0.0.2/a",
+        ] {
             assert!(is_loopback_url(yes), "{yes}");
         }
-        for no in ["https://huggingface.co", "http://10.0.0.1:80", "http://127.0.0.1.example.com", "http://[::2]:1", "", "http://localhost.evil/x", "http://u:p@example.com/a", "http://evil.example/?u=http://127.0.0.1", "evil.example/x?u=http://localhost"] {
+        for no in [
+            "https://huggingface.co",
+            "http://10.0.0.1:80",
+            "http://127.0.0.1.example.com",
+            "http://[::2]:1",
+            "",
+            "http://localhost.evil/x",
+            "http://u:p@example.com/a",
+            "http://evil.example/?u=http://127.0.0.1",
+            "evil.example/x?u=http://localhost",
+        ] {
             assert!(!is_loopback_url(no), "{no}");
         }
     }
@@ -228,21 +286,41 @@ mod tests {
         assert_eq!(u.url, "https://user:secret@h.example:443/m.gguf?x=1");
         assert_eq!(u.shown, "https://h.example:443/m.gguf?x=1");
         assert_eq!(u.host, "h.example:443");
-        let err = UrlSource::parse("https://user:secret@h/dir/").unwrap_err().to_string();
+        let err = UrlSource::parse("https://user:secret@h/dir/")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("secret"), "{err}");
     }
 
     #[test]
     fn a_url_without_a_file_name_is_refused() {
-        for bad in ["https://h", "https://h/", "https://h/dir/", "https://h/dir/?q=a.gguf"] {
+        for bad in [
+            "https://h",
+            "https://h/",
+            "https://h/dir/",
+            "https://h/dir/?q=a.gguf",
+        ] {
             let err = UrlSource::parse(bad).unwrap_err().to_string();
-            assert!(err.contains("names no file") && err.contains("point the URL at a file"), "{bad}: {err}");
+            assert!(
+                err.contains("names no file") && err.contains("point the URL at a file"),
+                "{bad}: {err}"
+            );
         }
     }
 
     #[test]
     fn unsafe_file_names_are_refused() {
-        for bad in ["https://h/.", "https://h/..", "https://h/%2E%2E", "https://h/a%2Fb", "https://h/a%5Cb", "https://h/a%0Ab", "https://h/%zz", "https://h/%FF", "https://:80/a"] {
+        for bad in [
+            "https://h/.",
+            "https://h/..",
+            "https://h/%2E%2E",
+            "https://h/a%2Fb",
+            "https://h/a%5Cb",
+            "https://h/a%0Ab",
+            "https://h/%zz",
+            "https://h/%FF",
+            "https://:80/a",
+        ] {
             assert!(UrlSource::parse(bad).is_err(), "{bad} accepted");
         }
         assert!(UrlSource::parse("ftp://h/a").is_err());
@@ -250,8 +328,13 @@ mod tests {
 
     #[test]
     fn the_same_file_name_twice_names_both_urls() {
-        let err = parse_list("https://a/x/m.gguf,https://b/y/m.gguf").unwrap_err().to_string();
-        assert!(err.contains("https://a/x/m.gguf") && err.contains("https://b/y/m.gguf"), "{err}");
+        let err = parse_list("https://a/x/m.gguf,https://b/y/m.gguf")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("https://a/x/m.gguf") && err.contains("https://b/y/m.gguf"),
+            "{err}"
+        );
         assert!(!err.contains('\n'));
     }
 
@@ -260,13 +343,24 @@ mod tests {
         let a = "ab".repeat(32);
         let mut one = parse_list("https://h/a.gguf").unwrap();
         apply_checksums(&mut one, &format!("sha256:{}", a.to_uppercase())).unwrap();
-        assert_eq!(one[0].checksum.as_deref(), Some(format!("sha256:{a}").as_str()));
+        assert_eq!(
+            one[0].checksum.as_deref(),
+            Some(format!("sha256:{a}").as_str())
+        );
         let mut two = parse_list("https://h/a.gguf https://h/b.gguf").unwrap();
-        let err = apply_checksums(&mut two, &format!("sha256:{a}")).unwrap_err().to_string();
-        assert!(err.starts_with("build-arg checksum: 1 checksum(s) for 2 URL(s)"), "{err}");
+        let err = apply_checksums(&mut two, &format!("sha256:{a}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("build-arg checksum: 1 checksum(s) for 2 URL(s)"),
+            "{err}"
+        );
         let b = "cd".repeat(32);
         apply_checksums(&mut two, &format!("sha256:{a},sha256:{b}")).unwrap();
-        assert_eq!(two[1].checksum.as_deref(), Some(format!("sha256:{b}").as_str()));
+        assert_eq!(
+            two[1].checksum.as_deref(),
+            Some(format!("sha256:{b}").as_str())
+        );
         for bad in ["md5:00", "sha256:abc", &a] {
             assert!(apply_checksums(&mut one, bad).is_err(), "{bad} accepted");
         }

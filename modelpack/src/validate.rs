@@ -53,7 +53,10 @@ pub struct Report {
 impl Report {
     /// Number of errors.
     pub fn errors(&self) -> usize {
-        self.problems.iter().filter(|p| p.severity == Severity::Error).count()
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count()
     }
 
     /// Whether nothing is an error.
@@ -62,11 +65,19 @@ impl Report {
     }
 
     fn error(&mut self, location: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem { severity: Severity::Error, location: location.into(), message: message.into() });
+        self.problems.push(Problem {
+            severity: Severity::Error,
+            location: location.into(),
+            message: message.into(),
+        });
     }
 
     fn warn(&mut self, location: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem { severity: Severity::Warning, location: location.into(), message: message.into() });
+        self.problems.push(Problem {
+            severity: Severity::Warning,
+            location: location.into(),
+            message: message.into(),
+        });
     }
 }
 
@@ -89,8 +100,19 @@ pub fn validate(root: &Path, name: Option<&str>, mut progress: impl FnMut(&str))
         }
     };
     match serde_json::from_slice::<Value>(&index_text) {
-        Ok(v) if v.get("mediaType").and_then(Value::as_str).is_some_and(|m| m != oci::MEDIA_TYPE_INDEX) => {
-            r.error("index.json", format!("mediaType is {}, expected {}", v["mediaType"], oci::MEDIA_TYPE_INDEX))
+        Ok(v)
+            if v.get("mediaType")
+                .and_then(Value::as_str)
+                .is_some_and(|m| m != oci::MEDIA_TYPE_INDEX) =>
+        {
+            r.error(
+                "index.json",
+                format!(
+                    "mediaType is {}, expected {}",
+                    v["mediaType"],
+                    oci::MEDIA_TYPE_INDEX
+                ),
+            )
         }
         Ok(_) => {}
         Err(e) => {
@@ -106,7 +128,9 @@ pub fn validate(root: &Path, name: Option<&str>, mut progress: impl FnMut(&str))
         }
     };
     r.manifest = Some(entry.digest.clone());
-    let Some(manifest) = manifest(&layout, &entry, &mut r) else { return r };
+    let Some(manifest) = manifest(&layout, &entry, &mut r) else {
+        return r;
+    };
     let config = config(&layout, &manifest, &mut r);
     let diff_ids = layers(&layout, &manifest, &mut r, &mut progress);
     if let Some(config) = config {
@@ -129,7 +153,14 @@ fn blob_at(d: &Descriptor) -> String {
 fn manifest(layout: &Layout, entry: &Descriptor, r: &mut Report) -> Option<AnyManifest> {
     let at = format!("manifest {}", entry.digest);
     if entry.media_type != oci::MEDIA_TYPE_MANIFEST {
-        r.error(&at, format!("index.json entry mediaType is {:?}, expected {}", entry.media_type, oci::MEDIA_TYPE_MANIFEST));
+        r.error(
+            &at,
+            format!(
+                "index.json entry mediaType is {:?}, expected {}",
+                entry.media_type,
+                oci::MEDIA_TYPE_MANIFEST
+            ),
+        );
     }
     let bytes = match layout.read_blob(entry) {
         Ok(b) => b,
@@ -146,18 +177,42 @@ fn manifest(layout: &Layout, entry: &Descriptor, r: &mut Report) -> Option<AnyMa
         }
     };
     if m.schema_version != Some(2) {
-        r.error(&at, format!("schemaVersion is {}, expected 2", shown(m.schema_version.as_ref())));
+        r.error(
+            &at,
+            format!(
+                "schemaVersion is {}, expected 2",
+                shown(m.schema_version.as_ref())
+            ),
+        );
     }
     if m.media_type.as_deref() != Some(oci::MEDIA_TYPE_MANIFEST) {
-        r.error(&at, format!("mediaType is {}, expected {}", shown(m.media_type.as_ref()), oci::MEDIA_TYPE_MANIFEST));
+        r.error(
+            &at,
+            format!(
+                "mediaType is {}, expected {}",
+                shown(m.media_type.as_ref()),
+                oci::MEDIA_TYPE_MANIFEST
+            ),
+        );
     }
     match m.artifact_type.as_deref() {
         Some(oci::ARTIFACT_TYPE_MODEL) => {}
         Some(layout::LEGACY_ARTIFACT_TYPE) => r.warn(
             &at,
-            format!("artifactType is the legacy {}; readers expect {}", layout::LEGACY_ARTIFACT_TYPE, oci::ARTIFACT_TYPE_MODEL),
+            format!(
+                "artifactType is the legacy {}; readers expect {}",
+                layout::LEGACY_ARTIFACT_TYPE,
+                oci::ARTIFACT_TYPE_MODEL
+            ),
         ),
-        other => r.error(&at, format!("artifactType is {}, expected {}", shown(other.as_ref()), oci::ARTIFACT_TYPE_MODEL)),
+        other => r.error(
+            &at,
+            format!(
+                "artifactType is {}, expected {}",
+                shown(other.as_ref()),
+                oci::ARTIFACT_TYPE_MODEL
+            ),
+        ),
     }
     if m.layers.is_empty() {
         r.error(&at, "the manifest has no layers");
@@ -173,9 +228,19 @@ fn config(layout: &Layout, m: &AnyManifest, r: &mut Report) -> Option<Value> {
         oci::MEDIA_TYPE_MODEL_CONFIG => {}
         layout::LEGACY_MEDIA_TYPE_CONFIG => r.warn(
             &at,
-            format!("mediaType is the legacy {}; readers expect {}", layout::LEGACY_MEDIA_TYPE_CONFIG, oci::MEDIA_TYPE_MODEL_CONFIG),
+            format!(
+                "mediaType is the legacy {}; readers expect {}",
+                layout::LEGACY_MEDIA_TYPE_CONFIG,
+                oci::MEDIA_TYPE_MODEL_CONFIG
+            ),
         ),
-        other => r.error(&at, format!("mediaType is {other:?}, expected {}", oci::MEDIA_TYPE_MODEL_CONFIG)),
+        other => r.error(
+            &at,
+            format!(
+                "mediaType is {other:?}, expected {}",
+                oci::MEDIA_TYPE_MODEL_CONFIG
+            ),
+        ),
     }
     let bytes = match layout.read_blob(d) {
         Ok(b) => b,
@@ -207,16 +272,26 @@ fn config(layout: &Layout, m: &AnyManifest, r: &mut Report) -> Option<Value> {
 /// The config against the model-spec JSON schema (formats asserted, as the
 /// reference validator does).
 fn check_schema(config: &Value, at: &str, r: &mut Report) {
-    let validator = match jsonschema::options().should_validate_formats(true).build(&crate::schema::config_schema()) {
+    let validator = match jsonschema::options()
+        .should_validate_formats(true)
+        .build(&crate::schema::config_schema())
+    {
         Ok(v) => v,
         Err(e) => {
-            r.error(at, format!("internal error: the compiled-in schema does not compile: {e}"));
+            r.error(
+                at,
+                format!("internal error: the compiled-in schema does not compile: {e}"),
+            );
             return;
         }
     };
     for e in validator.iter_errors(config) {
         let path = e.instance_path.to_string();
-        let path = if path.is_empty() { "/".to_string() } else { path };
+        let path = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path
+        };
         r.error(at, format!("schema: {path}: {e}"));
     }
 }
@@ -224,7 +299,12 @@ fn check_schema(config: &Value, at: &str, r: &mut Report) {
 /// The rules the schema cannot express (`paramSize`, `precision`, dates),
 /// when the sections have the right shape.
 fn check_values(config: &Value, at: &str, r: &mut Report) {
-    let section = |k: &str| config.get(k).cloned().unwrap_or(Value::Object(Default::default()));
+    let section = |k: &str| {
+        config
+            .get(k)
+            .cloned()
+            .unwrap_or(Value::Object(Default::default()))
+    };
     let descriptor = serde_json::from_value::<oci::ModelDescriptor>(section("descriptor"));
     let properties = serde_json::from_value::<oci::ModelProperties>(section("config"));
     if let (Ok(d), Ok(c)) = (descriptor, properties) {
@@ -247,8 +327,17 @@ fn layers(
     let mut diff_ids = Vec::with_capacity(m.layers.len());
     for (i, d) in m.layers.iter().enumerate() {
         let path = layout::filepath(d);
-        let at = format!("layer {i} ({}) {}", path.unwrap_or("no filepath"), blob_at(d));
-        progress(&format!("checking layer {}/{} {}", i + 1, m.layers.len(), path.unwrap_or(&d.digest)));
+        let at = format!(
+            "layer {i} ({}) {}",
+            path.unwrap_or("no filepath"),
+            blob_at(d)
+        );
+        progress(&format!(
+            "checking layer {}/{} {}",
+            i + 1,
+            m.layers.len(),
+            path.unwrap_or(&d.digest)
+        ));
         let ty = layout::layer_type(&d.media_type);
         match ty {
             None => r.error(
@@ -259,22 +348,44 @@ fn layers(
             Some(_) => {}
         }
         match path {
-            None => r.error(&at, format!("annotation {} is missing", oci::ANNOTATION_FILEPATH)),
+            None => r.error(
+                &at,
+                format!("annotation {} is missing", oci::ANNOTATION_FILEPATH),
+            ),
             Some(p) => {
                 if !d.annotations.contains_key(oci::ANNOTATION_FILEPATH) {
-                    r.warn(&at, format!("uses the legacy annotation {}; readers expect {}", layout::LEGACY_ANNOTATION_FILEPATH, oci::ANNOTATION_FILEPATH));
+                    r.warn(
+                        &at,
+                        format!(
+                            "uses the legacy annotation {}; readers expect {}",
+                            layout::LEGACY_ANNOTATION_FILEPATH,
+                            oci::ANNOTATION_FILEPATH
+                        ),
+                    );
                 }
                 if !layout::is_clean_relative(p) {
                     r.error(&at, format!("filepath {p:?} is not a clean relative path (no leading /, no .. or . or empty component, no backslash)"));
                 }
                 if let Some(first) = seen.insert(p.to_string(), i) {
-                    r.error(&at, format!("filepath {p:?} is also the path of layer {first}"));
+                    r.error(
+                        &at,
+                        format!("filepath {p:?} is also the path of layer {first}"),
+                    );
                 }
             }
         }
         if let Some(meta) = d.annotations.get(oci::ANNOTATION_FILE_METADATA) {
-            if serde_json::from_str::<Value>(meta).map(|v| !v.is_object()).unwrap_or(true) {
-                r.error(&at, format!("annotation {} is not a JSON object", oci::ANNOTATION_FILE_METADATA));
+            if serde_json::from_str::<Value>(meta)
+                .map(|v| !v.is_object())
+                .unwrap_or(true)
+            {
+                r.error(
+                    &at,
+                    format!(
+                        "annotation {} is not a JSON object",
+                        oci::ANNOTATION_FILE_METADATA
+                    ),
+                );
             }
         }
         let format = ty.map(|t| t.format);
@@ -307,21 +418,36 @@ impl<R: Read> Read for HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Sha256::new(), count: 0 }
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 
     /// Reads what is left, then gives the digest and count.
     fn finish(mut self) -> io::Result<(R, String, u64)> {
         io::copy(&mut self, &mut io::sink())?;
-        Ok((self.inner, format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count))
+        Ok((
+            self.inner,
+            format!("sha256:{}", hex::encode(self.hasher.finalize())),
+            self.count,
+        ))
     }
 }
 
 /// Streams a layer blob once: its digest and size, the diff id (through
 /// the decompressor), and the tar entries. Returns the diff id.
-fn check_blob(layout: &Layout, d: &Descriptor, format: Option<LayerPackaging>, at: &str, r: &mut Report) -> Result<String, String> {
+fn check_blob(
+    layout: &Layout,
+    d: &Descriptor,
+    format: Option<LayerPackaging>,
+    at: &str,
+    r: &mut Report,
+) -> Result<String, String> {
     let path = layout.blob_path(&d.digest).map_err(|e| format!("{e:#}"))?;
-    let file = File::open(&path).map_err(|e| format!("blob missing: cannot open {}: {e}", path.display()))?;
+    let file = File::open(&path)
+        .map_err(|e| format!("blob missing: cannot open {}: {e}", path.display()))?;
     let mut blob = HashingReader::new(io::BufReader::with_capacity(1 << 20, file));
     let read = |e: io::Error| format!("reading {}: {e}", path.display());
     let diff_id = match format {
@@ -342,10 +468,16 @@ fn check_blob(layout: &Layout, d: &Descriptor, format: Option<LayerPackaging>, a
     };
     let (_, digest, size) = blob.finish().map_err(read)?;
     if size != d.size {
-        r.error(at, format!("size is {size} bytes, the descriptor says {}", d.size));
+        r.error(
+            at,
+            format!("size is {size} bytes, the descriptor says {}", d.size),
+        );
     }
     if digest != d.digest {
-        r.error(at, format!("content hashes to {digest}, not to the descriptor's digest"));
+        r.error(
+            at,
+            format!("content hashes to {digest}, not to the descriptor's digest"),
+        );
     }
     Ok(diff_id.unwrap_or(digest))
 }
@@ -373,9 +505,18 @@ fn check_tar<R: Read>(mut tar: HashingReader<R>, at: &str, r: &mut Report) -> io
 
 fn compare_diff_ids(config: &Value, computed: &[Option<String>], r: &mut Report) {
     let at = "config modelfs.diffIds";
-    let Some(ids) = config.pointer("/modelfs/diffIds").and_then(Value::as_array) else { return };
+    let Some(ids) = config.pointer("/modelfs/diffIds").and_then(Value::as_array) else {
+        return;
+    };
     if ids.len() != computed.len() {
-        r.error(at, format!("{} diffIds for {} layers; there must be one per layer, in layer order", ids.len(), computed.len()));
+        r.error(
+            at,
+            format!(
+                "{} diffIds for {} layers; there must be one per layer, in layer order",
+                ids.len(),
+                computed.len()
+            ),
+        );
     }
     for (i, (id, want)) in ids.iter().zip(computed).enumerate() {
         if let (Some(id), Some(want)) = (id.as_str(), want) {
@@ -409,7 +550,9 @@ mod tests {
     /// Asserts an error whose location and message hold the fragments.
     fn has_error(r: &Report, location: &str, message: &str) {
         assert!(
-            r.problems.iter().any(|p| p.severity == Severity::Error && p.location.contains(location) && p.message.contains(message)),
+            r.problems.iter().any(|p| p.severity == Severity::Error
+                && p.location.contains(location)
+                && p.message.contains(message)),
             "no error at {location:?} saying {message:?} in {:#?}",
             r.problems
         );
@@ -433,7 +576,11 @@ mod tests {
         bytes[0] ^= 0xff;
         std::fs::write(&blob, bytes).unwrap();
         let r = check(&out);
-        has_error(&r, "layer 1 (model.safetensors) blob sha256:", "content hashes to sha256:");
+        has_error(
+            &r,
+            "layer 1 (model.safetensors) blob sha256:",
+            "content hashes to sha256:",
+        );
         has_error(&r, "modelfs.diffIds[1]", "layer 1 has diff id");
         assert_eq!(r.errors(), 2, "{:#?}", r.problems);
     }
@@ -456,10 +603,23 @@ mod tests {
             m["config"]["mediaType"] = json!("application/json");
         });
         let r = check(&out);
-        has_error(&r, "layer 0 (config.json)", "mediaType \"application/octet-stream\" is not a ModelPack layer type");
-        has_error(&r, "manifest sha256:", "artifactType is \"application/vnd.example+json\"");
+        has_error(
+            &r,
+            "layer 0 (config.json)",
+            "mediaType \"application/octet-stream\" is not a ModelPack layer type",
+        );
+        has_error(
+            &r,
+            "manifest sha256:",
+            "artifactType is \"application/vnd.example+json\"",
+        );
         has_error(&r, "config sha256:", "mediaType is \"application/json\"");
-        assert_eq!(r.errors(), 3, "every violation is listed: {:#?}", r.problems);
+        assert_eq!(
+            r.errors(),
+            3,
+            "every violation is listed: {:#?}",
+            r.problems
+        );
     }
 
     #[test]
@@ -486,14 +646,24 @@ mod tests {
         testutil::edit_config(&out.0, |c| c["modelfs"]["diffIds"][0] = blob_digest);
         let r = check(&out);
         has_error(&r, "config modelfs.diffIds", "3 diffIds for 4 layers");
-        has_error(&r, "config modelfs.diffIds[0]", "the uncompressed tar's for +gzip/+zstd");
+        has_error(
+            &r,
+            "config modelfs.diffIds[0]",
+            "the uncompressed tar's for +gzip/+zstd",
+        );
     }
 
     #[test]
     fn duplicate_path() {
         let (_src, out) = good(LayerPackaging::Raw);
-        testutil::edit_manifest(&out.0, |m| m["layers"][3]["annotations"]["org.cncf.model.filepath"] = json!("config.json"));
-        has_error(&check(&out), "layer 3 (config.json)", "is also the path of layer 0");
+        testutil::edit_manifest(&out.0, |m| {
+            m["layers"][3]["annotations"]["org.cncf.model.filepath"] = json!("config.json")
+        });
+        has_error(
+            &check(&out),
+            "layer 3 (config.json)",
+            "is also the path of layer 0",
+        );
     }
 
     #[test]
@@ -503,20 +673,31 @@ mod tests {
             m["layers"][0]["annotations"]["org.cncf.model.filepath"] = json!("../evil.json");
             m["layers"][1]["annotations"]["org.cncf.model.filepath"] = json!("/etc/x");
             m["layers"][2]["annotations"]["org.cncf.model.filepath"] = json!("a\\b");
-            m["layers"][3]["annotations"].as_object_mut().unwrap().remove("org.cncf.model.filepath");
+            m["layers"][3]["annotations"]
+                .as_object_mut()
+                .unwrap()
+                .remove("org.cncf.model.filepath");
         });
         let r = check(&out);
         has_error(&r, "layer 0 (../evil.json)", "not a clean relative path");
         has_error(&r, "layer 1 (/etc/x)", "not a clean relative path");
         has_error(&r, "layer 2 (a\\b)", "not a clean relative path");
-        has_error(&r, "layer 3 (no filepath)", "annotation org.cncf.model.filepath is missing");
+        has_error(
+            &r,
+            "layer 3 (no filepath)",
+            "annotation org.cncf.model.filepath is missing",
+        );
     }
 
     #[test]
     fn wrong_size() {
         let (_src, out) = good(LayerPackaging::Raw);
         testutil::edit_manifest(&out.0, |m| m["layers"][1]["size"] = json!(7));
-        has_error(&check(&out), "layer 1 (model.safetensors)", "size is 50000 bytes, the descriptor says 7");
+        has_error(
+            &check(&out),
+            "layer 1 (model.safetensors)",
+            "size is 50000 bytes, the descriptor says 7",
+        );
     }
 
     #[test]
@@ -524,7 +705,10 @@ mod tests {
         let (_src, out) = good(LayerPackaging::Tar);
         let evil = testutil::tar_with("../../escape", tar::EntryType::Regular, b"x", None);
         let link = testutil::tar_with("link", tar::EntryType::Symlink, b"", Some("/etc/passwd"));
-        let (d0, d1) = (testutil::put_blob(&out.0, &evil), testutil::put_blob(&out.0, &link));
+        let (d0, d1) = (
+            testutil::put_blob(&out.0, &evil),
+            testutil::put_blob(&out.0, &link),
+        );
         testutil::edit_manifest(&out.0, |m| {
             m["layers"][0]["digest"] = json!(d0);
             m["layers"][0]["size"] = json!(evil.len());
@@ -532,7 +716,11 @@ mod tests {
             m["layers"][1]["size"] = json!(link.len());
         });
         let r = check(&out);
-        has_error(&r, "layer 0", "tar entry \"../../escape\" is not a clean relative path");
+        has_error(
+            &r,
+            "layer 0",
+            "tar entry \"../../escape\" is not a clean relative path",
+        );
         has_error(&r, "layer 1", "tar entry \"link\" is a symbolic link");
     }
 
@@ -541,7 +729,9 @@ mod tests {
         let out = TempDir::new("val-empty");
         has_error(&check(&out), "oci-layout", "is not an OCI image layout");
         let (_src, out) = good(LayerPackaging::Raw);
-        assert!(validate(&out.0, Some("other"), |_| {}).problems[0].message.contains("no manifest named \"other\"; the layout has: tiny"));
+        assert!(validate(&out.0, Some("other"), |_| {}).problems[0]
+            .message
+            .contains("no manifest named \"other\"; the layout has: tiny"));
         std::fs::write(out.join("index.json"), b"{").unwrap();
         has_error(&check(&out), "index.json", "not JSON");
     }
@@ -553,8 +743,21 @@ mod tests {
         let r = check(&out);
         assert!(r.ok(), "{:#?}", r.problems);
         let warnings: Vec<&str> = r.problems.iter().map(|p| p.message.as_str()).collect();
-        assert!(warnings.iter().any(|w| w.contains("legacy key diff_ids")), "{warnings:?}");
-        assert!(warnings.iter().any(|w| w.contains("artifactType is the legacy")), "{warnings:?}");
-        assert!(warnings.iter().any(|w| w.contains("legacy vnd.cnai prefix")), "{warnings:?}");
+        assert!(
+            warnings.iter().any(|w| w.contains("legacy key diff_ids")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("artifactType is the legacy")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("legacy vnd.cnai prefix")),
+            "{warnings:?}"
+        );
     }
 }

@@ -28,7 +28,10 @@ pub fn run_until_failure<E: Send>(
                 }
                 if let Err(e) = work(i) {
                     failed.store(true, Ordering::Relaxed);
-                    first.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert((i, e));
+                    first
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert((i, e));
                     return;
                 }
             });
@@ -55,7 +58,12 @@ pub fn map_until_failure<T: Send, E: Send>(
         Ok(())
     })
     .map_err(|(_, e)| e)?;
-    Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().map(|v| v.expect("every job ran")).collect())
+    Ok(results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .map(|v| v.expect("every job ran"))
+        .collect())
 }
 
 #[cfg(test)]
@@ -92,6 +100,10 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err, (5, "job 5".to_string()));
-        assert!(started.load(Ordering::SeqCst) < 20, "{} jobs started", started.load(Ordering::SeqCst));
+        assert!(
+            started.load(Ordering::SeqCst) < 20,
+            "{} jobs started",
+            started.load(Ordering::SeqCst)
+        );
     }
 }

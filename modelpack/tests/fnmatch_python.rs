@@ -33,11 +33,13 @@ impl Rng {
 /// unterminated, negated, ranges, `]` first, `-` at the ends), and a
 /// non-ASCII letter.
 const PATTERN: &[&str] = &[
-    "a", "b", "c", "/", ".", "-", "*", "*", "?", "[", "]", "!", "[ab]", "[!a]", "[a-c]", "[]a]", "[!]]", "[-a]",
-    "[a-]", "[c-a]", "[", "é", "\\", "**/",
+    "a", "b", "c", "/", ".", "-", "*", "*", "?", "[", "]", "!", "[ab]", "[!a]", "[a-c]", "[]a]",
+    "[!]]", "[-a]", "[a-]", "[c-a]", "[", "é", "\\", "**/",
 ];
 /// Name pieces.
-const NAME: &[&str] = &["a", "b", "c", "/", ".", "-", "[", "]", "!", "é", "\\", "x.bin"];
+const NAME: &[&str] = &[
+    "a", "b", "c", "/", ".", "-", "[", "]", "!", "é", "\\", "x.bin",
+];
 
 #[test]
 fn fnmatch_agrees_with_python_fnmatchcase() {
@@ -49,7 +51,10 @@ fn fnmatch_agrees_with_python_fnmatchcase() {
     // Names built to match often: the pattern with wildcards filled in.
     for _ in 0..5_000 {
         let p = rng.string(PATTERN, 5);
-        let n: String = p.replace('*', "ab/").replace('?', "c").replace(['[', ']', '!'], "");
+        let n: String = p
+            .replace('*', "ab/")
+            .replace('?', "c")
+            .replace(['[', ']', '!'], "");
         cases.push((p, n));
     }
     let input = serde_json::to_vec(&cases).unwrap();
@@ -64,7 +69,11 @@ fn fnmatch_agrees_with_python_fnmatchcase() {
         .expect("python3 is needed for this test (apt-get install python3)");
     child.stdin.take().unwrap().write_all(&input).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "python3 failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let python: Vec<bool> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(python.len(), cases.len());
     let differ: Vec<String> = cases
@@ -73,7 +82,16 @@ fn fnmatch_agrees_with_python_fnmatchcase() {
         .filter(|((p, n), py)| fnmatch(p, n) != **py)
         .map(|((p, n), py)| format!("fnmatch({p:?}, {n:?}): python {py}, ours {}", !py))
         .collect();
-    assert!(differ.is_empty(), "{} of {} cases differ, e.g.:\n{}", differ.len(), cases.len(), differ[..differ.len().min(20)].join("\n"));
+    assert!(
+        differ.is_empty(),
+        "{} of {} cases differ, e.g.:\n{}",
+        differ.len(),
+        cases.len(),
+        differ[..differ.len().min(20)].join("\n")
+    );
     let matched = python.iter().filter(|m| **m).count();
-    assert!(matched > 1_000, "only {matched} cases match: the generator should produce more positives");
+    assert!(
+        matched > 1_000,
+        "only {matched} cases match: the generator should produce more positives"
+    );
 }

@@ -89,7 +89,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("opts", &self.opts).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
     }
 }
 

@@ -431,7 +431,13 @@ impl Client {
     /// of the blob), the file is dropped and the blob downloaded whole
     /// once more. The partial file is kept when the download breaks, for
     /// the next run; it is removed when the content is wrong.
-    fn pull_resuming(&self, reference: &Reference, digest: &Digest, size: u64, partial: &Path) -> Result<Fetched> {
+    fn pull_resuming(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+        size: u64,
+        partial: &Path,
+    ) -> Result<Fetched> {
         let on_disk = fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
         let resumed_at = if on_disk > size { 0 } else { on_disk };
         let first = self.pull_into(reference, digest, size, partial, resumed_at);
@@ -439,24 +445,45 @@ impl Client {
             Err(e) if resumed_at > 0 && e.kind() == ErrorKind::DigestMismatch => {
                 let _ = fs::remove_file(partial);
                 let received = self.pull_into(reference, digest, size, partial, 0)?;
-                Ok(Fetched { received, resumed_at: 0 })
+                Ok(Fetched {
+                    received,
+                    resumed_at: 0,
+                })
             }
-            Ok(received) => Ok(Fetched { received, resumed_at }),
+            Ok(received) => Ok(Fetched {
+                received,
+                resumed_at,
+            }),
             Err(e) => Err(e),
         }
     }
 
     /// One download attempt into `partial`, keeping its first `offset`
     /// bytes; returns the bytes received.
-    fn pull_into(&self, reference: &Reference, digest: &Digest, size: u64, partial: &Path, offset: u64) -> Result<u64> {
+    fn pull_into(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+        size: u64,
+        partial: &Path,
+        offset: u64,
+    ) -> Result<u64> {
         let open_err = |e| Error::io(format!("cannot open {}", partial.display()), e);
-        let mut f = fs::OpenOptions::new().create(true).read(true).write(true).truncate(false).open(partial).map_err(open_err)?;
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
+            .open(partial)
+            .map_err(open_err)?;
         f.set_len(offset).map_err(open_err)?;
         let mut hasher = digest.hasher();
         let mut left = offset;
         let mut buf = vec![0u8; 64 << 10];
         while left > 0 {
-            let n = f.read(&mut buf[..left.min(64 << 10) as usize]).map_err(open_err)?;
+            let n = f
+                .read(&mut buf[..left.min(64 << 10) as usize])
+                .map_err(open_err)?;
             if n == 0 {
                 break;
             }
@@ -494,13 +521,17 @@ impl Client {
                 format!("blob {digest} of {reference} is {total} bytes, the manifest says {size}"),
             ));
         }
-        f.sync_all().map_err(|e| Error::io(format!("cannot write {}", partial.display()), e))?;
+        f.sync_all()
+            .map_err(|e| Error::io(format!("cannot write {}", partial.display()), e))?;
         Ok(total - offset)
     }
 
     fn corrupt(&self, partial: &Path, digest: &Digest, got: &Digest) -> Error {
         let _ = fs::remove_file(partial);
-        Error::new(ErrorKind::DigestMismatch, format!("{} hashes to {got}, not {digest}", partial.display()))
+        Error::new(
+            ErrorKind::DigestMismatch,
+            format!("{} hashes to {got}, not {digest}", partial.display()),
+        )
     }
 }
 

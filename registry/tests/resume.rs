@@ -33,7 +33,9 @@ fn push(reg: &Registry, repo: &str, seed: u64) -> (String, Vec<u8>) {
     let src = tempfile::tempdir().unwrap();
     let big = support::pseudo_random(BIG, seed);
     let digest = support::write_layout(src.path(), "v1", std::slice::from_ref(&big));
-    client(4).push_layout(src.path(), Some("v1"), &[reference(&reg.host, repo)]).unwrap();
+    client(4)
+        .push_layout(src.path(), Some("v1"), &[reference(&reg.host, repo)])
+        .unwrap();
     (digest, big)
 }
 
@@ -44,14 +46,21 @@ fn partials(layout: &Path) -> Vec<(String, u64)> {
         .unwrap_or_default()
         .into_iter()
         .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().len()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
         .collect();
     out.sort();
     out
 }
 
 fn layer_path(layout: &Path, big: &[u8]) -> std::path::PathBuf {
-    layout.join("blobs/sha256").join(&oci_registry::Digest::sha256_of(big).as_str()[7..])
+    layout
+        .join("blobs/sha256")
+        .join(&oci_registry::Digest::sha256_of(big).as_str()[7..])
 }
 
 #[test]
@@ -67,20 +76,32 @@ fn an_interrupted_pull_resumes_with_a_range_request() {
 
     // First pull: cut after about 1 MiB of the layer.
     let cutter = Proxy::start(&reg.host, ProxyRule::CutDownloadOnceAt(1 << 20));
-    let err = client(0).pull_to_layout(&reference(&cutter.host(), "resume/cut"), out.path(), None).unwrap_err();
+    let err = client(0)
+        .pull_to_layout(&reference(&cutter.host(), "resume/cut"), out.path(), None)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
     let left = partials(out.path());
-    assert_eq!(left.len(), 1, "the cut blob stays as a partial file: {left:?}");
+    assert_eq!(
+        left.len(),
+        1,
+        "the cut blob stays as a partial file: {left:?}"
+    );
     let kept = left[0].1;
     assert!(kept > 0 && kept < BIG as u64, "kept {kept} bytes");
     assert!(!out.path().join("index.json").exists());
 
     // Second pull: only the rest is asked for, and the blob verifies.
     let watcher = Proxy::start(&reg.host, ProxyRule::Pass);
-    let s = client(0).pull_to_layout(&reference(&watcher.host(), "resume/cut"), out.path(), None).unwrap();
+    let s = client(0)
+        .pull_to_layout(&reference(&watcher.host(), "resume/cut"), out.path(), None)
+        .unwrap();
     assert_eq!(s.manifest_digest, mdigest);
     assert_eq!(s.blobs_resumed, 1, "{s:?}");
-    assert_eq!(s.bytes_received, BIG as u64 - kept, "only the missing bytes are received: {s:?}");
+    assert_eq!(
+        s.bytes_received,
+        BIG as u64 - kept,
+        "only the missing bytes are received: {s:?}"
+    );
     let ranges = watcher.ranges.lock().unwrap().clone();
     assert_eq!(ranges.len(), 1, "{ranges:?}");
     assert!(ranges[0].ends_with(&format!("bytes={kept}-")), "{ranges:?}");
@@ -88,8 +109,14 @@ fn an_interrupted_pull_resumes_with_a_range_request() {
     assert!(partials(out.path()).is_empty());
 
     // Third pull: every blob is present and verified, nothing is fetched.
-    let s = client(0).pull_to_layout(&reference(&reg.host, "resume/cut"), out.path(), None).unwrap();
-    assert_eq!((s.blobs_downloaded, s.bytes_received, s.blobs_skipped), (0, 0, 2), "{s:?}");
+    let s = client(0)
+        .pull_to_layout(&reference(&reg.host, "resume/cut"), out.path(), None)
+        .unwrap();
+    assert_eq!(
+        (s.blobs_downloaded, s.bytes_received, s.blobs_skipped),
+        (0, 0, 2),
+        "{s:?}"
+    );
 }
 
 #[test]
@@ -108,19 +135,36 @@ fn a_registry_that_ignores_range_and_a_wrong_partial_still_give_the_blob() {
     std::fs::create_dir_all(layer.parent().unwrap()).unwrap();
     std::fs::write(layer.with_extension("partial"), &big[..500_000]).unwrap();
     let strip = Proxy::start(&reg.host, ProxyRule::StripRange);
-    let s = client(0).pull_to_layout(&reference(&strip.host(), "resume/norange"), out.path(), None).unwrap();
+    let s = client(0)
+        .pull_to_layout(
+            &reference(&strip.host(), "resume/norange"),
+            out.path(),
+            None,
+        )
+        .unwrap();
     assert_eq!(s.blobs_resumed, 1, "{s:?}");
     assert_eq!(std::fs::read(&layer).unwrap(), big);
-    assert!(!strip.ranges.lock().unwrap().is_empty(), "a Range was asked for");
+    assert!(
+        !strip.ranges.lock().unwrap().is_empty(),
+        "a Range was asked for"
+    );
 
     // A partial file that is not a prefix of the blob: dropped, downloaded whole.
     let out = tempfile::tempdir().unwrap();
     let layer = layer_path(out.path(), &big);
     std::fs::create_dir_all(layer.parent().unwrap()).unwrap();
     std::fs::write(layer.with_extension("partial"), vec![0u8; 700_000]).unwrap();
-    let s = client(0).pull_to_layout(&reference(&reg.host, "resume/norange"), out.path(), None).unwrap();
-    assert_eq!(s.blobs_resumed, 0, "the wrong partial is not counted as resumed: {s:?}");
-    assert!(s.bytes_received > BIG as u64, "the layer came whole (with the config): {s:?}");
+    let s = client(0)
+        .pull_to_layout(&reference(&reg.host, "resume/norange"), out.path(), None)
+        .unwrap();
+    assert_eq!(
+        s.blobs_resumed, 0,
+        "the wrong partial is not counted as resumed: {s:?}"
+    );
+    assert!(
+        s.bytes_received > BIG as u64,
+        "the layer came whole (with the config): {s:?}"
+    );
     assert_eq!(std::fs::read(&layer).unwrap(), big);
     assert!(partials(out.path()).is_empty());
 }

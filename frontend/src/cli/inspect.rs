@@ -63,12 +63,18 @@ struct Summary {
 }
 
 fn run(p: &mut lexopt::Parser) -> Outcome {
-    let SubjectArgs { target, flags, json, .. } = SubjectArgs::parse(p, true, false)?;
+    let SubjectArgs {
+        target,
+        flags,
+        json,
+        ..
+    } = SubjectArgs::parse(p, true, false)?;
     let fetched;
     let (r, remote_name) = match remote::subject(&target)? {
         Subject::Layout(r) => (r, None),
         Subject::Remote(reference) => {
-            fetched = remote::fetch_head(&flags, &reference).map_err(|e| remote::explain(&target, &reference, e))?;
+            fetched = remote::fetch_head(&flags, &reference)
+                .map_err(|e| remote::explain(&target, &reference, e))?;
             (fetched.layout_ref(), Some(reference.to_string()))
         }
     };
@@ -95,12 +101,19 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
         artifact_type: loaded.manifest.artifact_type.clone(),
         config_digest: loaded.manifest.config.digest.clone(),
         total_size: files.iter().map(|f| f.size).sum(),
-        descriptor: loaded.config.get("descriptor").cloned().unwrap_or(Value::Null),
+        descriptor: loaded
+            .config
+            .get("descriptor")
+            .cloned()
+            .unwrap_or(Value::Null),
         config: loaded.config.get("config").cloned().unwrap_or(Value::Null),
         files,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary).map_err(anyhow::Error::from)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).map_err(anyhow::Error::from)?
+        );
     } else {
         print!("{}", text(&summary));
     }
@@ -125,18 +138,45 @@ fn fields(out: &mut String, title: &str, v: &Value) {
 
 fn text(s: &Summary) -> String {
     let mut out = String::new();
-    out.push_str(&format!("Name:      {}\n", s.name.as_deref().unwrap_or("(unnamed)")));
+    out.push_str(&format!(
+        "Name:      {}\n",
+        s.name.as_deref().unwrap_or("(unnamed)")
+    ));
     out.push_str(&format!("Manifest:  {}\n", s.manifest));
-    out.push_str(&format!("Artifact:  {}\n", s.artifact_type.as_deref().unwrap_or("(none)")));
+    out.push_str(&format!(
+        "Artifact:  {}\n",
+        s.artifact_type.as_deref().unwrap_or("(none)")
+    ));
     out.push_str(&format!("Config:    {}\n", s.config_digest));
-    out.push_str(&format!("Size:      {} ({} bytes) in {} files\n", human(s.total_size), s.total_size, s.files.len()));
+    out.push_str(&format!(
+        "Size:      {} ({} bytes) in {} files\n",
+        human(s.total_size),
+        s.total_size,
+        s.files.len()
+    ));
     fields(&mut out, "Descriptor", &s.descriptor);
     fields(&mut out, "Config", &s.config);
-    let w = |f: fn(&FileRow) -> usize, title: &str| s.files.iter().map(f).max().unwrap_or(0).max(title.len());
-    let (wp, wk, wf) = (w(|f| f.path.len(), "PATH"), w(|f| f.kind.len(), "KIND"), w(|f| f.format.len(), "FORMAT"));
-    out.push_str(&format!("Files:\n  {:<wp$}  {:<wk$}  {:<wf$}  {:>12}  {:>9}\n", "PATH", "KIND", "FORMAT", "SIZE", "HUMAN"));
+    let w = |f: fn(&FileRow) -> usize, title: &str| {
+        s.files.iter().map(f).max().unwrap_or(0).max(title.len())
+    };
+    let (wp, wk, wf) = (
+        w(|f| f.path.len(), "PATH"),
+        w(|f| f.kind.len(), "KIND"),
+        w(|f| f.format.len(), "FORMAT"),
+    );
+    out.push_str(&format!(
+        "Files:\n  {:<wp$}  {:<wk$}  {:<wf$}  {:>12}  {:>9}\n",
+        "PATH", "KIND", "FORMAT", "SIZE", "HUMAN"
+    ));
     for f in &s.files {
-        out.push_str(&format!("  {:<wp$}  {:<wk$}  {:<wf$}  {:>12}  {:>9}\n", f.path, f.kind, f.format, f.size, human(f.size)));
+        out.push_str(&format!(
+            "  {:<wp$}  {:<wk$}  {:<wf$}  {:>12}  {:>9}\n",
+            f.path,
+            f.kind,
+            f.format,
+            f.size,
+            human(f.size)
+        ));
     }
     out
 }

@@ -150,7 +150,10 @@ fn run(command: &Command, args: &[String]) -> i32 {
     match (command.run)(&mut parser) {
         Ok(()) => EXIT_OK,
         Err(Failure::Usage(msg)) => {
-            eprintln!("modelpack-frontend {}: {msg}; see modelpack-frontend {} --help", command.name, command.name);
+            eprintln!(
+                "modelpack-frontend {}: {msg}; see modelpack-frontend {} --help",
+                command.name, command.name
+            );
             EXIT_USAGE
         }
         Err(Failure::Failed(e)) => {
@@ -172,12 +175,14 @@ pub fn unexpected(arg: lexopt::Arg<'_>) -> Failure {
 /// A flag's value as UTF-8 text.
 pub fn text(parser: &mut lexopt::Parser, flag: &str) -> Result<String, Failure> {
     let v = parser.value()?;
-    v.into_string().map_err(|v| Failure::Usage(format!("{flag}: {:?} is not UTF-8", v.to_string_lossy())))
+    v.into_string()
+        .map_err(|v| Failure::Usage(format!("{flag}: {:?} is not UTF-8", v.to_string_lossy())))
 }
 
 /// A positional argument as UTF-8 text.
 pub fn positional(v: OsString, what: &str) -> Result<String, Failure> {
-    v.into_string().map_err(|v| Failure::Usage(format!("{what} {:?} is not UTF-8", v.to_string_lossy())))
+    v.into_string()
+        .map_err(|v| Failure::Usage(format!("{what} {:?} is not UTF-8", v.to_string_lossy())))
 }
 
 /// Progress: one plain line per step on stderr.
@@ -202,16 +207,28 @@ mod tests {
     fn help_lists_only_person_facing_commands() {
         let h = help();
         for c in COMMANDS {
-            assert!(h.contains(&format!("  {:<10} {}", c.name, c.summary)), "{h}");
+            assert!(
+                h.contains(&format!("  {:<10} {}", c.name, c.summary)),
+                "{h}"
+            );
         }
         for hidden in ["scan", "pack-layer", "hf-get", "describe"] {
-            assert!(!h.contains(&format!("  {hidden} ")), "{hidden} listed:\n{h}");
+            assert!(
+                !h.contains(&format!("  {hidden} ")),
+                "{hidden} listed:\n{h}"
+            );
         }
     }
 
     #[test]
     fn version_names_the_image_tag() {
-        assert_eq!(version(), format!("modelpack-frontend {0} (frontend image tag v{0})", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            version(),
+            format!(
+                "modelpack-frontend {0} (frontend image tag v{0})",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
     }
 
     #[test]
@@ -226,20 +243,53 @@ mod tests {
     fn usage_errors_exit_2_and_failures_exit_1() {
         assert_eq!(dispatch(&args(&["validate", "--bogus"])), Some(EXIT_USAGE));
         assert_eq!(dispatch(&args(&["validate"])), Some(EXIT_USAGE));
-        assert_eq!(dispatch(&args(&["unpack", "x"])), Some(EXIT_USAGE), "-o is required");
-        assert_eq!(dispatch(&args(&["inspect", "/nonexistent/layout"])), Some(EXIT_FAILED));
+        assert_eq!(
+            dispatch(&args(&["unpack", "x"])),
+            Some(EXIT_USAGE),
+            "-o is required"
+        );
+        assert_eq!(
+            dispatch(&args(&["inspect", "/nonexistent/layout"])),
+            Some(EXIT_FAILED)
+        );
         assert_eq!(dispatch(&args(&["pack", "--help"])), Some(EXIT_OK));
-        assert_eq!(dispatch(&args(&["push", "layout"])), Some(EXIT_USAGE), "a REF is required");
-        assert_eq!(dispatch(&args(&["push", "layout", "not a ref"])), Some(EXIT_USAGE));
-        assert_eq!(dispatch(&args(&["pull", "127.0.0.1:1/a:b"])), Some(EXIT_USAGE), "-o is required");
-        assert_eq!(dispatch(&args(&["pull", "127.0.0.1:1/a:b", "-o", "x", "--concurrency", "0"])), Some(EXIT_USAGE));
-        assert_eq!(dispatch(&args(&["validate", "127.0.0.1:1/a:b", "--password-stdin"])), Some(EXIT_USAGE));
+        assert_eq!(
+            dispatch(&args(&["push", "layout"])),
+            Some(EXIT_USAGE),
+            "a REF is required"
+        );
+        assert_eq!(
+            dispatch(&args(&["push", "layout", "not a ref"])),
+            Some(EXIT_USAGE)
+        );
+        assert_eq!(
+            dispatch(&args(&["pull", "127.0.0.1:1/a:b"])),
+            Some(EXIT_USAGE),
+            "-o is required"
+        );
+        assert_eq!(
+            dispatch(&args(&[
+                "pull",
+                "127.0.0.1:1/a:b",
+                "-o",
+                "x",
+                "--concurrency",
+                "0"
+            ])),
+            Some(EXIT_USAGE)
+        );
+        assert_eq!(
+            dispatch(&args(&["validate", "127.0.0.1:1/a:b", "--password-stdin"])),
+            Some(EXIT_USAGE)
+        );
         assert_eq!(dispatch(&args(&["push", "--help"])), Some(EXIT_OK));
     }
 
     #[test]
     fn unknown_flags_read_well() {
-        let Failure::Usage(msg) = unexpected(lexopt::Arg::Long("x")) else { panic!() };
+        let Failure::Usage(msg) = unexpected(lexopt::Arg::Long("x")) else {
+            panic!()
+        };
         assert_eq!(msg, "unknown flag --x");
     }
 }

@@ -63,7 +63,8 @@ impl Bars {
         let bars = Arc::new(Bars {
             labels,
             labels_only,
-            tty: std::io::stderr().is_terminal() && std::env::var_os("TERM").is_some_and(|t| t != "dumb"),
+            tty: std::io::stderr().is_terminal()
+                && std::env::var_os("TERM").is_some_and(|t| t != "dumb"),
             state: Mutex::new(State::default()),
             stop: AtomicBool::new(false),
             thread: Mutex::new(None),
@@ -99,7 +100,11 @@ impl Bars {
     }
 
     fn label(&self, digest: &Digest) -> String {
-        let short = format!("{}:{}", digest.algorithm(), digest.hex().get(..12).unwrap_or(digest.hex()));
+        let short = format!(
+            "{}:{}",
+            digest.algorithm(),
+            digest.hex().get(..12).unwrap_or(digest.hex())
+        );
         match self.labels.get(digest.as_str()) {
             Some(l) if self.labels_only => fit(l, 48),
             Some(l) => format!("{short} {}", fit(l, 32)),
@@ -125,7 +130,13 @@ impl Bars {
             // A wrapped line would break the cursor-up count: fit the width.
             let width = term_width().saturating_sub(1).max(20);
             for a in st.active.values() {
-                out.push_str(&bar_line(&a.label, a.done, a.size, now.duration_since(a.started), width));
+                out.push_str(&bar_line(
+                    &a.label,
+                    a.done,
+                    a.size,
+                    now.duration_since(a.started),
+                    width,
+                ));
                 out.push('\n');
             }
             st.drawn = st.active.len();
@@ -139,9 +150,15 @@ impl Bars {
 impl Progress for Bars {
     fn started(&self, digest: &Digest, size: u64) {
         let label = self.label(digest);
-        self.lock()
-            .active
-            .insert(digest.to_string(), Active { label, size, done: 0, started: Instant::now() });
+        self.lock().active.insert(
+            digest.to_string(),
+            Active {
+                label,
+                size,
+                done: 0,
+                started: Instant::now(),
+            },
+        );
     }
 
     fn advanced(&self, digest: &Digest, bytes: u64) {
@@ -161,7 +178,9 @@ impl Progress for Bars {
         let line = {
             let mut st = self.lock();
             let a = st.active.remove(digest.as_str());
-            let size = a.as_ref().map_or(String::new(), |a| format!(" ({})", super::human(a.size)));
+            let size = a
+                .as_ref()
+                .map_or(String::new(), |a| format!(" ({})", super::human(a.size)));
             let took = a.map_or(String::new(), |a| {
                 let secs = a.started.elapsed().as_secs_f64();
                 if outcome == BlobOutcome::Uploaded || outcome == BlobOutcome::Downloaded {
@@ -198,16 +217,28 @@ fn bar_line(label: &str, done: u64, size: u64, elapsed: Duration, width: usize) 
     } else {
         "ETA -".to_string()
     };
-    let stats = format!("{} / {}  {}/s  {eta}", super::human(done), super::human(size), super::human(rate as u64));
+    let stats = format!(
+        "{} / {}  {}/s  {eta}",
+        super::human(done),
+        super::human(size),
+        super::human(rate as u64)
+    );
     let room = width.saturating_sub(label.chars().count() + stats.chars().count() + 4);
     let bar_width = room.clamp(10, BAR);
-    let filled = if size == 0 { bar_width } else { ((done as u128 * bar_width as u128) / size as u128) as usize };
+    let filled = if size == 0 {
+        bar_width
+    } else {
+        ((done as u128 * bar_width as u128) / size as u128) as usize
+    };
     let mut bar = "=".repeat(filled.min(bar_width));
     if filled < bar_width {
         bar.push('>');
         bar.push_str(&" ".repeat(bar_width - filled - 1));
     }
-    format!("{label} [{bar}] {stats}").chars().take(width).collect()
+    format!("{label} [{bar}] {stats}")
+        .chars()
+        .take(width)
+        .collect()
 }
 
 /// Columns of the terminal on stderr: the kernel's window size, else
@@ -219,7 +250,11 @@ fn term_width() -> usize {
     if ok && ws.ws_col > 0 {
         return ws.ws_col as usize;
     }
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|c| *c > 0).unwrap_or(80)
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|c| *c > 0)
+        .unwrap_or(80)
 }
 
 /// Seconds as `42s`, `3m05s`, `1h02m`.
@@ -249,15 +284,34 @@ mod tests {
     #[test]
     fn bars_show_bytes_rate_and_eta() {
         let l = bar_line("x", 50, 100, Duration::from_secs(5), 100);
-        assert_eq!(l, "x [============>           ] 50 B / 100 B  10 B/s  ETA 5s");
+        assert_eq!(
+            l,
+            "x [============>           ] 50 B / 100 B  10 B/s  ETA 5s"
+        );
         let full = bar_line("x", 100, 100, Duration::from_secs(1), 100);
         assert!(full.contains(&format!("[{}]", "=".repeat(BAR))), "{full}");
         assert!(full.ends_with("ETA -"), "{full}");
-        assert_eq!(bar_line("x", 0, 0, Duration::ZERO, 100).matches('=').count(), BAR);
+        assert_eq!(
+            bar_line("x", 0, 0, Duration::ZERO, 100)
+                .matches('=')
+                .count(),
+            BAR
+        );
         // Narrow terminals: the bar shrinks, then the line is clipped.
-        assert_eq!(bar_line("x", 50, 100, Duration::from_secs(5), 50), "x [========>        ] 50 B / 100 B  10 B/s  ETA 5s");
-        assert_eq!(bar_line("x", 50, 100, Duration::from_secs(5), 43), "x [=====>    ] 50 B / 100 B  10 B/s  ETA 5s");
-        assert_eq!(bar_line("a-long-label", 50, 100, Duration::from_secs(5), 30).chars().count(), 30);
+        assert_eq!(
+            bar_line("x", 50, 100, Duration::from_secs(5), 50),
+            "x [========>        ] 50 B / 100 B  10 B/s  ETA 5s"
+        );
+        assert_eq!(
+            bar_line("x", 50, 100, Duration::from_secs(5), 43),
+            "x [=====>    ] 50 B / 100 B  10 B/s  ETA 5s"
+        );
+        assert_eq!(
+            bar_line("a-long-label", 50, 100, Duration::from_secs(5), 30)
+                .chars()
+                .count(),
+            30
+        );
     }
 
     #[test]

@@ -47,7 +47,9 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     let mut target = None;
     while let Some(arg) = p.next()? {
         match arg {
-            lexopt::Arg::Short('o') | lexopt::Arg::Long("output") => out = Some(text(p, "--output")?.into()),
+            lexopt::Arg::Short('o') | lexopt::Arg::Long("output") => {
+                out = Some(text(p, "--output")?.into())
+            }
             lexopt::Arg::Long("name") => name = Some(text(p, "--name")?),
             lexopt::Arg::Long(l) if RegistryFlags::knows(l) => {
                 let l = l.to_string();
@@ -63,7 +65,9 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     let reference = Reference::parse(&target).map_err(|e| Failure::Usage(e.to_string()))?;
     step(&format!("pulling {reference} into {}", out.display()));
     let bars = Bars::new(Default::default());
-    let client = flags.client(Some(bars.clone() as Arc<dyn Progress>)).inspect_err(|_| bars.finish())?;
+    let client = flags
+        .client(Some(bars.clone() as Arc<dyn Progress>))
+        .inspect_err(|_| bars.finish())?;
     let result = client.pull_to_layout(&reference, &out, name.as_deref());
     bars.finish();
     let s = result.map_err(remote::registry_error)?;

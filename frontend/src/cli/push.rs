@@ -56,12 +56,16 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     }
     flags.check()?;
     let mut args = args.into_iter();
-    let source = args.next().ok_or_else(|| Failure::Usage("LAYOUT[:NAME] and at least one REF are required".into()))?;
+    let source = args
+        .next()
+        .ok_or_else(|| Failure::Usage("LAYOUT[:NAME] and at least one REF are required".into()))?;
     let targets: Vec<Reference> = args
         .map(|a| Reference::parse(&a).map_err(|e| Failure::Usage(e.to_string())))
         .collect::<Result<_, _>>()?;
     if targets.is_empty() {
-        return Err(Failure::Usage("at least one REF to push to is required".into()));
+        return Err(Failure::Usage(
+            "at least one REF to push to is required".into(),
+        ));
     }
     let r = LayoutRef::parse(&source);
     let layout = Layout::open(&r.dir)?;
@@ -71,7 +75,10 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
         .layers
         .iter()
         .filter_map(|d| layout::filepath(d).map(|f| (d.digest.clone(), f.to_string())))
-        .chain(std::iter::once((loaded.manifest.config.digest.clone(), "(config)".to_string())))
+        .chain(std::iter::once((
+            loaded.manifest.config.digest.clone(),
+            "(config)".to_string(),
+        )))
         .collect();
     let names: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
     step(&format!(
@@ -81,7 +88,9 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
         names.join(", ")
     ));
     let bars = Bars::new(labels);
-    let client = flags.client(Some(bars.clone() as Arc<dyn Progress>)).inspect_err(|_| bars.finish())?;
+    let client = flags
+        .client(Some(bars.clone() as Arc<dyn Progress>))
+        .inspect_err(|_| bars.finish())?;
     let result = client.push_layout_from(&r.dir, r.name.as_deref(), &targets, from.as_deref());
     bars.finish();
     let s = result.map_err(remote::registry_error)?;

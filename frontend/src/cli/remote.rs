@@ -35,7 +35,10 @@ pub struct RegistryFlags {
 impl RegistryFlags {
     /// True when `--flag` is one of the registry flags.
     pub fn knows(flag: &str) -> bool {
-        matches!(flag, "username" | "password-stdin" | "plain-http" | "ca-file" | "concurrency")
+        matches!(
+            flag,
+            "username" | "password-stdin" | "plain-http" | "ca-file" | "concurrency"
+        )
     }
 
     /// Takes the registry flag `--flag` (one [`RegistryFlags::knows`]),
@@ -50,7 +53,11 @@ impl RegistryFlags {
                 let v = text(p, "--concurrency")?;
                 match v.parse::<usize>() {
                     Ok(n) if (1..=64).contains(&n) => self.concurrency = Some(n),
-                    _ => return Err(Failure::Usage(format!("--concurrency: {v:?} is not a number from 1 to 64"))),
+                    _ => {
+                        return Err(Failure::Usage(format!(
+                            "--concurrency: {v:?} is not a number from 1 to 64"
+                        )))
+                    }
                 }
             }
             other => return Err(Failure::Usage(format!("unknown flag --{other}"))),
@@ -78,13 +85,20 @@ impl RegistryFlags {
         match (&self.username, self.password_stdin) {
             (Some(user), true) => {
                 let mut password = String::new();
-                std::io::stdin().read_to_string(&mut password).context("reading the password from stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut password)
+                    .context("reading the password from stdin")?;
                 let password = password.strip_suffix('\n').unwrap_or(&password);
                 let password = password.strip_suffix('\r').unwrap_or(password).to_string();
                 if password.is_empty() {
-                    return Err(Failure::Usage("--password-stdin: stdin was empty; pipe the password in".into()));
+                    return Err(Failure::Usage(
+                        "--password-stdin: stdin was empty; pipe the password in".into(),
+                    ));
                 }
-                Ok(Credentials::Basic { username: user.clone(), password })
+                Ok(Credentials::Basic {
+                    username: user.clone(),
+                    password,
+                })
             }
             _ => Ok(Credentials::DockerConfig(None)),
         }
@@ -145,7 +159,9 @@ impl SubjectArgs {
                     let l = l.to_string();
                     a.flags.take(&l, p)?;
                 }
-                lexopt::Arg::Value(v) if target.is_none() => target = Some(super::positional(v, "LAYOUT")?),
+                lexopt::Arg::Value(v) if target.is_none() => {
+                    target = Some(super::positional(v, "LAYOUT")?)
+                }
                 other => return Err(super::unexpected(other)),
             }
         }
@@ -175,8 +191,14 @@ pub fn registry_error(e: oci_registry::Error) -> anyhow::Error {
     let m = e
         .to_string()
         .replace("then use plain HTTP", "then pass --plain-http")
-        .replace("pass its certificate as the CA file", "pass it with --ca-file")
-        .replace("or pass credentials", "or pass --username with --password-stdin");
+        .replace(
+            "pass its certificate as the CA file",
+            "pass it with --ca-file",
+        )
+        .replace(
+            "or pass credentials",
+            "or pass --username with --password-stdin",
+        );
     anyhow!(m)
 }
 
@@ -186,7 +208,9 @@ pub fn explain(arg: &str, reference: &Reference, e: anyhow::Error) -> anyhow::Er
     if arg.starts_with(reference.registry()) {
         e
     } else {
-        e.context(format!("{arg} is no directory, so it was read as the registry reference {reference}"))
+        e.context(format!(
+            "{arg} is no directory, so it was read as the registry reference {reference}"
+        ))
     }
 }
 
@@ -194,10 +218,17 @@ pub fn explain(arg: &str, reference: &Reference, e: anyhow::Error) -> anyhow::Er
 /// it streams) into a fresh layout under `parent` (the system temp folder
 /// when `None`), with live progress. The layout is removed when the
 /// returned guard drops.
-pub fn fetch_all(flags: &RegistryFlags, reference: &Reference, parent: Option<&Path>) -> anyhow::Result<Fetched> {
+pub fn fetch_all(
+    flags: &RegistryFlags,
+    reference: &Reference,
+    parent: Option<&Path>,
+) -> anyhow::Result<Fetched> {
     let dir = temp_dir(parent)?;
     let bars = Bars::new(Default::default());
-    let client = flags.client(Some(bars.clone() as Arc<dyn Progress>)).inspect_err(|_| bars.finish()).map_err(failure_error)?;
+    let client = flags
+        .client(Some(bars.clone() as Arc<dyn Progress>))
+        .inspect_err(|_| bars.finish())
+        .map_err(failure_error)?;
     let result = client.pull_to_layout(reference, dir.path(), Some(FETCHED));
     bars.finish();
     let s = result.map_err(|e| registry_error(e).context(format!("pull of {reference}")))?;
@@ -215,23 +246,32 @@ pub fn fetch_all(flags: &RegistryFlags, reference: &Reference, parent: Option<&P
 pub fn fetch_head(flags: &RegistryFlags, reference: &Reference) -> anyhow::Result<Fetched> {
     let dir = temp_dir(None)?;
     let client = flags.client(None).map_err(failure_error)?;
-    let m = client.get_manifest(reference, &[OCI_MANIFEST]).map_err(registry_error)?;
-    let doc: serde_json::Value =
-        serde_json::from_slice(&m.bytes).with_context(|| format!("manifest of {reference} is not JSON"))?;
-    let config = doc["config"]["digest"]
-        .as_str()
-        .ok_or_else(|| anyhow!("manifest of {reference} has no config digest; it is not an image manifest"))?;
+    let m = client
+        .get_manifest(reference, &[OCI_MANIFEST])
+        .map_err(registry_error)?;
+    let doc: serde_json::Value = serde_json::from_slice(&m.bytes)
+        .with_context(|| format!("manifest of {reference} is not JSON"))?;
+    let config = doc["config"]["digest"].as_str().ok_or_else(|| {
+        anyhow!("manifest of {reference} has no config digest; it is not an image manifest")
+    })?;
     let config = Digest::parse(config).map_err(|e| anyhow!("manifest of {reference}: {e}"))?;
     let blobs = dir.path().join("blobs").join(m.digest.algorithm());
     std::fs::create_dir_all(&blobs).with_context(|| format!("creating {}", blobs.display()))?;
     std::fs::write(blobs.join(m.digest.hex()), &m.bytes).context("writing the fetched manifest")?;
-    let cpath = dir.path().join("blobs").join(config.algorithm()).join(config.hex());
-    std::fs::create_dir_all(cpath.parent().unwrap_or(dir.path())).context("creating the blobs folder")?;
-    let mut f = std::fs::File::create(&cpath).with_context(|| format!("creating {}", cpath.display()))?;
+    let cpath = dir
+        .path()
+        .join("blobs")
+        .join(config.algorithm())
+        .join(config.hex());
+    std::fs::create_dir_all(cpath.parent().unwrap_or(dir.path()))
+        .context("creating the blobs folder")?;
+    let mut f =
+        std::fs::File::create(&cpath).with_context(|| format!("creating {}", cpath.display()))?;
     client
         .pull_blob(reference, &config, &mut f)
         .map_err(|e| registry_error(e).context(format!("config of {reference}")))?;
-    std::fs::write(dir.path().join("oci-layout"), oci_registry::OCI_LAYOUT).context("writing oci-layout")?;
+    std::fs::write(dir.path().join("oci-layout"), oci_registry::OCI_LAYOUT)
+        .context("writing oci-layout")?;
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": oci_registry::OCI_INDEX,
@@ -242,15 +282,18 @@ pub fn fetch_head(flags: &RegistryFlags, reference: &Reference) -> anyhow::Resul
             "annotations": { oci_registry::ANNOTATION_REF_NAME: FETCHED },
         }],
     });
-    std::fs::write(dir.path().join("index.json"), index.to_string()).context("writing index.json")?;
+    std::fs::write(dir.path().join("index.json"), index.to_string())
+        .context("writing index.json")?;
     Ok(Fetched::new(dir))
 }
 
 fn temp_dir(parent: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
-    let b = tempfile::Builder::new().prefix(".modelpack-fetch-").tempdir_in(match parent {
-        Some(p) => p.to_path_buf(),
-        None => std::env::temp_dir(),
-    });
+    let b = tempfile::Builder::new()
+        .prefix(".modelpack-fetch-")
+        .tempdir_in(match parent {
+            Some(p) => p.to_path_buf(),
+            None => std::env::temp_dir(),
+        });
     b.context("creating a temporary layout folder (set TMPDIR to a writable folder)")
 }
 
@@ -273,7 +316,10 @@ impl Fetched {
 
     /// The layout and the name of its one manifest.
     pub fn layout_ref(&self) -> LayoutRef {
-        LayoutRef { dir: self.dir.path().to_path_buf(), name: Some(FETCHED.into()) }
+        LayoutRef {
+            dir: self.dir.path().to_path_buf(),
+            name: Some(FETCHED.into()),
+        }
     }
 }
 
@@ -286,20 +332,34 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_str().unwrap().to_string();
         assert!(matches!(subject(&dir), Ok(Subject::Layout(r)) if r.name.is_none()));
-        assert!(matches!(subject(&format!("{dir}:tiny")), Ok(Subject::Layout(r)) if r.name.as_deref() == Some("tiny")));
+        assert!(
+            matches!(subject(&format!("{dir}:tiny")), Ok(Subject::Layout(r)) if r.name.as_deref() == Some("tiny"))
+        );
         match subject("127.0.0.1:5000/org/model:v1") {
             Ok(Subject::Remote(r)) => assert_eq!(r.to_string(), "127.0.0.1:5000/org/model:v1"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(subject("/nonexistent/layout"), Err(Failure::Failed(_))));
+        assert!(matches!(
+            subject("/nonexistent/layout"),
+            Err(Failure::Failed(_))
+        ));
     }
 
     #[test]
     fn username_and_password_stdin_go_together() {
-        let f = RegistryFlags { username: Some("u".into()), ..Default::default() };
+        let f = RegistryFlags {
+            username: Some("u".into()),
+            ..Default::default()
+        };
         assert!(matches!(f.credentials(), Err(Failure::Usage(_))));
-        let f = RegistryFlags { password_stdin: true, ..Default::default() };
+        let f = RegistryFlags {
+            password_stdin: true,
+            ..Default::default()
+        };
         assert!(matches!(f.credentials(), Err(Failure::Usage(_))));
-        assert!(matches!(RegistryFlags::default().credentials(), Ok(Credentials::DockerConfig(None))));
+        assert!(matches!(
+            RegistryFlags::default().credentials(),
+            Ok(Credentials::DockerConfig(None))
+        ));
     }
 }

@@ -1,6 +1,5 @@
 //! `unpack LAYOUT[:NAME]|REF -o DIR`: the model's files, verified, in DIR.
 
-
 use anyhow::Context;
 
 use super::remote::{self, Subject, SubjectArgs};
@@ -41,14 +40,19 @@ Examples: modelpack-frontend unpack out/layout:tiny -o ./tiny
 };
 
 fn run(p: &mut lexopt::Parser) -> Outcome {
-    let SubjectArgs { target, flags, out, .. } = SubjectArgs::parse(p, false, true)?;
+    let SubjectArgs {
+        target, flags, out, ..
+    } = SubjectArgs::parse(p, false, true)?;
     let out = out.ok_or_else(|| Failure::Usage("-o DIR is required".into()))?;
     let fetched;
     let (r, shown) = match remote::subject(&target)? {
         Subject::Layout(r) => (r.clone(), r.to_string()),
         Subject::Remote(reference) => {
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            step(&format!("downloading {reference} into a temporary layout in {}", out.display()));
+            step(&format!(
+                "downloading {reference} into a temporary layout in {}",
+                out.display()
+            ));
             fetched = remote::fetch_all(&flags, &reference, Some(&out))
                 .map_err(|e| remote::explain(&target, &reference, e))?;
             (fetched.layout_ref(), reference.to_string())
@@ -56,8 +60,18 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     };
     let layout = Layout::open(&r.dir)?;
     let loaded = layout.load(r.name.as_deref())?;
-    step(&format!("unpacking {shown} ({} layers) into {}", loaded.manifest.layers.len(), out.display()));
+    step(&format!(
+        "unpacking {shown} ({} layers) into {}",
+        loaded.manifest.layers.len(),
+        out.display()
+    ));
     let s = modelpack::unpack::unpack(&layout, &loaded, &out, step)?;
-    println!("unpacked {shown} into {}: {} files written, {} already present, {} read", out.display(), s.written, s.skipped, human(s.bytes));
+    println!(
+        "unpacked {shown} into {}: {} files written, {} already present, {} read",
+        out.display(),
+        s.written,
+        s.skipped,
+        human(s.bytes)
+    );
     Ok(())
 }

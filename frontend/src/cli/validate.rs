@@ -37,13 +37,19 @@ Examples: modelpack-frontend validate out/layout:tiny
 };
 
 fn run(p: &mut lexopt::Parser) -> Outcome {
-    let SubjectArgs { target, flags, json, .. } = SubjectArgs::parse(p, true, false)?;
+    let SubjectArgs {
+        target,
+        flags,
+        json,
+        ..
+    } = SubjectArgs::parse(p, true, false)?;
     let fetched;
     let (lr, r) = match remote::subject(&target)? {
         Subject::Layout(lr) => (lr.clone(), lr.to_string()),
         Subject::Remote(reference) => {
             step(&format!("downloading {reference} into a temporary layout"));
-            fetched = remote::fetch_all(&flags, &reference, None).map_err(|e| remote::explain(&target, &reference, e))?;
+            fetched = remote::fetch_all(&flags, &reference, None)
+                .map_err(|e| remote::explain(&target, &reference, e))?;
             (fetched.layout_ref(), reference.to_string())
         }
     };
@@ -54,18 +60,28 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
         println!("{text}");
     } else {
         for p in &report.problems {
-            let word = if p.severity == Severity::Error { "error" } else { "warning" };
+            let word = if p.severity == Severity::Error {
+                "error"
+            } else {
+                "warning"
+            };
             println!("{word}: {}: {}", p.location, p.message);
         }
         let warnings = report.problems.len() - report.errors();
         match (&report.manifest, report.ok()) {
-            (Some(m), true) => println!("ok: {r} manifest {m}, {} layers, {warnings} warnings", report.layers),
+            (Some(m), true) => println!(
+                "ok: {r} manifest {m}, {} layers, {warnings} warnings",
+                report.layers
+            ),
             _ => println!("{r}: {} errors, {warnings} warnings", report.errors()),
         }
     }
     if report.ok() {
         Ok(())
     } else {
-        Err(Failure::Failed(anyhow::anyhow!("{r} is not a valid ModelPack artifact: {} errors", report.errors())))
+        Err(Failure::Failed(anyhow::anyhow!(
+            "{r} is not a valid ModelPack artifact: {} errors",
+            report.errors()
+        )))
     }
 }

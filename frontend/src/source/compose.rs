@@ -41,10 +41,14 @@ pub async fn build_layout(
     let mut hubs = Vec::new();
     for (n, part) in request.extras.parts.iter().enumerate() {
         let mut sub = request.clone();
-        sub.patterns = PatternList { include: part.include.clone(), exclude: part.exclude.clone() };
-        let (found, part_states, revision) = fetch(bridge, session, &sub, part).await.map_err(|e| {
-            GatewayError::Local(anyhow!("{file}: sources[{n}] ({}): {e}", part.source))
-        })?;
+        sub.patterns = PatternList {
+            include: part.include.clone(),
+            exclude: part.exclude.clone(),
+        };
+        let (found, part_states, revision) =
+            fetch(bridge, session, &sub, part).await.map_err(|e| {
+                GatewayError::Local(anyhow!("{file}: sources[{n}] ({}): {e}", part.source))
+            })?;
         let offset = states.len();
         for mut f in found {
             f.origin.source += offset;
@@ -73,7 +77,10 @@ pub async fn build_layout(
         _ => (None, None, None),
     };
     let mut annotations = BTreeMap::new();
-    annotations.insert(ANNOTATION_SOURCES.to_string(), serde_json::to_string(&listed).map_err(anyhow::Error::from)?);
+    annotations.insert(
+        ANNOTATION_SOURCES.to_string(),
+        serde_json::to_string(&listed).map_err(anyhow::Error::from)?,
+    );
     let info = ModelInfo {
         name: request.name.clone(),
         created_at: request.created_at.clone().or(date),
@@ -83,7 +90,16 @@ pub async fn build_layout(
         annotations,
         ..Default::default()
     };
-    package::layout(bridge, &image, request, output, package::Fetched::new(files, states), &info, std::future::ready(Ok(()))).await
+    package::layout(
+        bridge,
+        &image,
+        request,
+        output,
+        package::Fetched::new(files, states),
+        &info,
+        std::future::ready(Ok(())),
+    )
+    .await
 }
 
 /// A Hub source's pinned commit and date.

@@ -6,10 +6,10 @@ use llb::State;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::Request;
 use crate::output::{Metadata, Output};
-use modelpack::plan::ModelInfo;
 use crate::selfimage;
 use crate::source::package;
 use modelpack::context::{files, parse_dockerignore, Door, DEFAULT_EXCLUDES, DOCKERIGNORE};
+use modelpack::plan::ModelInfo;
 
 /// Packages the context (or `path` inside it) into the requested output.
 pub async fn build_layout(
@@ -29,7 +29,16 @@ pub async fn build_layout(
         overrides: request.overrides.clone(),
         ..Default::default()
     };
-    package::layout(bridge, &image, request, output, package::Fetched::new(files, vec![tree]), &info, std::future::ready(Ok(()))).await
+    package::layout(
+        bridge,
+        &image,
+        request,
+        output,
+        package::Fetched::new(files, vec![tree]),
+        &info,
+        std::future::ready(Ok(())),
+    )
+    .await
 }
 
 /// The files of the context (or `path` inside it) selected by the
@@ -45,12 +54,17 @@ pub async fn fetch(
     let tree = state(session, path, &ignore);
     let what = format!("build context {}", path.unwrap_or("."));
     let listing = selfimage::scan_listing(bridge, &image, &tree, &what, false).await?;
-    Ok((files(path, listing, &request.patterns, Door::Frontend)?, tree))
+    Ok((
+        files(path, listing, &request.patterns, Door::Frontend)?,
+        tree,
+    ))
 }
 
 /// The context's `.dockerignore` patterns (none when there is no file).
 async fn read_dockerignore(bridge: &Bridge, session: &str) -> Result<Vec<String>, GatewayError> {
-    let r = bridge.solve(dockerignore_state(session).to_definition()).await?;
+    let r = bridge
+        .solve(dockerignore_state(session).to_definition())
+        .await?;
     match bridge.read_file(&r, DOCKERIGNORE).await {
         Ok(bytes) => Ok(parse_dockerignore(&String::from_utf8_lossy(&bytes))),
         Err(_) => Ok(Vec::new()),

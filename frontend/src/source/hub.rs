@@ -17,21 +17,21 @@ use anyhow::anyhow;
 use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
 use crate::buildkit_errors::{classify, classify_error, Cause};
+use crate::deadline::{self, Unfinished};
 use crate::emit::{blob_path, human_size};
 use crate::gateway::{Bridge, GatewayError, Reference};
-use crate::deadline::{self, Unfinished};
+use crate::hfget::LayerSpec;
 use crate::hfget::{Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::hubfiles;
 use crate::options::{DownloadNetwork, Request};
 use crate::output::{Metadata, Output};
-use modelpack::plan::{ModelInfo, Origin, PlanFile};
-use modelpack::LayerPackaging;
-use crate::hfget::LayerSpec;
-use modelpack::scan::Listing;
 use crate::selfimage::{self, BINARY};
 use crate::sizes;
 use crate::source::package;
 use modelpack::huggingface::{is_commit, parse_info, HfRef, HubFile, RepoInfo};
+use modelpack::plan::{ModelInfo, Origin, PlanFile};
+use modelpack::scan::Listing;
+use modelpack::LayerPackaging;
 
 /// The token hint shown with every access error.
 pub const TOKEN_HINT: &str = "pass --secret id=hf-token,env=HF_TOKEN with a token that can read it";
@@ -54,13 +54,19 @@ struct Failure {
 
 impl From<GatewayError> for Failure {
     fn from(error: GatewayError) -> Self {
-        Failure { refused: false, error }
+        Failure {
+            refused: false,
+            error,
+        }
     }
 }
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
-        Failure { refused: false, error: GatewayError::Local(e) }
+        Failure {
+            refused: false,
+            error: GatewayError::Local(e),
+        }
     }
 }
 
@@ -79,7 +85,10 @@ pub async fn build_layout(
         Err(f) if f.refused => f.error,
         Err(f) => return Err(f.error),
     };
-    eprintln!("modelpack-frontend: {} refused anonymous access; trying with the hf-token secret", hf.repo);
+    eprintln!(
+        "modelpack-frontend: {} refused anonymous access; trying with the hf-token secret",
+        hf.repo
+    );
     let with_token = Fetcher::new(image, request, true);
     match attempt(bridge, request, output, hf, &with_token).await {
         Ok(r) => Ok(r),
@@ -110,9 +119,17 @@ pub(crate) async fn fetch_pinned(
         Ok(f) => (f, anonymous),
         Err(f) if !f.refused => return Err(f.error),
         Err(_) => {
-            eprintln!("modelpack-frontend: {} refused anonymous access; trying with the hf-token secret", hf.repo);
+            eprintln!(
+                "modelpack-frontend: {} refused anonymous access; trying with the hf-token secret",
+                hf.repo
+            );
             let with_token = Fetcher::new(image, request, true);
-            (fetch(bridge, request, hf, &with_token, None).await.map_err(|f| f.error)?, with_token)
+            (
+                fetch(bridge, request, hf, &with_token, None)
+                    .await
+                    .map_err(|f| f.error)?,
+                with_token,
+            )
         }
     };
     fetched
@@ -149,9 +166,17 @@ async fn attempt(
         small_source: Some(0),
         pinned: true,
     };
-    package::layout(bridge, &fetcher.image, request, output, fetched_files, &info, sizes)
-        .await
-        .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))
+    package::layout(
+        bridge,
+        &fetcher.image,
+        request,
+        output,
+        fetched_files,
+        &info,
+        sizes,
+    )
+    .await
+    .map_err(|e| explain_file_failure(request, hf, &fetched.info, e))
 }
 
 /// The model files of a Hub repo as plan inputs, plus their source states.
@@ -174,13 +199,26 @@ impl Fetcher {
             DownloadNetwork::Default => NetMode::Sandbox,
             DownloadNetwork::Host => NetMode::Host,
         };
-        Fetcher { image, token, network, proxy: request.proxy.clone() }
+        Fetcher {
+            image,
+            token,
+            network,
+            proxy: request.proxy.clone(),
+        }
     }
 
     /// A state holding the body of `url` at `/<name>`, checked against
     /// `expect`. `retry` gives a variant that BuildKit does not serve from
     /// its HTTP cache under the same entry as the first try.
-    fn file(&self, url: &str, name: &str, expect: &Expect, progress: &str, fresh: bool, retry: bool) -> State {
+    fn file(
+        &self,
+        url: &str,
+        name: &str,
+        expect: &Expect,
+        progress: &str,
+        fresh: bool,
+        retry: bool,
+    ) -> State {
         if !self.token {
             let mut src = llb::source::http(url).filename(name).custom_name(progress);
             if let Expect::Sha256(s) = expect {
@@ -210,7 +248,12 @@ impl Fetcher {
         step.build().output("/out").expect("writable mount")
     }
 
-    async fn read(&self, bridge: &Bridge, url: &str, progress: &str) -> Result<Vec<u8>, GatewayError> {
+    async fn read(
+        &self,
+        bridge: &Bridge,
+        url: &str,
+        progress: &str,
+    ) -> Result<Vec<u8>, GatewayError> {
         let state = self.file(url, "answer.json", &Expect::Anything, progress, true, false);
         let r = bridge.solve_evaluated(state.to_definition()).await?;
         bridge.read_file(&r, "answer.json").await
@@ -223,10 +266,19 @@ type FormatOf<'a> = Option<&'a dyn Fn(&PlanFile) -> LayerPackaging>;
 /// Resolves the revision, lists and fetches the selected files. With
 /// `format_of`, LFS files downloaded by one step are written in their
 /// layer format as they arrive ([`fetch_lfs_files`]).
-async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher, format_of: FormatOf<'_>) -> Result<Fetched, Failure> {
+async fn fetch(
+    bridge: &Bridge,
+    request: &Request,
+    hf: &HfRef,
+    fetcher: &Fetcher,
+    format_of: FormatOf<'_>,
+) -> Result<Fetched, Failure> {
     let ep = &request.hf_endpoint;
     let progress = format!("resolve {}@{} on {ep}", hf.repo, hf.revision);
-    let bytes = match fetcher.read(bridge, &hf.info_url(ep, &hf.revision), &progress).await {
+    let bytes = match fetcher
+        .read(bridge, &hf.info_url(ep, &hf.revision), &progress)
+        .await
+    {
         Ok(b) => b,
         Err(e) => return Err(explain_info_failure(bridge, fetcher, request, hf, e).await),
     };
@@ -235,8 +287,9 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
 
     // Source 0 gathers the small (non-LFS) files so one scan step hashes them.
     let mut sources = vec![State::scratch()];
-    let (lfs, small): (Vec<(String, HubFile)>, Vec<(String, HubFile)>) =
-        selected.into_iter().partition(|(_, f)| f.lfs_sha256.is_some());
+    let (lfs, small): (Vec<(String, HubFile)>, Vec<(String, HubFile)>) = selected
+        .into_iter()
+        .partition(|(_, f)| f.lfs_sha256.is_some());
     // The small files and the LFS downloads run at the same time. A small
     // file's error wins over an LFS one: for a refused repo (401/403) it
     // says so, while BuildKit reports any error answer to a checksummed
@@ -248,7 +301,9 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
             if small.is_empty() {
                 Ok(None)
             } else {
-                fetch_small_files(bridge, request, hf, &info, fetcher, &small).await.map(Some)
+                fetch_small_files(bridge, request, hf, &info, fetcher, &small)
+                    .await
+                    .map(Some)
             }
         };
         let lfs_files = fetch_lfs_files(bridge, request, hf, &info, fetcher, &lfs, format_of);
@@ -275,12 +330,26 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
     };
 
     let mut small_blobs = None;
-    if let Some(SmallFiles { tree, listing, blobs }) = fetched_small {
+    if let Some(SmallFiles {
+        tree,
+        listing,
+        blobs,
+    }) = fetched_small
+    {
         let mut digests = BTreeSet::new();
         for (rel, f) in small {
-            let scanned = listing.files.iter().find(|s| s.path == f.path).ok_or_else(|| {
-                anyhow!("{} is listed in {}@{} but was not downloaded", f.path, hf.repo, info.commit)
-            })?;
+            let scanned = listing
+                .files
+                .iter()
+                .find(|s| s.path == f.path)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{} is listed in {}@{} but was not downloaded",
+                        f.path,
+                        hf.repo,
+                        info.commit
+                    )
+                })?;
             if !matches_listing(&f, scanned) {
                 return Err(anyhow!(
                     "{} from {}@{}: the downloaded content does not match the Hub's listing ({} bytes, git blob {}; got {} bytes, git blob {}), also when fetched again; the file is corrupted on the server, and BuildKit keeps the bad copy in its HTTP cache: once the Hub serves it correctly, clear the cache (docker buildx prune) and build again",
@@ -295,21 +364,35 @@ async fn fetch(bridge: &Bridge, request: &Request, hf: &HfRef, fetcher: &Fetcher
                 size: scanned.size,
                 digest: scanned.digest.clone(),
                 executable: false,
-                origin: Origin { source: 0, path: format!("/{}", f.path) },
+                origin: Origin {
+                    source: 0,
+                    path: format!("/{}", f.path),
+                },
                 packed: None,
             });
         }
         sources[0] = tree;
         small_blobs = Some((blobs, digests));
     }
-    Ok(Fetched { info, files, sources, blob_source, small_blobs })
+    Ok(Fetched {
+        info,
+        files,
+        sources,
+        blob_source,
+        small_blobs,
+    })
 }
 
 impl Fetched {
     /// Checks the downloaded LFS files against their listed sizes: a raw
     /// layer's descriptor takes the listed size (their sha256 is checked
     /// by the download itself). One step, run while the layout is made.
-    async fn check_sizes(&self, bridge: &Bridge, hf: &HfRef, fetcher: &Fetcher) -> Result<(), GatewayError> {
+    async fn check_sizes(
+        &self,
+        bridge: &Bridge,
+        hf: &HfRef,
+        fetcher: &Fetcher,
+    ) -> Result<(), GatewayError> {
         let lfs: Vec<sizes::Expected> = self
             .files
             .iter()
@@ -325,7 +408,13 @@ impl Fetched {
         if lfs.is_empty() {
             return Ok(());
         }
-        sizes::check(bridge, &fetcher.image, &lfs, &format!("the LFS files of {}", hf.repo)).await
+        sizes::check(
+            bridge,
+            &fetcher.image,
+            &lfs,
+            &format!("the LFS files of {}", hf.repo),
+        )
+        .await
     }
 }
 
@@ -346,7 +435,12 @@ fn matches_listing(f: &HubFile, scanned: &modelpack::scan::ScannedFile) -> bool 
 fn mismatched(small: &[(String, HubFile)], listing: &Listing) -> BTreeSet<String> {
     small
         .iter()
-        .filter(|(_, f)| !listing.files.iter().any(|s| s.path == f.path && matches_listing(f, s)))
+        .filter(|(_, f)| {
+            !listing
+                .files
+                .iter()
+                .any(|s| s.path == f.path && matches_listing(f, s))
+        })
         .map(|(_, f)| f.path.clone())
         .collect()
 }
@@ -416,7 +510,11 @@ async fn scan_small(
     let (listing, blobs) = selfimage::scan_listing_and_blobs(bridge, &fetcher.image, &tree, &what)
         .await
         .map_err(|e| explain_file_failure(request, hf, info, e))?;
-    Ok(SmallFiles { tree, listing, blobs })
+    Ok(SmallFiles {
+        tree,
+        listing,
+        blobs,
+    })
 }
 
 /// The small files of a repo, downloaded and scanned.
@@ -451,7 +549,10 @@ async fn fetch_small_by_sources(
     }
     // BuildKit may hold a corrupted copy under the right ETag: fetch
     // those files again as a variant it has no entry for.
-    eprintln!("modelpack-frontend: {} file(s) did not match the Hub's listing; fetching them again", bad.len());
+    eprintln!(
+        "modelpack-frontend: {} file(s) did not match the Hub's listing; fetching them again",
+        bad.len()
+    );
     fetch_small(bridge, request, hf, info, fetcher, small, &bad).await
 }
 
@@ -466,26 +567,47 @@ async fn fetch_small(
     small: &[(String, HubFile)],
     retry: &BTreeSet<String>,
 ) -> Result<SmallFiles, Failure> {
-    let copy = CopyOptions { create_dest_path: true, ..Default::default() };
+    let copy = CopyOptions {
+        create_dest_path: true,
+        ..Default::default()
+    };
     let mut parts = Vec::with_capacity(small.len());
     for (_, f) in small {
         let name = file_name(f);
         let url = hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path);
         let again = retry.contains(&f.path);
-        let progress = format!("fetch {} ({}){}", f.path, human_size(f.size), if again { " again" } else { "" });
-        let expect = f.blob_id.clone().map(Expect::GitSha1).unwrap_or(Expect::Anything);
+        let progress = format!(
+            "fetch {} ({}){}",
+            f.path,
+            human_size(f.size),
+            if again { " again" } else { "" }
+        );
+        let expect = f
+            .blob_id
+            .clone()
+            .map(Expect::GitSha1)
+            .unwrap_or(Expect::Anything);
         let state = fetcher.file(&url, &name, &expect, &progress, false, again);
         parts.push((state, format!("/{name}"), format!("/{}", f.path)));
     }
     let gather = |parts: &[(State, String, String)]| {
-        parts.iter().fold(FileOp::new(State::scratch()), |op, (state, from, to)| op.copy(state, from, to, copy.clone()))
+        parts
+            .iter()
+            .fold(FileOp::new(State::scratch()), |op, (state, from, to)| {
+                op.copy(state, from, to, copy.clone())
+            })
     };
     // Small files come in waves of one gather each (one solve per wave,
     // not one per file): BuildKit would otherwise open a connection per
     // file at once (see `fetch_lfs`).
     if parts.len() > request.max_connections {
         for (i, wave) in parts.chunks(request.max_connections).enumerate() {
-            let name = format!("fetch small files of {}, wave {} of {}", hf.repo, i + 1, parts.len().div_ceil(request.max_connections));
+            let name = format!(
+                "fetch small files of {}, wave {} of {}",
+                hf.repo,
+                i + 1,
+                parts.len().div_ceil(request.max_connections)
+            );
             let state = gather(wave).custom_name(&name).into_state();
             bridge
                 .solve_evaluated(state.to_definition())
@@ -494,7 +616,13 @@ async fn fetch_small(
         }
     }
     let tree = gather(&parts);
-    let tree = tree.custom_name(&format!("gather {} small file(s) of {}", small.len(), hf.repo)).into_state();
+    let tree = tree
+        .custom_name(&format!(
+            "gather {} small file(s) of {}",
+            small.len(),
+            hf.repo
+        ))
+        .into_state();
     scan_small(bridge, request, hf, info, fetcher, tree).await
 }
 
@@ -512,12 +640,23 @@ fn step_network(request: &Request, fetcher: &Fetcher) -> (bool, hubfiles::StepNe
     } else {
         fetcher.network
     };
-    (optional, hubfiles::StepNetwork { mode, token: fetcher.token, proxy: fetcher.proxy.clone() })
+    (
+        optional,
+        hubfiles::StepNetwork {
+            mode,
+            token: fetcher.token,
+            proxy: fetcher.proxy.clone(),
+        },
+    )
 }
 
 /// Whether a failed optional step should give way to BuildKit HTTP sources.
 fn engine_cannot_run_step(optional: bool, e: &GatewayError) -> bool {
-    optional && matches!(classify_error(e), Cause::NoBridgeNetwork | Cause::HostNetworkNotAllowed)
+    optional
+        && matches!(
+            classify_error(e),
+            Cause::NoBridgeNetwork | Cause::HostNetworkNotAllowed
+        )
 }
 
 /// The LFS files of `hf` as plan files and the states holding them (the
@@ -560,7 +699,9 @@ async fn fetch_lfs_files(
         packed: None,
     };
     let bytes: u64 = lfs.iter().map(|(_, f)| f.size).sum();
-    let bound = request.download_timeout.unwrap_or_else(|| deadline::default_bound(bytes));
+    let bound = request
+        .download_timeout
+        .unwrap_or_else(|| deadline::default_bound(bytes));
     if !fetcher.token && is_commit(&hf.revision) {
         let (optional, net) = step_network(request, fetcher);
         // Files packed as layers are written as such while they download;
@@ -579,15 +720,36 @@ async fn fetch_lfs_files(
                 if !seen.insert(sha(f)) {
                     continue;
                 }
-                (blob_path(&file.digest).trim_start_matches('/').to_string(), None)
+                (
+                    blob_path(&file.digest).trim_start_matches('/').to_string(),
+                    None,
+                )
             } else {
-                let spec = LayerSpec { format: format.suffix().to_string(), name: rel.clone(), mode: file.mode(), size: f.size };
+                let spec = LayerSpec {
+                    format: format.suffix().to_string(),
+                    name: rel.clone(),
+                    mode: file.mode(),
+                    size: f.size,
+                };
                 (layer_path(i), Some(spec))
             };
-            entries.push(hubfiles::Download { url, path, git_sha1: None, sha256: Some(sha(f)), layer });
+            entries.push(hubfiles::Download {
+                url,
+                path,
+                git_sha1: None,
+                sha256: Some(sha(f)),
+                layer,
+            });
         }
-        let list = hubfiles::DownloadList { connections: request.max_connections, files: entries };
-        let packed_as: BTreeSet<&str> = formats.iter().filter(|f| **f != LayerPackaging::Raw).map(|f| f.suffix()).collect();
+        let list = hubfiles::DownloadList {
+            connections: request.max_connections,
+            files: entries,
+        };
+        let packed_as: BTreeSet<&str> = formats
+            .iter()
+            .filter(|f| **f != LayerPackaging::Raw)
+            .map(|f| f.suffix())
+            .collect();
         let progress = format!(
             "fetch {} LFS file(s) of {}@{} ({}, {} at a time) into blobs/sha256{}",
             list.files.len(),
@@ -595,7 +757,14 @@ async fn fetch_lfs_files(
             short_commit(&info.commit),
             human_size(bytes),
             request.max_connections.min(list.files.len()),
-            if packed_as.is_empty() { String::new() } else { format!(", written as {}", packed_as.into_iter().collect::<Vec<_>>().join("/")) }
+            if packed_as.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", written as {}",
+                    packed_as.into_iter().collect::<Vec<_>>().join("/")
+                )
+            }
         );
         let step = hubfiles::step(&fetcher.image, &list, &net, &progress);
         let solve = vec![bridge.solve_evaluated(step.tree.to_definition())];
@@ -649,7 +818,14 @@ async fn fetch_lfs_files(
         let url = hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path);
         let progress = format!("fetch {} ({})", f.path, human_size(f.size));
         files.push(plan_file(rel, f, states.len(), format!("/{name}")));
-        states.push(fetcher.file(&url, &name, &Expect::Sha256(sha(f)), &progress, false, false));
+        states.push(fetcher.file(
+            &url,
+            &name,
+            &Expect::Sha256(sha(f)),
+            &progress,
+            false,
+            false,
+        ));
     }
     fetch_lfs(bridge, request, hf, info, &files, &states, bound).await?;
     states.remove(0);
@@ -657,7 +833,13 @@ async fn fetch_lfs_files(
 }
 
 /// The error for downloads unfinished within `bound`.
-fn not_in_time(hf: &HfRef, info: &RepoInfo, bound: std::time::Duration, names: &[&str], total: usize) -> Failure {
+fn not_in_time(
+    hf: &HfRef,
+    info: &RepoInfo,
+    bound: std::time::Duration,
+    names: &[&str],
+    total: usize,
+) -> Failure {
     anyhow!(
         "{} from {}@{} (commit {}): not downloaded within {} s ({} of {} LFS file(s) unfinished); the server stalled or sends slower than the bound allows (download_timeout; by default {} s plus 1 s per MiB); try again, or raise --build-arg download_timeout",
         deadline::some_names(names),
@@ -695,10 +877,15 @@ async fn fetch_lfs(
     bound: std::time::Duration,
 ) -> Result<(), Failure> {
     let lfs: Vec<&PlanFile> = files.iter().filter(|f| f.origin.source != 0).collect();
-    let jobs = lfs.iter().map(|f| bridge.solve_evaluated(sources[f.origin.source].to_definition())).collect();
+    let jobs = lfs
+        .iter()
+        .map(|f| bridge.solve_evaluated(sources[f.origin.source].to_definition()))
+        .collect();
     match deadline::run_all(jobs, request.max_connections, Some(bound)).await {
         Ok(_) => Ok(()),
-        Err(Unfinished::Failed(i, e)) => Err(explain_failure_of(request, hf, info, Some(&lfs[i].path), e)),
+        Err(Unfinished::Failed(i, e)) => {
+            Err(explain_failure_of(request, hf, info, Some(&lfs[i].path), e))
+        }
         Err(Unfinished::TimedOut(pending)) => {
             let names: Vec<&str> = pending.iter().map(|&i| lfs[i].path.as_str()).collect();
             Err(not_in_time(hf, info, bound, &names, lfs.len()))
@@ -707,7 +894,10 @@ async fn fetch_lfs(
 }
 
 fn explained(ours: String, cause: &GatewayError, refused: bool) -> Failure {
-    Failure { refused, error: GatewayError::Local(anyhow!("{ours} (BuildKit: {cause})")) }
+    Failure {
+        refused,
+        error: GatewayError::Local(anyhow!("{ours} (BuildKit: {cause})")),
+    }
 }
 
 async fn explain_info_failure(
@@ -739,13 +929,24 @@ async fn explain_info_failure(
     explained(message, &err, matches!(status, Some(401) | Some(403)))
 }
 
-fn explain_file_failure(request: &Request, hf: &HfRef, info: &RepoInfo, err: GatewayError) -> Failure {
+fn explain_file_failure(
+    request: &Request,
+    hf: &HfRef,
+    info: &RepoInfo,
+    err: GatewayError,
+) -> Failure {
     explain_failure_of(request, hf, info, None, err)
 }
 
 /// Explains a failed download of files of `hf`, naming `file` when the
 /// failure is known to be that file's.
-fn explain_failure_of(request: &Request, hf: &HfRef, info: &RepoInfo, file: Option<&str>, err: GatewayError) -> Failure {
+fn explain_failure_of(
+    request: &Request,
+    hf: &HfRef,
+    info: &RepoInfo,
+    file: Option<&str>,
+    err: GatewayError,
+) -> Failure {
     let text = err.to_string();
     let ep = &request.hf_endpoint;
     let at = format!("{}@{} (commit {})", hf.repo, hf.revision, info.commit);
@@ -756,10 +957,11 @@ fn explain_failure_of(request: &Request, hf: &HfRef, info: &RepoInfo, file: Opti
     };
     let cause = classify(&text);
     let status = cause.status();
-    let mismatch = info
-        .files
-        .iter()
-        .find(|f| f.lfs_sha256.as_ref().is_some_and(|s| text.contains(s.as_str())));
+    let mismatch = info.files.iter().find(|f| {
+        f.lfs_sha256
+            .as_ref()
+            .is_some_and(|s| text.contains(s.as_str()))
+    });
     let message = match (status, mismatch) {
         (_, Some(f)) if cause == Cause::DigestMismatch => format!(
             "{} from {at}: the downloaded bytes do not match the sha256 {} the Hub lists; the server answered an error instead of the file (BuildKit hides the HTTP status of checksummed downloads: check access to the repo) or the file is corrupted on the server or in transit; try again",
@@ -796,43 +998,98 @@ mod tests {
     fn head_op(state: &State) -> pb::Op {
         let def = state.to_definition();
         let terminal = pb::Op::decode(def.def.last().unwrap().as_slice()).unwrap();
-        let head = def.def.iter().find(|b| llb::digest_of(b) == terminal.inputs[0].digest).unwrap();
+        let head = def
+            .def
+            .iter()
+            .find(|b| llb::digest_of(b) == terminal.inputs[0].digest)
+            .unwrap();
         pb::Op::decode(head.as_slice()).unwrap()
     }
 
     fn fetcher(token: bool) -> Fetcher {
         let image = llb::source::image("localhost:5000/modelpack-frontend:dev").into_state();
-        Fetcher { image, token, network: NetMode::Host, proxy: Default::default() }
+        Fetcher {
+            image,
+            token,
+            network: NetMode::Host,
+            proxy: Default::default(),
+        }
     }
 
     #[test]
     fn without_a_token_files_are_http_sources_verified_by_checksum() {
         let sha = "ab".repeat(32);
         let expect = Expect::Sha256(sha.clone());
-        let op = head_op(&fetcher(false).file("http://h/o/r/resolve/c/w.bin", "w.bin", &expect, "fetch w.bin", false, false));
-        let Some(Kind::Source(src)) = op.op else { panic!("an http source") };
+        let op = head_op(&fetcher(false).file(
+            "http://h/o/r/resolve/c/w.bin",
+            "w.bin",
+            &expect,
+            "fetch w.bin",
+            false,
+            false,
+        ));
+        let Some(Kind::Source(src)) = op.op else {
+            panic!("an http source")
+        };
         assert_eq!(src.identifier, "http://h/o/r/resolve/c/w.bin");
         assert_eq!(src.attrs["http.checksum"], format!("sha256:{sha}"));
         assert_eq!(src.attrs["http.filename"], "w.bin");
         assert!(!src.attrs.contains_key("http.perm"));
-        let retry = head_op(&fetcher(false).file("http://h/x", "x", &Expect::Anything, "fetch x again", false, true));
-        let Some(Kind::Source(src)) = retry.op else { panic!("an http source") };
-        assert_eq!(src.attrs["http.perm"], "0644", "a retry is a different BuildKit cache entry");
+        let retry = head_op(&fetcher(false).file(
+            "http://h/x",
+            "x",
+            &Expect::Anything,
+            "fetch x again",
+            false,
+            true,
+        ));
+        let Some(Kind::Source(src)) = retry.op else {
+            panic!("an http source")
+        };
+        assert_eq!(
+            src.attrs["http.perm"], "0644",
+            "a retry is a different BuildKit cache entry"
+        );
     }
 
     #[test]
     fn with_a_token_a_step_of_our_image_downloads_with_the_secret_mounted() {
         let sha = "cd".repeat(32);
         let expect = Expect::Sha256(sha.clone());
-        let state = fetcher(true).file("http://h/o/r/resolve/c/w.bin", "w.bin", &expect, "fetch w.bin", false, false);
+        let state = fetcher(true).file(
+            "http://h/o/r/resolve/c/w.bin",
+            "w.bin",
+            &expect,
+            "fetch w.bin",
+            false,
+            false,
+        );
         let op = head_op(&state);
-        let Some(Kind::Exec(exec)) = op.op else { panic!("an exec step") };
+        let Some(Kind::Exec(exec)) = op.op else {
+            panic!("an exec step")
+        };
         let meta = exec.meta.unwrap();
         let expected = format!("sha256:{sha}");
-        assert_eq!(meta.args, [BINARY, "hf-get", "http://h/o/r/resolve/c/w.bin", "/out/w.bin", expected.as_str()]);
-        assert!(meta.env.is_empty(), "the token never travels in the environment");
+        assert_eq!(
+            meta.args,
+            [
+                BINARY,
+                "hf-get",
+                "http://h/o/r/resolve/c/w.bin",
+                "/out/w.bin",
+                expected.as_str()
+            ]
+        );
+        assert!(
+            meta.env.is_empty(),
+            "the token never travels in the environment"
+        );
         assert_eq!(exec.network, pb::NetMode::Host as i32);
-        let secret = exec.mounts.iter().find(|m| m.dest == TOKEN_PATH).expect("secret mount");
+        let secret = exec
+            .mounts
+            .iter()
+            .find(|m| m.dest == TOKEN_PATH)
+            .expect("secret mount");
         assert_eq!(secret.mount_type, pb::MountType::Secret as i32);
         assert_eq!(secret.secret_opt.as_ref().unwrap().id, TOKEN_SECRET_ID);
     }
@@ -844,30 +1101,65 @@ mod tests {
         let info = RepoInfo {
             commit: "c".repeat(40),
             date: None,
-            files: vec![HubFile { path: "w.safetensors".into(), size: 9, lfs_sha256: Some(sha.clone()), blob_id: None }],
+            files: vec![HubFile {
+                path: "w.safetensors".into(),
+                size: 9,
+                lfs_sha256: Some(sha.clone()),
+                blob_id: None,
+            }],
         };
         let request = crate::options::parse(
-            &[("build-arg:source".to_string(), "hf://org/repo".to_string())].into_iter().collect(),
+            &[("build-arg:source".to_string(), "hf://org/repo".to_string())]
+                .into_iter()
+                .collect(),
         )
         .unwrap();
         let err = GatewayError::Local(anyhow!("digest mismatch sha256:ffff: sha256:{sha}"));
         let failure = explain_file_failure(&request, &hf, &info, err);
         let text = failure.error.to_string();
-        assert!(text.starts_with("w.safetensors from org/repo@main"), "{text}");
+        assert!(
+            text.starts_with("w.safetensors from org/repo@main"),
+            "{text}"
+        );
         assert!(!failure.refused);
         let err = GatewayError::Local(anyhow!("invalid response status 401"));
         let failure = explain_file_failure(&request, &hf, &info, err);
         let text = failure.error.to_string();
-        assert!(text.contains("gated or private") && text.contains("--secret id=hf-token,env=HF_TOKEN"), "{text}");
-        assert!(failure.refused, "a refusal leads to a try with the token secret");
+        assert!(
+            text.contains("gated or private") && text.contains("--secret id=hf-token,env=HF_TOKEN"),
+            "{text}"
+        );
+        assert!(
+            failure.refused,
+            "a refusal leads to a try with the token secret"
+        );
         let err = GatewayError::Local(anyhow!("unrelated"));
-        assert_eq!(explain_file_failure(&request, &hf, &info, err).error.to_string(), "unrelated");
+        assert_eq!(
+            explain_file_failure(&request, &hf, &info, err)
+                .error
+                .to_string(),
+            "unrelated"
+        );
         // A failure known to be one file's names it.
-        let err = GatewayError::Local(anyhow!("failed to load cache key: read tcp 1->2: read: connection reset by peer"));
-        let text = explain_failure_of(&request, &hf, &info, Some("w.safetensors"), err).error.to_string();
-        assert!(text.starts_with("downloading w.safetensors from org/repo@main"), "{text}");
-        let err = GatewayError::Local(anyhow!("failed to load cache key: invalid response status 404"));
-        let text = explain_failure_of(&request, &hf, &info, Some("w.safetensors"), err).error.to_string();
-        assert!(text.starts_with("w.safetensors from org/repo@main"), "{text}");
+        let err = GatewayError::Local(anyhow!(
+            "failed to load cache key: read tcp 1->2: read: connection reset by peer"
+        ));
+        let text = explain_failure_of(&request, &hf, &info, Some("w.safetensors"), err)
+            .error
+            .to_string();
+        assert!(
+            text.starts_with("downloading w.safetensors from org/repo@main"),
+            "{text}"
+        );
+        let err = GatewayError::Local(anyhow!(
+            "failed to load cache key: invalid response status 404"
+        ));
+        let text = explain_failure_of(&request, &hf, &info, Some("w.safetensors"), err)
+            .error
+            .to_string();
+        assert!(
+            text.starts_with("w.safetensors from org/repo@main"),
+            "{text}"
+        );
     }
 }

@@ -8,5 +8,4 @@ pub mod hub;
 pub mod package;
 pub mod url;
 
-
 pub use modelpack::source::SourceSpec;

@@ -42,16 +42,30 @@ pub struct Fetched {
 impl Fetched {
     /// Files from `sources`, none of them at a blob path.
     pub fn new(files: Vec<PlanFile>, sources: Vec<State>) -> Self {
-        Fetched { files, sources, blob_source: None, raw_blobs: None, small_source: None, pinned: false }
+        Fetched {
+            files,
+            sources,
+            blob_source: None,
+            raw_blobs: None,
+            small_source: None,
+            pinned: false,
+        }
     }
 }
 
 /// The format each file gets, as the request and output say (the layer
 /// packaging, per kind when the recipe sets it, and `compress_weights`).
-pub fn format_of<'a>(request: &'a Request, output: &Output) -> impl Fn(&PlanFile) -> LayerPackaging + 'a {
+pub fn format_of<'a>(
+    request: &'a Request,
+    output: &Output,
+) -> impl Fn(&PlanFile) -> LayerPackaging + 'a {
     let compress_weights = output.compress_weights(request.compress_weights);
     let asked = output.packaging();
-    let per_kind = request.extras.packaging.as_ref().filter(|_| asked != LayerPackaging::Raw);
+    let per_kind = request
+        .extras
+        .packaging
+        .as_ref()
+        .filter(|_| asked != LayerPackaging::Raw);
     move |f: &PlanFile| {
         let kind = classify(&f.path, f.size).0;
         match per_kind {
@@ -75,34 +89,68 @@ pub async fn layout(
     info: &ModelInfo,
     pending: impl std::future::Future<Output = Result<(), GatewayError>>,
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let Fetched { files, mut sources, blob_source, raw_blobs, small_source, pinned } = fetched;
+    let Fetched {
+        files,
+        mut sources,
+        blob_source,
+        raw_blobs,
+        small_source,
+        pinned,
+    } = fetched;
     let mut annotations = info.annotations.clone();
-    annotations.extend(request.extras.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    annotations.extend(
+        request
+            .extras
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
     let format_of = format_of(request, output);
     // Files that stay raw are their own blobs: a layout can copy them into
     // place now, while the headers are read and the other files packed.
     let early = if output.mode == OutputMode::Layout {
         let in_blob_source = |f: &PlanFile| Some(f.origin.source) == blob_source;
         let base = blob_source.map(|i| {
-            (&sources[i], files.iter().filter(|f| in_blob_source(f)).map(|f| f.digest.clone()).collect())
+            (
+                &sources[i],
+                files
+                    .iter()
+                    .filter(|f| in_blob_source(f))
+                    .map(|f| f.digest.clone())
+                    .collect(),
+            )
         });
         let stays_raw = |f: &PlanFile| !in_blob_source(f) && format_of(f) == LayerPackaging::Raw;
-        let raw_layers: BTreeSet<&str> = files.iter().filter(|f| stays_raw(f)).map(|f| f.digest.as_str()).collect();
+        let raw_layers: BTreeSet<&str> = files
+            .iter()
+            .filter(|f| stays_raw(f))
+            .map(|f| f.digest.as_str())
+            .collect();
         // Blobs written by a step go in whole when each is a raw layer.
-        let whole = raw_blobs.as_ref().filter(|(_, digests)| digests.iter().all(|d| raw_layers.contains(d.as_str())));
+        let whole = raw_blobs
+            .as_ref()
+            .filter(|(_, digests)| digests.iter().all(|d| raw_layers.contains(d.as_str())));
         let raw = files.iter().filter(|f| stays_raw(f)).map(|f| EarlyBlob {
             from: &sources[f.origin.source],
             path: &f.origin.path,
             digest: &f.digest,
             size: f.size,
         });
-        emit::early_blobs(base, whole.map(|(state, digests)| (state, digests)), raw, &request.name)
+        emit::early_blobs(
+            base,
+            whole.map(|(state, digests)| (state, digests)),
+            raw,
+            &request.name,
+        )
     } else {
         None
     };
     let copy_early = async {
         match &early {
-            Some(e) => bridge.solve_evaluated(e.state.to_definition()).await.map(drop),
+            Some(e) => bridge
+                .solve_evaluated(e.state.to_definition())
+                .await
+                .map(drop),
             None => Ok(()),
         }
     };
@@ -110,7 +158,15 @@ pub async fn layout(
     // solve them together, with whatever else the caller still checks.
     let (described, packed, copied, checked) = futures_util::future::join4(
         selfimage::describe_files(bridge, image, &files, &sources, !request.name_given, pinned),
-        selfimage::pack_files(bridge, image, files.clone(), &sources, format_of, pinned, small_source),
+        selfimage::pack_files(
+            bridge,
+            image,
+            files.clone(),
+            &sources,
+            format_of,
+            pinned,
+            small_source,
+        ),
         copy_early,
         pending,
     )
@@ -121,12 +177,24 @@ pub async fn layout(
     copied?;
     checked?;
     sources.extend(packed.states);
-    let info = ModelInfo { described, annotations, ..info.clone() };
+    let info = ModelInfo {
+        described,
+        annotations,
+        ..info.clone()
+    };
     let plan = output.plan(packed.files, &info)?;
     // The layout takes whole every tree of blobs that holds only blobs of
     // this plan: the raw blobs copied early, the packed weights' chain, the
     // batch of packed small files.
-    let (result, metadata) = output.emit(&plan, &sources, &request.name, early.into_iter().chain(packed.trees), Some(image))?;
-    Ok((bridge.solve_evaluated(result.to_definition()).await?, metadata))
+    let (result, metadata) = output.emit(
+        &plan,
+        &sources,
+        &request.name,
+        early.into_iter().chain(packed.trees),
+        Some(image),
+    )?;
+    Ok((
+        bridge.solve_evaluated(result.to_definition()).await?,
+        metadata,
+    ))
 }
-

@@ -5,16 +5,16 @@
 use anyhow::anyhow;
 use llb::State;
 
+use crate::buildkit_errors::{classify, Cause};
 use crate::deadline::{self, Unfinished};
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::Request;
+use crate::output::{Metadata, Output};
 use crate::selfimage;
-use crate::buildkit_errors::{classify, Cause};
 use crate::source::package;
 use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
 use modelpack::source::UrlSource;
-use crate::output::{Metadata, Output};
 
 /// Packages the files at `urls` into the requested output.
 pub async fn build_layout(
@@ -33,7 +33,16 @@ pub async fn build_layout(
         overrides: request.overrides.clone(),
         ..Default::default()
     };
-    package::layout(bridge, &image, request, output, package::Fetched::new(files, sources), &info, std::future::ready(Ok(()))).await
+    package::layout(
+        bridge,
+        &image,
+        request,
+        output,
+        package::Fetched::new(files, sources),
+        &info,
+        std::future::ready(Ok(())),
+    )
+    .await
 }
 
 /// The files at `urls` kept by the request's patterns, one state each.
@@ -43,7 +52,10 @@ pub async fn fetch(
     urls: &[UrlSource],
 ) -> Result<(Vec<PlanFile>, Vec<State>), GatewayError> {
     let image = selfimage::own_image()?;
-    let kept: Vec<&UrlSource> = urls.iter().filter(|u| request.patterns.keeps(&u.file_name)).collect();
+    let kept: Vec<&UrlSource> = urls
+        .iter()
+        .filter(|u| request.patterns.keeps(&u.file_name))
+        .collect();
     if kept.is_empty() {
         return Err(anyhow!(
             "build-args include/exclude left none of the {} URL file name(s) to fetch; check the patterns",
@@ -62,16 +74,26 @@ pub async fn fetch(
             let image = &image;
             async move {
                 let what = format!("{} from {}", u.file_name, u.host);
-                selfimage::scan_listing(bridge, image, state, &what, false).await.map_err(|e| explain_fetch_failure(u, e))
+                selfimage::scan_listing(bridge, image, state, &what, false)
+                    .await
+                    .map_err(|e| explain_fetch_failure(u, e))
             }
         })
         .collect();
-    let listings = match deadline::run_all(jobs, request.max_connections, request.download_timeout).await {
+    let listings = match deadline::run_all(jobs, request.max_connections, request.download_timeout)
+        .await
+    {
         Ok(listings) => listings,
         Err(Unfinished::Failed(_, e)) => return Err(e),
         Err(Unfinished::TimedOut(pending)) => {
-            let names: Vec<&str> = pending.iter().map(|&i| kept[i].file_name.as_str()).collect();
-            let secs = request.download_timeout.map(|d| d.as_secs()).unwrap_or_default();
+            let names: Vec<&str> = pending
+                .iter()
+                .map(|&i| kept[i].file_name.as_str())
+                .collect();
+            let secs = request
+                .download_timeout
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
             return Err(anyhow!(
                 "{}: not downloaded within {secs} s (download_timeout); the server stalled or is too slow; try again, or raise --build-arg download_timeout",
                 deadline::some_names(&names)
@@ -109,14 +131,21 @@ pub fn fetch_state(u: &UrlSource) -> State {
 /// The one file the scan of `u`'s state found, as source `source`.
 fn plan_file(u: &UrlSource, listing: Listing, source: usize) -> anyhow::Result<PlanFile> {
     let Some(f) = listing.files.into_iter().find(|f| f.path == u.file_name) else {
-        return Err(anyhow!("fetching {} gave no file {:?}; this is a bug, please report it", u.shown, u.file_name));
+        return Err(anyhow!(
+            "fetching {} gave no file {:?}; this is a bug, please report it",
+            u.shown,
+            u.file_name
+        ));
     };
     Ok(PlanFile {
         path: u.file_name.clone(),
         size: f.size,
         digest: f.digest,
         executable: false,
-        origin: Origin { source, path: format!("/{}", u.file_name) },
+        origin: Origin {
+            source,
+            path: format!("/{}", u.file_name),
+        },
         packed: None,
     })
 }
@@ -152,12 +181,17 @@ mod tests {
 
     fn source_op(state: &State) -> pb::SourceOp {
         let def = state.to_definition();
-        let ops: Vec<pb::Op> = def.def.iter().map(|b| pb::Op::decode(b.as_slice()).unwrap()).collect();
-        ops.into_iter().find_map(|o| match o.op {
-            Some(Kind::Source(s)) => Some(s),
-            _ => None,
-        })
-        .expect("an http source")
+        let ops: Vec<pb::Op> = def
+            .def
+            .iter()
+            .map(|b| pb::Op::decode(b.as_slice()).unwrap())
+            .collect();
+        ops.into_iter()
+            .find_map(|o| match o.op {
+                Some(Kind::Source(s)) => Some(s),
+                _ => None,
+            })
+            .expect("an http source")
     }
 
     fn urls(source: &str) -> Vec<UrlSource> {
@@ -171,11 +205,18 @@ mod tests {
         modelpack::urlsource::apply_checksums(&mut u, &sha).unwrap();
         let state = fetch_state(&u[0]);
         let src = source_op(&state);
-        assert_eq!(src.identifier, "https://user:pw@h.example/d/My%20Model.gguf?x=1");
+        assert_eq!(
+            src.identifier,
+            "https://user:pw@h.example/d/My%20Model.gguf?x=1"
+        );
         assert_eq!(src.attrs["http.filename"], "My Model.gguf");
         assert_eq!(src.attrs["http.checksum"], sha);
         let def = state.to_definition();
-        let name = def.metadata.values().find_map(|m| m.description.get("llb.customname")).unwrap();
+        let name = def
+            .metadata
+            .values()
+            .find_map(|m| m.description.get("llb.customname"))
+            .unwrap();
         assert_eq!(name, "fetch My Model.gguf from h.example");
         let plain = source_op(&fetch_state(&urls("http://h/a.bin")[0]));
         assert!(!plain.attrs.contains_key("http.checksum"));
@@ -183,24 +224,41 @@ mod tests {
 
     #[test]
     fn source_url_is_the_single_url_without_credentials() {
-        assert_eq!(source_url(&urls("https://u:p@h/a.gguf?v=2")).as_deref(), Some("https://h/a.gguf?v=2"));
+        assert_eq!(
+            source_url(&urls("https://u:p@h/a.gguf?v=2")).as_deref(),
+            Some("https://h/a.gguf?v=2")
+        );
         assert_eq!(source_url(&urls("https://h/a.gguf https://h/b.gguf")), None);
     }
 
     #[test]
     fn failures_name_the_url_and_never_the_credentials() {
         let mut u = urls("https://u:secret@h/m.gguf");
-        let explain = |u: &UrlSource, text: &str| explain_fetch_failure(u, GatewayError::Local(anyhow!("{text}"))).to_string();
-        let e = explain(&u[0], "failed to load cache key: invalid response status 404");
-        assert!(e.starts_with("https://h/m.gguf was not found (HTTP 404)"), "{e}");
+        let explain = |u: &UrlSource, text: &str| {
+            explain_fetch_failure(u, GatewayError::Local(anyhow!("{text}"))).to_string()
+        };
+        let e = explain(
+            &u[0],
+            "failed to load cache key: invalid response status 404",
+        );
+        assert!(
+            e.starts_with("https://h/m.gguf was not found (HTTP 404)"),
+            "{e}"
+        );
         assert!(!e.contains("secret"));
         assert!(explain(&u[0], "invalid response status 403").contains("refused access (HTTP 403)"));
         assert!(explain(&u[0], "invalid response status 502").contains("failed (HTTP 502)"));
-        assert!(explain(&u[0], "dial tcp: connection refused").starts_with("fetching https://h/m.gguf failed"));
+        assert!(explain(&u[0], "dial tcp: connection refused")
+            .starts_with("fetching https://h/m.gguf failed"));
         let sha = format!("sha256:{}", "cd".repeat(32));
         modelpack::urlsource::apply_checksums(&mut u, &sha).unwrap();
         let e = explain(&u[0], &format!("digest mismatch sha256:00: {sha}"));
-        assert!(e.starts_with(&format!("https://h/m.gguf: the downloaded file does not match build-arg checksum {sha}")), "{e}");
+        assert!(
+            e.starts_with(&format!(
+                "https://h/m.gguf: the downloaded file does not match build-arg checksum {sha}"
+            )),
+            "{e}"
+        );
     }
 
     #[test]
@@ -216,8 +274,17 @@ mod tests {
             }],
         };
         let f = plan_file(u, listing, 2).unwrap();
-        assert_eq!((f.path.as_str(), f.size, f.digest.as_str()), ("m.gguf", 3, "sha256:11"));
-        assert_eq!(f.origin, Origin { source: 2, path: "/m.gguf".into() });
+        assert_eq!(
+            (f.path.as_str(), f.size, f.digest.as_str()),
+            ("m.gguf", 3, "sha256:11")
+        );
+        assert_eq!(
+            f.origin,
+            Origin {
+                source: 2,
+                path: "/m.gguf".into()
+            }
+        );
         assert!(plan_file(u, Listing::default(), 0).is_err());
     }
 }

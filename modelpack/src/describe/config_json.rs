@@ -22,7 +22,12 @@ pub struct ConfigFacts {
 pub fn parse_config(json: &[u8]) -> Result<ConfigFacts> {
     let v: Value = serde_json::from_slice(json).context("not valid JSON")?;
     let obj = v.as_object().context("not a JSON object")?;
-    let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let text = |k: &str| {
+        obj.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
     let model_type = text("model_type").map(str::to_string);
     let first_arch = obj
         .get("architectures")
@@ -32,7 +37,10 @@ pub fn parse_config(json: &[u8]) -> Result<ConfigFacts> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string);
-    let precision = text("torch_dtype").or_else(|| text("dtype")).and_then(torch_dtype_precision).map(str::to_string);
+    let precision = text("torch_dtype")
+        .or_else(|| text("dtype"))
+        .and_then(torch_dtype_precision)
+        .map(str::to_string);
     let quantization = obj
         .get("quantization_config")
         .and_then(|q| q.get("quant_method"))
@@ -40,7 +48,12 @@ pub fn parse_config(json: &[u8]) -> Result<ConfigFacts> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_ascii_lowercase);
-    Ok(ConfigFacts { architecture: first_arch.or_else(|| model_type.clone()), model_type, precision, quantization })
+    Ok(ConfigFacts {
+        architecture: first_arch.or_else(|| model_type.clone()),
+        model_type,
+        precision,
+        quantization,
+    })
 }
 
 /// The spec's precision name for a torch dtype string ("bfloat16",
@@ -66,7 +79,9 @@ mod tests {
 
     #[test]
     fn describe_config_edge_cases() {
-        let c = parse_config(br#"{"architectures": [], "model_type": "gpt2", "torch_dtype": "auto"}"#).unwrap();
+        let c =
+            parse_config(br#"{"architectures": [], "model_type": "gpt2", "torch_dtype": "auto"}"#)
+                .unwrap();
         assert_eq!(c.architecture.as_deref(), Some("gpt2"));
         assert_eq!(c.precision, None);
         let c = parse_config(br#"{"architectures": [7], "dtype": "torch.float16", "quantization_config": {"quant_method": 3}}"#).unwrap();

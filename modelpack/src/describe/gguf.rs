@@ -88,7 +88,9 @@ impl<R: Read> Bounded<R> {
     fn bytes<const N: usize>(&mut self, what: &str) -> Result<[u8; N]> {
         self.need(N as u64, what)?;
         let mut b = [0u8; N];
-        self.inner.read_exact(&mut b).with_context(|| format!("reading {what} (file truncated?)"))?;
+        self.inner
+            .read_exact(&mut b)
+            .with_context(|| format!("reading {what} (file truncated?)"))?;
         self.left -= N as u64;
         Ok(b)
     }
@@ -124,7 +126,10 @@ impl<R: Read> Bounded<R> {
         }
         self.need(len, what)?;
         let mut buf = Vec::new();
-        (&mut self.inner).take(len).read_to_end(&mut buf).with_context(|| format!("reading {what}"))?;
+        (&mut self.inner)
+            .take(len)
+            .read_to_end(&mut buf)
+            .with_context(|| format!("reading {what}"))?;
         if (buf.len() as u64) < len {
             bail!("reading {what}: file truncated");
         }
@@ -190,7 +195,10 @@ fn scalar_size(ty: u32) -> Option<u64> {
 /// Reads a GGUF header (magic, version, metadata, tensor infos) from the
 /// start of a file; stops before the tensor data.
 pub fn read_header(r: impl Read) -> Result<GgufHeader> {
-    let mut r = Bounded { inner: io::BufReader::new(r), left: MAX_HEADER_BYTES };
+    let mut r = Bounded {
+        inner: io::BufReader::new(r),
+        left: MAX_HEADER_BYTES,
+    };
     let magic: [u8; 4] = r.bytes("the magic")?;
     if &magic != b"GGUF" {
         bail!("not a GGUF file (magic {magic:02x?}, expected \"GGUF\")");
@@ -215,7 +223,9 @@ pub fn read_header(r: impl Read) -> Result<GgufHeader> {
     let mut meta = GgufMetadata::default();
     let mut license_name = None;
     for i in 0..kv_count {
-        let key = r.string(&format!("metadata key #{i}"), true)?.unwrap_or_default();
+        let key = r
+            .string(&format!("metadata key #{i}"), true)?
+            .unwrap_or_default();
         let ty = r.u32(&key)?;
         let value = r.value(ty, &key, 0)?;
         match (key.as_str(), value) {
@@ -237,7 +247,9 @@ pub fn read_header(r: impl Read) -> Result<GgufHeader> {
     }
     let mut tensors = Vec::with_capacity(tensor_count.min(1024) as usize);
     for i in 0..tensor_count {
-        let name = r.string(&format!("tensor #{i} name"), true)?.unwrap_or_default();
+        let name = r
+            .string(&format!("tensor #{i} name"), true)?
+            .unwrap_or_default();
         let n_dims = r.u32(&name)?;
         if n_dims > MAX_DIMS {
             bail!("tensor {name:?}: {n_dims} dimensions, over the limit of {MAX_DIMS}");
@@ -251,9 +263,17 @@ pub fn read_header(r: impl Read) -> Result<GgufHeader> {
         }
         let ggml_type = r.u32(&name)?;
         let _offset = r.u64(&name)?;
-        tensors.push(GgufTensor { name, elements, ggml_type });
+        tensors.push(GgufTensor {
+            name,
+            elements,
+            ggml_type,
+        });
     }
-    Ok(GgufHeader { version, metadata: meta, tensors })
+    Ok(GgufHeader {
+        version,
+        metadata: meta,
+        tensors,
+    })
 }
 
 /// llama.cpp's name of a `general.file_type` (`llama_ftype`) number, as
@@ -413,8 +433,18 @@ mod tests {
         }
         assert!(err(&w.0).contains("nested"));
         assert!(err(b"GGML\x03\0\0\0").contains("not a GGUF"));
-        assert!(err(&W::default().u32(u32::from_le_bytes(*b"GGUF")).u32(1).u64(0).u64(0).0).contains("version 1"));
-        assert!(err(&W::default().u32(u32::from_le_bytes(*b"GGUF")).u32(3 << 24).0).contains("big-endian"));
+        assert!(err(&W::default()
+            .u32(u32::from_le_bytes(*b"GGUF"))
+            .u32(1)
+            .u64(0)
+            .u64(0)
+            .0)
+        .contains("version 1"));
+        assert!(err(&W::default()
+            .u32(u32::from_le_bytes(*b"GGUF"))
+            .u32(3 << 24)
+            .0)
+        .contains("big-endian"));
         assert!(err(b"GGU").contains("truncated"));
         // Truncated tensor info, too many dims, overflowing dims, bad types.
         assert!(err(&W::head(1, 0).str("t").u32(2).u64(4).0).contains("truncated"));
@@ -423,31 +453,63 @@ mod tests {
         let w = (0..8).fold(w, |w, _| w.u64(u64::MAX));
         assert!(err(&w.u32(0).u64(0).0).contains("overflows"));
         assert!(err(&W::head(0, 1).str("k").u32(13).0).contains("unknown value type"));
-        assert!(err(&W::head(0, 1).str("k").u32(9).u32(77).u64(1).0).contains("unknown array item type"));
+        assert!(err(&W::head(0, 1).str("k").u32(9).u32(77).u64(1).0)
+            .contains("unknown array item type"));
     }
 
     #[test]
     fn describe_gguf_small() {
         let w = W::head(1, 5)
-            .str("general.architecture").u32(8).str("qwen2")
-            .str("general.license.name").u32(8).str("mit")
-            .str("general.file_type").u32(4).u32(18)
-            .str("split.count").u32(2).u32(0).0;
+            .str("general.architecture")
+            .u32(8)
+            .str("qwen2")
+            .str("general.license.name")
+            .u32(8)
+            .str("mit")
+            .str("general.file_type")
+            .u32(4)
+            .u32(18)
+            .str("split.count")
+            .u32(2)
+            .u32(0)
+            .0;
         // u16 split.count = 0 then the next key; build it by hand.
         let mut bytes = w;
         bytes.truncate(bytes.len() - 4);
         bytes.extend_from_slice(&3u16.to_le_bytes());
         let rest = W::default()
-            .str("tokenizer.ggml.tokens").u32(9).u32(8).u64(2).str("a").str("bc")
-            .str("t").u32(2).u64(3).u64(5).u32(12).u64(0).0;
+            .str("tokenizer.ggml.tokens")
+            .u32(9)
+            .u32(8)
+            .u64(2)
+            .str("a")
+            .str("bc")
+            .str("t")
+            .u32(2)
+            .u64(3)
+            .u64(5)
+            .u32(12)
+            .u64(0)
+            .0;
         bytes.extend_from_slice(&rest);
         let h = read_header(&bytes[..]).unwrap();
         assert_eq!(h.metadata.architecture.as_deref(), Some("qwen2"));
         assert_eq!(h.metadata.license.as_deref(), Some("mit"));
         assert_eq!(h.metadata.file_type, Some(18));
         assert_eq!(h.metadata.split_count, Some(3));
-        assert_eq!(h.tensors, vec![GgufTensor { name: "t".into(), elements: 15, ggml_type: 12 }]);
+        assert_eq!(
+            h.tensors,
+            vec![GgufTensor {
+                name: "t".into(),
+                elements: 15,
+                ggml_type: 12
+            }]
+        );
         assert_eq!(file_type_name(18), Some("Q6_K"));
-        assert!(file_type_is_quantized(18) && !file_type_is_quantized(32) && !file_type_is_quantized(1024));
+        assert!(
+            file_type_is_quantized(18)
+                && !file_type_is_quantized(32)
+                && !file_type_is_quantized(1024)
+        );
     }
 }

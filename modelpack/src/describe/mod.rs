@@ -26,10 +26,10 @@ pub mod model_card;
 pub mod params;
 pub mod safetensors;
 
+use crate::config::is_param_size;
 use config_json::parse_config;
 use gguf::{file_type_name, GgufHeader};
 use model_card::parse_model_card;
-use crate::config::is_param_size;
 use params::{format_param_size, ggml_precision, precision_from_counts, safetensors_precision};
 use safetensors::parse_index;
 
@@ -104,20 +104,30 @@ pub struct FileInput {
 
 impl FileInput {
     /// A file opened by `open` (called at most once or twice, read from the start).
-    pub fn new(path: impl Into<String>, open: impl Fn() -> io::Result<Box<dyn Read>> + 'static) -> Self {
-        FileInput { path: path.into(), open: Box::new(open) }
+    pub fn new(
+        path: impl Into<String>,
+        open: impl Fn() -> io::Result<Box<dyn Read>> + 'static,
+    ) -> Self {
+        FileInput {
+            path: path.into(),
+            open: Box::new(open),
+        }
     }
 
     /// The file `root/path` on disk.
     pub fn on_disk(root: &Path, path: &str) -> Self {
         let full: PathBuf = root.join(path);
-        FileInput::new(path, move || Ok(Box::new(std::fs::File::open(&full)?) as Box<dyn Read>))
+        FileInput::new(path, move || {
+            Ok(Box::new(std::fs::File::open(&full)?) as Box<dyn Read>)
+        })
     }
 
     /// A file held in memory.
     pub fn from_bytes(path: impl Into<String>, bytes: impl Into<Arc<[u8]>>) -> Self {
         let bytes: Arc<[u8]> = bytes.into();
-        FileInput::new(path, move || Ok(Box::new(io::Cursor::new(bytes.clone())) as Box<dyn Read>))
+        FileInput::new(path, move || {
+            Ok(Box::new(io::Cursor::new(bytes.clone())) as Box<dyn Read>)
+        })
     }
 
     /// Opens the bytes from the start.
@@ -187,7 +197,12 @@ pub fn wants(path: &str, is_weight: bool) -> bool {
 pub fn selection(files: &[crate::plan::PlanFile]) -> Vec<&crate::plan::PlanFile> {
     files
         .iter()
-        .filter(|f| wants(&f.path, crate::mediatype::classify(&f.path, f.size).0 == crate::mediatype::Kind::Weight))
+        .filter(|f| {
+            wants(
+                &f.path,
+                crate::mediatype::classify(&f.path, f.size).0 == crate::mediatype::Kind::Weight,
+            )
+        })
         .collect()
 }
 
@@ -242,7 +257,11 @@ fn basename(path: &str) -> &str {
 
 fn read_limited(f: &FileInput, max: u64, truncate: bool) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    f.open().context("opening")?.take(max + 1).read_to_end(&mut buf).context("reading")?;
+    f.open()
+        .context("opening")?
+        .take(max + 1)
+        .read_to_end(&mut buf)
+        .context("reading")?;
     if buf.len() as u64 > max {
         if !truncate {
             bail!("larger than the {max}-byte limit");
@@ -256,18 +275,35 @@ fn read_limited(f: &FileInput, max: u64, truncate: bool) -> Result<Vec<u8>> {
 /// which source wins when sources disagree.
 pub fn describe(files: &[FileInput]) -> Description {
     let mut errors = Vec::new();
-    let mut fail = |path: &str, error: anyhow::Error| errors.push(FileError { path: path.to_string(), error });
+    let mut fail = |path: &str, error: anyhow::Error| {
+        errors.push(FileError {
+            path: path.to_string(),
+            error,
+        })
+    };
 
     // Format: all weight files must agree.
-    let formats: BTreeSet<&str> = files.iter().filter_map(|f| weight_format(&f.path)).collect();
-    let format = (formats.len() == 1).then(|| formats.iter().next().map(|s| s.to_string())).flatten();
+    let formats: BTreeSet<&str> = files
+        .iter()
+        .filter_map(|f| weight_format(&f.path))
+        .collect();
+    let format = (formats.len() == 1)
+        .then(|| formats.iter().next().map(|s| s.to_string()))
+        .flatten();
 
     // safetensors headers and indexes.
     let mut st_counts: BTreeMap<Option<&'static str>, u128> = BTreeMap::new();
     let mut st_seen = BTreeSet::new();
     let mut st_ok = true;
-    for f in files.iter().filter(|f| weight_format(&f.path) == Some("safetensors")) {
-        match f.open().context("opening").and_then(safetensors::read_header) {
+    for f in files
+        .iter()
+        .filter(|f| weight_format(&f.path) == Some("safetensors"))
+    {
+        match f
+            .open()
+            .context("opening")
+            .and_then(safetensors::read_header)
+        {
             Ok(h) => {
                 for (dtype, n) in h.elements_by_dtype {
                     let slot = st_counts.entry(safetensors_precision(&dtype)).or_insert(0);
@@ -281,13 +317,28 @@ pub fn describe(files: &[FileInput]) -> Description {
             }
         }
     }
-    for f in files.iter().filter(|f| basename(&f.path).ends_with(".safetensors.index.json")) {
-        let dir = clean(&f.path).rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default();
+    for f in files
+        .iter()
+        .filter(|f| basename(&f.path).ends_with(".safetensors.index.json"))
+    {
+        let dir = clean(&f.path)
+            .rsplit_once('/')
+            .map(|(d, _)| format!("{d}/"))
+            .unwrap_or_default();
         match read_limited(f, MAX_JSON_BYTES, false).and_then(|b| parse_index(&b)) {
             Ok(index) => {
-                if let Some(missing) = index.shards.iter().find(|s| !st_seen.contains(&format!("{dir}{s}"))) {
+                if let Some(missing) = index
+                    .shards
+                    .iter()
+                    .find(|s| !st_seen.contains(&format!("{dir}{s}")))
+                {
                     st_ok = false;
-                    fail(&f.path, anyhow::anyhow!("lists shard {missing:?}, which is not among the files read"));
+                    fail(
+                        &f.path,
+                        anyhow::anyhow!(
+                            "lists shard {missing:?}, which is not among the files read"
+                        ),
+                    );
                 }
             }
             Err(e) => fail(&f.path, e.context("reading the safetensors index")),
@@ -297,7 +348,10 @@ pub fn describe(files: &[FileInput]) -> Description {
     // GGUF headers.
     let mut ggufs: Vec<(&str, GgufHeader)> = Vec::new();
     let mut gguf_ok = true;
-    for f in files.iter().filter(|f| weight_format(&f.path) == Some("gguf")) {
+    for f in files
+        .iter()
+        .filter(|f| weight_format(&f.path) == Some("gguf"))
+    {
         match f.open().context("opening").and_then(gguf::read_header) {
             Ok(h) => ggufs.push((&f.path, h)),
             Err(e) => {
@@ -312,21 +366,36 @@ pub fn describe(files: &[FileInput]) -> Description {
         [] => false,
         [(path, h)] => match h.metadata.split_count {
             Some(n) if n > 1 => {
-                fail(path, anyhow::anyhow!("is one of {n} split files, but only 1 was given"));
+                fail(
+                    path,
+                    anyhow::anyhow!("is one of {n} split files, but only 1 was given"),
+                );
                 false
             }
             _ => true,
         },
         many => {
-            let counts: BTreeSet<Option<u64>> = many.iter().map(|(_, h)| h.metadata.split_count).collect();
-            let nos: BTreeSet<Option<u64>> = many.iter().map(|(_, h)| h.metadata.split_no).collect();
+            let counts: BTreeSet<Option<u64>> =
+                many.iter().map(|(_, h)| h.metadata.split_count).collect();
+            let nos: BTreeSet<Option<u64>> =
+                many.iter().map(|(_, h)| h.metadata.split_no).collect();
             let n = many.len() as u64;
             let want: BTreeSet<Option<u64>> = (0..n).map(Some).collect();
             match counts.iter().next() {
                 Some(Some(c)) if counts.len() == 1 && *c == n && nos == want => true,
                 Some(Some(c)) if counts.len() == 1 && *c > 1 => {
                     let given: Vec<u64> = nos.iter().flatten().copied().collect();
-                    fail(many[0].0, anyhow::anyhow!("split.count is {c}, but the files given have split.no {}", given.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")));
+                    fail(
+                        many[0].0,
+                        anyhow::anyhow!(
+                            "split.count is {c}, but the files given have split.no {}",
+                            given
+                                .iter()
+                                .map(u64::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
                     false
                 }
                 // Several separate GGUF models (e.g. two quantizations): no single count.
@@ -360,25 +429,36 @@ pub fn describe(files: &[FileInput]) -> Description {
     let total: u128 = counts.values().fold(0u128, |a, &n| a.saturating_add(n));
 
     // config.json and the model card, at the model root.
-    let config = files.iter().find(|f| clean(&f.path) == "config.json").and_then(|f| {
-        read_limited(f, MAX_JSON_BYTES, false)
-            .and_then(|b| parse_config(&b))
-            .map_err(|e| fail(&f.path, e.context("reading config.json")))
-            .ok()
-    });
+    let config = files
+        .iter()
+        .find(|f| clean(&f.path) == "config.json")
+        .and_then(|f| {
+            read_limited(f, MAX_JSON_BYTES, false)
+                .and_then(|b| parse_config(&b))
+                .map_err(|e| fail(&f.path, e.context("reading config.json")))
+                .ok()
+        });
     let config = config.unwrap_or_default();
-    let card = files.iter().find(|f| clean(&f.path).eq_ignore_ascii_case("readme.md")).and_then(|f| {
-        read_limited(f, MAX_CARD_BYTES, true)
-            .and_then(|b| parse_model_card(&String::from_utf8_lossy(&b)))
-            .map_err(|e| fail(&f.path, e.context("reading the model card")))
-            .ok()
-    });
+    let card = files
+        .iter()
+        .find(|f| clean(&f.path).eq_ignore_ascii_case("readme.md"))
+        .and_then(|f| {
+            read_limited(f, MAX_CARD_BYTES, true)
+                .and_then(|b| parse_model_card(&String::from_utf8_lossy(&b)))
+                .map_err(|e| fail(&f.path, e.context("reading the model card")))
+                .ok()
+        });
     let card = card.unwrap_or_default();
 
     let non_empty = |v: Vec<String>| (!v.is_empty()).then_some(v);
-    let size_label = gguf_meta.size_label.clone().filter(|s| gguf_single && is_param_size(s));
-    let gguf_quant =
-        gguf_meta.file_type.filter(|&t| counted_gguf && gguf::file_type_is_quantized(t)).and_then(file_type_name);
+    let size_label = gguf_meta
+        .size_label
+        .clone()
+        .filter(|s| gguf_single && is_param_size(s));
+    let gguf_quant = gguf_meta
+        .file_type
+        .filter(|&t| counted_gguf && gguf::file_type_is_quantized(t))
+        .and_then(file_type_name);
     let facts = ModelFacts {
         architecture: config.architecture.or(gguf_meta.architecture),
         format,
@@ -400,7 +480,11 @@ pub fn describe(files: &[FileInput]) -> Description {
 /// Checks that a model path stays under the source directory.
 fn safe_relative(path: &str) -> Result<()> {
     let p = Path::new(path);
-    if path.is_empty() || !p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+    if path.is_empty()
+        || !p
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
         bail!("path {path:?} must be relative and stay inside the model directory");
     }
     Ok(())
@@ -430,10 +514,13 @@ pub fn run(args: &[String]) -> Result<()> {
             let (Some(format), Some(p)) = (rest.next(), rest.next()) else {
                 bail!("usage: {LAYER_FLAG} FORMAT PATH");
             };
-            let format = crate::LayerPackaging::from_suffix(format).with_context(|| format!("unknown layer format {format:?}"))?;
+            let format = crate::LayerPackaging::from_suffix(format)
+                .with_context(|| format!("unknown layer format {format:?}"))?;
             safe_relative(p)?;
             let full = root.join(p);
-            files.push(FileInput::new(p.as_str(), move || crate::pack::open_layer_file(&full, format).map(|(_, r)| r)));
+            files.push(FileInput::new(p.as_str(), move || {
+                crate::pack::open_layer_file(&full, format).map(|(_, r)| r)
+            }));
             continue;
         }
         safe_relative(p)?;
@@ -448,7 +535,8 @@ pub fn run(args: &[String]) -> Result<()> {
             return Err(anyhow::Error::new(e).context("describing the model"));
         }
     }
-    let mut json = serde_json::to_vec_pretty(&description.facts).context("encoding the model facts")?;
+    let mut json =
+        serde_json::to_vec_pretty(&description.facts).context("encoding the model facts")?;
     json.push(b'\n');
     std::fs::write(out, json).with_context(|| format!("writing {out}"))?;
     Ok(())

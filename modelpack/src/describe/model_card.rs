@@ -55,13 +55,18 @@ pub fn parse_model_card(text: &str) -> Result<CardFacts> {
     let strings = |v: Option<&Value>| -> Vec<String> {
         match v {
             Some(Value::String(s)) => vec![s.trim().to_string()],
-            Some(Value::Sequence(items)) => {
-                items.iter().filter_map(Value::as_str).map(|s| s.trim().to_string()).collect()
-            }
+            Some(Value::Sequence(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| s.trim().to_string())
+                .collect(),
             _ => Vec::new(),
         }
     };
-    let license_name = get("license_name").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let license_name = get("license_name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     let mut licenses = Vec::new();
     for l in strings(get("license")) {
         let l = if l == "other" {
@@ -82,8 +87,13 @@ pub fn parse_model_card(text: &str) -> Result<CardFacts> {
             languages.push(l);
         }
     }
-    let pipeline_tag = get("pipeline_tag").and_then(Value::as_str).map(|s| s.trim().to_string());
-    let (inputs, outputs) = pipeline_tag.as_deref().and_then(modalities).unwrap_or((&[], &[]));
+    let pipeline_tag = get("pipeline_tag")
+        .and_then(Value::as_str)
+        .map(|s| s.trim().to_string());
+    let (inputs, outputs) = pipeline_tag
+        .as_deref()
+        .and_then(modalities)
+        .unwrap_or((&[], &[]));
     Ok(CardFacts {
         licenses,
         languages,
@@ -103,7 +113,9 @@ pub fn parse_model_card(text: &str) -> Result<CardFacts> {
 /// feature extraction and sentence similarity output `embedding`; object
 /// detection outputs `other` (boxes); segmentation, depth and mask
 /// generation output `image`.
-pub fn modalities(pipeline_tag: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
+pub fn modalities(
+    pipeline_tag: &str,
+) -> Option<(&'static [&'static str], &'static [&'static str])> {
     const TEXT: &[&str] = &["text"];
     const IMAGE: &[&str] = &["image"];
     const AUDIO: &[&str] = &["audio"];
@@ -112,19 +124,31 @@ pub fn modalities(pipeline_tag: &str) -> Option<(&'static [&'static str], &'stat
     const OTHER: &[&str] = &["other"];
     const TEXT_IMAGE: &[&str] = &["text", "image"];
     Some(match pipeline_tag {
-        "text-generation" | "text2text-generation" | "fill-mask" | "summarization" | "translation"
-        | "question-answering" | "table-question-answering" | "conversational" | "text-classification"
-        | "token-classification" | "zero-shot-classification" => (TEXT, TEXT),
+        "text-generation"
+        | "text2text-generation"
+        | "fill-mask"
+        | "summarization"
+        | "translation"
+        | "question-answering"
+        | "table-question-answering"
+        | "conversational"
+        | "text-classification"
+        | "token-classification"
+        | "zero-shot-classification" => (TEXT, TEXT),
         "feature-extraction" | "sentence-similarity" => (TEXT, EMBEDDING),
         "automatic-speech-recognition" | "audio-classification" => (AUDIO, TEXT),
         "text-to-speech" | "text-to-audio" => (TEXT, AUDIO),
         "audio-to-audio" => (AUDIO, AUDIO),
         "image-classification" | "image-to-text" => (IMAGE, TEXT),
-        "zero-shot-image-classification" | "image-text-to-text" | "visual-question-answering"
+        "zero-shot-image-classification"
+        | "image-text-to-text"
+        | "visual-question-answering"
         | "document-question-answering" => (TEXT_IMAGE, TEXT),
         "image-feature-extraction" => (IMAGE, EMBEDDING),
         "text-to-image" => (TEXT, IMAGE),
-        "image-to-image" | "image-segmentation" | "depth-estimation" | "mask-generation" => (IMAGE, IMAGE),
+        "image-to-image" | "image-segmentation" | "depth-estimation" | "mask-generation" => {
+            (IMAGE, IMAGE)
+        }
         "object-detection" => (IMAGE, OTHER),
         "text-to-video" => (TEXT, VIDEO),
         "image-to-video" => (IMAGE, VIDEO),
@@ -141,11 +165,17 @@ mod tests {
     fn describe_front_matter_edges() {
         assert_eq!(front_matter("# hi\n---\n").unwrap(), None);
         assert_eq!(front_matter("").unwrap(), None);
-        assert_eq!(front_matter("---\r\na: 1\r\n---\r\nrest").unwrap(), Some("a: 1\r\n"));
+        assert_eq!(
+            front_matter("---\r\na: 1\r\n---\r\nrest").unwrap(),
+            Some("a: 1\r\n")
+        );
         assert_eq!(front_matter("\u{feff}---\n---\n").unwrap(), Some(""));
         assert!(front_matter("---\na: 1\n").is_err());
         assert!(parse_model_card("---\n: [\n---\n").is_err());
-        assert_eq!(parse_model_card("---\n- a\n---\n").unwrap(), CardFacts::default());
+        assert_eq!(
+            parse_model_card("---\n- a\n---\n").unwrap(),
+            CardFacts::default()
+        );
         // Aliases do not blow up.
         let bomb = "---\na: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n---\n";
         let _ = parse_model_card(bomb);
@@ -154,7 +184,13 @@ mod tests {
     #[test]
     fn describe_modalities_in_enum() {
         let allowed = ["text", "image", "audio", "video", "embedding", "other"];
-        for tag in ["text-generation", "image-text-to-text", "object-detection", "text-to-video", "feature-extraction"] {
+        for tag in [
+            "text-generation",
+            "image-text-to-text",
+            "object-detection",
+            "text-to-video",
+            "feature-extraction",
+        ] {
             let (i, o) = modalities(tag).unwrap();
             assert!(i.iter().chain(o).all(|m| allowed.contains(m)), "{tag}");
         }

@@ -76,7 +76,9 @@ pub fn ggml_precision(ggml_type: u32) -> Option<&'static str> {
 }
 
 fn is_float(precision: &str) -> bool {
-    precision.starts_with("float") || precision.starts_with("bfloat") || precision.starts_with("complex")
+    precision.starts_with("float")
+        || precision.starts_with("bfloat")
+        || precision.starts_with("complex")
 }
 
 /// The `precision` value from element counts per precision name, where the
@@ -89,15 +91,22 @@ fn is_float(precision: &str) -> bool {
 /// them dominates, and then only that one, first (an int8-quantized model
 /// is "int8,float16"). Zero counts are ignored.
 pub fn precision_from_counts(counts: &BTreeMap<Option<&'static str>, u128>) -> Option<String> {
-    let mut entries: Vec<(Option<&'static str>, u128)> =
-        counts.iter().filter(|(_, &n)| n > 0).map(|(&k, &n)| (k, n)).collect();
+    let mut entries: Vec<(Option<&'static str>, u128)> = counts
+        .iter()
+        .filter(|(_, &n)| n > 0)
+        .map(|(&k, &n)| (k, n))
+        .collect();
     entries.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let dominant = entries.first()?.0?;
     let mut out: Vec<&str> = Vec::new();
     if !is_float(dominant) {
         out.push(dominant);
     }
-    out.extend(entries.iter().filter_map(|(k, _)| k.filter(|p| is_float(p))));
+    out.extend(
+        entries
+            .iter()
+            .filter_map(|(k, _)| k.filter(|p| is_float(p))),
+    );
     Some(out.join(","))
 }
 
@@ -124,7 +133,10 @@ mod tests {
             (1_000_000_000_000_000, "1Q"),
         ] {
             assert_eq!(format_param_size(n).as_deref(), Some(want), "for {n}");
-            assert!(crate::config::is_param_size(want), "{want} is in the spec's form");
+            assert!(
+                crate::config::is_param_size(want),
+                "{want} is in the spec's form"
+            );
         }
         assert_eq!(format_param_size(49), None, "rounds to 0K");
         assert_eq!(format_param_size(0), None);
@@ -138,15 +150,29 @@ mod tests {
 
     #[test]
     fn describe_precision_rules() {
-        let c = counts(&[(Some("float16"), 256), (Some("float32"), 128), (Some("int64"), 32)]);
-        assert_eq!(precision_from_counts(&c).as_deref(), Some("float16,float32"));
-        let c = counts(&[(Some("int8"), 1000), (Some("float16"), 10), (Some("bool"), 5)]);
+        let c = counts(&[
+            (Some("float16"), 256),
+            (Some("float32"), 128),
+            (Some("int64"), 32),
+        ]);
+        assert_eq!(
+            precision_from_counts(&c).as_deref(),
+            Some("float16,float32")
+        );
+        let c = counts(&[
+            (Some("int8"), 1000),
+            (Some("float16"), 10),
+            (Some("bool"), 5),
+        ]);
         assert_eq!(precision_from_counts(&c).as_deref(), Some("int8,float16"));
         let c = counts(&[(Some("int64"), 10), (Some("uint8"), 3)]);
         assert_eq!(precision_from_counts(&c).as_deref(), Some("int64"));
         let c = counts(&[(None, 1000), (Some("float32"), 10)]);
         assert_eq!(precision_from_counts(&c), None);
         assert_eq!(precision_from_counts(&counts(&[])), None);
-        assert_eq!(precision_from_counts(&counts(&[(Some("float32"), 0)])), None);
+        assert_eq!(
+            precision_from_counts(&counts(&[(Some("float32"), 0)])),
+            None
+        );
     }
 }

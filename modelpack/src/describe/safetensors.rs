@@ -25,7 +25,9 @@ pub struct SafetensorsHeader {
 impl SafetensorsHeader {
     /// Total element count over all tensors (None on overflow).
     pub fn total_elements(&self) -> Option<u128> {
-        self.elements_by_dtype.values().try_fold(0u128, |a, &n| a.checked_add(n))
+        self.elements_by_dtype
+            .values()
+            .try_fold(0u128, |a, &n| a.checked_add(n))
     }
 }
 
@@ -39,15 +41,23 @@ struct TensorInfo {
 /// Reads the header from the start of a safetensors file.
 pub fn read_header(mut r: impl Read) -> Result<SafetensorsHeader> {
     let mut len_bytes = [0u8; 8];
-    r.read_exact(&mut len_bytes).context("reading the 8-byte header length (file shorter than 8 bytes?)")?;
+    r.read_exact(&mut len_bytes)
+        .context("reading the 8-byte header length (file shorter than 8 bytes?)")?;
     let len = u64::from_le_bytes(len_bytes);
     if len > MAX_HEADER_LEN {
-        bail!("header length {len} is over the {MAX_HEADER_LEN}-byte limit (not a safetensors file?)");
+        bail!(
+            "header length {len} is over the {MAX_HEADER_LEN}-byte limit (not a safetensors file?)"
+        );
     }
     let mut header = Vec::new();
-    r.take(len).read_to_end(&mut header).context("reading the JSON header")?;
+    r.take(len)
+        .read_to_end(&mut header)
+        .context("reading the JSON header")?;
     if (header.len() as u64) < len {
-        bail!("header length {len} is larger than the rest of the file ({} bytes)", header.len());
+        bail!(
+            "header length {len} is larger than the rest of the file ({} bytes)",
+            header.len()
+        );
     }
     parse_header_json(&header)
 }
@@ -60,8 +70,10 @@ pub fn parse_header_json(json: &[u8]) -> Result<SafetensorsHeader> {
     for (name, value) in map {
         if name == "__metadata__" {
             if let serde_json::Value::Object(m) = value {
-                out.metadata =
-                    m.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string()))).collect();
+                out.metadata = m
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
+                    .collect();
             }
             continue;
         }
@@ -75,9 +87,20 @@ pub fn parse_header_json(json: &[u8]) -> Result<SafetensorsHeader> {
             .shape
             .iter()
             .try_fold(1u128, |a, &d| a.checked_mul(u128::from(d)))
-            .with_context(|| format!("tensor {name:?}: shape [{}] overflows", info.shape.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")))?;
+            .with_context(|| {
+                format!(
+                    "tensor {name:?}: shape [{}] overflows",
+                    info.shape
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
         let total = out.elements_by_dtype.entry(info.dtype).or_insert(0);
-        *total = total.checked_add(elements).context("element count overflows")?;
+        *total = total
+            .checked_add(elements)
+            .context("element count overflows")?;
         out.tensor_count += 1;
     }
     Ok(out)
@@ -107,13 +130,20 @@ struct IndexMetadata {
 
 /// Parses a `model.safetensors.index.json`.
 pub fn parse_index(json: &[u8]) -> Result<SafetensorsIndex> {
-    let index: IndexJson = serde_json::from_slice(json).context("not a safetensors index (needs a weight_map object)")?;
+    let index: IndexJson = serde_json::from_slice(json)
+        .context("not a safetensors index (needs a weight_map object)")?;
     // Some writers store total_size as a float.
-    let total_size = index
-        .metadata
-        .and_then(|m| m.total_size)
-        .and_then(|v| v.as_u64().or_else(|| v.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64)));
-    Ok(SafetensorsIndex { total_size, shards: index.weight_map.into_values().collect() })
+    let total_size = index.metadata.and_then(|m| m.total_size).and_then(|v| {
+        v.as_u64().or_else(|| {
+            v.as_f64()
+                .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                .map(|f| f as u64)
+        })
+    });
+    Ok(SafetensorsIndex {
+        total_size,
+        shards: index.weight_map.into_values().collect(),
+    })
 }
 
 #[cfg(test)]
@@ -131,7 +161,10 @@ mod tests {
         let err = read_header(&file(1 << 63, b"{}")[..]).unwrap_err();
         assert!(format!("{err:#}").contains("limit"), "{err:#}");
         let err = read_header(&file(1000, b"{}")[..]).unwrap_err();
-        assert!(format!("{err:#}").contains("larger than the rest"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("larger than the rest"),
+            "{err:#}"
+        );
         let err = read_header(&file(5, b"hello")[..]).unwrap_err();
         assert!(format!("{err:#}").contains("not a JSON object"), "{err:#}");
         let json = br#"{"t":{"dtype":"F32","shape":[18446744073709551615,18446744073709551615,18446744073709551615],"data_offsets":[0,0]}}"#;

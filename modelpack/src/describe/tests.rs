@@ -48,11 +48,17 @@ fn describe_single_safetensors() {
 
 #[test]
 fn describe_sharded_safetensors() {
-    let shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"];
+    let shards = [
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+    ];
     let all: Vec<FileInput> = shards
         .iter()
         .map(|s| file(&format!("sub/{s}"), &format!("sharded/{s}")))
-        .chain([file("sub/model.safetensors.index.json", "sharded/model.safetensors.index.json")])
+        .chain([file(
+            "sub/model.safetensors.index.json",
+            "sharded/model.safetensors.index.json",
+        )])
         .collect();
     let d = describe(&all);
     assert!(d.errors.is_empty(), "{:?}", d.errors);
@@ -62,18 +68,33 @@ fn describe_sharded_safetensors() {
     assert_eq!(d.facts.precision.as_deref(), Some("float16"));
 
     let index = parse_index(&fixture("sharded/model.safetensors.index.json")).unwrap();
-    assert_eq!(index.shards.iter().map(String::as_str).collect::<Vec<_>>(), shards);
+    assert_eq!(
+        index.shards.iter().map(String::as_str).collect::<Vec<_>>(),
+        shards
+    );
     assert_eq!(index.total_size, Some(((10 * 10 + 5 + 7 * 3) * 2) as u64));
 
     // A shard missing from the files: an error naming the index, no count.
     let partial = [
-        file("sub/model-00001-of-00002.safetensors", "sharded/model-00001-of-00002.safetensors"),
-        file("sub/model.safetensors.index.json", "sharded/model.safetensors.index.json"),
+        file(
+            "sub/model-00001-of-00002.safetensors",
+            "sharded/model-00001-of-00002.safetensors",
+        ),
+        file(
+            "sub/model.safetensors.index.json",
+            "sharded/model.safetensors.index.json",
+        ),
     ];
     let d = describe(&partial);
     assert_eq!(d.errors.len(), 1);
     assert_eq!(d.errors[0].path, "sub/model.safetensors.index.json");
-    assert!(d.errors[0].to_string().contains("model-00002-of-00002.safetensors"), "{}", d.errors[0]);
+    assert!(
+        d.errors[0]
+            .to_string()
+            .contains("model-00002-of-00002.safetensors"),
+        "{}",
+        d.errors[0]
+    );
     assert_eq!(d.facts.param_size, None);
     assert_eq!(d.facts.precision, None);
 }
@@ -94,7 +115,13 @@ fn describe_bf16_and_bad_file() {
     ]);
     assert_eq!(d.errors.len(), 1);
     assert_eq!(d.errors[0].path, "b.safetensors");
-    assert!(d.errors[0].to_string().starts_with("b.safetensors: reading the safetensors header: "), "{}", d.errors[0]);
+    assert!(
+        d.errors[0]
+            .to_string()
+            .starts_with("b.safetensors: reading the safetensors header: "),
+        "{}",
+        d.errors[0]
+    );
     assert_eq!(d.facts.param_size, None);
     assert_eq!(d.facts.format.as_deref(), Some("safetensors"));
 }
@@ -108,8 +135,17 @@ fn describe_gguf_with_metadata() {
     assert_eq!(m.basename.as_deref(), Some("tiny-llama"));
     assert_eq!(m.size_label.as_deref(), Some("400"));
     assert_eq!(m.file_type, Some(15));
-    let got: Vec<(&str, u128, Option<&str>)> =
-        h.tensors.iter().map(|t| (t.name.as_str(), t.elements, gguf::ggml_type_name(t.ggml_type))).collect();
+    let got: Vec<(&str, u128, Option<&str>)> = h
+        .tensors
+        .iter()
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.elements,
+                gguf::ggml_type_name(t.ggml_type),
+            )
+        })
+        .collect();
     assert_eq!(
         got,
         [
@@ -157,7 +193,10 @@ fn describe_split_gguf() {
     let d = describe(&[file(names[1], names[1]), file(names[0], names[0])]);
     assert!(d.errors.is_empty(), "{:?}", d.errors);
     assert_eq!(d.facts.param_count, Some(prod(&[4, 4]) + prod(&[8])));
-    assert_eq!(d.facts.param_size, format_param_size(prod(&[4, 4]) + prod(&[8])));
+    assert_eq!(
+        d.facts.param_size,
+        format_param_size(prod(&[4, 4]) + prod(&[8]))
+    );
     assert_eq!(d.facts.precision.as_deref(), Some("float32"));
     assert_eq!(d.facts.quantization, None, "ALL_F32 is not a quantization");
     assert_eq!(d.facts.name.as_deref(), Some("Tiny Split"));
@@ -179,9 +218,18 @@ fn describe_split_gguf() {
 fn describe_hostile_gguf_names_file() {
     let mut bytes = fixture("model.gguf");
     bytes.truncate(100);
-    let d = describe(&[FileInput::from_bytes("m/bad.gguf", bytes), file("m/README.md", "README_license.md")]);
+    let d = describe(&[
+        FileInput::from_bytes("m/bad.gguf", bytes),
+        file("m/README.md", "README_license.md"),
+    ]);
     assert_eq!(d.errors.len(), 1);
-    assert!(d.errors[0].to_string().starts_with("m/bad.gguf: reading the GGUF header: "), "{}", d.errors[0]);
+    assert!(
+        d.errors[0]
+            .to_string()
+            .starts_with("m/bad.gguf: reading the GGUF header: "),
+        "{}",
+        d.errors[0]
+    );
     assert_eq!(d.facts.param_size, None);
     // README.md is only read at the model root.
     assert_eq!(d.facts.licenses, None);
@@ -202,11 +250,17 @@ fn describe_config_json_variants() {
     assert_eq!(c.precision.as_deref(), Some("float32"));
 
     // Weight headers win over torch_dtype; config.json wins over GGUF for architecture.
-    let d = describe(&[file("config.json", "config_llama.json"), file("model.safetensors", "single.safetensors")]);
+    let d = describe(&[
+        file("config.json", "config_llama.json"),
+        file("model.safetensors", "single.safetensors"),
+    ]);
     assert_eq!(d.facts.precision.as_deref(), Some("float16,float32"));
     assert_eq!(d.facts.architecture.as_deref(), Some("LlamaForCausalLM"));
     assert_eq!(d.facts.family.as_deref(), Some("llama"));
-    let d = describe(&[file("config.json", "config_awq.json"), file("x.gguf", "model.gguf")]);
+    let d = describe(&[
+        file("config.json", "config_awq.json"),
+        file("x.gguf", "model.gguf"),
+    ]);
     assert_eq!(d.facts.architecture.as_deref(), Some("MistralForCausalLM"));
     assert_eq!(d.facts.quantization.as_deref(), Some("Q4_K_M"));
     // Without weights, torch_dtype is the precision.
@@ -226,7 +280,10 @@ fn describe_model_cards() {
     assert_eq!(c.licenses, ["apache-2.0"]);
     assert_eq!(c.languages, ["en", "fr", "de"]);
     assert_eq!(c.pipeline_tag.as_deref(), Some("text-generation"));
-    assert_eq!((c.input_types, c.output_types), (vec!["text".to_string()], vec!["text".to_string()]));
+    assert_eq!(
+        (c.input_types, c.output_types),
+        (vec!["text".to_string()], vec!["text".to_string()])
+    );
 
     let c = parse_model_card(&String::from_utf8(fixture("README_other.md")).unwrap()).unwrap();
     assert_eq!(c.licenses, ["llama3"]);
@@ -237,10 +294,16 @@ fn describe_model_cards() {
     let c = parse_model_card(&String::from_utf8(fixture("README_list.md")).unwrap()).unwrap();
     assert_eq!(c.licenses, ["mit", "apache-2.0"]);
     assert!(c.input_types.is_empty() && c.output_types.is_empty());
-    assert_eq!(parse_model_card(&String::from_utf8(fixture("README_plain.md")).unwrap()).unwrap(), CardFacts::default());
+    assert_eq!(
+        parse_model_card(&String::from_utf8(fixture("README_plain.md")).unwrap()).unwrap(),
+        CardFacts::default()
+    );
 
     // The card's license wins over GGUF's.
-    let d = describe(&[file("README.md", "README_list.md"), file("m.gguf", "model.gguf")]);
+    let d = describe(&[
+        file("README.md", "README_list.md"),
+        file("m.gguf", "model.gguf"),
+    ]);
     assert_eq!(d.facts.licenses, strs(&["mit", "apache-2.0"]));
     let d = describe(&[file("./readme.md", "README_license.md")]);
     assert_eq!(d.facts.languages, strs(&["en", "fr", "de"]));
@@ -264,7 +327,11 @@ fn describe_mixed_formats() {
 
 #[test]
 fn describe_facts_json_is_camel_case() {
-    let facts = ModelFacts { param_size: Some("7B".into()), input_types: strs(&["text"]), ..ModelFacts::default() };
+    let facts = ModelFacts {
+        param_size: Some("7B".into()),
+        input_types: strs(&["text"]),
+        ..ModelFacts::default()
+    };
     let json = serde_json::to_string(&facts).unwrap();
     assert_eq!(json, r#"{"paramSize":"7B","inputTypes":["text"]}"#);
     assert_eq!(serde_json::from_str::<ModelFacts>(&json).unwrap(), facts);
@@ -274,29 +341,44 @@ fn describe_facts_json_is_camel_case() {
 fn describe_run_step() {
     let out = std::env::temp_dir().join(format!("describe-run-{}.json", std::process::id()));
     let src = fixture_dir();
-    let args: Vec<String> = [src.to_str().unwrap(), out.to_str().unwrap(), "single.safetensors", "README_other.md"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let args: Vec<String> = [
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "single.safetensors",
+        "README_other.md",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     run(&args).unwrap();
     let facts: ModelFacts = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let _ = std::fs::remove_file(&out);
     assert_eq!(facts.format.as_deref(), Some("safetensors"));
-    assert_eq!(facts.param_count, Some(prod(&[32, 8]) + prod(&[16, 8]) + prod(&[1, 32])));
+    assert_eq!(
+        facts.param_count,
+        Some(prod(&[32, 8]) + prod(&[16, 8]) + prod(&[1, 32]))
+    );
 
     let bad = |extra: &str| {
-        let args: Vec<String> =
-            [src.to_str().unwrap(), out.to_str().unwrap(), extra].iter().map(|s| s.to_string()).collect();
+        let args: Vec<String> = [src.to_str().unwrap(), out.to_str().unwrap(), extra]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         run(&args)
     };
     assert!(bad("../x.gguf").is_err());
     assert!(bad("/etc/passwd").is_err());
     assert!(run(&["only-one".to_string()]).is_err());
     // --strict fails on an unreadable file; without it the step succeeds.
-    let strict: Vec<String> = ["--strict", src.to_str().unwrap(), out.to_str().unwrap(), "missing.gguf"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let strict: Vec<String> = [
+        "--strict",
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "missing.gguf",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let err = run(&strict).unwrap_err();
     assert!(format!("{err:#}").contains("missing.gguf"), "{err:#}");
     run(&strict[1..]).unwrap();
@@ -308,8 +390,14 @@ fn describe_selection_and_config_mapping() {
     assert!(wants("model-00001-of-00002.safetensors", true));
     assert!(wants("model.safetensors.index.json", false));
     assert!(wants("config.json", false) && wants("README.md", false));
-    assert!(!wants("sub/config.json", false), "only the root config.json");
-    assert!(!wants("training_args.bin", false), "a .bin that is not a weight");
+    assert!(
+        !wants("sub/config.json", false),
+        "only the root config.json"
+    );
+    assert!(
+        !wants("training_args.bin", false),
+        "a .bin that is not a weight"
+    );
     assert!(!wants("tokenizer.json", false));
     let facts = ModelFacts {
         architecture: Some("LlamaForCausalLM".into()),
@@ -322,11 +410,21 @@ fn describe_selection_and_config_mapping() {
     };
     let c = facts.to_config(false);
     assert_eq!(c.descriptor.name, None, "the user's name wins");
-    assert_eq!(facts.to_config(true).descriptor.name.as_deref(), Some("Llama"));
+    assert_eq!(
+        facts.to_config(true).descriptor.name.as_deref(),
+        Some("Llama")
+    );
     assert_eq!(c.descriptor.licenses, Some(vec!["llama2".to_string()]));
     let caps = c.config.capabilities.unwrap();
-    assert_eq!(caps.input_types, Some(vec![crate::oci::Modality::Text]), "unknown modalities are dropped");
+    assert_eq!(
+        caps.input_types,
+        Some(vec![crate::oci::Modality::Text]),
+        "unknown modalities are dropped"
+    );
     assert_eq!(caps.languages, Some(vec!["en".to_string()]));
     assert_eq!(c.config.param_size.as_deref(), Some("6.7B"));
-    assert_eq!(ModelFacts::default().to_config(true), crate::config::PartialConfig::default());
+    assert_eq!(
+        ModelFacts::default().to_config(true),
+        crate::config::PartialConfig::default()
+    );
 }

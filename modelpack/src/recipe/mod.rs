@@ -107,8 +107,14 @@ impl TryFrom<RawSource> for RecipeSource {
 
     fn try_from(raw: RawSource) -> Result<Self, String> {
         let source = raw.source.0.trim().to_string();
-        let revision = raw.revision.map(|r| r.0.trim().to_string()).filter(|r| !r.is_empty());
-        let checksum = raw.checksum.map(|c| c.0.trim().to_string()).filter(|c| !c.is_empty());
+        let revision = raw
+            .revision
+            .map(|r| r.0.trim().to_string())
+            .filter(|r| !r.is_empty());
+        let checksum = raw
+            .checksum
+            .map(|c| c.0.trim().to_string())
+            .filter(|c| !c.is_empty());
         let fix = |e: anyhow::Error| e.to_string().replace("build-arg ", "");
         let mut spec = SourceSpec::parse(&source, revision.as_deref()).map_err(fix)?;
         spec.apply_checksum(checksum.as_deref()).map_err(fix)?;
@@ -116,7 +122,15 @@ impl TryFrom<RawSource> for RecipeSource {
             None => None,
             Some(p) => clean_path(&p.0)?,
         };
-        Ok(RecipeSource { source, spec, include: raw.include.0, exclude: raw.exclude.0, path, revision, checksum })
+        Ok(RecipeSource {
+            source,
+            spec,
+            include: raw.include.0,
+            exclude: raw.exclude.0,
+            path,
+            revision,
+            checksum,
+        })
     }
 }
 
@@ -130,10 +144,16 @@ pub fn clean_path(p: &str) -> Result<Option<String>, String> {
     let trimmed = p.trim_end_matches('/');
     let ok = !p.starts_with('/')
         && !trimmed.is_empty()
-        && trimmed.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
-        && !p.chars().any(|c| c.is_control() || c == '\\' || c == '*' || c == '?');
+        && trimmed
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+        && !p
+            .chars()
+            .any(|c| c.is_control() || c == '\\' || c == '*' || c == '?');
     if !ok {
-        return Err(format!("path {p:?} is not a clean relative folder; e.g. tokenizer or weights/fp16"));
+        return Err(format!(
+            "path {p:?} is not a clean relative folder; e.g. tokenizer or weights/fp16"
+        ));
     }
     Ok(Some(trimmed.to_string()))
 }
@@ -151,10 +171,18 @@ pub struct Packaging {
 impl Packaging {
     /// The format a file of `kind` is written in; `fallback` when neither
     /// the kind nor `default` is given.
-    pub fn for_kind(&self, kind: Kind, fallback: LayerPackaging, compress_weights: bool) -> LayerPackaging {
+    pub fn for_kind(
+        &self,
+        kind: Kind,
+        fallback: LayerPackaging,
+        compress_weights: bool,
+    ) -> LayerPackaging {
         match self.by_kind.get(&kind) {
             Some(p) => *p,
-            None => self.default.unwrap_or(fallback).for_kind(kind, compress_weights),
+            None => self
+                .default
+                .unwrap_or(fallback)
+                .for_kind(kind, compress_weights),
         }
     }
 }
@@ -162,7 +190,10 @@ impl Packaging {
 fn packaging_value(s: &str) -> Result<LayerPackaging, String> {
     LayerPackaging::from_suffix(s.trim()).ok_or_else(|| {
         let all: Vec<&str> = LayerPackaging::ALL.iter().map(|p| p.suffix()).collect();
-        format!("unknown layer packaging {s:?}; accepted: {}", all.join(", "))
+        format!(
+            "unknown layer packaging {s:?}; accepted: {}",
+            all.join(", ")
+        )
     })
 }
 
@@ -176,7 +207,10 @@ impl<'de> Deserialize<'de> for Packaging {
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Packaging, E> {
                 let s = substitute(s).map_err(E::custom)?;
-                Ok(Packaging { default: Some(packaging_value(&s).map_err(E::custom)?), by_kind: BTreeMap::new() })
+                Ok(Packaging {
+                    default: Some(packaging_value(&s).map_err(E::custom)?),
+                    by_kind: BTreeMap::new(),
+                })
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Packaging, A::Error> {
                 let mut out = Packaging::default();
@@ -231,7 +265,9 @@ impl TryFrom<ModelProperties> for ConfigOverride {
 }
 
 /// Every string inside `value` substituted.
-fn substitute_all<T: serde::Serialize + serde::de::DeserializeOwned>(value: &T) -> Result<T, String> {
+fn substitute_all<T: serde::Serialize + serde::de::DeserializeOwned>(
+    value: &T,
+) -> Result<T, String> {
     fn walk(v: &mut Value) -> Result<(), String> {
         match v {
             Value::String(s) => *s = substitute(s)?,
@@ -290,7 +326,10 @@ impl<'de> Deserialize<'de> for Patterns {
 }
 
 fn split_patterns(s: &str) -> Vec<String> {
-    s.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()).map(str::to_string).collect()
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn target<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -299,7 +338,10 @@ fn target<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     if TARGETS.contains(&t) {
         Ok(Some(t.to_string()))
     } else {
-        Err(de::Error::custom(format!("unknown target {t:?}; accepted: {}", TARGETS.join(", "))))
+        Err(de::Error::custom(format!(
+            "unknown target {t:?}; accepted: {}",
+            TARGETS.join(", ")
+        )))
     }
 }
 
@@ -327,7 +369,11 @@ fn substitute(text: &str) -> Result<String, String> {
 
 /// Substitutes `${…}` references in `text` from `args`, recording the names
 /// read in `used`.
-pub fn interpolate(text: &str, args: &BTreeMap<String, String>, used: &mut BTreeSet<String>) -> Result<String, String> {
+pub fn interpolate(
+    text: &str,
+    args: &BTreeMap<String, String>,
+    used: &mut BTreeSet<String>,
+) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(i) = rest.find('$') {
@@ -351,10 +397,15 @@ pub fn interpolate(text: &str, args: &BTreeMap<String, String>, used: &mut BTree
             Some((n, d)) => (n, Some(d)),
             None => (expr, None),
         };
-        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err(format!("${{{expr}}} is not a build-arg reference; write ${{name}} or ${{name:-default}}"));
+            return Err(format!(
+                "${{{expr}}} is not a build-arg reference; write ${{name}} or ${{name:-default}}"
+            ));
         }
         used.insert(name.to_string());
         match (args.get(name).filter(|v| !v.is_empty()), default) {
@@ -389,8 +440,14 @@ impl Recipe {
         if is_blank(text) {
             return Ok(None);
         }
-        SCOPE.with(|s| *s.borrow_mut() = Some(Scope { args: args.clone(), used: BTreeSet::new() }));
-        let parsed: Result<Recipe, _> = serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(text));
+        SCOPE.with(|s| {
+            *s.borrow_mut() = Some(Scope {
+                args: args.clone(),
+                used: BTreeSet::new(),
+            })
+        });
+        let parsed: Result<Recipe, _> =
+            serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(text));
         let scope = SCOPE.with(|s| s.borrow_mut().take()).unwrap_or_default();
         let recipe = parsed.map_err(|e| {
             let path = e.path().to_string();
@@ -403,24 +460,39 @@ impl Recipe {
                 msg.truncate(i);
             }
             if let Some((head, rest)) = msg.split_once(": ") {
-                if !head.is_empty() && head.chars().all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c)) {
+                if !head.is_empty()
+                    && head
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c))
+                {
                     msg = rest.to_string();
                 }
             }
-            let path = if path == "." || path.is_empty() { String::new() } else { path };
+            let path = if path == "." || path.is_empty() {
+                String::new()
+            } else {
+                path
+            };
             let at = match (locate(text, &path), serde_at) {
                 (Some(ours), Some(theirs)) if theirs >= ours => Some(theirs),
                 (Some(ours), _) => Some(ours),
                 (None, theirs) => theirs,
             };
             let at = at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
-            let path = if path.is_empty() { path } else { format!("{path}: ") };
+            let path = if path.is_empty() {
+                path
+            } else {
+                format!("{path}: ")
+            };
             anyhow!("{file}{at}: {path}{msg}")
         })?;
         if recipe.sources.is_empty() && recipe == Recipe::default() {
             return Ok(None);
         }
-        Ok(Some(Loaded { recipe, args_read: scope.used }))
+        Ok(Some(Loaded {
+            recipe,
+            args_read: scope.used,
+        }))
     }
 
     /// The config overrides (`descriptor:`/`config:`), if any.
@@ -474,15 +546,35 @@ pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
     };
     for seg in segments {
         let indent = |i: usize| raw_indent(lines[i]) + if item == Some(i) { 2 } else { 0 };
-        let text_at = |i: usize| if item == Some(i) { lines[i].trim_start()[2..].to_string() } else { lines[i].trim_start().to_string() };
-        let body: Vec<usize> = (from..to).filter(|&i| content(lines[i]) && indent(i) >= min_indent).collect();
-        let Some(level) = body.iter().map(|&i| indent(i)).min() else { break };
-        let at_level: Vec<usize> = body.iter().copied().filter(|&i| indent(i) == level).collect();
+        let text_at = |i: usize| {
+            if item == Some(i) {
+                lines[i].trim_start()[2..].to_string()
+            } else {
+                lines[i].trim_start().to_string()
+            }
+        };
+        let body: Vec<usize> = (from..to)
+            .filter(|&i| content(lines[i]) && indent(i) >= min_indent)
+            .collect();
+        let Some(level) = body.iter().map(|&i| indent(i)).min() else {
+            break;
+        };
+        let at_level: Vec<usize> = body
+            .iter()
+            .copied()
+            .filter(|&i| indent(i) == level)
+            .collect();
         let hit = match &seg {
             Err(key) => at_level.iter().copied().find(|&i| {
-                text_at(i).strip_prefix(key.as_str()).is_some_and(|r| r.trim_start().starts_with(':'))
+                text_at(i)
+                    .strip_prefix(key.as_str())
+                    .is_some_and(|r| r.trim_start().starts_with(':'))
             }),
-            Ok(n) => at_level.iter().copied().filter(|&i| text_at(i).starts_with("- ") || text_at(i) == "-").nth(*n),
+            Ok(n) => at_level
+                .iter()
+                .copied()
+                .filter(|&i| text_at(i).starts_with("- ") || text_at(i) == "-")
+                .nth(*n),
         };
         let Some(hit) = hit else { break };
         let end = at_level.iter().copied().find(|&i| i > hit).unwrap_or(to);

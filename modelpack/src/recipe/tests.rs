@@ -1,7 +1,10 @@
 use super::*;
 
 fn args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn load(text: &str, a: &[(&str, &str)]) -> Result<Option<Loaded>> {
@@ -38,7 +41,9 @@ descriptor: {authors: ["${author}"], licenses: [MIT]}
 config: {paramSize: 7B}
 annotations: {org.example.team: ml}
 "#;
-    let l = load(text, &[("author", "Ann"), ("revision", "v1")]).unwrap_or_else(|e| panic!("{e}")).unwrap();
+    let l = load(text, &[("author", "Ann"), ("revision", "v1")])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap();
     let r = &l.recipe;
     assert_eq!(r.target.as_deref(), Some("packager/generic"));
     assert_eq!(r.name, Some(Text("tiny".into())));
@@ -50,17 +55,39 @@ annotations: {org.example.team: ml}
     assert_eq!(hub.path.as_deref(), Some("weights"));
     assert!(matches!(&hub.spec, SourceSpec::HuggingFace(h) if h.revision == "v1"));
     assert!(matches!(&r.sources[1].spec, SourceSpec::Url(u) if u[0].checksum.is_some()));
-    assert_eq!(r.sources[2].spec, SourceSpec::Context(Some("LICENSE".into())));
+    assert_eq!(
+        r.sources[2].spec,
+        SourceSpec::Context(Some("LICENSE".into()))
+    );
     let p = r.layer_packaging.as_ref().unwrap();
     assert_eq!(p.default, Some(LayerPackaging::TarGzip));
-    assert_eq!(p.for_kind(Kind::Weight, LayerPackaging::Raw, false), LayerPackaging::Raw);
-    assert_eq!(p.for_kind(Kind::Doc, LayerPackaging::Raw, false), LayerPackaging::Tar);
-    assert_eq!(p.for_kind(Kind::Code, LayerPackaging::Raw, false), LayerPackaging::TarGzip);
+    assert_eq!(
+        p.for_kind(Kind::Weight, LayerPackaging::Raw, false),
+        LayerPackaging::Raw
+    );
+    assert_eq!(
+        p.for_kind(Kind::Doc, LayerPackaging::Raw, false),
+        LayerPackaging::Tar
+    );
+    assert_eq!(
+        p.for_kind(Kind::Code, LayerPackaging::Raw, false),
+        LayerPackaging::TarGzip
+    );
     let o = r.overrides().unwrap();
     assert_eq!(o.descriptor.authors, Some(vec!["Ann".to_string()]));
     assert_eq!(o.config.param_size.as_deref(), Some("7B"));
-    assert_eq!(r.annotations("model.yaml").unwrap()["org.example.team"], "ml");
-    assert_eq!(l.args_read, BTreeSet::from(["author".to_string(), "name".to_string(), "revision".to_string()]));
+    assert_eq!(
+        r.annotations("model.yaml").unwrap()["org.example.team"],
+        "ml"
+    );
+    assert_eq!(
+        l.args_read,
+        BTreeSet::from([
+            "author".to_string(),
+            "name".to_string(),
+            "revision".to_string()
+        ])
+    );
 }
 
 #[test]
@@ -99,9 +126,15 @@ fn interpolation() {
     assert_eq!(interpolate("${y:-d}", &a, &mut used).unwrap(), "d");
     assert_eq!(interpolate("${empty:-d}", &a, &mut used).unwrap(), "d");
     assert_eq!(interpolate("$${x} $5", &a, &mut used).unwrap(), "${x} $5");
-    assert!(interpolate("${x", &a, &mut used).unwrap_err().contains("unclosed"));
-    assert!(interpolate("${a b}", &a, &mut used).unwrap_err().contains("not a build-arg reference"));
-    assert!(interpolate("${nope}", &a, &mut used).unwrap_err().contains("\"nope\" is not set"));
+    assert!(interpolate("${x", &a, &mut used)
+        .unwrap_err()
+        .contains("unclosed"));
+    assert!(interpolate("${a b}", &a, &mut used)
+        .unwrap_err()
+        .contains("not a build-arg reference"));
+    assert!(interpolate("${nope}", &a, &mut used)
+        .unwrap_err()
+        .contains("\"nope\" is not set"));
 }
 
 #[test]
@@ -136,11 +169,20 @@ fn example_recipes_match_the_schema() {
     for p in found {
         let text = std::fs::read_to_string(&p).unwrap();
         let value: Value = serde_yaml_ng::from_str(&text).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", p.display());
-        Recipe::load(&text, &p.display().to_string(), &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+        Recipe::load(&text, &p.display().to_string(), &BTreeMap::new())
+            .unwrap_or_else(|e| panic!("{e}"));
     }
-    for bad in ["{sorces: []}", "{layer_packaging: zip}", "{sources: [{path: x}]}", "{target: x}"] {
+    for bad in [
+        "{sorces: []}",
+        "{layer_packaging: zip}",
+        "{sources: [{path: x}]}",
+        "{target: x}",
+    ] {
         let value: Value = serde_yaml_ng::from_str(bad).unwrap();
         assert!(!validator.is_valid(&value), "schema accepts {bad}");
     }

@@ -98,7 +98,10 @@ impl Drop for Registry {
     fn drop(&mut self) {
         // SIGTERM to `timeout` is passed on to docker-registry; a SIGKILL
         // would end `timeout` alone and leave the registry running.
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         for _ in 0..50 {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return;
@@ -548,7 +551,14 @@ impl Proxy {
                 let patches = patches.clone();
                 let (down, ranges) = (down.clone(), ranges.clone());
                 std::thread::spawn(move || {
-                    let seen = Seen { bytes: &bytes, reqs: &reqs, cut: cut.clone(), patches: &patches, down: down.clone(), ranges: &ranges };
+                    let seen = Seen {
+                        bytes: &bytes,
+                        reqs: &reqs,
+                        cut: cut.clone(),
+                        patches: &patches,
+                        down: down.clone(),
+                        ranges: &ranges,
+                    };
                     let _ = proxy_conn(conn, &upstream, rule, seen);
                 });
             }
@@ -569,7 +579,13 @@ struct Seen<'a> {
 
 /// Copies the registry's answer to the client, counting bytes in `down`;
 /// with `cut_at`, cuts both connections once `down` passes it (once, by `cut`).
-fn copy_back(mut up: TcpStream, mut client: TcpStream, down: &AtomicU64, cut_at: Option<u64>, cut: &AtomicBool) {
+fn copy_back(
+    mut up: TcpStream,
+    mut client: TcpStream,
+    down: &AtomicU64,
+    cut_at: Option<u64>,
+    cut: &AtomicBool,
+) {
     let mut buf = [0u8; 16 << 10];
     loop {
         let n = match up.read(&mut buf) {
@@ -593,8 +609,20 @@ fn copy_back(mut up: TcpStream, mut client: TcpStream, down: &AtomicU64, cut_at:
     let _ = client.shutdown(Shutdown::Both);
 }
 
-fn proxy_conn(mut client: TcpStream, upstream: &str, rule: ProxyRule, seen: Seen<'_>) -> std::io::Result<()> {
-    let Seen { bytes, reqs, cut, patches, down, ranges } = seen;
+fn proxy_conn(
+    mut client: TcpStream,
+    upstream: &str,
+    rule: ProxyRule,
+    seen: Seen<'_>,
+) -> std::io::Result<()> {
+    let Seen {
+        bytes,
+        reqs,
+        cut,
+        patches,
+        down,
+        ranges,
+    } = seen;
     // Read the request head.
     let mut buf = Vec::new();
     let mut tmp = [0u8; 8192];
@@ -663,8 +691,14 @@ fn proxy_conn(mut client: TcpStream, upstream: &str, rule: ProxyRule, seen: Seen
         write!(client, "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
         return Ok(());
     }
-    if let Some(r) = headers.iter().find(|h| h.to_ascii_lowercase().starts_with("range:")) {
-        ranges.lock().unwrap().push(format!("{method} {path} {}", r[6..].trim()));
+    if let Some(r) = headers
+        .iter()
+        .find(|h| h.to_ascii_lowercase().starts_with("range:"))
+    {
+        ranges
+            .lock()
+            .unwrap()
+            .push(format!("{method} {path} {}", r[6..].trim()));
     }
     if matches!(rule, ProxyRule::StripRange) {
         headers.retain(|h| !h.to_ascii_lowercase().starts_with("range:"));

@@ -32,17 +32,35 @@ const POLL: Duration = Duration::from_millis(150);
 
 /// Downloads every job, `connections` at once; after the first failure no
 /// new download starts. Returns the first failure with its job's index.
-pub fn fetch_all(jobs: &[Job], connections: usize, token: Option<&str>) -> Result<(), (usize, GetError)> {
-    let keys: Vec<Digest> = jobs.iter().map(|j| Digest::sha256_of(j.dest.to_string_lossy().as_bytes())).collect();
-    let labels: HashMap<String, String> = keys.iter().zip(jobs).map(|(k, j)| (k.to_string(), j.label.clone())).collect();
+pub fn fetch_all(
+    jobs: &[Job],
+    connections: usize,
+    token: Option<&str>,
+) -> Result<(), (usize, GetError)> {
+    let keys: Vec<Digest> = jobs
+        .iter()
+        .map(|j| Digest::sha256_of(j.dest.to_string_lossy().as_bytes()))
+        .collect();
+    let labels: HashMap<String, String> = keys
+        .iter()
+        .zip(jobs)
+        .map(|(k, j)| (k.to_string(), j.label.clone()))
+        .collect();
     let bars = Bars::for_files(labels);
-    let result = modelpack::workers::run_until_failure(jobs.len(), connections, |i| fetch_one(&jobs[i], &keys[i], &bars, token));
+    let result = modelpack::workers::run_until_failure(jobs.len(), connections, |i| {
+        fetch_one(&jobs[i], &keys[i], &bars, token)
+    });
     bars.finish();
     result
 }
 
 /// One download, its bar fed from the size of the file being written.
-fn fetch_one(job: &Job, key: &Digest, bars: &Arc<Bars>, token: Option<&str>) -> Result<(), GetError> {
+fn fetch_one(
+    job: &Job,
+    key: &Digest,
+    bars: &Arc<Bars>,
+    token: Option<&str>,
+) -> Result<(), GetError> {
     if let Some(dir) = job.dest.parent() {
         std::fs::create_dir_all(dir).map_err(|e| GetError {
             code: hfget::exit::SERVER,
@@ -62,7 +80,10 @@ fn fetch_one(job: &Job, key: &Digest, bars: &Arc<Bars>, token: Option<&str>) -> 
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     break Err(GetError {
                         code: hfget::exit::SERVER,
-                        message: format!("downloading {}: the download thread stopped unexpectedly", job.label),
+                        message: format!(
+                            "downloading {}: the download thread stopped unexpectedly",
+                            job.label
+                        ),
                     })
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {

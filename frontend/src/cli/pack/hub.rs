@@ -32,7 +32,9 @@ const TOKEN_HINT: &str = "set HF_TOKEN or pass --token-file FILE with a token th
 
 /// The endpoint: `--hf-endpoint`, else `$HF_ENDPOINT`, else the Hub's.
 pub fn endpoint(flag: Option<&str>) -> Result<String, String> {
-    let env = std::env::var("HF_ENDPOINT").ok().filter(|e| !e.trim().is_empty());
+    let env = std::env::var("HF_ENDPOINT")
+        .ok()
+        .filter(|e| !e.trim().is_empty());
     let (value, what) = match (flag, env) {
         (Some(f), _) => (f.trim().to_string(), "--hf-endpoint"),
         (None, Some(e)) => (e.trim().to_string(), "HF_ENDPOINT"),
@@ -47,7 +49,10 @@ pub fn endpoint(flag: Option<&str>) -> Result<String, String> {
 pub fn token(file: Option<&Path>) -> Result<Option<String>, Failure> {
     let raw = match file {
         Some(f) => std::fs::read_to_string(f).map_err(|e| {
-            Failure::Failed(anyhow!("--token-file {}: cannot read it ({e}); pass a file holding the Hub token", f.display()))
+            Failure::Failed(anyhow!(
+                "--token-file {}: cannot read it ({e}); pass a file holding the Hub token",
+                f.display()
+            ))
         })?,
         None => std::env::var("HF_TOKEN").unwrap_or_default(),
     };
@@ -55,7 +60,11 @@ pub fn token(file: Option<&Path>) -> Result<Option<String>, Failure> {
     if t.chars().any(|c| c.is_control() || c == ' ') {
         return Err(Failure::Failed(anyhow!(
             "the Hub token (from {}) holds spaces or control characters; it must be one line",
-            if file.is_some() { "--token-file" } else { "HF_TOKEN" }
+            if file.is_some() {
+                "--token-file"
+            } else {
+                "HF_TOKEN"
+            }
         )));
     }
     Ok((!t.is_empty()).then(|| t.to_string()))
@@ -65,12 +74,22 @@ pub fn token(file: Option<&Path>) -> Result<Option<String>, Failure> {
 /// returns them as the frontend lists them: LFS files first (digest from
 /// the listing, checked by the download), then small files (hashed here
 /// after their git blob id was checked), each in the Hub's order.
-pub fn prepare(hf: &HfRef, o: &Options, default_name: &str, downloads: tempfile::TempDir) -> Result<Prepared, Failure> {
+pub fn prepare(
+    hf: &HfRef,
+    o: &Options,
+    default_name: &str,
+    downloads: tempfile::TempDir,
+) -> Result<Prepared, Failure> {
     let ep = &o.endpoint;
     step(&format!("resolving {}@{} on {ep}", hf.repo, hf.revision));
     let answer = downloads.path().join("info.json");
-    hfget::get_as(&hf.info_url(ep, &hf.revision), &answer, &Expect::Anything, o.token.as_deref())
-        .map_err(|e| info_failure(hf, o, e))?;
+    hfget::get_as(
+        &hf.info_url(ep, &hf.revision),
+        &answer,
+        &Expect::Anything,
+        o.token.as_deref(),
+    )
+    .map_err(|e| info_failure(hf, o, e))?;
     // Bounded as the frontend's read of the same answer is: a listing
     // larger than this is not a Hub answer we can package.
     let len = std::fs::metadata(&answer).map(|m| m.len()).unwrap_or(0);
@@ -83,15 +102,24 @@ pub fn prepare(hf: &HfRef, o: &Options, default_name: &str, downloads: tempfile:
         )
         .into());
     }
-    let bytes = std::fs::read(&answer).map_err(|e| anyhow!("reading the Hub's answer about {}: {e}", hf.repo))?;
+    let bytes = std::fs::read(&answer)
+        .map_err(|e| anyhow!("reading the Hub's answer about {}: {e}", hf.repo))?;
     let info = parse_info(&bytes, &hf.repo)?;
-    let selected = hf.select(&info, o.patterns).map_err(|e| Failure::Failed(anyhow!(as_flags(&e.to_string()))))?;
+    let selected = hf
+        .select(&info, o.patterns)
+        .map_err(|e| Failure::Failed(anyhow!(as_flags(&e.to_string()))))?;
     let at = format!("{}@{} (commit {})", hf.repo, hf.revision, info.commit);
     let total: u64 = selected.iter().map(|(_, f)| f.size).sum();
-    step(&format!("{at}: downloading {} files ({})", selected.len(), crate::cli::human(total)));
+    step(&format!(
+        "{at}: downloading {} files ({})",
+        selected.len(),
+        crate::cli::human(total)
+    ));
 
     let root = downloads.path().join("files");
-    let (lfs, small): (Vec<_>, Vec<_>) = selected.into_iter().partition(|(_, f)| f.lfs_sha256.is_some());
+    let (lfs, small): (Vec<_>, Vec<_>) = selected
+        .into_iter()
+        .partition(|(_, f)| f.lfs_sha256.is_some());
     let ordered: Vec<(String, HubFile)> = lfs.into_iter().chain(small).collect();
     let jobs: Vec<Job> = ordered
         .iter()
@@ -107,7 +135,8 @@ pub fn prepare(hf: &HfRef, o: &Options, default_name: &str, downloads: tempfile:
             label: rel.clone(),
         })
         .collect();
-    fetch_all(&jobs, o.connections, o.token.as_deref()).map_err(|(i, e)| file_failure(&ordered[i].1, &at, o, e))?;
+    fetch_all(&jobs, o.connections, o.token.as_deref())
+        .map_err(|(i, e)| file_failure(&ordered[i].1, &at, o, e))?;
 
     let mut files = Vec::with_capacity(ordered.len());
     for ((rel, f), job) in ordered.iter().zip(&jobs) {
@@ -130,9 +159,14 @@ pub fn prepare(hf: &HfRef, o: &Options, default_name: &str, downloads: tempfile:
 fn plan_file(rel: &str, f: &HubFile, on_disk: &Path, at: &str) -> anyhow::Result<PlanFile> {
     let read = |e: std::io::Error| anyhow!("reading the downloaded {} of {at}: {e}", f.path);
     let (size, digest) = match &f.lfs_sha256 {
-        Some(sha) => (std::fs::metadata(on_disk).map_err(read)?.len(), format!("sha256:{sha}")),
+        Some(sha) => (
+            std::fs::metadata(on_disk).map_err(read)?.len(),
+            format!("sha256:{sha}"),
+        ),
         None => {
-            let hashes = modelpack::scan::hash_reader(std::fs::File::open(on_disk).map_err(read)?, None).map_err(read)?;
+            let hashes =
+                modelpack::scan::hash_reader(std::fs::File::open(on_disk).map_err(read)?, None)
+                    .map_err(read)?;
             (hashes.size, hashes.digest)
         }
     };
@@ -143,13 +177,27 @@ fn plan_file(rel: &str, f: &HubFile, on_disk: &Path, at: &str) -> anyhow::Result
             f.size
         ));
     }
-    Ok(PlanFile { path: rel.to_string(), size, digest, executable: false, origin: Origin { source: 0, path: format!("/{rel}") }, packed: None })
+    Ok(PlanFile {
+        path: rel.to_string(),
+        size,
+        digest,
+        executable: false,
+        origin: Origin {
+            source: 0,
+            path: format!("/{rel}"),
+        },
+        packed: None,
+    })
 }
 
 /// Explains a failed resolve: refused, no such repo or revision, rate limit.
 fn info_failure(hf: &HfRef, o: &Options, e: GetError) -> Failure {
     let (ep, repo, rev) = (&o.endpoint, &hf.repo, &hf.revision);
-    let with_token = if o.token.is_some() { "; the token given cannot read it" } else { "" };
+    let with_token = if o.token.is_some() {
+        "; the token given cannot read it"
+    } else {
+        ""
+    };
     let message = match e.code {
         exit::AUTH => format!("{ep} refused access to {repo}: the repo does not exist, or it is private or gated{with_token}; {TOKEN_HINT}"),
         exit::NOT_FOUND => {
@@ -198,17 +246,51 @@ mod tests {
     fn refusals_say_how_to_pass_a_token_and_never_print_it() {
         let hf = HfRef::parse("org/repo", None).unwrap();
         let (patterns, token) = options(Some("hf_secret_value"));
-        let o = Options { endpoint: "https://hub".into(), token, patterns: &patterns, connections: 1 };
-        let e = |code| GetError { code, message: "downloading w.bin: HTTP 401 from https://hub".into() };
-        let Failure::Failed(m) = info_failure(&hf, &o, e(exit::AUTH)) else { panic!() };
+        let o = Options {
+            endpoint: "https://hub".into(),
+            token,
+            patterns: &patterns,
+            connections: 1,
+        };
+        let e = |code| GetError {
+            code,
+            message: "downloading w.bin: HTTP 401 from https://hub".into(),
+        };
+        let Failure::Failed(m) = info_failure(&hf, &o, e(exit::AUTH)) else {
+            panic!()
+        };
         let m = m.to_string();
-        assert!(m.contains("refused access to org/repo") && m.contains("HF_TOKEN") && m.contains("--token-file"), "{m}");
-        assert!(m.contains("the token given cannot read it") && !m.contains("hf_secret_value"), "{m}");
-        let f = HubFile { path: "w.bin".into(), size: 1, lfs_sha256: None, blob_id: None };
-        let Failure::Failed(m) = file_failure(&f, "org/repo@main (commit c)", &o, e(exit::RATE_LIMITED)) else { panic!() };
+        assert!(
+            m.contains("refused access to org/repo")
+                && m.contains("HF_TOKEN")
+                && m.contains("--token-file"),
+            "{m}"
+        );
+        assert!(
+            m.contains("the token given cannot read it") && !m.contains("hf_secret_value"),
+            "{m}"
+        );
+        let f = HubFile {
+            path: "w.bin".into(),
+            size: 1,
+            lfs_sha256: None,
+            blob_id: None,
+        };
+        let Failure::Failed(m) =
+            file_failure(&f, "org/repo@main (commit c)", &o, e(exit::RATE_LIMITED))
+        else {
+            panic!()
+        };
         assert!(m.to_string().contains("HTTP 429"), "{m}");
-        let Failure::Failed(m) = file_failure(&f, "org/repo@main (commit c)", &o, e(exit::AUTH)) else { panic!() };
-        assert!(m.to_string().starts_with("https://hub refused to serve w.bin of org/repo@main (commit c)"), "{m}");
+        let Failure::Failed(m) = file_failure(&f, "org/repo@main (commit c)", &o, e(exit::AUTH))
+        else {
+            panic!()
+        };
+        assert!(
+            m.to_string()
+                .starts_with("https://hub refused to serve w.bin of org/repo@main (commit c)"),
+            "{m}"
+        );
         assert!(!m.to_string().contains('\n'));
     }
 
@@ -230,19 +312,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let on_disk = dir.path().join("c.json");
         std::fs::write(&on_disk, b"{}").unwrap();
-        let f = HubFile { path: "sub/c.json".into(), size: 2, lfs_sha256: None, blob_id: None };
+        let f = HubFile {
+            path: "sub/c.json".into(),
+            size: 2,
+            lfs_sha256: None,
+            blob_id: None,
+        };
         let p = plan_file("c.json", &f, &on_disk, "o/r@main").unwrap();
-        assert_eq!((p.path.as_str(), p.size, p.origin.path.as_str()), ("c.json", 2, "/c.json"));
-        assert_eq!(p.digest, format!("sha256:{}", "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"));
+        assert_eq!(
+            (p.path.as_str(), p.size, p.origin.path.as_str()),
+            ("c.json", 2, "/c.json")
+        );
+        assert_eq!(
+            p.digest,
+            format!(
+                "sha256:{}",
+                "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+            )
+        );
         let wrong = HubFile { size: 3, ..f };
-        let e = plan_file("c.json", &wrong, &on_disk, "o/r@main").unwrap_err().to_string();
-        assert!(e.contains("sub/c.json") && e.contains("3 bytes") && e.contains("served 2"), "{e}");
+        let e = plan_file("c.json", &wrong, &on_disk, "o/r@main")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sub/c.json") && e.contains("3 bytes") && e.contains("served 2"),
+            "{e}"
+        );
     }
 
     #[test]
     fn endpoints_are_checked() {
-        assert_eq!(endpoint(Some("https://mirror.example/")).unwrap(), "https://mirror.example");
+        assert_eq!(
+            endpoint(Some("https://mirror.example/")).unwrap(),
+            "https://mirror.example"
+        );
         assert!(endpoint(Some("http://mirror.example")).is_err());
-        assert_eq!(endpoint(Some("http://127.0.0.1:9")).unwrap(), "http://127.0.0.1:9");
+        assert_eq!(
+            endpoint(Some("http://127.0.0.1:9")).unwrap(),
+            "http://127.0.0.1:9"
+        );
     }
 }

@@ -101,11 +101,14 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
     let mut max_connections = DEFAULT_CONNECTIONS;
     while let Some(arg) = p.next()? {
         match arg {
-            lexopt::Arg::Short('o') | lexopt::Arg::Long("output") => out = Some(PathBuf::from(text(p, "--output")?)),
+            lexopt::Arg::Short('o') | lexopt::Arg::Long("output") => {
+                out = Some(PathBuf::from(text(p, "--output")?))
+            }
             lexopt::Arg::Long("name") => {
                 let n = text(p, "--name")?;
-                crate::options::validate_name(&n)
-                    .map_err(|e| Failure::Usage(e.to_string().replace("build-arg name", "--name")))?;
+                crate::options::validate_name(&n).map_err(|e| {
+                    Failure::Usage(e.to_string().replace("build-arg name", "--name"))
+                })?;
                 name = Some(n);
             }
             lexopt::Arg::Long("layer-packaging") => {
@@ -118,25 +121,34 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
             lexopt::Arg::Long("include") => include.push(text(p, "--include")?),
             lexopt::Arg::Long("exclude") => exclude.push(text(p, "--exclude")?),
             lexopt::Arg::Long("config-json") => {
-                overrides = PartialConfig::parse_override(&text(p, "--config-json")?, "--config-json")
-                    .map_err(|e| Failure::Usage(e.to_string()))?;
+                overrides =
+                    PartialConfig::parse_override(&text(p, "--config-json")?, "--config-json")
+                        .map_err(|e| Failure::Usage(e.to_string()))?;
             }
             lexopt::Arg::Long("source-date-epoch") => {
                 let v = text(p, "--source-date-epoch")?;
                 let secs: i64 = v.parse().map_err(|_| {
-                    Failure::Usage(format!("--source-date-epoch: {v:?} is not a number of seconds since 1970"))
+                    Failure::Usage(format!(
+                        "--source-date-epoch: {v:?} is not a number of seconds since 1970"
+                    ))
                 })?;
                 created_at = Some(modelpack::time::rfc3339(secs));
             }
             lexopt::Arg::Long("revision") => revision = Some(text(p, "--revision")?),
             lexopt::Arg::Long("hf-endpoint") => hf_endpoint = Some(text(p, "--hf-endpoint")?),
-            lexopt::Arg::Long("token-file") => token_file = Some(PathBuf::from(text(p, "--token-file")?)),
+            lexopt::Arg::Long("token-file") => {
+                token_file = Some(PathBuf::from(text(p, "--token-file")?))
+            }
             lexopt::Arg::Long("checksum") => checksum = Some(text(p, "--checksum")?),
             lexopt::Arg::Long("max-connections") => {
                 let v = text(p, "--max-connections")?;
                 max_connections = match v.parse::<usize>() {
                     Ok(n @ 1..=256) => n,
-                    _ => return Err(Failure::Usage(format!("--max-connections: {v:?} is not a number from 1 to 256"))),
+                    _ => {
+                        return Err(Failure::Usage(format!(
+                            "--max-connections: {v:?} is not a number from 1 to 256"
+                        )))
+                    }
                 };
             }
             lexopt::Arg::Value(v) if source.is_none() => source = Some(positional(v, "SOURCE")?),
@@ -144,7 +156,12 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
         }
     }
     Ok(Args {
-        source: source.ok_or_else(|| Failure::Usage("SOURCE (a model folder, huggingface://org/repo or an https:// URL) is required".into()))?,
+        source: source.ok_or_else(|| {
+            Failure::Usage(
+                "SOURCE (a model folder, huggingface://org/repo or an https:// URL) is required"
+                    .into(),
+            )
+        })?,
         out: out.ok_or_else(|| Failure::Usage("-o LAYOUT is required".into()))?,
         name,
         packaging,
@@ -192,7 +209,9 @@ fn as_flags(message: &str) -> String {
 
 /// Whether `source` names a Hub repo or URLs rather than a folder.
 fn is_remote(source: &str) -> bool {
-    source.starts_with("huggingface://") || source.starts_with("hf://") || modelpack::urlsource::is_url_list(source)
+    source.starts_with("huggingface://")
+        || source.starts_with("hf://")
+        || modelpack::urlsource::is_url_list(source)
 }
 
 fn run(p: &mut lexopt::Parser) -> Outcome {
@@ -201,22 +220,39 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     let prepared = if is_remote(&a.source) {
         let mut spec = SourceSpec::parse(a.source.trim(), a.revision.as_deref())
             .map_err(|e| Failure::Usage(as_flags(&e.to_string())))?;
-        spec.apply_checksum(a.checksum.as_deref()).map_err(|e| Failure::Usage(as_flags(&e.to_string())))?;
+        spec.apply_checksum(a.checksum.as_deref())
+            .map_err(|e| Failure::Usage(as_flags(&e.to_string())))?;
         let downloads = download_dir(&a.out)?;
         match &spec {
             SourceSpec::HuggingFace(hf) => {
                 let endpoint = hub::endpoint(a.hf_endpoint.as_deref()).map_err(Failure::Usage)?;
                 let token = hub::token(a.token_file.as_deref())?;
-                let options = hub::Options { endpoint, token, patterns: &patterns, connections: a.max_connections };
+                let options = hub::Options {
+                    endpoint,
+                    token,
+                    patterns: &patterns,
+                    connections: a.max_connections,
+                };
                 hub::prepare(hf, &options, &spec.default_name(), downloads)?
             }
-            SourceSpec::Url(urls) => url::prepare(urls, &patterns, &spec.default_name(), a.max_connections, downloads)?,
+            SourceSpec::Url(urls) => url::prepare(
+                urls,
+                &patterns,
+                &spec.default_name(),
+                a.max_connections,
+                downloads,
+            )?,
             SourceSpec::Context(_) => unreachable!("is_remote only passes Hub and URL sources"),
         }
     } else {
-        for (flag, given) in [("--revision", a.revision.is_some()), ("--checksum", a.checksum.is_some())] {
+        for (flag, given) in [
+            ("--revision", a.revision.is_some()),
+            ("--checksum", a.checksum.is_some()),
+        ] {
             if given {
-                return Err(Failure::Usage(format!("{flag} does not apply to a folder SOURCE")));
+                return Err(Failure::Usage(format!(
+                    "{flag} does not apply to a folder SOURCE"
+                )));
             }
         }
         folder(&a, &patterns)?
@@ -243,7 +279,10 @@ fn download_dir(out: &Path) -> Result<tempfile::TempDir, Failure> {
 /// `source` path's last component.
 fn default_name(source: &Path) -> String {
     let full = std::fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf());
-    let last = full.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let last = full
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     SourceSpec::Context(Some(last)).default_name()
 }
 
@@ -259,10 +298,15 @@ fn folder(a: &Args, patterns: &PatternList) -> Result<Prepared, Failure> {
     let ignore = match std::fs::read_to_string(source.join(context::DOCKERIGNORE)) {
         Ok(t) => context::parse_dockerignore(&t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Failure::Failed(anyhow::Error::from(e).context("reading .dockerignore"))),
+        Err(e) => {
+            return Err(Failure::Failed(
+                anyhow::Error::from(e).context("reading .dockerignore"),
+            ))
+        }
     };
     step(&format!("scanning {}", source.display()));
-    let listing = modelpack::scan::scan_excluding(&source, false, &Excludes::for_directory(&ignore))?;
+    let listing =
+        modelpack::scan::scan_excluding(&source, false, &Excludes::for_directory(&ignore))?;
     let files = context::files(None, listing, patterns, Door::Cli)?;
     Ok(Prepared {
         default_name: default_name(&source),
@@ -278,9 +322,21 @@ fn folder(a: &Args, patterns: &PatternList) -> Result<Prepared, Failure> {
 /// The shared tail: read the model headers, write tar layers (unless raw),
 /// plan, and write the layout; prints `LAYOUT:NAME DIGEST`.
 fn package(a: &Args, prepared: Prepared) -> Outcome {
-    let Prepared { root, mut files, default_name, created_at, source_url, revision, _downloads } = prepared;
+    let Prepared {
+        root,
+        mut files,
+        default_name,
+        created_at,
+        source_url,
+        revision,
+        _downloads,
+    } = prepared;
     let name = a.name.clone().unwrap_or(default_name);
-    step(&format!("{} files to package as {}", files.len(), a.packaging.suffix()));
+    step(&format!(
+        "{} files to package as {}",
+        files.len(),
+        a.packaging.suffix()
+    ));
 
     let use_name = a.name.is_none();
     let source_of = |origin: &str| root.join(origin.trim_start_matches('/'));
@@ -310,10 +366,19 @@ fn package(a: &Args, prepared: Prepared) -> Outcome {
     if a.packaging != LayerPackaging::Raw {
         let n = files.len();
         for (i, f) in files.iter_mut().enumerate() {
-            let format = a.packaging.for_kind(modelpack::mediatype::classify(&f.path, f.size).0, a.compress_weights);
-            step(&format!("packing {}/{n} {} as {}", i + 1, f.path, format.suffix()));
+            let format = a.packaging.for_kind(
+                modelpack::mediatype::classify(&f.path, f.size).0,
+                a.compress_weights,
+            );
+            step(&format!(
+                "packing {}/{n} {} as {}",
+                i + 1,
+                f.path,
+                format.suffix()
+            ));
             let tmp = layout::temp_beside(&blobs.join(format!("pack-{i}")));
-            let out = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            let out = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
             let written = modelpack::pack::write_layer(
                 &source_of(&f.origin.path),
                 &f.path,
@@ -330,8 +395,14 @@ fn package(a: &Args, prepared: Prepared) -> Outcome {
                 }
             };
             let dest = blobs.join(check_digest(&written.digest)?);
-            std::fs::rename(&tmp, &dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
-            f.set_packed(written, format, f.origin.source, dest.to_string_lossy().into_owned());
+            std::fs::rename(&tmp, &dest)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+            f.set_packed(
+                written,
+                format,
+                f.origin.source,
+                dest.to_string_lossy().into_owned(),
+            );
         }
     }
     let info = ModelInfo {
@@ -347,10 +418,20 @@ fn package(a: &Args, prepared: Prepared) -> Outcome {
     let origins: Vec<PathBuf> = plan
         .layers
         .iter()
-        .map(|l| if a.packaging == LayerPackaging::Raw { source_of(&l.origin.path) } else { PathBuf::from(&l.origin.path) })
+        .map(|l| {
+            if a.packaging == LayerPackaging::Raw {
+                source_of(&l.origin.path)
+            } else {
+                PathBuf::from(&l.origin.path)
+            }
+        })
         .collect();
     layout::write(&a.out, &plan, |i| origins[i].clone(), step)?;
-    println!("{}:{name} {}", a.out.display(), plan.manifest.descriptor.digest);
+    println!(
+        "{}:{name} {}",
+        a.out.display(),
+        plan.manifest.descriptor.digest
+    );
     Ok(())
 }
 
@@ -363,7 +444,9 @@ pub fn check_transport(url: &str, what: &str) -> Result<(), String> {
         return Ok(());
     }
     if !lower.starts_with("http://") {
-        return Err(format!("{what} {url:?} is not an http(s) URL; e.g. https://huggingface.co"));
+        return Err(format!(
+            "{what} {url:?} is not an http(s) URL; e.g. https://huggingface.co"
+        ));
     }
     if modelpack::urlsource::is_loopback_url(&lower) {
         Ok(())
@@ -378,26 +461,51 @@ mod tests {
 
     #[test]
     fn plain_http_only_for_loopback() {
-        for ok in ["https://huggingface.co", "http://127.0.0.1:8080", "http://localhost/x", "http://[::1]:9/a", "HTTP://127.0.0.2/a"] {
+        for ok in [
+            "https://huggingface.co",
+            "http://127.0.0.1:8080",
+            "http://localhost/x",
+            "http://[::1]:9/a",
+            "HTTP://127.0.0.2/a",
+        ] {
             assert!(check_transport(ok, "x").is_ok(), "{ok}");
         }
-        for bad in ["http://huggingface.co", "http://127.0.0.1.example.com/a", "http://u:p@example.com/a", "ftp://h/a"] {
-            assert!(check_transport(bad, "--hf-endpoint").unwrap_err().starts_with("--hf-endpoint"), "{bad}");
+        for bad in [
+            "http://huggingface.co",
+            "http://127.0.0.1.example.com/a",
+            "http://u:p@example.com/a",
+            "ftp://h/a",
+        ] {
+            assert!(
+                check_transport(bad, "--hf-endpoint")
+                    .unwrap_err()
+                    .starts_with("--hf-endpoint"),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn core_errors_name_the_flags() {
         assert_eq!(
-            as_flags("build-arg revision=\"a\" contradicts the revision \"b\" in source; give it once"),
+            as_flags(
+                "build-arg revision=\"a\" contradicts the revision \"b\" in source; give it once"
+            ),
             "--revision=\"a\" contradicts the revision \"b\" in source; give it once"
         );
-        assert_eq!(as_flags("build-args include/exclude left no file"), "--include/--exclude left no file");
+        assert_eq!(
+            as_flags("build-args include/exclude left no file"),
+            "--include/--exclude left no file"
+        );
     }
 
     #[test]
     fn only_hub_and_url_sources_are_remote() {
-        assert!(is_remote("hf://a/b") && is_remote("huggingface://a/b@main") && is_remote("https://h/a.gguf"));
+        assert!(
+            is_remote("hf://a/b")
+                && is_remote("huggingface://a/b@main")
+                && is_remote("https://h/a.gguf")
+        );
         assert!(!is_remote("./models") && !is_remote("hf:/a"));
     }
 }

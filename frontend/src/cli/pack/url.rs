@@ -21,7 +21,10 @@ pub fn prepare(
     connections: usize,
     downloads: tempfile::TempDir,
 ) -> Result<Prepared, Failure> {
-    let kept: Vec<&UrlSource> = urls.iter().filter(|u| patterns.keeps(&u.file_name)).collect();
+    let kept: Vec<&UrlSource> = urls
+        .iter()
+        .filter(|u| patterns.keeps(&u.file_name))
+        .collect();
     if kept.is_empty() {
         return Err(Failure::Usage(format!(
             "--include/--exclude left none of the {} URL file name(s) to fetch; check the patterns",
@@ -43,7 +46,11 @@ pub fn prepare(
         .map(|u| Job {
             url: u.url.clone(),
             dest: root.join(&u.file_name),
-            expect: match u.checksum.as_deref().and_then(|c| c.strip_prefix("sha256:")) {
+            expect: match u
+                .checksum
+                .as_deref()
+                .and_then(|c| c.strip_prefix("sha256:"))
+            {
                 Some(hex) => Expect::Sha256(hex.to_string()),
                 None => Expect::Anything,
             },
@@ -55,14 +62,25 @@ pub fn prepare(
     fetch_all(&jobs, connections, None).map_err(|(i, e)| failure(kept[i], e))?;
     let mut files = Vec::with_capacity(kept.len());
     for (u, job) in kept.iter().zip(&jobs) {
-        let read = |e: std::io::Error| anyhow!("reading the downloaded {} from {}: {e}", u.file_name, u.shown);
-        let hashes = modelpack::scan::hash_reader(std::fs::File::open(&job.dest).map_err(read)?, None).map_err(read)?;
+        let read = |e: std::io::Error| {
+            anyhow!(
+                "reading the downloaded {} from {}: {e}",
+                u.file_name,
+                u.shown
+            )
+        };
+        let hashes =
+            modelpack::scan::hash_reader(std::fs::File::open(&job.dest).map_err(read)?, None)
+                .map_err(read)?;
         files.push(PlanFile {
             path: u.file_name.clone(),
             size: hashes.size,
             digest: hashes.digest,
             executable: false,
-            origin: Origin { source: 0, path: format!("/{}", u.file_name) },
+            origin: Origin {
+                source: 0,
+                path: format!("/{}", u.file_name),
+            },
             packed: None,
         });
     }
@@ -95,7 +113,10 @@ fn failure(u: &UrlSource, e: GetError) -> Failure {
 
 /// `HTTP NNN` out of a downloader message, for a shorter line.
 fn status_of(message: &str) -> &str {
-    message.find("HTTP ").and_then(|i| message.get(i..i + 8)).unwrap_or("HTTP error")
+    message
+        .find("HTTP ")
+        .and_then(|i| message.get(i..i + 8))
+        .unwrap_or("HTTP error")
 }
 
 #[cfg(test)]
@@ -105,16 +126,42 @@ mod tests {
     #[test]
     fn failures_name_the_url_and_what_to_do() {
         let mut u = modelpack::urlsource::parse_list("https://h/m.gguf").unwrap();
-        modelpack::urlsource::apply_checksums(&mut u, &format!("sha256:{}", "ab".repeat(32))).unwrap();
-        let e = |code, message: &str| GetError { code, message: message.into() };
+        modelpack::urlsource::apply_checksums(&mut u, &format!("sha256:{}", "ab".repeat(32)))
+            .unwrap();
+        let e = |code, message: &str| GetError {
+            code,
+            message: message.into(),
+        };
         let text = |f: Failure| match f {
             Failure::Failed(e) => e.to_string(),
             Failure::Usage(m) => m,
         };
-        let m = text(failure(&u[0], e(exit::NOT_FOUND, "downloading m.gguf: HTTP 404 from https://h ")));
-        assert_eq!(m, "https://h/m.gguf was not found (HTTP 404); check the URL");
-        let m = text(failure(&u[0], e(exit::CHECKSUM, "downloading m.gguf: sha256 is 00, the Hub lists ab")));
-        assert!(m.contains("does not match --checksum sha256:abab") && !m.contains("Hub"), "{m}");
-        assert!(text(failure(&u[0], e(exit::AUTH, "downloading m.gguf: HTTP 403 from https://h"))).contains("(HTTP 403)"));
+        let m = text(failure(
+            &u[0],
+            e(
+                exit::NOT_FOUND,
+                "downloading m.gguf: HTTP 404 from https://h ",
+            ),
+        ));
+        assert_eq!(
+            m,
+            "https://h/m.gguf was not found (HTTP 404); check the URL"
+        );
+        let m = text(failure(
+            &u[0],
+            e(
+                exit::CHECKSUM,
+                "downloading m.gguf: sha256 is 00, the Hub lists ab",
+            ),
+        ));
+        assert!(
+            m.contains("does not match --checksum sha256:abab") && !m.contains("Hub"),
+            "{m}"
+        );
+        assert!(text(failure(
+            &u[0],
+            e(exit::AUTH, "downloading m.gguf: HTTP 403 from https://h")
+        ))
+        .contains("(HTTP 403)"));
     }
 }
