@@ -55,6 +55,9 @@ integration/engine.sh
 section "second engine: Docker 28 + buildx 0.29 beside it (integration/engine-next.sh)"
 integration/engine-next.sh
 
+section "third engine: Docker 28 with the containerd image store (integration/engine-store.sh)"
+integration/engine-store.sh
+
 # crane (Debian sid only) comes unpacked with the second engine.
 export CRANE="${CRANE:-/opt/modelpack-engine-28/usr/bin/crane}"
 
@@ -100,6 +103,8 @@ section "fresh build cache (docker buildx prune -af on the test engines only)"
 DOCKER_HOST=unix:///run/modelpack-docker26.sock PATH="/usr/sbin:/usr/bin:$PATH" \
   docker buildx prune -af >/dev/null
 DOCKER_HOST=unix:///run/modelpack-docker28.sock DOCKER_CONFIG=/opt/modelpack-engine-28/docker-config \
+  /opt/modelpack-engine-28/usr/bin/docker buildx prune -af >/dev/null
+DOCKER_HOST=unix:///run/modelpack-docker28s.sock DOCKER_CONFIG=/opt/modelpack-engine-28/docker-config \
   /opt/modelpack-engine-28/usr/bin/docker buildx prune -af >/dev/null
 
 section "registry client against real docker-registry set-ups (cargo test -p oci-registry -- --ignored)"

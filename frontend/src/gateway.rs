@@ -104,6 +104,7 @@ fn too_big(e: GatewayError, size: usize) -> GatewayError {
 pub struct Bridge {
     client: LlbBridgeClient<Channel>,
     no_cache: bool,
+    cache_imports: Vec<gw::CacheOptionsEntry>,
     llb_caps: BTreeMap<String, bool>,
     api_caps: BTreeMap<String, bool>,
     worker_platform: Option<pb::Platform>,
@@ -145,6 +146,7 @@ impl Bridge {
         Ok(Bridge {
             client,
             no_cache: false,
+            cache_imports: Vec::new(),
             llb_caps: caps(pong.llb_caps),
             api_caps: caps(pong.frontend_api_caps),
             worker_platform,
@@ -217,6 +219,13 @@ impl Bridge {
         self.no_cache = no_cache;
     }
 
+    /// From now on every solve asks BuildKit to use these remote caches
+    /// (`--cache-from`, see [`crate::cache_imports`]), as the Dockerfile
+    /// frontend does for each of its solves.
+    pub fn set_cache_imports(&mut self, imports: Vec<gw::CacheOptionsEntry>) {
+        self.cache_imports = imports;
+    }
+
     /// From now on every solve request is written to stderr as it is sent
     /// (build arg `debug_dump_llb`, see [`crate::llbdump`]).
     pub fn set_dump(&mut self, dump: Option<crate::llbdump::Dump>) {
@@ -253,11 +262,17 @@ impl Bridge {
             allow_result_return: true,
             allow_result_array_ref: true,
             evaluate,
+            cache_imports: self.cache_imports.clone(),
             ..Default::default()
         };
         if let Some(d) = &self.dump {
-            // The very message handed to gRPC below.
-            d.record(&request.encode_to_vec());
+            // The very message handed to gRPC below, but for the values
+            // of cache attributes that may be credentials.
+            let shown = gw::SolveRequest {
+                cache_imports: crate::cache_imports::redacted(&request.cache_imports),
+                ..request.clone()
+            };
+            d.record(&shown.encode_to_vec());
         }
         let size = request.encoded_len();
         let response = self

@@ -10,6 +10,7 @@
 mod cli;
 
 mod buildkit_errors;
+mod cache_imports;
 mod check;
 mod deadline;
 mod emit;
