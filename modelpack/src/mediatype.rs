@@ -309,7 +309,8 @@ mod tests {
     #[test]
     fn the_docs_hold_the_same_table() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/layout-and-readers.md");
-        let docs = std::fs::read_to_string(path).expect("docs/layout-and-readers.md beside the crates");
+        let docs =
+            std::fs::read_to_string(path).expect("docs/layout-and-readers.md beside the crates");
         let table = rules_markdown();
         assert!(
             docs.contains(&table),
