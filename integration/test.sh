@@ -114,7 +114,7 @@ cargo test --locked -p oci-registry -- --ignored
 
 section "fuzzing every parser of untrusted input briefly (integration/fuzz.sh ${FUZZ_SECONDS:-5})"
 # Seconds per target; run integration/fuzz.sh with a larger number for a
-# long campaign (see README).
+# long campaign (see docs/development.md, Fuzzing).
 integration/fuzz.sh "${FUZZ_SECONDS:-5}"
 
 section "end-to-end tests against docker buildx (cargo test -p integration -- --ignored)"

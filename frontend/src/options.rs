@@ -76,7 +76,7 @@ pub const KNOWN: &[&str] = &[
 ];
 
 /// One build arg as users see it: `docker buildx build --call outline`
-/// and the README's build-args table both come from [`ARGS`].
+/// and the build-args table of `docs/usage.md` both come from [`ARGS`].
 #[derive(Clone, Copy, Debug)]
 pub struct ArgDoc {
     /// The build-arg name (`--build-arg NAME=…`).
@@ -597,8 +597,29 @@ mod tests {
         assert!(parse(&ok).is_ok());
     }
 
+    /// [`ARGS`] as the Markdown table in `docs/usage.md` (section "Build
+    /// args"): one table drives `--call outline`, the docs and this check.
+    fn args_markdown() -> String {
+        let mut out = String::from("| build arg | default | what it does |\n|---|---|---|\n");
+        for a in ARGS {
+            let default = if a.default.is_empty() {
+                "–".to_string()
+            } else {
+                format!("`{}`", a.default)
+            };
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                a.name,
+                default,
+                // Escaped so GitHub shows `|` and `<hex>` as text.
+                a.description.replace('|', "\\|").replace('<', "\\<")
+            ));
+        }
+        out
+    }
+
     #[test]
-    fn every_known_arg_has_one_description_and_the_readme_lists_it() {
+    fn every_known_arg_has_one_description_and_the_docs_hold_the_table() {
         let documented: Vec<&str> = ARGS.iter().map(|a| a.name).collect();
         assert_eq!(
             documented, KNOWN,
@@ -611,16 +632,13 @@ mod tests {
                 a.name
             );
         }
-        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-        if let Ok(readme) = std::fs::read_to_string(&readme) {
-            for a in ARGS {
-                assert!(
-                    readme.contains(&format!("| `{}` |", a.name)),
-                    "README build-args table lacks `{}`",
-                    a.name
-                );
-            }
-        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/usage.md");
+        let docs = std::fs::read_to_string(path).expect("docs/usage.md beside the crates");
+        let table = args_markdown();
+        assert!(
+            docs.contains(&table),
+            "docs/usage.md section Build args must hold this table verbatim (generated from ARGS):\n{table}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! packages the repo faithfully or fails with one line naming the cause;
 //! nothing is ever exported for a failed build.
 //!
-//! Bounds users get (README "Hostile servers"): BuildKit's own HTTP source
+//! Bounds users get (docs/design.md "Hostile or failing servers"): BuildKit's own HTTP source
 //! has no stall timeout, so the frontend bounds the LFS downloads it solves
 //! (`download_timeout`) and fails naming the files still running; downloads
 //! by our own steps (`hf-get`, `hf-get-many`) fail after 60 s without a
@@ -434,7 +434,7 @@ fn error_statuses_are_named() {
     }
     // On the CDN (an LFS file): BuildKit's HTTP source with a checksum
     // hashes the error body, and its checksum check refuses it. Safe, but
-    // named as a mismatch (README "Hostile or failing servers").
+    // named as a mismatch (docs/design.md "Hostile or failing servers").
     let (repo, _, _) = hf.repo("status-cdn", None);
     hf.hub.fail(json!({"path_contains": format!("{repo}/"), "port": "cdn", "status": 503, "count": 100, "retry_after": 1}));
     hf.expect_failure(
