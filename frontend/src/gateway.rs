@@ -1,7 +1,7 @@
 //! The LLBBridge client: gRPC over our own stdin/stdout, as buildkitd
 //! starts a gateway frontend. Nothing else may ever be written to stdout.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
@@ -105,6 +105,7 @@ pub struct Bridge {
     client: LlbBridgeClient<Channel>,
     no_cache: bool,
     cache_imports: Vec<gw::CacheOptionsEntry>,
+    evaluated: Mutex<Vec<pb::Definition>>,
     llb_caps: BTreeMap<String, bool>,
     api_caps: BTreeMap<String, bool>,
     worker_platform: Option<pb::Platform>,
@@ -147,6 +148,7 @@ impl Bridge {
             client,
             no_cache: false,
             cache_imports: Vec::new(),
+            evaluated: Mutex::new(Vec::new()),
             llb_caps: caps(pong.llb_caps),
             api_caps: caps(pong.frontend_api_caps),
             worker_platform,
@@ -249,6 +251,47 @@ impl Bridge {
         self.solve_with(def, true).await
     }
 
+    /// Solves the build's result, a tree whose graph also holds every
+    /// step solved with [`Bridge::solve_evaluated`] before it that it does
+    /// not already hold (the steps whose output the frontend reads: scans,
+    /// headers, sizes), through [`llb::keep_in_graph`]. BuildKit exports to
+    /// a remote cache only the returned result's graph; with those steps
+    /// in it, a runner with an empty local cache and that remote cache
+    /// takes their outputs from the cache instead of running them again,
+    /// which would need their inputs, the model's files.
+    pub async fn solve_result(&self, result: &llb::State) -> Result<Reference, GatewayError> {
+        let def = result.to_definition();
+        // Every op output the result's graph uses (an op with two outputs
+        // may have one in the graph and the other only read).
+        let held: BTreeSet<(String, i64)> = def
+            .def
+            .iter()
+            .filter_map(|op| pb::Op::decode(op.as_slice()).ok())
+            .flat_map(|op| op.inputs)
+            .map(|i| (i.digest, i.index))
+            .collect();
+        let mut heads = BTreeSet::new();
+        let helpers: Vec<llb::State> = self
+            .evaluated
+            .lock()
+            .expect("the list of solved definitions")
+            .iter()
+            .filter_map(|d| llb::Imported::from_definition(d.clone()).ok())
+            .filter(|i| !held.contains(&(i.head().digest.clone(), i.head().index)))
+            .filter(|i| heads.insert((i.head().digest.clone(), i.head().index)))
+            .map(llb::Imported::into_state)
+            .collect();
+        if helpers.is_empty() {
+            return self.solve_with(def, true).await;
+        }
+        let name = format!(
+            "keep {} step(s) whose output was read in the result's graph (for remote caches)",
+            helpers.len()
+        );
+        let kept = llb::keep_in_graph(result, &helpers, &name);
+        self.solve_with(kept.to_definition(), true).await
+    }
+
     async fn solve_with(
         &self,
         mut def: pb::Definition,
@@ -257,6 +300,9 @@ impl Bridge {
         if self.no_cache {
             llb::ignore_cache(&mut def);
         }
+        // Kept for solve_result once it has succeeded (a failed step, say
+        // one a fallback replaces, must not enter the result's graph).
+        let kept = evaluate.then(|| def.clone());
         let request = gw::SolveRequest {
             definition: Some(def),
             allow_result_return: true,
@@ -283,7 +329,15 @@ impl Bridge {
             .map_err(|e| too_big(remote(e), size))?
             .into_inner();
         match response.result.and_then(|r| r.result) {
-            Some(gw::result::Result::Ref(r)) => Ok(Reference(r.id)),
+            Some(gw::result::Result::Ref(r)) => {
+                if let Some(def) = kept {
+                    self.evaluated
+                        .lock()
+                        .expect("the list of solved definitions")
+                        .push(def);
+                }
+                Ok(Reference(r.id))
+            }
             None => Err(GatewayError::Local(anyhow!("BuildKit's solve returned no result; try the build again"))),
             Some(_) => Err(GatewayError::Local(anyhow!("BuildKit's solve returned several results where one was expected; try the build again"))),
         }

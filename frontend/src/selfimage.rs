@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use llb::proto::pb;
-use llb::{Exec, Imported, Mount, NetMode, State};
+use llb::{CopyOptions, Exec, FileOp, Imported, Mount, NetMode, State};
 use prost::Message;
 
 use std::collections::BTreeSet;
@@ -22,15 +22,27 @@ pub const FRONTEND_BIN: &str = "/run/config/buildkit/metadata/frontend.bin";
 /// Path of this binary inside the frontend image.
 pub const BINARY: &str = "/modelpack-frontend";
 
-/// Loads the frontend image's definition; fails clearly when run elsewhere.
+/// The root of every step that runs this binary: a tree holding only
+/// [`BINARY`], copied from the frontend image (whose definition buildkitd
+/// hands us in [`FRONTEND_BIN`]); fails clearly when run elsewhere.
+///
+/// The steps stand on the copy, not on the image, because BuildKit keys a
+/// copy by its content, the same on every engine, while an image is keyed
+/// by how the engine stores it: a step run on the image itself, exported
+/// to a remote cache by Docker 28 with the containerd image store, was
+/// never matched by Docker 26 (classic store), and ran again there.
 pub fn own_image() -> Result<State> {
     let bytes = std::fs::read(FRONTEND_BIN).with_context(|| {
         format!("reading {FRONTEND_BIN}: this BuildKit does not tell the frontend its own image (needs BuildKit >= 0.10)")
     })?;
     let def = pb::Definition::decode(bytes.as_slice())
         .with_context(|| format!("decoding {FRONTEND_BIN}"))?;
-    Ok(Imported::from_definition(def)
+    let image = Imported::from_definition(def)
         .map_err(anyhow::Error::msg)?
+        .into_state();
+    Ok(FileOp::new(State::scratch())
+        .copy(&image, BINARY, BINARY, CopyOptions::default())
+        .custom_name("take the frontend's binary from its image")
         .into_state())
 }
 
