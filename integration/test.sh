@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one test command: unit tests, the fake hub's fidelity tests, the
-# frontend image, and the end-to-end tests against real docker buildx.
+# The one test command: formatting and lints, unit tests, the fake hub's
+# fidelity tests, the frontend image, and the end-to-end tests against real
+# docker buildx.
 #
 #   integration/test.sh
 #
@@ -20,6 +21,9 @@
 #                                 the static binary build-image.sh puts in the image)
 #   MODELPACK_ENGINE=next         run the e2e tests on Docker 28 (default: Docker 26;
 #                                 tests/engines.rs and tests/subrequests.rs use both)
+#
+# Tests that need a tool (docker-registry, skopeo, oras, crane, gzip, …)
+# skip without it on a developer's machine but fail when CI=true.
 #
 # Exits non-zero as soon as a step fails.
 set -euo pipefail
@@ -48,6 +52,17 @@ on_exit() {
   fi
 }
 trap on_exit EXIT
+
+section "lint: cargo fmt --check and cargo clippy -D warnings"
+# Before the engines: a formatting or lint failure needs no daemon to show.
+for sub in fmt clippy; do
+  if ! cargo "$sub" --version >/dev/null 2>&1; then
+    echo "cargo $sub is missing: install it with 'rustup component add rustfmt clippy'" >&2
+    exit 1
+  fi
+done
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 section "engine: dockerd + registry (integration/engine.sh)"
 integration/engine.sh

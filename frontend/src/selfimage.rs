@@ -271,21 +271,20 @@ pub const PACK_CONCURRENCY: usize = 64;
 /// write their blobs into one tree at their blob paths (see [`pack_files`]).
 pub const CHAIN_MIN_BYTES: u64 = 16 << 20;
 
-/// A step packing the file at `path` of `tree` like [`pack_step`], but
-/// writing the blob to `blobs/sha256/<hex>` of a writable mount based on
+/// A step packing `file` (at its origin path of `tree`) like [`pack_step`],
+/// but writing the blob to `blobs/sha256/<hex>` of a writable mount based on
 /// `below` (the tree of the previous such step: overlaid, not copied).
 /// Returns that tree and the step's separate output holding [`LAYER_FILE`].
 fn pack_step_into(
     image: &State,
     tree: &State,
-    path: &str,
-    name: &str,
-    mode: u32,
+    file: &PlanFile,
     format: LayerPackaging,
     below: &State,
     by_definition: bool,
 ) -> (State, State) {
-    let mode = format!("{mode:o}");
+    let (path, name) = (file.origin.path.as_str(), file.path.as_str());
+    let mode = format!("{:o}", file.mode());
     let node = Exec::new(
         image,
         [
@@ -468,9 +467,7 @@ pub async fn pack_files(
         let (tree, meta) = pack_step_into(
             image,
             &sources[f.origin.source],
-            &f.origin.path,
-            &f.path,
-            f.mode(),
+            &f,
             format,
             &below,
             by_definition,

@@ -389,7 +389,7 @@ impl Running {
             if self.start.elapsed() > timeout {
                 timed_out = true;
                 A_COMMAND_HUNG.store(true, Ordering::Relaxed);
-                kill_group(self.child.id());
+                kill_group(&mut self.child);
                 break self.child.wait().ok();
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -408,11 +408,24 @@ impl Running {
     }
 }
 
-/// SIGTERM, then SIGKILL, to the process group we started (`-pgid`).
-fn kill_group(pgid: u32) {
-    let group = format!("-{pgid}");
+/// SIGTERM, then (unless the whole group is gone within 3 s) SIGKILL, to
+/// the process group we started (`-pgid`), led by `child`.
+fn kill_group(child: &mut std::process::Child) {
+    let group = format!("-{}", child.id());
     let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-    std::thread::sleep(Duration::from_secs(3));
+    // The leader is reaped first: a zombie still counts as a group member.
+    let gone = |child: &mut std::process::Child| {
+        matches!(child.try_wait(), Ok(Some(_)))
+            && !Command::new("kill")
+                .args(["-0", "--", &group])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !gone(child) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let _ = Command::new("kill")
         .args(["-KILL", "--", &group])
         .stderr(Stdio::null())

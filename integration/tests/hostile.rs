@@ -214,7 +214,7 @@ fn colliding_duplicate_and_overlong_names_are_refused() {
 fn a_listing_of_100000_files_is_refused_above_the_limit() {
     let hf = Hf::new();
     let (repo, _, _) = hf.repo("huge", Some(json!({"synthetic_files": 100_000})));
-    let (_, outcome) = hf.expect_failure(
+    hf.expect_failure(
         hf.build(&format!("hf://{repo}")),
         &[
             "100003 files of",
@@ -222,11 +222,9 @@ fn a_listing_of_100000_files_is_refused_above_the_limit() {
             "include/exclude",
         ],
     );
-    assert!(
-        outcome.elapsed < Duration::from_secs(60),
-        "refusing took {:?}",
-        outcome.elapsed
-    );
+    // Refused from the listing alone: not one file was downloaded.
+    let stats = hf.hub.stats();
+    assert!(stats.body_downloads().is_empty(), "{}", stats.describe());
 }
 
 #[test]
@@ -472,7 +470,9 @@ fn a_stalled_anonymous_download_fails_within_download_timeout_naming_the_file() 
         .build(&format!("hf://{repo}"))
         .arg("download_timeout", "20")
         .timeout(Duration::from_secs(180));
-    let (line, outcome) = hf.expect_failure(
+    // The stall (600 s) outlasts the build's timeout (180 s): failing in
+    // time with this message is the 20 s bound firing.
+    hf.expect_failure(
         build,
         &[
             "not downloaded within 20 s",
@@ -480,11 +480,6 @@ fn a_stalled_anonymous_download_fails_within_download_timeout_naming_the_file() 
             &repo,
             "download_timeout",
         ],
-    );
-    assert!(
-        outcome.elapsed < Duration::from_secs(120),
-        "took {:?}: {line}",
-        outcome.elapsed
     );
 }
 
@@ -505,12 +500,9 @@ fn a_stalled_download_with_a_token_fails_within_the_bound() {
         .flag("--allow=network.host")
         .arg("debug_dump_llb", &tag)
         .timeout(Duration::from_secs(240));
+    // The stall (600 s) outlasts the build's timeout (240 s): failing in
+    // time with this message is the 60 s stall bound firing.
     let (line, outcome) = hf.expect_failure(build, &["nothing received for 60 s", &repo]);
-    assert!(
-        outcome.elapsed < Duration::from_secs(200),
-        "took {:?}: {line}",
-        outcome.elapsed
-    );
     assert!(
         !outcome.output().contains(&token),
         "the token is in the build output"

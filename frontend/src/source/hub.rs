@@ -287,7 +287,7 @@ async fn fetch(
 
     // Source 0 gathers the small (non-LFS) files so one scan step hashes them.
     let mut sources = vec![State::scratch()];
-    let (lfs, small): (Vec<(String, HubFile)>, Vec<(String, HubFile)>) = selected
+    let (lfs, small): (Vec<_>, Vec<_>) = selected
         .into_iter()
         .partition(|(_, f)| f.lfs_sha256.is_some());
     // The small files and the LFS downloads run at the same time. A small
