@@ -9,6 +9,8 @@
 
 mod cli;
 
+mod answer;
+mod binary;
 mod buildkit_errors;
 mod cache_imports;
 mod check;

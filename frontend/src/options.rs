@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-use crate::source::SourceSpec;
 use modelpack::config::PartialConfig;
 use modelpack::patterns::PatternList;
+use modelpack::recipe::{Packaging, RecipeSource};
+use modelpack::source::SourceSpec;
 pub use modelpack::LayerPackaging;
 
 /// Build-arg keys as they arrive (`--build-arg KEY=…` → `build-arg:KEY`).
@@ -219,12 +220,25 @@ pub struct Request {
     pub artifact_type: Option<String>,
     /// What a model recipe says beyond build args (several sources,
     /// per-kind packaging, annotations); empty without a recipe.
-    pub extras: crate::recipe::Extras,
+    pub extras: Extras,
     /// At most this many Hub file downloads in flight (`max_connections`).
     pub max_connections: usize,
     /// Bound for BuildKit's own downloads (`download_timeout`); `None`:
     /// the default (see [`crate::deadline`]).
     pub download_timeout: Option<std::time::Duration>,
+}
+
+/// What a recipe says beyond build args.
+#[derive(Clone, Debug, Default)]
+pub struct Extras {
+    /// The recipe file's name, for errors.
+    pub file: String,
+    /// Sources composed into one artifact (empty: the `source` build arg).
+    pub parts: Vec<RecipeSource>,
+    /// Per-kind layer formats (`None`: the `layer_packaging` build arg).
+    pub packaging: Option<Packaging>,
+    /// Manifest annotations.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Default Hugging Face endpoint.

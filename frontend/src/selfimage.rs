@@ -8,6 +8,7 @@ use prost::Message;
 
 use std::collections::BTreeSet;
 
+pub use crate::binary::BINARY;
 use crate::emit::EarlyBlobs;
 use crate::gateway::{Bridge, GatewayError};
 use modelpack::config::PartialConfig;
@@ -19,9 +20,6 @@ use modelpack::LayerPackaging;
 
 /// Where buildkitd mounts the marshalled definition of the frontend image.
 pub const FRONTEND_BIN: &str = "/run/config/buildkit/metadata/frontend.bin";
-/// Path of this binary inside the frontend image.
-pub const BINARY: &str = "/modelpack-frontend";
-
 /// The root of every step that runs this binary: a tree holding only
 /// [`BINARY`], copied from the frontend image (whose definition buildkitd
 /// hands us in [`FRONTEND_BIN`]); fails clearly when run elsewhere.

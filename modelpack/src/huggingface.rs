@@ -3,8 +3,8 @@
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use crate::patterns::is_bookkeeping;
 use crate::patterns::PatternList;
-use crate::source::is_bookkeeping;
 
 /// Which kind of Hub repository.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
