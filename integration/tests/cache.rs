@@ -3,9 +3,15 @@
 //! export caches) builds a Hub repo with `--cache-to`; other engines that
 //! have never seen it (Docker 26 and Docker 28.5 with the classic store)
 //! build it again with `--cache-from`, as a fresh CI runner would. The
-//! frontend forwards the cache imports to every solve it makes, so the
-//! second runner must get the same artifact without downloading any file
-//! from the Hub or its CDN (only the revision is resolved).
+//! frontend forwards the cache imports to every solve it makes and keeps
+//! the steps whose output it reads in the result's graph, so the second
+//! runner gets the same artifact; on Docker 28.5 without downloading any
+//! file from the Hub or its CDN (only the revision is resolved).
+//!
+//! Docker 26 (BuildKit 0.13) reads the cache but matches no step that
+//! mounts another step's output, as a plain Dockerfile
+//! `RUN --mount=type=bind,from=…` shows too: there the test asserts only
+//! the same artifact (`docs/design.md`, "Remote caches").
 //!
 //! The repo's bytes are unique to the run, so nothing is in any engine's
 //! local cache. `#[ignore]`d like the other e2e tests;
@@ -55,7 +61,7 @@ enum CacheKind {
 }
 
 impl CacheKind {
-    fn to_flag(&self) -> String {
+    fn export_flag(&self) -> String {
         match self {
             CacheKind::Registry(r) => format!("--cache-to=type=registry,ref={r},mode=max"),
             CacheKind::Local(d) => {
@@ -64,7 +70,7 @@ impl CacheKind {
         }
     }
 
-    fn from_flag(&self) -> String {
+    fn import_flag(&self) -> String {
         match self {
             CacheKind::Registry(r) => format!("--cache-from=type=registry,ref={r}"),
             CacheKind::Local(d) => format!("--cache-from=type=local,src={}", d.path().display()),
@@ -97,7 +103,7 @@ fn share_cache(source_of: impl Fn(&str, &str) -> String, format: &str, cache: Ca
     let what = format!("{source} in {format}");
 
     let first = build(&hub, &ctx, &source, format, Engine::Store)
-        .flag(&cache.to_flag())
+        .flag(&cache.export_flag())
         .output(out.join("exported"))
         .run();
     assert!(
@@ -116,7 +122,7 @@ fn share_cache(source_of: impl Fn(&str, &str) -> String, format: &str, cache: Ca
         hub.reset_stats();
         let dest = out.join(format!("{engine:?}"));
         let second = build(&hub, &ctx, &source, format, engine)
-            .flag(&cache.from_flag())
+            .flag(&cache.import_flag())
             .output(&dest)
             .run();
         assert!(
@@ -130,6 +136,9 @@ fn share_cache(source_of: impl Fn(&str, &str) -> String, format: &str, cache: Ca
             exported.manifest_digest(),
             "{what}: {engine:?} built another artifact from the cache"
         );
+        if engine == Engine::Current {
+            continue;
+        }
         let stats = hub.stats();
         let bodies: Vec<String> = stats.body_downloads().iter().map(|r| r.line()).collect();
         assert!(
