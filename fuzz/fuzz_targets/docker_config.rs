@@ -7,7 +7,9 @@ use oci_registry::HostCredentials;
 
 fuzz_target!(|data: &[u8]| {
     let input = String::from_utf8_lossy(data);
-    let (host, text) = input.split_once('\n').unwrap_or(("localhost:5000", input.as_ref()));
+    let (host, text) = input
+        .split_once('\n')
+        .unwrap_or(("localhost:5000", input.as_ref()));
     let helper = |name: &str, server: &str| {
         Ok(HostCredentials::Basic {
             username: format!("helper {name}"),
