@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one test command: unit tests, the fake hub's fidelity tests, the
-# frontend image, and the end-to-end tests against real docker buildx.
+# The one test command: formatting and lints, unit tests, the fake hub's
+# fidelity tests, the frontend image, and the end-to-end tests against real
+# docker buildx.
 #
 #   integration/test.sh
 #
@@ -20,6 +21,9 @@
 #                                 the static binary build-image.sh puts in the image)
 #   MODELPACK_ENGINE=next         run the e2e tests on Docker 28 (default: Docker 26;
 #                                 tests/engines.rs and tests/subrequests.rs use both)
+#
+# Tests that need a tool (docker-registry, skopeo, oras, crane, gzip, …)
+# skip without it on a developer's machine but fail when CI=true.
 #
 # Exits non-zero as soon as a step fails.
 set -euo pipefail
@@ -49,11 +53,25 @@ on_exit() {
 }
 trap on_exit EXIT
 
+section "lint: cargo fmt --check and cargo clippy -D warnings"
+# Before the engines: a formatting or lint failure needs no daemon to show.
+for sub in fmt clippy; do
+  if ! cargo "$sub" --version >/dev/null 2>&1; then
+    echo "cargo $sub is missing: install it with 'rustup component add rustfmt clippy'" >&2
+    exit 1
+  fi
+done
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 section "engine: dockerd + registry (integration/engine.sh)"
 integration/engine.sh
 
 section "second engine: Docker 28 + buildx 0.29 beside it (integration/engine-next.sh)"
 integration/engine-next.sh
+
+section "third engine: Docker 28 with the containerd image store (integration/engine-store.sh)"
+integration/engine-store.sh
 
 # crane (Debian sid only) comes unpacked with the second engine.
 export CRANE="${CRANE:-/opt/modelpack-engine-28/usr/bin/crane}"
@@ -101,6 +119,8 @@ DOCKER_HOST=unix:///run/modelpack-docker26.sock PATH="/usr/sbin:/usr/bin:$PATH" 
   docker buildx prune -af >/dev/null
 DOCKER_HOST=unix:///run/modelpack-docker28.sock DOCKER_CONFIG=/opt/modelpack-engine-28/docker-config \
   /opt/modelpack-engine-28/usr/bin/docker buildx prune -af >/dev/null
+DOCKER_HOST=unix:///run/modelpack-docker28s.sock DOCKER_CONFIG=/opt/modelpack-engine-28/docker-config \
+  /opt/modelpack-engine-28/usr/bin/docker buildx prune -af >/dev/null
 
 section "registry client against real docker-registry set-ups (cargo test -p oci-registry -- --ignored)"
 # Plain HTTP, Basic auth over TLS and token auth registries on loopback,
@@ -109,7 +129,7 @@ cargo test --locked -p oci-registry -- --ignored
 
 section "fuzzing every parser of untrusted input briefly (integration/fuzz.sh ${FUZZ_SECONDS:-5})"
 # Seconds per target; run integration/fuzz.sh with a larger number for a
-# long campaign (see README).
+# long campaign (see docs/development.md, Fuzzing).
 integration/fuzz.sh "${FUZZ_SECONDS:-5}"
 
 section "end-to-end tests against docker buildx (cargo test -p integration -- --ignored)"

@@ -114,9 +114,12 @@ mod tests {
 
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// A runtime on a paused clock: the jobs' sleeps and the bound are
+    /// virtual, so their order is exact and no test really waits.
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .start_paused(true)
             .build()
             .unwrap()
     }

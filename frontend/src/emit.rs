@@ -264,7 +264,7 @@ fn write_docs_step(
     Exec::new(
         image,
         [
-            crate::selfimage::BINARY,
+            crate::binary::BINARY,
             "write-docs",
             bundle_path.as_str(),
             "/out",

@@ -1,7 +1,7 @@
 //! The LLBBridge client: gRPC over our own stdin/stdout, as buildkitd
 //! starts a gateway frontend. Nothing else may ever be written to stdout.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
@@ -104,6 +104,8 @@ fn too_big(e: GatewayError, size: usize) -> GatewayError {
 pub struct Bridge {
     client: LlbBridgeClient<Channel>,
     no_cache: bool,
+    cache_imports: Vec<gw::CacheOptionsEntry>,
+    evaluated: Mutex<Vec<pb::Definition>>,
     llb_caps: BTreeMap<String, bool>,
     api_caps: BTreeMap<String, bool>,
     worker_platform: Option<pb::Platform>,
@@ -145,6 +147,8 @@ impl Bridge {
         Ok(Bridge {
             client,
             no_cache: false,
+            cache_imports: Vec::new(),
+            evaluated: Mutex::new(Vec::new()),
             llb_caps: caps(pong.llb_caps),
             api_caps: caps(pong.frontend_api_caps),
             worker_platform,
@@ -217,6 +221,13 @@ impl Bridge {
         self.no_cache = no_cache;
     }
 
+    /// From now on every solve asks BuildKit to use these remote caches
+    /// (`--cache-from`, see [`crate::cache_imports`]), as the Dockerfile
+    /// frontend does for each of its solves.
+    pub fn set_cache_imports(&mut self, imports: Vec<gw::CacheOptionsEntry>) {
+        self.cache_imports = imports;
+    }
+
     /// From now on every solve request is written to stderr as it is sent
     /// (build arg `debug_dump_llb`, see [`crate::llbdump`]).
     pub fn set_dump(&mut self, dump: Option<crate::llbdump::Dump>) {
@@ -240,6 +251,47 @@ impl Bridge {
         self.solve_with(def, true).await
     }
 
+    /// Solves the build's result, a tree whose graph also holds every
+    /// step solved with [`Bridge::solve_evaluated`] before it that it does
+    /// not already hold (the steps whose output the frontend reads: scans,
+    /// headers, sizes), through [`llb::keep_in_graph`]. BuildKit exports to
+    /// a remote cache only the returned result's graph; with those steps
+    /// in it, a runner with an empty local cache and that remote cache
+    /// takes their outputs from the cache instead of running them again,
+    /// which would need their inputs, the model's files.
+    pub async fn solve_result(&self, result: &llb::State) -> Result<Reference, GatewayError> {
+        let def = result.to_definition();
+        // Every op output the result's graph uses (an op with two outputs
+        // may have one in the graph and the other only read).
+        let held: BTreeSet<(String, i64)> = def
+            .def
+            .iter()
+            .filter_map(|op| pb::Op::decode(op.as_slice()).ok())
+            .flat_map(|op| op.inputs)
+            .map(|i| (i.digest, i.index))
+            .collect();
+        let mut heads = BTreeSet::new();
+        let helpers: Vec<llb::State> = self
+            .evaluated
+            .lock()
+            .expect("the list of solved definitions")
+            .iter()
+            .filter_map(|d| llb::Imported::from_definition(d.clone()).ok())
+            .filter(|i| !held.contains(&(i.head().digest.clone(), i.head().index)))
+            .filter(|i| heads.insert((i.head().digest.clone(), i.head().index)))
+            .map(llb::Imported::into_state)
+            .collect();
+        if helpers.is_empty() {
+            return self.solve_with(def, true).await;
+        }
+        let name = format!(
+            "keep {} step(s) whose output was read in the result's graph (for remote caches)",
+            helpers.len()
+        );
+        let kept = llb::keep_in_graph(result, &helpers, &name);
+        self.solve_with(kept.to_definition(), true).await
+    }
+
     async fn solve_with(
         &self,
         mut def: pb::Definition,
@@ -248,16 +300,25 @@ impl Bridge {
         if self.no_cache {
             llb::ignore_cache(&mut def);
         }
+        // Kept for solve_result once it has succeeded (a failed step, say
+        // one a fallback replaces, must not enter the result's graph).
+        let kept = evaluate.then(|| def.clone());
         let request = gw::SolveRequest {
             definition: Some(def),
             allow_result_return: true,
             allow_result_array_ref: true,
             evaluate,
+            cache_imports: self.cache_imports.clone(),
             ..Default::default()
         };
         if let Some(d) = &self.dump {
-            // The very message handed to gRPC below.
-            d.record(&request.encode_to_vec());
+            // The very message handed to gRPC below, but for the values
+            // of cache attributes that may be credentials.
+            let shown = gw::SolveRequest {
+                cache_imports: crate::cache_imports::redacted(&request.cache_imports),
+                ..request.clone()
+            };
+            d.record(&shown.encode_to_vec());
         }
         let size = request.encoded_len();
         let response = self
@@ -268,7 +329,15 @@ impl Bridge {
             .map_err(|e| too_big(remote(e), size))?
             .into_inner();
         match response.result.and_then(|r| r.result) {
-            Some(gw::result::Result::Ref(r)) => Ok(Reference(r.id)),
+            Some(gw::result::Result::Ref(r)) => {
+                if let Some(def) = kept {
+                    self.evaluated
+                        .lock()
+                        .expect("the list of solved definitions")
+                        .push(def);
+                }
+                Ok(Reference(r.id))
+            }
             None => Err(GatewayError::Local(anyhow!("BuildKit's solve returned no result; try the build again"))),
             Some(_) => Err(GatewayError::Local(anyhow!("BuildKit's solve returned several results where one was expected; try the build again"))),
         }

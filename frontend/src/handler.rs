@@ -47,6 +47,8 @@ pub async fn build(
     {
         bridge.set_dump(Some(crate::llbdump::Dump::new(tag)?));
     }
+    // Before any solve: every one of them may take steps from these.
+    bridge.set_cache_imports(crate::cache_imports::parse(&env.opts)?);
     if let Some(id) = env.opts.get("requestid").filter(|id| !id.is_empty()) {
         let read = recipe::read(bridge, &env.session_id, &env.opts).await?;
         return Ok((

@@ -751,7 +751,6 @@ mod tests {
         );
         let dir = std::env::temp_dir().join(format!("hfget-stall-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let started = Instant::now();
         let err = get_with_stall(
             &url,
             &dir.join("w"),
@@ -759,11 +758,8 @@ mod tests {
             Duration::from_secs(2),
         )
         .unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "took {:?}",
-            started.elapsed()
-        );
+        // STALLED (not a transport error when the 30 s hold ends) says the
+        // 2 s stall bound fired.
         assert_eq!(err.code, exit::STALLED);
         assert!(
             err.message.contains("weights.bin") && err.message.contains("2 s"),

@@ -9,7 +9,10 @@
 
 mod cli;
 
+mod answer;
+mod binary;
 mod buildkit_errors;
+mod cache_imports;
 mod check;
 mod deadline;
 mod emit;

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-use crate::source::SourceSpec;
 use modelpack::config::PartialConfig;
 use modelpack::patterns::PatternList;
+use modelpack::recipe::{Packaging, RecipeSource};
+use modelpack::source::SourceSpec;
 pub use modelpack::LayerPackaging;
 
 /// Build-arg keys as they arrive (`--build-arg KEY=…` → `build-arg:KEY`).
@@ -76,7 +77,7 @@ pub const KNOWN: &[&str] = &[
 ];
 
 /// One build arg as users see it: `docker buildx build --call outline`
-/// and the README's build-args table both come from [`ARGS`].
+/// and the build-args table of `docs/usage.md` both come from [`ARGS`].
 #[derive(Clone, Copy, Debug)]
 pub struct ArgDoc {
     /// The build-arg name (`--build-arg NAME=…`).
@@ -219,12 +220,25 @@ pub struct Request {
     pub artifact_type: Option<String>,
     /// What a model recipe says beyond build args (several sources,
     /// per-kind packaging, annotations); empty without a recipe.
-    pub extras: crate::recipe::Extras,
+    pub extras: Extras,
     /// At most this many Hub file downloads in flight (`max_connections`).
     pub max_connections: usize,
     /// Bound for BuildKit's own downloads (`download_timeout`); `None`:
     /// the default (see [`crate::deadline`]).
     pub download_timeout: Option<std::time::Duration>,
+}
+
+/// What a recipe says beyond build args.
+#[derive(Clone, Debug, Default)]
+pub struct Extras {
+    /// The recipe file's name, for errors.
+    pub file: String,
+    /// Sources composed into one artifact (empty: the `source` build arg).
+    pub parts: Vec<RecipeSource>,
+    /// Per-kind layer formats (`None`: the `layer_packaging` build arg).
+    pub packaging: Option<Packaging>,
+    /// Manifest annotations.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Default Hugging Face endpoint.
@@ -597,8 +611,29 @@ mod tests {
         assert!(parse(&ok).is_ok());
     }
 
+    /// [`ARGS`] as the Markdown table in `docs/usage.md` (section "Build
+    /// args"): one table drives `--call outline`, the docs and this check.
+    fn args_markdown() -> String {
+        let mut out = String::from("| build arg | default | what it does |\n|---|---|---|\n");
+        for a in ARGS {
+            let default = if a.default.is_empty() {
+                "–".to_string()
+            } else {
+                format!("`{}`", a.default)
+            };
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                a.name,
+                default,
+                // Escaped so GitHub shows `|` and `<hex>` as text.
+                a.description.replace('|', "\\|").replace('<', "\\<")
+            ));
+        }
+        out
+    }
+
     #[test]
-    fn every_known_arg_has_one_description_and_the_readme_lists_it() {
+    fn every_known_arg_has_one_description_and_the_docs_hold_the_table() {
         let documented: Vec<&str> = ARGS.iter().map(|a| a.name).collect();
         assert_eq!(
             documented, KNOWN,
@@ -611,16 +646,13 @@ mod tests {
                 a.name
             );
         }
-        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-        if let Ok(readme) = std::fs::read_to_string(&readme) {
-            for a in ARGS {
-                assert!(
-                    readme.contains(&format!("| `{}` |", a.name)),
-                    "README build-args table lacks `{}`",
-                    a.name
-                );
-            }
-        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/usage.md");
+        let docs = std::fs::read_to_string(path).expect("docs/usage.md beside the crates");
+        let table = args_markdown();
+        assert!(
+            docs.contains(&table),
+            "docs/usage.md section Build args must hold this table verbatim (generated from ARGS):\n{table}"
+        );
     }
 
     #[test]

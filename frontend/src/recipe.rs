@@ -12,21 +12,9 @@ use anyhow::Result;
 use llb::State;
 
 use crate::gateway::{Bridge, GatewayError};
+pub use crate::options::Extras;
 use crate::options::{keys, KNOWN};
-use modelpack::recipe::{Loaded, Packaging, Recipe, RecipeSource, DEFAULT_FILE};
-
-/// What a recipe says beyond build args.
-#[derive(Clone, Debug, Default)]
-pub struct Extras {
-    /// The recipe file's name, for errors.
-    pub file: String,
-    /// Sources composed into one artifact (empty: the `source` build arg).
-    pub parts: Vec<RecipeSource>,
-    /// Per-kind layer formats (`None`: the `layer_packaging` build arg).
-    pub packaging: Option<Packaging>,
-    /// Manifest annotations.
-    pub annotations: BTreeMap<String, String>,
-}
+use modelpack::recipe::{Loaded, Recipe, DEFAULT_FILE};
 
 /// The recipe file's name: the `filename` opt, else [`DEFAULT_FILE`].
 pub fn file_name(opts: &BTreeMap<String, String>) -> String {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use crate::answer::Answer;
 use crate::recipe::Read;
-use crate::subrequests::Answer;
 
 /// The 1-based lines of `text` that read `${name`.
 fn lines_reading(text: &str, name: &str) -> Vec<usize> {

@@ -3,11 +3,12 @@
 
 use anyhow::{Context, Result};
 use llb::proto::pb;
-use llb::{Exec, Imported, Mount, NetMode, State};
+use llb::{CopyOptions, Exec, FileOp, Imported, Mount, NetMode, State};
 use prost::Message;
 
 use std::collections::BTreeSet;
 
+pub use crate::binary::BINARY;
 use crate::emit::EarlyBlobs;
 use crate::gateway::{Bridge, GatewayError};
 use modelpack::config::PartialConfig;
@@ -19,18 +20,27 @@ use modelpack::LayerPackaging;
 
 /// Where buildkitd mounts the marshalled definition of the frontend image.
 pub const FRONTEND_BIN: &str = "/run/config/buildkit/metadata/frontend.bin";
-/// Path of this binary inside the frontend image.
-pub const BINARY: &str = "/modelpack-frontend";
-
-/// Loads the frontend image's definition; fails clearly when run elsewhere.
+/// The root of every step that runs this binary: a tree holding only
+/// [`BINARY`], copied from the frontend image (whose definition buildkitd
+/// hands us in [`FRONTEND_BIN`]); fails clearly when run elsewhere.
+///
+/// The steps stand on the copy, not on the image, because BuildKit keys a
+/// copy by its content, the same on every engine, while an image is keyed
+/// by how the engine stores it: a step run on the image itself, exported
+/// to a remote cache by Docker 28 with the containerd image store, was
+/// never matched by Docker 26 (classic store), and ran again there.
 pub fn own_image() -> Result<State> {
     let bytes = std::fs::read(FRONTEND_BIN).with_context(|| {
         format!("reading {FRONTEND_BIN}: this BuildKit does not tell the frontend its own image (needs BuildKit >= 0.10)")
     })?;
     let def = pb::Definition::decode(bytes.as_slice())
         .with_context(|| format!("decoding {FRONTEND_BIN}"))?;
-    Ok(Imported::from_definition(def)
+    let image = Imported::from_definition(def)
         .map_err(anyhow::Error::msg)?
+        .into_state();
+    Ok(FileOp::new(State::scratch())
+        .copy(&image, BINARY, BINARY, CopyOptions::default())
+        .custom_name("take the frontend's binary from its image")
         .into_state())
 }
 
@@ -259,21 +269,20 @@ pub const PACK_CONCURRENCY: usize = 64;
 /// write their blobs into one tree at their blob paths (see [`pack_files`]).
 pub const CHAIN_MIN_BYTES: u64 = 16 << 20;
 
-/// A step packing the file at `path` of `tree` like [`pack_step`], but
-/// writing the blob to `blobs/sha256/<hex>` of a writable mount based on
+/// A step packing `file` (at its origin path of `tree`) like [`pack_step`],
+/// but writing the blob to `blobs/sha256/<hex>` of a writable mount based on
 /// `below` (the tree of the previous such step: overlaid, not copied).
 /// Returns that tree and the step's separate output holding [`LAYER_FILE`].
 fn pack_step_into(
     image: &State,
     tree: &State,
-    path: &str,
-    name: &str,
-    mode: u32,
+    file: &PlanFile,
     format: LayerPackaging,
     below: &State,
     by_definition: bool,
 ) -> (State, State) {
-    let mode = format!("{mode:o}");
+    let (path, name) = (file.origin.path.as_str(), file.path.as_str());
+    let mode = format!("{:o}", file.mode());
     let node = Exec::new(
         image,
         [
@@ -456,9 +465,7 @@ pub async fn pack_files(
         let (tree, meta) = pack_step_into(
             image,
             &sources[f.origin.source],
-            &f.origin.path,
-            &f.path,
-            f.mode(),
+            &f,
             format,
             &below,
             by_definition,

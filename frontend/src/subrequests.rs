@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 
+use crate::answer::Answer;
 use crate::check;
 use crate::options;
 use crate::targets;
@@ -122,9 +123,6 @@ pub fn answer_with(
     meta.extend(extra);
     Ok(meta)
 }
-
-/// An answer: `result.json`, `result.txt` and further metadata.
-pub type Answer = (Value, String, Vec<(String, Vec<u8>)>);
 
 fn describe() -> Answer {
     let list: Vec<Value> = ALL

@@ -440,18 +440,22 @@ def test_a_request_is_recorded_before_its_response_is_sent(hub, monkeypatch):
     # which let one test's last 404 land in the next test's stats). A slow record() makes
     # that race certain to show if it were back.
     record = hub.state.stats.record
+    recorded = []
 
     def slow_record(entry):
         time.sleep(0.05)
         record(entry)
+        recorded.append(entry)
 
     monkeypatch.setattr(hub.state.stats, "record", slow_record)
     for path in ("/api/models/org/nope", "/org/model/resolve/main/missing.txt", "/api/models/org/model"):
         for method in ("GET", "HEAD"):
             assert raw(method, f"{hub.endpoint}{path}")[0] in (200, 401, 404)
+            # Recorded before the response left, so before raw() returned: nothing to wait for.
+            assert len(recorded) == 1, f"{method} {path} was recorded late"
+            recorded.clear()
             hub.reset_stats()
-            time.sleep(0.1)
-            assert hub.stats() == {"requests": [], "counts": {}}, f"{method} {path} was recorded late"
+            assert hub.stats() == {"requests": [], "counts": {}}
 
 
 def test_cli_writes_state_file(repos, tmp_path):

@@ -87,7 +87,14 @@ pub enum Engine {
     /// The docker 28 client and buildx 0.29 against Docker 26: new client
     /// features (`--call outline|check`) on the old daemon.
     NextClientOnCurrent,
+    /// Docker 28 with the containerd image store (`integration/engine-store.sh`,
+    /// on [`STORE_HOST`]): its docker driver exports build caches, writes
+    /// `-o type=oci` and offers MergeOp.
+    Store,
 }
+
+/// The socket of the Docker 28 engine with the containerd image store.
+pub const STORE_HOST: &str = "unix:///run/modelpack-docker28s.sock";
 
 impl Engine {
     /// `MODELPACK_ENGINE`: `next` → [`Engine::Next`]; unset, empty or
@@ -105,7 +112,9 @@ impl Engine {
     pub fn docker(self) -> String {
         match self {
             Engine::Current => "docker".to_string(),
-            Engine::Next | Engine::NextClientOnCurrent => format!("{NEXT_ROOT}/usr/bin/docker"),
+            Engine::Next | Engine::NextClientOnCurrent | Engine::Store => {
+                format!("{NEXT_ROOT}/usr/bin/docker")
+            }
         }
     }
 
@@ -116,6 +125,10 @@ impl Engine {
             Engine::Current => vec![("DOCKER_HOST".into(), CURRENT_HOST.into())],
             Engine::Next => vec![
                 ("DOCKER_HOST".into(), NEXT_HOST.into()),
+                ("DOCKER_CONFIG".into(), config),
+            ],
+            Engine::Store => vec![
+                ("DOCKER_HOST".into(), STORE_HOST.into()),
                 ("DOCKER_CONFIG".into(), config),
             ],
             Engine::NextClientOnCurrent => {
@@ -133,6 +146,7 @@ impl Engine {
         match self {
             Engine::Current | Engine::NextClientOnCurrent => "/var/lib/modelpack-docker26",
             Engine::Next => "/var/lib/modelpack-docker28",
+            Engine::Store => "/var/lib/modelpack-docker28s",
         }
     }
 
@@ -142,6 +156,7 @@ impl Engine {
         match self {
             Engine::Current | Engine::NextClientOnCurrent => "/var/log/modelpack-docker26.log",
             Engine::Next => "/var/log/modelpack-docker28.log",
+            Engine::Store => "/var/log/modelpack-docker28s.log",
         }
     }
 
@@ -161,6 +176,7 @@ impl Engine {
         );
         let script = match self {
             Engine::Current => "integration/engine.sh",
+            Engine::Store => "integration/engine.sh, engine-next.sh and engine-store.sh",
             _ => "integration/engine.sh and integration/engine-next.sh",
         };
         assert!(
@@ -373,7 +389,7 @@ impl Running {
             if self.start.elapsed() > timeout {
                 timed_out = true;
                 A_COMMAND_HUNG.store(true, Ordering::Relaxed);
-                kill_group(self.child.id());
+                kill_group(&mut self.child);
                 break self.child.wait().ok();
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -392,11 +408,24 @@ impl Running {
     }
 }
 
-/// SIGTERM, then SIGKILL, to the process group we started (`-pgid`).
-fn kill_group(pgid: u32) {
-    let group = format!("-{pgid}");
+/// SIGTERM, then (unless the whole group is gone within 3 s) SIGKILL, to
+/// the process group we started (`-pgid`), led by `child`.
+fn kill_group(child: &mut std::process::Child) {
+    let group = format!("-{}", child.id());
     let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-    std::thread::sleep(Duration::from_secs(3));
+    // The leader is reaped first: a zombie still counts as a group member.
+    let gone = |child: &mut std::process::Child| {
+        matches!(child.try_wait(), Ok(Some(_)))
+            && !Command::new("kill")
+                .args(["-0", "--", &group])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !gone(child) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let _ = Command::new("kill")
         .args(["-KILL", "--", &group])
         .stderr(Stdio::null())

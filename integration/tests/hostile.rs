@@ -5,7 +5,7 @@
 //! packages the repo faithfully or fails with one line naming the cause;
 //! nothing is ever exported for a failed build.
 //!
-//! Bounds users get (README "Hostile servers"): BuildKit's own HTTP source
+//! Bounds users get (docs/design.md "Hostile or failing servers"): BuildKit's own HTTP source
 //! has no stall timeout, so the frontend bounds the LFS downloads it solves
 //! (`download_timeout`) and fails naming the files still running; downloads
 //! by our own steps (`hf-get`, `hf-get-many`) fail after 60 s without a
@@ -225,7 +225,7 @@ fn colliding_duplicate_and_overlong_names_are_refused() {
 fn a_listing_of_100000_files_is_refused_above_the_limit() {
     let hf = Hf::new();
     let (repo, _, _) = hf.repo("huge", Some(json!({"synthetic_files": 100_000})));
-    let (_, outcome) = hf.expect_failure(
+    hf.expect_failure(
         hf.build(&format!("hf://{repo}")),
         &[
             "100003 files of",
@@ -233,11 +233,9 @@ fn a_listing_of_100000_files_is_refused_above_the_limit() {
             "include/exclude",
         ],
     );
-    assert!(
-        outcome.elapsed < Duration::from_secs(60),
-        "refusing took {:?}",
-        outcome.elapsed
-    );
+    // Refused from the listing alone: not one file was downloaded.
+    let stats = hf.hub.stats();
+    assert!(stats.body_downloads().is_empty(), "{}", stats.describe());
 }
 
 #[test]
@@ -445,7 +443,7 @@ fn error_statuses_are_named() {
     }
     // On the CDN (an LFS file): BuildKit's HTTP source with a checksum
     // hashes the error body, and its checksum check refuses it. Safe, but
-    // named as a mismatch (README "Hostile or failing servers").
+    // named as a mismatch (docs/design.md "Hostile or failing servers").
     let (repo, _, _) = hf.repo("status-cdn", None);
     hf.hub.fail(json!({"path_contains": format!("{repo}/"), "port": "cdn", "status": 503, "count": 100, "retry_after": 1}));
     hf.expect_failure(
@@ -483,7 +481,9 @@ fn a_stalled_anonymous_download_fails_within_download_timeout_naming_the_file() 
         .build(&format!("hf://{repo}"))
         .arg("download_timeout", "20")
         .timeout(Duration::from_secs(180));
-    let (line, outcome) = hf.expect_failure(
+    // The stall (600 s) outlasts the build's timeout (180 s): failing in
+    // time with this message is the 20 s bound firing.
+    hf.expect_failure(
         build,
         &[
             "not downloaded within 20 s",
@@ -491,11 +491,6 @@ fn a_stalled_anonymous_download_fails_within_download_timeout_naming_the_file() 
             &repo,
             "download_timeout",
         ],
-    );
-    assert!(
-        outcome.elapsed < Duration::from_secs(120),
-        "took {:?}: {line}",
-        outcome.elapsed
     );
 }
 
@@ -516,12 +511,9 @@ fn a_stalled_download_with_a_token_fails_within_the_bound() {
         .flag("--allow=network.host")
         .arg("debug_dump_llb", &tag)
         .timeout(Duration::from_secs(240));
+    // The stall (600 s) outlasts the build's timeout (240 s): failing in
+    // time with this message is the 60 s stall bound firing.
     let (line, outcome) = hf.expect_failure(build, &["nothing received for 60 s", &repo]);
-    assert!(
-        outcome.elapsed < Duration::from_secs(200),
-        "took {:?}: {line}",
-        outcome.elapsed
-    );
     assert!(
         !outcome.output().contains(&token),
         "the token is in the build output"

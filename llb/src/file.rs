@@ -150,3 +150,44 @@ impl FileOp {
         )
     }
 }
+
+/// `result`'s tree, unchanged, from an op that also takes every state of
+/// `kept` as an input, so that they belong to its graph without being
+/// read: one action removes a path that does not exist from `result`
+/// (the op's only output), and one action per kept state, whose result is
+/// no output, refers to it. BuildKit runs only the actions an output
+/// needs, but keys the op by all its inputs, and exports to a remote
+/// cache (`mode=max`) every step of the returned result's graph: so the
+/// kept steps are exported too. With nothing to keep, `result` itself.
+pub fn keep_in_graph(result: &State, kept: &[State], name: &str) -> State {
+    if kept.is_empty() {
+        return result.clone();
+    }
+    let mut inputs = Inputs::default();
+    let base = inputs.index_of(result);
+    let kept: Vec<i64> = kept.iter().map(|s| inputs.index_of(s)).collect();
+    let untouched = |input: i64, output: i64| pb::FileAction {
+        input,
+        secondary_input: -1,
+        output,
+        action: Some(pb::file_action::Action::Rm(pb::FileActionRm {
+            path: KEEP_PLACEHOLDER.to_string(),
+            allow_not_found: true,
+            allow_wildcard: false,
+        })),
+    };
+    let actions = std::iter::once(untouched(base, 0))
+        .chain(
+            kept.into_iter()
+                .filter(|&i| i != base && i >= 0)
+                .map(|i| untouched(i, -1)),
+        )
+        .collect();
+    let op = base_op(pb::op::Op::File(pb::FileOp { actions }));
+    let mut metadata = pb::OpMetadata::default();
+    named(&mut metadata, name);
+    State::from_node(NodeKind::Op(Box::new(op)), inputs.states, metadata, 0)
+}
+
+/// The path [`keep_in_graph`]'s actions remove: one no tree holds.
+pub const KEEP_PLACEHOLDER: &str = "/.llb-keep-in-graph-placeholder";

@@ -61,6 +61,11 @@ impl Imported {
         })
     }
 
+    /// The op output the definition ends at.
+    pub fn head(&self) -> &pb::Input {
+        &self.head
+    }
+
     /// The imported graph's output as a state.
     pub fn into_state(self) -> State {
         let output = self.head.index;

@@ -363,3 +363,58 @@ fn merge_of_one_state_is_that_state_and_of_none_is_scratch() {
     assert_eq!(def, a.to_definition());
     assert!(llb::merge(&[State::scratch()], "x").is_scratch());
 }
+
+#[test]
+fn kept_states_become_inputs_of_one_op_whose_only_output_is_the_result_untouched() {
+    let result = sample_graph();
+    let scan = Exec::new(
+        &source::image("docker.io/library/x:1").into_state(),
+        ["/scan"],
+    )
+    .mount(Mount::bind("/out", &State::scratch()))
+    .build()
+    .output("/out")
+    .unwrap();
+    // A helper imported from an earlier solve's definition, as the
+    // gateway keeps them; the result itself and scratch are not inputs.
+    let headers = Imported::from_definition(
+        FileOp::new(State::scratch())
+            .mkfile("/facts.json", 0o644, b"{}".to_vec())
+            .into_state()
+            .to_definition(),
+    )
+    .unwrap()
+    .into_state();
+    let kept = llb::keep_in_graph(
+        &result,
+        &[scan.clone(), headers, result.clone(), State::scratch()],
+        "keep",
+    );
+    let (ops, terminal) = decode(&kept.to_definition());
+    let op = head(&ops, &terminal);
+    let Some(Kind::File(file)) = &op.op else {
+        panic!("not a file op: {op:?}")
+    };
+    assert_eq!(op.inputs.len(), 3, "the result, the scan, the headers");
+    let result_def = result.to_definition();
+    let (_, result_terminal) = decode(&result_def);
+    assert_eq!(
+        op.inputs[0], result_terminal.inputs[0],
+        "input 0 is the result"
+    );
+    let (_, result_ops) = result_def.def.split_last().unwrap();
+    assert!(result_ops.iter().all(|b| ops.contains_key(&digest_of(b))));
+    let outputs: Vec<(i64, i64)> = file.actions.iter().map(|a| (a.input, a.output)).collect();
+    assert_eq!(outputs, [(0, 0), (1, -1), (2, -1)]);
+    for a in &file.actions {
+        let Some(pb::file_action::Action::Rm(rm)) = &a.action else {
+            panic!("not an rm: {a:?}")
+        };
+        assert!(rm.allow_not_found && rm.path == llb::KEEP_PLACEHOLDER);
+    }
+    // Nothing to keep: the result itself, not another op.
+    assert_eq!(
+        llb::keep_in_graph(&result, &[], "keep").to_definition(),
+        result.to_definition()
+    );
+}

@@ -5,10 +5,10 @@
 
 use anyhow::{bail, Result};
 
+use crate::listing::Listing;
+use crate::patterns::is_bookkeeping;
 use crate::patterns::PatternList;
 use crate::plan::{Origin, PlanFile};
-use crate::scan::Listing;
-use crate::source::is_bookkeeping;
 
 /// Never taken from a directory source: version-control and download-cache
 /// folders, which are not part of a model.

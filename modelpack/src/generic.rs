@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
+use crate::artifact::{self, Plan, PlannedLayer};
 use crate::oci::{self, Descriptor};
 use crate::packaging::LayerPackaging;
-use crate::plan::{self, Plan, PlanFile, PlannedLayer};
+use crate::plan_file::PlanFile;
 
 /// Media type of a raw generic layer.
 pub const MEDIA_TYPE_RAW: &str = "application/octet-stream";
@@ -53,7 +54,7 @@ pub fn build(
     packaging: LayerPackaging,
 ) -> Result<Plan> {
     validate_artifact_type(artifact_type)?;
-    plan::checked_sorted(&mut files, packaging)?;
+    artifact::checked_sorted(&mut files, packaging)?;
     let layers = files
         .iter()
         .map(|f| {
@@ -67,8 +68,8 @@ pub fn build(
             PlannedLayer::new(descriptor, f)
         })
         .collect();
-    let config = plan::blob(MEDIA_TYPE_EMPTY, EMPTY_CONFIG.to_vec());
-    plan::assemble(layers, config, artifact_type, name)
+    let config = artifact::blob(MEDIA_TYPE_EMPTY, EMPTY_CONFIG.to_vec());
+    artifact::assemble(layers, config, artifact_type, name)
 }
 
 #[cfg(test)]

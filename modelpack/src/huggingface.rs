@@ -3,8 +3,8 @@
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use crate::patterns::is_bookkeeping;
 use crate::patterns::PatternList;
-use crate::source::is_bookkeeping;
 
 /// Which kind of Hub repository.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -354,7 +354,6 @@ mod tests {
             "a".repeat(40),
             siblings.join(",")
         );
-        let started = std::time::Instant::now();
         let info = parse_info(body.as_bytes(), "org/big").unwrap();
         assert_eq!(info.files.len(), 100_000);
         let err = parse("org/big")
@@ -367,13 +366,6 @@ mod tests {
         );
         let some = PatternList::parse("shards/part-00000*", "");
         assert_eq!(parse("org/big").select(&info, &some).unwrap().len(), 10);
-        // A generous bound, for unoptimised builds on a busy machine; the
-        // real cost is well under a second.
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "{:?}",
-            started.elapsed()
-        );
     }
 
     #[test]

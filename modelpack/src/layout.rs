@@ -15,9 +15,9 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::artifact::Plan;
 use crate::oci::{self, Descriptor, Index};
 use crate::packaging::LayerPackaging;
-use crate::plan::Plan;
 
 /// Largest manifest, config or index we read from a layout into memory.
 /// Registries commonly refuse manifests over 4 MiB (about 9,000 layers of

@@ -1,8 +1,9 @@
 //! The ModelPack core shared by both front doors of `modelpack-frontend`
 //! (the BuildKit gateway frontend and the command line): what a file is
 //! (`mediatype`), the OCI and ModelPack documents (`oci`, `schema`), the
-//! pure plan from files to layout bytes (`plan`), the streaming layer
-//! writer (`pack`), directory listings (`scan`), include/exclude patterns
+//! pure plan from files to layout bytes (`plan`, with the files it takes in
+//! `plan_file` and what it comes to in `artifact`), the streaming layer
+//! writer (`pack`), directory listings (`scan`, `listing`), include/exclude patterns
 //! (`patterns`) and the source grammar with the Hub's listing parser
 //! (`source`, `huggingface`, `urlsource`), directory sources with `.dockerignore`
 //! (`context`), and OCI layouts on disk: reading and writing (`layout`),
@@ -12,6 +13,7 @@
 //! Nothing here knows BuildKit, so the same code gives the same digests
 //! whichever door it is called from.
 
+pub mod artifact;
 pub mod compact;
 pub mod config;
 pub mod context;
@@ -24,6 +26,7 @@ pub mod generic;
 mod golden;
 pub mod huggingface;
 pub mod layout;
+pub mod listing;
 pub mod mediatype;
 pub mod names;
 pub mod oci;
@@ -32,6 +35,7 @@ pub mod packaging;
 pub mod patterns;
 pub mod pgzip;
 pub mod plan;
+pub mod plan_file;
 pub mod recipe;
 pub mod scan;
 pub mod schema;

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::digest::HashingWriter;
 use crate::packaging::LayerPackaging;
 
+pub use crate::plan_file::Written;
+
 /// Name of the blob in the `pack` step's output.
 pub const BLOB_FILE: &str = "blob";
 /// Name of the JSON description in the `pack` step's output.
@@ -38,17 +40,6 @@ fn zstd_encoder<W: Write>(out: W, threads: usize) -> io::Result<zstd::Encoder<'s
     enc.multithread(threads.clamp(1, 64) as u32)?;
     enc.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB_SIZE))?;
     Ok(enc)
-}
-
-/// What the writer produced.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Written {
-    /// `sha256:<hex>` of the blob.
-    pub digest: String,
-    /// Blob size in bytes.
-    pub size: u64,
-    /// `sha256:<hex>` of the uncompressed tar.
-    pub diff_id: String,
 }
 
 /// The parent directories of `name`, parent first, with a trailing `/`:

@@ -135,6 +135,16 @@ fn class(p: &[char], start: usize, c: char) -> Option<(bool, usize)> {
     (i < p.len()).then_some((matched != negate, i + 1))
 }
 
+/// Repository bookkeeping that is listed like any file but is not part of
+/// a model (`.gitattributes`, `.dockerignore`): skipped unless `include`
+/// names it exactly.
+pub fn is_bookkeeping(path: &str) -> bool {
+    matches!(
+        path.rsplit('/').next(),
+        Some(".gitattributes") | Some(".dockerignore")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

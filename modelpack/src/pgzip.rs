@@ -279,10 +279,17 @@ mod tests {
 
     #[test]
     fn gzip_t_accepts_the_stream() {
-        let Ok(status) = std::process::Command::new("gzip").arg("--version").output() else {
-            return; // gzip(1) is not installed; the decoder test above still runs
-        };
-        if !status.status.success() {
+        let installed = std::process::Command::new("gzip")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !installed {
+            // The decoder test above still runs; on CI a missing gzip fails.
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "gzip is not installed; CI=true forbids skipping this test"
+            );
+            eprintln!("gzip is not installed; skipping");
             return;
         }
         let data = sample(3 * BLOCK + 99);

@@ -3,93 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use crate::config::{self, PartialConfig};
 use crate::mediatype::{self, Kind};
 use crate::oci::{self, Descriptor, FileMetadata, Index, Manifest, ModelConfig};
 use crate::packaging::LayerPackaging;
 
-/// Where a file's bytes live in the build graph: source state number and a
-/// path inside it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Origin {
-    /// Index into the source states handed to the emitter.
-    pub source: usize,
-    /// Absolute path inside that state.
-    pub path: String,
-}
-
-/// One file of the model.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlanFile {
-    /// Path inside the model (`org.cncf.model.filepath`), `/`-separated.
-    pub path: String,
-    /// Size of the file in bytes.
-    pub size: u64,
-    /// `sha256:<hex>` of the layer blob (the file itself for raw layers).
-    pub digest: String,
-    /// Whether any execute bit is set (mode 0755 rather than 0644).
-    pub executable: bool,
-    /// Where the layer blob's bytes are.
-    pub origin: Origin,
-    /// For tar layers: the packed blob's size and the uncompressed tar's
-    /// digest. `None` for raw layers (blob = file, diff id = digest).
-    pub packed: Option<Packed>,
-}
-
-/// A file already written as a tar layer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Packed {
-    /// Blob size in bytes.
-    pub blob_size: u64,
-    /// `sha256:<hex>` of the uncompressed tar.
-    pub diff_id: String,
-    /// The tar format it was written in (see [`LayerPackaging::for_kind`]):
-    /// the layer's media type says this one.
-    pub format: LayerPackaging,
-}
-
-impl PlanFile {
-    /// Makes this file the tar layer `written` (by the layer writer) in
-    /// `format`, whose blob is at `path` of its source.
-    pub fn set_packed(
-        &mut self,
-        written: crate::pack::Written,
-        format: LayerPackaging,
-        source: usize,
-        path: String,
-    ) {
-        self.origin = Origin { source, path };
-        self.digest = written.digest;
-        self.packed = Some(Packed {
-            blob_size: written.size,
-            diff_id: written.diff_id,
-            format,
-        });
-    }
-
-    /// The mode recorded in metadata and tar headers.
-    pub fn mode(&self) -> u32 {
-        if self.executable {
-            0o755
-        } else {
-            0o644
-        }
-    }
-
-    /// The layer format: the packed format, or `raw`.
-    pub fn format(&self) -> LayerPackaging {
-        self.packed
-            .as_ref()
-            .map_or(LayerPackaging::Raw, |p| p.format)
-    }
-
-    /// The layer's diff id.
-    pub fn diff_id(&self) -> &str {
-        self.packed.as_ref().map_or(&self.digest, |p| &p.diff_id)
-    }
-}
+use crate::artifact::{assemble, blob, checked_sorted};
+pub use crate::artifact::{Blob, Plan, PlannedLayer};
+pub use crate::plan_file::{Origin, Packed, PlanFile};
 
 /// What the config says about the model beyond its files.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -109,28 +32,6 @@ pub struct ModelInfo {
     pub overrides: PartialConfig,
     /// Annotations of the manifest (none by default).
     pub annotations: BTreeMap<String, String>,
-}
-
-/// A small JSON blob written by the frontend itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Blob {
-    /// Its descriptor.
-    pub descriptor: Descriptor,
-    /// Its bytes.
-    pub bytes: Vec<u8>,
-}
-
-/// A layer whose blob is copied from a source.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlannedLayer {
-    /// Its descriptor in the manifest.
-    pub descriptor: Descriptor,
-    /// Where its bytes are.
-    pub origin: Origin,
-    /// The file's path inside the model.
-    pub path: String,
-    /// The file's mode (0644 or 0755).
-    pub mode: u32,
 }
 
 /// What kind of artifact a plan describes.
@@ -191,97 +92,6 @@ pub fn annotate(plan: Plan, annotations: &BTreeMap<String, String>, name: &str) 
     out.manifest = manifest;
     out.index = serde_json::to_vec(&index)?;
     Ok(out)
-}
-
-/// Sorts `files` by path; fails on none or on two with the same path.
-pub(crate) fn checked_sorted(files: &mut [PlanFile], packaging: LayerPackaging) -> Result<()> {
-    if files.is_empty() {
-        bail!("nothing to package: the source has no files (after include/exclude)");
-    }
-    // A raw layout has only raw layers; a tar layout may mix in raw ones
-    // when a recipe asks for raw for some kinds of file.
-    if let Some(f) = files
-        .iter()
-        .find(|f| packaging == LayerPackaging::Raw && f.format() != LayerPackaging::Raw)
-    {
-        bail!(
-            "internal error: {:?} is a {} layer in a {} layout; report this as a bug",
-            f.path,
-            f.format().suffix(),
-            packaging.suffix()
-        );
-    }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    if let Some(w) = files.windows(2).find(|w| w[0].path == w[1].path) {
-        bail!(
-            "two files map to the same path {:?} in the model",
-            w[0].path
-        );
-    }
-    Ok(())
-}
-
-/// The manifest, index and layout around a config blob and layers in
-/// manifest order: the part every kind of artifact shares.
-pub(crate) fn assemble(
-    layers: Vec<PlannedLayer>,
-    config: Blob,
-    artifact_type: &str,
-    name: &str,
-) -> Result<Plan> {
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: oci::MEDIA_TYPE_MANIFEST.into(),
-        artifact_type: artifact_type.into(),
-        config: config.descriptor.clone(),
-        layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
-        annotations: BTreeMap::new(),
-    };
-    let manifest = blob(oci::MEDIA_TYPE_MANIFEST, serde_json::to_vec(&manifest)?);
-
-    let mut entry = manifest.descriptor.clone();
-    entry.artifact_type = Some(artifact_type.into());
-    entry
-        .annotations
-        .insert(oci::ANNOTATION_REF_NAME.into(), name.into());
-    let index = Index {
-        schema_version: 2,
-        media_type: oci::MEDIA_TYPE_INDEX.into(),
-        manifests: vec![entry],
-    };
-    Ok(Plan {
-        layers,
-        config,
-        manifest,
-        index: serde_json::to_vec(&index)?,
-        oci_layout: oci::OCI_LAYOUT.as_bytes().to_vec(),
-    })
-}
-
-/// Everything needed to write the layout.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
-    /// Layers in manifest order.
-    pub layers: Vec<PlannedLayer>,
-    /// The ModelPack config blob.
-    pub config: Blob,
-    /// The manifest blob.
-    pub manifest: Blob,
-    /// `index.json`.
-    pub index: Vec<u8>,
-    /// `oci-layout`.
-    pub oci_layout: Vec<u8>,
-}
-
-pub(crate) fn blob(media_type: &str, bytes: Vec<u8>) -> Blob {
-    let descriptor = Descriptor {
-        media_type: media_type.to_string(),
-        digest: crate::digest::sha256_of(&bytes),
-        size: bytes.len() as u64,
-        artifact_type: None,
-        annotations: BTreeMap::new(),
-    };
-    Blob { descriptor, bytes }
 }
 
 /// Fixed mtime written into file metadata, for reproducible manifests.
@@ -397,18 +207,6 @@ pub fn build(
         .map(|(_, descriptor, f)| PlannedLayer::new(descriptor, f))
         .collect();
     assemble(layers, config, oci::ARTIFACT_TYPE_MODEL, &info.name)
-}
-
-impl PlannedLayer {
-    /// The layer of `file` with its manifest descriptor.
-    pub(crate) fn new(descriptor: Descriptor, file: &PlanFile) -> Self {
-        PlannedLayer {
-            descriptor,
-            origin: file.origin.clone(),
-            path: file.path.clone(),
-            mode: file.mode(),
-        }
-    }
 }
 
 #[cfg(test)]

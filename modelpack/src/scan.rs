@@ -7,34 +7,12 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use crate::listing::{Listing, ScannedFile};
 
 /// Name of the listing file in the step's output.
 pub const LISTING_FILE: &str = "files.json";
-
-/// One regular file found by the scan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScannedFile {
-    /// Path relative to the scanned root, `/`-separated.
-    pub path: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// `sha256:<hex>`.
-    pub digest: String,
-    /// Whether any execute bit is set.
-    pub executable: bool,
-    /// Git blob id (`sha1("blob <size>\0" + bytes)`), when asked for.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub git_sha1: Option<String>,
-}
-
-/// The scan result, sorted by path.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Listing {
-    /// The files.
-    pub files: Vec<ScannedFile>,
-}
 
 /// What one pass over a file's bytes yields.
 pub struct Hashes {

@@ -3,6 +3,7 @@
 use anyhow::{bail, Result};
 
 pub use crate::huggingface::HfRef;
+pub use crate::patterns::is_bookkeeping;
 pub use crate::urlsource::UrlSource;
 
 /// A parsed `source` build arg.
@@ -14,16 +15,6 @@ pub enum SourceSpec {
     HuggingFace(HfRef),
     /// One or more files fetched over http(s), in the order given.
     Url(Vec<UrlSource>),
-}
-
-/// Repository bookkeeping that is listed like any file but is not part of
-/// a model (`.gitattributes`, `.dockerignore`): skipped unless `include`
-/// names it exactly.
-pub fn is_bookkeeping(path: &str) -> bool {
-    matches!(
-        path.rsplit('/').next(),
-        Some(".gitattributes") | Some(".dockerignore")
-    )
 }
 
 /// The forms `source` accepts, for error messages.

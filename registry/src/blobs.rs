@@ -205,7 +205,7 @@ impl Client {
                     if restarts >= self.opts.retries {
                         return Err(e.context(format!("{what} failed after {restarts} restarts")));
                     }
-                    std::thread::sleep(self.backoff(restarts, None));
+                    self.sleep(self.backoff(restarts, None));
                     restarts += 1;
                     if let Some(p) = self.progress() {
                         p.resumed(digest, 0);
@@ -384,7 +384,7 @@ impl Client {
                         err.context(format!("{action} gave up at byte {offset} of {size}")),
                     ));
                 }
-                std::thread::sleep(self.backoff(failures, None));
+                self.sleep(self.backoff(failures, None));
                 failures += 1;
                 match self.upload_status(repo, &location) {
                     Ok(Some((loc, next))) => {
@@ -512,7 +512,7 @@ impl Client {
                 None => break,
                 Some(e) if failures < self.opts.retries => {
                     let _ = e;
-                    std::thread::sleep(self.backoff(failures, None));
+                    self.sleep(self.backoff(failures, None));
                     failures += 1;
                     if let Some(p) = self.progress() {
                         p.resumed(digest, written);

@@ -46,6 +46,9 @@ pub struct ClientOptions {
     /// (`None`: no limit). Registries may hash a big blob before answering
     /// its final PUT, so keep this generous.
     pub response_timeout: Option<Duration>,
+    /// How a retry waits out its delay (`None`: `std::thread::sleep`);
+    /// tests pass a recorder so they neither sleep nor guess at timings.
+    pub sleep: Option<Arc<dyn Fn(Duration) + Send + Sync>>,
 }
 
 impl Default for ClientOptions {
@@ -62,6 +65,7 @@ impl Default for ClientOptions {
             max_retry_delay: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(30),
             response_timeout: Some(Duration::from_secs(600)),
+            sleep: None,
         }
     }
 }
@@ -344,6 +348,14 @@ impl Client {
         self.opts.progress.as_deref()
     }
 
+    /// Waits `delay` before a retry, through [`ClientOptions::sleep`].
+    pub(crate) fn sleep(&self, delay: Duration) {
+        match &self.opts.sleep {
+            Some(sleep) => sleep(delay),
+            None => std::thread::sleep(delay),
+        }
+    }
+
     pub(crate) fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let exp = self
             .opts
@@ -368,7 +380,7 @@ impl Client {
             };
             match retry_after {
                 Some(after) if req.retry && attempt < self.opts.retries => {
-                    std::thread::sleep(self.backoff(attempt, after));
+                    self.sleep(self.backoff(attempt, after));
                     attempt += 1;
                 }
                 _ => return r,
@@ -477,14 +489,14 @@ impl Client {
             };
             let mut resp = match r {
                 Ok(resp) if resp.status().is_server_error() && attempt < self.opts.retries => {
-                    std::thread::sleep(self.backoff(attempt, None));
+                    self.sleep(self.backoff(attempt, None));
                     attempt += 1;
                     continue;
                 }
                 Ok(resp) => resp,
                 Err(e) if attempt < self.opts.retries => {
                     let _ = e;
-                    std::thread::sleep(self.backoff(attempt, None));
+                    self.sleep(self.backoff(attempt, None));
                     attempt += 1;
                     continue;
                 }

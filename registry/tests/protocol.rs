@@ -5,7 +5,7 @@ use oci_registry::testing as support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use oci_registry::{Client, ClientOptions, Credentials, Digest, ErrorKind, PushOutcome, Reference};
@@ -18,8 +18,21 @@ fn opts(credentials: Credentials) -> ClientOptions {
         retries: 3,
         retry_delay: Duration::from_millis(10),
         max_retry_delay: Duration::from_millis(300),
+        // Retries do not really wait (see `recorded_sleeps` to check them).
+        sleep: Some(Arc::new(|_| {})),
         ..Default::default()
     }
+}
+
+/// Options whose retry waits are recorded instead of slept.
+fn recorded_sleeps(credentials: Credentials) -> (ClientOptions, Arc<Mutex<Vec<Duration>>>) {
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let record = waits.clone();
+    let opts = ClientOptions {
+        sleep: Some(Arc::new(move |d| record.lock().unwrap().push(d))),
+        ..opts(credentials)
+    };
+    (opts, waits)
 }
 
 fn repo(host: &str) -> Reference {
@@ -79,17 +92,17 @@ fn retries_5xx_and_429_honouring_retry_after_bounded() {
         ),
         _ => reply(200, &[("Content-Length", "5")], ""),
     });
-    let client = Client::new(opts(Credentials::Anonymous)).unwrap();
-    let t = Instant::now();
+    let (opts, waits) = recorded_sleeps(Credentials::Anonymous);
+    let client = Client::new(opts).unwrap();
     let size = client
         .blob_exists(&repo(&server.host()), &Digest::sha256_of(b"x"))
         .unwrap();
     assert_eq!(size, Some(5));
     assert_eq!(n.load(Ordering::SeqCst), 3);
-    let took = t.elapsed();
-    assert!(
-        took >= Duration::from_millis(250) && took < Duration::from_secs(5),
-        "Retry-After 100 capped at 300ms: {took:?}"
+    assert_eq!(
+        std::mem::take(&mut *waits.lock().unwrap()),
+        [Duration::ZERO, Duration::from_millis(300)],
+        "Retry-After 0 is honoured, Retry-After 100 is capped at 300ms"
     );
 
     let always = FakeServer::start(|_| {
@@ -101,6 +114,11 @@ fn retries_5xx_and_429_honouring_retry_after_bounded() {
     });
     let err = client.get_manifest(&repo(&always.host()), &[]).unwrap_err();
     assert_eq!(always.seen().len(), 4, "1 try + 3 retries");
+    assert_eq!(
+        *waits.lock().unwrap(),
+        [10, 20, 40].map(Duration::from_millis),
+        "the delay doubles from retry_delay"
+    );
     assert_eq!(err.kind(), ErrorKind::Registry);
     let msg = err.to_string();
     assert!(

@@ -33,11 +33,7 @@ fn reference(host: &str, repo: &str, tag: &str) -> Reference {
 }
 
 fn require_registry() -> bool {
-    if !support::have_registry() {
-        eprintln!("docker-registry not installed; skipping");
-        return false;
-    }
-    true
+    support::require_tool("docker-registry")
 }
 
 /// Push a layout, push again (nothing sent), pull into a fresh layout
@@ -567,7 +563,7 @@ fn registry_errors_are_one_line() {
 #[test]
 #[ignore = "needs docker-registry and skopeo"]
 fn skopeo_and_oras_read_what_we_push() {
-    if !require_registry() || !support::which("skopeo") {
+    if !require_registry() || !support::require_tool("skopeo") {
         return;
     }
     let reg = Registry::plain();
@@ -650,7 +646,7 @@ fn skopeo_and_oras_read_what_we_push() {
         )
         .unwrap();
     assert_eq!(p.manifest_digest, mdigest);
-    if support::which("oras") {
+    if support::require_tool("oras") {
         let out = std::process::Command::new("oras")
             .args([
                 "manifest",

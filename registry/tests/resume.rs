@@ -66,8 +66,7 @@ fn layer_path(layout: &Path, big: &[u8]) -> std::path::PathBuf {
 #[test]
 #[ignore = "needs docker-registry"]
 fn an_interrupted_pull_resumes_with_a_range_request() {
-    if !support::have_registry() {
-        eprintln!("docker-registry not installed; skipping");
+    if !support::require_tool("docker-registry") {
         return;
     }
     let reg = Registry::plain();
@@ -122,8 +121,7 @@ fn an_interrupted_pull_resumes_with_a_range_request() {
 #[test]
 #[ignore = "needs docker-registry"]
 fn a_registry_that_ignores_range_and_a_wrong_partial_still_give_the_blob() {
-    if !support::have_registry() {
-        eprintln!("docker-registry not installed; skipping");
+    if !support::require_tool("docker-registry") {
         return;
     }
     let reg = Registry::plain();

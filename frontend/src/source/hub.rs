@@ -287,7 +287,7 @@ async fn fetch(
 
     // Source 0 gathers the small (non-LFS) files so one scan step hashes them.
     let mut sources = vec![State::scratch()];
-    let (lfs, small): (Vec<(String, HubFile)>, Vec<(String, HubFile)>) = selected
+    let (lfs, small): (Vec<_>, Vec<_>) = selected
         .into_iter()
         .partition(|(_, f)| f.lfs_sha256.is_some());
     // The small files and the LFS downloads run at the same time. A small
@@ -877,9 +877,20 @@ async fn fetch_lfs(
     bound: std::time::Duration,
 ) -> Result<(), Failure> {
     let lfs: Vec<&PlanFile> = files.iter().filter(|f| f.origin.source != 0).collect();
+    // Each download is solved through a step on top of it that changes
+    // nothing, rather than as the HTTP source itself: BuildKit takes a
+    // step's result from a remote cache (`--cache-from`), but fetches an
+    // HTTP source again even when its result is there. The step enters
+    // the result's graph (`Bridge::solve_result`), so it is exported.
     let jobs = lfs
         .iter()
-        .map(|f| bridge.solve_evaluated(sources[f.origin.source].to_definition()))
+        .map(|f| {
+            let fetched = FileOp::new(sources[f.origin.source].clone())
+                .rm(llb::KEEP_PLACEHOLDER, true)
+                .custom_name(&format!("fetched {}", f.path))
+                .into_state();
+            bridge.solve_evaluated(fetched.to_definition())
+        })
         .collect();
     match deadline::run_all(jobs, request.max_connections, Some(bound)).await {
         Ok(_) => Ok(()),

@@ -193,8 +193,10 @@ pub async fn layout(
         early.into_iter().chain(packed.trees),
         Some(image),
     )?;
-    Ok((
-        bridge.solve_evaluated(result.to_definition()).await?,
-        metadata,
-    ))
+    let solved = if output.mode == OutputMode::Layout {
+        bridge.solve_result(&result).await?
+    } else {
+        bridge.solve_evaluated(result.to_definition()).await?
+    };
+    Ok((solved, metadata))
 }

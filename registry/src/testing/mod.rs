@@ -25,16 +25,28 @@ pub const USER: &str = "tester";
 /// That user's password.
 pub const PASSWORD: &str = "s3cret-pass";
 
-/// True when `docker-registry` is installed.
-pub fn have_registry() -> bool {
-    which("docker-registry")
-}
-
 /// True when `prog` is on `PATH`.
 pub fn which(prog: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
         .unwrap_or(false)
+}
+
+/// True when `prog` is on `PATH`. When it is not, a test skips (false is
+/// returned after saying so) on a developer's machine, but fails on CI
+/// (`CI=true`), where a missing tool means a broken set-up, not a pass.
+pub fn require_tool(prog: &str) -> bool {
+    which(prog) || skip_without(prog)
+}
+
+/// Says a test (or part of one) is skipped because `what` is missing and
+/// returns false; panics instead when `CI=true`.
+pub fn skip_without(what: &str) -> bool {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{what} is not installed; CI=true forbids skipping the test that needs it");
+    }
+    eprintln!("{what} is not installed; skipping");
+    false
 }
 
 /// A free port on 127.0.0.1 (racy but fine for tests).
