@@ -779,3 +779,199 @@ fn fails_without_a_target() {
         "no target given: ",
     );
 }
+
+// ------------------------------------------------------ .dockerignore ---
+
+/// A context of a few hundred files whose names have brackets, dots,
+/// parentheses and digits, in nested folders, with a `.dockerignore` of
+/// classes (`[^a]`, `[0-4]`, `[[:upper:]]`), escapes (`\[`, `\d`), `**`,
+/// `?`, a leading `/`, `..` to clean, and re-includes (plain and with
+/// wildcards, inside excluded folders).
+fn dockerignore_context() -> TempDir {
+    let ctx = TempDir::new("ctx-ignore");
+    let root = ctx.path();
+    let mut paths: Vec<String> = [
+        "config.json",
+        "a.tmp",
+        "ab.tmp",
+        "b.tmp",
+        "c.tmp",
+        "^a.tmp",
+        "x[1].bin",
+        "x1.bin",
+        "7up.bin",
+        "up7.bin",
+        "README.md",
+        "notes.md",
+        "[a].txt",
+        "e.x.t.txt",
+        "ext.txt",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let dirs = [
+        "data",
+        "logs",
+        "cache",
+        "cache/hf/deep",
+        "src",
+        "weights",
+        "docs",
+        "tmp",
+        "nested/a/b",
+        "nested/keep",
+        "build[1]",
+        "v1.0",
+    ];
+    let names = [
+        "f0.bin",
+        "f1.tmp",
+        "a.tmp",
+        "x[2].bin",
+        "keep.md",
+        "notes.txt",
+        "weird(1).json",
+        "e.x.t.txt",
+        "z.log",
+        "Upper.md",
+    ];
+    for d in dirs {
+        for n in names {
+            paths.push(format!("{d}/{n}"));
+        }
+        for i in 0..16 {
+            paths.push(format!("{d}/shard-{i:03}.bin"));
+        }
+    }
+    for p in &paths {
+        // Distinct bytes per file (the path), so digests differ.
+        fs::write_file(root, p, format!("{p}\n").as_bytes());
+    }
+    fs::write_file(
+        root,
+        "model.safetensors",
+        &fs::pseudo_random_bytes(4 << 10, fs::fresh_seed()),
+    );
+    let ignore = r"# BuildKit's patternmatcher semantics, not fnmatch
+[^a]*.tmp
+x\[1\].bin
+\d*.bin
+**/*.log
+/logs
+!logs/keep.md
+cache/
+!cache/**/keep.md
+data/shard-00?.bin
+data/shard-01[0-4].bin
+!data/shard-003.bin
+weights/*[13579].bin
+weights/shard-01?.bin
+!weights/shard-011.bin
+docs/**
+!docs/keep.md
+nested/**/f0.bin
+nested/a
+!nested/a/b/keep.md
+build\[1\]/*.bin
+!build\[1\]/f0.bin
+v1.0/shard-00[^0-4]*
+**/weird(1).json
+./tmp/../tmp/notes.txt
+tmp/f?.tmp
+!tmp/f1.tmp
+**/x[[]2].bin
+[[:upper:]]*.md
+!README.md
+*/Upper.md
+!src/Upper.md
+e?t.txt
+src/e.x.t.txt   
+[a].txt
+";
+    fs::write_file(root, ".dockerignore", ignore.as_bytes());
+    ctx
+}
+
+/// Issue 19: the command line's `pack` applies `.dockerignore` exactly as
+/// BuildKit does. The frontend's build through buildx on both engines
+/// (where BuildKit itself filters the context) and `pack` of the same
+/// folder give the same files and the same manifest digest.
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn cli_pack_applies_dockerignore_as_buildkit_does() {
+    let ctx = dockerignore_context();
+    let mut results: Vec<(String, Vec<String>, String)> = Vec::new();
+    for engine in [engine::Engine::Current, engine::Engine::Next] {
+        let (_out, layout, _) = build_layout(
+            Build::new(ctx.path())
+                .engine(engine)
+                .arg("source", ".")
+                .arg("name", "ignore")
+                .arg("layer_packaging", "raw")
+                .arg("SOURCE_DATE_EPOCH", "1700000000"),
+        );
+        results.push((
+            format!("buildx on {engine:?}"),
+            layout.sorted_paths(),
+            layout.manifest_digest().to_string(),
+        ));
+    }
+    let out = TempDir::new("cli-out");
+    let packed = out.join("cli");
+    let (code, _stdout, stderr) = integration::run_cli(
+        &[
+            "pack",
+            ctx.path().to_str().unwrap(),
+            "-o",
+            packed.to_str().unwrap(),
+            "--name",
+            "ignore",
+            "--layer-packaging",
+            "raw",
+            "--source-date-epoch",
+            "1700000000",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "pack failed\n{stderr}");
+    let layout = Layout::verify(&packed);
+    results.push((
+        "the CLI's pack".into(),
+        layout.sorted_paths(),
+        layout.manifest_digest().to_string(),
+    ));
+
+    let (first, paths, digest) = &results[0];
+    // The issue's example, as BuildKit decides it.
+    for kept in [
+        "a.tmp",
+        "ab.tmp",
+        "x1.bin",
+        "up7.bin",
+        "README.md",
+        "notes.md",
+    ] {
+        assert!(paths.iter().any(|p| p == kept), "{first} keeps {kept}");
+    }
+    for dropped in ["b.tmp", "c.tmp", "^a.tmp", "x[1].bin", "7up.bin", "ext.txt"] {
+        assert!(
+            !paths.iter().any(|p| p == dropped),
+            "{first} drops {dropped}"
+        );
+    }
+    assert!(
+        paths.len() > 100 && paths.len() < 320,
+        "{} of the context's files packaged",
+        paths.len()
+    );
+    for (who, other_paths, other_digest) in &results[1..] {
+        let only_first: Vec<&String> = paths.iter().filter(|p| !other_paths.contains(p)).collect();
+        let only_other: Vec<&String> = other_paths.iter().filter(|p| !paths.contains(p)).collect();
+        assert!(
+            only_first.is_empty() && only_other.is_empty(),
+            "{first} and {who} disagree: only in {first}: {only_first:?}; only in {who}: {only_other:?}"
+        );
+        assert_eq!(other_digest, digest, "manifest digest of {who} vs {first}");
+    }
+}

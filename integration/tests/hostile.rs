@@ -185,6 +185,17 @@ fn colliding_duplicate_and_overlong_names_are_refused() {
         &["differ only by case", "notes.txt", "Notes.TXT"],
     );
 
+    // Issue 19: names with different letters are different files on every
+    // file system, so both are packaged.
+    let files = vec![
+        ("config.json".to_string(), br#"{"hidden_size":8}"#.to_vec()),
+        ("caf\u{e9}.md".to_string(), b"accented\n".to_vec()),
+        ("cafe.md".to_string(), b"plain\n".to_vec()),
+    ];
+    let repo = unique_repo("accents");
+    hf.hub.create_repo(&repo, files.clone(), None);
+    hf.build_faithful(hf.build(&format!("hf://{repo}")), &files);
+
     let (repo, _, _) = hf.repo(
         "dup",
         Some(json!({"extra_siblings": [sibling("notes.txt")]})),

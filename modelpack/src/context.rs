@@ -18,103 +18,91 @@ pub const DEFAULT_EXCLUDES: &[&str] = &[".git", ".cache/huggingface"];
 /// frontend honours it.
 pub const DOCKERIGNORE: &str = ".dockerignore";
 
-/// Patterns of a `.dockerignore` file: one per line, `#` comments and blank
-/// lines skipped, a leading `/` dropped.
+/// Patterns of a `.dockerignore` file, read as BuildKit's `ignorefile`
+/// reads them: a UTF-8 byte order mark dropped, lines starting with `#`
+/// skipped, each line trimmed, blank ones skipped, the rest (after a `!`)
+/// cleaned like Go's `filepath.Clean` without a leading `/`; a lone `!`
+/// is dropped.
 pub fn parse_dockerignore(text: &str) -> Vec<String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.lines()
+        .filter(|l| !l.starts_with('#'))
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| match l.strip_prefix('!') {
-            Some(rest) => format!("!{}", rest.trim_start_matches('/')),
-            None => l.trim_start_matches('/').to_string(),
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (bang, rest) = match l.strip_prefix('!') {
+                Some(rest) => ("!", rest.trim()),
+                None => ("", l),
+            };
+            if rest.is_empty() {
+                return bang.to_string();
+            }
+            let cleaned = crate::dockerignore::go_clean(rest);
+            let cleaned = match cleaned.strip_prefix('/') {
+                Some(r) if !r.is_empty() => r.to_string(),
+                _ => cleaned,
+            };
+            format!("{bang}{cleaned}")
         })
-        .filter(|l| !l.is_empty() && l != "!")
+        .filter(|l| l != "!")
         .collect()
 }
 
 /// Exclude patterns with `.dockerignore` semantics, as BuildKit applies
-/// them to a local source: `*` and `?` stay within one path component,
-/// `**` spans any number of them, a pattern that matches a folder excludes
-/// everything in it, `!pattern` re-includes, and the last match wins.
-#[derive(Clone, Debug, Default)]
+/// them to a local source ([`crate::dockerignore`]): `*` and `?` stay
+/// within one path component, `**` spans any number of them, `[...]` and
+/// `[^...]` are classes, `\` escapes, a pattern that matches a folder
+/// excludes everything in it, `!pattern` re-includes, the last match wins.
+#[derive(Debug, Default)]
 pub struct Excludes {
-    patterns: Vec<(bool, Vec<String>)>,
+    matcher: crate::dockerignore::Matcher,
 }
+
+/// What matched a folder, handed to [`Excludes::check`] for its entries.
+pub type ParentMatch = crate::dockerignore::MatchInfo;
 
 impl Excludes {
     /// [`DEFAULT_EXCLUDES`] followed by `ignore` (a `.dockerignore`'s
-    /// patterns), in the order the frontend hands them to BuildKit.
-    pub fn for_directory(ignore: &[String]) -> Self {
-        let all = DEFAULT_EXCLUDES
+    /// patterns), in the order the frontend hands them to BuildKit; an
+    /// error for a pattern BuildKit refuses.
+    pub fn for_directory(ignore: &[String]) -> Result<Self> {
+        let all: Vec<String> = DEFAULT_EXCLUDES
             .iter()
             .map(|s| s.to_string())
-            .chain(ignore.iter().cloned());
-        Excludes {
-            patterns: all
-                .map(|p| {
-                    let (negated, p) = match p.strip_prefix('!') {
-                        Some(rest) => (true, rest.to_string()),
-                        None => (false, p),
-                    };
-                    (negated, clean(&p))
-                })
-                .filter(|(_, parts)| !parts.is_empty())
-                .collect(),
-        }
-    }
-
-    /// Whether some pattern re-includes (then no folder may be pruned).
-    pub fn has_negations(&self) -> bool {
-        self.patterns.iter().any(|(neg, _)| *neg)
-    }
-
-    /// Whether the `/`-separated relative `path` is excluded.
-    pub fn excludes(&self, path: &str) -> bool {
-        let parts: Vec<&str> = path
-            .split('/')
-            .filter(|c| !c.is_empty() && *c != ".")
+            .chain(ignore.iter().cloned())
             .collect();
-        let mut excluded = false;
-        for (negated, pattern) in &self.patterns {
-            // The path itself or any of its parent folders.
-            let hit = (1..=parts.len()).any(|n| glob_parts(pattern, &parts[..n]));
-            if hit {
-                excluded = !negated;
-            }
-        }
-        excluded
+        Ok(Excludes {
+            matcher: crate::dockerignore::Matcher::new(&all)?,
+        })
     }
-}
 
-/// A pattern cleaned like Go's `filepath.Clean`, split into components.
-fn clean(pattern: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for c in pattern.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            c => out.push(c.to_string()),
-        }
+    /// Whether the relative `path` (a file or folder) is excluded, given
+    /// what matched its folder ([`ParentMatch::default`] at the top); also
+    /// returns what to hand to its entries.
+    pub fn check(&self, path: &str, parent: &ParentMatch) -> Result<(bool, ParentMatch)> {
+        self.matcher.matches(path, parent)
     }
-    out
-}
 
-/// Matches pattern components against path components; `**` spans any
-/// number of components (including none).
-fn glob_parts(pattern: &[String], path: &[&str]) -> bool {
-    match pattern.split_first() {
-        None => path.is_empty(),
-        Some((first, rest)) if first == "**" => {
-            (0..=path.len()).any(|skip| glob_parts(rest, &path[skip..]))
-        }
-        Some((first, rest)) => match path.split_first() {
-            Some((p, path_rest)) => {
-                crate::patterns::fnmatch(first, p) && glob_parts(rest, path_rest)
+    /// Whether the walk enters `dir`, which [`Excludes::check`] excluded:
+    /// only when a `!` pattern may re-include something inside it, as
+    /// BuildKit decides.
+    pub fn enters_excluded(&self, dir: &str) -> bool {
+        self.matcher.has_exclusions() && self.matcher.enters_excluded(dir)
+    }
+
+    /// Whether the `/`-separated relative `path` is excluded, its folders
+    /// checked from the top as the walk does.
+    pub fn excludes(&self, path: &str) -> Result<bool> {
+        let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        let mut parent = ParentMatch::default();
+        for n in 1..=parts.len() {
+            let (hit, info) = self.check(&parts[..n].join("/"), &parent)?;
+            if n == parts.len() || (hit && !self.enters_excluded(&parts[..n].join("/"))) {
+                return Ok(hit);
             }
-            None => false,
-        },
+            parent = info;
+        }
+        Ok(false)
     }
 }
 
@@ -301,10 +289,19 @@ mod tests {
 
     #[test]
     fn dockerignore_lines() {
-        let text = "# comment\n\n/big.bin\n*.tmp\n!keep.tmp\n  spaced/  \n!\n";
+        let text = "\u{feff}# comment\n\n/big.bin\n*.tmp\r\n!keep.tmp\n  spaced/  \n!\n  # not a comment\n! /a/../b\n//c\n/\n";
         assert_eq!(
             parse_dockerignore(text),
-            ["big.bin", "*.tmp", "!keep.tmp", "spaced/"]
+            [
+                "big.bin",
+                "*.tmp",
+                "!keep.tmp",
+                "spaced",
+                "# not a comment",
+                "!b",
+                "c",
+                "/"
+            ]
         );
     }
 
@@ -344,16 +341,29 @@ mod tests {
     #[test]
     fn excludes_follow_dockerignore_semantics() {
         let ignore = parse_dockerignore("*.tmp\nlogs/\n**/cache\n!logs/keep.txt\n");
-        let ex = Excludes::for_directory(&ignore);
-        assert!(ex.excludes(".git/config"), "default exclude");
-        assert!(ex.excludes(".cache/huggingface/x"), "default exclude");
-        assert!(!ex.excludes("sub/.git-notes"));
-        assert!(ex.excludes("a.tmp"));
-        assert!(!ex.excludes("sub/a.tmp"), "* stays in one component");
-        assert!(ex.excludes("logs/x.txt"), "a folder excludes its files");
-        assert!(!ex.excludes("logs/keep.txt"), "last match wins");
-        assert!(ex.excludes("a/b/cache/f"), "** spans folders");
-        assert!(!ex.excludes("model.safetensors"));
-        assert!(ex.has_negations());
+        let ex = Excludes::for_directory(&ignore).unwrap();
+        let ex = |p: &str| ex.excludes(p).unwrap();
+        assert!(ex(".git/config"), "default exclude");
+        assert!(ex(".cache/huggingface/x"), "default exclude");
+        assert!(!ex("sub/.git-notes"));
+        assert!(ex("a.tmp"));
+        assert!(!ex("sub/a.tmp"), "* stays in one component");
+        assert!(ex("logs/x.txt"), "a folder excludes its files");
+        assert!(!ex("logs/keep.txt"), "last match wins");
+        assert!(ex("a/b/cache/f"), "** spans folders");
+        assert!(!ex("model.safetensors"));
+    }
+
+    #[test]
+    fn excludes_follow_buildkit_not_fnmatch() {
+        // Issue 19: BuildKit keeps a.tmp and ab.tmp, drops x[1].bin.
+        let ignore = parse_dockerignore("[^a]*.tmp\nx\\[1\\].bin\n");
+        let ex = Excludes::for_directory(&ignore).unwrap();
+        let kept: Vec<&str> = ["a.tmp", "ab.tmp", "b.tmp", "c.tmp", "x[1].bin"]
+            .into_iter()
+            .filter(|p| !ex.excludes(p).unwrap())
+            .collect();
+        assert_eq!(kept, ["a.tmp", "ab.tmp"]);
+        assert!(Excludes::for_directory(&["a[".to_string()]).is_err());
     }
 }

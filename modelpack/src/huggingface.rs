@@ -392,8 +392,20 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("Unicode normalisation"), "{err}");
-        assert!(parse_info(listing(&["README.md", "readme.md"]).as_bytes(), "o/r").is_err());
+        assert!(
+            err.starts_with("the Hub's listing of o/r: the names \"cafe\\u{301}.md\" and \"caf\u{e9}.md\" differ only by case or Unicode normalisation"),
+            "{err}"
+        );
+        let err = parse_info(listing(&["README.md", "readme.md"]).as_bytes(), "o/r")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("the Hub's listing of o/r: the names \"README.md\" and \"readme.md\" differ only by case or Unicode normalisation"),
+            "{err}"
+        );
+        // Issue 19: different letters are different files.
+        let info = parse_info(listing(&["caf\u{e9}.md", "cafe.md"]).as_bytes(), "o/r").unwrap();
+        assert_eq!(info.files.len(), 2);
         assert!(parse_info(listing(&["a.md", "a.md"]).as_bytes(), "o/r")
             .unwrap_err()
             .to_string()

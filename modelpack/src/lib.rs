@@ -19,6 +19,7 @@ pub mod config;
 pub mod context;
 pub mod describe;
 pub mod digest;
+pub mod dockerignore;
 pub mod docs;
 pub mod generic;
 #[cfg(test)]

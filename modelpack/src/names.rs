@@ -18,33 +18,21 @@ pub const MAX_COMPONENT_BYTES: usize = 255;
 /// Deepest path accepted, in components.
 pub const MAX_DEPTH: usize = 32;
 
-/// Precomposed letters (Latin, Greek, Cyrillic) followed by their base
-/// letter, pairwise: the canonical decomposition minus its combining marks,
-/// generated with Python's `unicodedata.normalize("NFD", …)`.
-const FOLD: &str = "ÀAÁAÂAÃAÄAÅAÇCÈEÉEÊEËEÌIÍIÎIÏIÑNÒOÓOÔOÕOÖOÙUÚUÛUÜUÝYàaáaâaãaäaåaçcèeéeêeëeìiíiîiïiñnòoóoôoõoöoùuúuûuüuýyÿyĀAāaĂAăaĄAąaĆCćcĈCĉcĊCċcČCčcĎDďdĒEēeĔEĕeĖEėeĘEęeĚEěeĜGĝgĞGğgĠGġgĢGģgĤHĥhĨIĩiĪIīiĬIĭiĮIįiİIĴJĵjĶKķkĹLĺlĻLļlĽLľlŃNńnŅNņnŇNňnŌOōoŎOŏoŐOőoŔRŕrŖRŗrŘRřrŚSśsŜSŝsŞSşsŠSšsŢTţtŤTťtŨUũuŪUūuŬUŭuŮUůuŰUűuŲUųuŴWŵwŶYŷyŸYŹZźzŻZżzŽZžzƠOơoƯUưuǍAǎaǏIǐiǑOǒoǓUǔuǕUǖuǗUǘuǙUǚuǛUǜuǞAǟaǠAǡaǢÆǣæǦGǧgǨKǩkǪOǫoǬOǭoǮƷǯʒǰjǴGǵgǸNǹnǺAǻaǼÆǽæǾØǿøȀAȁaȂAȃaȄEȅeȆEȇeȈIȉiȊIȋiȌOȍoȎOȏoȐRȑrȒRȓrȔUȕuȖUȗuȘSșsȚTțtȞHȟhȦAȧaȨEȩeȪOȫoȬOȭoȮOȯoȰOȱoȲYȳy΅¨ΆΑΈΕΉΗΊΙΌΟΎΥΏΩΐιΪΙΫΥάαέεήηίιΰυϊιϋυόούυώωϓϒϔϒЀЕЁЕЃГЇІЌКЍИЎУЙИйиѐеёеѓгїіќкѝиўуѶѴѷѵӁЖӂжӐАӑаӒАӓаӖЕӗеӚӘӛәӜЖӝжӞЗӟзӢИӣиӤИӥиӦОӧоӪӨӫөӬЭӭэӮУӯуӰУӱуӲУӳуӴЧӵчӸЫӹыḀAḁaḂBḃbḄBḅbḆBḇbḈCḉcḊDḋdḌDḍdḎDḏdḐDḑdḒDḓdḔEḕeḖEḗeḘEḙeḚEḛeḜEḝeḞFḟfḠGḡgḢHḣhḤHḥhḦHḧhḨHḩhḪHḫhḬIḭiḮIḯiḰKḱkḲKḳkḴKḵkḶLḷlḸLḹlḺLḻlḼLḽlḾMḿmṀMṁmṂMṃmṄNṅnṆNṇnṈNṉnṊNṋnṌOṍoṎOṏoṐOṑoṒOṓoṔPṕpṖPṗpṘRṙrṚRṛrṜRṝrṞRṟrṠSṡsṢSṣsṤSṥsṦSṧsṨSṩsṪTṫtṬTṭtṮTṯtṰTṱtṲUṳuṴUṵuṶUṷuṸUṹuṺUṻuṼVṽvṾVṿvẀWẁwẂWẃwẄWẅwẆWẇwẈWẉwẊXẋxẌXẍxẎYẏyẐZẑzẒZẓzẔZẕzẖhẗtẘwẙyẛſẠAạaẢAảaẤAấaẦAầaẨAẩaẪAẫaẬAậaẮAắaẰAằaẲAẳaẴAẵaẶAặaẸEẹeẺEẻeẼEẽeẾEếeỀEềeỂEểeỄEễeỆEệeỈIỉiỊIịiỌOọoỎOỏoỐOốoỒOồoỔOổoỖOỗoỘOộoỚOớoỜOờoỞOởoỠOỡoỢOợoỤUụuỦUủuỨUứuỪUừuỬUửuỮUữuỰUựuỲYỳyỴYỵyỶYỷyỸYỹy";
-
-fn base_letter(c: char) -> char {
-    if c.is_ascii() {
-        return c;
-    }
-    let mut it = FOLD.chars();
-    while let (Some(a), Some(b)) = (it.next(), it.next()) {
-        if a == c {
-            return b;
-        }
-    }
-    c
-}
-
-/// The name with case and accents folded away: two names with the same key
-/// are the same file on a case-insensitive or normalising file system (and
-/// NFC/NFD spellings of one name always share a key).
+/// The name with case and Unicode normalisation folded away: two names
+/// with the same key are one file on a case-insensitive or normalising file
+/// system. The key is the NFC form of the lowercased NFC form, so canonical
+/// equivalents (an NFC and an NFD `café.md`) and case variants (`README.md`,
+/// `readme.md`) share a key, while different letters (`café.md` and
+/// `cafe.md`, distinct files everywhere) do not.
+///
+/// Normalisation is ICU4X's `icu_normalizer` (the Unicode Consortium's
+/// implementation, with its compiled Unicode data): it is already in the
+/// build through `url` and `idna`, at the same version, whereas
+/// `unicode-normalization` would be one more dependency.
 pub fn collision_key(name: &str) -> String {
-    name.chars()
-        .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
-        .map(base_letter)
-        .flat_map(char::to_lowercase)
-        .collect()
+    let nfc = icu_normalizer::ComposingNormalizerBorrowed::new_nfc();
+    nfc.normalize(&nfc.normalize(name).to_lowercase())
+        .into_owned()
 }
 
 /// Refuses a path longer than [`MAX_PATH_BYTES`], with a component over
@@ -106,6 +94,21 @@ mod tests {
             collision_key("a\u{30a}ngstro\u{308}m")
         );
         assert_ne!(collision_key("a.md"), collision_key("b.md"));
+        assert_ne!(collision_key("caf\u{e9}.md"), collision_key("cafe.md"));
+        assert_eq!(
+            collision_key("\u{212b}"),
+            collision_key("\u{c5}"),
+            "the Angstrom sign is canonically an A with a ring"
+        );
+    }
+
+    #[test]
+    fn different_letters_are_different_files() {
+        // Issue 19: accents were stripped, so these were refused.
+        check_collisions(["caf\u{e9}.md", "cafe.md"]).unwrap();
+        check_collisions(["cafe\u{301}.md", "cafe.md"]).unwrap();
+        check_collisions(["r\u{e9}sum\u{e9}/a.md", "resume/a.md"]).unwrap();
+        check_collisions(["\u{f1}o.txt", "no.txt", "\u{3b1}.txt", "\u{3ac}.txt"]).unwrap();
     }
 
     #[test]
@@ -117,7 +120,14 @@ mod tests {
             err.contains("caf\u{e9}.md") && err.contains("Unicode"),
             "{err}"
         );
-        assert!(check_collisions(["README.md", "readme.md"]).is_err());
+        let err = check_collisions(["README.md", "readme.md"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "the names \"README.md\" and \"readme.md\" differ only by case or Unicode normalisation (\"README.md\" vs \"readme.md\"); they would be one file on macOS and Windows, so the model cannot be packaged faithfully; rename one in the repo, or leave one out with exclude"
+        );
+        assert!(check_collisions(["CAF\u{c9}.md", "cafe\u{301}.md"]).is_err());
         assert!(
             check_collisions(["Docs/a.md", "docs/b.md"]).is_err(),
             "folders collide too"

@@ -67,7 +67,7 @@ pub fn scan_excluding(
     excludes: &crate::context::Excludes,
 ) -> Result<Listing> {
     let mut found = Vec::new();
-    walk(root, root, excludes, &mut found)?;
+    walk(root, root, excludes, &Default::default(), &mut found)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut files = crate::workers::map_until_failure(found.len(), threads, |i| {
         let (path, meta) = &found[i];
@@ -97,11 +97,14 @@ fn hash_file(
 }
 
 /// Collects regular files (and symlinks to them) under `dir`, except what
-/// `excludes` drops; folders are pruned when nothing can re-include.
+/// `excludes` drops, as BuildKit's filtered walk does: each path checked
+/// with what matched its folder, an excluded folder entered only when a
+/// `!` pattern may re-include something in it.
 fn walk(
     root: &Path,
     dir: &Path,
     excludes: &crate::context::Excludes,
+    parent: &crate::context::ParentMatch,
     out: &mut Vec<(PathBuf, std::fs::Metadata)>,
 ) -> Result<()> {
     let entries =
@@ -122,11 +125,17 @@ fn walk(
         } else {
             link
         };
+        if !meta.is_dir() && !meta.is_file() {
+            continue;
+        }
+        let (excluded, info) = excludes
+            .check(&rel, parent)
+            .with_context(|| format!("applying .dockerignore to {rel}"))?;
         if meta.is_dir() {
-            if !excludes.excludes(&rel) || excludes.has_negations() {
-                walk(root, &path, excludes, out)?;
+            if !excluded || excludes.enters_excluded(&rel) {
+                walk(root, &path, excludes, &info, out)?;
             }
-        } else if meta.is_file() && !excludes.excludes(&rel) {
+        } else if !excluded {
             out.push((path, meta));
         }
     }

@@ -5,17 +5,20 @@ use std::collections::HashMap;
 
 use crate::credentials::HostCredentials;
 
-/// One parsed challenge: scheme (lowercased) and its parameters.
+/// One parsed `WWW-Authenticate` challenge.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Challenge {
+pub struct Challenge {
+    /// The auth scheme, lowercased (`bearer`, `basic`).
     pub scheme: String,
+    /// Its parameters, names lowercased (`realm`, `service`, `scope`).
     pub params: HashMap<String, String>,
 }
 
 /// Parses a `WWW-Authenticate` value, e.g.
 /// `Bearer realm="https://auth",service="reg",scope="repository:a:pull"`.
-/// Several challenges in one header are split at a scheme token.
-pub(crate) fn parse_challenges(header: &str) -> Vec<Challenge> {
+/// Several challenges in one header are split at a scheme token. Never
+/// fails: what cannot be read is skipped. (Public for the fuzz target.)
+pub fn parse_challenges(header: &str) -> Vec<Challenge> {
     let mut out: Vec<Challenge> = Vec::new();
     let mut s = header.trim();
     while !s.is_empty() {

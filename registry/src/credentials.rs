@@ -101,6 +101,20 @@ pub fn default_docker_config() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json"))
 }
 
+/// The credentials for `host` in the text of a Docker `config.json` (the
+/// parsing half of [`Credentials::for_host`]): a host served by a
+/// `credHelpers` or `credsStore` program resolves to `helper(program name,
+/// server)` instead of running it. An error for text that is not a Docker
+/// config or an `auth` that is not base64 `user:password`. (Public for the
+/// fuzz target.)
+pub fn docker_config_credentials(
+    text: &str,
+    host: &str,
+    helper: &dyn Fn(&str, &str) -> Result<HostCredentials>,
+) -> Result<HostCredentials> {
+    docker_config_lookup(text, Path::new("config.json"), host, helper)
+}
+
 #[derive(Deserialize, Default)]
 struct DockerConfig {
     #[serde(default)]

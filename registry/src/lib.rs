@@ -35,9 +35,12 @@ mod reference;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+pub use auth::{parse_challenges, Challenge};
 pub use blobs::{BlobSource, FileSource, FnSource, PushOutcome};
 pub use client::{Client, ClientOptions};
-pub use credentials::{default_docker_config, Credentials, HostCredentials};
+pub use credentials::{
+    default_docker_config, docker_config_credentials, Credentials, HostCredentials,
+};
 pub use digest::{Digest, Hasher};
 pub use error::{Error, ErrorKind, Result};
 pub use layout::{

@@ -539,41 +539,40 @@ pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
     let (mut from, mut to, mut min_indent) = (0usize, lines.len(), 0usize);
     let mut item: Option<usize> = None;
     let mut found = None;
-    let raw_indent = |l: &str| l.len() - l.trim_start().len();
-    let content = |l: &str| {
-        let t = l.trim_start();
-        !(t.is_empty() || t.starts_with('#') || t.starts_with("---"))
-    };
     for seg in segments {
-        let indent = |i: usize| raw_indent(lines[i]) + if item == Some(i) { 2 } else { 0 };
-        let text_at = |i: usize| {
-            if item == Some(i) {
-                lines[i].trim_start()[2..].to_string()
-            } else {
-                lines[i].trim_start().to_string()
+        // Column (0-based, in characters) and text of line `i`; after the
+        // dash on the current list item's line.
+        let at = |i: usize| -> (usize, &str) {
+            let (indent, text) = split_indent(lines[i]);
+            match after_dash(text) {
+                Some((width, rest)) if item == Some(i) => (indent + width, rest),
+                _ => (indent, text),
             }
         };
-        let body: Vec<usize> = (from..to)
-            .filter(|&i| content(lines[i]) && indent(i) >= min_indent)
+        let body: Vec<(usize, usize)> = (from..to)
+            .map(|i| (i, at(i)))
+            .filter(|(_, (indent, text))| is_content(text) && *indent >= min_indent)
+            .map(|(i, (indent, _))| (i, indent))
             .collect();
-        let Some(level) = body.iter().map(|&i| indent(i)).min() else {
+        let Some(level) = body.iter().map(|&(_, indent)| indent).min() else {
             break;
         };
         let at_level: Vec<usize> = body
             .iter()
-            .copied()
-            .filter(|&i| indent(i) == level)
+            .filter(|&&(_, indent)| indent == level)
+            .map(|&(i, _)| i)
             .collect();
         let hit = match &seg {
             Err(key) => at_level.iter().copied().find(|&i| {
-                text_at(i)
+                at(i)
+                    .1
                     .strip_prefix(key.as_str())
                     .is_some_and(|r| r.trim_start().starts_with(':'))
             }),
             Ok(n) => at_level
                 .iter()
                 .copied()
-                .filter(|&i| text_at(i).starts_with("- ") || text_at(i) == "-")
+                .filter(|&i| after_dash(at(i).1).is_some())
                 .nth(*n),
         };
         let Some(hit) = hit else { break };
@@ -583,14 +582,35 @@ pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
         to = end;
         if seg.is_ok() {
             item = Some(hit);
-            min_indent = level + 2;
         } else {
             item = None;
             from = hit + 1;
-            min_indent = level + 1;
         }
+        min_indent = level + 1;
     }
     found
+}
+
+/// A line's indentation in characters (columns) and the text after it.
+fn split_indent(line: &str) -> (usize, &str) {
+    let text = line.trim_start();
+    (line[..line.len() - text.len()].chars().count(), text)
+}
+
+/// For a list item's text (`- x`, `-\tx` or a bare `-`): the columns the
+/// dash and the blanks after it take, and the rest; `None` otherwise.
+fn after_dash(text: &str) -> Option<(usize, &str)> {
+    let rest = text.strip_prefix('-')?;
+    let body = rest.trim_start_matches([' ', '\t']);
+    if !rest.is_empty() && body.len() == rest.len() {
+        return None;
+    }
+    Some((1 + rest[..rest.len() - body.len()].chars().count(), body))
+}
+
+/// Whether a line's text is YAML content (not blank, a comment or `---`).
+fn is_content(text: &str) -> bool {
+    !(text.is_empty() || text.starts_with('#') || text.starts_with("---"))
 }
 
 /// Whether `text` holds no YAML document: only blank lines and comments.

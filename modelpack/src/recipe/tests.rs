@@ -187,3 +187,102 @@ fn example_recipes_match_the_schema() {
         assert!(!validator.is_valid(&value), "schema accepts {bad}");
     }
 }
+
+/// Whether `msg` starts with `model.yaml:LINE:COL: ` (line and column
+/// positive numbers).
+fn has_position(msg: &str) -> bool {
+    let parts: Vec<&str> = msg.splitn(4, ':').collect();
+    let positive = |s: &str| s.parse::<usize>().is_ok_and(|n| n > 0);
+    parts.len() == 4
+        && parts[0] == "model.yaml"
+        && positive(parts[1])
+        && positive(parts[2])
+        && parts[3].starts_with(' ')
+}
+
+#[test]
+fn hostile_recipes_get_a_position_not_a_panic() {
+    // (recipe, expected start of the error)
+    let cases: &[(&str, &str)] = &[
+        // Issue 19: a bare `-` line made the position finder slice "-"[2..].
+        ("sources:\n  -\n    source: [1, 2]\n", "model.yaml:3:"),
+        (
+            "sources:\n  -\n    source: .\n    incude: x\n",
+            "model.yaml:4:5: sources[0].incude: unknown field",
+        ),
+        (
+            "sources:\n-\n  source: .\n  incude: x\n",
+            "model.yaml:4:3: sources[0].incude",
+        ),
+        (
+            "sources:\n  - source: .\n  -\n    incude: x\n",
+            "model.yaml:4:5: sources[1].incude",
+        ),
+        // Multibyte characters before the error (columns count characters).
+        (
+            "name: café ☕\nsources:\n  - source: .\n    pâth: x\n",
+            "model.yaml:4:5: sources[0].pâth: unknown field",
+        ),
+        (
+            "# ünïcödé\nsources:\n  - source: \"é\"\n    incude: x\n",
+            "model.yaml:4:5: sources[0].incude",
+        ),
+        // Tabs after the dash, CRLF line ends.
+        ("sources:\n  -\tsource: .\n    incude: x\n", "model.yaml:"),
+        (
+            "sources:\r\n  - source: .\r\n    incude: x\r\n",
+            "model.yaml:3:5: sources[0].incude",
+        ),
+        // Errors at the end of the file.
+        ("sources:\n  -", "model.yaml:"),
+        (
+            "sources:\n  - source: .\n    incude:",
+            "model.yaml:3:5: sources[0].incude",
+        ),
+        ("name: x\nsources: [", "model.yaml:"),
+        ("sources:\n  - source: [", "model.yaml:"),
+        ("-", "model.yaml:"),
+        ("- - -\n", "model.yaml:"),
+    ];
+    let mut bad = Vec::new();
+    for (text, want) in cases {
+        let got = std::panic::catch_unwind(|| err(text))
+            .unwrap_or_else(|_| format!("panicked on {text:?}"));
+        if !got.starts_with(want) || !has_position(&got) || got.contains('\n') {
+            bad.push(format!("{text:?}\n got: {got}\nwant: {want}…"));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    assert!(
+        load("", &[]).unwrap().is_none(),
+        "an empty file is no recipe"
+    );
+}
+
+#[test]
+fn locate_never_panics_and_counts_characters() {
+    assert_eq!(locate("", "sources[0].source"), None);
+    assert_eq!(locate("-", "[0]"), Some((1, 1)));
+    assert_eq!(locate("a:\n  -\n    b: 1\n", "a[0].b"), Some((3, 5)));
+    assert_eq!(locate("a:\n  -\tb: 1\n", "a[0].b"), Some((2, 5)));
+    assert_eq!(locate("a:\n  -   b: 1\n", "a[0].b"), Some((2, 7)));
+    assert_eq!(locate("a:\r\n  - b: 1\r\n", "a[0].b"), Some((2, 5)));
+    // Unicode blanks count one column each; nothing is sliced mid-character.
+    assert_eq!(locate("a:\n\u{3000}\u{3000}b: 1\n", "a.b"), Some((2, 3)));
+    assert_eq!(locate("é:\n  - ü: 1\n", "é[0].ü"), Some((2, 5)));
+    // `-é` is no list item: the nearest node found is `a`.
+    assert_eq!(locate("a:\n  -é\n", "a[0]"), Some((1, 1)));
+    for text in [
+        "-",
+        "- ",
+        "-\t",
+        "a:\n-",
+        "a:\n  -\n",
+        "\u{feff}-",
+        "a: -\n",
+    ] {
+        for path in ["[0]", "a[0]", "a[0].b", "a[3].b[2]", "", "a.b.c"] {
+            let _ = locate(text, path);
+        }
+    }
+}

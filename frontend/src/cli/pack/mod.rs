@@ -306,7 +306,7 @@ fn folder(a: &Args, patterns: &PatternList) -> Result<Prepared, Failure> {
     };
     step(&format!("scanning {}", source.display()));
     let listing =
-        modelpack::scan::scan_excluding(&source, false, &Excludes::for_directory(&ignore))?;
+        modelpack::scan::scan_excluding(&source, false, &Excludes::for_directory(&ignore)?)?;
     let files = context::files(None, listing, patterns, Door::Cli)?;
     Ok(Prepared {
         default_name: default_name(&source),
