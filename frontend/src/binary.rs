@@ -1,5 +1,5 @@
 //! Where this binary is inside the frontend image: every build step that
-//! re-executes it (`selfimage`'s steps, `emit`'s write-docs step, the
+//! re-executes it (`steps`'s steps, `emit`'s write-docs step, the
 //! Hub's downloads) runs it by this path.
 
 /// Path of this binary inside the frontend image.

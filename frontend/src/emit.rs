@@ -137,7 +137,7 @@ impl EarlyBlobs {
 }
 
 /// Documents (manifest and config) at least this big are written by a
-/// step of our image from a compressed bundle ([`modelpack::docs`]) rather
+/// step of our image from a compressed bundle ([`modelpack::layout_docs`]) rather
 /// than inline in the graph: about 2,000 files. Smaller ones are written by
 /// the file op, which saves starting a container.
 pub const DOCS_STEP_MIN_BYTES: usize = 1 << 20;
@@ -247,7 +247,7 @@ fn write_docs_step(
     docs: &[(String, &Vec<u8>)],
     progress: &str,
 ) -> State {
-    let mut bundle = modelpack::docs::Bundle::default();
+    let mut bundle = modelpack::layout_docs::Bundle::default();
     for (path, bytes) in docs {
         bundle
             .push(path, bytes)
@@ -613,7 +613,7 @@ mod tests {
                 _ => None,
             })
             .expect("the bundle is written by the graph");
-        let bundle: modelpack::docs::Bundle =
+        let bundle: modelpack::layout_docs::Bundle =
             serde_json::from_slice(&modelpack::compact::expand(&bundle, "bundle").unwrap())
                 .unwrap();
         let docs: Vec<(&str, &[u8])> = bundle

@@ -18,17 +18,17 @@ mod deadline;
 mod emit;
 mod gateway;
 mod handler;
-mod hfget;
-mod hubfiles;
+mod hf_get;
+mod hf_get_many;
 mod llbdump;
 mod options;
 mod output;
 mod panics;
 mod recipe;
 mod recipe_outline;
-mod selfimage;
 mod sizes;
 mod source;
+mod steps;
 mod subrequests;
 mod targets;
 
@@ -42,12 +42,12 @@ fn main() {
         Some("pack-many") => modelpack::pack::run_many(&args[2..]),
         Some("describe") => modelpack::describe::run(&args[2..]),
         Some("sizes") => sizes::run(&args[2..]),
-        Some("write-docs") => modelpack::docs::run(&args[2..]),
-        Some("hf-get") => match hfget::run(&args[2..]) {
+        Some("write-docs") => modelpack::layout_docs::run(&args[2..]),
+        Some("hf-get") => match hf_get::run(&args[2..]) {
             Ok(code) => exit(i32::from(code)),
             Err(e) => Err(e),
         },
-        Some("hf-get-many") => match hubfiles::run(&args[2..]) {
+        Some("hf-get-many") => match hf_get_many::run(&args[2..]) {
             Ok(code) => exit(i32::from(code)),
             Err(e) => Err(e),
         },

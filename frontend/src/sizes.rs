@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use llb::{Exec, Mount, NetMode, State};
 
 use crate::gateway::{Bridge, GatewayError};
-use crate::selfimage::BINARY;
+use crate::steps::BINARY;
 
 /// The file the step writes: `{"<index>": <size>}`.
 pub const SIZES_FILE: &str = "sizes.json";
@@ -78,13 +78,9 @@ pub async fn check(
             .build()
             .output("/out")
             .expect("/out is a writable mount");
-        let sizes: BTreeMap<String, u64> = crate::selfimage::read_json(
-            bridge,
-            &state,
-            SIZES_FILE,
-            &format!("the sizes of {what}"),
-        )
-        .await?;
+        let sizes: BTreeMap<String, u64> =
+            crate::steps::read_json(bridge, &state, SIZES_FILE, &format!("the sizes of {what}"))
+                .await?;
         for (i, f) in batch.iter().enumerate() {
             let got = sizes.get(&i.to_string()).copied();
             if got != Some(f.size) {

@@ -20,12 +20,12 @@ pub mod context;
 pub mod describe;
 pub mod digest;
 pub mod dockerignore;
-pub mod docs;
 pub mod generic;
 #[cfg(test)]
 mod golden;
 pub mod huggingface;
 pub mod layout;
+pub mod layout_docs;
 pub mod listing;
 pub mod mediatype;
 pub mod names;

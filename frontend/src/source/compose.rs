@@ -16,8 +16,8 @@ use serde_json::json;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::Request;
 use crate::output::{Metadata, Output};
-use crate::selfimage;
 use crate::source::{context, hub, package, url, SourceSpec};
+use crate::steps;
 use modelpack::patterns::PatternList;
 use modelpack::plan::{ModelInfo, PlanFile};
 use modelpack::recipe::RecipeSource;
@@ -32,7 +32,7 @@ pub async fn build_layout(
     request: &Request,
     output: &Output,
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let image = selfimage::own_image()?;
+    let image = steps::own_image()?;
     let file = request.extras.file.clone();
     let mut files: Vec<PlanFile> = Vec::new();
     let mut states: Vec<State> = Vec::new();

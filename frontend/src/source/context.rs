@@ -6,8 +6,8 @@ use llb::State;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::Request;
 use crate::output::{Metadata, Output};
-use crate::selfimage;
 use crate::source::package;
+use crate::steps;
 use modelpack::context::{files, parse_dockerignore, Door, DEFAULT_EXCLUDES, DOCKERIGNORE};
 use modelpack::plan::ModelInfo;
 
@@ -19,7 +19,7 @@ pub async fn build_layout(
     output: &Output,
     path: Option<&str>,
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let image = selfimage::own_image()?;
+    let image = steps::own_image()?;
     let (files, tree) = fetch(bridge, session, request, path).await?;
     let info = ModelInfo {
         name: request.name.clone(),
@@ -49,11 +49,11 @@ pub async fn fetch(
     request: &Request,
     path: Option<&str>,
 ) -> Result<(Vec<modelpack::plan::PlanFile>, State), GatewayError> {
-    let image = selfimage::own_image()?;
+    let image = steps::own_image()?;
     let ignore = read_dockerignore(bridge, session).await?;
     let tree = state(session, path, &ignore);
     let what = format!("build context {}", path.unwrap_or("."));
-    let listing = selfimage::scan_listing(bridge, &image, &tree, &what, false).await?;
+    let listing = steps::scan_listing(bridge, &image, &tree, &what, false).await?;
     Ok((
         files(path, listing, &request.patterns, Door::Frontend)?,
         tree,

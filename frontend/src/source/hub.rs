@@ -3,7 +3,7 @@
 //! LFS files come from one cached download step of our own image that
 //! writes them to their blob paths (checked by sha256), as their layers
 //! when they are to be packed, the small files from another
-//! ([`crate::hubfiles`]); where those steps cannot run, each
+//! ([`crate::hf_get_many`]); where those steps cannot run, each
 //! file is a BuildKit HTTP source (LFS files checked by sha256, so cached
 //! without a request).
 //! When the Hub refuses (gated or private repos), the build is tried again
@@ -20,14 +20,14 @@ use crate::buildkit_errors::{classify, classify_error, Cause};
 use crate::deadline::{self, Unfinished};
 use crate::emit::{blob_path, human_size};
 use crate::gateway::{Bridge, GatewayError, Reference};
-use crate::hfget::LayerSpec;
-use crate::hfget::{Expect, TOKEN_PATH, TOKEN_SECRET_ID};
-use crate::hubfiles;
+use crate::hf_get::LayerSpec;
+use crate::hf_get::{Expect, TOKEN_PATH, TOKEN_SECRET_ID};
+use crate::hf_get_many;
 use crate::options::{DownloadNetwork, Request};
 use crate::output::{Metadata, Output};
-use crate::selfimage::{self, BINARY};
 use crate::sizes;
 use crate::source::package;
+use crate::steps::{self, BINARY};
 use modelpack::huggingface::{is_commit, parse_info, HfRef, HubFile, RepoInfo};
 use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
@@ -78,7 +78,7 @@ pub async fn build_layout(
     output: &Output,
     hf: &HfRef,
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let image = selfimage::own_image()?;
+    let image = steps::own_image()?;
     let anonymous = Fetcher::new(image.clone(), request, false);
     let refused = match attempt(bridge, request, output, hf, &anonymous).await {
         Ok(r) => return Ok(r),
@@ -113,7 +113,7 @@ pub(crate) async fn fetch_pinned(
     request: &Request,
     hf: &HfRef,
 ) -> Result<(Vec<PlanFile>, Vec<State>, RepoInfo), GatewayError> {
-    let image = selfimage::own_image()?;
+    let image = steps::own_image()?;
     let anonymous = Fetcher::new(image.clone(), request, false);
     let (fetched, fetcher) = match fetch(bridge, request, hf, &anonymous, None).await {
         Ok(f) => (f, anonymous),
@@ -446,7 +446,7 @@ fn mismatched(small: &[(String, HubFile)], listing: &Listing) -> BTreeSet<String
 }
 
 /// The small files of `hf` in one tree, and their listing: fetched by one
-/// cached step of our own image ([`hubfiles`]), or, on an engine whose
+/// cached step of our own image ([`hf_get_many`]), or, on an engine whose
 /// default network is missing (`--bridge=none`) while `download_network`
 /// is the default, as BuildKit HTTP sources, one per file, like before.
 async fn fetch_small_files(
@@ -457,11 +457,11 @@ async fn fetch_small_files(
     fetcher: &Fetcher,
     small: &[(String, HubFile)],
 ) -> Result<SmallFiles, Failure> {
-    let list = hubfiles::DownloadList {
+    let list = hf_get_many::DownloadList {
         connections: request.max_connections,
         files: small
             .iter()
-            .map(|(_, f)| hubfiles::Download {
+            .map(|(_, f)| hf_get_many::Download {
                 url: hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path),
                 path: f.path.clone(),
                 git_sha1: f.blob_id.clone(),
@@ -480,7 +480,7 @@ async fn fetch_small_files(
         request.max_connections.min(small.len())
     );
     let (optional, net) = step_network(request, fetcher);
-    let tree = hubfiles::step(&fetcher.image, &list, &net, &progress).tree;
+    let tree = hf_get_many::step(&fetcher.image, &list, &net, &progress).tree;
     match bridge.solve_evaluated(tree.to_definition()).await {
         Ok(_) => {}
         Err(e) if engine_cannot_run_step(optional, &e) => {
@@ -507,7 +507,7 @@ async fn scan_small(
     tree: State,
 ) -> Result<SmallFiles, Failure> {
     let what = format!("small files of {}", hf.repo);
-    let (listing, blobs) = selfimage::scan_listing_and_blobs(bridge, &fetcher.image, &tree, &what)
+    let (listing, blobs) = steps::scan_listing_and_blobs(bridge, &fetcher.image, &tree, &what)
         .await
         .map_err(|e| explain_file_failure(request, hf, info, e))?;
     Ok(SmallFiles {
@@ -631,7 +631,7 @@ async fn fetch_small(
 /// an optimisation; when the engine cannot run them (no default network,
 /// or a Hub on this host's loopback and no `--allow network.host`), the
 /// files come as BuildKit HTTP sources instead, as they always could.
-fn step_network(request: &Request, fetcher: &Fetcher) -> (bool, hubfiles::StepNetwork) {
+fn step_network(request: &Request, fetcher: &Fetcher) -> (bool, hf_get_many::StepNetwork) {
     let optional = !fetcher.token && request.download_network == DownloadNetwork::Default;
     let mode = if optional && modelpack::urlsource::is_loopback_url(&request.hf_endpoint) {
         // A sandboxed step cannot reach the host's loopback; BuildKit's own
@@ -642,7 +642,7 @@ fn step_network(request: &Request, fetcher: &Fetcher) -> (bool, hubfiles::StepNe
     };
     (
         optional,
-        hubfiles::StepNetwork {
+        hf_get_many::StepNetwork {
             mode,
             token: fetcher.token,
             proxy: fetcher.proxy.clone(),
@@ -733,7 +733,7 @@ async fn fetch_lfs_files(
                 };
                 (layer_path(i), Some(spec))
             };
-            entries.push(hubfiles::Download {
+            entries.push(hf_get_many::Download {
                 url,
                 path,
                 git_sha1: None,
@@ -741,7 +741,7 @@ async fn fetch_lfs_files(
                 layer,
             });
         }
-        let list = hubfiles::DownloadList {
+        let list = hf_get_many::DownloadList {
             connections: request.max_connections,
             files: entries,
         };
@@ -766,12 +766,12 @@ async fn fetch_lfs_files(
                 )
             }
         );
-        let step = hubfiles::step(&fetcher.image, &list, &net, &progress);
+        let step = hf_get_many::step(&fetcher.image, &list, &net, &progress);
         let solve = vec![bridge.solve_evaluated(step.tree.to_definition())];
         match deadline::run_all(solve, 1, Some(bound)).await {
             Ok(_) => {
-                let packed: Vec<hubfiles::PackedDownload> = match &step.meta {
-                    Some(meta) => selfimage::read_json(bridge, meta, hubfiles::PACKED_FILE, "what the download step packed").await?,
+                let packed: Vec<hf_get_many::PackedDownload> = match &step.meta {
+                    Some(meta) => steps::read_json(bridge, meta, hf_get_many::PACKED_FILE, "what the download step packed").await?,
                     None => Vec::new(),
                 };
                 let mut files = Vec::with_capacity(lfs.len());

@@ -10,7 +10,7 @@ use crate::emit::{self, EarlyBlob};
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::{OutputMode, Request};
 use crate::output::{Metadata, Output};
-use crate::selfimage;
+use crate::steps;
 use modelpack::mediatype::classify;
 use modelpack::plan::{ModelInfo, PlanFile};
 use modelpack::LayerPackaging;
@@ -157,8 +157,8 @@ pub async fn layout(
     // Reading the headers, packing and the early copies are independent:
     // solve them together, with whatever else the caller still checks.
     let (described, packed, copied, checked) = futures_util::future::join4(
-        selfimage::describe_files(bridge, image, &files, &sources, !request.name_given, pinned),
-        selfimage::pack_files(
+        steps::describe_files(bridge, image, &files, &sources, !request.name_given, pinned),
+        steps::pack_files(
             bridge,
             image,
             files.clone(),

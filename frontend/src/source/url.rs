@@ -10,8 +10,8 @@ use crate::deadline::{self, Unfinished};
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::options::Request;
 use crate::output::{Metadata, Output};
-use crate::selfimage;
 use crate::source::package;
+use crate::steps;
 use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
 use modelpack::source::UrlSource;
@@ -23,7 +23,7 @@ pub async fn build_layout(
     output: &Output,
     urls: &[UrlSource],
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let image = selfimage::own_image()?;
+    let image = steps::own_image()?;
     let (files, sources) = fetch(bridge, request, urls).await?;
     let info = ModelInfo {
         name: request.name.clone(),
@@ -51,7 +51,7 @@ pub async fn fetch(
     request: &Request,
     urls: &[UrlSource],
 ) -> Result<(Vec<PlanFile>, Vec<State>), GatewayError> {
-    let image = selfimage::own_image()?;
+    let image = steps::own_image()?;
     let kept: Vec<&UrlSource> = urls
         .iter()
         .filter(|u| request.patterns.keeps(&u.file_name))
@@ -74,7 +74,7 @@ pub async fn fetch(
             let image = &image;
             async move {
                 let what = format!("{} from {}", u.file_name, u.host);
-                selfimage::scan_listing(bridge, image, state, &what, false)
+                steps::scan_listing(bridge, image, state, &what, false)
                     .await
                     .map_err(|e| explain_fetch_failure(u, e))
             }

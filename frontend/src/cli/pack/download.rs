@@ -1,5 +1,5 @@
 //! Concurrent, verified downloads for `pack`: each file goes through the
-//! in-build downloader ([`crate::hfget::get_as`]: retries, stall bound,
+//! in-build downloader ([`crate::hf_get::get_as`]: retries, stall bound,
 //! `Retry-After`, redirects by hand, sha256 / git blob id checks), at most
 //! `connections` at once, with a progress bar per file.
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use oci_registry::{BlobOutcome, Digest, Progress};
 
 use super::super::progress::Bars;
-use crate::hfget::{self, Expect, GetError};
+use crate::hf_get::{self, Expect, GetError};
 
 /// One file to download.
 pub struct Job {
@@ -63,7 +63,7 @@ fn fetch_one(
 ) -> Result<(), GetError> {
     if let Some(dir) = job.dest.parent() {
         std::fs::create_dir_all(dir).map_err(|e| GetError {
-            code: hfget::exit::SERVER,
+            code: hf_get::exit::SERVER,
             message: format!("creating {}: {e}", dir.display()),
         })?;
     }
@@ -71,7 +71,7 @@ fn fetch_one(
     let result = std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::channel();
         s.spawn(move || {
-            let _ = tx.send(hfget::get_as(&job.url, &job.dest, &job.expect, token));
+            let _ = tx.send(hf_get::get_as(&job.url, &job.dest, &job.expect, token));
         });
         let mut seen = 0u64;
         loop {
@@ -79,7 +79,7 @@ fn fetch_one(
                 Ok(result) => break result,
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     break Err(GetError {
-                        code: hfget::exit::SERVER,
+                        code: hf_get::exit::SERVER,
                         message: format!(
                             "downloading {}: the download thread stopped unexpectedly",
                             job.label

@@ -10,7 +10,7 @@ use anyhow::anyhow;
 use super::download::{fetch_all, Job};
 use super::{as_flags, check_transport, Prepared};
 use crate::cli::{step, Failure};
-use crate::hfget::{self, exit, Expect, GetError};
+use crate::hf_get::{self, exit, Expect, GetError};
 use modelpack::huggingface::{parse_info, HfRef, HubFile};
 use modelpack::patterns::PatternList;
 use modelpack::plan::{Origin, PlanFile};
@@ -83,7 +83,7 @@ pub fn prepare(
     let ep = &o.endpoint;
     step(&format!("resolving {}@{} on {ep}", hf.repo, hf.revision));
     let answer = downloads.path().join("info.json");
-    hfget::get_as(
+    hf_get::get_as(
         &hf.info_url(ep, &hf.revision),
         &answer,
         &Expect::Anything,
@@ -203,7 +203,7 @@ fn info_failure(hf: &HfRef, o: &Options, e: GetError) -> Failure {
         exit::NOT_FOUND => {
             let probe = tempfile::NamedTempFile::new().ok();
             let repo_exists = probe.as_ref().is_some_and(|p| {
-                hfget::get_as(&hf.repo_api_url(ep), p.path(), &Expect::Anything, o.token.as_deref()).is_ok()
+                hf_get::get_as(&hf.repo_api_url(ep), p.path(), &Expect::Anything, o.token.as_deref()).is_ok()
             });
             if repo_exists {
                 format!("revision {rev:?} not found in {repo} on {ep}; use a branch, tag or commit that exists (--revision for names with '/')")

@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use super::download::{fetch_all, Job};
 use super::{check_transport, Prepared};
 use crate::cli::{step, Failure};
-use crate::hfget::{exit, Expect, GetError};
+use crate::hf_get::{exit, Expect, GetError};
 use modelpack::patterns::PatternList;
 use modelpack::plan::{Origin, PlanFile};
 use modelpack::source::UrlSource;

@@ -1,4 +1,5 @@
-//! In-build Hub downloads for when a token is needed: BuildKit before 0.21
+//! The `hf-get` step and its downloader: in-build Hub downloads for when a
+//! token is needed (and the CLI's `pack`): BuildKit before 0.21
 //! cannot give HTTP sources an auth header, so a step re-executes this
 //! binary with the `hf-token` secret mounted. The token is read from the
 //! secret file and sent only to the endpoint's host; it is never printed.
@@ -749,7 +750,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789",
             Duration::from_secs(30),
         );
-        let dir = std::env::temp_dir().join(format!("hfget-stall-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("hf_get-stall-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let err = get_with_stall(
             &url,
@@ -775,7 +776,7 @@ mod tests {
             b"HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n",
             Duration::ZERO,
         );
-        let dir = std::env::temp_dir().join(format!("hfget-file-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("hf_get-file-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let err = get_with_stall(
             &url,

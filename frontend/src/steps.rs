@@ -1,5 +1,7 @@
-//! Our own image as a build-graph state, so build steps can re-execute this
-//! binary (no shell, no third-party image, nothing pulled).
+//! The build steps that re-execute this binary from our own image (no
+//! shell, no third-party image, nothing pulled): the LLB of `scan`,
+//! `describe`, `pack-layer` and `pack-many`, how files are batched into
+//! them, and reading their JSON answers back.
 
 use anyhow::{Context, Result};
 use llb::proto::pb;

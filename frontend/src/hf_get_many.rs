@@ -1,4 +1,4 @@
-//! The small (non-LFS) files of a Hub repo, fetched in one step of our own
+//! The `hf-get-many` step: the small (non-LFS) files of a Hub repo, fetched in one step of our own
 //! image instead of one BuildKit HTTP source each; and the LFS files, in
 //! another such step, written straight to their blob paths, or as their
 //! layers (the `pack-layer` writer fed by the download) when packed.
@@ -22,8 +22,8 @@ use anyhow::{bail, Context, Result};
 use llb::{Exec, FileOp, Mount, NetMode, State};
 use serde::{Deserialize, Serialize};
 
-use crate::hfget::{self, exit, Expect, GetError, LayerSpec, TOKEN_PATH, TOKEN_SECRET_ID};
-use crate::selfimage::BINARY;
+use crate::hf_get::{self, exit, Expect, GetError, LayerSpec, TOKEN_PATH, TOKEN_SECRET_ID};
+use crate::steps::BINARY;
 use modelpack::huggingface::is_safe_repo_path;
 use modelpack::pack::Written;
 
@@ -185,7 +185,7 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
         };
         let (size, packed) = match &d.layer {
             None => {
-                hfget::get(&d.url, &target, &d.expect()).map_err(named)?;
+                hf_get::get(&d.url, &target, &d.expect()).map_err(named)?;
                 (
                     std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0),
                     None,
@@ -194,7 +194,7 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
             Some(layer) => {
                 // `target` is a temp name; the blob is renamed to its digest.
                 let written =
-                    hfget::get_layer(&d.url, &target, &d.expect(), layer).map_err(named)?;
+                    hf_get::get_layer(&d.url, &target, &d.expect(), layer).map_err(named)?;
                 let at = modelpack::layout::blob_path_in(out, &written.digest)
                     .map_err(|e| local(format!("{e:#}")))?;
                 std::fs::rename(&target, &at).map_err(|e| {
@@ -241,14 +241,14 @@ pub fn run(args: &[String]) -> Result<u8> {
         .with_context(|| format!("parsing the download list {list}"))?;
     let packed = match download_all(&list, Path::new(out)) {
         Ok(p) => p,
-        Err(e) => return Ok(hfget::exit_code(Err(e))),
+        Err(e) => return Ok(hf_get::exit_code(Err(e))),
     };
     if let Some(meta) = meta {
         let file = meta.join(PACKED_FILE);
         std::fs::write(&file, serde_json::to_vec(&packed)?)
             .with_context(|| format!("writing {}", file.display()))?;
     }
-    Ok(hfget::exit_code(Ok(())))
+    Ok(hf_get::exit_code(Ok(())))
 }
 
 #[cfg(test)]
