@@ -376,6 +376,9 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         Some(text) => PartialConfig::parse_override(text, "build-arg config_json")?,
     };
 
+    modelpack::plan::check_fits(media_types, &overrides)
+        .map_err(|e| anyhow::anyhow!("build-arg config_json: {e}"))?;
+
     let max_connections = match arg(keys::MAX_CONNECTIONS) {
         None => DEFAULT_MAX_CONNECTIONS,
         Some(v) => match v.parse::<usize>() {
@@ -589,6 +592,20 @@ mod tests {
         assert_eq!(
             err,
             "build-arg media_types: unknown value \"CNAI\"; accepted: cncf, cnai"
+        );
+        let err = parse(&opts(&[
+            ("source", "."),
+            ("media_types", "cnai"),
+            (
+                "config_json",
+                r#"{"config":{"capabilities":{"reasoning":true}}}"#,
+            ),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("build-arg config_json: media_types=cnai writes model-spec v0.0.6, whose config has no config.capabilities"),
+            "{err}"
         );
     }
 

@@ -838,6 +838,26 @@ mod tests {
     }
 
     #[test]
+    fn cnai_labels_use_the_cnai_prefix() {
+        let out = output(OutputMode::Image, PlanKind::ModelPack);
+        let files = vec![file("w.safetensors", b"w", false)];
+        let info = ModelInfo {
+            name: "tiny".into(),
+            media_types: modelpack::oci::Spelling::Cnai,
+            ..Default::default()
+        };
+        let plan = out.plan(files, &info).unwrap();
+        let labels = labels(&plan, "tiny").unwrap();
+        assert_eq!(labels["org.cnai.model.name"], "tiny");
+        assert_eq!(labels["org.cnai.model.format"], "safetensors");
+        assert_eq!(
+            labels["org.cnai.model.config.digest"],
+            plan.config.descriptor.digest.as_str()
+        );
+        assert!(!labels.keys().any(|k| k.contains("cncf")), "{labels:?}");
+    }
+
+    #[test]
     fn labels_follow_new_config_fields() {
         let mut labels = BTreeMap::new();
         flatten("org.cncf.model.param_size", &json!("8b"), &mut labels);

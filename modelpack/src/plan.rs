@@ -189,9 +189,7 @@ pub fn build(
             ..Default::default()
         },
     };
-    if info.media_types == Spelling::Cnai {
-        check_v006(&info.overrides)?;
-    }
+    check_fits(info.media_types, &info.overrides)?;
     let composed = from_source
         .overlay(&info.described)
         .overlay(&info.overrides);
@@ -218,10 +216,14 @@ pub fn build(
     assemble(layers, config, spelling.artifact_type(), &info.name)
 }
 
-/// What the user asks for must fit model-spec v0.0.6's config with
-/// `media_types=cnai`: it has no `descriptor.datasetsURL` and no
-/// `config.capabilities`. (What the files say there is left out.)
-fn check_v006(overrides: &PartialConfig) -> Result<()> {
+/// What the user asks for must fit the config of the spelling: with
+/// `media_types=cnai`, model-spec v0.0.6's config has no
+/// `descriptor.datasetsURL` and no `config.capabilities`. (What the files
+/// say there is left out.)
+pub fn check_fits(spelling: Spelling, overrides: &PartialConfig) -> Result<()> {
+    if spelling == Spelling::Cncf {
+        return Ok(());
+    }
     let mut extra = Vec::new();
     if overrides.descriptor.datasets_url.is_some() {
         extra.push("descriptor.datasetsURL");

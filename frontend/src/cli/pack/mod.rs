@@ -168,6 +168,9 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
             other => return Err(unexpected(other)),
         }
     }
+    modelpack::plan::check_fits(media_types, &overrides).map_err(|e| {
+        Failure::Usage(format!("--config-json: {e}").replace("media_types=", "--media-types "))
+    })?;
     Ok(Args {
         source: source.ok_or_else(|| {
             Failure::Usage(
