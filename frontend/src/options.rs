@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 
 use modelpack::config::PartialConfig;
+use modelpack::oci::Spelling;
 use modelpack::patterns::PatternList;
 use modelpack::recipe::{Packaging, RecipeSource};
 use modelpack::source::SourceSpec;
@@ -21,6 +22,8 @@ pub mod keys {
     pub const LAYER_PACKAGING: &str = "layer_packaging";
     /// Compress weight layers too (`tar+gzip`/`tar+zstd` only).
     pub const COMPRESS_WEIGHTS: &str = "compress_weights";
+    /// Which spelling of the model-spec names: `cncf` or `cnai`.
+    pub const MEDIA_TYPES: &str = "media_types";
     /// What the build result contains.
     pub const OUTPUT_MODE: &str = "output_mode";
     /// Only package files matching these patterns.
@@ -59,6 +62,7 @@ pub const KNOWN: &[&str] = &[
     keys::NAME,
     keys::LAYER_PACKAGING,
     keys::COMPRESS_WEIGHTS,
+    keys::MEDIA_TYPES,
     keys::OUTPUT_MODE,
     keys::INCLUDE,
     keys::EXCLUDE,
@@ -95,6 +99,7 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::NAME, default: "", description: "reference name in index.json (default: from the source: model, or the Hub repo name)" },
     ArgDoc { name: keys::LAYER_PACKAGING, default: "raw", description: "one layer per file: raw, tar, tar+gzip or tar+zstd" },
     ArgDoc { name: keys::COMPRESS_WEIGHTS, default: "false", description: "with tar+gzip/tar+zstd, compress weight layers too (default: weights stay plain tar)" },
+    ArgDoc { name: keys::MEDIA_TYPES, default: "cncf", description: "spelling of the model-spec names: cncf (current) or cnai (model-spec v0.0.6, for Harbor up to 2.15.2 and modctl 0.2.2)" },
     ArgDoc { name: keys::OUTPUT_MODE, default: "layout", description: "what the result holds: layout (an OCI image layout), files, artifact or image" },
     ArgDoc { name: keys::INCLUDE, default: "", description: "only package files matching these patterns (comma/space separated; default: all)" },
     ArgDoc { name: keys::EXCLUDE, default: "", description: "skip files matching these patterns; wins over include" },
@@ -193,6 +198,8 @@ pub struct Request {
     /// Whether weight layers are compressed too; otherwise they are plain
     /// `tar` when `packaging` is compressed ([`LayerPackaging::for_kind`]).
     pub compress_weights: bool,
+    /// Spelling of the model-spec names (`media_types`).
+    pub media_types: Spelling,
     /// Result shape.
     pub output: OutputMode,
     /// Include/exclude filters on repo- or context-relative paths.
@@ -296,6 +303,14 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
             &[("false", false), ("true", true)],
         )?,
     };
+    let media_types = match arg(keys::MEDIA_TYPES) {
+        None => Spelling::Cncf,
+        Some(v) => {
+            let table: Vec<(&str, Spelling)> =
+                Spelling::ALL.iter().map(|s| (s.word(), *s)).collect();
+            one_of(keys::MEDIA_TYPES, v, &table)?
+        }
+    };
     let output = match arg(keys::OUTPUT_MODE) {
         None => OutputMode::Layout,
         Some(v) => one_of(keys::OUTPUT_MODE, v, OUTPUT_MODES)?,
@@ -361,6 +376,9 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         Some(text) => PartialConfig::parse_override(text, "build-arg config_json")?,
     };
 
+    modelpack::plan::check_fits(media_types, &overrides)
+        .map_err(|e| anyhow::anyhow!("build-arg config_json: {e}"))?;
+
     let max_connections = match arg(keys::MAX_CONNECTIONS) {
         None => DEFAULT_MAX_CONNECTIONS,
         Some(v) => match v.parse::<usize>() {
@@ -402,6 +420,7 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         name,
         packaging,
         compress_weights,
+        media_types,
         output,
         patterns,
         hf_endpoint,
@@ -559,6 +578,35 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn media_types_is_cncf_cnai_or_one_line_error() {
+        let r = parse(&opts(&[("source", ".")])).unwrap();
+        assert_eq!(r.media_types, Spelling::Cncf, "default");
+        let r = parse(&opts(&[("source", "."), ("media_types", "cnai")])).unwrap();
+        assert_eq!(r.media_types, Spelling::Cnai);
+        let err = parse(&opts(&[("source", "."), ("media_types", "CNAI")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "build-arg media_types: unknown value \"CNAI\"; accepted: cncf, cnai"
+        );
+        let err = parse(&opts(&[
+            ("source", "."),
+            ("media_types", "cnai"),
+            (
+                "config_json",
+                r#"{"config":{"capabilities":{"reasoning":true}}}"#,
+            ),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("build-arg config_json: media_types=cnai writes model-spec v0.0.6, whose config has no config.capabilities"),
+            "{err}"
+        );
     }
 
     #[test]

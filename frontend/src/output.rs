@@ -426,14 +426,18 @@ pub fn labels(plan: &Plan, name: &str) -> Result<BTreeMap<String, String>> {
         "org.opencontainers.image.title".to_string(),
         name.to_string(),
     )]);
-    if plan.config.descriptor.media_type != oci::MEDIA_TYPE_MODEL_CONFIG {
+    let Some(spelling) = oci::Spelling::ALL
+        .into_iter()
+        .find(|s| s.config_media_type() == plan.config.descriptor.media_type)
+    else {
         return Ok(labels);
-    }
+    };
+    let prefix = spelling.annotation_prefix();
     let config: Value = serde_json::from_slice(&plan.config.bytes)?;
     for section in ["descriptor", "config"] {
         if let Some(Value::Object(map)) = config.get(section) {
             for (k, v) in map {
-                flatten(&format!("org.cncf.model.{}", snake(k)), v, &mut labels);
+                flatten(&format!("{prefix}{}", snake(k)), v, &mut labels);
             }
         }
     }
@@ -448,7 +452,7 @@ pub fn labels(plan: &Plan, name: &str) -> Result<BTreeMap<String, String>> {
         }
     }
     labels.insert(
-        "org.cncf.model.config.digest".into(),
+        format!("{prefix}config.digest"),
         plan.config.descriptor.digest.clone(),
     );
     Ok(labels)
@@ -831,6 +835,26 @@ mod tests {
                 plan.layers[0].path, plan.layers[0].path
             )
         );
+    }
+
+    #[test]
+    fn cnai_labels_use_the_cnai_prefix() {
+        let out = output(OutputMode::Image, PlanKind::ModelPack);
+        let files = vec![file("w.safetensors", b"w", false)];
+        let info = ModelInfo {
+            name: "tiny".into(),
+            media_types: modelpack::oci::Spelling::Cnai,
+            ..Default::default()
+        };
+        let plan = out.plan(files, &info).unwrap();
+        let labels = labels(&plan, "tiny").unwrap();
+        assert_eq!(labels["org.cnai.model.name"], "tiny");
+        assert_eq!(labels["org.cnai.model.format"], "safetensors");
+        assert_eq!(
+            labels["org.cnai.model.config.digest"],
+            plan.config.descriptor.digest.as_str()
+        );
+        assert!(!labels.keys().any(|k| k.contains("cncf")), "{labels:?}");
     }
 
     #[test]

@@ -180,6 +180,9 @@ pub fn apply(file: &str, loaded: &Loaded, opts: &mut BTreeMap<String, String>) -
             extras.packaging = Some(p.clone());
         }
     }
+    if let Some(m) = r.media_types {
+        set(opts, keys::MEDIA_TYPES, m.word().to_string());
+    }
     if let Some(o) = r.overrides() {
         set(opts, keys::CONFIG_JSON, serde_json::to_string(&o)?);
     }
@@ -214,6 +217,19 @@ mod tests {
         );
         let r = crate::options::parse(&opts).unwrap();
         assert_eq!(r.name, "cli");
+    }
+
+    #[test]
+    fn media_types_becomes_the_build_arg_which_wins() {
+        let l = loaded("sources:\n  - source: .\nmedia_types: cnai\n");
+        let mut opts = BTreeMap::new();
+        apply("model.yaml", &l, &mut opts).unwrap();
+        assert_eq!(opts["build-arg:media_types"], "cnai");
+        let r = crate::options::parse(&opts).unwrap();
+        assert_eq!(r.media_types, modelpack::oci::Spelling::Cnai);
+        let mut opts = BTreeMap::from([("build-arg:media_types".to_string(), "cncf".to_string())]);
+        apply("model.yaml", &l, &mut opts).unwrap();
+        assert_eq!(opts["build-arg:media_types"], "cncf");
     }
 
     #[test]

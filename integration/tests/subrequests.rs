@@ -13,11 +13,12 @@ use integration::fs::TempDir;
 const ENGINES: [Engine; 2] = [Engine::NextClientOnCurrent, Engine::Next];
 
 /// Every build arg the frontend reads (`frontend/src/options.rs` `KNOWN`).
-const ARGS: [&str; 19] = [
+const ARGS: [&str; 20] = [
     "source",
     "name",
     "layer_packaging",
     "compress_weights",
+    "media_types",
     "output_mode",
     "include",
     "exclude",

@@ -4,8 +4,9 @@
 //! documents fails here; update the values only on purpose, and say so in
 //! the release notes (every digest users pinned changes).
 
+use crate::oci::Spelling;
 use crate::packaging::LayerPackaging;
-use crate::testutil::{manifest, write_layout, TempDir};
+use crate::testutil::{manifest, write_layout_in, TempDir};
 
 /// (format, manifest digest, layer digests in manifest order).
 const GOLDEN: &[(LayerPackaging, &str, &[&str])] = &[
@@ -51,10 +52,35 @@ const GOLDEN: &[(LayerPackaging, &str, &[&str])] = &[
     ),
 ];
 
+/// `media_types=cnai` (model-spec v0.0.6): (format, manifest digest); the
+/// layer digests are those of [`GOLDEN`], only the documents differ.
+const GOLDEN_CNAI: &[(LayerPackaging, &str)] = &[
+    (
+        LayerPackaging::Raw,
+        "sha256:1804e5a4933227afa5ebdb79068dfb48742d2ffa8bcc3323921b12d0c4b09458",
+    ),
+    (
+        LayerPackaging::Tar,
+        "sha256:674200571cc9ed256ee337e7ea21108f75481e91b4413502ad3142f1e43951af",
+    ),
+    (
+        LayerPackaging::TarGzip,
+        "sha256:0728178565a5b5510699802209729d321127531cb19f506e65e0255b61c01149",
+    ),
+    (
+        LayerPackaging::TarZstd,
+        "sha256:94304bd7ef759184bcb5ffb818ea0cc292828575e933f6e5080af5cae476f011",
+    ),
+];
+
 fn packaged(format: LayerPackaging) -> (String, Vec<String>) {
+    packaged_in(format, Spelling::Cncf)
+}
+
+fn packaged_in(format: LayerPackaging, spelling: Spelling) -> (String, Vec<String>) {
     let src = TempDir::new("golden-src");
     let out = TempDir::new("golden-out");
-    write_layout(&src.0, &out.0, format);
+    write_layout_in(&src.0, &out.0, format, spelling);
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
     let digest = index["manifests"][0]["digest"]
@@ -97,6 +123,36 @@ fn every_format_gives_its_golden_digests() {
         GOLDEN.len(),
         LayerPackaging::ALL.len(),
         "golden values missing; got:\n{}",
+        seen.join("\n")
+    );
+}
+
+#[test]
+fn every_format_gives_its_golden_cnai_digests() {
+    let mut seen = Vec::new();
+    for format in LayerPackaging::ALL {
+        let (digest, layers) = packaged_in(format, Spelling::Cnai);
+        seen.push(format!("(LayerPackaging::{format:?}, {digest:?}),"));
+        let (_, _, want_layers) = GOLDEN.iter().find(|(f, _, _)| *f == format).unwrap();
+        assert_eq!(
+            &layers,
+            want_layers,
+            "cnai layer digests of {}",
+            format.suffix()
+        );
+        if let Some((_, want)) = GOLDEN_CNAI.iter().find(|(f, _)| *f == format) {
+            assert_eq!(
+                &digest,
+                want,
+                "cnai manifest digest of {} changed",
+                format.suffix()
+            );
+        }
+    }
+    assert_eq!(
+        GOLDEN_CNAI.len(),
+        LayerPackaging::ALL.len(),
+        "golden cnai values missing; got:\n{}",
         seen.join("\n")
     );
 }

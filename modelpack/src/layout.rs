@@ -25,18 +25,11 @@ use crate::packaging::LayerPackaging;
 /// read, validated and unpacked.
 pub const MAX_DOCUMENT: u64 = 16 << 20;
 
-/// Legacy (model-spec before v0.0.7) layer media type prefix.
-pub const LEGACY_LAYER_PREFIX: &str = "application/vnd.cnai.model.";
-/// Current layer media type prefix.
-pub const LAYER_PREFIX: &str = "application/vnd.cncf.model.";
-/// Legacy config media type.
-pub const LEGACY_MEDIA_TYPE_CONFIG: &str = "application/vnd.cnai.model.config.v1+json";
-/// Legacy manifest `artifactType`.
-pub const LEGACY_ARTIFACT_TYPE: &str = "application/vnd.cnai.model.manifest.v1+json";
-/// Legacy filepath annotation.
-pub const LEGACY_ANNOTATION_FILEPATH: &str = "org.cnai.model.filepath";
-/// Legacy file metadata annotation.
-pub const LEGACY_ANNOTATION_FILE_METADATA: &str = "org.cnai.model.file.metadata+json";
+pub use crate::oci::{
+    LAYER_PREFIX, LEGACY_ANNOTATION_FILEPATH, LEGACY_ANNOTATION_FILE_METADATA,
+    LEGACY_ARTIFACT_TYPE_MODEL as LEGACY_ARTIFACT_TYPE, LEGACY_LAYER_PREFIX,
+    LEGACY_MEDIA_TYPE_MODEL_CONFIG as LEGACY_MEDIA_TYPE_CONFIG,
+};
 
 /// The kind and format of a ModelPack layer media type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,6 +14,8 @@
 //! whichever door it is called from.
 
 pub mod artifact;
+#[cfg(test)]
+mod cnai_tests;
 pub mod compact;
 pub mod config;
 pub mod context;

@@ -30,7 +30,12 @@ impl Kind {
 
     /// `application/vnd.cncf.model.<kind>.v1.<format>`.
     pub fn media_type(self, format: &str) -> String {
-        format!("application/vnd.cncf.model.{}.v1.{format}", self.word())
+        self.media_type_in(crate::oci::Spelling::Cncf, format)
+    }
+
+    /// `application/vnd.{cncf,cnai}.model.<kind>.v1.<format>`.
+    pub fn media_type_in(self, spelling: crate::oci::Spelling, format: &str) -> String {
+        format!("{}{}.v1.{format}", spelling.layer_prefix(), self.word())
     }
 }
 

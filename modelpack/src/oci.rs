@@ -27,6 +27,111 @@ pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
 /// OCI reference name annotation in `index.json`.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+/// model-spec v0.0.6 (`specs-go/v1` at tag v0.0.6, the last release before
+/// the CNCF rename): manifest `artifactType`.
+pub const LEGACY_ARTIFACT_TYPE_MODEL: &str = "application/vnd.cnai.model.manifest.v1+json";
+/// model-spec v0.0.6: config media type.
+pub const LEGACY_MEDIA_TYPE_MODEL_CONFIG: &str = "application/vnd.cnai.model.config.v1+json";
+/// model-spec v0.0.6: layer media type prefix.
+pub const LEGACY_LAYER_PREFIX: &str = "application/vnd.cnai.model.";
+/// Current layer media type prefix.
+pub const LAYER_PREFIX: &str = "application/vnd.cncf.model.";
+/// model-spec v0.0.6: layer annotation of the file's path.
+pub const LEGACY_ANNOTATION_FILEPATH: &str = "org.cnai.model.filepath";
+/// model-spec v0.0.6: layer annotation of the file metadata.
+pub const LEGACY_ANNOTATION_FILE_METADATA: &str = "org.cnai.model.file.metadata+json";
+/// model-spec v0.0.6: layer annotation "true" when the media type was guessed.
+pub const LEGACY_ANNOTATION_MEDIATYPE_UNTESTED: &str = "org.cnai.model.file.mediatype.untested";
+
+/// Which spelling of the model-spec names a ModelPack artifact is written
+/// in (the `media_types` build arg, `pack --media-types`, a recipe's
+/// `media_types:`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Spelling {
+    /// `application/vnd.cncf.model.*`, `org.cncf.model.*`,
+    /// `modelfs.diffIds`: model-spec v0.0.7 and later (the default).
+    #[default]
+    Cncf,
+    /// `application/vnd.cnai.model.*`, `org.cnai.model.*`,
+    /// `modelfs.diff_ids` and no field v0.0.6's config schema lacks:
+    /// model-spec v0.0.6, for Harbor up to 2.15.2 and modctl 0.2.2.
+    Cnai,
+}
+
+impl Spelling {
+    /// Every spelling, the default first.
+    pub const ALL: [Spelling; 2] = [Spelling::Cncf, Spelling::Cnai];
+
+    /// The option value: `cncf` or `cnai`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Spelling::Cncf => "cncf",
+            Spelling::Cnai => "cnai",
+        }
+    }
+
+    /// The spelling an option value names.
+    pub fn parse(word: &str) -> Option<Spelling> {
+        Spelling::ALL.into_iter().find(|s| s.word() == word)
+    }
+
+    /// The manifest `artifactType`.
+    pub fn artifact_type(self) -> &'static str {
+        match self {
+            Spelling::Cncf => ARTIFACT_TYPE_MODEL,
+            Spelling::Cnai => LEGACY_ARTIFACT_TYPE_MODEL,
+        }
+    }
+
+    /// The config media type.
+    pub fn config_media_type(self) -> &'static str {
+        match self {
+            Spelling::Cncf => MEDIA_TYPE_MODEL_CONFIG,
+            Spelling::Cnai => LEGACY_MEDIA_TYPE_MODEL_CONFIG,
+        }
+    }
+
+    /// The layer media type prefix (`application/vnd.cncf.model.`).
+    pub fn layer_prefix(self) -> &'static str {
+        match self {
+            Spelling::Cncf => LAYER_PREFIX,
+            Spelling::Cnai => LEGACY_LAYER_PREFIX,
+        }
+    }
+
+    /// The layer annotation of the file's path.
+    pub fn annotation_filepath(self) -> &'static str {
+        match self {
+            Spelling::Cncf => ANNOTATION_FILEPATH,
+            Spelling::Cnai => LEGACY_ANNOTATION_FILEPATH,
+        }
+    }
+
+    /// The layer annotation of the file metadata.
+    pub fn annotation_file_metadata(self) -> &'static str {
+        match self {
+            Spelling::Cncf => ANNOTATION_FILE_METADATA,
+            Spelling::Cnai => LEGACY_ANNOTATION_FILE_METADATA,
+        }
+    }
+
+    /// The layer annotation saying whether the media type was guessed.
+    pub fn annotation_mediatype_untested(self) -> &'static str {
+        match self {
+            Spelling::Cncf => ANNOTATION_MEDIATYPE_UNTESTED,
+            Spelling::Cnai => LEGACY_ANNOTATION_MEDIATYPE_UNTESTED,
+        }
+    }
+
+    /// The prefix of our own keys in this namespace (`org.cncf.model.`).
+    pub fn annotation_prefix(self) -> &'static str {
+        match self {
+            Spelling::Cncf => "org.cncf.model.",
+            Spelling::Cnai => "org.cnai.model.",
+        }
+    }
+}
+
 /// A content descriptor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -105,6 +210,51 @@ pub struct ModelConfig {
     pub modelfs: ModelFs,
     /// Architecture, format, precision …
     pub config: ModelProperties,
+}
+
+impl ModelConfig {
+    /// The config's bytes in `spelling`: as is for `cncf`; for `cnai`
+    /// `modelfs.diff_ids` and without the fields model-spec v0.0.6's config
+    /// schema lacks (`descriptor.datasetsURL`, `config.capabilities`).
+    pub fn to_bytes(&self, spelling: Spelling) -> serde_json::Result<Vec<u8>> {
+        match spelling {
+            Spelling::Cncf => serde_json::to_vec(self),
+            Spelling::Cnai => {
+                let descriptor = ModelDescriptor {
+                    datasets_url: None,
+                    ..self.descriptor.clone()
+                };
+                let config = ModelProperties {
+                    capabilities: None,
+                    ..self.config.clone()
+                };
+                serde_json::to_vec(&LegacyModelConfig {
+                    descriptor: &descriptor,
+                    modelfs: LegacyModelFs {
+                        fs_type: &self.modelfs.fs_type,
+                        diff_ids: &self.modelfs.diff_ids,
+                    },
+                    config: &config,
+                })
+            }
+        }
+    }
+}
+
+/// The config as model-spec v0.0.6 spells it, fields in its Go order.
+#[derive(Serialize)]
+struct LegacyModelConfig<'a> {
+    descriptor: &'a ModelDescriptor,
+    modelfs: LegacyModelFs<'a>,
+    config: &'a ModelProperties,
+}
+
+/// `modelfs` as model-spec v0.0.6 spells it.
+#[derive(Serialize)]
+struct LegacyModelFs<'a> {
+    #[serde(rename = "type")]
+    fs_type: &'a str,
+    diff_ids: &'a [String],
 }
 
 /// `descriptor` of the ModelPack config, fields in the Go marshal order.

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::config::{self, PartialConfig};
 use crate::mediatype::{self, Kind};
-use crate::oci::{self, Descriptor, FileMetadata, Index, Manifest, ModelConfig};
+use crate::oci::{self, Descriptor, FileMetadata, Index, Manifest, ModelConfig, Spelling};
 use crate::packaging::LayerPackaging;
 
 use crate::artifact::{assemble, blob, checked_sorted};
@@ -32,6 +32,8 @@ pub struct ModelInfo {
     pub overrides: PartialConfig,
     /// Annotations of the manifest (none by default).
     pub annotations: BTreeMap<String, String>,
+    /// Which spelling of the model-spec names to write (`media_types`).
+    pub media_types: Spelling,
 }
 
 /// What kind of artifact a plan describes.
@@ -97,7 +99,7 @@ pub fn annotate(plan: Plan, annotations: &BTreeMap<String, String>, name: &str) 
 /// Fixed mtime written into file metadata, for reproducible manifests.
 pub const EPOCH: &str = "1970-01-01T00:00:00Z";
 
-fn layer_descriptor(file: &PlanFile) -> (Kind, Descriptor) {
+fn layer_descriptor(file: &PlanFile, spelling: Spelling) -> (Kind, Descriptor) {
     let (kind, untested) = mediatype::classify(&file.path, file.size);
     let metadata = FileMetadata {
         name: file
@@ -114,19 +116,22 @@ fn layer_descriptor(file: &PlanFile) -> (Kind, Descriptor) {
         typeflag: 0,
     };
     let annotations = BTreeMap::from([
-        (oci::ANNOTATION_FILEPATH.to_string(), file.path.clone()),
         (
-            oci::ANNOTATION_FILE_METADATA.to_string(),
+            spelling.annotation_filepath().to_string(),
+            file.path.clone(),
+        ),
+        (
+            spelling.annotation_file_metadata().to_string(),
             serde_json::to_string(&metadata).expect("metadata serializes"),
         ),
         (
-            oci::ANNOTATION_MEDIATYPE_UNTESTED.to_string(),
+            spelling.annotation_mediatype_untested().to_string(),
             untested.to_string(),
         ),
         (oci::ANNOTATION_TITLE.to_string(), file.path.clone()),
     ]);
     let descriptor = Descriptor {
-        media_type: kind.media_type(file.format().suffix()),
+        media_type: kind.media_type_in(spelling, file.format().suffix()),
         digest: file.digest.clone(),
         size: file.packed.as_ref().map_or(file.size, |p| p.blob_size),
         artifact_type: None,
@@ -164,7 +169,7 @@ pub fn build(
     let mut layers: Vec<(Kind, Descriptor, &PlanFile)> = files
         .iter()
         .map(|f| {
-            let (kind, d) = layer_descriptor(f);
+            let (kind, d) = layer_descriptor(f, info.media_types);
             (kind, d, f)
         })
         .collect();
@@ -184,6 +189,7 @@ pub fn build(
             ..Default::default()
         },
     };
+    check_fits(info.media_types, &info.overrides)?;
     let composed = from_source
         .overlay(&info.described)
         .overlay(&info.overrides);
@@ -200,13 +206,38 @@ pub fn build(
         },
         config: composed.config,
     };
-    let config = blob(oci::MEDIA_TYPE_MODEL_CONFIG, serde_json::to_vec(&config)?);
+    let spelling = info.media_types;
+    let config = blob(spelling.config_media_type(), config.to_bytes(spelling)?);
 
     let layers = layers
         .into_iter()
         .map(|(_, descriptor, f)| PlannedLayer::new(descriptor, f))
         .collect();
-    assemble(layers, config, oci::ARTIFACT_TYPE_MODEL, &info.name)
+    assemble(layers, config, spelling.artifact_type(), &info.name)
+}
+
+/// What the user asks for must fit the config of the spelling: with
+/// `media_types=cnai`, model-spec v0.0.6's config has no
+/// `descriptor.datasetsURL` and no `config.capabilities`. (What the files
+/// say there is left out.)
+pub fn check_fits(spelling: Spelling, overrides: &PartialConfig) -> Result<()> {
+    if spelling == Spelling::Cncf {
+        return Ok(());
+    }
+    let mut extra = Vec::new();
+    if overrides.descriptor.datasets_url.is_some() {
+        extra.push("descriptor.datasetsURL");
+    }
+    if overrides.config.capabilities.is_some() {
+        extra.push("config.capabilities");
+    }
+    if !extra.is_empty() {
+        anyhow::bail!(
+            "media_types=cnai writes model-spec v0.0.6, whose config has no {}; drop it from the config or use media_types=cncf",
+            extra.join(" or ")
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

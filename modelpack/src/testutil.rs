@@ -69,6 +69,16 @@ pub fn sample_files() -> Vec<(&'static str, Vec<u8>, bool)> {
 /// Writes the sample model into `src` and packages it into `out` with our
 /// own scan, layer writer, plan and layout writer.
 pub fn write_layout(src: &Path, out: &Path, format: LayerPackaging) {
+    write_layout_in(src, out, format, crate::oci::Spelling::Cncf)
+}
+
+/// [`write_layout`] in the given spelling of the model-spec names.
+pub fn write_layout_in(
+    src: &Path,
+    out: &Path,
+    format: LayerPackaging,
+    media_types: crate::oci::Spelling,
+) {
     for (path, bytes, exec) in sample_files() {
         let p = src.join(path);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -110,6 +120,7 @@ pub fn write_layout(src: &Path, out: &Path, format: LayerPackaging) {
     }
     let info = ModelInfo {
         name: "tiny".into(),
+        media_types,
         ..Default::default()
     };
     let plan = plan::build(files, &info, format).unwrap();

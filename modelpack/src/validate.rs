@@ -200,7 +200,7 @@ fn manifest(layout: &Layout, entry: &Descriptor, r: &mut Report) -> Option<AnyMa
         Some(layout::LEGACY_ARTIFACT_TYPE) => r.warn(
             &at,
             format!(
-                "artifactType is the legacy {}; readers expect {}",
+                "artifactType is the legacy {}; model-spec v0.0.7 and later readers expect {}",
                 layout::LEGACY_ARTIFACT_TYPE,
                 oci::ARTIFACT_TYPE_MODEL
             ),
@@ -229,7 +229,7 @@ fn config(layout: &Layout, m: &AnyManifest, r: &mut Report) -> Option<Value> {
         layout::LEGACY_MEDIA_TYPE_CONFIG => r.warn(
             &at,
             format!(
-                "mediaType is the legacy {}; readers expect {}",
+                "mediaType is the legacy {}; model-spec v0.0.7 and later readers expect {}",
                 layout::LEGACY_MEDIA_TYPE_CONFIG,
                 oci::MEDIA_TYPE_MODEL_CONFIG
             ),
@@ -256,6 +256,9 @@ fn config(layout: &Layout, m: &AnyManifest, r: &mut Report) -> Option<Value> {
             return None;
         }
     };
+    if d.media_type == layout::LEGACY_MEDIA_TYPE_CONFIG {
+        check_v006_schema(&config, &at, r);
+    }
     if let Some(fs) = config.get_mut("modelfs").and_then(Value::as_object_mut) {
         if !fs.contains_key("diffIds") {
             if let Some(old) = fs.remove("diff_ids") {
@@ -293,6 +296,30 @@ fn check_schema(config: &Value, at: &str, r: &mut Report) {
             path
         };
         r.error(at, format!("schema: {path}: {e}"));
+    }
+}
+
+/// A config in the legacy spelling is read by readers of model-spec
+/// v0.0.6: what its schema refuses (`capabilities`, `diffIds`, …) is a
+/// warning, as the current schema still decides the errors.
+fn check_v006_schema(config: &Value, at: &str, r: &mut Report) {
+    let Ok(validator) = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&crate::schema::v0_0_6_config_schema())
+    else {
+        return;
+    };
+    for e in validator.iter_errors(config) {
+        let path = e.instance_path.to_string();
+        let path = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path
+        };
+        r.warn(
+            at,
+            format!("model-spec v0.0.6 schema (what readers of the legacy spelling expect): {path}: {e}"),
+        );
     }
 }
 
@@ -344,7 +371,7 @@ fn layers(
                 &at,
                 format!("mediaType {:?} is not a ModelPack layer type (application/vnd.cncf.model.<weight|weight.config|code|doc|dataset>.v1.<raw|tar|tar+gzip|tar+zstd>)", d.media_type),
             ),
-            Some(t) if t.legacy => r.warn(&at, format!("mediaType {} uses the legacy vnd.cnai prefix; readers expect vnd.cncf", d.media_type)),
+            Some(t) if t.legacy => r.warn(&at, format!("mediaType {} uses the legacy vnd.cnai prefix; model-spec v0.0.7 and later readers expect vnd.cncf", d.media_type)),
             Some(_) => {}
         }
         match path {
@@ -357,7 +384,7 @@ fn layers(
                     r.warn(
                         &at,
                         format!(
-                            "uses the legacy annotation {}; readers expect {}",
+                            "uses the legacy annotation {}; model-spec v0.0.7 and later readers expect {}",
                             layout::LEGACY_ANNOTATION_FILEPATH,
                             oci::ANNOTATION_FILEPATH
                         ),
@@ -758,6 +785,36 @@ mod tests {
                 .iter()
                 .any(|w| w.contains("legacy vnd.cnai prefix")),
             "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn a_legacy_config_is_also_held_to_the_v0_0_6_schema_as_warnings() {
+        let (src, out) = (TempDir::new("val-cnai-src"), TempDir::new("val-cnai"));
+        testutil::write_layout_in(
+            &src.0,
+            &out.0,
+            LayerPackaging::Raw,
+            crate::oci::Spelling::Cnai,
+        );
+        let v006 = |r: &Report| -> Vec<String> {
+            r.problems
+                .iter()
+                .filter(|p| p.message.contains("v0.0.6 schema"))
+                .map(|p| format!("{:?} {}", p.severity, p.message))
+                .collect()
+        };
+        let r = check(&out);
+        assert!(r.ok() && v006(&r).is_empty(), "{:#?}", r.problems);
+        testutil::edit_config(&out.0, |c| {
+            c["config"]["capabilities"] = json!({"inputTypes": ["text"]});
+        });
+        let r = check(&out);
+        assert!(r.ok(), "valid under the current schema: {:#?}", r.problems);
+        let found = v006(&r);
+        assert!(
+            found.len() == 1 && found[0].starts_with("Warning") && found[0].contains("/config"),
+            "{found:?}"
         );
     }
 }

@@ -77,8 +77,13 @@ pub async fn build_layout(
         _ => (None, None, None),
     };
     let mut annotations = BTreeMap::new();
+    // `org.cnai.model.sources` with media_types=cnai, in the artifact's namespace.
+    let key = match request.media_types {
+        modelpack::oci::Spelling::Cncf => ANNOTATION_SOURCES.to_string(),
+        other => format!("{}sources", other.annotation_prefix()),
+    };
     annotations.insert(
-        ANNOTATION_SOURCES.to_string(),
+        key,
         serde_json::to_string(&listed).map_err(anyhow::Error::from)?,
     );
     let info = ModelInfo {

@@ -180,6 +180,7 @@ pub async fn layout(
     let info = ModelInfo {
         described,
         annotations,
+        media_types: request.media_types,
         ..info.clone()
     };
     let plan = output.plan(packed.files, &info)?;

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::config;
 use crate::mediatype::Kind;
-use crate::oci::{ModelDescriptor, ModelProperties};
+use crate::oci::{ModelDescriptor, ModelProperties, Spelling};
 use crate::packaging::LayerPackaging;
 use crate::source::SourceSpec;
 
@@ -55,6 +55,10 @@ pub struct Recipe {
     /// How files become layers, globally or per kind.
     #[serde(default)]
     pub layer_packaging: Option<Packaging>,
+    /// Spelling of the model-spec names (`cncf` or `cnai`), as the
+    /// `media_types` build arg.
+    #[serde(default, deserialize_with = "media_types")]
+    pub media_types: Option<Spelling>,
     /// Descriptor fields over what the files say (as `config_json`).
     #[serde(default)]
     pub descriptor: Option<DescriptorOverride>,
@@ -343,6 +347,18 @@ fn target<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
             TARGETS.join(", ")
         )))
     }
+}
+
+fn media_types<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Spelling>, D::Error> {
+    let t = Text::deserialize(d)?.0;
+    let t = t.trim();
+    Spelling::parse(t).map(Some).ok_or_else(|| {
+        let accepted: Vec<&str> = Spelling::ALL.iter().map(|s| s.word()).collect();
+        de::Error::custom(format!(
+            "unknown media_types {t:?}; accepted: {}",
+            accepted.join(", ")
+        ))
+    })
 }
 
 /// Build args visible to `${…}` while a recipe is parsed, and the names read.

@@ -23,6 +23,25 @@ fn blank_files_and_comments_are_no_recipe() {
 }
 
 #[test]
+fn media_types_is_cncf_or_cnai_with_substitution() {
+    let l = load("media_types: cnai\n", &[]).unwrap().unwrap();
+    assert_eq!(l.recipe.media_types, Some(Spelling::Cnai));
+    let l = load("media_types: ${spelling:-cncf}\n", &[("spelling", "cnai")])
+        .unwrap()
+        .unwrap();
+    assert_eq!(l.recipe.media_types, Some(Spelling::Cnai));
+    assert_eq!(
+        load("name: x\n", &[]).unwrap().unwrap().recipe.media_types,
+        None
+    );
+    let e = err("media_types: cnfc\n");
+    assert!(
+        e.contains("unknown media_types \"cnfc\"; accepted: cncf, cnai"),
+        "{e}"
+    );
+}
+
+#[test]
 fn every_field_parses() {
     let text = r#"# syntax=localhost:5000/f:dev
 target: packager/generic
@@ -182,6 +201,7 @@ fn example_recipes_match_the_schema() {
         "{layer_packaging: zip}",
         "{sources: [{path: x}]}",
         "{target: x}",
+        "{media_types: cnfc}",
     ] {
         let value: Value = serde_yaml_ng::from_str(bad).unwrap();
         assert!(!validator.is_valid(&value), "schema accepts {bad}");

@@ -20,6 +20,7 @@ use modelpack::config::PartialConfig;
 use modelpack::context::{self, Door, Excludes};
 use modelpack::describe::FileInput;
 use modelpack::layout::{self, check_digest};
+use modelpack::oci::Spelling;
 use modelpack::patterns::PatternList;
 use modelpack::plan::{self, ModelInfo, PlanFile};
 use modelpack::source::SourceSpec;
@@ -51,6 +52,8 @@ to its index.json (same name replaced).
                                the folder's, repo's or first file's name)
   --layer-packaging FORMAT     raw (default), tar, tar+gzip or tar+zstd
   --compress-weights           with tar+gzip/tar+zstd, compress weights too
+  --media-types SPELLING       cncf (default) or cnai: model-spec v0.0.6's
+                               names, for Harbor <= 2.15.2 and modctl 0.2.2
   --include PATTERNS           only files matching (repeatable; commas/spaces)
   --exclude PATTERNS           skip files matching (repeatable)
   --config-json JSON           descriptor/config fields over the defaults
@@ -80,6 +83,7 @@ struct Args {
     overrides: PartialConfig,
     created_at: Option<String>,
     compress_weights: bool,
+    media_types: Spelling,
     revision: Option<String>,
     hf_endpoint: Option<String>,
     token_file: Option<PathBuf>,
@@ -97,6 +101,7 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
     let mut overrides = PartialConfig::default();
     let mut created_at = None;
     let mut compress_weights = false;
+    let mut media_types = Spelling::Cncf;
     let (mut revision, mut hf_endpoint, mut token_file, mut checksum) = (None, None, None, None);
     let mut max_connections = DEFAULT_CONNECTIONS;
     while let Some(arg) = p.next()? {
@@ -118,6 +123,14 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
                 })?;
             }
             lexopt::Arg::Long("compress-weights") => compress_weights = true,
+            lexopt::Arg::Long("media-types") => {
+                let v = text(p, "--media-types")?;
+                media_types = Spelling::parse(&v).ok_or_else(|| {
+                    Failure::Usage(format!(
+                        "--media-types: unknown value {v:?}; accepted: cncf, cnai"
+                    ))
+                })?;
+            }
             lexopt::Arg::Long("include") => include.push(text(p, "--include")?),
             lexopt::Arg::Long("exclude") => exclude.push(text(p, "--exclude")?),
             lexopt::Arg::Long("config-json") => {
@@ -155,6 +168,9 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
             other => return Err(unexpected(other)),
         }
     }
+    modelpack::plan::check_fits(media_types, &overrides).map_err(|e| {
+        Failure::Usage(format!("--config-json: {e}").replace("media_types=", "--media-types "))
+    })?;
     Ok(Args {
         source: source.ok_or_else(|| {
             Failure::Usage(
@@ -170,6 +186,7 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
         overrides,
         created_at,
         compress_weights,
+        media_types,
         revision,
         hf_endpoint,
         token_file,
@@ -412,6 +429,7 @@ fn package(a: &Args, prepared: Prepared) -> Outcome {
         revision,
         described,
         overrides: a.overrides.clone(),
+        media_types: a.media_types,
         ..Default::default()
     };
     let plan = plan::build(files, &info, a.packaging)?;
