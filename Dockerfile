@@ -6,9 +6,11 @@
 # Nothing runs at build time (the binary is only copied), so building for
 # another platform needs no emulation.
 FROM scratch
-# Set by BuildKit to the target platform's architecture (amd64, arm64); the
-# default serves a builder that does not set it.
-ARG TARGETARCH=amd64
+# Set by BuildKit to the target platform's architecture (amd64, arm64). No
+# default here: a declared default would win over BuildKit's value, and every
+# platform would get the amd64 binary (integration/tests/arm64.rs checks).
+# The legacy builder (DOCKER_BUILDKIT=0) sets nothing and is not supported.
+ARG TARGETARCH
 COPY dist/linux-${TARGETARCH}/modelpack-frontend /modelpack-frontend
 # The frontend never needs a network: BuildKit fetches sources itself.
 LABEL moby.buildkit.frontend.network.none="true"

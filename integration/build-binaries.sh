@@ -14,8 +14,9 @@
 # The arm64 build needs the Rust target (`rustup target add
 # aarch64-unknown-linux-musl`) and a C cross compiler for the crates with C
 # code (zstd-sys, ring): Debian's gcc-aarch64-linux-gnu, which also links.
-# Both are installed when missing (the package as root, with apt-get, once;
-# nothing is installed when they are present). CARGO_TARGET_DIR is honoured.
+# Both are installed when missing (the package with apt-get, through sudo
+# when not root; nothing is installed when they are present).
+# CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ARCHES="${ARCHES:-amd64 arm64}"
@@ -47,10 +48,16 @@ need_packages() {
       || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  [ "$(id -u)" = 0 ] || die "missing packages ${missing[*]}: install them (as root: apt-get install ${missing[*]})"
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null \
+      || die "missing packages ${missing[*]}: install them (as root: apt-get install ${missing[*]})"
+    sudo=(sudo)
+  fi
   log "installing: ${missing[*]}"
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  "${sudo[@]}" apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
 # Adds the Rust target when the active toolchain lacks it.

@@ -6,8 +6,9 @@
 //!   very manifest (same digest) the amd64 CLI writes, in every layer
 //!   format and with one CPU, two, and every CPU (the compressors' worker
 //!   count follows the CPUs the process may run on, which `taskset` sets).
-//! - The arm64 frontend image, pinned by the digest of the arm64 manifest in
-//!   the multi-arch index, answers `--call targets` on Docker 28.5 with the
+//! - The multi-arch index holds a linux/amd64 and a linux/arm64 image, each
+//!   with its machine's binary; the arm64 one, pinned by the digest of its
+//!   manifest, answers `--call targets` on Docker 28.5 with the
 //!   containerd image store, the engine running it through the kernel's
 //!   binfmt_misc handler for qemu-aarch64.
 //!
@@ -226,14 +227,43 @@ fn arm64_frontend_image_answers_call_targets_under_emulation() {
             .unwrap_or_else(|| panic!("{image} has no linux/{arch} manifest: {index:#}"))
             .to_string()
     };
-    platform_digest("amd64");
-    let arm64 = platform_digest("arm64");
     let repo = image.rsplit_once('@').map_or(image.as_str(), |(r, _)| r);
     let repo = match repo.rsplit_once(':') {
         Some((r, tag)) if !tag.contains('/') => r,
         _ => repo,
     };
-    let pinned = format!("{repo}@{arm64}");
+    // Each platform's image holds the binary for its machine (the
+    // Dockerfile's TARGETARCH), ELF e_machine 0x3e (x86-64) or 0xb7 (AArch64).
+    for (arch, machine) in [("amd64", 0x3e_u16), ("arm64", 0xb7)] {
+        let reference = format!("{repo}@{}", platform_digest(arch));
+        let fs = engine::run(
+            &crane,
+            &[
+                "export".into(),
+                "--insecure".into(),
+                reference.clone(),
+                "-".into(),
+            ],
+            Duration::from_secs(120),
+        );
+        fs.assert_success();
+        let mut archive = tar::Archive::new(&fs.stdout[..]);
+        let mut elf = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            if path.trim_start_matches("./").trim_start_matches('/') == "modelpack-frontend" {
+                std::io::Read::read_to_end(&mut entry, &mut elf).unwrap();
+            }
+        }
+        assert!(elf.len() > 20, "{reference}: no /modelpack-frontend");
+        assert_eq!(
+            u16::from_le_bytes([elf[18], elf[19]]),
+            machine,
+            "{reference}: /modelpack-frontend is not a linux/{arch} binary"
+        );
+    }
+    let pinned = format!("{repo}@{}", platform_digest("arm64"));
 
     // The pinned manifest's config says arm64: the engine runs an arm64 binary.
     let config = engine::run(
