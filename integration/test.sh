@@ -25,6 +25,10 @@
 # Tests that need a tool (docker-registry, skopeo, oras, crane, gzip, …)
 # skip without it on a developer's machine but fail when CI=true.
 #
+# The linux/arm64 binary and image are tested under emulation by the
+# opt-in integration/test-arm64.sh (its cross build is a second release
+# compile); this script skips those tests (integration/tests/arm64.rs).
+#
 # Exits non-zero as soon as a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -137,4 +141,5 @@ section "end-to-end tests against docker buildx (cargo test -p integration -- --
 export MODELPACK_CLI="${MODELPACK_CLI:-$PWD/dist/modelpack-frontend}"
 threads=()
 if [ -n "${TEST_THREADS:-}" ]; then threads=(--test-threads "$TEST_THREADS"); fi
-cargo test --locked -p integration -- --ignored "${threads[@]}"
+# --skip arm64_: the emulated arm64 tests, run by integration/test-arm64.sh.
+cargo test --locked -p integration -- --ignored --skip arm64_ "${threads[@]}"
