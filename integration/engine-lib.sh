@@ -1,4 +1,5 @@
-# Shell functions shared by integration/engine.sh and engine-next.sh, which
+# Shell functions shared by integration/engine.sh, engine-next.sh and
+# engine-store.sh, which
 # source this file after setting: CONF_DIR, CTR_SOCK, CONTAINERD_LOG, SOCK,
 # DATA, EXEC, DOCKERD_LOG, and defining log() and die(). DOCKER_HOST points
 # at $SOCK, so `docker info` asks the engine being started.
@@ -40,4 +41,28 @@ start_dockerd() {
     >>"$DOCKERD_LOG" 2>&1 </dev/null &
   wait_for 60 docker info \
     || die "$name did not come up on $SOCK within 60s; see $DOCKERD_LOG"
+}
+
+# Writes $CONF_DIR/containerd.toml for a containerd of the engine's own
+# (root under $DATA, state and sockets under $EXEC, CRI off). $1: the
+# config version, 2 (containerd 1.x) or 3 (containerd 2.x).
+write_containerd_config() {
+  local version=$1 disabled='"io.containerd.grpc.v1.cri"'
+  [ "$version" = 3 ] && disabled="$disabled, \"io.containerd.cri.v1.images\", \"io.containerd.cri.v1.runtime\""
+  mkdir -p "$CONF_DIR" "$DATA" "$EXEC/containerd"
+  cat >"$CONF_DIR/containerd.toml" <<TOML
+version = $version
+root = "$DATA/containerd"
+state = "$EXEC/containerd/state"
+disabled_plugins = [$disabled]
+
+[grpc]
+  address = "$CTR_SOCK"
+
+[ttrpc]
+  address = "$CTR_SOCK.ttrpc"
+
+[debug]
+  address = "$EXEC/containerd/debug.sock"
+TOML
 }

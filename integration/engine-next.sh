@@ -107,22 +107,7 @@ case "$v" in "Docker version $WANT_DOCKER"*) ;; *) die "expected dockerd $WANT_D
 command -v runc >/dev/null || die "no runc on PATH; install it (apt-get install runc) or run integration/engine.sh first"
 
 # --- 3. containerd (its own; never Docker 26's) -----------------------------
-mkdir -p "$CONF_DIR" "$DATA" "$EXEC/containerd"
-cat >"$CONF_DIR/containerd.toml" <<EOF
-version = 3
-root = "$DATA/containerd"
-state = "$EXEC/containerd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime"]
-
-[grpc]
-  address = "$CTR_SOCK"
-
-[ttrpc]
-  address = "$CTR_SOCK.ttrpc"
-
-[debug]
-  address = "$EXEC/containerd/debug.sock"
-EOF
+write_containerd_config 3
 start_containerd "$ROOT/usr/bin/containerd"
 
 # --- 4. dockerd 28 -----------------------------------------------------------

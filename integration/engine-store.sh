@@ -43,22 +43,7 @@ die() { log "ERROR: $*"; exit 1; }
 
 . "$(dirname "$0")/engine-lib.sh"
 
-mkdir -p "$CONF_DIR" "$DATA" "$EXEC/containerd"
-cat >"$CONF_DIR/containerd.toml" <<TOML
-version = 3
-root = "$DATA/containerd"
-state = "$EXEC/containerd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime"]
-
-[grpc]
-  address = "$CTR_SOCK"
-
-[ttrpc]
-  address = "$CTR_SOCK.ttrpc"
-
-[debug]
-  address = "$EXEC/containerd/debug.sock"
-TOML
+write_containerd_config 3
 echo '{"features": {"containerd-snapshotter": true}}' >"$CONF_DIR/daemon.json"
 start_containerd "$ROOT/usr/bin/containerd"
 v=$("$ROOT/usr/sbin/dockerd" --version)

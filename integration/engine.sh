@@ -112,22 +112,7 @@ docker buildx version >/dev/null || die "docker buildx plugin not usable"
 # bridge not found": our frontend image carries the label
 # moby.buildkit.frontend.network.none=true and every step we emit says its
 # network mode (none, or host where a test needs loopback).
-mkdir -p "$CONF_DIR" "$DATA" "$EXEC/containerd"
-cat >"$CONF_DIR/containerd.toml" <<EOF
-version = 2
-root = "$DATA/containerd"
-state = "$EXEC/containerd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-
-[grpc]
-  address = "$CTR_SOCK"
-
-[ttrpc]
-  address = "$CTR_SOCK.ttrpc"
-
-[debug]
-  address = "$EXEC/containerd/debug.sock"
-EOF
+write_containerd_config 2
 start_containerd containerd
 start_dockerd dockerd "dockerd"
 

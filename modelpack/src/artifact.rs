@@ -69,13 +69,24 @@ pub(crate) fn assemble(
     artifact_type: &str,
     name: &str,
 ) -> Result<Plan> {
+    assemble_annotated(layers, config, artifact_type, name, BTreeMap::new())
+}
+
+/// [`assemble`] with `annotations` on the manifest.
+pub(crate) fn assemble_annotated(
+    layers: Vec<PlannedLayer>,
+    config: Blob,
+    artifact_type: &str,
+    name: &str,
+    annotations: BTreeMap<String, String>,
+) -> Result<Plan> {
     let manifest = Manifest {
         schema_version: 2,
         media_type: oci::MEDIA_TYPE_MANIFEST.into(),
         artifact_type: artifact_type.into(),
         config: config.descriptor.clone(),
         layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
-        annotations: BTreeMap::new(),
+        annotations,
     };
     let manifest = blob(oci::MEDIA_TYPE_MANIFEST, serde_json::to_vec(&manifest)?);
 

@@ -7,10 +7,10 @@ use anyhow::Result;
 
 use crate::config::{self, PartialConfig};
 use crate::mediatype::{self, Kind};
-use crate::oci::{self, Descriptor, FileMetadata, Index, Manifest, ModelConfig, Spelling};
+use crate::oci::{self, Descriptor, FileMetadata, Manifest, ModelConfig, Spelling};
 use crate::packaging::LayerPackaging;
 
-use crate::artifact::{assemble, blob, checked_sorted};
+use crate::artifact::{assemble, assemble_annotated, blob, checked_sorted};
 pub use crate::artifact::{Blob, Plan, PlannedLayer};
 pub use crate::plan_file::{Origin, Packed, PlanFile};
 
@@ -73,27 +73,10 @@ pub fn annotate(plan: Plan, annotations: &BTreeMap<String, String>, name: &str) 
     if annotations.is_empty() {
         return Ok(plan);
     }
-    let mut manifest: Manifest = serde_json::from_slice(&plan.manifest.bytes)?;
-    manifest
-        .annotations
-        .extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let layers: Vec<PlannedLayer> = plan.layers;
-    let artifact_type = manifest.artifact_type.clone();
-    let mut out = assemble(layers, plan.config, &artifact_type, name)?;
-    let manifest = blob(oci::MEDIA_TYPE_MANIFEST, serde_json::to_vec(&manifest)?);
-    let mut entry = manifest.descriptor.clone();
-    entry.artifact_type = Some(artifact_type);
-    entry
-        .annotations
-        .insert(oci::ANNOTATION_REF_NAME.into(), name.into());
-    let index = Index {
-        schema_version: 2,
-        media_type: oci::MEDIA_TYPE_INDEX.into(),
-        manifests: vec![entry],
-    };
-    out.manifest = manifest;
-    out.index = serde_json::to_vec(&index)?;
-    Ok(out)
+    let manifest: Manifest = serde_json::from_slice(&plan.manifest.bytes)?;
+    let mut all = manifest.annotations;
+    all.extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    assemble_annotated(plan.layers, plan.config, &manifest.artifact_type, name, all)
 }
 
 /// Fixed mtime written into file metadata, for reproducible manifests.
@@ -243,6 +226,7 @@ pub fn check_fits(spelling: Spelling, overrides: &PartialConfig) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::Index;
 
     use crate::testutil::plan_file as file;
 
