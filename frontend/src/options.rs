@@ -95,8 +95,8 @@ pub struct ArgDoc {
 
 /// Every build arg of [`KNOWN`], with its default and a one-line description.
 pub const ARGS: &[ArgDoc] = &[
-    ArgDoc { name: keys::SOURCE, default: "", description: "required: what to package: . or a path/glob in the context, or huggingface://org/repo[@rev][/path]" },
-    ArgDoc { name: keys::NAME, default: "", description: "reference name in index.json (default: from the source: model, or the Hub repo name)" },
+    ArgDoc { name: keys::SOURCE, default: "", description: "required: what to package: . or a path/glob in the context, huggingface://org/repo[@rev][/path], or http(s):// URLs (comma/space separated)" },
+    ArgDoc { name: keys::NAME, default: "", description: "reference name in index.json (default: from the source: model or the context path's last part, the Hub repo name, or the first URL's file stem)" },
     ArgDoc { name: keys::LAYER_PACKAGING, default: "raw", description: "one layer per file: raw, tar, tar+gzip or tar+zstd" },
     ArgDoc { name: keys::COMPRESS_WEIGHTS, default: "false", description: "with tar+gzip/tar+zstd, compress weight layers too (default: weights stay plain tar)" },
     ArgDoc { name: keys::MEDIA_TYPES, default: "cncf", description: "spelling of the model-spec names: cncf (current) or cnai (model-spec v0.0.6, for Harbor up to 2.15.2 and modctl 0.2.2)" },
