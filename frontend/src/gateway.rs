@@ -277,8 +277,10 @@ impl Bridge {
             .expect("the list of solved definitions")
             .iter()
             .filter_map(|d| llb::Imported::from_definition(d.clone()).ok())
-            .filter(|i| !held.contains(&(i.head().digest.clone(), i.head().index)))
-            .filter(|i| heads.insert((i.head().digest.clone(), i.head().index)))
+            .filter(|i| {
+                let head = (i.head().digest.clone(), i.head().index);
+                !held.contains(&head) && heads.insert(head)
+            })
             .map(llb::Imported::into_state)
             .collect();
         if helpers.is_empty() {

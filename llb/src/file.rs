@@ -189,5 +189,16 @@ pub fn keep_in_graph(result: &State, kept: &[State], name: &str) -> State {
     State::from_node(NodeKind::Op(Box::new(op)), inputs.states, metadata, 0)
 }
 
-/// The path [`keep_in_graph`]'s actions remove: one no tree holds.
+/// The path [`keep_in_graph`]'s and [`unchanged`]'s actions remove: one no
+/// tree holds.
 pub const KEEP_PLACEHOLDER: &str = "/.llb-keep-in-graph-placeholder";
+
+/// `state`'s tree, unchanged, as the output of a step of its own named
+/// `name`: BuildKit takes such a step from a remote cache where it fetches
+/// a source again, and the step is what a solve of it keeps in the graph.
+pub fn unchanged(state: &State, name: &str) -> State {
+    FileOp::new(state.clone())
+        .rm(KEEP_PLACEHOLDER, true)
+        .custom_name(name)
+        .into_state()
+}

@@ -16,6 +16,6 @@ pub mod source;
 mod state;
 
 pub use exec::{Exec, ExecNode, Mount, NetMode};
-pub use file::{keep_in_graph, CopyOptions, FileOp, KEEP_PLACEHOLDER};
+pub use file::{keep_in_graph, unchanged, CopyOptions, FileOp, KEEP_PLACEHOLDER};
 pub use merge::merge;
 pub use state::{digest_of, ignore_cache, Imported, State};

@@ -418,3 +418,27 @@ fn kept_states_become_inputs_of_one_op_whose_only_output_is_the_result_untouched
         result.to_definition()
     );
 }
+
+#[test]
+fn an_unchanged_step_is_one_named_rm_of_the_placeholder_on_its_input() {
+    let source = source::http("https://example.invalid/w.bin")
+        .checksum("sha256:abc")
+        .into_state();
+    let def = llb::unchanged(&source, "fetched w.bin").to_definition();
+    let (ops, terminal) = decode(&def);
+    let op = head(&ops, &terminal);
+    let Some(Kind::File(file)) = &op.op else {
+        panic!("not a file op: {op:?}")
+    };
+    let (_, source_terminal) = decode(&source.to_definition());
+    assert_eq!(op.inputs, source_terminal.inputs);
+    assert_eq!(file.actions.len(), 1);
+    let Some(pb::file_action::Action::Rm(rm)) = &file.actions[0].action else {
+        panic!("not an rm: {:?}", file.actions[0])
+    };
+    assert!(rm.allow_not_found && rm.path == llb::KEEP_PLACEHOLDER);
+    assert_eq!(
+        def.metadata[&terminal.inputs[0].digest].description["llb.customname"],
+        "fetched w.bin"
+    );
+}

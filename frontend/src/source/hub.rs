@@ -885,10 +885,7 @@ async fn fetch_lfs(
     let jobs = lfs
         .iter()
         .map(|f| {
-            let fetched = FileOp::new(sources[f.origin.source].clone())
-                .rm(llb::KEEP_PLACEHOLDER, true)
-                .custom_name(&format!("fetched {}", f.path))
-                .into_state();
+            let fetched = llb::unchanged(&sources[f.origin.source], &format!("fetched {}", f.path));
             bridge.solve_evaluated(fetched.to_definition())
         })
         .collect();
