@@ -80,8 +80,8 @@ fi
 # NB: `apt-get install -t trixie ...` raises ALL of trixie to priority 990 and
 # drags in ~105 upgrades. Selecting `pkg/trixie` per package with
 # --no-install-recommends pulls only docker.io, docker-cli, docker-buildx, oras and
-# containerd from trixie; every other dependency comes from bookworm.
-TRIXIE_PKGS=(docker.io docker-cli docker-buildx oras)  # oras: not in bookworm
+# containerd from trixie (and cosign, for the signing tests); every other dependency comes from bookworm.
+TRIXIE_PKGS=(docker.io docker-cli docker-buildx oras cosign)  # oras, cosign: not in bookworm
 BOOKWORM_PKGS=(docker-registry skopeo openssl)  # openssl: CA and certs for the TLS registry tests
 missing=()
 for p in "${TRIXIE_PKGS[@]}" "${BOOKWORM_PKGS[@]}"; do
