@@ -45,6 +45,7 @@ pub mod source;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod time;
+pub mod trust;
 pub mod unpack;
 pub mod urlsource;
 pub mod validate;

@@ -90,6 +90,12 @@ pub struct ModelFacts {
     /// Model version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The model card's `pipeline_tag` (the BOM's task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_tag: Option<String>,
+    /// The model card's `datasets` (the BOM's data sets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datasets: Option<Vec<String>>,
 }
 
 /// A boxed opener of a file's bytes.
@@ -473,6 +479,8 @@ pub fn describe(files: &[FileInput]) -> Description {
         family: config.model_type.or(gguf_meta.basename),
         name: gguf_meta.name,
         version: gguf_meta.version,
+        pipeline_tag: card.pipeline_tag,
+        datasets: non_empty(card.datasets),
     };
     Description { facts, errors }
 }

@@ -18,6 +18,8 @@ pub struct CardFacts {
     pub input_types: Vec<String>,
     /// Output modalities from the pipeline tag, see [`modalities`].
     pub output_types: Vec<String>,
+    /// `datasets` (string or list) as given, deduplicated.
+    pub datasets: Vec<String>,
 }
 
 /// The front matter of a markdown text: the lines between a first line
@@ -87,6 +89,12 @@ pub fn parse_model_card(text: &str) -> Result<CardFacts> {
             languages.push(l);
         }
     }
+    let mut datasets = Vec::new();
+    for d in strings(get("datasets")) {
+        if !d.is_empty() && !datasets.contains(&d) {
+            datasets.push(d);
+        }
+    }
     let pipeline_tag = get("pipeline_tag")
         .and_then(Value::as_str)
         .map(|s| s.trim().to_string());
@@ -100,6 +108,7 @@ pub fn parse_model_card(text: &str) -> Result<CardFacts> {
         pipeline_tag,
         input_types: inputs.iter().map(|s| s.to_string()).collect(),
         output_types: outputs.iter().map(|s| s.to_string()).collect(),
+        datasets,
     })
 }
 

@@ -294,6 +294,18 @@ fn describe_model_cards() {
     let c = parse_model_card(&String::from_utf8(fixture("README_list.md")).unwrap()).unwrap();
     assert_eq!(c.licenses, ["mit", "apache-2.0"]);
     assert!(c.input_types.is_empty() && c.output_types.is_empty());
+    assert!(c.datasets.is_empty());
+    // `datasets:` as a string or a list, deduplicated, in order.
+    let c = parse_model_card("---\ndatasets:\n- wikitext\n- acme/chat\n- wikitext\n---\n").unwrap();
+    assert_eq!(c.datasets, ["wikitext", "acme/chat"]);
+    let c = parse_model_card("---\ndatasets: squad\n---\n").unwrap();
+    assert_eq!(c.datasets, ["squad"]);
+    let d = describe(&[FileInput::from_bytes(
+        "README.md",
+        b"---\npipeline_tag: fill-mask\ndatasets: [c4]\n---\n".to_vec(),
+    )]);
+    assert_eq!(d.facts.pipeline_tag.as_deref(), Some("fill-mask"));
+    assert_eq!(d.facts.datasets, Some(vec!["c4".to_string()]));
     assert_eq!(
         parse_model_card(&String::from_utf8(fixture("README_plain.md")).unwrap()).unwrap(),
         CardFacts::default()
