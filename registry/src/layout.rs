@@ -120,7 +120,12 @@ fn pick(index: &Index, layout: &Path, name: Option<&str>) -> Result<Descriptor> 
     let named = |d: &&Descriptor| {
         name.is_none_or(|n| d.annotations.get(ANNOTATION_REF_NAME).map(String::as_str) == Some(n))
     };
-    let found: Vec<&Descriptor> = index.manifests.iter().filter(named).collect();
+    let mut found: Vec<&Descriptor> = index.manifests.iter().filter(named).collect();
+    if found.len() > 1 {
+        // Referrers (manifests with a `subject`: a BOM, a provenance) are
+        // documents about a manifest of the layout, not candidates.
+        found.retain(|d| !is_referrer(layout, d));
+    }
     match (found.as_slice(), name) {
         ([one], _) => Ok((*one).clone()),
         ([], Some(n)) => Err(Error::new(
@@ -149,6 +154,14 @@ fn pick(index: &Index, layout: &Path, name: Option<&str>) -> Result<Descriptor> 
             ),
         )),
     }
+}
+
+/// Whether the manifest `d` names in `layout` has a `subject`.
+fn is_referrer(layout: &Path, d: &Descriptor) -> bool {
+    blob_path(layout, &d.digest)
+        .ok()
+        .and_then(|p| fs::read(p).ok())
+        .is_some_and(|b| crate::referrers::subject_of(&b).is_some())
 }
 
 /// Runs `f` over `items` on at most `n` threads; the first error wins.

@@ -32,6 +32,7 @@ mod layout;
 mod manifests;
 mod progress;
 mod reference;
+mod referrers;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
@@ -51,3 +52,4 @@ pub use manifests::{
 };
 pub use progress::{BlobOutcome, Progress};
 pub use reference::{Reference, DEFAULT_REGISTRY, DEFAULT_TAG};
+pub use referrers::{fallback_tag, layout_referrers, subject_of, ReferrerEntry, ReferrerMode};

@@ -42,6 +42,20 @@ impl Client {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<Digest> {
+        self.put_manifest_subject(repo, tag_or_digest, media_type, bytes)
+            .map(|(digest, _)| digest)
+    }
+
+    /// [`Client::put_manifest`], also returning the registry's `OCI-Subject`
+    /// answer (empty when it sends none: a registry without the referrers
+    /// API).
+    pub(crate) fn put_manifest_subject(
+        &self,
+        repo: &Reference,
+        tag_or_digest: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(Digest, String)> {
         let host = repo.api_host();
         let digest = Digest::sha256_of(bytes);
         let url = format!(
@@ -67,7 +81,7 @@ impl Client {
                 format!("{what}: registry {host} stored it as {theirs}; it rewrote the manifest"),
             ));
         }
-        Ok(digest)
+        Ok((digest, header(&resp, "oci-subject")))
     }
 
     /// `GET /v2/<repo>/manifests/<ref>` accepting `accept` media types.
