@@ -272,8 +272,13 @@ impl Layout {
     }
 
     /// The `index.json` entry named `name`, or the only one.
+    /// Referrers (manifests with a `subject`: the BOM, the provenance,
+    /// others' documents) are not candidates without a name.
     pub fn select(&self, name: Option<&str>) -> Result<Descriptor> {
-        let index = self.index()?;
+        let mut index = self.index()?;
+        if name.is_none() && index.manifests.len() > 1 {
+            index.manifests.retain(|d| !self.is_referrer(d));
+        }
         let named = |d: &Descriptor| d.annotations.get(oci::ANNOTATION_REF_NAME).cloned();
         let names: Vec<String> = index
             .manifests
@@ -304,6 +309,29 @@ impl Layout {
                 ),
             },
         }
+    }
+
+    /// Whether the manifest `d` names has a `subject` (a referrer).
+    pub fn is_referrer(&self, d: &Descriptor) -> bool {
+        self.read_blob(d)
+            .ok()
+            .and_then(|b| crate::trust::referrer::subject_of(&b))
+            .is_some()
+    }
+
+    /// The `index.json` entries whose manifest has `subject` as its
+    /// subject, in index order, with the manifests' bytes (checked).
+    pub fn referrers(&self, subject: &str) -> Result<Vec<(Descriptor, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for d in self.index()?.manifests {
+            let Ok(bytes) = self.read_blob(&d) else {
+                continue;
+            };
+            if crate::trust::referrer::subject_of(&bytes).is_some_and(|s| s.digest == subject) {
+                out.push((d, bytes));
+            }
+        }
+        Ok(out)
     }
 
     /// Loads the manifest named `name` (or the only one) and its config.
@@ -449,6 +477,47 @@ pub fn write(
     write_atomic(&root.join("oci-layout"), &plan.oci_layout)?;
     write_atomic(&root.join("index.json"), &index)?;
     Ok(())
+}
+
+/// Adds `referrers` (documents about a manifest of the layout at `root`)
+/// to it: their blobs, and `index.json` entries after the others (without
+/// a name, so `LAYOUT:NAME` still names the model). Entries of referrers
+/// whose subject the index no longer lists (a model re-packed under the
+/// same name) are dropped.
+pub fn write_referrers(root: &Path, referrers: &[crate::trust::referrer::Referrer]) -> Result<()> {
+    for r in referrers {
+        for blob in [&r.config, &r.document, &r.manifest] {
+            let dest = blob_path_in(root, &blob.descriptor.digest)?;
+            write_atomic(&dest, &blob.bytes)?;
+        }
+    }
+    let layout = Layout::open(root)?;
+    let mut index = layout.index()?;
+    let subjects: Vec<(String, Option<String>)> = index
+        .manifests
+        .iter()
+        .map(|d| {
+            let subject = layout
+                .read_blob(d)
+                .ok()
+                .and_then(|b| crate::trust::referrer::subject_of(&b))
+                .map(|s| s.digest);
+            (d.digest.clone(), subject)
+        })
+        .collect();
+    let listed: Vec<&str> = subjects
+        .iter()
+        .filter(|(_, s)| s.is_none())
+        .map(|(d, _)| d.as_str())
+        .collect();
+    index.manifests.retain(
+        |d| match subjects.iter().find(|(digest, _)| *digest == d.digest) {
+            Some((_, Some(subject))) => listed.contains(&subject.as_str()),
+            _ => true,
+        },
+    );
+    let bytes = crate::trust::referrer::index_with(&serde_json::to_vec(&index)?, referrers)?;
+    write_atomic(&root.join("index.json"), &bytes)
 }
 
 /// The first 12 hex digits of a digest, for messages.

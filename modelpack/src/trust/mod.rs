@@ -7,6 +7,7 @@
 //! the same bytes. See `docs/trust.md`.
 
 pub mod bom;
+pub mod facts;
 pub mod provenance;
 pub mod referrer;
 pub mod spdx;

@@ -416,3 +416,101 @@ fn boms_pass_the_cyclonedx_strict_validator() {
         );
     }
 }
+
+#[test]
+fn facts_from_a_plan() {
+    use crate::testutil::plan_file;
+    let files = vec![
+        plan_file("config.json", br#"{"a":1}"#),
+        plan_file("model.safetensors", b"weights"),
+    ];
+    let info = crate::plan::ModelInfo {
+        name: "tiny".into(),
+        revision: Some(COMMIT.into()),
+        ..Default::default()
+    };
+    let plan = crate::plan::build(files, &info, crate::LayerPackaging::Raw).unwrap();
+    let known = BTreeMap::from([(
+        "model.safetensors".to_string(),
+        facts::FileFact {
+            sha256: Some(digest("weights")),
+            source: FileSource::Url {
+                url: "https://example.com/model.safetensors".into(),
+                checksum_checked: false,
+            },
+        },
+    )]);
+    let builder = Builder {
+        id: BUILDER_CLI.into(),
+        version: "0.1.0".into(),
+        image: None,
+    };
+    let f = facts::from_plan(
+        &plan,
+        "tiny",
+        CardFacts::default(),
+        Vec::new(),
+        &known,
+        BTreeMap::new(),
+        builder,
+    )
+    .unwrap();
+    assert_eq!(f.subject, plan.manifest.descriptor);
+    assert_eq!(f.descriptor.revision.as_deref(), Some(COMMIT));
+    let paths: Vec<&str> = f.files.iter().map(|m| m.path.as_str()).collect();
+    assert_eq!(paths, ["config.json", "model.safetensors"]);
+    // Unknown to the caller: a context file whose raw layer is the file.
+    assert_eq!(f.files[0].source, FileSource::Context);
+    assert_eq!(
+        f.files[0].sha256.as_deref(),
+        Some(f.files[0].layer_digest.as_str())
+    );
+    assert_eq!(f.files[0].size, 7);
+    assert!(matches!(f.files[1].source, FileSource::Url { .. }));
+    assert_eq!(f.files[1].sha256, Some(digest("weights")));
+}
+
+#[test]
+fn referrers_in_a_layout_leave_the_model_as_it_was() {
+    use crate::layout::{self, Layout};
+    let dir = crate::testutil::TempDir::new("trust-layout");
+    let (src, out) = (dir.join("src"), dir.join("out"));
+    crate::testutil::write_layout(&src, &out, crate::LayerPackaging::Raw);
+    let l = Layout::open(&out).unwrap();
+    let model = l.select(None).unwrap();
+    let mut facts = fixture();
+    facts.subject = crate::oci::Descriptor {
+        annotations: BTreeMap::new(),
+        artifact_type: None,
+        ..model.clone()
+    };
+    let docs = documents(&facts, Attest::All);
+    layout::write_referrers(&out, &docs).unwrap();
+    let after = l.index().unwrap();
+    assert_eq!(after.manifests.len(), 3);
+    assert_eq!(
+        after.manifests[0], model,
+        "the model's entry is unchanged and first"
+    );
+    assert!(after.manifests[1..]
+        .iter()
+        .all(|d| d.annotations.is_empty()));
+    // Unnamed readers still find the model; referrers are listed by subject.
+    assert_eq!(l.select(None).unwrap(), model);
+    assert_eq!(l.select(Some("tiny")).unwrap(), model);
+    assert_eq!(l.load(None).unwrap().entry, model);
+    let found = l.referrers(&model.digest).unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].1, docs[0].manifest.bytes);
+    assert!(l.is_referrer(&found[1].0) && !l.is_referrer(&model));
+    // Twice: the same index.
+    layout::write_referrers(&out, &docs).unwrap();
+    assert_eq!(l.index().unwrap(), after);
+    // The model re-packed under its name with other bytes: the old
+    // documents' entries go, as their subject is no longer listed.
+    let mut all = after.clone();
+    all.manifests[0].digest = digest("other");
+    std::fs::write(out.join("index.json"), serde_json::to_vec(&all).unwrap()).unwrap();
+    layout::write_referrers(&out, &[]).unwrap();
+    assert_eq!(l.index().unwrap().manifests.len(), 1);
+}
