@@ -456,15 +456,25 @@ fn check_oci_layout(root: &Path) {
 fn single_manifest(index: &Value) -> Descriptor {
     assert_eq!(index["schemaVersion"], 2, "index.json schemaVersion");
     assert_eq!(index["mediaType"], MEDIA_TYPE_INDEX, "index.json mediaType");
-    let manifests = index["manifests"]
+    let manifests: Vec<&Value> = index["manifests"]
         .as_array()
-        .unwrap_or_else(|| panic!("index.json has no manifests array: {index}"));
+        .unwrap_or_else(|| panic!("index.json has no manifests array: {index}"))
+        .iter()
+        // The BOM and the provenance (`attest`) are referrers of the model,
+        // listed after it; the model is the one entry besides them.
+        .filter(|d| {
+            !matches!(
+                d["artifactType"].as_str(),
+                Some("application/vnd.cyclonedx+json" | "application/vnd.in-toto+json")
+            )
+        })
+        .collect();
     assert_eq!(
         manifests.len(),
         1,
-        "index.json must list exactly one manifest: {index}"
+        "index.json must list exactly one manifest besides its referrers: {index}"
     );
-    let d = Descriptor::from_json(&manifests[0], "index.json manifest");
+    let d = Descriptor::from_json(manifests[0], "index.json manifest");
     assert_eq!(
         d.media_type, MEDIA_TYPE_MANIFEST,
         "index.json manifest mediaType"

@@ -48,6 +48,9 @@ pub struct Report {
     pub layers: usize,
     /// Every finding, in the order found.
     pub problems: Vec<Problem>,
+    /// The referrers of the layout checked (digests, index order).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<String>,
 }
 
 impl Report {
@@ -136,7 +139,82 @@ pub fn validate(root: &Path, name: Option<&str>, mut progress: impl FnMut(&str))
     if let Some(config) = config {
         compare_diff_ids(&config, &diff_ids, &mut r);
     }
+    referrers(&layout, &mut r);
     r
+}
+
+/// Checks every referrer `index.json` lists (a manifest with a `subject`):
+/// its subject is in the layout (size and digest), its blobs are, and each
+/// document parses: JSON for `+json` media types, a CycloneDX BOM or an
+/// in-toto Statement about the subject for ours.
+fn referrers(layout: &Layout, r: &mut Report) {
+    use crate::trust::{referrer, MEDIA_TYPE_CYCLONEDX, MEDIA_TYPE_IN_TOTO};
+    let Ok(index) = layout.index() else { return };
+    for entry in &index.manifests {
+        let Ok(bytes) = layout.read_blob(entry) else {
+            continue;
+        };
+        let Some(subject) = referrer::subject_of(&bytes) else {
+            continue;
+        };
+        let at = format!("referrer {}", layout::short(&entry.digest));
+        r.referrers.push(entry.digest.clone());
+        if let Err(e) = layout.read_blob(&subject) {
+            r.error(
+                &at,
+                format!("its subject {} does not resolve: {e:#}", subject.digest),
+            );
+        }
+        let Ok(m) = serde_json::from_slice::<referrer::ReferrerManifest>(&bytes) else {
+            r.error(&at, "not an image manifest with config, layers and subject");
+            continue;
+        };
+        for d in std::iter::once(&m.config).chain(&m.layers) {
+            let doc = match layout.read_blob(d) {
+                Ok(b) => b,
+                Err(e) => {
+                    r.error(&at, format!("{e:#}"));
+                    continue;
+                }
+            };
+            let json = d.media_type.ends_with("+json") || d.media_type.ends_with("/json");
+            let parsed = json.then(|| serde_json::from_slice::<Value>(&doc));
+            match (d.media_type.as_str(), parsed) {
+                (_, Some(Err(e))) => r.error(
+                    &at,
+                    format!(
+                        "{} {} is not JSON: {e}",
+                        d.media_type,
+                        layout::short(&d.digest)
+                    ),
+                ),
+                (MEDIA_TYPE_CYCLONEDX, Some(Ok(v)))
+                    if v.get("bomFormat").and_then(Value::as_str) != Some("CycloneDX") =>
+                {
+                    r.error(&at, "the CycloneDX document has no bomFormat CycloneDX");
+                }
+                (MEDIA_TYPE_IN_TOTO, Some(Ok(v))) => {
+                    let hex = subject.digest.trim_start_matches("sha256:");
+                    let about = v["subject"].as_array().is_some_and(|s| {
+                        s.iter()
+                            .any(|s| s["digest"]["sha256"].as_str() == Some(hex))
+                    });
+                    if v["_type"].as_str() != Some(crate::trust::provenance::STATEMENT_TYPE) {
+                        r.error(&at, "the in-toto document is not a Statement v1");
+                    } else if !about {
+                        r.error(
+                            &at,
+                            format!(
+                                "the in-toto Statement is not about its subject {}",
+                                subject.digest
+                            ),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Where a descriptor's blob is, for messages.

@@ -26,7 +26,16 @@ LAYOUT is an existing directory (NAME after its last ':'); anything else
 is a registry reference (host[:port]/repository[:tag][@digest]), of which
 only the manifest and config are downloaded (Name is then the reference).
 
-  --json     print the summary as JSON on stdout
+  --json       print the summary as JSON on stdout
+  --predicate  print only the predicate of the model's SLSA provenance
+               (what `cosign attest --type slsaprovenance1 --predicate`
+               takes)
+  --bom        print only the model's CycloneDX BOM (for `cosign attest
+               --type cyclonedx --predicate`)
+
+The summary lists the model's referrers too (documents attached to it:
+BOM, provenance, signatures), from the layout's index.json or from the
+registry's referrers API (else its fallback tag).
 ",
         registry_flags_help!(),
         "
@@ -60,6 +69,7 @@ struct Summary {
     descriptor: Value,
     config: Value,
     files: Vec<FileRow>,
+    referrers: Vec<super::inspect_referrers::Row>,
 }
 
 fn run(p: &mut lexopt::Parser) -> Outcome {
@@ -67,18 +77,31 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
         target,
         flags,
         json,
+        switches,
         ..
-    } = SubjectArgs::parse(p, true, false)?;
+    } = SubjectArgs::parse_with(p, true, false, &["predicate", "bom"])?;
     let fetched;
+    let mut remote_ref = None;
     let (r, remote_name) = match remote::subject(&target)? {
         Subject::Layout(r) => (r, None),
         Subject::Remote(reference) => {
             fetched = remote::fetch_head(&flags, &reference)
                 .map_err(|e| remote::explain(&target, &reference, e))?;
+            remote_ref = Some(reference.clone());
             (fetched.layout_ref(), Some(reference.to_string()))
         }
     };
-    let loaded = Layout::open(&r.dir)?.load(r.name.as_deref())?;
+    let layout = Layout::open(&r.dir)?;
+    let loaded = layout.load(r.name.as_deref())?;
+    let docs = match &remote_ref {
+        None => super::inspect_referrers::local(&layout, &loaded.entry.digest)?,
+        Some(reference) => {
+            super::inspect_referrers::remote(&flags, reference, &loaded.entry.digest)?
+        }
+    };
+    if let Some(which) = switches.first() {
+        return super::inspect_referrers::print_document(&docs, which);
+    }
     let files: Vec<FileRow> = loaded
         .manifest
         .layers
@@ -108,6 +131,7 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
             .unwrap_or(Value::Null),
         config: loaded.config.get("config").cloned().unwrap_or(Value::Null),
         files,
+        referrers: docs.iter().map(|d| d.row.clone()).collect(),
     };
     if json {
         println!(
@@ -177,6 +201,17 @@ fn text(s: &Summary) -> String {
             f.size,
             human(f.size)
         ));
+    }
+    if !s.referrers.is_empty() {
+        out.push_str("Referrers:\n");
+        for r in &s.referrers {
+            out.push_str(&format!(
+                "  {}  {}  {}\n",
+                r.digest,
+                r.artifact_type.as_deref().unwrap_or("(no artifactType)"),
+                human(r.size)
+            ));
+        }
     }
     out
 }

@@ -26,6 +26,7 @@ credHelpers), else the registry is used anonymously.
 }
 
 mod inspect;
+mod inspect_referrers;
 mod pack;
 mod progress;
 mod pull;

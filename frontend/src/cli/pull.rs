@@ -31,6 +31,9 @@ stdout; progress and a summary on stderr.
 
   -o, --output LAYOUT  the layout folder
   --name NAME          the name to record in index.json (default: the tag)
+  --referrers          also pull the manifests that refer to it (BOM,
+                       provenance, signatures: the referrers API, else the
+                       fallback tag), listed after it in index.json
 ",
         registry_flags_help!(),
         "
@@ -45,12 +48,14 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     let mut out: Option<std::path::PathBuf> = None;
     let mut name: Option<String> = None;
     let mut target = None;
+    let mut referrers = false;
     while let Some(arg) = p.next()? {
         match arg {
             lexopt::Arg::Short('o') | lexopt::Arg::Long("output") => {
                 out = Some(text(p, "--output")?.into())
             }
             lexopt::Arg::Long("name") => name = Some(text(p, "--name")?),
+            lexopt::Arg::Long("referrers") => referrers = true,
             lexopt::Arg::Long(l) if RegistryFlags::knows(l) => {
                 let l = l.to_string();
                 flags.take(&l, p)?;
@@ -80,6 +85,23 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
         s.blobs_skipped,
         human(s.bytes_received)
     ));
+    if referrers {
+        let subject =
+            oci_registry::Digest::parse(&s.manifest_digest).map_err(remote::registry_error)?;
+        let at = reference.with_digest(subject);
+        let found = client.referrers(&at).map_err(remote::registry_error)?;
+        for entry in &found {
+            let d = oci_registry::Digest::parse(&entry.digest).map_err(remote::registry_error)?;
+            client
+                .pull_to_layout(&reference.with_digest(d), &out, None)
+                .map_err(remote::registry_error)?;
+            step(&format!(
+                "pulled referrer {} ({})",
+                entry.digest,
+                entry.artifact_type.as_deref().unwrap_or("no artifactType")
+            ));
+        }
+    }
     println!("{}", s.manifest_digest);
     Ok(())
 }

@@ -26,7 +26,12 @@ config, then the manifest byte for byte, so the pushed digest equals
 index.json's. Blobs already in the repository are skipped; later REFs on
 the same registry mount blobs from the first. Prints the manifest digest on
 stdout; progress (live bars on a terminal, one line per blob otherwise)
-and a summary on stderr.
+and a summary on stderr. Then the layout's referrers of that manifest
+(documents with it as `subject`: the BOM and provenance `pack` and the
+frontend attach, signatures) go to every REF's repository: through the
+registry's referrers API when it answers OCI-Subject, else by the
+distribution spec's fallback tag sha256-<hex> (an index that keeps the
+entries others put there).
 
   --from REPO          first try to mount blobs from repository REPO of the
                        same registry (nothing is sent for blobs it has)
@@ -103,6 +108,25 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
         s.blobs_mounted,
         human(s.bytes_sent)
     ));
+    for target in &targets {
+        let done = client
+            .push_layout_referrers(&r.dir, &s.manifest_digest, std::slice::from_ref(target))
+            .map_err(remote::registry_error)?;
+        for (digest, mode) in done {
+            step(&format!(
+                "attached referrer {digest} to {target} ({})",
+                match mode {
+                    oci_registry::ReferrerMode::Api => "referrers API".to_string(),
+                    oci_registry::ReferrerMode::TagSchema => format!(
+                        "fallback tag {}",
+                        oci_registry::Digest::parse(&s.manifest_digest)
+                            .map(|d| oci_registry::fallback_tag(&d))
+                            .unwrap_or_default()
+                    ),
+                }
+            ));
+        }
+    }
     println!("{}", s.manifest_digest);
     Ok(())
 }

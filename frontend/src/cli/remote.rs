@@ -141,17 +141,31 @@ pub struct SubjectArgs {
     pub json: bool,
     /// `-o`/`--output`, if given.
     pub out: Option<PathBuf>,
+    /// The command's own switches that were given (see [`SubjectArgs::parse_with`]).
+    pub switches: Vec<String>,
 }
 
 impl SubjectArgs {
     /// Parses the command line; `json` and `output` say whether the command
     /// takes `--json` and `-o DIR` (anything else is a usage error).
     pub fn parse(p: &mut lexopt::Parser, json: bool, output: bool) -> Result<SubjectArgs, Failure> {
+        Self::parse_with(p, json, output, &[])
+    }
+
+    /// [`SubjectArgs::parse`], also taking the switches (flags without a
+    /// value) named in `switches`.
+    pub fn parse_with(
+        p: &mut lexopt::Parser,
+        json: bool,
+        output: bool,
+        switches: &[&str],
+    ) -> Result<SubjectArgs, Failure> {
         let mut a = SubjectArgs::default();
         let mut target = None;
         while let Some(arg) = p.next()? {
             match arg {
                 lexopt::Arg::Long("json") if json => a.json = true,
+                lexopt::Arg::Long(l) if switches.contains(&l) => a.switches.push(l.to_string()),
                 lexopt::Arg::Short('o') | lexopt::Arg::Long("output") if output => {
                     a.out = Some(text(p, "--output")?.into())
                 }
@@ -239,6 +253,26 @@ pub fn fetch_all(
         super::human(s.bytes_received)
     ));
     Ok(Fetched::new(dir))
+}
+
+/// Pulls the referrers of `subject` (the manifest digest fetched from
+/// `reference`) into the layout `fetched`, after the model.
+pub fn fetch_referrers(
+    flags: &RegistryFlags,
+    reference: &Reference,
+    subject: &str,
+    fetched: &Fetched,
+) -> anyhow::Result<usize> {
+    let client = flags.client(None).map_err(failure_error)?;
+    let at = reference.with_digest(Digest::parse(subject).map_err(registry_error)?);
+    let entries = client.referrers(&at).map_err(registry_error)?;
+    for e in &entries {
+        let d = Digest::parse(&e.digest).map_err(registry_error)?;
+        client
+            .pull_to_layout(&reference.with_digest(d), fetched.dir.path(), None)
+            .map_err(|e| registry_error(e).context(format!("pull of a referrer of {reference}")))?;
+    }
+    Ok(entries.len())
 }
 
 /// Fetches only the manifest and config of `reference` into a temporary

@@ -50,11 +50,24 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
             step(&format!("downloading {reference} into a temporary layout"));
             fetched = remote::fetch_all(&flags, &reference, None)
                 .map_err(|e| remote::explain(&target, &reference, e))?;
+            let lr = fetched.layout_ref();
+            let model = modelpack::layout::Layout::open(&lr.dir)?.select(lr.name.as_deref())?;
+            let n = remote::fetch_referrers(&flags, &reference, &model.digest, &fetched)
+                .map_err(|e| remote::explain(&target, &reference, e))?;
+            if n > 0 {
+                step(&format!("fetched {n} referrer(s) of {reference}"));
+            }
             (fetched.layout_ref(), reference.to_string())
         }
     };
     step(&format!("validating {r}"));
     let report = validate::validate(&lr.dir, lr.name.as_deref(), step);
+    if !report.referrers.is_empty() {
+        step(&format!(
+            "checked {} referrer(s): subjects resolve, documents parse",
+            report.referrers.len()
+        ));
+    }
     if json {
         let text = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
         println!("{text}");

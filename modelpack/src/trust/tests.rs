@@ -503,6 +503,11 @@ fn referrers_in_a_layout_leave_the_model_as_it_was() {
     assert_eq!(found.len(), 2);
     assert_eq!(found[0].1, docs[0].manifest.bytes);
     assert!(l.is_referrer(&found[1].0) && !l.is_referrer(&model));
+    // validate checks them: subjects resolve, documents parse.
+    let report = crate::validate::validate(&out, None, |_| {});
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.referrers.len(), 2);
+    assert_eq!(report.manifest.as_deref(), Some(model.digest.as_str()));
     // Twice: the same index.
     layout::write_referrers(&out, &docs).unwrap();
     assert_eq!(l.index().unwrap(), after);
@@ -513,4 +518,45 @@ fn referrers_in_a_layout_leave_the_model_as_it_was() {
     std::fs::write(out.join("index.json"), serde_json::to_vec(&all).unwrap()).unwrap();
     layout::write_referrers(&out, &[]).unwrap();
     assert_eq!(l.index().unwrap().manifests.len(), 1);
+}
+
+#[test]
+fn validate_finds_broken_referrers() {
+    use crate::layout;
+    let dir = crate::testutil::TempDir::new("trust-broken");
+    let (src, out) = (dir.join("src"), dir.join("out"));
+    crate::testutil::write_layout(&src, &out, crate::LayerPackaging::Raw);
+    let model = layout::Layout::open(&out).unwrap().select(None).unwrap();
+    let subject = crate::oci::Descriptor {
+        annotations: BTreeMap::new(),
+        ..model
+    };
+    let mut other = subject.clone();
+    other.digest = digest("elsewhere");
+    let broken = vec![
+        // A BOM that is not JSON.
+        super::referrer::referrer(&subject, MEDIA_TYPE_CYCLONEDX, "x", b"{not json".to_vec()),
+        // A statement about another manifest.
+        super::referrer::referrer(
+            &subject,
+            MEDIA_TYPE_IN_TOTO,
+            "y",
+            provenance::statement(&Facts {
+                subject: other.clone(),
+                ..fixture()
+            }),
+        ),
+        // A subject the layout does not hold.
+        super::referrer::referrer(&other, MEDIA_TYPE_CYCLONEDX, "z", bom::bom(&fixture())),
+    ];
+    layout::write_referrers(&out, &broken).unwrap();
+    let report = crate::validate::validate(&out, None, |_| {});
+    let messages: Vec<&str> = report.problems.iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(report.errors(), 3, "{messages:?}");
+    assert!(messages[0].contains("is not JSON"), "{messages:?}");
+    assert!(
+        messages[1].contains("not about its subject"),
+        "{messages:?}"
+    );
+    assert!(messages[2].contains("does not resolve"), "{messages:?}");
 }

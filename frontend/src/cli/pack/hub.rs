@@ -142,6 +142,17 @@ pub fn prepare(
     for ((rel, f), job) in ordered.iter().zip(&jobs) {
         files.push(plan_file(rel, f, &job.dest, &at)?);
     }
+    let sources = ordered
+        .iter()
+        .map(|(rel, f)| {
+            let source = modelpack::trust::FileSource::Hub {
+                source: 0,
+                path: f.path.clone(),
+                git_blob: f.blob_id.clone(),
+            };
+            (rel.clone(), source)
+        })
+        .collect();
     Ok(Prepared {
         root,
         files,
@@ -149,6 +160,14 @@ pub fn prepare(
         created_at: info.date.clone(),
         source_url: Some(hf.web_url(ep)),
         revision: Some(info.commit.clone()),
+        hub: Some(modelpack::trust::HubSource {
+            endpoint: ep.clone(),
+            kind: hf.kind,
+            repo: hf.repo.clone(),
+            revision: hf.revision.clone(),
+            commit: info.commit.clone(),
+        }),
+        sources,
         _downloads: Some(downloads),
     })
 }

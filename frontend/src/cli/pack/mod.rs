@@ -9,6 +9,7 @@
 
 mod download;
 mod hub;
+mod trust;
 mod url;
 
 use std::path::{Path, PathBuf};
@@ -66,6 +67,9 @@ to its index.json (same name replaced).
                                $HF_TOKEN); sent only to the endpoint
   --checksum sha256:HEX[,…]    URL sources: the sha256 of each file
   --max-connections N          downloads at once, 1 to 256 (default 8)
+  --attest WHICH               documents attached to the model as OCI
+                               referrers: all (default: a CycloneDX BOM and
+                               SLSA provenance), sbom, provenance or none
 
 Example: modelpack-frontend pack hf://Qwen/Qwen3-0.6B -o out/layout --layer-packaging tar
 ",
@@ -89,6 +93,7 @@ struct Args {
     token_file: Option<PathBuf>,
     checksum: Option<String>,
     max_connections: usize,
+    attest: modelpack::trust::Attest,
 }
 
 /// Default of `--max-connections`.
@@ -104,6 +109,7 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
     let mut media_types = Spelling::Cncf;
     let (mut revision, mut hf_endpoint, mut token_file, mut checksum) = (None, None, None, None);
     let mut max_connections = DEFAULT_CONNECTIONS;
+    let mut attest = modelpack::trust::Attest::All;
     while let Some(arg) = p.next()? {
         match arg {
             lexopt::Arg::Short('o') | lexopt::Arg::Long("output") => {
@@ -153,6 +159,11 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
                 token_file = Some(PathBuf::from(text(p, "--token-file")?))
             }
             lexopt::Arg::Long("checksum") => checksum = Some(text(p, "--checksum")?),
+            lexopt::Arg::Long("attest") => {
+                let v = text(p, "--attest")?;
+                attest = modelpack::trust::Attest::parse(&v)
+                    .map_err(|e| Failure::Usage(e.to_string().replace("attest", "--attest")))?;
+            }
             lexopt::Arg::Long("max-connections") => {
                 let v = text(p, "--max-connections")?;
                 max_connections = match v.parse::<usize>() {
@@ -192,6 +203,7 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
         token_file,
         checksum,
         max_connections,
+        attest,
     })
 }
 
@@ -210,6 +222,11 @@ pub struct Prepared {
     pub source_url: Option<String>,
     /// `descriptor.revision` (the Hub commit).
     pub revision: Option<String>,
+    /// The Hub repo the files came from, for the documents.
+    pub hub: Option<modelpack::trust::HubSource>,
+    /// Each file's source (by model path), for the documents; files not
+    /// listed are a folder's.
+    pub sources: std::collections::BTreeMap<String, modelpack::trust::FileSource>,
     /// The download folder, removed when this is dropped.
     pub _downloads: Option<tempfile::TempDir>,
 }
@@ -332,6 +349,8 @@ fn folder(a: &Args, patterns: &PatternList) -> Result<Prepared, Failure> {
         created_at: None,
         source_url: None,
         revision: None,
+        hub: None,
+        sources: Default::default(),
         _downloads: None,
     })
 }
@@ -346,8 +365,15 @@ fn package(a: &Args, prepared: Prepared) -> Outcome {
         created_at,
         source_url,
         revision,
+        hub,
+        sources,
         _downloads,
     } = prepared;
+    // Each file's sha256 before any tar layer replaces its digest.
+    let file_sha256: std::collections::BTreeMap<String, String> = files
+        .iter()
+        .map(|f| (f.path.clone(), f.digest.clone()))
+        .collect();
     let name = a.name.clone().unwrap_or(default_name);
     step(&format!(
         "{} files to package as {}",
@@ -358,6 +384,7 @@ fn package(a: &Args, prepared: Prepared) -> Outcome {
     let use_name = a.name.is_none();
     let source_of = |origin: &str| root.join(origin.trim_start_matches('/'));
     let wanted = modelpack::describe::selection(&files);
+    let mut card = modelpack::trust::CardFacts::default();
     let described = if wanted.is_empty() {
         PartialConfig::default()
     } else {
@@ -375,6 +402,7 @@ fn package(a: &Args, prepared: Prepared) -> Outcome {
         for e in &description.errors {
             step(&format!("warning: {e}"));
         }
+        card = modelpack::trust::facts::card_facts(&description.facts);
         description.facts.to_config(use_name)
     };
 
@@ -445,6 +473,7 @@ fn package(a: &Args, prepared: Prepared) -> Outcome {
         })
         .collect();
     layout::write(&a.out, &plan, |i| origins[i].clone(), step)?;
+    trust::attach(a, &plan, &name, card, hub, &sources, &file_sha256)?;
     println!(
         "{}:{name} {}",
         a.out.display(),

@@ -91,6 +91,17 @@ pub fn prepare(
         created_at: None,
         source_url: crate::source::url::source_url(urls),
         revision: None,
+        hub: None,
+        sources: kept
+            .iter()
+            .map(|u| {
+                let source = modelpack::trust::FileSource::Url {
+                    url: u.shown.clone(),
+                    checksum_checked: u.checksum.is_some(),
+                };
+                (u.file_name.clone(), source)
+            })
+            .collect(),
         _downloads: Some(downloads),
     })
 }
