@@ -149,6 +149,7 @@ pub const DOCS_STEP_MIN_BYTES: usize = 1 << 20;
 /// copied in with one action each, and their blobs are not copied one by
 /// one. With `image` (our own), big documents are written by a step of it
 /// (see [`DOCS_STEP_MIN_BYTES`]).
+#[cfg(test)]
 pub fn layout(
     plan: &Plan,
     sources: &[State],
@@ -156,6 +157,27 @@ pub fn layout(
     trees: &[EarlyBlobs],
     image: Option<&State>,
 ) -> State {
+    layout_with(plan, sources, name, trees, image, &[])
+}
+
+/// [`layout`] with `referrers` (the model's BOM and provenance, see
+/// `modelpack::trust`): their blobs are written with the documents and
+/// `index.json` lists them after the model. The model's own bytes are the
+/// same with or without them.
+pub fn layout_with(
+    plan: &Plan,
+    sources: &[State],
+    name: &str,
+    trees: &[EarlyBlobs],
+    image: Option<&State>,
+    referrers: &[modelpack::trust::referrer::Referrer],
+) -> State {
+    let index = if referrers.is_empty() {
+        plan.index.clone()
+    } else {
+        modelpack::trust::referrer::index_with(&plan.index, referrers)
+            .expect("the plan's own index.json parses")
+    };
     let total: u64 = plan.layers.iter().map(|l| l.descriptor.size).sum();
     let mut written: BTreeSet<String> = trees
         .iter()
@@ -188,12 +210,15 @@ pub fn layout(
         })
     };
     let mut docs = Vec::new();
-    for blob in [&plan.config, &plan.manifest] {
+    let attached = referrers
+        .iter()
+        .flat_map(|r| [&r.config, &r.document, &r.manifest]);
+    for blob in [&plan.config, &plan.manifest].into_iter().chain(attached) {
         if written.insert(blob.descriptor.digest.clone()) {
             docs.push((blob_path(&blob.descriptor.digest), &blob.bytes));
         }
     }
-    docs.push(("/index.json".to_string(), &plan.index));
+    docs.push(("/index.json".to_string(), &index));
     docs.push(("/oci-layout".to_string(), &plan.oci_layout));
     let described = format!("{} layers, {}", plan.layers.len(), human_size(total));
     let big: usize = docs.iter().map(|(_, bytes)| bytes.len()).sum();

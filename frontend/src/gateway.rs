@@ -175,11 +175,26 @@ impl Bridge {
         reference: &str,
         platform: &pb::Platform,
     ) -> Result<(String, Vec<u8>), GatewayError> {
+        self.resolve_image_logged(
+            reference,
+            platform,
+            &format!("resolve base image {reference}"),
+        )
+        .await
+    }
+
+    /// [`Bridge::resolve_image_config`] shown in the progress as `log_name`.
+    pub async fn resolve_image_logged(
+        &self,
+        reference: &str,
+        platform: &pb::Platform,
+        log_name: &str,
+    ) -> Result<(String, Vec<u8>), GatewayError> {
         let request = gw::ResolveImageConfigRequest {
             r#ref: reference.to_string(),
             platform: Some(platform.clone()),
             resolve_mode: "default".into(),
-            log_name: format!("resolve base image {reference}"),
+            log_name: log_name.to_string(),
         };
         let response = self
             .client

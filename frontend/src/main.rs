@@ -10,6 +10,7 @@
 mod cli;
 
 mod answer;
+mod attest;
 mod binary;
 mod buildkit_errors;
 mod cache_imports;

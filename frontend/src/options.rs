@@ -24,6 +24,8 @@ pub mod keys {
     pub const COMPRESS_WEIGHTS: &str = "compress_weights";
     /// Which spelling of the model-spec names: `cncf` or `cnai`.
     pub const MEDIA_TYPES: &str = "media_types";
+    /// Documents attached to the model in the layout.
+    pub const ATTEST: &str = "attest";
     /// What the build result contains.
     pub const OUTPUT_MODE: &str = "output_mode";
     /// Only package files matching these patterns.
@@ -63,6 +65,7 @@ pub const KNOWN: &[&str] = &[
     keys::LAYER_PACKAGING,
     keys::COMPRESS_WEIGHTS,
     keys::MEDIA_TYPES,
+    keys::ATTEST,
     keys::OUTPUT_MODE,
     keys::INCLUDE,
     keys::EXCLUDE,
@@ -100,6 +103,7 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::LAYER_PACKAGING, default: "raw", description: "one layer per file: raw, tar, tar+gzip or tar+zstd" },
     ArgDoc { name: keys::COMPRESS_WEIGHTS, default: "false", description: "with tar+gzip/tar+zstd, compress weight layers too (default: weights stay plain tar)" },
     ArgDoc { name: keys::MEDIA_TYPES, default: "cncf", description: "spelling of the model-spec names: cncf (current) or cnai (model-spec v0.0.6, for Harbor up to 2.15.2 and modctl 0.2.2)" },
+    ArgDoc { name: keys::ATTEST, default: "all", description: "output_mode=layout: documents attached to the model as OCI referrers in the layout: all (a CycloneDX BOM and SLSA provenance), sbom, provenance or none" },
     ArgDoc { name: keys::OUTPUT_MODE, default: "layout", description: "what the result holds: layout (an OCI image layout), files, artifact or image" },
     ArgDoc { name: keys::INCLUDE, default: "", description: "only package files matching these patterns (comma/space separated; default: all)" },
     ArgDoc { name: keys::EXCLUDE, default: "", description: "skip files matching these patterns; wins over include" },
@@ -200,6 +204,13 @@ pub struct Request {
     pub compress_weights: bool,
     /// Spelling of the model-spec names (`media_types`).
     pub media_types: Spelling,
+    /// Documents attached to the model (`attest`; layouts only).
+    pub attest: modelpack::trust::Attest,
+    /// The build args given that this frontend reads (the provenance's
+    /// external parameters; no secret is a build arg).
+    pub given: std::collections::BTreeMap<String, String>,
+    /// BuildKit's `source` opt: the reference of this frontend's image.
+    pub frontend_image: Option<String>,
     /// Result shape.
     pub output: OutputMode,
     /// Include/exclude filters on repo- or context-relative paths.
@@ -311,6 +322,21 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
             one_of(keys::MEDIA_TYPES, v, &table)?
         }
     };
+    let attest = match arg(keys::ATTEST) {
+        None => modelpack::trust::Attest::All,
+        Some(v) => {
+            let table: Vec<(&str, modelpack::trust::Attest)> = modelpack::trust::Attest::ALL
+                .iter()
+                .map(|a| (a.word(), *a))
+                .collect();
+            one_of(keys::ATTEST, v, &table)?
+        }
+    };
+    let given = KNOWN
+        .iter()
+        .filter(|k| **k != keys::DEBUG_DUMP_LLB)
+        .filter_map(|k| arg(k).map(|v| (k.to_string(), v.to_string())))
+        .collect();
     let output = match arg(keys::OUTPUT_MODE) {
         None => OutputMode::Layout,
         Some(v) => one_of(keys::OUTPUT_MODE, v, OUTPUT_MODES)?,
@@ -421,6 +447,9 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         packaging,
         compress_weights,
         media_types,
+        attest,
+        given,
+        frontend_image: opts.get("source").filter(|s| !s.is_empty()).cloned(),
         output,
         patterns,
         hf_endpoint,

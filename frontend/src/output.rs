@@ -220,6 +220,7 @@ impl Output {
     /// the plan (hold only blobs of it) go into a layout whole (other
     /// modes ignore them). `image` (our own) writes a big layout's
     /// documents ([`emit::layout`]).
+    #[cfg(test)]
     pub fn emit(
         &self,
         plan: &Plan,
@@ -228,9 +229,23 @@ impl Output {
         bases: impl IntoIterator<Item = EarlyBlobs>,
         image: Option<&State>,
     ) -> Result<(State, Metadata)> {
+        self.emit_with(plan, sources, name, bases, image, &[])
+    }
+
+    /// [`Output::emit`]; a layout also lists `referrers` (the model's
+    /// documents, [`emit::layout_with`]); other modes leave them out.
+    pub fn emit_with(
+        &self,
+        plan: &Plan,
+        sources: &[State],
+        name: &str,
+        bases: impl IntoIterator<Item = EarlyBlobs>,
+        image: Option<&State>,
+        referrers: &[modelpack::trust::referrer::Referrer],
+    ) -> Result<(State, Metadata)> {
         Ok(match self.mode {
             OutputMode::Layout => (
-                emit::layout(
+                emit::layout_with(
                     plan,
                     sources,
                     name,
@@ -239,6 +254,7 @@ impl Output {
                         .filter(|b| b.fits(plan))
                         .collect::<Vec<_>>(),
                     image,
+                    referrers,
                 ),
                 Metadata::from([(META_OCI_LAYOUT.into(), b"true".to_vec())]),
             ),

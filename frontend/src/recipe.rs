@@ -183,6 +183,9 @@ pub fn apply(file: &str, loaded: &Loaded, opts: &mut BTreeMap<String, String>) -
     if let Some(m) = r.media_types {
         set(opts, keys::MEDIA_TYPES, m.word().to_string());
     }
+    if let Some(a) = r.attest {
+        set(opts, keys::ATTEST, a.word().to_string());
+    }
     if let Some(o) = r.overrides() {
         set(opts, keys::CONFIG_JSON, serde_json::to_string(&o)?);
     }

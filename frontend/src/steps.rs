@@ -245,10 +245,10 @@ pub async fn describe_files(
     sources: &[State],
     use_name: bool,
     by_definition: bool,
-) -> Result<PartialConfig, GatewayError> {
+) -> Result<(PartialConfig, modelpack::trust::CardFacts), GatewayError> {
     let wanted = describe::selection(files);
     if wanted.is_empty() {
-        return Ok(PartialConfig::default());
+        return Ok(Default::default());
     }
     let step = describe_step(image, &wanted, sources, by_definition);
     let facts: ModelFacts = read_json(
@@ -258,7 +258,10 @@ pub async fn describe_files(
         "what the model-header step found",
     )
     .await?;
-    Ok(facts.to_config(use_name))
+    Ok((
+        facts.to_config(use_name),
+        modelpack::trust::facts::card_facts(&facts),
+    ))
 }
 
 /// How many pack steps are solved and read back at once. BuildKit runs

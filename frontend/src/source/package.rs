@@ -172,7 +172,7 @@ pub async fn layout(
     )
     .await;
     // A failing fetch shows in all; report it as reading the headers did before.
-    let described = described?;
+    let (described, card) = described?;
     let packed = packed?;
     copied?;
     checked?;
@@ -184,15 +184,31 @@ pub async fn layout(
         ..info.clone()
     };
     let plan = output.plan(packed.files, &info)?;
+    // The model's documents (a layout's referrers): `files` still has each
+    // file's own sha256, from before packing.
+    let referrers = if output.mode == OutputMode::Layout {
+        crate::attest::referrers(
+            bridge,
+            request,
+            &plan,
+            &files,
+            card,
+            info.revision.as_deref(),
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
     // The layout takes whole every tree of blobs that holds only blobs of
     // this plan: the raw blobs copied early, the packed weights' chain, the
     // batch of packed small files.
-    let (result, metadata) = output.emit(
+    let (result, metadata) = output.emit_with(
         &plan,
         &sources,
         &request.name,
         early.into_iter().chain(packed.trees),
         Some(image),
+        &referrers,
     )?;
     let solved = if output.mode == OutputMode::Layout {
         bridge.solve_result(&result).await?

@@ -59,6 +59,10 @@ pub struct Recipe {
     /// `media_types` build arg.
     #[serde(default, deserialize_with = "media_types")]
     pub media_types: Option<Spelling>,
+    /// Documents attached to the model (`none`, `sbom`, `provenance`,
+    /// `all`), as the `attest` build arg.
+    #[serde(default, deserialize_with = "attest")]
+    pub attest: Option<crate::trust::Attest>,
     /// Descriptor fields over what the files say (as `config_json`).
     #[serde(default)]
     pub descriptor: Option<DescriptorOverride>,
@@ -359,6 +363,13 @@ fn media_types<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Spelling>, D::E
             accepted.join(", ")
         ))
     })
+}
+
+fn attest<'de, D: Deserializer<'de>>(d: D) -> Result<Option<crate::trust::Attest>, D::Error> {
+    let t = Text::deserialize(d)?.0;
+    crate::trust::Attest::parse(t.trim())
+        .map(Some)
+        .map_err(|e| de::Error::custom(e.to_string()))
 }
 
 /// Build args visible to `${…}` while a recipe is parsed, and the names read.

@@ -23,6 +23,23 @@ fn blank_files_and_comments_are_no_recipe() {
 }
 
 #[test]
+fn attest_is_one_of_four_words_with_substitution() {
+    use crate::trust::Attest;
+    let l = load("attest: none\n", &[]).unwrap().unwrap();
+    assert_eq!(l.recipe.attest, Some(Attest::None));
+    let l = load("attest: ${a:-all}\n", &[("a", "sbom")])
+        .unwrap()
+        .unwrap();
+    assert_eq!(l.recipe.attest, Some(Attest::Sbom));
+    assert_eq!(load("name: x\n", &[]).unwrap().unwrap().recipe.attest, None);
+    let e = err("attest: yes\n");
+    assert!(
+        e.contains("attest must be none, sbom, provenance or all"),
+        "{e}"
+    );
+}
+
+#[test]
 fn media_types_is_cncf_or_cnai_with_substitution() {
     let l = load("media_types: cnai\n", &[]).unwrap().unwrap();
     assert_eq!(l.recipe.media_types, Some(Spelling::Cnai));

@@ -206,3 +206,25 @@ pub fn predicate_from_statement(statement: &[u8]) -> anyhow::Result<Vec<u8>> {
         .ok_or_else(|| anyhow::anyhow!("the statement has no predicate"))?;
     Ok(serde_json::to_vec(predicate)?)
 }
+
+/// `text` with the `user[:password]@` of every URL in it removed (URLs
+/// are separated by commas or white space), for parameters recorded in
+/// the provenance.
+pub fn without_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == ',' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority_end = tail[..end].find(['/', '?', '#']).unwrap_or(end);
+        match tail[..authority_end].rfind('@') {
+            Some(i) => rest = &tail[i + 1..],
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}

@@ -560,3 +560,15 @@ fn validate_finds_broken_referrers() {
     );
     assert!(messages[2].contains("does not resolve"), "{messages:?}");
 }
+
+#[test]
+fn userinfo_is_left_out_of_recorded_urls() {
+    use provenance::without_userinfo as w;
+    assert_eq!(w("https://u:p@h/a.gguf?x=@y"), "https://h/a.gguf?x=@y");
+    assert_eq!(
+        w("https://h/a.gguf, http://me@127.0.0.1:8/b c"),
+        "https://h/a.gguf, http://127.0.0.1:8/b c"
+    );
+    assert_eq!(w("hf://org/repo@main"), "hf://org/repo@main");
+    assert_eq!(w("."), ".");
+}
