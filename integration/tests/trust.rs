@@ -371,3 +371,87 @@ fn documents_in_the_layout_through_a_registry_and_cosign() {
         3
     );
 }
+
+/// The frontend writes the same documents into `output_mode=layout`: the
+/// model manifest is the CLI's (same digest), the BOM passes CycloneDX's
+/// validator, the provenance names the frontend's builder and its image by
+/// digest; `attest=none` writes the model alone, and other output modes
+/// carry no documents.
+#[test]
+#[ignore = "needs the engines, the frontend image and cyclonedx-python-lib"]
+fn the_frontend_attaches_the_same_documents() {
+    use integration::engine::Build;
+    if !has_cyclonedx() {
+        return;
+    }
+    let model = model_dir();
+    let work = TempDir::new("trust-frontend");
+    let built = work.join("built");
+    Build::new(model.path())
+        .arg("source", ".")
+        .arg("name", "tiny")
+        .output(&built)
+        .run()
+        .assert_success();
+    let packed = work.join("packed");
+    cli(&[
+        "pack",
+        model.path().to_str().unwrap(),
+        "-o",
+        packed.to_str().unwrap(),
+        "--name",
+        "tiny",
+    ]);
+    let index = json(&built.join("index.json"));
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{index}");
+    assert_eq!(entries[0], json(&packed.join("index.json"))["manifests"][0]);
+    let model_digest = entries[0]["digest"].as_str().unwrap();
+    let doc = |i: usize| {
+        let m: Value =
+            serde_json::from_slice(&blob(&built, entries[i]["digest"].as_str().unwrap())).unwrap();
+        assert_eq!(m["subject"]["digest"], model_digest);
+        blob(&built, m["layers"][0]["digest"].as_str().unwrap())
+    };
+    let bom = doc(1);
+    cyclonedx_strict(&bom).unwrap_or_else(|e| panic!("the frontend's BOM: {e}"));
+    // The BOM of the same files is the CLI's, byte for byte.
+    let packed_index = json(&packed.join("index.json"));
+    assert_eq!(
+        entries[1], packed_index["manifests"][1],
+        "the BOM referrers differ"
+    );
+    let statement: Value = serde_json::from_slice(&doc(2)).unwrap();
+    let predicate = &statement["predicate"];
+    assert_eq!(
+        predicate["runDetails"]["builder"]["id"],
+        "https://modelpack-frontend.dev/builders/buildkit-frontend/v1"
+    );
+    assert_eq!(
+        predicate["buildDefinition"]["externalParameters"]["source"],
+        "."
+    );
+    let deps = predicate["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    let frontend = deps
+        .iter()
+        .find(|d| d["name"] == "frontend")
+        .unwrap_or_else(|| panic!("no frontend image in {deps:?}"));
+    assert_eq!(frontend["uri"], integration::engine::frontend_image());
+    assert_eq!(frontend["digest"]["sha256"].as_str().unwrap().len(), 64);
+    let validated = cli(&["validate", built.to_str().unwrap()]);
+    assert!(validated.starts_with("ok:"), "{validated}");
+
+    let bare = work.join("bare");
+    Build::new(model.path())
+        .arg("source", ".")
+        .arg("name", "tiny")
+        .arg("attest", "none")
+        .output(&bare)
+        .run()
+        .assert_success();
+    let bare_index = json(&bare.join("index.json"));
+    assert_eq!(bare_index["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(bare_index["manifests"][0], entries[0]);
+}
