@@ -258,10 +258,7 @@ pub async fn describe_files(
         "what the model-header step found",
     )
     .await?;
-    Ok((
-        facts.to_config(use_name),
-        modelpack::trust::facts::card_facts(&facts),
-    ))
+    Ok((facts.to_config(use_name), facts.card_facts()))
 }
 
 /// How many pack steps are solved and read back at once. BuildKit runs

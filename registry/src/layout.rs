@@ -161,7 +161,7 @@ fn is_referrer(layout: &Path, d: &Descriptor) -> bool {
     blob_path(layout, &d.digest)
         .ok()
         .and_then(|p| fs::read(p).ok())
-        .is_some_and(|b| crate::referrers::subject_of(&b).is_some())
+        .is_some_and(|b| crate::manifests::subject_of(&b).is_some())
 }
 
 /// Runs `f` over `items` on at most `n` threads; the first error wins.

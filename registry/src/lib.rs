@@ -48,8 +48,9 @@ pub use layout::{
     blob_path, Descriptor, PullSummary, PushSummary, ANNOTATION_REF_NAME, OCI_LAYOUT,
 };
 pub use manifests::{
-    Manifest, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MAX_MANIFEST, OCI_INDEX, OCI_MANIFEST,
+    subject_of, Manifest, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MAX_MANIFEST, OCI_INDEX,
+    OCI_MANIFEST,
 };
 pub use progress::{BlobOutcome, Progress};
 pub use reference::{Reference, DEFAULT_REGISTRY, DEFAULT_TAG};
-pub use referrers::{fallback_tag, layout_referrers, subject_of, ReferrerEntry, ReferrerMode};
+pub use referrers::{fallback_tag, layout_referrers, ReferrerEntry, ReferrerMode};

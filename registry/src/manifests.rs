@@ -20,6 +20,22 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 /// Largest manifest we accept (4 MiB, the distribution-spec's suggestion).
 pub const MAX_MANIFEST: u64 = 4 << 20;
 
+/// The `subject` digest of a manifest's bytes, if it has one (a referrer).
+pub fn subject_of(manifest: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Subject {
+        digest: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct WithSubject {
+        subject: Option<Subject>,
+    }
+    serde_json::from_slice::<WithSubject>(manifest)
+        .ok()
+        .and_then(|m| m.subject)
+        .map(|s| s.digest)
+}
+
 /// A manifest as the registry served it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Manifest {

@@ -22,7 +22,7 @@ use crate::client::{header, Client, Req};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::blob_path;
-use crate::manifests::{MAX_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+use crate::manifests::{subject_of, MAX_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use crate::reference::Reference;
 
 /// An entry of a referrers list: a referrer manifest's descriptor.
@@ -90,14 +90,6 @@ struct Index {
     manifests: Vec<ReferrerEntry>,
     #[serde(flatten)]
     rest: BTreeMap<String, serde_json::Value>,
-}
-
-/// The subject digest of a manifest's bytes, if it is a referrer.
-pub fn subject_of(manifest: &[u8]) -> Option<String> {
-    serde_json::from_slice::<ReferrerFields>(manifest)
-        .ok()
-        .and_then(|m| m.subject)
-        .map(|s| s.digest)
 }
 
 /// The tag the fallback index of `subject` lives under (`sha256-<hex>`).

@@ -213,6 +213,16 @@ pub fn selection(files: &[crate::plan::PlanFile]) -> Vec<&crate::plan::PlanFile>
 }
 
 impl ModelFacts {
+    /// What the documents of `crate::trust` say beyond the config: the
+    /// task, the data sets, the exact parameter count.
+    pub fn card_facts(&self) -> crate::trust::CardFacts {
+        crate::trust::CardFacts {
+            pipeline_tag: self.pipeline_tag.clone(),
+            datasets: self.datasets.clone().unwrap_or_default(),
+            param_count: self.param_count,
+        }
+    }
+
     /// The facts as config fields: architecture, format, paramSize,
     /// precision, quantization and capabilities under `config`; licenses,
     /// family and version under `descriptor`, and the name too when

@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 
 use super::{Builder, CardFacts, Facts, FileSource, HubSource, ModelFile};
 use crate::artifact::Plan;
-use crate::describe::ModelFacts;
 use crate::oci::{ModelDescriptor, ModelProperties};
 
 /// What the caller knows of one file of the model before packing.
@@ -18,15 +17,6 @@ pub struct FileFact {
     pub sha256: Option<String>,
     /// Where it came from.
     pub source: FileSource,
-}
-
-/// The model-card facts of a description.
-pub fn card_facts(facts: &ModelFacts) -> CardFacts {
-    CardFacts {
-        pipeline_tag: facts.pipeline_tag.clone(),
-        datasets: facts.datasets.clone().unwrap_or_default(),
-        param_count: facts.param_count,
-    }
 }
 
 /// The config's `descriptor` and `config` of a plan (either spelling;

@@ -402,7 +402,7 @@ fn package(a: &Args, prepared: Prepared) -> Outcome {
         for e in &description.errors {
             step(&format!("warning: {e}"));
         }
-        card = modelpack::trust::facts::card_facts(&description.facts);
+        card = description.facts.card_facts();
         description.facts.to_config(use_name)
     };
 
