@@ -4,7 +4,9 @@
 //! context files), each file's sha256 before packing, what the headers and
 //! card said, the build args given, and this frontend's image, resolved
 //! through the gateway to its digest (BuildKit hands a frontend only the
-//! reference it was started from, as the `source` opt).
+//! reference it was started from, as the `source` opt; when the gateway's
+//! answer has no digest, as Docker 26's does, the digest BuildKit pinned
+//! the image to in the definition it hands us, `frontend.bin`).
 
 use std::collections::BTreeMap;
 
@@ -40,7 +42,10 @@ pub async fn referrers(
             )
             .await
             .ok()
-            .map(|(digest, _)| ResolvedImage {
+            .map(|(digest, _)| digest)
+            .filter(|d| d.starts_with("sha256:"))
+            .or_else(pinned_frontend_digest)
+            .map(|digest| ResolvedImage {
                 reference: reference.clone(),
                 digest,
             }),
@@ -53,6 +58,29 @@ pub async fn referrers(
     };
     let facts = facts_of(request, plan, files, card, commit, builder)?;
     Ok(referrer::documents(&facts, request.attest))
+}
+
+/// The digest of the image source in the frontend's own definition
+/// ([`crate::steps::FRONTEND_BIN`]): `docker-image://…@sha256:…`.
+fn pinned_frontend_digest() -> Option<String> {
+    use prost::Message;
+    let bytes = std::fs::read(crate::steps::FRONTEND_BIN).ok()?;
+    let def = llb::proto::pb::Definition::decode(bytes.as_slice()).ok()?;
+    def.def.iter().find_map(|op| {
+        let op = llb::proto::pb::Op::decode(op.as_slice()).ok()?;
+        match op.op? {
+            llb::proto::pb::op::Op::Source(s) => pinned_digest(&s.identifier),
+            _ => None,
+        }
+    })
+}
+
+/// `sha256:<hex>` of a pinned `docker-image://ref@sha256:<hex>` identifier.
+fn pinned_digest(identifier: &str) -> Option<String> {
+    let rest = identifier.strip_prefix("docker-image://")?;
+    let (_, digest) = rest.rsplit_once('@')?;
+    let hex = digest.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| digest.to_string())
 }
 
 /// The facts of a build (pure, for tests).
@@ -127,7 +155,18 @@ fn repo_path(source_path: Option<&str>, model_path: &str, count: usize) -> Strin
 
 #[cfg(test)]
 mod tests {
-    use super::repo_path;
+    use super::{pinned_digest, repo_path};
+
+    #[test]
+    fn the_frontend_image_digest_comes_from_a_pinned_identifier() {
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            pinned_digest(&format!("docker-image://localhost:5000/f:v1@sha256:{hex}")),
+            Some(format!("sha256:{hex}"))
+        );
+        assert_eq!(pinned_digest("docker-image://localhost:5000/f:v1"), None);
+        assert_eq!(pinned_digest("local://context"), None);
+    }
 
     #[test]
     fn repo_paths_follow_the_source_path() {
