@@ -4,9 +4,10 @@
 //! context files), each file's sha256 before packing, what the headers and
 //! card said, the build args given, and this frontend's image, resolved
 //! through the gateway to its digest (BuildKit hands a frontend only the
-//! reference it was started from, as the `source` opt; when the gateway's
-//! answer has no digest, as Docker 26's does, the digest BuildKit pinned
-//! the image to in the definition it hands us, `frontend.bin`).
+//! reference it was started from, as the `source` opt; resolved in
+//! BuildKit's `pull` mode, since Docker's engine answers no digest for an
+//! image it holds; else the digest BuildKit pinned in the definition it
+//! hands us, `frontend.bin`, if it did).
 
 use std::collections::BTreeMap;
 
@@ -39,6 +40,7 @@ pub async fn referrers(
                 reference,
                 &platform,
                 &format!("resolve the frontend image {reference} for the provenance"),
+                "pull",
             )
             .await
             .ok()

@@ -179,21 +179,26 @@ impl Bridge {
             reference,
             platform,
             &format!("resolve base image {reference}"),
+            "default",
         )
         .await
     }
 
-    /// [`Bridge::resolve_image_config`] shown in the progress as `log_name`.
+    /// [`Bridge::resolve_image_config`] shown in the progress as
+    /// `log_name`, in BuildKit's resolve mode `mode` (`default` prefers an
+    /// image the engine holds, for which Docker's engine answers no digest;
+    /// `pull` asks the registry).
     pub async fn resolve_image_logged(
         &self,
         reference: &str,
         platform: &pb::Platform,
         log_name: &str,
+        mode: &str,
     ) -> Result<(String, Vec<u8>), GatewayError> {
         let request = gw::ResolveImageConfigRequest {
             r#ref: reference.to_string(),
             platform: Some(platform.clone()),
-            resolve_mode: "default".into(),
+            resolve_mode: mode.into(),
             log_name: log_name.to_string(),
         };
         let response = self
