@@ -167,9 +167,25 @@ fn index_digest(layout: &Path) -> String {
         .to_string()
 }
 
-/// The layout's blobs, by relative path.
+/// The blobs of the layout's model (its manifest, config and layers; not
+/// its referrers, which `pull` without `--referrers` and `oras cp` leave
+/// behind), by relative path.
 fn blobs(layout: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    fs::read_tree(&layout.join("blobs"))
+    let all = fs::read_tree(&layout.join("blobs"));
+    let manifest_digest = index_digest(layout);
+    let path = |d: &str| format!("sha256/{}", d.trim_start_matches("sha256:"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&all[&path(&manifest_digest)]).unwrap();
+    let mut wanted = vec![
+        path(&manifest_digest),
+        path(manifest["config"]["digest"].as_str().unwrap()),
+    ];
+    for l in manifest["layers"].as_array().unwrap() {
+        wanted.push(path(l["digest"].as_str().unwrap()));
+    }
+    all.into_iter()
+        .filter(|(k, _)| wanted.contains(k) || k.ends_with(".partial"))
+        .collect()
 }
 
 /// The `… sent` summary line of a push.

@@ -30,6 +30,9 @@ pub struct RegistryFlags {
     username: Option<String>,
     password_stdin: bool,
     concurrency: Option<usize>,
+    /// The password read from stdin, kept for every client of the command
+    /// (stdin can be read once).
+    password: std::sync::OnceLock<String>,
 }
 
 impl RegistryFlags {
@@ -84,12 +87,18 @@ impl RegistryFlags {
         self.check()?;
         match (&self.username, self.password_stdin) {
             (Some(user), true) => {
-                let mut password = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut password)
-                    .context("reading the password from stdin")?;
-                let password = password.strip_suffix('\n').unwrap_or(&password);
-                let password = password.strip_suffix('\r').unwrap_or(password).to_string();
+                let password = match self.password.get() {
+                    Some(p) => p.clone(),
+                    None => {
+                        let mut password = String::new();
+                        std::io::stdin()
+                            .read_to_string(&mut password)
+                            .context("reading the password from stdin")?;
+                        let password = password.strip_suffix('\n').unwrap_or(&password);
+                        let password = password.strip_suffix('\r').unwrap_or(password).to_string();
+                        self.password.get_or_init(|| password).clone()
+                    }
+                };
                 if password.is_empty() {
                     return Err(Failure::Usage(
                         "--password-stdin: stdin was empty; pipe the password in".into(),
