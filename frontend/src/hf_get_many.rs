@@ -22,7 +22,8 @@ use anyhow::{bail, Context, Result};
 use llb::{Exec, FileOp, Mount, NetMode, State};
 use serde::{Deserialize, Serialize};
 
-use crate::hf_get::{self, exit, Expect, GetError, LayerSpec, TOKEN_PATH, TOKEN_SECRET_ID};
+use crate::hf_get::{self, read_token, TOKEN_PATH, TOKEN_SECRET_ID};
+use modelpack_hub::download::{self, exit, Expect, GetError, LayerSpec};
 use crate::steps::BINARY;
 use modelpack::huggingface::is_safe_repo_path;
 use modelpack::pack::Written;
@@ -167,6 +168,8 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
                 .map_err(|e| local(format!("creating {}: {e}", parent.display())))?;
         }
     }
+    let token = read_token();
+    let token = token.as_deref();
     let done = AtomicUsize::new(0);
     let bytes = AtomicU64::new(0);
     let total = list.files.len();
@@ -185,7 +188,7 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
         };
         let (size, packed) = match &d.layer {
             None => {
-                hf_get::get(&d.url, &target, &d.expect()).map_err(named)?;
+                download::get_as(&d.url, &target, &d.expect(), token).map_err(named)?;
                 (
                     std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0),
                     None,
@@ -194,7 +197,8 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
             Some(layer) => {
                 // `target` is a temp name; the blob is renamed to its digest.
                 let written =
-                    hf_get::get_layer(&d.url, &target, &d.expect(), layer).map_err(named)?;
+                    download::get_layer(&d.url, &target, &d.expect(), layer, token)
+                        .map_err(named)?;
                 let at = modelpack::layout::blob_path_in(out, &written.digest)
                     .map_err(|e| local(format!("{e:#}")))?;
                 std::fs::rename(&target, &at).map_err(|e| {
@@ -218,7 +222,7 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
         if n.is_multiple_of(report_every) || n == total {
             eprintln!(
                 "hf-get-many: {n}/{total} file(s), {} downloaded",
-                crate::emit::human_size(b)
+                modelpack::human::human_size(b)
             );
         }
         Ok(packed)

@@ -13,7 +13,8 @@ use llb::proto::pb;
 use llb::{CopyOptions, FileOp, State};
 use serde_json::{json, Map, Value};
 
-use crate::emit::{self, human_size, EarlyBlobs};
+use crate::emit::{self, EarlyBlobs};
+use modelpack::human::human_size;
 use crate::gateway::{Bridge, GatewayError};
 use crate::options::{OutputMode, Request};
 use crate::targets::Target;

@@ -192,7 +192,7 @@ pub fn step(line: &str) {
 
 /// Bytes as `1.23 MB`.
 pub fn human(bytes: u64) -> String {
-    crate::emit::human_size(bytes)
+    modelpack::human::human_size(bytes)
 }
 
 #[cfg(test)]

@@ -18,10 +18,11 @@ use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
 use crate::buildkit_errors::{classify, classify_error, Cause};
 use crate::deadline::{self, Unfinished};
-use crate::emit::{blob_path, human_size};
+use crate::emit::blob_path;
+use modelpack::human::human_size;
 use crate::gateway::{Bridge, GatewayError, Reference};
-use crate::hf_get::LayerSpec;
-use crate::hf_get::{Expect, TOKEN_PATH, TOKEN_SECRET_ID};
+use crate::hf_get::{TOKEN_PATH, TOKEN_SECRET_ID};
+use modelpack_hub::download::{Expect, LayerSpec};
 use crate::hf_get_many;
 use crate::options::{DownloadNetwork, Request};
 use crate::output::{Metadata, Output};

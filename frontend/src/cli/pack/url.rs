@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use super::download::{fetch_all, Job};
 use super::{check_transport, Prepared};
 use crate::cli::{step, Failure};
-use crate::hf_get::{exit, Expect, GetError};
+use modelpack_hub::download::{exit, Expect, GetError};
 use modelpack::patterns::PatternList;
 use modelpack::plan::{Origin, PlanFile};
 use modelpack::source::UrlSource;
@@ -89,7 +89,7 @@ pub fn prepare(
         files,
         default_name: default_name.to_string(),
         created_at: None,
-        source_url: crate::source::url::source_url(urls),
+        source_url: modelpack::urlsource::source_url(urls),
         revision: None,
         _downloads: Some(downloads),
     })
