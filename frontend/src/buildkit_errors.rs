@@ -232,7 +232,10 @@ mod tests {
             format!("process \"/modelpack-frontend hf-get u /out/f\" did not complete successfully: exit code: {code}")
         };
         assert_eq!(classify(&step(download::exit::AUTH)), Cause::Status(401));
-        assert_eq!(classify(&step(download::exit::NOT_FOUND)), Cause::Status(404));
+        assert_eq!(
+            classify(&step(download::exit::NOT_FOUND)),
+            Cause::Status(404)
+        );
         assert_eq!(
             classify(&step(download::exit::RATE_LIMITED)),
             Cause::Status(429)

@@ -23,10 +23,10 @@ use llb::{Exec, FileOp, Mount, NetMode, State};
 use serde::{Deserialize, Serialize};
 
 use crate::hf_get::{self, read_token, TOKEN_PATH, TOKEN_SECRET_ID};
-use modelpack_hub::download::{self, exit, Expect, GetError, LayerSpec};
 use crate::steps::BINARY;
 use modelpack::huggingface::is_safe_repo_path;
 use modelpack::pack::Written;
+use modelpack_hub::download::{self, exit, Expect, GetError, LayerSpec};
 
 /// Where the step finds its download list.
 const LIST_DIR: &str = "/in";
@@ -196,9 +196,8 @@ pub fn download_all(list: &DownloadList, out: &Path) -> Result<Vec<PackedDownloa
             }
             Some(layer) => {
                 // `target` is a temp name; the blob is renamed to its digest.
-                let written =
-                    download::get_layer(&d.url, &target, &d.expect(), layer, token)
-                        .map_err(named)?;
+                let written = download::get_layer(&d.url, &target, &d.expect(), layer, token)
+                    .map_err(named)?;
                 let at = modelpack::layout::blob_path_in(out, &written.digest)
                     .map_err(|e| local(format!("{e:#}")))?;
                 std::fs::rename(&target, &at).map_err(|e| {

@@ -5,9 +5,9 @@
 //! over stdin/stdout. Build steps re-execute the same binary from the same
 //! image with a hidden subcommand (`scan`, `pack-layer`, `describe`,
 //! `hf-get`, `hf-get-many`). People use the commands of [`cli`] (`pack`, `validate`,
-//! `inspect`, `unpack`).
+//! `inspect`, `unpack`, `push`, `pull`), the `modelpack-cli` crate.
 
-mod cli;
+use modelpack_cli as cli;
 
 mod answer;
 mod binary;

@@ -14,10 +14,10 @@ use llb::{CopyOptions, FileOp, State};
 use serde_json::{json, Map, Value};
 
 use crate::emit::{self, EarlyBlobs};
-use modelpack::human::human_size;
 use crate::gateway::{Bridge, GatewayError};
 use crate::options::{OutputMode, Request};
 use crate::targets::Target;
+use modelpack::human::human_size;
 use modelpack::oci::{self, Manifest};
 use modelpack::plan::{self, ModelInfo, Plan, PlanFile, PlanKind, PlannedLayer};
 use modelpack::LayerPackaging;

@@ -381,7 +381,10 @@ mod tests {
             source_url(&parse_list("https://u:p@h/a.gguf?v=2").unwrap()).as_deref(),
             Some("https://h/a.gguf?v=2")
         );
-        assert_eq!(source_url(&parse_list("https://h/a.gguf https://h/b.gguf").unwrap()), None);
+        assert_eq!(
+            source_url(&parse_list("https://h/a.gguf https://h/b.gguf").unwrap()),
+            None
+        );
     }
 
     #[test]

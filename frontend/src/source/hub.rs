@@ -19,10 +19,8 @@ use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 use crate::buildkit_errors::{classify, classify_error, Cause};
 use crate::deadline::{self, Unfinished};
 use crate::emit::blob_path;
-use modelpack::human::human_size;
 use crate::gateway::{Bridge, GatewayError, Reference};
 use crate::hf_get::{TOKEN_PATH, TOKEN_SECRET_ID};
-use modelpack_hub::download::{Expect, LayerSpec};
 use crate::hf_get_many;
 use crate::options::{DownloadNetwork, Request};
 use crate::output::{Metadata, Output};
@@ -30,9 +28,11 @@ use crate::sizes;
 use crate::source::package;
 use crate::steps::{self, BINARY};
 use modelpack::huggingface::{is_commit, parse_info, HfRef, HubFile, RepoInfo};
+use modelpack::human::human_size;
 use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
 use modelpack::LayerPackaging;
+use modelpack_hub::download::{Expect, LayerSpec};
 
 /// The token hint shown with every access error.
 pub const TOKEN_HINT: &str = "pass --secret id=hf-token,env=HF_TOKEN with a token that can read it";

@@ -9,11 +9,11 @@ use anyhow::anyhow;
 
 use super::download::{fetch_all, Job};
 use super::{as_flags, check_transport, Prepared};
-use crate::cli::{step, Failure};
-use modelpack_hub::download::{self as hf_get, exit, Expect, GetError};
+use crate::{step, Failure};
 use modelpack::huggingface::{parse_info, HfRef, HubFile};
 use modelpack::patterns::PatternList;
 use modelpack::plan::{Origin, PlanFile};
+use modelpack_hub::download::{self as hf_get, exit, Expect, GetError};
 
 /// What to fetch with.
 pub struct Options<'a> {
@@ -113,7 +113,7 @@ pub fn prepare(
     step(&format!(
         "{at}: downloading {} files ({})",
         selected.len(),
-        crate::cli::human(total)
+        crate::human(total)
     ));
 
     let root = downloads.path().join("files");
