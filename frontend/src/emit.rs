@@ -249,8 +249,8 @@ fn write_docs_step(
     Exec::new(
         image,
         [
-            crate::binary::BINARY,
-            "write-docs",
+            modelpack_steps::BINARY,
+            modelpack_steps::write_docs::NAME,
             bundle_path.as_str(),
             "/out",
         ],

@@ -670,13 +670,20 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("modelpack", &[]),
     ("oci-registry", &["oci-registry"]),
     ("modelpack-hub", &["modelpack"]),
+    ("modelpack-steps", &["modelpack", "modelpack-hub"]),
     (
         "modelpack-cli",
         &["modelpack", "modelpack-hub", "oci-registry"],
     ),
     (
         "modelpack-frontend",
-        &["llb", "modelpack", "modelpack-hub", "modelpack-cli"],
+        &[
+            "llb",
+            "modelpack",
+            "modelpack-hub",
+            "modelpack-steps",
+            "modelpack-cli",
+        ],
     ),
     ("integration", &["llb", "oci-registry"]),
 ];
@@ -746,7 +753,7 @@ fn crates_depend_only_on_the_layers_below_them() {
 }
 
 #[test]
-fn the_cli_and_the_hub_client_stay_out_of_the_frontend() {
+fn the_cli_the_steps_and_the_hub_client_stay_out_of_the_frontend() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let deps =
         |dir: &str| manifest_deps(&fs::read_to_string(root.join(dir).join("Cargo.toml")).unwrap());

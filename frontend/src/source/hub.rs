@@ -20,7 +20,6 @@ use crate::buildkit_errors::{classify, classify_error, Cause};
 use crate::deadline::{self, Unfinished};
 use crate::emit::blob_path;
 use crate::gateway::{Bridge, GatewayError, Reference};
-use crate::hf_get::{TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::hf_get_many;
 use crate::options::{DownloadNetwork, Request};
 use crate::output::{Metadata, Output};
@@ -33,6 +32,7 @@ use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
 use modelpack::LayerPackaging;
 use modelpack_hub::download::{Expect, LayerSpec};
+use modelpack_steps::hf_get::{TOKEN_PATH, TOKEN_SECRET_ID};
 
 /// The token hint shown with every access error.
 pub const TOKEN_HINT: &str = "pass --secret id=hf-token,env=HF_TOKEN with a token that can read it";
@@ -233,7 +233,7 @@ impl Fetcher {
         }
         let out = format!("/out/{name}");
         let expected = expect.arg();
-        let mut args = vec![BINARY, "hf-get", url, &out];
+        let mut args = vec![BINARY, modelpack_steps::hf_get::NAME, url, &out];
         if let Some(e) = &expected {
             args.push(e);
         }

@@ -10,6 +10,20 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use modelpack_hub::download::{get_as, Expect, GetError};
 
+use crate::Step;
+
+/// The step's name.
+pub const NAME: &str = "hf-get";
+
+/// The table entry.
+pub const STEP: Step = Step {
+    name: NAME,
+    argv: "<url> <out-file> [sha256:<hex>|git-sha1:<hex>]",
+    reads: "the URL (network on), with the token of the hf-token secret when mounted",
+    writes: "<out-file>; a failure's class as the exit code",
+    run,
+};
+
 /// Where the `hf-token` secret is mounted in download steps.
 pub const TOKEN_PATH: &str = "/run/secrets/hf-token";
 /// BuildKit secret id of the Hugging Face token (AIKit's id).
