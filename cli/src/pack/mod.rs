@@ -117,7 +117,7 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
             }
             lexopt::Arg::Long("name") => {
                 let n = text(p, "--name")?;
-                crate::options::validate_name(&n).map_err(|e| {
+                modelpack::names::validate_name(&n).map_err(|e| {
                     Failure::Usage(e.to_string().replace("build-arg name", "--name"))
                 })?;
                 name = Some(n);
