@@ -215,6 +215,29 @@ impl Layout {
             layers.iter().map(|l| l.descriptor.digest.clone()).collect();
         referenced.insert(manifest_descriptor.digest.clone());
         referenced.insert(config_descriptor.digest.clone());
+        // The model's referrers (BOM, provenance): each must name the model
+        // as its subject; their manifests, configs and layers are listed.
+        for entry in index["manifests"].as_array().into_iter().flatten() {
+            let d = Descriptor::from_json(entry, "index.json entry");
+            if d.digest == manifest_descriptor.digest {
+                continue;
+            }
+            let referrer = parse_json(&read_blob(&root, &d, "referrer"), "referrer");
+            assert_eq!(
+                referrer["subject"]["digest"],
+                manifest_descriptor.digest.as_str(),
+                "index.json entry {} besides the model must be a referrer of it",
+                d.digest
+            );
+            referenced.insert(d.digest.clone());
+            let blobs = std::iter::once(&referrer["config"])
+                .chain(referrer["layers"].as_array().into_iter().flatten());
+            for b in blobs {
+                let b = Descriptor::from_json(b, "referrer blob");
+                read_blob(&root, &b, "referrer blob");
+                referenced.insert(b.digest);
+            }
+        }
         check_no_unreferenced_blobs(&root, &referenced);
 
         Layout {

@@ -11,7 +11,7 @@ use modelpack::trust::facts::{self, FileFact};
 use modelpack::trust::{self as core, Builder, CardFacts, FileSource, HubSource};
 
 use super::Args;
-use crate::cli::{step, Outcome};
+use crate::{step, Outcome};
 
 /// The flags as the build args they stand for, for the provenance's
 /// `externalParameters` (never `--token-file`: its file holds a secret;
