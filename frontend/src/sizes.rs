@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, bail, Context as _, Result};
 use llb::{Exec, Mount, NetMode, State};
 
-use crate::gateway::{Bridge, GatewayError};
+use crate::gateway::{GatewayError, Solve};
 use crate::steps::BINARY;
 
 /// The file the step writes: `{"<index>": <size>}`.
@@ -50,7 +50,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Fails naming the first file whose size differs from its listing.
 pub async fn check(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     image: &State,
     files: &[Expected<'_>],
     what: &str,

@@ -19,7 +19,7 @@ use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 use crate::buildkit_errors::{classify, classify_error, Cause};
 use crate::deadline::{self, Unfinished};
 use crate::emit::{blob_path, human_size};
-use crate::gateway::{Bridge, GatewayError, Reference};
+use crate::gateway::{GatewayError, Reference, Solve};
 use crate::hf_get::LayerSpec;
 use crate::hf_get::{Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::hf_get_many;
@@ -73,12 +73,12 @@ impl From<anyhow::Error> for Failure {
 /// Packages `hf` into an OCI layout: anonymously through BuildKit's HTTP
 /// sources first, then, if the Hub refused, with the `hf-token` secret.
 pub async fn build_layout(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     output: &Output,
     hf: &HfRef,
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let image = steps::own_image()?;
+    let image = steps::own_image(bridge)?;
     let anonymous = Fetcher::new(image.clone(), request, false);
     let refused = match attempt(bridge, request, output, hf, &anonymous).await {
         Ok(r) => return Ok(r),
@@ -109,11 +109,11 @@ pub async fn build_layout(
 /// sources: anonymously first, then, if the Hub refused, with the
 /// `hf-token` secret (as [`build_layout`]). Returns the pinned repo info.
 pub(crate) async fn fetch_pinned(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     hf: &HfRef,
 ) -> Result<(Vec<PlanFile>, Vec<State>, RepoInfo), GatewayError> {
-    let image = steps::own_image()?;
+    let image = steps::own_image(bridge)?;
     let anonymous = Fetcher::new(image.clone(), request, false);
     let (fetched, fetcher) = match fetch(bridge, request, hf, &anonymous, None).await {
         Ok(f) => (f, anonymous),
@@ -140,7 +140,7 @@ pub(crate) async fn fetch_pinned(
 }
 
 async fn attempt(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     output: &Output,
     hf: &HfRef,
@@ -250,7 +250,7 @@ impl Fetcher {
 
     async fn read(
         &self,
-        bridge: &Bridge,
+        bridge: &dyn Solve,
         url: &str,
         progress: &str,
     ) -> Result<Vec<u8>, GatewayError> {
@@ -267,7 +267,7 @@ type FormatOf<'a> = Option<&'a dyn Fn(&PlanFile) -> LayerPackaging>;
 /// `format_of`, LFS files downloaded by one step are written in their
 /// layer format as they arrive ([`fetch_lfs_files`]).
 async fn fetch(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     hf: &HfRef,
     fetcher: &Fetcher,
@@ -389,7 +389,7 @@ impl Fetched {
     /// by the download itself). One step, run while the layout is made.
     async fn check_sizes(
         &self,
-        bridge: &Bridge,
+        bridge: &dyn Solve,
         hf: &HfRef,
         fetcher: &Fetcher,
     ) -> Result<(), GatewayError> {
@@ -450,7 +450,7 @@ fn mismatched(small: &[(String, HubFile)], listing: &Listing) -> BTreeSet<String
 /// default network is missing (`--bridge=none`) while `download_network`
 /// is the default, as BuildKit HTTP sources, one per file, like before.
 async fn fetch_small_files(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     hf: &HfRef,
     info: &RepoInfo,
@@ -499,7 +499,7 @@ async fn fetch_small_files(
 /// The small files' tree, its listing (with git blob ids) and the same
 /// files at their blob paths, from one scan step.
 async fn scan_small(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     hf: &HfRef,
     info: &RepoInfo,
@@ -535,7 +535,7 @@ fn short_commit(commit: &str) -> &str {
 /// The small files as one BuildKit HTTP source each, gathered and hashed;
 /// a file that does not match the listing is fetched once more.
 async fn fetch_small_by_sources(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     hf: &HfRef,
     info: &RepoInfo,
@@ -559,7 +559,7 @@ async fn fetch_small_by_sources(
 /// Gathers the small files into one tree (those in `retry` as a fresh
 /// variant) and hashes it in a scan step.
 async fn fetch_small(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     hf: &HfRef,
     info: &RepoInfo,
@@ -678,7 +678,7 @@ fn engine_cannot_run_step(optional: bool, e: &GatewayError) -> bool {
 /// again when the branch moves; so too where the step cannot run, or with
 /// the token. Those files are copied into the layout.
 async fn fetch_lfs_files(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     hf: &HfRef,
     info: &RepoInfo,
@@ -868,7 +868,7 @@ fn not_in_time(
 /// within `download_timeout` (default: [`deadline::default_bound`] of
 /// their listed sizes), the build fails naming the files still running.
 async fn fetch_lfs(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     hf: &HfRef,
     info: &RepoInfo,
@@ -881,7 +881,7 @@ async fn fetch_lfs(
     // nothing, rather than as the HTTP source itself: BuildKit takes a
     // step's result from a remote cache (`--cache-from`), but fetches an
     // HTTP source again even when its result is there. The step enters
-    // the result's graph (`Bridge::solve_result`), so it is exported.
+    // the result's graph (`Solve::solve_result`), so it is exported.
     let jobs = lfs
         .iter()
         .map(|f| {
@@ -909,7 +909,7 @@ fn explained(ours: String, cause: &GatewayError, refused: bool) -> Failure {
 }
 
 async fn explain_info_failure(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     fetcher: &Fetcher,
     request: &Request,
     hf: &HfRef,

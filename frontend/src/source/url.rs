@@ -7,7 +7,7 @@ use llb::State;
 
 use crate::buildkit_errors::{classify, Cause};
 use crate::deadline::{self, Unfinished};
-use crate::gateway::{Bridge, GatewayError, Reference};
+use crate::gateway::{GatewayError, Reference, Solve};
 use crate::options::Request;
 use crate::output::{Metadata, Output};
 use crate::source::package;
@@ -18,12 +18,12 @@ use modelpack::source::UrlSource;
 
 /// Packages the files at `urls` into the requested output.
 pub async fn build_layout(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     output: &Output,
     urls: &[UrlSource],
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let image = steps::own_image()?;
+    let image = steps::own_image(bridge)?;
     let (files, sources) = fetch(bridge, request, urls).await?;
     let info = ModelInfo {
         name: request.name.clone(),
@@ -47,11 +47,11 @@ pub async fn build_layout(
 
 /// The files at `urls` kept by the request's patterns, one state each.
 pub async fn fetch(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     urls: &[UrlSource],
 ) -> Result<(Vec<PlanFile>, Vec<State>), GatewayError> {
-    let image = steps::own_image()?;
+    let image = steps::own_image(bridge)?;
     let kept: Vec<&UrlSource> = urls
         .iter()
         .filter(|u| request.patterns.keeps(&u.file_name))
