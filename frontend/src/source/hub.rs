@@ -997,6 +997,9 @@ fn explain_failure_of(
 }
 
 #[cfg(test)]
+mod flow_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
