@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use super::explain::TOKEN_HINT;
 use super::*;
 use crate::fake_gateway::{FakeGateway, Node};
 use crate::targets::Target;
