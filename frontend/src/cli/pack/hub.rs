@@ -8,12 +8,13 @@ use std::path::Path;
 use anyhow::anyhow;
 
 use super::download::{fetch_all, Job};
-use super::{as_flags, check_transport, Prepared};
+use super::{check_transport, Prepared};
 use crate::cli::{step, Failure};
 use crate::hf_get::{self, exit, Expect, GetError};
 use modelpack::huggingface::{parse_info, HfRef, HubFile};
 use modelpack::patterns::PatternList;
 use modelpack::plan::{Origin, PlanFile};
+use modelpack::setting::{self, Door};
 
 /// What to fetch with.
 pub struct Options<'a> {
@@ -107,7 +108,7 @@ pub fn prepare(
     let info = parse_info(&bytes, &hf.repo)?;
     let selected = hf
         .select(&info, o.patterns)
-        .map_err(|e| Failure::Failed(anyhow!(as_flags(&e.to_string()))))?;
+        .map_err(|e| Failure::Failed(anyhow!(setting::render(&e, Door::Cli))))?;
     let at = format!("{}@{} (commit {})", hf.repo, hf.revision, info.commit);
     let total: u64 = selected.iter().map(|(_, f)| f.size).sum();
     step(&format!(

@@ -214,16 +214,6 @@ pub struct Prepared {
     pub _downloads: Option<tempfile::TempDir>,
 }
 
-/// Rewrites the frontend's build-arg names in a core error to this
-/// command's flags.
-fn as_flags(message: &str) -> String {
-    message
-        .replace("build-args include/exclude", "--include/--exclude")
-        .replace("build-arg source", "SOURCE")
-        .replace("build-arg revision", "--revision")
-        .replace("build-arg checksum", "--checksum")
-}
-
 /// Whether `source` names a Hub repo or URLs rather than a folder.
 fn is_remote(source: &str) -> bool {
     source.starts_with("huggingface://")
@@ -236,9 +226,9 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     let patterns = PatternList::parse(&a.include.join(","), &a.exclude.join(","));
     let prepared = if is_remote(&a.source) {
         let mut spec = SourceSpec::parse(a.source.trim(), a.revision.as_deref())
-            .map_err(|e| Failure::Usage(as_flags(&e.to_string())))?;
+            .map_err(|e| Failure::Usage(e.render(Door::Cli)))?;
         spec.apply_checksum(a.checksum.as_deref())
-            .map_err(|e| Failure::Usage(as_flags(&e.to_string())))?;
+            .map_err(|e| Failure::Usage(e.render(Door::Cli)))?;
         let downloads = download_dir(&a.out)?;
         match &spec {
             SourceSpec::HuggingFace(hf) => {
@@ -505,16 +495,15 @@ mod tests {
 
     #[test]
     fn core_errors_name_the_flags() {
+        let e = SourceSpec::parse("hf://o/r@b", Some("a")).unwrap_err();
         assert_eq!(
-            as_flags(
-                "build-arg revision=\"a\" contradicts the revision \"b\" in source; give it once"
-            ),
+            e.render(Door::Cli),
             "--revision=\"a\" contradicts the revision \"b\" in source; give it once"
         );
-        assert_eq!(
-            as_flags("build-args include/exclude left no file"),
-            "--include/--exclude left no file"
-        );
+        let e = SourceSpec::parse("s3://bucket/m", None).unwrap_err();
+        assert!(e
+            .render(Door::Cli)
+            .starts_with("SOURCE: s3:// sources are not supported yet"));
     }
 
     #[test]
