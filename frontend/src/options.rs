@@ -469,18 +469,7 @@ pub fn validate_model_dir(dir: &str) -> Result<String> {
 
 /// Checks a reference name: it becomes a tag (`org.opencontainers.image.ref.name`).
 pub fn validate_name(name: &str) -> Result<String> {
-    let ok_first = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric());
-    let ok_rest = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !ok_first || !ok_rest || name.len() > 128 {
-        bail!(
-            "build-arg name: {name:?} is not a valid reference name; use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        );
-    }
+    modelpack::setting::check_name(name)?;
     Ok(name.to_string())
 }
 

@@ -16,6 +16,10 @@ pub enum Setting {
     Checksum,
     /// The include and exclude patterns.
     Patterns,
+    /// The reference name.
+    Name,
+    /// The media-type spelling (`cncf` or `cnai`).
+    MediaTypes,
 }
 
 /// Which front door asks, so errors name what the person typed.
@@ -46,8 +50,70 @@ impl Door {
             (Door::Recipe, Setting::Revision) => "revision",
             (Door::Recipe, Setting::Checksum) => "checksum",
             (Door::Recipe, Setting::Patterns) => "include/exclude",
+            (Door::Frontend, Setting::Name) => "build-arg name",
+            (Door::Cli, Setting::Name) => "--name",
+            (Door::Recipe, Setting::Name) => "name",
+            (Door::Frontend | Door::Recipe, Setting::MediaTypes) => "media_types",
+            (Door::Cli, Setting::MediaTypes) => "--media-types",
         }
     }
+
+    /// `setting` given `value`, as a person writes it at this door
+    /// (`media_types=cnai`, `--media-types cnai`).
+    pub fn set(self, setting: Setting, value: &str) -> String {
+        let name = self.name(setting);
+        match self {
+            Door::Frontend => format!("{}={value}", name.trim_start_matches("build-arg ")),
+            Door::Cli => format!("{name} {value}"),
+            Door::Recipe => format!("{name}: {value}"),
+        }
+    }
+}
+
+/// A setting other than the source that the core refuses.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render(Door::Frontend))]
+pub enum SettingError {
+    /// A reference name that is not one.
+    InvalidName { name: String },
+    /// Config fields the `cnai` spelling (model-spec v0.0.6) has no place for.
+    NotInCnai { fields: Vec<&'static str> },
+}
+
+impl SettingError {
+    /// The message, with settings named as `door` names them.
+    pub fn render(&self, door: Door) -> String {
+        match self {
+            SettingError::InvalidName { name } => format!(
+                "{}: {name:?} is not a valid reference name; use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                door.name(Setting::Name)
+            ),
+            SettingError::NotInCnai { fields } => format!(
+                "{} writes model-spec v0.0.6, whose config has no {}; drop it from the config or use {}",
+                door.set(Setting::MediaTypes, "cnai"),
+                fields.join(" or "),
+                door.set(Setting::MediaTypes, "cncf")
+            ),
+        }
+    }
+}
+
+/// Checks a reference name (`name`): 1-128 letters, digits, `.`, `_` or
+/// `-`, starting with a letter or digit.
+pub fn check_name(name: &str) -> Result<(), SettingError> {
+    let ok_first = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_rest = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !ok_first || !ok_rest || name.len() > 128 {
+        return Err(SettingError::InvalidName {
+            name: name.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// The forms `source` accepts, for error messages.
@@ -195,5 +261,18 @@ mod tests {
             "SOURCE: no URL given; pass source=https://host/path/file"
         );
         assert_eq!(render(&anyhow::anyhow!("other"), Door::Cli), "other");
+        let e = SettingError::NotInCnai {
+            fields: vec!["config.capabilities"],
+        };
+        assert_eq!(e.to_string(), "media_types=cnai writes model-spec v0.0.6, whose config has no config.capabilities; drop it from the config or use media_types=cncf");
+        assert_eq!(e.render(Door::Cli), "--media-types cnai writes model-spec v0.0.6, whose config has no config.capabilities; drop it from the config or use --media-types cncf");
+        let e = check_name("-x").unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("build-arg name: \"-x\" is not a valid"));
+        assert!(e
+            .render(Door::Cli)
+            .starts_with("--name: \"-x\" is not a valid"));
+        assert!(check_name("ok-1.2_x").is_ok());
     }
 }

@@ -111,9 +111,8 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
             }
             lexopt::Arg::Long("name") => {
                 let n = text(p, "--name")?;
-                crate::options::validate_name(&n).map_err(|e| {
-                    Failure::Usage(e.to_string().replace("build-arg name", "--name"))
-                })?;
+                modelpack::setting::check_name(&n)
+                    .map_err(|e| Failure::Usage(e.render(Door::Cli)))?;
                 name = Some(n);
             }
             lexopt::Arg::Long("layer-packaging") => {
@@ -168,9 +167,8 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
             other => return Err(unexpected(other)),
         }
     }
-    modelpack::plan::check_fits(media_types, &overrides).map_err(|e| {
-        Failure::Usage(format!("--config-json: {e}").replace("media_types=", "--media-types "))
-    })?;
+    modelpack::plan::check_fits(media_types, &overrides)
+        .map_err(|e| Failure::Usage(format!("--config-json: {}", e.render(Door::Cli))))?;
     Ok(Args {
         source: source.ok_or_else(|| {
             Failure::Usage(
