@@ -9,7 +9,7 @@ use modelpack::plan::Plan;
 
 /// Blob path inside the layout for a `sha256:<hex>` digest.
 pub fn blob_path(digest: &str) -> String {
-    format!("/blobs/{}", digest.replacen(':', "/", 1))
+    format!("/{}", oci_types::blob_path(digest))
 }
 
 /// Human-readable size for progress names.
