@@ -61,7 +61,7 @@ impl Node {
             Some(Kind::Exec(e)) => e.mounts.iter().any(|m| {
                 m.mount_type == pb::MountType::Secret as i32
                     && m.secret_opt.as_ref().map(|s| s.id.as_str())
-                        == Some(crate::hf_get::TOKEN_SECRET_ID)
+                        == Some(modelpack_steps::hf_get::TOKEN_SECRET_ID)
             }),
             _ => false,
         }

@@ -1,22 +1,26 @@
 //! The build steps that re-execute this binary from our own image (no
 //! shell, no third-party image, nothing pulled): the LLB of `scan`,
 //! `describe`, `pack-layer` and `pack-many`, how files are batched into
-//! them, and reading their JSON answers back.
+//! them, and reading their JSON answers back. The emitter side only: each
+//! step's name, flags, output files and runner are in `modelpack-steps`.
 
 use anyhow::{Context, Result};
 use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
 use std::collections::BTreeSet;
 
-pub use crate::binary::BINARY;
 use crate::emit::EarlyBlobs;
 use crate::gateway::{GatewayError, Solve};
 use modelpack::config::PartialConfig;
 use modelpack::describe::{self, ModelFacts};
-use modelpack::pack::{Written, BLOB_FILE, LAYER_FILE};
+use modelpack::pack::Written;
 use modelpack::plan::PlanFile;
-use modelpack::scan::{Listing, LISTING_FILE};
+use modelpack::scan::Listing;
 use modelpack::LayerPackaging;
+use modelpack_steps::pack_layer::{BLOB_FILE, LAYER_FILE};
+use modelpack_steps::scan::LISTING_FILE;
+pub use modelpack_steps::BINARY;
+use modelpack_steps::{pack_layer, pack_many};
 
 /// The root of every step that runs this binary: a tree holding only
 /// [`BINARY`], copied from the frontend image (whose definition buildkitd
@@ -45,12 +49,12 @@ fn scan_node(
     git_sha1: bool,
     blobs: bool,
 ) -> (State, Option<State>) {
-    let mut args = vec![BINARY, "scan"];
+    let mut args = vec![BINARY, modelpack_steps::scan::NAME];
     if git_sha1 {
-        args.push(modelpack::scan::GIT_SHA1_FLAG);
+        args.push(modelpack_steps::scan::GIT_SHA1_FLAG);
     }
     if blobs {
-        args.extend([modelpack::scan::BLOBS_FLAG, "/blobs"]);
+        args.extend([modelpack_steps::scan::BLOBS_FLAG, "/blobs"]);
     }
     args.extend(["/src", "/out"]);
     let mut exec = Exec::new(image, args)
@@ -169,7 +173,7 @@ pub fn pack_step(
         image,
         [
             BINARY,
-            "pack-layer",
+            pack_layer::NAME,
             format.suffix(),
             name,
             mode.as_str(),
@@ -199,11 +203,16 @@ pub fn describe_step(
     by_definition: bool,
 ) -> State {
     let out = format!("/out/{FACTS_FILE}");
-    let mut args = vec![BINARY, "describe", "/src", out.as_str()];
+    let mut args = vec![
+        BINARY,
+        modelpack_steps::describe::NAME,
+        "/src",
+        out.as_str(),
+    ];
     for f in files {
         // A file written as a layer already is read from inside it.
         if let Some(p) = &f.packed {
-            args.extend([modelpack::describe::LAYER_FLAG, p.format.suffix()]);
+            args.extend([modelpack_steps::describe::LAYER_FLAG, p.format.suffix()]);
         }
         args.push(f.path.as_str());
     }
@@ -278,7 +287,7 @@ fn pack_step_into(
         image,
         [
             BINARY,
-            "pack-layer",
+            pack_layer::NAME,
             format.suffix(),
             name,
             mode.as_str(),
@@ -368,7 +377,7 @@ fn pack_many_step(
         image,
         [
             BINARY,
-            "pack-many",
+            pack_many::NAME,
             "/in/list.json.zst",
             "/src",
             "/out",
@@ -474,7 +483,7 @@ pub async fn pack_files(
         let written: Vec<Written> = read_json(
             bridge,
             meta,
-            modelpack::pack::PACKED_LIST_FILE,
+            pack_many::PACKED_LIST_FILE,
             "what the pack-many step packed",
         )
         .await?;

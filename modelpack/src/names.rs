@@ -1,4 +1,5 @@
-//! Checks on file names a remote lists (the Hub's siblings): names that
+//! Checks on names: the reference name a layout is tagged with
+//! ([`validate_name`]), and file names a remote lists (the Hub's siblings): names that
 //! are distinct byte strings but the same file on common file systems
 //! (case-insensitive macOS/Windows volumes, Unicode-normalising macOS),
 //! and names or depths no file system takes. A layout holding both
@@ -9,6 +10,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
+
+use crate::setting::SettingError;
 
 /// Longest path accepted, in bytes (Linux `PATH_MAX` is 4096 with the
 /// destination prefix; a repo path this long is hostile, not a model).
@@ -78,9 +81,33 @@ pub fn check_collisions<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<
     Ok(())
 }
 
+/// Checks a reference name: it becomes a tag (`org.opencontainers.image.ref.name`).
+pub fn validate_name(name: &str) -> Result<String, SettingError> {
+    let ok_first = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_rest = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !ok_first || !ok_rest || name.len() > 128 {
+        return Err(SettingError::InvalidName {
+            name: name.to_string(),
+        });
+    }
+    Ok(name.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_names_are_rejected() {
+        for bad in ["", "-x", "a b", "a/b", "é"] {
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn nfc_nfd_and_case_spellings_share_a_key() {

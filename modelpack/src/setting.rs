@@ -98,24 +98,6 @@ impl SettingError {
     }
 }
 
-/// Checks a reference name (`name`): 1-128 letters, digits, `.`, `_` or
-/// `-`, starting with a letter or digit.
-pub fn check_name(name: &str) -> Result<(), SettingError> {
-    let ok_first = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric());
-    let ok_rest = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !ok_first || !ok_rest || name.len() > 128 {
-        return Err(SettingError::InvalidName {
-            name: name.to_string(),
-        });
-    }
-    Ok(())
-}
-
 /// The forms `source` accepts, for error messages.
 pub const ACCEPTED_FORMS: &str =
     "'.' or 'context' (the build context), a path or glob inside the context, or huggingface://org/repo[@revision][/path] (alias hf://), or http(s)://host/path/file URLs separated by commas or spaces";
@@ -266,13 +248,13 @@ mod tests {
         };
         assert_eq!(e.to_string(), "media_types=cnai writes model-spec v0.0.6, whose config has no config.capabilities; drop it from the config or use media_types=cncf");
         assert_eq!(e.render(Door::Cli), "--media-types cnai writes model-spec v0.0.6, whose config has no config.capabilities; drop it from the config or use --media-types cncf");
-        let e = check_name("-x").unwrap_err();
+        let e = crate::names::validate_name("-x").unwrap_err();
         assert!(e
             .to_string()
             .starts_with("build-arg name: \"-x\" is not a valid"));
         assert!(e
             .render(Door::Cli)
             .starts_with("--name: \"-x\" is not a valid"));
-        assert!(check_name("ok-1.2_x").is_ok());
+        assert!(crate::names::validate_name("ok-1.2_x").is_ok());
     }
 }

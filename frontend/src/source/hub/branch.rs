@@ -13,12 +13,12 @@ use super::explain::{explain_failure_of, not_in_time};
 use super::fetcher::Fetcher;
 use super::{file_name, plan_file, sha, Failure};
 use crate::deadline::{self, Unfinished};
-use crate::emit::human_size;
 use crate::gateway::Solve;
-use crate::hf_get::Expect;
 use crate::options::Request;
 use modelpack::huggingface::{HfRef, HubFile, RepoInfo};
+use modelpack::human::human_size;
 use modelpack::plan::PlanFile;
+use modelpack_hub::download::Expect;
 
 /// `lfs` as sources 1.., one download each, all solved within `bound`:
 /// the plan files and the states holding them.

@@ -8,10 +8,11 @@ use llb::{Exec, Mount, NetMode, State};
 
 use crate::buildkit_errors::{classify_error, Cause};
 use crate::gateway::{GatewayError, Solve};
-use crate::hf_get::{Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::hf_get_many;
 use crate::options::{DownloadNetwork, Request};
 use crate::steps::BINARY;
+use modelpack_hub::download::Expect;
+use modelpack_steps::hf_get::{TOKEN_PATH, TOKEN_SECRET_ID};
 
 /// How files and API answers are fetched.
 pub struct Fetcher {
@@ -65,7 +66,7 @@ impl Fetcher {
         }
         let out = format!("/out/{name}");
         let expected = expect.arg();
-        let mut args = vec![BINARY, "hf-get", url, &out];
+        let mut args = vec![BINARY, modelpack_steps::hf_get::NAME, url, &out];
         if let Some(e) = &expected {
             args.push(e);
         }

@@ -14,7 +14,7 @@ use crate::fake_gateway::{FakeGateway, Node};
 use crate::targets::Target;
 use modelpack::source::SourceSpec;
 
-const EP: &str = crate::options::DEFAULT_HF_ENDPOINT;
+const EP: &str = modelpack_hub::DEFAULT_ENDPOINT;
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 /// The small file's git blob id, in the listing and in the scan.
 const CONFIG_SHA1: &str = "1111111111111111111111111111111111111111";
@@ -82,12 +82,12 @@ fn steps_answer(gateway: FakeGateway) -> FakeGateway {
     gateway
         .file_when(
             |n| n.runs("scan"),
-            modelpack::scan::LISTING_FILE,
+            modelpack_steps::scan::LISTING_FILE,
             listing.to_string(),
         )
         .file_when(
             |n| n.runs("sizes"),
-            sizes::SIZES_FILE,
+            modelpack_steps::sizes::SIZES_FILE,
             json!({"0": WEIGHTS_SIZE}).to_string(),
         )
         .file_when(|n| n.runs("describe"), steps::FACTS_FILE, "{}")
@@ -271,7 +271,7 @@ async fn a_repo_refused_with_the_token_too_says_how_to_pass_one() {
     let denied = format!(
         "process \"/modelpack-frontend hf-get {}\" did not complete successfully: exit code: {}",
         info_url(COMMIT),
-        crate::hf_get::exit::AUTH
+        modelpack_hub::download::exit::AUTH
     );
     let gateway = FakeGateway::new()
         .fail_when(is_http(info_url(COMMIT)), REFUSED)

@@ -15,15 +15,16 @@ use super::fetcher::{engine_cannot_run_step, step_network, Fetcher};
 use super::{plan_file, sha, short_commit, Failure, FormatOf};
 use crate::buildkit_errors::classify_error;
 use crate::deadline::{self, Unfinished};
-use crate::emit::{blob_path, human_size};
+use crate::emit::blob_path;
 use crate::gateway::Solve;
-use crate::hf_get::LayerSpec;
 use crate::hf_get_many;
 use crate::options::Request;
 use crate::steps;
 use modelpack::huggingface::{HfRef, HubFile, RepoInfo};
+use modelpack::human::human_size;
 use modelpack::plan::PlanFile;
 use modelpack::LayerPackaging;
+use modelpack_hub::download::LayerSpec;
 
 /// Downloads `lfs` (of `bytes` in all) in one step within `bound`: the plan
 /// files (all of source 1) and the step's output, or `None` when the

@@ -12,14 +12,14 @@ use super::explain::explain_file_failure;
 use super::fetcher::{engine_cannot_run_step, step_network, Fetcher};
 use super::{file_name, short_commit, Failure};
 use crate::buildkit_errors::classify_error;
-use crate::emit::human_size;
 use crate::gateway::Solve;
-use crate::hf_get::Expect;
 use crate::hf_get_many;
 use crate::options::Request;
 use crate::steps;
 use modelpack::huggingface::{HfRef, HubFile, RepoInfo};
+use modelpack::human::human_size;
 use modelpack::scan::Listing;
+use modelpack_hub::download::Expect;
 
 /// The small files of `hf` in one tree, and their listing: fetched by one
 /// cached step of our own image ([`hf_get_many`]), or, on an engine whose

@@ -111,7 +111,7 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
             }
             lexopt::Arg::Long("name") => {
                 let n = text(p, "--name")?;
-                modelpack::setting::check_name(&n)
+                modelpack::names::validate_name(&n)
                     .map_err(|e| Failure::Usage(e.render(Door::Cli)))?;
                 name = Some(n);
             }
