@@ -20,6 +20,7 @@ mod gateway;
 mod handler;
 mod hf_get;
 mod hf_get_many;
+mod hf_stream;
 mod llbdump;
 mod options;
 mod output;

@@ -83,6 +83,16 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Mounts `digest` from repository `from` of the same registry into
+    /// `repo`: `true` when mounted; `false` when the registry opened an
+    /// upload session instead (`from` lacks it, or mounts are off), which
+    /// is left to expire.
+    pub fn mount_blob(&self, repo: &Reference, digest: &Digest, from: &str) -> Result<bool> {
+        Ok(self.mount(repo, digest, from)?.is_none())
+    }
+}
+
 impl BlobWriter<'_> {
     fn action(&self) -> String {
         format!(

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use oci_registry::{Progress, Reference};
 
+use super::pack::{Args, Other};
 use super::progress::Bars;
 use super::remote::{self, RegistryFlags};
-use super::{human, positional, step, text, unexpected, Command, Failure, Outcome};
+use super::{human, step, text, Command, Failure, Outcome};
 use modelpack::layout::{self, Layout, LayoutRef};
 
 /// The command.
@@ -42,30 +43,44 @@ Example: modelpack-frontend push out/layout:tiny registry.example.com/models/tin
 fn run(p: &mut lexopt::Parser) -> Outcome {
     let mut flags = RegistryFlags::default();
     let mut from: Option<String> = None;
-    let mut args: Vec<String> = Vec::new();
-    while let Some(arg) = p.next()? {
-        match arg {
-            lexopt::Arg::Long("from") => from = Some(text(p, "--from")?),
-            lexopt::Arg::Long(l) if RegistryFlags::knows(l) => {
-                let l = l.to_string();
-                flags.take(&l, p)?;
-            }
-            lexopt::Arg::Value(v) => args.push(positional(v, "argument")?),
-            other => return Err(unexpected(other)),
+    let mut refs: Vec<String> = Vec::new();
+    let a = super::pack::parse_with(p, |_, other, p| {
+        match other {
+            Other::Long(l) if l == "from" => from = Some(text(p, "--from")?),
+            Other::Long(l) if RegistryFlags::knows(&l) => flags.take(&l, p)?,
+            Other::Long(l) => return Err(Failure::Usage(format!("unknown flag --{l}"))),
+            Other::Value(v) => refs.push(v),
         }
+        Ok(())
+    })?;
+    if a.out.is_some() {
+        return Err(Failure::Usage(
+            "-o does not apply to push: it writes nothing locally (use pack -o LAYOUT)".into(),
+        ));
     }
     flags.check()?;
-    let mut args = args.into_iter();
-    let source = args
-        .next()
-        .ok_or_else(|| Failure::Usage("LAYOUT[:NAME] and at least one REF are required".into()))?;
-    let targets: Vec<Reference> = args
-        .map(|a| Reference::parse(&a).map_err(|e| Failure::Usage(e.to_string())))
+    let source = a.source.clone();
+    let targets: Vec<Reference> = refs
+        .iter()
+        .map(|a| Reference::parse(a).map_err(|e| Failure::Usage(e.to_string())))
         .collect::<Result<_, _>>()?;
     if targets.is_empty() {
         return Err(Failure::Usage(
             "at least one REF to push to is required".into(),
         ));
+    }
+    if !is_layout(&source) {
+        let [target] = &targets[..] else {
+            return Err(Failure::Usage(format!(
+                "a streamed publish of {source} goes to one REF; push it once, then push the same source to the other REFs (their registries then already hold the blobs) or pack it to a layout and push that"
+            )));
+        };
+        return super::publish::run(&a, target, |bars| flags.client(Some(bars)), from.as_deref());
+    }
+    if let Some(flag) = pack_flag_given(&a) {
+        return Err(Failure::Usage(format!(
+            "{flag} does not apply to a layout SOURCE: its manifest is pushed byte for byte"
+        )));
     }
     let r = LayoutRef::parse(&source);
     let layout = Layout::open(&r.dir)?;
@@ -105,4 +120,31 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     ));
     println!("{}", s.manifest_digest);
     Ok(())
+}
+
+/// Whether `source` (`DIR[:NAME]`) is an OCI image layout rather than a
+/// model folder or a remote source.
+fn is_layout(source: &str) -> bool {
+    !super::pack::is_remote(source) && LayoutRef::parse(source).dir.join("oci-layout").is_file()
+}
+
+/// The first `pack` flag given, which a layout source cannot take.
+fn pack_flag_given(a: &Args) -> Option<&'static str> {
+    [
+        ("--name", a.name.is_some()),
+        (
+            "--layer-packaging",
+            a.packaging != modelpack::LayerPackaging::Raw,
+        ),
+        ("--include", !a.include.is_empty()),
+        ("--exclude", !a.exclude.is_empty()),
+        ("--source-date-epoch", a.created_at.is_some()),
+        ("--compress-weights", a.compress_weights),
+        ("--revision", a.revision.is_some()),
+        ("--checksum", a.checksum.is_some()),
+        ("--token-file", a.token_file.is_some()),
+        ("--hf-endpoint", a.hf_endpoint.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(f, given)| given.then_some(f))
 }
