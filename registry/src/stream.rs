@@ -93,6 +93,67 @@ impl Client {
     }
 }
 
+/// Repositories [`Client::neighbours`] looks at, at most.
+pub const MAX_NEIGHBOURS: usize = 16;
+
+impl Client {
+    /// Other repositories of `repo`'s namespace (its first path component)
+    /// on the same registry, from the catalog (`GET /v2/_catalog`), at
+    /// most [`MAX_NEIGHBOURS`]: where a blob `repo` lacks may be mounted
+    /// from. Empty when the registry does not serve its catalog to us.
+    pub fn neighbours(&self, repo: &Reference) -> Vec<String> {
+        let host = repo.api_host();
+        let url = format!("{}_catalog?n=1000", self.v2(host));
+        let req = Req::new(Method::GET, url, vec!["registry:catalog:*".to_string()]);
+        let Ok(mut resp) = self.send(host, &req) else {
+            return Vec::new();
+        };
+        if resp.status().as_u16() != 200 {
+            return Vec::new();
+        }
+        #[derive(serde::Deserialize)]
+        struct Catalog {
+            #[serde(default)]
+            repositories: Vec<String>,
+        }
+        let Ok(body) = resp.body_mut().with_config().limit(4 << 20).read_to_vec() else {
+            return Vec::new();
+        };
+        let Ok(c) = serde_json::from_slice::<Catalog>(&body) else {
+            return Vec::new();
+        };
+        let ours = repo.repository();
+        let namespace = ours.split('/').next().unwrap_or(ours);
+        c.repositories
+            .into_iter()
+            .filter(|r| r != ours && r.split('/').next() == Some(namespace))
+            .take(MAX_NEIGHBOURS)
+            .collect()
+    }
+
+    /// The first of `candidates` (repositories of `repo`'s registry) that
+    /// holds `digest`, mounted from into `repo`: its name, or `None` when
+    /// none holds it or the mount was refused.
+    pub fn mount_from_any(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+        candidates: &[String],
+    ) -> Result<Option<String>> {
+        for c in candidates {
+            let Ok(other) = Reference::parse(&format!("{}/{c}", repo.registry())) else {
+                continue;
+            };
+            if matches!(self.blob_exists(&other, digest), Ok(Some(_)))
+                && self.mount_blob(repo, digest, c)?
+            {
+                return Ok(Some(c.clone()));
+            }
+        }
+        Ok(None)
+    }
+}
+
 impl BlobWriter<'_> {
     fn action(&self) -> String {
         format!(

@@ -111,6 +111,24 @@ struct Previous {
     layers: HashMap<String, OldLayer>,
 }
 
+/// Where blobs may be mounted from: `--from`, else the repositories of
+/// REF's namespace the registry's catalog names (asked once, when a first
+/// blob is missing).
+struct Mounts {
+    from: Option<String>,
+    found: std::sync::OnceLock<Vec<String>>,
+}
+
+impl Mounts {
+    fn candidates(&self, client: &Client, target: &Reference) -> &[String] {
+        self.found.get_or_init(|| match &self.from {
+            Some(f) if f != target.repository() => vec![f.clone()],
+            Some(_) => Vec::new(),
+            None => client.neighbours(target),
+        })
+    }
+}
+
 /// The result of one file.
 struct Done {
     file: PlanFile,
@@ -186,6 +204,10 @@ fn publish(
     let described = describe(a, &listed);
     let token = listed.token.clone();
     let chunk = chunk_size(a.max_connections);
+    let mounts = Mounts {
+        from: from.map(str::to_string),
+        found: std::sync::OnceLock::new(),
+    };
     let done = modelpack::workers::map_until_failure(listed.items.len(), a.max_connections, |i| {
         one(
             &listed.items[i],
@@ -195,7 +217,7 @@ fn publish(
             bars,
             token.as_deref(),
             chunk,
-            from,
+            &mounts,
         )
         .with_context(|| format!("publishing {}", listed.items[i].file.path))
     })?;
@@ -639,7 +661,7 @@ fn one(
     bars: &Arc<Bars>,
     token: Option<&str>,
     chunk: usize,
-    from: Option<&str>,
+    from: &Mounts,
 ) -> anyhow::Result<Done> {
     let mut file = item.file.clone();
     let raw = item.format == LayerPackaging::Raw;
@@ -667,10 +689,12 @@ fn one(
             // A kept tar layer the repository lost: pack it again.
             file.packed = None;
             file.digest.clear();
-        } else if let Some(f) = from.filter(|f| *f != target.repository()) {
+        } else {
+            let candidates = from.candidates(client, target);
             if client
-                .mount_blob(target, d, f)
+                .mount_from_any(target, d, candidates)
                 .map_err(remote::registry_error)?
+                .is_some()
             {
                 bars.done(key, BlobOutcome::Mounted);
                 return Ok(Done {

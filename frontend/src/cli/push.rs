@@ -15,26 +15,39 @@ use modelpack::layout::{self, Layout, LayoutRef};
 /// The command.
 pub const COMMAND: Command = Command {
     name: "push",
-    summary: "push a ModelPack layout to one or more registry references",
+    summary: "push a ModelPack layout, or publish a source straight to a registry",
     help: concat!(
         "\
 Usage: modelpack-frontend push LAYOUT[:NAME] REF [REF...] [flags]
+       modelpack-frontend push SOURCE REF [pack flags] [flags]
 
 Uploads the manifest named NAME (or the only one) of the OCI image layout
 at LAYOUT to every REF (host[:port]/repository[:tag][@digest]): layers the
 registry lacks (several at once, large ones in resumable chunks), then the
 config, then the manifest byte for byte, so the pushed digest equals
 index.json's. Blobs already in the repository are skipped; later REFs on
-the same registry mount blobs from the first. Prints the manifest digest on
-stdout; progress (live bars on a terminal, one line per blob otherwise)
-and a summary on stderr.
+the same registry mount them from the first, and without --from a
+repository of REF's namespace that holds them (the registry's catalog) is
+mounted from. Prints the manifest digest on stdout; progress (live bars on
+a terminal, one line per blob otherwise) and a summary on stderr.
+
+When SOURCE is not a layout (huggingface://org/repo, https:// URLs, a
+model folder: anything `pack` takes, with all of pack's flags except -o),
+publishes it streamed: each file goes from its source to the registry
+through memory (--max-connections at once), nothing is written to local
+disk, and the digest is the one `pack` + `push` give. Blobs the registry
+has are not downloaded (a raw layer's digest is known in advance); when REF
+already names this model, the layers of unchanged files are kept, so an
+unchanged revision moves no weight. One REF per run.
 
   --from REPO          first try to mount blobs from repository REPO of the
                        same registry (nothing is sent for blobs it has)
 ",
         registry_flags_help!(),
         "
-Example: modelpack-frontend push out/layout:tiny registry.example.com/models/tiny:v1
+Examples:
+  modelpack-frontend push out/layout:tiny registry.example.com/models/tiny:v1
+  modelpack-frontend push hf://Qwen/Qwen3-0.6B registry.example.com/models/qwen3:v1 --layer-packaging tar
 "
     ),
     run,
@@ -106,6 +119,7 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     let client = flags
         .client(Some(bars.clone() as Arc<dyn Progress>))
         .inspect_err(|_| bars.finish())?;
+    let from = from.or_else(|| neighbour_holding(&client, &targets[0], &loaded.manifest.layers));
     let result = client.push_layout_from(&r.dir, r.name.as_deref(), &targets, from.as_deref());
     bars.finish();
     let s = result.map_err(remote::registry_error)?;
@@ -147,4 +161,24 @@ fn pack_flag_given(a: &Args) -> Option<&'static str> {
     ]
     .into_iter()
     .find_map(|(f, given)| given.then_some(f))
+}
+
+/// Without `--from`: a repository of the target's namespace (from the
+/// registry's catalog) holding the biggest layer the target lacks, to
+/// mount from; nothing is remembered locally.
+fn neighbour_holding(
+    client: &oci_registry::Client,
+    target: &Reference,
+    layers: &[modelpack::oci::Descriptor],
+) -> Option<String> {
+    let biggest = layers.iter().max_by_key(|d| d.size)?;
+    let digest = oci_registry::Digest::parse(&biggest.digest).ok()?;
+    if matches!(client.blob_exists(target, &digest), Ok(Some(_))) {
+        return None;
+    }
+    let candidates = client.neighbours(target);
+    candidates.into_iter().find(|c| {
+        oci_registry::Reference::parse(&format!("{}/{c}", target.registry()))
+            .is_ok_and(|r| matches!(client.blob_exists(&r, &digest), Ok(Some(_))))
+    })
 }
