@@ -9,6 +9,8 @@
 # unchanged re-publish and a re-publish after a commit that changes one
 # shard. Measures wall time, peak RSS (GNU time) and peak bytes on local
 # disk (HOME, TMPDIR and the working folder of each run, polled with du).
+# Every run goes to a repository namespace of its own, so no run can mount
+# another's blobs (push mounts from its namespace's repositories).
 # Prints one table with ratios; append it to docs/bench-results.md by hand.
 #
 #   integration/stream-bench.sh                          # 4 x 1 GiB shards
@@ -127,12 +129,14 @@ echo "stream-bench: $SHARDS x $SHARD_MB MiB (hf://$REPO on $EP) to $REG, --max-c
 ROWS=()
 # download alone: every file at once, to /dev/null
 FILES=$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1])).keys()))' "$WORK/files.json")
-read -r T_DL RSS_DL _ < <(run download "$WORK/dl" bash -c "for f in $FILES; do curl -fsSL -o /dev/null '$EP/$REPO/resolve/main/'\$f & done; wait")
+read -r T_DL RSS_DL _ < <(run download "$WORK/dl" bash -c "for f in $FILES; do curl -fsSL -o /dev/null -w '%{size_download}\n' '$EP/$REPO/resolve/main/'\$f & done; wait")
+GOT=$(paste -sd+ "$WORK/download.out" | bc)
+[ "$GOT" -ge $((SHARDS * SHARD_MB * 1048576)) ] || { echo "stream-bench: the download alone got $GOT bytes" >&2; exit 1; }
 ROWS+=("$(row "download alone (curl, all files at once)" "$T_DL" "-" "0" "")")
 
 # pack + push (today)
 read -r T_PACK RSS_PACK DISK_PACK < <(run pack "$WORK/pack" "$CLI" pack "hf://$REPO" -o "$WORK/pack/layout" --hf-endpoint "$EP" --max-connections "$CONN")
-read -r T_UP RSS_UP _ < <(run push-layout "$WORK/pushdir" "$CLI" push "$WORK/pack/layout" "$REG/bench/layout:v1" --plain-http)
+read -r T_UP RSS_UP _ < <(run push-layout "$WORK/pushdir" "$CLI" push "$WORK/pack/layout" "$REG/floor/layout:v1" --plain-http)
 PACK_DIGEST=$(awk '{print $2}' "$WORK/pack.out")
 ROWS+=("$(row "pack (raw, to a layout)" "$T_PACK" "$(mib $((RSS_PACK * 1024)))" "$(mib "$DISK_PACK")" "")")
 ROWS+=("$(row "push of that layout (= upload alone)" "$T_UP" "$(mib $((RSS_UP * 1024)))" "0" "")")
@@ -144,7 +148,7 @@ FLOOR=$(echo "if ($T_DL > $T_UP) $T_DL else $T_UP" | bc)
 for fmt in $FORMATS; do
   extra=(); [ "$fmt" = raw ] || extra=(--layer-packaging "$fmt" --compress-weights)
   repo=$(echo "$fmt" | tr + -)
-  read -r T_S RSS_S DISK_S < <(run "stream-$repo" "$WORK/jail-$repo" "$CLI" push "hf://$REPO" "$REG/bench/stream-$repo:v1" --plain-http --hf-endpoint "$EP" --max-connections "$CONN" "${extra[@]}")
+  read -r T_S RSS_S DISK_S < <(run "stream-$repo" "$WORK/jail-$repo" "$CLI" push "hf://$REPO" "$REG/stream-$repo/model:v1" --plain-http --hf-endpoint "$EP" --max-connections "$CONN" "${extra[@]}")
   D=$(cat "$WORK/stream-$repo.out")
   same=""
   if [ "$fmt" = raw ]; then
@@ -152,7 +156,7 @@ for fmt in $FORMATS; do
   fi
   ROWS+=("$(row "streamed publish, $fmt" "$T_S" "$(mib $((RSS_S * 1024)))" "$(mib "$DISK_S")" "$(printf '%.2fx the floor; pack+push %.2fx it; %s' "$(echo "$T_S / $FLOOR" | bc -l)" "$(echo "$T_PP / $T_S" | bc -l)" "$same")")")
   hub_stats; before=$(uploads)
-  read -r T_R RSS_R DISK_R < <(run "again-$repo" "$WORK/jail-$repo" "$CLI" push "hf://$REPO" "$REG/bench/stream-$repo:v1" --plain-http --hf-endpoint "$EP" --max-connections "$CONN" "${extra[@]}")
+  read -r T_R RSS_R DISK_R < <(run "again-$repo" "$WORK/jail-$repo" "$CLI" push "hf://$REPO" "$REG/stream-$repo/model:v1" --plain-http --hf-endpoint "$EP" --max-connections "$CONN" "${extra[@]}")
   read -r HUB_REQ FULL < <(hub_summary)
   ROWS+=("$(row "unchanged re-publish, $fmt" "$T_R" "$(mib $((RSS_R * 1024)))" "$(mib "$DISK_R")" "$HUB_REQ requests to the Hub, $FULL weight bodies, $(( $(uploads) - before )) blob uploads")")
 done
@@ -161,9 +165,13 @@ done
 python3 integration/fakehub/make_repo.py --repos "$REPOS" commit "$REPO" --files "{\"model-00002-of-$(printf %05d "$SHARDS").safetensors\": {\"text\": \"seed+1\"}}" >/dev/null
 curl -fsS "$EP/api/models/$REPO/revision/main?blobs=true" >/dev/null
 hub_stats; before=$(uploads)
-read -r T_C RSS_C DISK_C < <(run changed "$WORK/jail-raw" "$CLI" push "hf://$REPO" "$REG/bench/stream-raw:v1" --plain-http --hf-endpoint "$EP" --max-connections "$CONN")
+read -r T_C RSS_C DISK_C < <(run changed "$WORK/jail-raw" "$CLI" push "hf://$REPO" "$REG/stream-raw/model:v1" --plain-http --hf-endpoint "$EP" --max-connections "$CONN")
 read -r HUB_REQ FULL < <(hub_summary)
 ROWS+=("$(row "one changed shard, raw" "$T_C" "$(mib $((RSS_C * 1024)))" "$(mib "$DISK_C")" "$HUB_REQ requests to the Hub, $FULL weight bodies, $(( $(uploads) - before )) blob uploads (the shard and the config)")")
+
+# the same model to a second repository of the namespace: mounted, not moved
+read -r T_M RSS_M DISK_M < <(run mount "$WORK/jail-raw" "$CLI" push "hf://$REPO" "$REG/stream-raw/copy:v1" --plain-http --hf-endpoint "$EP" --max-connections "$CONN")
+ROWS+=("$(row "same model to another repository of the namespace, raw" "$T_M" "$(mib $((RSS_M * 1024)))" "$(mib "$DISK_M")" "$(grep '^published' "$WORK/mount.err" | grep -o '[0-9]* mounted'), no --from")")
 
 echo
 echo "Streamed publish, $SHARDS x $SHARD_MB MiB ($TOTAL_MB MiB), $(nproc) CPUs, --max-connections $CONN, $(date -u +%Y-%m-%d):"

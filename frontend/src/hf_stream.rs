@@ -51,7 +51,7 @@ pub fn size_of(url: &str) -> Result<u64, GetError> {
     let mut r = HttpReader::new(url, None, 0, Some(1));
     r.want_size = true;
     let mut one = Vec::new();
-    (&mut r).read_to_end(&mut one).map_err(|e| r.error_or(e))?;
+    r.read_to_end(&mut one).map_err(|e| r.error_or(e))?;
     r.size.ok_or_else(|| GetError {
         code: exit::SERVER,
         message: format!(
