@@ -6,7 +6,7 @@
 //! with `integration/capture/capture.sh` after an engine upgrade.
 
 use crate::gateway::GatewayError;
-use crate::hf_get;
+use modelpack_hub::download;
 
 /// What made a BuildKit solve fail, as far as its message tells.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +65,7 @@ impl Cause {
             Cause::Truncated => "the body ended before its declared length".into(),
             Cause::TooManyRedirects => "too many redirects (or a redirect loop)".into(),
             Cause::UnsupportedScheme(s) => format!("a redirect to an unsupported {s}: URL"),
-            Cause::Stalled => format!("nothing received for {} s", hf_get::STALL.as_secs()),
+            Cause::Stalled => format!("nothing received for {} s", download::STALL.as_secs()),
             Cause::Transport => "the connection failed repeatedly".into(),
             Cause::NoBridgeNetwork => "the engine has no default network".into(),
             Cause::HostNetworkNotAllowed => "the build does not allow the host network".into(),
@@ -97,14 +97,14 @@ pub fn classify(message: &str) -> Cause {
     if message.contains("hf-get") {
         if let Some(code) = number_after(message, "exit code: ") {
             return match u8::try_from(code).unwrap_or(0) {
-                hf_get::exit::AUTH => Cause::Status(401),
-                hf_get::exit::NOT_FOUND => Cause::Status(404),
-                hf_get::exit::RATE_LIMITED => Cause::Status(429),
-                hf_get::exit::SERVER => Cause::Status(500),
-                hf_get::exit::TRANSPORT => Cause::Transport,
-                hf_get::exit::STALLED => Cause::Stalled,
-                hf_get::exit::REDIRECT => Cause::TooManyRedirects,
-                hf_get::exit::CHECKSUM => Cause::DigestMismatch,
+                download::exit::AUTH => Cause::Status(401),
+                download::exit::NOT_FOUND => Cause::Status(404),
+                download::exit::RATE_LIMITED => Cause::Status(429),
+                download::exit::SERVER => Cause::Status(500),
+                download::exit::TRANSPORT => Cause::Transport,
+                download::exit::STALLED => Cause::Stalled,
+                download::exit::REDIRECT => Cause::TooManyRedirects,
+                download::exit::CHECKSUM => Cause::DigestMismatch,
                 _ => Cause::Unknown,
             };
         }
@@ -231,21 +231,24 @@ mod tests {
         let step = |code: u8| {
             format!("process \"/modelpack-frontend hf-get u /out/f\" did not complete successfully: exit code: {code}")
         };
-        assert_eq!(classify(&step(hf_get::exit::AUTH)), Cause::Status(401));
-        assert_eq!(classify(&step(hf_get::exit::NOT_FOUND)), Cause::Status(404));
+        assert_eq!(classify(&step(download::exit::AUTH)), Cause::Status(401));
         assert_eq!(
-            classify(&step(hf_get::exit::RATE_LIMITED)),
+            classify(&step(download::exit::NOT_FOUND)),
+            Cause::Status(404)
+        );
+        assert_eq!(
+            classify(&step(download::exit::RATE_LIMITED)),
             Cause::Status(429)
         );
-        assert_eq!(classify(&step(hf_get::exit::SERVER)), Cause::Status(500));
-        assert_eq!(classify(&step(hf_get::exit::STALLED)), Cause::Stalled);
-        assert_eq!(classify(&step(hf_get::exit::TRANSPORT)), Cause::Transport);
+        assert_eq!(classify(&step(download::exit::SERVER)), Cause::Status(500));
+        assert_eq!(classify(&step(download::exit::STALLED)), Cause::Stalled);
+        assert_eq!(classify(&step(download::exit::TRANSPORT)), Cause::Transport);
         assert_eq!(
-            classify(&step(hf_get::exit::REDIRECT)),
+            classify(&step(download::exit::REDIRECT)),
             Cause::TooManyRedirects
         );
         assert_eq!(
-            classify(&step(hf_get::exit::CHECKSUM)),
+            classify(&step(download::exit::CHECKSUM)),
             Cause::DigestMismatch
         );
         assert_eq!(classify(&step(1)), Cause::Unknown);

@@ -5,27 +5,12 @@ use std::collections::BTreeSet;
 
 use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
+use modelpack::human::human_size;
 use modelpack::plan::Plan;
 
 /// Blob path inside the layout for a `sha256:<hex>` digest.
 pub fn blob_path(digest: &str) -> String {
     format!("/blobs/{}", digest.replacen(':', "/", 1))
-}
-
-/// Human-readable size for progress names.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.2} {}", UNITS[unit])
-    }
 }
 
 /// Follow symlinks: a blob is always the bytes of the file a link names.
@@ -264,8 +249,8 @@ fn write_docs_step(
     Exec::new(
         image,
         [
-            crate::binary::BINARY,
-            "write-docs",
+            modelpack_steps::BINARY,
+            modelpack_steps::write_docs::NAME,
             bundle_path.as_str(),
             "/out",
         ],
@@ -685,11 +670,5 @@ mod tests {
             .def
             .iter()
             .all(|b| !matches!(Op::decode(b.as_slice()).unwrap().op, Some(Kind::Exec(_)))));
-    }
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_size(999), "999 B");
-        assert_eq!(human_size(4_970_000_000), "4.97 GB");
     }
 }

@@ -19,8 +19,9 @@ use tonic::transport::{Channel, Endpoint};
 const MAX_MESSAGE: usize = 16 << 20;
 
 /// The largest file [`Bridge::read_file`] reads back from a build result
-/// (listings, facts, answers): 64 MiB.
-pub const MAX_READ_FILE: usize = 64 << 20;
+/// (listings, facts, answers): 64 MiB, the largest Hub listing either door
+/// takes ([`modelpack_hub::MAX_INFO_BYTES`]).
+pub const MAX_READ_FILE: usize = modelpack_hub::MAX_INFO_BYTES;
 
 /// Everything buildkitd hands the frontend through its environment.
 #[derive(Clone, Debug, Default)]

@@ -1,16 +1,16 @@
 //! `modelpack-frontend`: a BuildKit gateway frontend that packages models as
-//! CNCF ModelPack OCI artifacts.
+//! CNCF ModelPack OCI artifacts, and the one binary of all three doors.
 //!
-//! Started by buildkitd with no arguments, it speaks the gateway protocol
-//! over stdin/stdout. Build steps re-execute the same binary from the same
-//! image with a hidden subcommand (`scan`, `pack-layer`, `describe`,
-//! `hf-get`, `hf-get-many`). People use the commands of [`cli`] (`pack`, `validate`,
-//! `inspect`, `unpack`).
+//! `main` only dispatches: started by buildkitd with no arguments, it
+//! speaks the gateway protocol over stdin/stdout (this crate); build steps
+//! re-execute the same binary from the same image with a hidden step name
+//! (`modelpack_steps::STEPS`); any other first argument goes to the
+//! person-facing commands of [`cli`] (the `modelpack-cli` crate: `pack`,
+//! `validate`, `inspect`, `unpack`, `push`, `pull`, `--help`).
 
-mod cli;
+use modelpack_cli as cli;
 
 mod answer;
-mod binary;
 mod buildkit_errors;
 mod cache_imports;
 mod check;
@@ -18,9 +18,7 @@ mod deadline;
 mod emit;
 mod gateway;
 mod handler;
-mod hf_get;
 mod hf_get_many;
-mod hf_stream;
 mod llbdump;
 mod options;
 mod output;
@@ -37,42 +35,31 @@ fn main() {
     panics::install_hook();
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
-        // In-build subcommands: hidden from --help.
-        Some("scan") => modelpack::scan::run(&args[2..]),
-        Some("pack-layer") => modelpack::pack::run(&args[2..]),
-        Some("pack-many") => modelpack::pack::run_many(&args[2..]),
-        Some("describe") => modelpack::describe::run(&args[2..]),
-        Some("sizes") => sizes::run(&args[2..]),
-        Some("write-docs") => modelpack::layout_docs::run(&args[2..]),
-        Some("hf-get") => match hf_get::run(&args[2..]) {
-            Ok(code) => exit(i32::from(code)),
-            Err(e) => Err(e),
+        None => serve().map(|()| 0),
+        // In-build steps: hidden from --help.
+        Some(word) => match modelpack_steps::find(word) {
+            Some(step) => (step.run)(&args[2..]),
+            None => exit(cli::dispatch(&args[1..]).unwrap_or_else(|| unknown(&args[1]))),
         },
-        Some("hf-get-many") => match hf_get_many::run(&args[2..]) {
-            Ok(code) => exit(i32::from(code)),
-            Err(e) => Err(e),
-        },
-        Some(_) => match cli::dispatch(&args[1..]) {
-            Some(code) => exit(code),
-            None => {
-                let names: Vec<&str> = cli::COMMANDS.iter().map(|c| c.name).collect();
-                eprintln!(
-                    "modelpack-frontend: unknown command {:?}; commands: {}; see --help",
-                    args[1],
-                    names.join(", ")
-                );
-                exit(cli::EXIT_USAGE)
-            }
-        },
-        None => serve(),
     };
     match result {
-        Ok(()) => exit(0),
+        Ok(code) => exit(i32::from(code)),
         Err(e) => {
             eprintln!("modelpack-frontend: {e:#}");
             exit(1)
         }
     }
+}
+
+/// A first argument that is neither a step nor a command: says so, lists
+/// the commands, and gives the usage exit code.
+fn unknown(word: &str) -> i32 {
+    let names: Vec<&str> = cli::COMMANDS.iter().map(|c| c.name).collect();
+    eprintln!(
+        "modelpack-frontend: unknown command {word:?}; commands: {}; see --help",
+        names.join(", ")
+    );
+    cli::EXIT_USAGE
 }
 
 /// Flushes and leaves at once: in gateway mode the blocking stdin reader
@@ -112,4 +99,15 @@ fn serve() -> anyhow::Result<()> {
     // do not wait for it once the result has been returned.
     runtime.shutdown_background();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn step_names_and_commands_never_meet() {
+        for step in modelpack_steps::STEPS {
+            assert!(super::cli::find(step.name).is_none(), "{}", step.name);
+            assert_eq!(super::cli::dispatch(&[step.name.to_string()]), None);
+        }
+    }
 }

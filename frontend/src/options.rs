@@ -104,7 +104,7 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::INCLUDE, default: "", description: "only package files matching these patterns (comma/space separated; default: all)" },
     ArgDoc { name: keys::EXCLUDE, default: "", description: "skip files matching these patterns; wins over include" },
     ArgDoc { name: keys::REVISION, default: "main", description: "Hugging Face revision: branch, tag, commit or refs/pr/N" },
-    ArgDoc { name: keys::HF_ENDPOINT, default: DEFAULT_HF_ENDPOINT, description: "Hugging Face endpoint (a mirror), an http(s) URL" },
+    ArgDoc { name: keys::HF_ENDPOINT, default: modelpack_hub::DEFAULT_ENDPOINT, description: "Hugging Face endpoint (a mirror), an http(s) URL" },
     ArgDoc { name: keys::DOWNLOAD_NETWORK, default: "default", description: "network of the download steps (small Hub files, LFS files of a pinned commit, every file with a token): default or host" },
     ArgDoc { name: keys::SOURCE_DATE_EPOCH, default: "", description: "descriptor.createdAt as seconds since 1970 (default: unset)" },
     ArgDoc { name: keys::CONFIG_JSON, default: "", description: "JSON object over the config's descriptor and config (authors, vendor, capabilities …)" },
@@ -248,9 +248,6 @@ pub struct Extras {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// Default Hugging Face endpoint.
-pub const DEFAULT_HF_ENDPOINT: &str = "https://huggingface.co";
-
 fn one_of<T: Copy>(key: &str, value: &str, table: &[(&str, T)]) -> Result<T> {
     if let Some((_, v)) = table.iter().find(|(k, _)| *k == value) {
         return Ok(*v);
@@ -281,7 +278,7 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
     source.apply_checksum(arg(keys::CHECKSUM))?;
 
     let name = match arg(keys::NAME) {
-        Some(n) => validate_name(n)?,
+        Some(n) => modelpack::names::validate_name(n)?,
         None => source.default_name(),
     };
 
@@ -352,7 +349,7 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
     );
 
     let hf_endpoint = match arg(keys::HF_ENDPOINT) {
-        None => DEFAULT_HF_ENDPOINT.to_string(),
+        None => modelpack_hub::DEFAULT_ENDPOINT.to_string(),
         Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
             e.trim_end_matches('/').to_string()
         }
@@ -465,23 +462,6 @@ pub fn validate_model_dir(dir: &str) -> Result<String> {
         );
     }
     Ok(dir.to_string())
-}
-
-/// Checks a reference name: it becomes a tag (`org.opencontainers.image.ref.name`).
-pub fn validate_name(name: &str) -> Result<String> {
-    let ok_first = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric());
-    let ok_rest = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !ok_first || !ok_rest || name.len() > 128 {
-        bail!(
-            "build-arg name: {name:?} is not a valid reference name; use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        );
-    }
-    Ok(name.to_string())
 }
 
 #[cfg(test)]
@@ -632,7 +612,7 @@ mod tests {
         assert_eq!(r.packaging, LayerPackaging::Raw);
         assert_eq!(r.output, OutputMode::Layout);
         assert_eq!(r.name, "model");
-        assert_eq!(r.hf_endpoint, DEFAULT_HF_ENDPOINT);
+        assert_eq!(r.hf_endpoint, modelpack_hub::DEFAULT_ENDPOINT);
         assert_eq!(r.created_at, None);
         let r = parse(&opts(&[
             ("source", "."),
@@ -767,13 +747,6 @@ mod tests {
                 ("layer_packaging", "raw")
             ]))
             .is_ok());
-        }
-    }
-
-    #[test]
-    fn bad_names_are_rejected() {
-        for bad in ["", "-x", "a b", "a/b", "é"] {
-            assert!(validate_name(bad).is_err(), "{bad:?} accepted");
         }
     }
 

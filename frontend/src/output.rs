@@ -13,10 +13,11 @@ use llb::proto::pb;
 use llb::{CopyOptions, FileOp, State};
 use serde_json::{json, Map, Value};
 
-use crate::emit::{self, human_size, EarlyBlobs};
+use crate::emit::{self, EarlyBlobs};
 use crate::gateway::{Bridge, GatewayError};
 use crate::options::{OutputMode, Request};
 use crate::targets::Target;
+use modelpack::human::human_size;
 use modelpack::oci::{self, Manifest};
 use modelpack::plan::{self, ModelInfo, Plan, PlanFile, PlanKind, PlannedLayer};
 use modelpack::LayerPackaging;

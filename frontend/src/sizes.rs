@@ -1,4 +1,5 @@
-//! Checks that downloaded files have the size their listing gave: a raw
+//! Checks that downloaded files have the size their listing gave (the
+//! emitter side of the `sizes` step, `modelpack_steps::sizes`): a raw
 //! layer's descriptor takes its size from the listing, so a Hub (or
 //! mirror) that lists a wrong size for an LFS file whose sha256 is right
 //! would otherwise give a layout whose descriptors lie. One step per batch
@@ -7,14 +8,13 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::anyhow;
 use llb::{Exec, Mount, NetMode, State};
 
 use crate::gateway::{Bridge, GatewayError};
-use crate::steps::BINARY;
+use modelpack_steps::sizes::{NAME, SIZES_FILE};
+use modelpack_steps::BINARY;
 
-/// The file the step writes: `{"<index>": <size>}`.
-pub const SIZES_FILE: &str = "sizes.json";
 /// Files per step (each is one bind mount).
 const BATCH: usize = 200;
 
@@ -31,23 +31,6 @@ pub struct Expected<'a> {
     pub shown: String,
 }
 
-/// `modelpack-frontend sizes <out-dir> <file>…`: writes the size of each
-/// file, keyed by its position, into `<out-dir>/sizes.json`.
-pub fn run(args: &[String]) -> Result<()> {
-    let Some((out, files)) = args.split_first() else {
-        bail!("usage: modelpack-frontend sizes <out-dir> <file>…");
-    };
-    let mut sizes = BTreeMap::new();
-    for (i, f) in files.iter().enumerate() {
-        let meta = std::fs::metadata(f).with_context(|| format!("stat {f}"))?;
-        sizes.insert(i.to_string(), meta.len());
-    }
-    let dest = std::path::Path::new(out).join(SIZES_FILE);
-    std::fs::write(&dest, serde_json::to_vec(&sizes)?)
-        .with_context(|| format!("writing {}", dest.display()))?;
-    Ok(())
-}
-
 /// Fails naming the first file whose size differs from its listing.
 pub async fn check(
     bridge: &Bridge,
@@ -57,7 +40,7 @@ pub async fn check(
 ) -> Result<(), GatewayError> {
     for (b, batch) in files.chunks(BATCH).enumerate() {
         let mounts: Vec<String> = (0..batch.len()).map(|i| format!("/src/{i}")).collect();
-        let mut args = vec![BINARY, "sizes", "/out"];
+        let mut args = vec![BINARY, NAME, "/out"];
         args.extend(mounts.iter().map(String::as_str));
         let mut step = Exec::new(image, args).network(NetMode::None);
         for (f, dest) in batch.iter().zip(&mounts) {
@@ -94,31 +77,4 @@ pub async fn check(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_are_written_by_position() {
-        let dir = std::env::temp_dir().join(format!("sizes-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("a"), b"12345").unwrap();
-        std::fs::write(dir.join("b"), b"").unwrap();
-        let arg = |n: &str| dir.join(n).display().to_string();
-        run(&[arg(""), arg("a"), arg("b")]).unwrap();
-        let sizes: BTreeMap<String, u64> =
-            serde_json::from_slice(&std::fs::read(dir.join(SIZES_FILE)).unwrap()).unwrap();
-        assert_eq!(
-            sizes,
-            BTreeMap::from([("0".to_string(), 5), ("1".to_string(), 0)])
-        );
-        assert!(run(&[arg(""), arg("missing")])
-            .unwrap_err()
-            .to_string()
-            .contains("missing"));
-        assert!(run(&[]).is_err());
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }

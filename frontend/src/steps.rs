@@ -1,7 +1,8 @@
 //! The build steps that re-execute this binary from our own image (no
 //! shell, no third-party image, nothing pulled): the LLB of `scan`,
 //! `describe`, `pack-layer` and `pack-many`, how files are batched into
-//! them, and reading their JSON answers back.
+//! them, and reading their JSON answers back. The emitter side only: each
+//! step's name, flags, output files and runner are in `modelpack-steps`.
 
 use anyhow::{Context, Result};
 use llb::proto::pb;
@@ -10,15 +11,18 @@ use prost::Message;
 
 use std::collections::BTreeSet;
 
-pub use crate::binary::BINARY;
 use crate::emit::EarlyBlobs;
 use crate::gateway::{Bridge, GatewayError};
 use modelpack::config::PartialConfig;
 use modelpack::describe::{self, ModelFacts};
-use modelpack::pack::{Written, BLOB_FILE, LAYER_FILE};
+use modelpack::pack::Written;
 use modelpack::plan::PlanFile;
-use modelpack::scan::{Listing, LISTING_FILE};
+use modelpack::scan::Listing;
 use modelpack::LayerPackaging;
+use modelpack_steps::pack_layer::{BLOB_FILE, LAYER_FILE};
+use modelpack_steps::scan::LISTING_FILE;
+pub use modelpack_steps::BINARY;
+use modelpack_steps::{pack_layer, pack_many};
 
 /// Where buildkitd mounts the marshalled definition of the frontend image.
 pub const FRONTEND_BIN: &str = "/run/config/buildkit/metadata/frontend.bin";
@@ -56,12 +60,12 @@ fn scan_node(
     git_sha1: bool,
     blobs: bool,
 ) -> (State, Option<State>) {
-    let mut args = vec![BINARY, "scan"];
+    let mut args = vec![BINARY, modelpack_steps::scan::NAME];
     if git_sha1 {
-        args.push(modelpack::scan::GIT_SHA1_FLAG);
+        args.push(modelpack_steps::scan::GIT_SHA1_FLAG);
     }
     if blobs {
-        args.extend([modelpack::scan::BLOBS_FLAG, "/blobs"]);
+        args.extend([modelpack_steps::scan::BLOBS_FLAG, "/blobs"]);
     }
     args.extend(["/src", "/out"]);
     let mut exec = Exec::new(image, args)
@@ -180,7 +184,7 @@ pub fn pack_step(
         image,
         [
             BINARY,
-            "pack-layer",
+            pack_layer::NAME,
             format.suffix(),
             name,
             mode.as_str(),
@@ -210,11 +214,16 @@ pub fn describe_step(
     by_definition: bool,
 ) -> State {
     let out = format!("/out/{FACTS_FILE}");
-    let mut args = vec![BINARY, "describe", "/src", out.as_str()];
+    let mut args = vec![
+        BINARY,
+        modelpack_steps::describe::NAME,
+        "/src",
+        out.as_str(),
+    ];
     for f in files {
         // A file written as a layer already is read from inside it.
         if let Some(p) = &f.packed {
-            args.extend([modelpack::describe::LAYER_FLAG, p.format.suffix()]);
+            args.extend([modelpack_steps::describe::LAYER_FLAG, p.format.suffix()]);
         }
         args.push(f.path.as_str());
     }
@@ -289,7 +298,7 @@ fn pack_step_into(
         image,
         [
             BINARY,
-            "pack-layer",
+            pack_layer::NAME,
             format.suffix(),
             name,
             mode.as_str(),
@@ -379,7 +388,7 @@ fn pack_many_step(
         image,
         [
             BINARY,
-            "pack-many",
+            pack_many::NAME,
             "/in/list.json.zst",
             "/src",
             "/out",
@@ -485,7 +494,7 @@ pub async fn pack_files(
         let written: Vec<Written> = read_json(
             bridge,
             meta,
-            modelpack::pack::PACKED_LIST_FILE,
+            pack_many::PACKED_LIST_FILE,
             "what the pack-many step packed",
         )
         .await?;

@@ -1,5 +1,7 @@
 //! One room per job (issue 19): no import cycles between the modules of a
-//! workspace crate. No docker needed.
+//! workspace crate, and the crates layered as the house plan says (each
+//! crate's workspace dependencies, read from its `Cargo.toml`, within what
+//! its door may use). No docker needed.
 //!
 //! For every workspace member, every `.rs` file under its `src/` is read
 //! with a light tokenizer (comments, strings and char literals dropped) and
@@ -31,9 +33,9 @@
 //!    the modules depend on each other.
 //!
 //! Both granularities are checked: files (`modelpack/src/plan.rs` against
-//! `modelpack/src/generic.rs`, `frontend/src/cli/pack/mod.rs` against
-//! `frontend/src/cli/progress.rs`) and top-level modules (every file under
-//! `src/cli/` is `cli`). Each strongly connected component of more than one
+//! `modelpack/src/generic.rs`, `cli/src/pack/mod.rs` against
+//! `cli/src/progress.rs`) and top-level modules (every file under
+//! `cli/src/pack/` is `pack`). Each strongly connected component of more than one
 //! node (Tarjan) is a cycle; the test fails listing every one, with the
 //! line of each reference that closes it.
 
@@ -657,4 +659,137 @@ fn a_cycle_is_found_and_named() {
     assert_eq!(text.len(), 1);
     assert!(text[0].contains("a -> b   (f.rs:1)"), "{}", text[0]);
     assert!(!text[0].contains("c -> d"), "{}", text[0]);
+}
+
+/// The workspace crates each crate may depend on (normal, dev and build
+/// dependencies alike), by package name: the core and the clients at the
+/// bottom, the steps and the CLI over them, the frontend (the one binary)
+/// on top. The CLI never reaches into the frontend or BuildKit's `llb`.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("llb", &[]),
+    ("modelpack", &[]),
+    ("oci-registry", &["oci-registry"]),
+    ("modelpack-hub", &["modelpack"]),
+    ("modelpack-steps", &["modelpack", "modelpack-hub"]),
+    (
+        "modelpack-cli",
+        &["modelpack", "modelpack-hub", "oci-registry"],
+    ),
+    (
+        "modelpack-frontend",
+        &[
+            "llb",
+            "modelpack",
+            "modelpack-hub",
+            "modelpack-steps",
+            "modelpack-cli",
+        ],
+    ),
+    ("integration", &["llb", "oci-registry"]),
+];
+
+/// A manifest's package name and the names of every dependency it lists
+/// (`[dependencies]`, `[dev-dependencies]`, `[build-dependencies]`, with or
+/// without a target, in table or dotted form).
+fn manifest_deps(manifest: &str) -> (String, BTreeSet<String>) {
+    let mut package = String::new();
+    let mut deps = BTreeSet::new();
+    let mut section = String::new();
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if line.starts_with('[') {
+            section = line.trim_matches(|c| c == '[' || c == ']').to_string();
+            let dotted = ["dependencies.", "dev-dependencies.", "build-dependencies."];
+            for d in dotted {
+                if let Some(at) = section.find(d) {
+                    deps.insert(section[at + d.len()..].trim_matches('"').to_string());
+                }
+            }
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim().trim_matches('"');
+        if section == "package" && key == "name" {
+            package = value.trim().trim_matches('"').to_string();
+        }
+        if section.ends_with("dependencies") {
+            deps.insert(key.to_string());
+        }
+    }
+    (package, deps)
+}
+
+#[test]
+fn crates_depend_only_on_the_layers_below_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let members: BTreeMap<String, BTreeSet<String>> = workspace_members(root)
+        .iter()
+        .map(|m| manifest_deps(&fs::read_to_string(root.join(m).join("Cargo.toml")).unwrap()))
+        .collect();
+    let layered: BTreeSet<&str> = LAYERS.iter().map(|(p, _)| *p).collect();
+    let names: BTreeSet<&str> = members.keys().map(String::as_str).collect();
+    assert_eq!(
+        names, layered,
+        "every workspace crate has its line in LAYERS, and only those"
+    );
+    let mut wrong = Vec::new();
+    for (package, allowed) in LAYERS {
+        for dep in &members[*package] {
+            if names.contains(dep.as_str()) && !allowed.contains(&dep.as_str()) {
+                wrong.push(format!("{package} depends on {dep}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "crates out of their layer (issue 19):\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_cli_the_steps_and_the_hub_client_stay_out_of_the_frontend() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let deps =
+        |dir: &str| manifest_deps(&fs::read_to_string(root.join(dir).join("Cargo.toml")).unwrap());
+    let (cli, cli_deps) = deps("cli");
+    assert_eq!(cli, "modelpack-cli");
+    for no in ["modelpack-frontend", "llb"] {
+        assert!(!cli_deps.contains(no), "the CLI depends on {no}");
+    }
+    let (hub, hub_deps) = deps("hub");
+    assert_eq!(hub, "modelpack-hub");
+    assert!(
+        !hub_deps.contains("modelpack-frontend"),
+        "the Hub client depends on the frontend"
+    );
+}
+
+#[test]
+fn manifests_are_read_in_every_form() {
+    let (name, deps) = manifest_deps(
+        r#"
+        [package]
+        name = "x"
+        [dependencies]
+        a = { path = "../a" }
+        "b" = "1"
+        [target.'cfg(unix)'.dependencies]
+        c = "1"
+        [dev-dependencies.d]
+        path = "../d"
+        [features]
+        e = []
+        "#,
+    );
+    assert_eq!(name, "x");
+    assert_eq!(
+        deps,
+        ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect()
+    );
 }

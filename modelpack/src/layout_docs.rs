@@ -86,16 +86,6 @@ pub fn write(bundle: &Path, root: &Path) -> Result<usize> {
     Ok(bundle.docs.len())
 }
 
-/// `modelpack-frontend write-docs <bundle.json.zst> <layout-dir>`.
-pub fn run(args: &[String]) -> Result<()> {
-    let [bundle, root] = args else {
-        bail!("usage: modelpack-frontend write-docs <bundle.json.zst> <layout-dir>");
-    };
-    let n = write(Path::new(bundle), Path::new(root))?;
-    eprintln!("wrote {n} layout document(s) into {root}");
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 //! writer (`pack`), directory listings (`scan`, `listing`), include/exclude patterns
 //! (`patterns`) and the source grammar with the Hub's listing parser
 //! (`source`, `huggingface`, `urlsource`), directory sources with `.dockerignore`
-//! (`context`), and OCI layouts on disk: reading and writing (`layout`),
+//! (`context`), sizes for people (`human`), and OCI layouts on disk: reading and writing (`layout`),
 //! checking against the spec (`validate`) and unpacking (`unpack`); and
 //! what steps of many files share: compressed step inputs (`compact`,
 //! `docs`) and a small thread pool (`workers`).
@@ -26,6 +26,7 @@ pub mod generic;
 #[cfg(test)]
 mod golden;
 pub mod huggingface;
+pub mod human;
 pub mod layout;
 pub mod layout_docs;
 pub mod listing;

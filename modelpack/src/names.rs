@@ -1,4 +1,5 @@
-//! Checks on file names a remote lists (the Hub's siblings): names that
+//! Checks on names: the reference name a layout is tagged with
+//! ([`validate_name`]), and file names a remote lists (the Hub's siblings): names that
 //! are distinct byte strings but the same file on common file systems
 //! (case-insensitive macOS/Windows volumes, Unicode-normalising macOS),
 //! and names or depths no file system takes. A layout holding both
@@ -78,9 +79,33 @@ pub fn check_collisions<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<
     Ok(())
 }
 
+/// Checks a reference name: it becomes a tag (`org.opencontainers.image.ref.name`).
+pub fn validate_name(name: &str) -> Result<String> {
+    let ok_first = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_rest = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !ok_first || !ok_rest || name.len() > 128 {
+        bail!(
+            "build-arg name: {name:?} is not a valid reference name; use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        );
+    }
+    Ok(name.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_names_are_rejected() {
+        for bad in ["", "-x", "a b", "a/b", "é"] {
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn nfc_nfd_and_case_spellings_share_a_key() {

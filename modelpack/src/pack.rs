@@ -15,10 +15,6 @@ use crate::packaging::LayerPackaging;
 
 pub use crate::plan_file::Written;
 
-/// Name of the blob in the `pack` step's output.
-pub const BLOB_FILE: &str = "blob";
-/// Name of the JSON description in the `pack` step's output.
-pub const LAYER_FILE: &str = "layer.json";
 /// zstd level: zstd's default, a fair speed/size trade for mostly
 /// incompressible weights.
 const ZSTD_LEVEL: i32 = 3;
@@ -239,54 +235,6 @@ pub fn open_layer_file(path: &Path, format: LayerPackaging) -> io::Result<(u64, 
     }
 }
 
-/// `modelpack-frontend pack-layer <format> <name> <mode-octal> <src-file> <out-dir> [<meta-dir>]`.
-///
-/// With `<out-dir>` alone, writes the blob to `<out-dir>/blob` and its
-/// description to `<out-dir>/layer.json`. With `<meta-dir>`, writes the blob
-/// to `<out-dir>/blobs/sha256/<hex>` (next to blobs already there) and the
-/// description to `<meta-dir>/layer.json`.
-pub fn run(args: &[String]) -> Result<()> {
-    let (format, name, mode, src, out, meta) = match args {
-        [format, name, mode, src, out] => (format, name, mode, src, out, None),
-        [format, name, mode, src, out, meta] => (format, name, mode, src, out, Some(Path::new(meta))),
-        _ => bail!("usage: modelpack-frontend pack-layer <tar|tar+gzip|tar+zstd> <name-in-tar> <mode-octal> <src-file> <out-dir> [<meta-dir>]"),
-    };
-    let format = LayerPackaging::from_suffix(format)
-        .with_context(|| format!("unknown layer format {format:?}"))?;
-    let mode =
-        u32::from_str_radix(mode, 8).with_context(|| format!("mode {mode:?} is not octal"))?;
-    let out = Path::new(out);
-    let target = match meta {
-        None => out.join(BLOB_FILE),
-        Some(_) => {
-            let dir = out.join("blobs").join("sha256");
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.join(".packing")
-        }
-    };
-    let blob = File::create(&target).with_context(|| format!("creating {}", target.display()))?;
-    let written = write_layer(
-        Path::new(src),
-        name,
-        mode,
-        format,
-        io::BufWriter::with_capacity(1 << 20, blob),
-    )
-    .with_context(|| format!("packing {src} as {name}"))?;
-    let description = match meta {
-        None => out.join(LAYER_FILE),
-        Some(meta) => {
-            let at = crate::layout::blob_path_in(out, &written.digest)?;
-            std::fs::rename(&target, &at)
-                .with_context(|| format!("renaming {} to {}", target.display(), at.display()))?;
-            meta.join(LAYER_FILE)
-        }
-    };
-    std::fs::write(description, serde_json::to_vec(&written)?)?;
-    eprintln!("packed {name}: {} bytes, {}", written.size, written.digest);
-    Ok(())
-}
-
 /// One file of a [`PackList`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackJob {
@@ -307,10 +255,6 @@ pub struct PackList {
     /// In the order their descriptions are written.
     pub files: Vec<PackJob>,
 }
-
-/// Name of the descriptions (a JSON array of [`Written`], in list order)
-/// in the `pack-many` step's meta output.
-pub const PACKED_LIST_FILE: &str = "layers.json";
 
 /// Packs every file of `list` from `src` into `out/blobs/sha256/<hex>`, on
 /// every CPU (one file per thread: the bytes do not depend on it), and
@@ -351,24 +295,6 @@ pub fn pack_many(list: &PackList, src: &Path, out: &Path) -> Result<Vec<Written>
             .with_context(|| format!("renaming {} to {}", tmp.display(), at.display()))?;
         Ok(written)
     })
-}
-
-/// `modelpack-frontend pack-many <list.json.zst> <src-dir> <out-dir> <meta-dir>`:
-/// packs each file of the (compressed) [`PackList`] to its blob path under
-/// `<out-dir>` and writes their descriptions to `<meta-dir>/`[`PACKED_LIST_FILE`].
-pub fn run_many(args: &[String]) -> Result<()> {
-    let [list, src, out, meta] = args else {
-        bail!("usage: modelpack-frontend pack-many <list.json.zst> <src-dir> <out-dir> <meta-dir>");
-    };
-    let bytes = crate::compact::read(Path::new(list))?;
-    let list: PackList =
-        serde_json::from_slice(&bytes).with_context(|| format!("parsing the pack list {list}"))?;
-    let written = pack_many(&list, Path::new(src), Path::new(out))?;
-    let file = Path::new(meta).join(PACKED_LIST_FILE);
-    std::fs::write(&file, serde_json::to_vec(&written)?)
-        .with_context(|| format!("writing {}", file.display()))?;
-    eprintln!("packed {} file(s)", written.len());
-    Ok(())
 }
 
 #[cfg(test)]
@@ -595,45 +521,6 @@ mod tests {
                 assert_eq!(w.digest, w.diff_id);
             }
         }
-    }
-
-    #[test]
-    fn with_a_meta_dir_blobs_go_to_their_blob_paths_beside_earlier_ones() {
-        let (src, _) = sample();
-        let dir = std::env::temp_dir().join(format!("pack-run-{}", std::process::id()));
-        let (out, meta1, meta2) = (dir.join("out"), dir.join("m1"), dir.join("m2"));
-        for d in [&out, &meta1, &meta2] {
-            std::fs::create_dir_all(d).unwrap();
-        }
-        let arg = |s: &Path| s.to_str().unwrap().to_string();
-        let run_one = |format: &str, meta: &Path| {
-            run(&[
-                format.into(),
-                "w.bin".into(),
-                "644".into(),
-                arg(&src),
-                arg(&out),
-                arg(meta),
-            ])
-            .unwrap();
-            let w: Written =
-                serde_json::from_slice(&std::fs::read(meta.join(LAYER_FILE)).unwrap()).unwrap();
-            w
-        };
-        let tar = run_one("tar", &meta1);
-        let zst = run_one("tar+zstd", &meta2);
-        for w in [&tar, &zst] {
-            let bytes =
-                std::fs::read(crate::layout::blob_path_in(&out, &w.digest).unwrap()).unwrap();
-            assert_eq!(bytes.len() as u64, w.size);
-            assert_eq!(crate::digest::sha256_of(&bytes), w.digest);
-        }
-        let names: Vec<_> = std::fs::read_dir(out.join("blobs/sha256"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names.len(), 2, "no temp file left: {names:?}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -209,6 +209,15 @@ pub fn apply_checksums(urls: &mut [UrlSource], checksum: &str) -> Result<()> {
     Ok(())
 }
 
+/// `descriptor.sourceURL`: the URL (without credentials) when there is
+/// exactly one; several URLs have no single origin.
+pub fn source_url(urls: &[UrlSource]) -> Option<String> {
+    match urls {
+        [one] => Some(one.shown.clone()),
+        _ => None,
+    }
+}
+
 /// Checks and lower-cases one `sha256:<64 hex>`.
 fn parse_checksum(c: &str) -> Result<String> {
     let hex = c.strip_prefix("sha256:").unwrap_or("");
@@ -364,6 +373,18 @@ mod tests {
         for bad in ["md5:00", "sha256:abc", &a] {
             assert!(apply_checksums(&mut one, bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn source_url_is_the_single_url_without_credentials() {
+        assert_eq!(
+            source_url(&parse_list("https://u:p@h/a.gguf?v=2").unwrap()).as_deref(),
+            Some("https://h/a.gguf?v=2")
+        );
+        assert_eq!(
+            source_url(&parse_list("https://h/a.gguf https://h/b.gguf").unwrap()),
+            None
+        );
     }
 
     #[test]

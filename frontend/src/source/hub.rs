@@ -18,10 +18,8 @@ use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
 use crate::buildkit_errors::{classify, classify_error, Cause};
 use crate::deadline::{self, Unfinished};
-use crate::emit::{blob_path, human_size};
+use crate::emit::blob_path;
 use crate::gateway::{Bridge, GatewayError, Reference};
-use crate::hf_get::LayerSpec;
-use crate::hf_get::{Expect, TOKEN_PATH, TOKEN_SECRET_ID};
 use crate::hf_get_many;
 use crate::options::{DownloadNetwork, Request};
 use crate::output::{Metadata, Output};
@@ -29,9 +27,12 @@ use crate::sizes;
 use crate::source::package;
 use crate::steps::{self, BINARY};
 use modelpack::huggingface::{is_commit, parse_info, HfRef, HubFile, RepoInfo};
+use modelpack::human::human_size;
 use modelpack::plan::{ModelInfo, Origin, PlanFile};
 use modelpack::scan::Listing;
 use modelpack::LayerPackaging;
+use modelpack_hub::download::{Expect, LayerSpec};
+use modelpack_steps::hf_get::{TOKEN_PATH, TOKEN_SECRET_ID};
 
 /// The token hint shown with every access error.
 pub const TOKEN_HINT: &str = "pass --secret id=hf-token,env=HF_TOKEN with a token that can read it";
@@ -232,7 +233,7 @@ impl Fetcher {
         }
         let out = format!("/out/{name}");
         let expected = expect.arg();
-        let mut args = vec![BINARY, "hf-get", url, &out];
+        let mut args = vec![BINARY, modelpack_steps::hf_get::NAME, url, &out];
         if let Some(e) = &expected {
             args.push(e);
         }

@@ -28,7 +28,7 @@ pub async fn build_layout(
     let info = ModelInfo {
         name: request.name.clone(),
         created_at: request.created_at.clone(),
-        source_url: source_url(urls),
+        source_url: modelpack::urlsource::source_url(urls),
         revision: None,
         overrides: request.overrides.clone(),
         ..Default::default()
@@ -106,15 +106,6 @@ pub async fn fetch(
         files.push(plan_file(u, listing, i)?);
     }
     Ok((files, states))
-}
-
-/// `descriptor.sourceURL`: the URL (without credentials) when there is
-/// exactly one; several URLs have no single origin.
-pub fn source_url(urls: &[UrlSource]) -> Option<String> {
-    match urls {
-        [one] => Some(one.shown.clone()),
-        _ => None,
-    }
 }
 
 /// The HTTP source holding the body of `u` at `/<file name>`.
@@ -220,15 +211,6 @@ mod tests {
         assert_eq!(name, "fetch My Model.gguf from h.example");
         let plain = source_op(&fetch_state(&urls("http://h/a.bin")[0]));
         assert!(!plain.attrs.contains_key("http.checksum"));
-    }
-
-    #[test]
-    fn source_url_is_the_single_url_without_credentials() {
-        assert_eq!(
-            source_url(&urls("https://u:p@h/a.gguf?v=2")).as_deref(),
-            Some("https://h/a.gguf?v=2")
-        );
-        assert_eq!(source_url(&urls("https://h/a.gguf https://h/b.gguf")), None);
     }
 
     #[test]

@@ -36,7 +36,7 @@ use safetensors::parse_index;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{self, Read};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -475,71 +475,6 @@ pub fn describe(files: &[FileInput]) -> Description {
         version: gguf_meta.version,
     };
     Description { facts, errors }
-}
-
-/// Checks that a model path stays under the source directory.
-fn safe_relative(path: &str) -> Result<()> {
-    let p = Path::new(path);
-    if path.is_empty()
-        || !p
-            .components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        bail!("path {path:?} must be relative and stay inside the model directory");
-    }
-    Ok(())
-}
-
-/// Before a path of the `describe` step: SRC_DIR/PATH is a one-file layer
-/// of the format that follows (`--layer tar+zstd PATH`), read from inside.
-pub const LAYER_FLAG: &str = "--layer";
-
-/// The `describe` build step: `describe [--strict] SRC_DIR OUT_FILE
-/// [[--layer FORMAT] PATH...]` reads the headers of the listed model paths
-/// under SRC_DIR and writes the [`ModelFacts`] JSON to OUT_FILE. Unreadable
-/// files are reported on stderr; with `--strict` they fail the step.
-pub fn run(args: &[String]) -> Result<()> {
-    let (strict, args) = match args.first().map(String::as_str) {
-        Some("--strict") => (true, &args[1..]),
-        _ => (false, args),
-    };
-    let [src, out, paths @ ..] = args else {
-        bail!("usage: describe [--strict] SRC_DIR OUT_FILE [PATH...]");
-    };
-    let root = Path::new(src);
-    let mut files = Vec::with_capacity(paths.len());
-    let mut rest = paths.iter();
-    while let Some(p) = rest.next() {
-        if p == LAYER_FLAG {
-            let (Some(format), Some(p)) = (rest.next(), rest.next()) else {
-                bail!("usage: {LAYER_FLAG} FORMAT PATH");
-            };
-            let format = crate::LayerPackaging::from_suffix(format)
-                .with_context(|| format!("unknown layer format {format:?}"))?;
-            safe_relative(p)?;
-            let full = root.join(p);
-            files.push(FileInput::new(p.as_str(), move || {
-                crate::pack::open_layer_file(&full, format).map(|(_, r)| r)
-            }));
-            continue;
-        }
-        safe_relative(p)?;
-        files.push(FileInput::on_disk(root, p));
-    }
-    let description = describe(&files);
-    for e in &description.errors {
-        eprintln!("describe: {e}");
-    }
-    if strict {
-        if let Some(e) = description.errors.into_iter().next() {
-            return Err(anyhow::Error::new(e).context("describing the model"));
-        }
-    }
-    let mut json =
-        serde_json::to_vec_pretty(&description.facts).context("encoding the model facts")?;
-    json.push(b'\n');
-    std::fs::write(out, json).with_context(|| format!("writing {out}"))?;
-    Ok(())
 }
 
 #[cfg(test)]

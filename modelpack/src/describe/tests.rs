@@ -338,54 +338,6 @@ fn describe_facts_json_is_camel_case() {
 }
 
 #[test]
-fn describe_run_step() {
-    let out = std::env::temp_dir().join(format!("describe-run-{}.json", std::process::id()));
-    let src = fixture_dir();
-    let args: Vec<String> = [
-        src.to_str().unwrap(),
-        out.to_str().unwrap(),
-        "single.safetensors",
-        "README_other.md",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    run(&args).unwrap();
-    let facts: ModelFacts = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&out);
-    assert_eq!(facts.format.as_deref(), Some("safetensors"));
-    assert_eq!(
-        facts.param_count,
-        Some(prod(&[32, 8]) + prod(&[16, 8]) + prod(&[1, 32]))
-    );
-
-    let bad = |extra: &str| {
-        let args: Vec<String> = [src.to_str().unwrap(), out.to_str().unwrap(), extra]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        run(&args)
-    };
-    assert!(bad("../x.gguf").is_err());
-    assert!(bad("/etc/passwd").is_err());
-    assert!(run(&["only-one".to_string()]).is_err());
-    // --strict fails on an unreadable file; without it the step succeeds.
-    let strict: Vec<String> = [
-        "--strict",
-        src.to_str().unwrap(),
-        out.to_str().unwrap(),
-        "missing.gguf",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let err = run(&strict).unwrap_err();
-    assert!(format!("{err:#}").contains("missing.gguf"), "{err:#}");
-    run(&strict[1..]).unwrap();
-    let _ = std::fs::remove_file(&out);
-}
-
-#[test]
 fn describe_selection_and_config_mapping() {
     assert!(wants("model-00001-of-00002.safetensors", true));
     assert!(wants("model.safetensors.index.json", false));

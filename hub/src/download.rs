@@ -1,8 +1,10 @@
-//! The `hf-get` step and its downloader: in-build Hub downloads for when a
-//! token is needed (and the CLI's `pack`): BuildKit before 0.21
-//! cannot give HTTP sources an auth header, so a step re-executes this
-//! binary with the `hf-token` secret mounted. The token is read from the
-//! secret file and sent only to the endpoint's host; it is never printed.
+//! The Hub downloader both doors use: one file over HTTP(S) with retries,
+//! a stall bound, redirects followed by hand and the content checked
+//! against its sha256 or git blob id while it streams to disk (or is
+//! written as a one-file layer). The in-build `hf-get` and `hf-get-many`
+//! steps (crate `modelpack-steps`) and the CLI's `pack` call it; the
+//! caller hands over the token, which is sent only to the URL's origin and
+//! never printed.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -16,12 +18,8 @@ use modelpack::pack::Written;
 use modelpack::LayerPackaging;
 use sha2::{Digest, Sha256};
 
-/// Where the `hf-token` secret is mounted in download steps.
-pub const TOKEN_PATH: &str = "/run/secrets/hf-token";
-/// BuildKit secret id of the Hugging Face token (AIKit's id).
-pub const TOKEN_SECRET_ID: &str = "hf-token";
-
-/// Exit codes of `hf-get`, read back by the frontend to explain failures.
+/// The failure classes of a download, as the exit codes of the `hf-get`
+/// steps (read back by the frontend to explain failures).
 pub mod exit {
     /// 401/403: authentication or gating.
     pub const AUTH: u8 = 41;
@@ -48,12 +46,6 @@ pub struct GetError {
     pub code: u8,
     /// One line for the build log.
     pub message: String,
-}
-
-fn read_token() -> Option<String> {
-    let t = std::fs::read_to_string(TOKEN_PATH).ok()?;
-    let t = t.trim().to_string();
-    (!t.is_empty()).then_some(t)
 }
 
 /// `scheme://host[:port]` of a URL.
@@ -175,7 +167,8 @@ impl Expect {
         }
     }
 
-    fn parse(arg: &str) -> Result<Self> {
+    /// Reads the command-line form back (the inverse of [`Expect::arg`]).
+    pub fn parse(arg: &str) -> Result<Self> {
         if let Some(h) = arg.strip_prefix("sha256:") {
             Ok(Expect::Sha256(h.to_string()))
         } else if let Some(h) = arg.strip_prefix("git-sha1:") {
@@ -224,23 +217,16 @@ pub(crate) fn file_of(url: &str) -> &str {
     path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(url)
 }
 
-/// GETs `url` following redirects by hand: the token goes only to the
-/// first URL's origin (never to a CDN on another host). Retries transport
-/// errors, 429 and 5xx with backoff (see [`ATTEMPTS`]). Streams the body
-/// into `out`, hashing it. Fails when nothing arrives for [`STALL`].
-pub fn get(url: &str, out: &Path, expect: &Expect) -> Result<(), GetError> {
-    get_with_stall(url, out, expect, STALL)
-}
-
-/// [`get`] with the token given by the caller instead of read from the
-/// `hf-token` secret file (the command line's `pack`, which takes it from
-/// `HF_TOKEN` or `--token-file`). `None` downloads anonymously. The token
-/// goes only to `url`'s origin, as with [`get`], and is never printed.
+/// GETs `url` following redirects by hand, as `token` (`None` downloads
+/// anonymously): the token goes only to the first URL's origin (never to a
+/// CDN on another host) and is never printed. Retries transport errors, 429
+/// and 5xx with backoff (see [`ATTEMPTS`]). Streams the body into `out`,
+/// hashing it. Fails when nothing arrives for [`STALL`].
 pub fn get_as(url: &str, out: &Path, expect: &Expect, token: Option<&str>) -> Result<(), GetError> {
     get_with(url, out, expect, STALL, token.map(str::to_string))
 }
 
-/// [`get`], writing the body as a one-file layer as it arrives (the
+/// [`get_as`], writing the body as a one-file layer as it arrives (the
 /// `pack-layer` writer fed by the download: the same bytes, no second pass
 /// over the file). The body must be `layer.size` bytes.
 pub fn get_layer(
@@ -248,8 +234,16 @@ pub fn get_layer(
     out: &Path,
     expect: &Expect,
     layer: &LayerSpec,
+    token: Option<&str>,
 ) -> Result<Written, GetError> {
-    let written = get_into(url, out, expect, STALL, read_token(), Some(layer.clone()))?;
+    let written = get_into(
+        url,
+        out,
+        expect,
+        STALL,
+        token.map(str::to_string),
+        Some(layer.clone()),
+    )?;
     Ok(written.expect("a layer download describes its layer"))
 }
 
@@ -277,8 +271,10 @@ impl LayerSpec {
     }
 }
 
+/// [`get_as`] anonymously with another stall bound (the tests' short one).
+#[cfg(test)]
 fn get_with_stall(url: &str, out: &Path, expect: &Expect, stall: Duration) -> Result<(), GetError> {
-    get_with(url, out, expect, stall, read_token())
+    get_with(url, out, expect, stall, None)
 }
 
 fn get_with(
@@ -646,30 +642,6 @@ fn save(
         }));
     }
     Ok(written)
-}
-
-/// `modelpack-frontend hf-get <url> <out-file> [sha256:<hex>|git-sha1:<hex>]`.
-pub fn run(args: &[String]) -> Result<u8> {
-    let (url, out, expect) = match args {
-        [u, o] => (u, o, Expect::Anything),
-        [u, o, e] => (u, o, Expect::parse(e)?),
-        _ => {
-            bail!("usage: modelpack-frontend hf-get <url> <out-file> [sha256:<hex>|git-sha1:<hex>]")
-        }
-    };
-    Ok(exit_code(get(url, Path::new(out), &expect)))
-}
-
-/// The process exit code of a download step: 0, or the failure's code
-/// from [`exit`] after its one line on stderr (read back by the frontend).
-pub fn exit_code(result: Result<(), GetError>) -> u8 {
-    match result {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("hf-get: {}", e.message);
-            e.code
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,11 @@ use anyhow::anyhow;
 
 use super::download::{fetch_all, Job};
 use super::{check_transport, Prepared};
-use crate::cli::{step, Failure};
-use crate::hf_get::{exit, Expect, GetError};
+use crate::{step, Failure};
 use modelpack::patterns::PatternList;
 use modelpack::plan::{Origin, PlanFile};
 use modelpack::source::UrlSource;
+use modelpack_hub::download::{exit, Expect, GetError};
 
 /// Downloads the URLs `patterns` keeps into `downloads`, in the order given.
 pub fn prepare(
@@ -89,7 +89,7 @@ pub fn prepare(
         files,
         default_name: default_name.to_string(),
         created_at: None,
-        source_url: crate::source::url::source_url(urls),
+        source_url: modelpack::urlsource::source_url(urls),
         revision: None,
         _downloads: Some(downloads),
     })

@@ -22,7 +22,7 @@
 //!
 //! Memory: per file in flight one upload chunk (see [`chunk_size`]), the
 //! layer writer's 1 MiB copy buffer and the compressor's window; headers
-//! are read with small ranged requests ([`crate::hf_stream::HeaderReader`]).
+//! are read with small ranged requests ([`modelpack_hub::stream::HeaderReader`]).
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -37,8 +37,6 @@ use super::pack::{self, Args, Prepared};
 use super::progress::Bars;
 use super::remote;
 use super::{human, step, Failure, Outcome};
-use crate::hf_get::Expect;
-use crate::hf_stream::{self, HeaderReader, HttpReader};
 use modelpack::config::PartialConfig;
 use modelpack::describe::FileInput;
 use modelpack::huggingface::{parse_info, HfRef};
@@ -46,6 +44,8 @@ use modelpack::patterns::PatternList;
 use modelpack::plan::{self, ModelInfo, Origin, PlanFile};
 use modelpack::source::SourceSpec;
 use modelpack::LayerPackaging;
+use modelpack_hub::download::Expect;
+use modelpack_hub::stream::{self as hf_stream, HeaderReader, HttpReader};
 
 /// Files up to this size are read into memory whole: hashed (or packed)
 /// before the registry is asked, so an unchanged one is never uploaded.
@@ -369,7 +369,7 @@ fn list_hub(
     let bytes = hf_stream::get_bytes(
         &hf.info_url(&endpoint, &hf.revision),
         token.as_deref(),
-        crate::gateway::MAX_READ_FILE as u64,
+        modelpack_hub::MAX_INFO_BYTES as u64,
     )
     .map_err(|e| pack::hub::info_failure(hf, &options, e))?;
     let info = parse_info(&bytes, &hf.repo)?;
@@ -462,7 +462,7 @@ fn list_urls(
         items,
         default_name: default_name.to_string(),
         created_at: None,
-        source_url: crate::source::url::source_url(urls),
+        source_url: modelpack::urlsource::source_url(urls),
         revision: None,
         token: None,
         hub: None,
@@ -586,7 +586,7 @@ fn old_listing(hf: &HfRef, ep: &str, commit: &str, token: Option<&str>) -> HashM
     let Ok(bytes) = hf_stream::get_bytes(
         &hf.info_url(ep, commit),
         token,
-        crate::gateway::MAX_READ_FILE as u64,
+        modelpack_hub::MAX_INFO_BYTES as u64,
     ) else {
         return HashMap::new();
     };

@@ -1,7 +1,7 @@
 //! Hub and URL files as readers, for the command line's streamed publish
 //! (`push SOURCE REF`): nothing touches the disk. [`HttpReader`] GETs a
 //! URL (redirects followed by hand, the token only to the first URL's
-//! origin, as [`crate::hf_get`] does), retries 429/5xx with `Retry-After`
+//! origin, as [`crate::download`] does), retries 429/5xx with `Retry-After`
 //! and transport errors with backoff, and when a body breaks off resumes
 //! with `Range: bytes=N-` from the byte it had reached. With a window it
 //! reads a byte range only (a model header). [`get_bytes`] reads a small
@@ -10,7 +10,7 @@
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::hf_get::{self, exit, GetError};
+use crate::download::{self as hf_get, exit, GetError};
 
 /// Requests sent by this module (redirect hops and retries included).
 static REQUESTS: AtomicU64 = AtomicU64::new(0);

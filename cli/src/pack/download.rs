@@ -1,5 +1,5 @@
 //! Concurrent, verified downloads for `pack`: each file goes through the
-//! in-build downloader ([`crate::hf_get::get_as`]: retries, stall bound,
+//! in-build downloader ([`modelpack_hub::download::get_as`]: retries, stall bound,
 //! `Retry-After`, redirects by hand, sha256 / git blob id checks), at most
 //! `connections` at once, with a progress bar per file.
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use oci_registry::{BlobOutcome, Digest, Progress};
 
 use super::super::progress::Bars;
-use crate::hf_get::{self, Expect, GetError};
+use modelpack_hub::download::{self as hf_get, Expect, GetError};
 
 /// One file to download.
 pub struct Job {

@@ -1,6 +1,10 @@
-//! The person-facing command line: the second front door onto the same
-//! core as the BuildKit frontend. One file per command; [`COMMANDS`] is the
-//! dispatch table, so a new command is one module and one line there.
+//! The person-facing command line of `modelpack-frontend`: the second
+//! front door onto the same core as the BuildKit frontend, over
+//! `modelpack`, `modelpack-hub` and `oci-registry` only (nothing of
+//! BuildKit). The binary's `main` hands it every first argument that is
+//! neither absent (the gateway) nor an in-build step. One file per command;
+//! [`COMMANDS`] is the dispatch table, so a new command is one module and
+//! one line there.
 //!
 //! Exit codes: 0 ok, 1 validation found problems or the command failed,
 //! 2 usage error.
@@ -193,7 +197,7 @@ pub fn step(line: &str) {
 
 /// Bytes as `1.23 MB`.
 pub fn human(bytes: u64) -> String {
-    crate::emit::human_size(bytes)
+    modelpack::human::human_size(bytes)
 }
 
 #[cfg(test)]

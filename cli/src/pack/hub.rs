@@ -9,11 +9,11 @@ use anyhow::anyhow;
 
 use super::download::{fetch_all, Job};
 use super::{as_flags, check_transport, Prepared};
-use crate::cli::{step, Failure};
-use crate::hf_get::{self, exit, Expect, GetError};
+use crate::{step, Failure};
 use modelpack::huggingface::{parse_info, HfRef, HubFile};
 use modelpack::patterns::PatternList;
 use modelpack::plan::{Origin, PlanFile};
+use modelpack_hub::download::{self as hf_get, exit, Expect, GetError};
 
 /// What to fetch with.
 pub struct Options<'a> {
@@ -38,7 +38,7 @@ pub fn endpoint(flag: Option<&str>) -> Result<String, String> {
     let (value, what) = match (flag, env) {
         (Some(f), _) => (f.trim().to_string(), "--hf-endpoint"),
         (None, Some(e)) => (e.trim().to_string(), "HF_ENDPOINT"),
-        (None, None) => return Ok(crate::options::DEFAULT_HF_ENDPOINT.to_string()),
+        (None, None) => return Ok(modelpack_hub::DEFAULT_ENDPOINT.to_string()),
     };
     check_transport(&value, what)?;
     Ok(value.trim_end_matches('/').to_string())
@@ -93,12 +93,12 @@ pub fn prepare(
     // Bounded as the frontend's read of the same answer is: a listing
     // larger than this is not a Hub answer we can package.
     let len = std::fs::metadata(&answer).map(|m| m.len()).unwrap_or(0);
-    if len > crate::gateway::MAX_READ_FILE as u64 {
+    if len > modelpack_hub::MAX_INFO_BYTES as u64 {
         return Err(anyhow!(
             "the answer of {ep} about {}@{} is {len} bytes, over the {} MiB a listing may take (about 300,000 files, as the frontend reads it); check --hf-endpoint",
             hf.repo,
             hf.revision,
-            crate::gateway::MAX_READ_FILE >> 20
+            modelpack_hub::MAX_INFO_BYTES >> 20
         )
         .into());
     }
@@ -113,7 +113,7 @@ pub fn prepare(
     step(&format!(
         "{at}: downloading {} files ({})",
         selected.len(),
-        crate::cli::human(total)
+        crate::human(total)
     ));
 
     let root = downloads.path().join("files");

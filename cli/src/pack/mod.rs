@@ -146,7 +146,7 @@ pub(crate) fn parse_with(
             }
             lexopt::Arg::Long("name") => {
                 let n = text(p, "--name")?;
-                crate::options::validate_name(&n).map_err(|e| {
+                modelpack::names::validate_name(&n).map_err(|e| {
                     Failure::Usage(e.to_string().replace("build-arg name", "--name"))
                 })?;
                 name = Some(n);
