@@ -32,6 +32,7 @@ credHelpers), else the registry is used anonymously.
 mod inspect;
 mod pack;
 mod progress;
+mod publish;
 mod pull;
 mod push;
 mod remote;

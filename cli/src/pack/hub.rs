@@ -192,7 +192,7 @@ fn plan_file(rel: &str, f: &HubFile, on_disk: &Path, at: &str) -> anyhow::Result
 }
 
 /// Explains a failed resolve: refused, no such repo or revision, rate limit.
-fn info_failure(hf: &HfRef, o: &Options, e: GetError) -> Failure {
+pub(crate) fn info_failure(hf: &HfRef, o: &Options, e: GetError) -> Failure {
     let (ep, repo, rev) = (&o.endpoint, &hf.repo, &hf.revision);
     let with_token = if o.token.is_some() {
         "; the token given cannot read it"
@@ -219,7 +219,7 @@ fn info_failure(hf: &HfRef, o: &Options, e: GetError) -> Failure {
 }
 
 /// Explains a failed file download, naming the file and the commit.
-fn file_failure(f: &HubFile, at: &str, o: &Options, e: GetError) -> Failure {
+pub(crate) fn file_failure(f: &HubFile, at: &str, o: &Options, e: GetError) -> Failure {
     let ep = &o.endpoint;
     let message = match e.code {
         exit::AUTH => format!(
