@@ -33,6 +33,7 @@ mod inspect;
 mod inspect_referrers;
 mod pack;
 mod progress;
+mod publish;
 mod pull;
 mod push;
 mod remote;

@@ -17,14 +17,14 @@ use modelpack::trust::facts::{self, FileFact};
 use modelpack::trust::referrer::{self, Referrer};
 use modelpack::trust::{self as core, Builder, CardFacts, FileSource, HubSource, ResolvedImage};
 
-use crate::gateway::{Bridge, GatewayError};
+use crate::gateway::{GatewayError, Solve};
 use crate::options::Request;
 
 /// The referrers `request.attest` asks for, for `plan`, whose files were
 /// `files` before packing; `commit` is the Hub commit the source resolved
 /// to.
 pub async fn referrers(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     plan: &Plan,
     files: &[PlanFile],
@@ -36,11 +36,10 @@ pub async fn referrers(
     }
     let image = match (&request.frontend_image, bridge.worker_platform()) {
         (Some(reference), Some(platform)) if request.attest.provenance() => bridge
-            .resolve_image_logged(
+            .resolve_image_from_registry(
                 reference,
                 &platform,
                 &format!("resolve the frontend image {reference} for the provenance"),
-                "pull",
             )
             .await
             .ok()
@@ -63,10 +62,10 @@ pub async fn referrers(
 }
 
 /// The digest of the image source in the frontend's own definition
-/// ([`crate::steps::FRONTEND_BIN`]): `docker-image://…@sha256:…`.
+/// ([`crate::gateway::FRONTEND_BIN`]): `docker-image://…@sha256:…`.
 fn pinned_frontend_digest() -> Option<String> {
     use prost::Message;
-    let bytes = std::fs::read(crate::steps::FRONTEND_BIN).ok()?;
+    let bytes = std::fs::read(crate::gateway::FRONTEND_BIN).ok()?;
     let def = llb::proto::pb::Definition::decode(bytes.as_slice()).ok()?;
     def.def.iter().find_map(|op| {
         let op = llb::proto::pb::Op::decode(op.as_slice()).ok()?;

@@ -96,6 +96,6 @@ pub(super) fn attach(
             .join(" and "),
         modelpack::layout::short(&plan.manifest.descriptor.digest)
     ));
-    modelpack::layout::write_referrers(&a.out, &docs)?;
+    modelpack::layout::write_referrers(a.out(), &docs)?;
     Ok(())
 }
