@@ -29,6 +29,7 @@ credHelpers), else the registry is used anonymously.
     };
 }
 
+mod bundle;
 mod inspect;
 mod pack;
 mod progress;
@@ -94,6 +95,7 @@ pub const COMMANDS: &[&Command] = &[
     &unpack::COMMAND,
     &push::COMMAND,
     &pull::COMMAND,
+    &bundle::COMMAND,
 ];
 
 /// The binary's version and the frontend image tag it matches.

@@ -17,7 +17,7 @@ pub const COMMAND: Command = Command {
         "\
 Usage: modelpack-frontend pull REF -o LAYOUT [--name NAME] [flags]
 
-Downloads the image manifest REF names (host[:port]/repository[:tag]
+Downloads the image manifest REF names (for a bundle, its model's) (host[:port]/repository[:tag]
 [@digest]), its config and every layer into the OCI image layout LAYOUT
 (created if missing; other manifests there are kept). Each blob is checked
 against its digest while it streams and only then moved into place; blobs
@@ -68,9 +68,14 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     let client = flags
         .client(Some(bars.clone() as Arc<dyn Progress>))
         .inspect_err(|_| bars.finish())?;
-    let result = client.pull_to_layout(&reference, &out, name.as_deref());
+    let name = name.or_else(|| reference.tag().map(String::from));
+    let result = super::bundle::resolve_model(&client, &reference).and_then(|model| {
+        client
+            .pull_to_layout(&model, &out, name.as_deref())
+            .map_err(remote::registry_error)
+    });
     bars.finish();
-    let s = result.map_err(remote::registry_error)?;
+    let s = result?;
     step(&format!(
         "pulled {reference} ({}) into {}: {} blobs downloaded ({} resumed), {} already present, {} received",
         s.manifest_digest,
