@@ -14,6 +14,7 @@ use oci_registry::{Client, Digest, Reference, OCI_INDEX};
 use serde_json::{json, Value};
 
 use super::remote::{self, RegistryFlags, Subject};
+use super::resolve::{self, is_index};
 use super::{human, step, text, unexpected, Command, Failure, Outcome};
 
 /// The name the bundle gets in the output's `index.json` by default.
@@ -109,7 +110,7 @@ fn compose(
         Subject::Layout(r) => (r.dir.clone(), r.name.clone()),
         Subject::Remote(reference) => {
             let client = client.context("no registry client")?;
-            let reference = resolve_model(client, reference)?;
+            let reference = resolve::resolve_model(client, reference, remote::registry_error)?;
             let tmp = "modelpack-bundle-model";
             client
                 .pull_to_layout(&reference, out, Some(tmp))
@@ -363,36 +364,6 @@ fn remote_image_entries(
             "platform": platform,
         })])
     }
-}
-
-fn is_index(media_type: &str) -> bool {
-    media_type == OCI_INDEX || media_type == oci_registry::DOCKER_MANIFEST_LIST
-}
-
-/// `reference` itself, or when it names an image index holding a model
-/// (a bundle), the model manifest's digest in the same repository.
-pub fn resolve_model(client: &Client, reference: &Reference) -> anyhow::Result<Reference> {
-    let m = client
-        .get_manifest(reference, &[])
-        .map_err(remote::registry_error)?;
-    if !is_index(&m.media_type) {
-        return Ok(reference.clone());
-    }
-    let model = bundle::model_in_index(&m.bytes)
-        .with_context(|| format!("index of {reference}"))?
-        .with_context(|| {
-            format!(
-                "{reference} is an image index with no ModelPack manifest (no entry annotated {}={})",
-                bundle::ANNOTATION_ROLE,
-                bundle::ROLE_MODEL
-            )
-        })?;
-    let digest = model["digest"]
-        .as_str()
-        .context("the model entry has no digest")?;
-    let digest = Digest::parse(digest).map_err(|e| anyhow!("{e}"))?;
-    step(&format!("{reference} is a bundle; its model is {digest}"));
-    Ok(reference.with_digest(digest))
 }
 
 /// True when the `index.json` entry `r` picks is an image index (a bundle

@@ -36,6 +36,7 @@ mod progress;
 mod pull;
 mod push;
 mod remote;
+mod resolve;
 mod unpack;
 mod validate;
 

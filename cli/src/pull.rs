@@ -69,11 +69,12 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
         .client(Some(bars.clone() as Arc<dyn Progress>))
         .inspect_err(|_| bars.finish())?;
     let name = name.or_else(|| reference.tag().map(String::from));
-    let result = super::bundle::resolve_model(&client, &reference).and_then(|model| {
-        client
-            .pull_to_layout(&model, &out, name.as_deref())
-            .map_err(remote::registry_error)
-    });
+    let result = super::resolve::resolve_model(&client, &reference, remote::registry_error)
+        .and_then(|model| {
+            client
+                .pull_to_layout(&model, &out, name.as_deref())
+                .map_err(remote::registry_error)
+        });
     bars.finish();
     let s = result?;
     step(&format!(
