@@ -32,7 +32,7 @@ Usage: modelpack-frontend bundle --image LAYOUT[:NAME]|REF --model LAYOUT[:NAME]
 Writes one OCI image index into the OCI image layout LAYOUT: every manifest
 of the app image (each platform of a multi-platform build, and its
 attestation manifests, byte for byte as buildx made them) followed by the
-ModelPack manifest, listed with platform unknown/unknown, its artifactType
+ModelPack manifest, listed with platform unknown/unknown
 and the annotation io.modelpack-frontend.bundle.role=model. The model
 manifest keeps no subject; its referrers (signatures, SBOMs) in the model
 layout are copied and listed in LAYOUT's index.json, not in the bundle.
@@ -184,7 +184,6 @@ fn compose(
         },
         &loaded.entry.digest,
         loaded.entry.size,
-        at.unwrap_or(oci::ARTIFACT_TYPE_MODEL),
         model_name_in_config,
     );
     let index = bundle::compose(&entries, model_entry)?;

@@ -66,14 +66,11 @@ pub fn model_in_index(bytes: &[u8]) -> Result<Option<Value>> {
 }
 
 /// The model's entry for a bundle index: the manifest's descriptor with
-/// platform `unknown/unknown`, its `artifactType` and our annotations.
-pub fn model_descriptor(
-    media_type: &str,
-    digest: &str,
-    size: u64,
-    artifact_type: &str,
-    name: Option<&str>,
-) -> Value {
+/// platform `unknown/unknown` and our annotations. No `artifactType` on the
+/// entry (the manifest has its own): readers built on image-spec 1.0
+/// (skopeo 1.9) drop the field when they re-encode an index, changing its
+/// digest.
+pub fn model_descriptor(media_type: &str, digest: &str, size: u64, name: Option<&str>) -> Value {
     let mut annotations = BTreeMap::new();
     annotations.insert(ANNOTATION_ROLE.to_string(), ROLE_MODEL.to_string());
     if let Some(n) = name {
@@ -83,7 +80,6 @@ pub fn model_descriptor(
         "mediaType": media_type,
         "digest": digest,
         "size": size,
-        "artifactType": artifact_type,
         "platform": {"architecture": "unknown", "os": "unknown"},
         "annotations": annotations,
     })
@@ -91,8 +87,10 @@ pub fn model_descriptor(
 
 /// The bundle index's bytes: the app image's `entries` (descriptors as
 /// they are in its index, in its order) followed by `model` (from
-/// [`model_descriptor`]). Compact JSON with sorted keys, no timestamps: the
-/// same inputs give the same bytes.
+/// [`model_descriptor`]), no timestamps: the same inputs give the same
+/// bytes. Written in the field order of the image-spec's Go types (see
+/// [`go_order`]), so tools that decode and re-encode an index (skopeo
+/// 1.9's `copy --all`) keep its bytes and digest.
 pub fn compose(entries: &[Value], model: Value) -> Result<Vec<u8>> {
     if entries.is_empty() {
         bail!("the app image has no manifest to bundle");
@@ -102,15 +100,55 @@ pub fn compose(entries: &[Value], model: Value) -> Result<Vec<u8>> {
             "the app image's index already lists a model manifest; bundle an image, not a bundle"
         );
     }
-    let mut manifests = entries.to_vec();
-    manifests.push(model);
-    let doc = json!({
-        "schemaVersion": 2,
-        "mediaType": MEDIA_TYPE_INDEX,
-        "manifests": manifests,
-    });
-    // serde_json's map is a BTreeMap here (no preserve_order), so keys are sorted.
-    serde_json::to_vec(&doc).context("encoding the bundle index")
+    let mut manifests = Vec::new();
+    for e in entries.iter().chain(std::iter::once(&model)) {
+        manifests.push(go_order(e, DESCRIPTOR_FIELDS)?);
+    }
+    Ok(format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MEDIA_TYPE_INDEX}","manifests":[{}]}}"#,
+        manifests.join(",")
+    )
+    .into_bytes())
+}
+
+/// An OCI descriptor's fields in the order of image-spec's Go `Descriptor`.
+const DESCRIPTOR_FIELDS: &[&str] = &[
+    "mediaType",
+    "digest",
+    "size",
+    "urls",
+    "annotations",
+    "data",
+    "platform",
+    "artifactType",
+];
+/// A platform's fields in the order of image-spec's Go `Platform`.
+const PLATFORM_FIELDS: &[&str] = &["architecture", "os", "os.version", "os.features", "variant"];
+
+/// `v` (a JSON object) as compact JSON with the `fields` first in that
+/// order (a `platform` in [`PLATFORM_FIELDS`]' order), as Go's encoder
+/// writes a struct; other keys follow, sorted. Map values (annotations)
+/// are sorted by key, as Go writes maps.
+pub fn go_order(v: &Value, fields: &[&str]) -> Result<String> {
+    let obj = v
+        .as_object()
+        .context("an index entry is not a JSON object")?;
+    let mut parts = Vec::new();
+    let known = |k: &str| fields.contains(&k);
+    for k in fields
+        .iter()
+        .copied()
+        .chain(obj.keys().map(String::as_str).filter(|k| !known(k)))
+    {
+        let Some(val) = obj.get(k) else { continue };
+        let text = if k == "platform" && fields == DESCRIPTOR_FIELDS {
+            go_order(val, PLATFORM_FIELDS)?
+        } else {
+            serde_json::to_string(val).context("encoding an index entry")?
+        };
+        parts.push(format!("{}:{text}", serde_json::to_string(k)?));
+    }
+    Ok(format!("{{{}}}", parts.join(",")))
 }
 
 #[cfg(test)]
@@ -128,7 +166,6 @@ mod tests {
             "application/vnd.oci.image.manifest.v1+json",
             "sha256:bb",
             7,
-            ARTIFACT_TYPE_MODEL,
             Some("tiny"),
         );
         let a = compose(&[image("sha256:aa")], m.clone()).unwrap();
@@ -140,7 +177,7 @@ mod tests {
         assert_eq!(found["annotations"][ANNOTATION_MODEL_NAME], "tiny");
         let text = String::from_utf8(a).unwrap();
         assert!(
-            text.starts_with(r#"{"manifests":[{"digest":"sha256:aa""#),
+            text.starts_with(r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aa","size":3,"platform":{"architecture":"amd64","os":"linux"}}"#),
             "{text}"
         );
         assert!(!text.contains("subject"), "{text}");
@@ -158,7 +195,7 @@ mod tests {
             Some(1)
         );
         assert!(model_entry(&[typed("sha256:dd"), typed("sha256:ee")]).is_err());
-        let m = model_descriptor("x", "sha256:bb", 1, ARTIFACT_TYPE_MODEL, None);
+        let m = model_descriptor("x", "sha256:bb", 1, None);
         assert!(compose(&[], m.clone()).is_err());
         assert!(compose(&[typed("sha256:dd")], m).is_err());
     }
