@@ -449,6 +449,8 @@ fn bundle_of_app_and_model_runs_pulls_and_shares_the_model() {
     let (pushed2, err2) = cli(&["push", b2.to_str().unwrap(), &tag("v2"), "--plain-http"]);
     assert_eq!(pushed2, d2);
     let (up2, skipped2, _) = uploads(&err2);
+    eprintln!("first push: {}", err.lines().last().unwrap_or_default());
+    eprintln!("second push: {}", err2.lines().last().unwrap_or_default());
     assert_eq!(
         up2 as usize,
         new.len(),
