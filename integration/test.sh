@@ -68,6 +68,13 @@ done
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+section "lint: actionlint (workflows, examples/ci) and shellcheck (the scripts they call)"
+command -v shellcheck >/dev/null || { echo "shellcheck is missing: apt-get install shellcheck" >&2; exit 1; }
+integration/actionlint.sh
+shellcheck examples/ci/publish.sh integration/release.sh integration/release-local.sh \
+  integration/check-release-image.sh integration/build-image-multiarch.sh \
+  integration/build-binaries.sh integration/actionlint.sh
+
 section "engine: dockerd + registry (integration/engine.sh)"
 integration/engine.sh
 
@@ -113,6 +120,11 @@ python3 -m pytest -q integration/fakehub
 
 section "frontend image: build and push $MODELPACK_IMAGE (integration/build-image.sh)"
 IMAGE="$MODELPACK_IMAGE" integration/build-image.sh
+
+section "release, locally: amd64 image index signed with a local key (ARCHES=amd64 integration/release-local.sh)"
+# The release scripts against 127.0.0.1:5000 (the arm64 cross build is the
+# opt-in full run: integration/release-local.sh without ARCHES).
+ARCHES=amd64 integration/release-local.sh
 
 section "fresh build cache (docker buildx prune -af on the test engines only)"
 # BuildKit slows down as its snapshot count grows (one per fetched file), so

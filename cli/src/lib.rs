@@ -33,6 +33,7 @@ mod bundle;
 mod inspect;
 mod pack;
 mod progress;
+mod publish;
 mod pull;
 mod push;
 mod remote;

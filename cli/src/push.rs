@@ -6,18 +6,20 @@ use std::sync::Arc;
 
 use oci_registry::{Progress, Reference};
 
+use super::pack::{Args, Other};
 use super::progress::Bars;
 use super::remote::{self, RegistryFlags};
-use super::{human, positional, step, text, unexpected, Command, Failure, Outcome};
+use super::{human, step, text, Command, Failure, Outcome};
 use modelpack::layout::{self, Layout, LayoutRef};
 
 /// The command.
 pub const COMMAND: Command = Command {
     name: "push",
-    summary: "push a ModelPack layout to one or more registry references",
+    summary: "push a ModelPack layout, or publish a source straight to a registry",
     help: concat!(
         "\
 Usage: modelpack-frontend push LAYOUT[:NAME] REF [REF...] [flags]
+       modelpack-frontend push SOURCE REF [pack flags] [flags]
 
 Uploads the manifest named NAME (or the only one) of the OCI image layout
 at LAYOUT to every REF
@@ -27,16 +29,28 @@ the model's referrers the layout lists) (host[:port]/repository[:tag][@digest]):
 registry lacks (several at once, large ones in resumable chunks), then the
 config, then the manifest byte for byte, so the pushed digest equals
 index.json's. Blobs already in the repository are skipped; later REFs on
-the same registry mount blobs from the first. Prints the manifest digest on
-stdout; progress (live bars on a terminal, one line per blob otherwise)
-and a summary on stderr.
+the same registry mount them from the first, and without --from a
+repository of REF's namespace that holds them (the registry's catalog) is
+mounted from. Prints the manifest digest on stdout; progress (live bars on
+a terminal, one line per blob otherwise) and a summary on stderr.
+
+When SOURCE is not a layout (huggingface://org/repo, https:// URLs, a
+model folder: anything `pack` takes, with all of pack's flags except -o),
+publishes it streamed: each file goes from its source to the registry
+through memory (--max-connections at once), nothing is written to local
+disk, and the digest is the one `pack` + `push` give. Blobs the registry
+has are not downloaded (a raw layer's digest is known in advance); when REF
+already names this model, the layers of unchanged files are kept, so an
+unchanged revision moves no weight. One REF per run.
 
   --from REPO          first try to mount blobs from repository REPO of the
                        same registry (nothing is sent for blobs it has)
 ",
         registry_flags_help!(),
         "
-Example: modelpack-frontend push out/layout:tiny registry.example.com/models/tiny:v1
+Examples:
+  modelpack-frontend push out/layout:tiny registry.example.com/models/tiny:v1
+  modelpack-frontend push hf://Qwen/Qwen3-0.6B registry.example.com/models/qwen3:v1 --layer-packaging tar
 "
     ),
     run,
@@ -45,30 +59,44 @@ Example: modelpack-frontend push out/layout:tiny registry.example.com/models/tin
 fn run(p: &mut lexopt::Parser) -> Outcome {
     let mut flags = RegistryFlags::default();
     let mut from: Option<String> = None;
-    let mut args: Vec<String> = Vec::new();
-    while let Some(arg) = p.next()? {
-        match arg {
-            lexopt::Arg::Long("from") => from = Some(text(p, "--from")?),
-            lexopt::Arg::Long(l) if RegistryFlags::knows(l) => {
-                let l = l.to_string();
-                flags.take(&l, p)?;
-            }
-            lexopt::Arg::Value(v) => args.push(positional(v, "argument")?),
-            other => return Err(unexpected(other)),
+    let mut refs: Vec<String> = Vec::new();
+    let a = super::pack::parse_with(p, |_, other, p| {
+        match other {
+            Other::Long(l) if l == "from" => from = Some(text(p, "--from")?),
+            Other::Long(l) if RegistryFlags::knows(&l) => flags.take(&l, p)?,
+            Other::Long(l) => return Err(Failure::Usage(format!("unknown flag --{l}"))),
+            Other::Value(v) => refs.push(v),
         }
+        Ok(())
+    })?;
+    if a.out.is_some() {
+        return Err(Failure::Usage(
+            "-o does not apply to push: it writes nothing locally (use pack -o LAYOUT)".into(),
+        ));
     }
     flags.check()?;
-    let mut args = args.into_iter();
-    let source = args
-        .next()
-        .ok_or_else(|| Failure::Usage("LAYOUT[:NAME] and at least one REF are required".into()))?;
-    let targets: Vec<Reference> = args
-        .map(|a| Reference::parse(&a).map_err(|e| Failure::Usage(e.to_string())))
+    let source = a.source.clone();
+    let targets: Vec<Reference> = refs
+        .iter()
+        .map(|a| Reference::parse(a).map_err(|e| Failure::Usage(e.to_string())))
         .collect::<Result<_, _>>()?;
     if targets.is_empty() {
         return Err(Failure::Usage(
             "at least one REF to push to is required".into(),
         ));
+    }
+    if !is_layout(&source) {
+        let [target] = &targets[..] else {
+            return Err(Failure::Usage(format!(
+                "a streamed publish of {source} goes to one REF; push it once, then push the same source to the other REFs (their registries then already hold the blobs) or pack it to a layout and push that"
+            )));
+        };
+        return super::publish::run(&a, target, |bars| flags.client(Some(bars)), from.as_deref());
+    }
+    if let Some(flag) = pack_flag_given(&a) {
+        return Err(Failure::Usage(format!(
+            "{flag} does not apply to a layout SOURCE: its manifest is pushed byte for byte"
+        )));
     }
     let r = LayoutRef::parse(&source);
     if super::bundle::is_bundle_layout(&r)? {
@@ -97,6 +125,7 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     let client = flags
         .client(Some(bars.clone() as Arc<dyn Progress>))
         .inspect_err(|_| bars.finish())?;
+    let from = from.or_else(|| neighbour_holding(&client, &targets[0], &loaded.manifest.layers));
     let result = client.push_layout_from(&r.dir, r.name.as_deref(), &targets, from.as_deref());
     bars.finish();
     let s = result.map_err(remote::registry_error)?;
@@ -111,4 +140,51 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     ));
     println!("{}", s.manifest_digest);
     Ok(())
+}
+
+/// Whether `source` (`DIR[:NAME]`) is an OCI image layout rather than a
+/// model folder or a remote source.
+fn is_layout(source: &str) -> bool {
+    !super::pack::is_remote(source) && LayoutRef::parse(source).dir.join("oci-layout").is_file()
+}
+
+/// The first `pack` flag given, which a layout source cannot take.
+fn pack_flag_given(a: &Args) -> Option<&'static str> {
+    [
+        ("--name", a.name.is_some()),
+        (
+            "--layer-packaging",
+            a.packaging != modelpack::LayerPackaging::Raw,
+        ),
+        ("--include", !a.include.is_empty()),
+        ("--exclude", !a.exclude.is_empty()),
+        ("--source-date-epoch", a.created_at.is_some()),
+        ("--compress-weights", a.compress_weights),
+        ("--revision", a.revision.is_some()),
+        ("--checksum", a.checksum.is_some()),
+        ("--token-file", a.token_file.is_some()),
+        ("--hf-endpoint", a.hf_endpoint.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(f, given)| given.then_some(f))
+}
+
+/// Without `--from`: a repository of the target's namespace (from the
+/// registry's catalog) holding the biggest layer the target lacks, to
+/// mount from; nothing is remembered locally.
+fn neighbour_holding(
+    client: &oci_registry::Client,
+    target: &Reference,
+    layers: &[modelpack::oci::Descriptor],
+) -> Option<String> {
+    let biggest = layers.iter().max_by_key(|d| d.size)?;
+    let digest = oci_registry::Digest::parse(&biggest.digest).ok()?;
+    if matches!(client.blob_exists(target, &digest), Ok(Some(_))) {
+        return None;
+    }
+    let candidates = client.neighbours(target);
+    candidates.into_iter().find(|c| {
+        oci_registry::Reference::parse(&format!("{}/{c}", target.registry()))
+            .is_ok_and(|r| matches!(client.blob_exists(&r, &digest), Ok(Some(_))))
+    })
 }

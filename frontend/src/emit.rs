@@ -10,7 +10,7 @@ use modelpack::plan::Plan;
 
 /// Blob path inside the layout for a `sha256:<hex>` digest.
 pub fn blob_path(digest: &str) -> String {
-    format!("/blobs/{}", digest.replacen(':', "/", 1))
+    format!("/{}", oci_types::blob_path(digest))
 }
 
 /// Follow symlinks: a blob is always the bytes of the file a link names.

@@ -2,6 +2,7 @@
 //! starts a gateway frontend. Nothing else may ever be written to stdout.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
@@ -22,6 +23,78 @@ const MAX_MESSAGE: usize = 16 << 20;
 /// (listings, facts, answers): 64 MiB, the largest Hub listing either door
 /// takes ([`modelpack_hub::MAX_INFO_BYTES`]).
 pub const MAX_READ_FILE: usize = modelpack_hub::MAX_INFO_BYTES;
+
+/// Where buildkitd mounts the marshalled definition of the frontend image.
+pub const FRONTEND_BIN: &str = "/run/config/buildkit/metadata/frontend.bin";
+
+/// A gateway call in flight. The frontend runs on one thread, so calls
+/// need not be `Send`; boxed so that [`Solve`] can be used as `dyn Solve`.
+pub type Call<'a, T> = Pin<Box<dyn Future<Output = Result<T, GatewayError>> + 'a>>;
+
+/// The gateway operations a build uses once it is set up: solving LLB,
+/// reading files of the results, resolving an image config, and what
+/// buildkitd told us (capabilities, platform, our own image). [`Bridge`]
+/// does them against buildkitd; the build takes `&dyn Solve`, so the
+/// source flows' unit tests hand it a fake that answers by looking at the
+/// LLB (`crate::fake_gateway`), without a daemon, as BuildKit tests
+/// `dockerfile2llb`.
+pub trait Solve {
+    /// Solves a definition (lazily, as buildkitd does) and returns its ref.
+    fn solve(&self, def: pb::Definition) -> Call<'_, Reference>;
+
+    /// Solves and runs the whole graph now, so failures surface here.
+    fn solve_evaluated(&self, def: pb::Definition) -> Call<'_, Reference>;
+
+    /// Solves the build's result, a tree whose graph also holds every
+    /// step solved with [`Solve::solve_evaluated`] before it that it does
+    /// not already hold (the steps whose output the frontend reads: scans,
+    /// headers, sizes), through [`llb::keep_in_graph`]. BuildKit exports to
+    /// a remote cache only the returned result's graph; with those steps
+    /// in it, a runner with an empty local cache and that remote cache
+    /// takes their outputs from the cache instead of running them again,
+    /// which would need their inputs, the model's files.
+    fn solve_result<'a>(&'a self, result: &'a llb::State) -> Call<'a, Reference>;
+
+    /// Reads a file of a solved reference in ranges, failing with a clear
+    /// error once it is longer than `max` bytes (never holding more than
+    /// `max` plus one range in memory).
+    fn read_file_bounded<'a>(
+        &'a self,
+        r: &'a Reference,
+        path: &'a str,
+        max: usize,
+    ) -> Call<'a, Vec<u8>>;
+
+    /// Reads a whole file from a solved ref, in ranges that stay under the
+    /// gRPC message limit, up to [`MAX_READ_FILE`] bytes (small JSON files).
+    fn read_file<'a>(&'a self, r: &'a Reference, path: &'a str) -> Call<'a, Vec<u8>> {
+        self.read_file_bounded(r, path, MAX_READ_FILE)
+    }
+
+    /// Resolves an image reference to its digest and config JSON for a
+    /// platform (gateway `ResolveImageConfig`, API cap `resolveimage`).
+    fn resolve_image_config<'a>(
+        &'a self,
+        reference: &'a str,
+        platform: &'a pb::Platform,
+    ) -> Call<'a, (String, Vec<u8>)>;
+
+    /// Whether buildkitd offers an LLB capability (e.g. `mergeop`).
+    fn has_llb_cap(&self, cap: &str) -> bool;
+
+    /// Fails with one line naming what is missing when buildkitd lacks a
+    /// capability we rely on.
+    fn require_caps(&self, llb: &[&str], api: &[&str]) -> anyhow::Result<()>;
+
+    /// The first platform of the first worker, as `Ping` reported it.
+    fn worker_platform(&self) -> Option<pb::Platform>;
+
+    /// The frontend's own image, from the definition buildkitd hands the
+    /// frontend in [`FRONTEND_BIN`] (fails clearly when run elsewhere);
+    /// the steps that re-run this binary stand on a copy of its binary
+    /// (`steps::own_image`).
+    fn frontend_image(&self) -> anyhow::Result<llb::State>;
+}
 
 /// Everything buildkitd hands the frontend through its environment.
 #[derive(Clone, Debug, Default)]
@@ -157,66 +230,6 @@ impl Bridge {
         })
     }
 
-    /// Whether buildkitd offers an LLB capability (e.g. `mergeop`). A
-    /// daemon reporting no caps at all is taken to have the frozen defaults,
-    /// which include none of the optional ones.
-    pub fn has_llb_cap(&self, cap: &str) -> bool {
-        self.llb_caps.get(cap).copied().unwrap_or(false)
-    }
-
-    /// The first platform of the first worker, as `Ping` reported it.
-    pub fn worker_platform(&self) -> Option<pb::Platform> {
-        self.worker_platform.clone()
-    }
-
-    /// Resolves an image reference to its digest and config JSON for a
-    /// platform (gateway `ResolveImageConfig`, API cap `resolveimage`).
-    pub async fn resolve_image_config(
-        &self,
-        reference: &str,
-        platform: &pb::Platform,
-    ) -> Result<(String, Vec<u8>), GatewayError> {
-        let request = gw::ResolveImageConfigRequest {
-            r#ref: reference.to_string(),
-            platform: Some(platform.clone()),
-            resolve_mode: "default".into(),
-            log_name: format!("resolve base image {reference}"),
-        };
-        let response = self
-            .client
-            .clone()
-            .resolve_image_config(request)
-            .await
-            .map_err(remote)?
-            .into_inner();
-        Ok((response.digest, response.config))
-    }
-
-    /// Fails with one line naming what is missing when buildkitd lacks a
-    /// capability we rely on. Empty cap lists (very old daemons report
-    /// none) are not checked.
-    pub fn require_caps(&self, llb: &[&str], api: &[&str]) -> anyhow::Result<()> {
-        let missing = |have: &BTreeMap<String, bool>, want: &[&str]| -> Vec<String> {
-            if have.is_empty() {
-                return Vec::new();
-            }
-            want.iter()
-                .filter(|c| !have.get(**c).copied().unwrap_or(false))
-                .map(|c| c.to_string())
-                .collect()
-        };
-        let mut gaps = missing(&self.llb_caps, llb);
-        gaps.extend(missing(&self.api_caps, api));
-        if gaps.is_empty() {
-            Ok(())
-        } else {
-            Err(anyhow!(
-                "this BuildKit lacks capabilities the frontend needs: {}; upgrade Docker/BuildKit (0.13 or newer is tested)",
-                gaps.join(", ")
-            ))
-        }
-    }
-
     /// From now on every solve runs all its ops again (`--no-cache`).
     pub fn set_no_cache(&mut self, no_cache: bool) {
         self.no_cache = no_cache;
@@ -242,25 +255,8 @@ impl Bridge {
         }
     }
 
-    /// Solves a definition (lazily, as buildkitd does) and returns its ref.
-    pub async fn solve(&self, def: pb::Definition) -> Result<Reference, GatewayError> {
-        self.solve_with(def, false).await
-    }
-
-    /// Solves and runs the whole graph now, so failures surface here.
-    pub async fn solve_evaluated(&self, def: pb::Definition) -> Result<Reference, GatewayError> {
-        self.solve_with(def, true).await
-    }
-
-    /// Solves the build's result, a tree whose graph also holds every
-    /// step solved with [`Bridge::solve_evaluated`] before it that it does
-    /// not already hold (the steps whose output the frontend reads: scans,
-    /// headers, sizes), through [`llb::keep_in_graph`]. BuildKit exports to
-    /// a remote cache only the returned result's graph; with those steps
-    /// in it, a runner with an empty local cache and that remote cache
-    /// takes their outputs from the cache instead of running them again,
-    /// which would need their inputs, the model's files.
-    pub async fn solve_result(&self, result: &llb::State) -> Result<Reference, GatewayError> {
+    /// [`Solve::solve_result`] against buildkitd.
+    async fn solve_keeping_steps(&self, result: &llb::State) -> Result<Reference, GatewayError> {
         let def = result.to_definition();
         // Every op output the result's graph uses (an op with two outputs
         // may have one in the graph and the other only read).
@@ -346,16 +342,8 @@ impl Bridge {
         }
     }
 
-    /// Reads a whole file from a solved ref, in ranges that stay under the
-    /// gRPC message limit, up to [`MAX_READ_FILE`] bytes (small JSON files).
-    pub async fn read_file(&self, r: &Reference, path: &str) -> Result<Vec<u8>, GatewayError> {
-        self.read_file_bounded(r, path, MAX_READ_FILE).await
-    }
-
-    /// Reads a file of a solved reference in ranges, failing with a clear
-    /// error once it is longer than `max` bytes (never holding more than
-    /// `max` plus one range in memory).
-    pub async fn read_file_bounded(
+    /// [`Solve::read_file_bounded`] against buildkitd.
+    async fn read_in_ranges(
         &self,
         r: &Reference,
         path: &str,
@@ -437,6 +425,96 @@ impl Bridge {
             .await
             .map_err(|s| anyhow!("return error: {}", s.message()))?;
         Ok(())
+    }
+}
+
+impl Solve for Bridge {
+    fn solve(&self, def: pb::Definition) -> Call<'_, Reference> {
+        Box::pin(self.solve_with(def, false))
+    }
+
+    fn solve_evaluated(&self, def: pb::Definition) -> Call<'_, Reference> {
+        Box::pin(self.solve_with(def, true))
+    }
+
+    fn solve_result<'a>(&'a self, result: &'a llb::State) -> Call<'a, Reference> {
+        Box::pin(self.solve_keeping_steps(result))
+    }
+
+    fn read_file_bounded<'a>(
+        &'a self,
+        r: &'a Reference,
+        path: &'a str,
+        max: usize,
+    ) -> Call<'a, Vec<u8>> {
+        Box::pin(self.read_in_ranges(r, path, max))
+    }
+
+    fn resolve_image_config<'a>(
+        &'a self,
+        reference: &'a str,
+        platform: &'a pb::Platform,
+    ) -> Call<'a, (String, Vec<u8>)> {
+        Box::pin(async move {
+            let request = gw::ResolveImageConfigRequest {
+                r#ref: reference.to_string(),
+                platform: Some(platform.clone()),
+                resolve_mode: "default".into(),
+                log_name: format!("resolve base image {reference}"),
+            };
+            let response = self
+                .client
+                .clone()
+                .resolve_image_config(request)
+                .await
+                .map_err(remote)?
+                .into_inner();
+            Ok((response.digest, response.config))
+        })
+    }
+
+    /// A daemon reporting no caps at all is taken to have the frozen
+    /// defaults, which include none of the optional ones.
+    fn has_llb_cap(&self, cap: &str) -> bool {
+        self.llb_caps.get(cap).copied().unwrap_or(false)
+    }
+
+    /// Empty cap lists (very old daemons report none) are not checked.
+    fn require_caps(&self, llb: &[&str], api: &[&str]) -> anyhow::Result<()> {
+        let missing = |have: &BTreeMap<String, bool>, want: &[&str]| -> Vec<String> {
+            if have.is_empty() {
+                return Vec::new();
+            }
+            want.iter()
+                .filter(|c| !have.get(**c).copied().unwrap_or(false))
+                .map(|c| c.to_string())
+                .collect()
+        };
+        let mut gaps = missing(&self.llb_caps, llb);
+        gaps.extend(missing(&self.api_caps, api));
+        if gaps.is_empty() {
+            Ok(())
+        } else {
+            Err(anyhow!(
+                "this BuildKit lacks capabilities the frontend needs: {}; upgrade Docker/BuildKit (0.13 or newer is tested)",
+                gaps.join(", ")
+            ))
+        }
+    }
+
+    fn worker_platform(&self) -> Option<pb::Platform> {
+        self.worker_platform.clone()
+    }
+
+    fn frontend_image(&self) -> anyhow::Result<llb::State> {
+        let bytes = std::fs::read(FRONTEND_BIN).with_context(|| {
+            format!("reading {FRONTEND_BIN}: this BuildKit does not tell the frontend its own image (needs BuildKit >= 0.10)")
+        })?;
+        let def = pb::Definition::decode(bytes.as_slice())
+            .with_context(|| format!("decoding {FRONTEND_BIN}"))?;
+        Ok(llb::Imported::from_definition(def)
+            .map_err(anyhow::Error::msg)?
+            .into_state())
     }
 }
 

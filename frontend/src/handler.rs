@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::gateway::{Bridge, Environment, GatewayError, Reference};
+use crate::gateway::{Bridge, Environment, GatewayError, Reference, Solve};
 use crate::options::{self, Request};
 use crate::output::{self, Metadata, Output};
 use crate::recipe;
@@ -68,7 +68,7 @@ pub async fn build(
     };
     // `--no-cache` (dockerui's key; a value naming stages means all here).
     bridge.set_no_cache(env.opts.contains_key("no-cache"));
-    let bridge: &Bridge = bridge;
+    let bridge: &dyn Solve = bridge;
     let target = targets::route(env.opts.get("target").map(String::as_str))?;
     let mut request = options::parse(&env.opts)?;
     request.extras = extras;
@@ -78,7 +78,7 @@ pub async fn build(
 }
 
 async fn package(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     env: &Environment,
     request: &Request,
     output: &Output,

@@ -16,6 +16,8 @@ mod cache_imports;
 mod check;
 mod deadline;
 mod emit;
+#[cfg(test)]
+mod fake_gateway;
 mod gateway;
 mod handler;
 mod hf_get_many;

@@ -14,7 +14,7 @@ use llb::{CopyOptions, FileOp, State};
 use serde_json::{json, Map, Value};
 
 use crate::emit::{self, EarlyBlobs};
-use crate::gateway::{Bridge, GatewayError};
+use crate::gateway::{GatewayError, Solve};
 use crate::options::{OutputMode, Request};
 use crate::targets::Target;
 use modelpack::human::human_size;
@@ -82,7 +82,7 @@ pub struct Output {
 /// Settles the output for `request`: plan kind, platform, base image
 /// (resolved through the gateway) and whether MergeOp is available.
 pub async fn prepare(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     opts: &BTreeMap<String, String>,
     request: &Request,
     target: Target,
@@ -175,7 +175,7 @@ pub fn pinned(reference: &str, digest: &str) -> String {
 }
 
 async fn resolve_base(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     reference: &str,
     platform: &pb::Platform,
 ) -> Result<BaseImage, GatewayError> {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use llb::State;
 
-use crate::gateway::{Bridge, GatewayError};
+use crate::gateway::{GatewayError, Solve};
 pub use crate::options::Extras;
 use crate::options::{keys, KNOWN};
 use modelpack::recipe::{Loaded, Recipe, DEFAULT_FILE};
@@ -48,7 +48,7 @@ pub struct Read {
 
 /// Reads and parses the recipe; `None` when there is none.
 pub async fn read(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     session: &str,
     opts: &BTreeMap<String, String>,
 ) -> Result<Option<Read>, GatewayError> {

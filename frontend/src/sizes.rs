@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use anyhow::anyhow;
 use llb::{Exec, Mount, NetMode, State};
 
-use crate::gateway::{Bridge, GatewayError};
+use crate::gateway::{GatewayError, Solve};
 use modelpack_steps::sizes::{NAME, SIZES_FILE};
 use modelpack_steps::BINARY;
 
@@ -33,7 +33,7 @@ pub struct Expected<'a> {
 
 /// Fails naming the first file whose size differs from its listing.
 pub async fn check(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     image: &State,
     files: &[Expected<'_>],
     what: &str,

@@ -5,14 +5,12 @@
 //! step's name, flags, output files and runner are in `modelpack-steps`.
 
 use anyhow::{Context, Result};
-use llb::proto::pb;
-use llb::{CopyOptions, Exec, FileOp, Imported, Mount, NetMode, State};
-use prost::Message;
+use llb::{CopyOptions, Exec, FileOp, Mount, NetMode, State};
 
 use std::collections::BTreeSet;
 
 use crate::emit::EarlyBlobs;
-use crate::gateway::{Bridge, GatewayError};
+use crate::gateway::{GatewayError, Solve};
 use modelpack::config::PartialConfig;
 use modelpack::describe::{self, ModelFacts};
 use modelpack::pack::Written;
@@ -24,26 +22,17 @@ use modelpack_steps::scan::LISTING_FILE;
 pub use modelpack_steps::BINARY;
 use modelpack_steps::{pack_layer, pack_many};
 
-/// Where buildkitd mounts the marshalled definition of the frontend image.
-pub const FRONTEND_BIN: &str = "/run/config/buildkit/metadata/frontend.bin";
 /// The root of every step that runs this binary: a tree holding only
 /// [`BINARY`], copied from the frontend image (whose definition buildkitd
-/// hands us in [`FRONTEND_BIN`]); fails clearly when run elsewhere.
+/// hands us, [`Solve::frontend_image`]).
 ///
 /// The steps stand on the copy, not on the image, because BuildKit keys a
 /// copy by its content, the same on every engine, while an image is keyed
 /// by how the engine stores it: a step run on the image itself, exported
 /// to a remote cache by Docker 28 with the containerd image store, was
 /// never matched by Docker 26 (classic store), and ran again there.
-pub fn own_image() -> Result<State> {
-    let bytes = std::fs::read(FRONTEND_BIN).with_context(|| {
-        format!("reading {FRONTEND_BIN}: this BuildKit does not tell the frontend its own image (needs BuildKit >= 0.10)")
-    })?;
-    let def = pb::Definition::decode(bytes.as_slice())
-        .with_context(|| format!("decoding {FRONTEND_BIN}"))?;
-    let image = Imported::from_definition(def)
-        .map_err(anyhow::Error::msg)?
-        .into_state();
+pub fn own_image(gateway: &dyn Solve) -> Result<State> {
+    let image = gateway.frontend_image()?;
     Ok(FileOp::new(State::scratch())
         .copy(&image, BINARY, BINARY, CopyOptions::default())
         .custom_name("take the frontend's binary from its image")
@@ -89,7 +78,7 @@ fn scan_node(
 
 /// Runs [`scan_node`] on `tree` and reads back its listing.
 pub async fn scan_listing(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     image: &State,
     tree: &State,
     what: &str,
@@ -102,7 +91,7 @@ pub async fn scan_listing(
 /// `tree` at its blob path, written by the same step (for files that are
 /// small: they are copied once more).
 pub async fn scan_listing_and_blobs(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     image: &State,
     tree: &State,
     what: &str,
@@ -112,7 +101,7 @@ pub async fn scan_listing_and_blobs(
 }
 
 async fn scan(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     image: &State,
     tree: &State,
     what: &str,
@@ -135,7 +124,7 @@ async fn scan(
 /// ReadFile: with many sources (1000+ files) a lazy ReadFile was seen to
 /// stall BuildKit 0.13.
 pub async fn read_json<T: serde::de::DeserializeOwned>(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     state: &State,
     file: &str,
     what: &str,
@@ -248,7 +237,7 @@ pub fn describe_step(
 /// small facts JSON comes back over gRPC. `use_name` lets a name in the
 /// files (GGUF `general.name`) set `descriptor.name`.
 pub async fn describe_files(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     image: &State,
     files: &[PlanFile],
     sources: &[State],
@@ -324,7 +313,7 @@ fn pack_step_into(
 
 /// Solves each pack step and reads back what it wrote.
 fn read_results<'a>(
-    bridge: &'a Bridge,
+    bridge: &'a dyn Solve,
     jobs: &'a [(PlanFile, LayerPackaging, State)],
 ) -> Vec<impl std::future::Future<Output = Result<Written, GatewayError>> + 'a> {
     jobs.iter()
@@ -427,7 +416,7 @@ fn pack_many_step(
 /// layout written on that tree never copies them (zstd and gzip use every
 /// core within each step, so little is lost by the order).
 pub async fn pack_files(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     image: &State,
     files: Vec<PlanFile>,
     sources: &[State],

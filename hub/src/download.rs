@@ -49,7 +49,7 @@ pub struct GetError {
 }
 
 /// `scheme://host[:port]` of a URL.
-fn origin(url: &str) -> &str {
+pub(crate) fn origin(url: &str) -> &str {
     let after = url.find("://").map(|i| i + 3).unwrap_or(0);
     match url[after..].find(['/', '?', '#']) {
         Some(i) => &url[..after + i],
@@ -95,7 +95,7 @@ fn remove_dot_segments(path: &str) -> String {
 /// §5.2: absolute, scheme-relative, absolute-path, query-only and relative
 /// references). Only `http` and `https` targets are accepted: a redirect to
 /// `file://` or any other scheme is an error.
-fn join(base: &str, location: &str) -> Result<String, String> {
+pub(crate) fn join(base: &str, location: &str) -> Result<String, String> {
     let location = location.trim();
     let resolved = if let Some(scheme) = scheme_of(location) {
         if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
@@ -138,7 +138,7 @@ fn join(base: &str, location: &str) -> Result<String, String> {
     Ok(resolved)
 }
 
-fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> String {
+pub(crate) fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> String {
     resp.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -209,7 +209,7 @@ impl Progress {
 }
 
 /// The file a URL names, for messages: its last path segment.
-fn file_of(url: &str) -> &str {
+pub(crate) fn file_of(url: &str) -> &str {
     let path = url[origin(url).len()..]
         .split(['?', '#'])
         .next()
@@ -345,7 +345,7 @@ fn get_into(
 
 /// Backoff before attempt `n + 1`: `Retry-After` (seconds, bounded by
 /// [`MAX_RETRY_AFTER`]) when the server sent one, else 1, 2, 4, 8 s.
-fn backoff(attempt: u32, retry_after: Option<&str>) -> Duration {
+pub(crate) fn backoff(attempt: u32, retry_after: Option<&str>) -> Duration {
     let fallback = Duration::from_secs(1 << attempt.min(3));
     match retry_after.and_then(|v| v.trim().parse::<u64>().ok()) {
         Some(secs) => Duration::from_secs(secs).min(MAX_RETRY_AFTER),
@@ -360,7 +360,7 @@ const IDLE_PER_HOST: usize = 256;
 /// One HTTP client for the whole process: its connections are kept alive
 /// and reused from file to file (one TLS handshake per connection, not per
 /// file, on the real Hub).
-fn agent() -> &'static ureq::Agent {
+pub(crate) fn agent() -> &'static ureq::Agent {
     static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
     AGENT.get_or_init(|| {
         ureq::Agent::config_builder()

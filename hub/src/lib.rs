@@ -1,11 +1,13 @@
 //! The Hugging Face Hub client both doors of `modelpack-frontend` use (the
 //! in-build download steps of `modelpack-steps` and the CLI's `pack`):
 //! the downloader ([`download`]: retries, stall bound, content checks, the
-//! token as a plain argument) and the Hub facts both doors agree on. The
+//! token as a plain argument), the streaming readers of the CLI's streamed
+//! publish ([`stream`]) and the Hub facts both doors agree on. The
 //! Hub's references and its listing's parser are `modelpack::huggingface`.
 //! Nothing here knows BuildKit.
 
 pub mod download;
+pub mod stream;
 
 /// The Hugging Face endpoint used when none is given (`hf_endpoint`,
 /// `--hf-endpoint`, `HF_ENDPOINT`).

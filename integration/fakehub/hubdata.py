@@ -297,6 +297,13 @@ class Repo:
         if generated is not None:
             # The file on disk is a placeholder; its bytes come from generated_chunks.
             seed, size = int(generated["seed"]), int(generated["size"])
+            # A placeholder reading "seed+N" shifts the seed: a commit that
+            # rewrites it changes that file's bytes (one changed shard).
+            if os.path.getsize(abs_path) < 64:
+                with open(abs_path, "rb") as f:
+                    text = f.read().decode("ascii", "replace").strip()
+                if text.startswith("seed+") and text[5:].isdigit():
+                    seed += int(text[5:])
             sha1, sha256 = self._hashes.generated_hashes(path, seed, size)
             return FileMeta(path, abs_path, size, sha1, sha256, is_lfs(path, size, self.lfs_threshold), seed)
         size = os.path.getsize(abs_path)

@@ -663,12 +663,15 @@ fn a_cycle_is_found_and_named() {
 
 /// The workspace crates each crate may depend on (normal, dev and build
 /// dependencies alike), by package name: the core and the clients at the
-/// bottom, the steps and the CLI over them, the frontend (the one binary)
-/// on top. The CLI never reaches into the frontend or BuildKit's `llb`.
+/// bottom (the OCI names under both the core and the registry client),
+/// the steps and the CLI over them, the frontend (the one binary) on top.
+/// The CLI never reaches into the frontend or BuildKit's `llb`; the
+/// registry client never learns about models.
 const LAYERS: &[(&str, &[&str])] = &[
     ("llb", &[]),
-    ("modelpack", &[]),
-    ("oci-registry", &["oci-registry"]),
+    ("oci-types", &[]),
+    ("modelpack", &["oci-types"]),
+    ("oci-registry", &["oci-registry", "oci-types"]),
     ("modelpack-hub", &["modelpack"]),
     ("modelpack-steps", &["modelpack", "modelpack-hub"]),
     (
@@ -679,6 +682,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "modelpack-frontend",
         &[
             "llb",
+            "oci-types",
             "modelpack",
             "modelpack-hub",
             "modelpack-steps",

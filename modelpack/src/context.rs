@@ -9,6 +9,7 @@ use crate::listing::Listing;
 use crate::patterns::is_bookkeeping;
 use crate::patterns::PatternList;
 use crate::plan::{Origin, PlanFile};
+use crate::setting::Setting;
 
 /// Never taken from a directory source: version-control and download-cache
 /// folders, which are not part of a model.
@@ -127,14 +128,7 @@ fn base_dir(path: Option<&str>, listing: &Listing) -> String {
     p.to_string()
 }
 
-/// Which front door asks, so errors name what the person typed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Door {
-    /// The BuildKit frontend: build args and the build context.
-    Frontend,
-    /// The command line: `pack SOURCE --include … --exclude …`.
-    Cli,
-}
+pub use crate::setting::Door;
 
 /// Turns the listing of a directory source (or of `path` inside it) into
 /// model files (origin source 0), filtered by `patterns`; bookkeeping
@@ -187,11 +181,7 @@ pub fn files(
         }
     }
     if out.is_empty() {
-        let what = if door == Door::Frontend {
-            "build-args include/exclude"
-        } else {
-            "--include/--exclude"
-        };
+        let what = door.name(Setting::Patterns);
         bail!("{what} left no file to package out of {matched}; check the patterns");
     }
     Ok(out)

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use crate::patterns::is_bookkeeping;
 use crate::patterns::PatternList;
+use crate::setting::SourceError;
 
 /// Which kind of Hub repository.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,8 +31,7 @@ pub struct HfRef {
 
 impl HfRef {
     /// Parses what follows the scheme.
-    pub fn parse(rest: &str, revision_arg: Option<&str>) -> Result<Self> {
-        let usage = "expected huggingface://org/repo[@revision][/path]";
+    pub fn parse(rest: &str, revision_arg: Option<&str>) -> Result<Self, SourceError> {
         let (kind, rest) = match rest.strip_prefix("datasets/") {
             Some(r) => (RepoKind::Dataset, r),
             None => (RepoKind::Model, rest),
@@ -53,21 +53,31 @@ impl HfRef {
                     .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         };
         if !valid(org) || !valid(name) {
-            bail!("build-arg source: huggingface://{rest} is not a repository; {usage}");
+            return Err(SourceError::NotARepository {
+                rest: rest.to_string(),
+            });
         }
         if inline_rev == Some("") {
-            bail!("build-arg source: empty revision after '@' in huggingface://{rest}; {usage}");
+            return Err(SourceError::EmptyRevision {
+                rest: rest.to_string(),
+            });
         }
         let revision = match (inline_rev, revision_arg) {
-            (Some(a), Some(b)) if a != b => bail!(
-                "build-arg revision={b:?} contradicts the revision {a:?} in source; give it once"
-            ),
+            (Some(a), Some(b)) if a != b => {
+                return Err(SourceError::RevisionContradicts {
+                    inline: a.to_string(),
+                    given: b.to_string(),
+                })
+            }
             (Some(r), _) | (None, Some(r)) => r.to_string(),
             (None, None) => "main".to_string(),
         };
         if let Some(p) = path {
             if p.split('/').any(|c| c == ".." || c == ".") {
-                bail!("build-arg source: path {p:?} in huggingface://{rest} must be repo-relative");
+                return Err(SourceError::PathNotRepoRelative {
+                    path: p.to_string(),
+                    rest: rest.to_string(),
+                });
             }
         }
         Ok(HfRef {
@@ -194,14 +204,19 @@ impl HfRef {
             .filter(|(rel, _)| !is_bookkeeping(rel) || patterns.include.iter().any(|p| p == rel))
             .collect();
         if kept.is_empty() {
-            bail!("build-args include/exclude left no file to package out of {total} in {}; check the patterns", self.repo);
+            return Err(SourceError::NothingSelected {
+                total,
+                repo: self.repo.clone(),
+            }
+            .into());
         }
         if kept.len() > MAX_SELECTED_FILES {
-            bail!(
-                "{} files of {} are selected, over the limit of {MAX_SELECTED_FILES} files per model (one BuildKit step each); narrow them with build-args include/exclude or a path in source",
-                kept.len(),
-                self.repo
-            );
+            return Err(SourceError::TooManySelected {
+                count: kept.len(),
+                repo: self.repo.clone(),
+                max: MAX_SELECTED_FILES,
+            }
+            .into());
         }
         Ok(kept)
     }

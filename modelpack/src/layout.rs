@@ -203,7 +203,8 @@ pub fn check_digest(digest: &str) -> Result<&str> {
 /// Where the blob of `digest` goes under a layout-shaped folder `root`:
 /// `blobs/sha256/<hex>` (a digest that is not sha256 hex is refused).
 pub fn blob_path_in(root: &Path, digest: &str) -> Result<PathBuf> {
-    Ok(root.join("blobs/sha256").join(check_digest(digest)?))
+    check_digest(digest)?;
+    Ok(root.join(oci_types::blob_path(digest)))
 }
 
 impl Layout {

@@ -43,6 +43,7 @@ pub mod plan_file;
 pub mod recipe;
 pub mod scan;
 pub mod schema;
+pub mod setting;
 pub mod source;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
+use crate::setting::SettingError;
+
 /// Longest path accepted, in bytes (Linux `PATH_MAX` is 4096 with the
 /// destination prefix; a repo path this long is hostile, not a model).
 pub const MAX_PATH_BYTES: usize = 1024;
@@ -80,7 +82,7 @@ pub fn check_collisions<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<
 }
 
 /// Checks a reference name: it becomes a tag (`org.opencontainers.image.ref.name`).
-pub fn validate_name(name: &str) -> Result<String> {
+pub fn validate_name(name: &str) -> Result<String, SettingError> {
     let ok_first = name
         .chars()
         .next()
@@ -89,9 +91,9 @@ pub fn validate_name(name: &str) -> Result<String> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if !ok_first || !ok_rest || name.len() > 128 {
-        bail!(
-            "build-arg name: {name:?} is not a valid reference name; use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        );
+        return Err(SettingError::InvalidName {
+            name: name.to_string(),
+        });
     }
     Ok(name.to_string())
 }

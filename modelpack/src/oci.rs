@@ -5,16 +5,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// OCI image manifest media type.
-pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// OCI image index media type.
-pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// The OCI names shared with the registry client (media types of
+/// manifests and indexes, `oci-layout`, title and ref-name annotations).
+pub use oci_types::{
+    ANNOTATION_REF_NAME, ANNOTATION_TITLE, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, OCI_LAYOUT,
+};
 /// ModelPack manifest `artifactType`.
 pub const ARTIFACT_TYPE_MODEL: &str = "application/vnd.cncf.model.manifest.v1+json";
 /// ModelPack config media type.
 pub const MEDIA_TYPE_MODEL_CONFIG: &str = "application/vnd.cncf.model.config.v1+json";
-/// `oci-layout` file contents.
-pub const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Layer annotation: the file's path inside the model.
 pub const ANNOTATION_FILEPATH: &str = "org.cncf.model.filepath";
@@ -22,10 +21,6 @@ pub const ANNOTATION_FILEPATH: &str = "org.cncf.model.filepath";
 pub const ANNOTATION_FILE_METADATA: &str = "org.cncf.model.file.metadata+json";
 /// Layer annotation: "true" when the media type was guessed.
 pub const ANNOTATION_MEDIATYPE_UNTESTED: &str = "org.cncf.model.file.mediatype.untested";
-/// OCI title annotation (file name for `oras pull`).
-pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
-/// OCI reference name annotation in `index.json`.
-pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// model-spec v0.0.6 (`specs-go/v1` at tag v0.0.6, the last release before
 /// the CNCF rename): manifest `artifactType`.

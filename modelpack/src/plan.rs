@@ -203,7 +203,10 @@ pub fn build(
 /// `media_types=cnai`, model-spec v0.0.6's config has no
 /// `descriptor.datasetsURL` and no `config.capabilities`. (What the files
 /// say there is left out.)
-pub fn check_fits(spelling: Spelling, overrides: &PartialConfig) -> Result<()> {
+pub fn check_fits(
+    spelling: Spelling,
+    overrides: &PartialConfig,
+) -> Result<(), crate::setting::SettingError> {
     if spelling == Spelling::Cncf {
         return Ok(());
     }
@@ -215,10 +218,7 @@ pub fn check_fits(spelling: Spelling, overrides: &PartialConfig) -> Result<()> {
         extra.push("config.capabilities");
     }
     if !extra.is_empty() {
-        anyhow::bail!(
-            "media_types=cnai writes model-spec v0.0.6, whose config has no {}; drop it from the config or use media_types=cncf",
-            extra.join(" or ")
-        );
+        return Err(crate::setting::SettingError::NotInCnai { fields: extra });
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! What to package: the grammar of a `source` (build arg or CLI argument).
 
-use anyhow::{bail, Result};
+use crate::setting::SourceError;
 
 pub use crate::huggingface::HfRef;
 pub use crate::patterns::is_bookkeeping;
@@ -17,13 +17,11 @@ pub enum SourceSpec {
     Url(Vec<UrlSource>),
 }
 
-/// The forms `source` accepts, for error messages.
-pub const ACCEPTED_FORMS: &str =
-    "'.' or 'context' (the build context), a path or glob inside the context, or huggingface://org/repo[@revision][/path] (alias hf://), or http(s)://host/path/file URLs separated by commas or spaces";
+pub use crate::setting::ACCEPTED_FORMS;
 
 impl SourceSpec {
     /// Parses `source`; `revision` is the separate build arg, if given.
-    pub fn parse(source: &str, revision: Option<&str>) -> Result<Self> {
+    pub fn parse(source: &str, revision: Option<&str>) -> Result<Self, SourceError> {
         if let Some(rest) = source
             .strip_prefix("huggingface://")
             .or_else(|| source.strip_prefix("hf://"))
@@ -32,15 +30,19 @@ impl SourceSpec {
         }
         if crate::urlsource::is_url_list(source) {
             if revision.is_some() {
-                bail!("build-arg revision only applies to huggingface:// sources; for a URL source put the version in the URL");
+                return Err(SourceError::RevisionForUrls);
             }
             return Ok(SourceSpec::Url(crate::urlsource::parse_list(source)?));
         }
         if revision.is_some() {
-            bail!("build-arg revision only applies to huggingface:// sources, not to source={source:?}");
+            return Err(SourceError::RevisionForContext {
+                given: source.to_string(),
+            });
         }
         if let Some((scheme, _)) = source.split_once("://") {
-            bail!("build-arg source: {scheme}:// sources are not supported yet; accepted: {ACCEPTED_FORMS}");
+            return Err(SourceError::UnsupportedScheme {
+                scheme: scheme.to_string(),
+            });
         }
         if source == "." || source == "context" || source == "./" {
             return Ok(SourceSpec::Context(None));
@@ -50,7 +52,9 @@ impl SourceSpec {
             .trim_start_matches('/')
             .trim_end_matches('/');
         if path.split('/').any(|c| c == "..") {
-            bail!("build-arg source: {source:?} leaves the build context; use a path inside it");
+            return Err(SourceError::LeavesContext {
+                given: source.to_string(),
+            });
         }
         if path.is_empty() || path == "." {
             return Ok(SourceSpec::Context(None));
@@ -59,11 +63,11 @@ impl SourceSpec {
     }
 
     /// Applies build arg `checksum`, which only URL sources take.
-    pub fn apply_checksum(&mut self, checksum: Option<&str>) -> Result<()> {
+    pub fn apply_checksum(&mut self, checksum: Option<&str>) -> Result<(), SourceError> {
         match (self, checksum) {
             (_, None) => Ok(()),
             (SourceSpec::Url(urls), Some(c)) => crate::urlsource::apply_checksums(urls, c),
-            (_, Some(_)) => bail!("build-arg checksum only applies to http(s):// sources; the Hub and the build context are checked by their own listings"),
+            (_, Some(_)) => Err(SourceError::ChecksumNotForUrls),
         }
     }
 

@@ -4,6 +4,8 @@
 
 use anyhow::{bail, Result};
 
+use crate::setting::SourceError;
+
 /// One file to fetch over HTTP(S).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UrlSource {
@@ -57,41 +59,41 @@ pub fn is_url_list(source: &str) -> bool {
 }
 
 /// Parses `source` as one or more URLs separated by commas or spaces.
-pub fn parse_list(source: &str) -> Result<Vec<UrlSource>> {
+pub fn parse_list(source: &str) -> Result<Vec<UrlSource>, SourceError> {
     let mut out: Vec<UrlSource> = Vec::new();
     for raw in split_list(source) {
         let u = UrlSource::parse(raw)?;
         if let Some(prev) = out.iter().find(|p| p.file_name == u.file_name) {
-            bail!(
-                "build-arg source: {} and {} both give the file name {:?}; a model holds one file per name, so fetch only one of them",
-                prev.shown,
-                u.shown,
-                u.file_name
-            );
+            return Err(SourceError::SameFileName {
+                first: prev.shown.clone(),
+                second: u.shown,
+                name: u.file_name,
+            });
         }
         out.push(u);
     }
     if out.is_empty() {
-        bail!("build-arg source: no URL given; pass source=https://host/path/file");
+        return Err(SourceError::NoUrl);
     }
     Ok(out)
 }
 
 impl UrlSource {
     /// Parses one `http(s)://[user[:password]@]host[:port]/path/file[?query][#fragment]`.
-    pub fn parse(raw: &str) -> Result<Self> {
+    pub fn parse(raw: &str) -> Result<Self, SourceError> {
         let Some((scheme, rest)) = raw.split_once("://") else {
-            bail!("build-arg source: {raw:?} is not a URL; expected http(s)://host/path/file");
+            return Err(SourceError::NotAUrl {
+                raw: raw.to_string(),
+            });
         };
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
-            bail!("build-arg source: {scheme}:// in a list of URLs; only http:// and https:// URLs can be listed together");
+            return Err(SourceError::MixedSchemes { scheme });
         }
         if raw.chars().any(|c| c.is_control()) {
-            bail!(
-                "build-arg source: the URL {:?} holds a control character",
-                redact_guess(raw)
-            );
+            return Err(SourceError::ControlCharacter {
+                shown: redact_guess(raw),
+            });
         }
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(authority_end);
@@ -101,20 +103,26 @@ impl UrlSource {
         };
         let shown = format!("{scheme}://{host}{tail}");
         if host.is_empty() || host.starts_with(':') {
-            bail!("build-arg source: {shown} has no host; expected {scheme}://host/path/file");
+            return Err(SourceError::NoHost { shown, scheme });
         }
         if userinfo.is_some() && host.contains('@') {
-            bail!("build-arg source: {shown} is not a valid URL");
+            return Err(SourceError::InvalidUrl { shown });
         }
         let path = &tail[..tail.find(['?', '#']).unwrap_or(tail.len())];
         let last = path.rsplit('/').next().unwrap_or("");
         if last.is_empty() {
-            bail!("build-arg source: {shown} names no file (its path ends without a file name); point the URL at a file, e.g. {scheme}://{host}/path/model.gguf");
+            return Err(SourceError::NoFileName {
+                shown,
+                scheme,
+                host: host.to_string(),
+            });
         }
-        let file_name =
-            percent_decode(last).map_err(|e| anyhow::anyhow!("build-arg source: {shown}: {e}"))?;
-        check_file_name(&file_name)
-            .map_err(|e| anyhow::anyhow!("build-arg source: {shown}: {e}"))?;
+        let bad = |e: anyhow::Error| SourceError::BadFileName {
+            shown: shown.clone(),
+            reason: e.to_string(),
+        };
+        let file_name = percent_decode(last).map_err(bad)?;
+        check_file_name(&file_name).map_err(bad)?;
         Ok(UrlSource {
             url: format!("{scheme}://{rest}"),
             shown,
@@ -194,14 +202,13 @@ fn check_file_name(name: &str) -> Result<()> {
 
 /// Applies build arg `checksum` (`sha256:<64 hex>`, or a comma list in the
 /// order of the URLs) to `urls`.
-pub fn apply_checksums(urls: &mut [UrlSource], checksum: &str) -> Result<()> {
+pub fn apply_checksums(urls: &mut [UrlSource], checksum: &str) -> Result<(), SourceError> {
     let list: Vec<&str> = split_list(checksum).collect();
     if list.len() != urls.len() {
-        bail!(
-            "build-arg checksum: {} checksum(s) for {} URL(s); give one sha256:<64 hex> per URL, comma-separated in the order of the URLs",
-            list.len(),
-            urls.len()
-        );
+        return Err(SourceError::ChecksumCount {
+            checksums: list.len(),
+            urls: urls.len(),
+        });
     }
     for (u, c) in urls.iter_mut().zip(list) {
         u.checksum = Some(parse_checksum(c)?);
@@ -219,10 +226,12 @@ pub fn source_url(urls: &[UrlSource]) -> Option<String> {
 }
 
 /// Checks and lower-cases one `sha256:<64 hex>`.
-fn parse_checksum(c: &str) -> Result<String> {
+fn parse_checksum(c: &str) -> Result<String, SourceError> {
     let hex = c.strip_prefix("sha256:").unwrap_or("");
     if hex.len() != 64 || !hex.chars().all(|ch| ch.is_ascii_hexdigit()) {
-        bail!("build-arg checksum: {c:?} is not sha256:<64 hex digits>; e.g. checksum=sha256:$(sha256sum model.gguf | cut -d' ' -f1)");
+        return Err(SourceError::NotAChecksum {
+            given: c.to_string(),
+        });
     }
     Ok(format!("sha256:{}", hex.to_ascii_lowercase()))
 }

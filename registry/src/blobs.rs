@@ -80,9 +80,9 @@ pub enum PushOutcome {
 }
 
 /// An open upload session.
-struct Session {
-    location: String,
-    min_chunk: u64,
+pub(crate) struct Session {
+    pub(crate) location: String,
+    pub(crate) min_chunk: u64,
 }
 
 /// Why an upload attempt stopped.
@@ -225,7 +225,12 @@ impl Client {
 
     /// `POST …/blobs/uploads/?mount=&from=`: `None` when mounted, else the
     /// session the registry opened instead.
-    fn mount(&self, repo: &Reference, digest: &Digest, from: &str) -> Result<Option<Session>> {
+    pub(crate) fn mount(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<Option<Session>> {
         let host = repo.api_host();
         let url = format!(
             "{}{}/blobs/uploads/?mount={}&from={}",
@@ -251,7 +256,7 @@ impl Client {
         }
     }
 
-    fn start_upload(&self, repo: &Reference) -> Result<Session> {
+    pub(crate) fn start_upload(&self, repo: &Reference) -> Result<Session> {
         let host = repo.api_host();
         let url = format!("{}{}/blobs/uploads/", self.v2(host), repo.repository());
         let req = Req::new(
@@ -414,7 +419,11 @@ impl Client {
 
     /// `GET <location>`: the (new) location and the next offset, or `None`
     /// when the session is gone.
-    fn upload_status(&self, repo: &Reference, location: &str) -> Result<Option<(String, u64)>> {
+    pub(crate) fn upload_status(
+        &self,
+        repo: &Reference,
+        location: &str,
+    ) -> Result<Option<(String, u64)>> {
         let host = repo.api_host();
         let req = Req::new(
             Method::GET,

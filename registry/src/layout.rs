@@ -18,10 +18,7 @@ use crate::manifests::{DOCKER_MANIFEST, OCI_MANIFEST};
 use crate::progress::BlobOutcome;
 use crate::reference::Reference;
 
-/// `index.json` annotation naming a manifest.
-pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
-/// Contents of the `oci-layout` file.
-pub const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+pub use oci_types::{ANNOTATION_REF_NAME, OCI_LAYOUT};
 
 /// A content descriptor (the fields this crate reads and writes).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -89,7 +86,7 @@ struct Fetched {
 /// Path of a blob in a layout, checking the digest first.
 pub fn blob_path(layout: &Path, digest: &str) -> Result<PathBuf> {
     let d = Digest::parse(digest)?;
-    Ok(layout.join("blobs").join(d.algorithm()).join(d.hex()))
+    Ok(layout.join(oci_types::blob_path(d.as_str())))
 }
 
 pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {

@@ -8,7 +8,8 @@
 //! registry errors into one line. Blobs: [`Client::blob_exists`],
 //! [`Client::push_blob`] (monolithic or resumable chunked upload,
 //! cross-repository mount, monolithic fallback) and [`Client::pull_blob`]
-//! (verified while streaming). Manifests: [`Client::put_manifest`],
+//! (verified while streaming); [`Client::blob_writer`] streams a blob of
+//! unknown digest in bounded memory. Manifests: [`Client::put_manifest`],
 //! [`Client::get_manifest`]. Layouts: [`Client::push_layout`] and
 //! [`Client::pull_to_layout`] move an OCI image layout to and from
 //! registries, reporting counts in [`PushSummary`] / [`PullSummary`].
@@ -33,6 +34,7 @@ mod layout;
 mod manifests;
 mod progress;
 mod reference;
+mod stream;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
@@ -53,3 +55,4 @@ pub use manifests::{
 };
 pub use progress::{BlobOutcome, Progress};
 pub use reference::{Reference, DEFAULT_REGISTRY, DEFAULT_TAG};
+pub use stream::{BlobWriter, Streamed};

@@ -9,13 +9,13 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::reference::Reference;
 
 /// OCI image manifest media type.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_MANIFEST: &str = oci_types::MEDIA_TYPE_MANIFEST;
 /// OCI image index media type.
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_INDEX: &str = oci_types::MEDIA_TYPE_INDEX;
 /// Docker schema 2 manifest media type.
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST: &str = oci_types::MEDIA_TYPE_DOCKER_MANIFEST;
 /// Docker manifest list media type.
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = oci_types::MEDIA_TYPE_DOCKER_MANIFEST_LIST;
 
 /// Largest manifest we accept (4 MiB, the distribution-spec's suggestion).
 pub const MAX_MANIFEST: u64 = 4 << 20;

@@ -3,6 +3,7 @@
 
 use oci_registry::testing as support;
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -490,4 +491,86 @@ fn insufficient_scope_is_denied_not_bad_credentials() {
         1,
         "the probe 401 fetches one token; its 401 ends it"
     );
+}
+
+#[test]
+fn a_streamed_blob_goes_in_chunks_and_a_failed_chunk_is_resent_after_retry_after() {
+    // The registry keeps what it received; the second PATCH fails once
+    // with 503 and Retry-After: 7, after taking none of its bytes.
+    let got = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let failed_once = Arc::new(Mutex::new(false));
+    let (g, f) = (got.clone(), failed_once.clone());
+    let server = FakeServer::start(move |req: &FakeReq| {
+        let held = g.lock().unwrap().len();
+        let range = format!("0-{}", held.max(1) - 1);
+        match (req.method.as_str(), req.path.as_str()) {
+            ("POST", "/v2/org/repo/blobs/uploads/") => reply(
+                202,
+                &[
+                    ("Location", "/v2/org/repo/blobs/uploads/s"),
+                    ("Range", "0-0"),
+                ],
+                "",
+            ),
+            ("PATCH", "/v2/org/repo/blobs/uploads/s") => {
+                let start: usize = req
+                    .header("content-range")
+                    .unwrap()
+                    .split('-')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert_eq!(start, held, "chunks arrive in order from the held offset");
+                if held > 0 && !*f.lock().unwrap() {
+                    *f.lock().unwrap() = true;
+                    return reply(503, &[("Retry-After", "7")], "");
+                }
+                g.lock().unwrap().extend_from_slice(&req.body);
+                let end = g.lock().unwrap().len() - 1;
+                reply(202, &[("Range", format!("0-{end}").as_str())], "")
+            }
+            ("GET", "/v2/org/repo/blobs/uploads/s") => reply(204, &[("Range", range.as_str())], ""),
+            ("PUT", p) if p.starts_with("/v2/org/repo/blobs/uploads/s?digest=sha256%3A") => {
+                let want = Digest::sha256_of(&g.lock().unwrap());
+                assert!(p.ends_with(want.hex()), "{p}");
+                reply(201, &[], "")
+            }
+            _ => reply(400, &[], format!("unexpected {} {}", req.method, req.path)),
+        }
+    });
+    let (o, waits) = recorded_sleeps(Credentials::Anonymous);
+    let client = Client::new(o).unwrap();
+    let blob = support::pseudo_random(2500, 3);
+    let key = Digest::sha256_of(b"label");
+    let mut w = client
+        .blob_writer(&repo(&server.host()), &key, 1000)
+        .unwrap();
+    std::io::copy(&mut &blob[..], &mut w).unwrap();
+    let done = w.finish(Some(&Digest::sha256_of(&blob))).unwrap();
+    assert_eq!(*got.lock().unwrap(), blob);
+    assert_eq!(done.size, 2500);
+    assert_eq!(done.digest, Digest::sha256_of(&blob));
+    assert_eq!(done.bytes_sent, 2500);
+    assert_eq!(
+        *waits.lock().unwrap(),
+        vec![Duration::from_secs(7).min(Duration::from_millis(300))]
+    );
+}
+
+#[test]
+fn a_streamed_blob_that_hashes_wrong_is_not_committed() {
+    let server = FakeServer::start(|req: &FakeReq| match req.method.as_str() {
+        "POST" => reply(202, &[("Location", "/v2/org/repo/blobs/uploads/s")], ""),
+        _ => reply(400, &[], format!("unexpected {} {}", req.method, req.path)),
+    });
+    let client = Client::new(opts(Credentials::Anonymous)).unwrap();
+    let key = Digest::sha256_of(b"label");
+    let mut w = client
+        .blob_writer(&repo(&server.host()), &key, 1 << 20)
+        .unwrap();
+    w.write_all(b"not what was listed").unwrap();
+    let e = w.finish(Some(&Digest::sha256_of(b"listed"))).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DigestMismatch);
+    assert!(server.seen().iter().all(|r| r.method != "PUT"));
 }

@@ -8,11 +8,12 @@ use std::path::Path;
 use anyhow::anyhow;
 
 use super::download::{fetch_all, Job};
-use super::{as_flags, check_transport, Prepared};
+use super::{check_transport, Prepared};
 use crate::{step, Failure};
 use modelpack::huggingface::{parse_info, HfRef, HubFile};
 use modelpack::patterns::PatternList;
 use modelpack::plan::{Origin, PlanFile};
+use modelpack::setting::{self, Door};
 use modelpack_hub::download::{self as hf_get, exit, Expect, GetError};
 
 /// What to fetch with.
@@ -107,7 +108,7 @@ pub fn prepare(
     let info = parse_info(&bytes, &hf.repo)?;
     let selected = hf
         .select(&info, o.patterns)
-        .map_err(|e| Failure::Failed(anyhow!(as_flags(&e.to_string()))))?;
+        .map_err(|e| Failure::Failed(anyhow!(setting::render(&e, Door::Cli))))?;
     let at = format!("{}@{} (commit {})", hf.repo, hf.revision, info.commit);
     let total: u64 = selected.iter().map(|(_, f)| f.size).sum();
     step(&format!(
@@ -191,7 +192,7 @@ fn plan_file(rel: &str, f: &HubFile, on_disk: &Path, at: &str) -> anyhow::Result
 }
 
 /// Explains a failed resolve: refused, no such repo or revision, rate limit.
-fn info_failure(hf: &HfRef, o: &Options, e: GetError) -> Failure {
+pub(crate) fn info_failure(hf: &HfRef, o: &Options, e: GetError) -> Failure {
     let (ep, repo, rev) = (&o.endpoint, &hf.repo, &hf.revision);
     let with_token = if o.token.is_some() {
         "; the token given cannot read it"
@@ -218,7 +219,7 @@ fn info_failure(hf: &HfRef, o: &Options, e: GetError) -> Failure {
 }
 
 /// Explains a failed file download, naming the file and the commit.
-fn file_failure(f: &HubFile, at: &str, o: &Options, e: GetError) -> Failure {
+pub(crate) fn file_failure(f: &HubFile, at: &str, o: &Options, e: GetError) -> Failure {
     let ep = &o.endpoint;
     let message = match e.code {
         exit::AUTH => format!(

@@ -8,7 +8,7 @@
 //! folder beside the layout); [`package`] turns them into the layout.
 
 mod download;
-mod hub;
+pub(crate) mod hub;
 mod url;
 
 use std::path::{Path, PathBuf};
@@ -72,29 +72,64 @@ Example: modelpack-frontend pack hf://Qwen/Qwen3-0.6B -o out/layout --layer-pack
     run,
 };
 
-/// Parsed flags.
-struct Args {
-    source: String,
-    out: PathBuf,
-    name: Option<String>,
-    packaging: LayerPackaging,
-    include: Vec<String>,
-    exclude: Vec<String>,
-    overrides: PartialConfig,
-    created_at: Option<String>,
-    compress_weights: bool,
-    media_types: Spelling,
-    revision: Option<String>,
-    hf_endpoint: Option<String>,
-    token_file: Option<PathBuf>,
-    checksum: Option<String>,
-    max_connections: usize,
+/// Parsed flags (also `push`'s, for a source to publish).
+pub(crate) struct Args {
+    /// SOURCE as given.
+    pub(crate) source: String,
+    /// `-o LAYOUT` (`pack` requires it).
+    pub(crate) out: Option<PathBuf>,
+    pub(crate) name: Option<String>,
+    pub(crate) packaging: LayerPackaging,
+    pub(crate) include: Vec<String>,
+    pub(crate) exclude: Vec<String>,
+    pub(crate) overrides: PartialConfig,
+    pub(crate) created_at: Option<String>,
+    pub(crate) compress_weights: bool,
+    pub(crate) media_types: Spelling,
+    pub(crate) revision: Option<String>,
+    pub(crate) hf_endpoint: Option<String>,
+    pub(crate) token_file: Option<PathBuf>,
+    pub(crate) checksum: Option<String>,
+    pub(crate) max_connections: usize,
+}
+
+impl Args {
+    /// `-o LAYOUT` (checked by `pack`'s parse).
+    fn out(&self) -> &Path {
+        self.out.as_deref().expect("pack's parse requires -o")
+    }
 }
 
 /// Default of `--max-connections`.
 const DEFAULT_CONNECTIONS: usize = 8;
 
+/// An argument `pack`'s flags do not take, for a command that takes them
+/// too (`push`).
+pub(crate) enum Other {
+    /// `--flag`, its value (if any) still in the parser.
+    Long(String),
+    /// A positional argument.
+    Value(String),
+}
+
 fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
+    let a = parse_with(p, |_, other, _| match other {
+        Other::Long(l) => Err(Failure::Usage(format!("unknown flag --{l}"))),
+        Other::Value(v) => Err(Failure::Usage(format!("unexpected argument {v:?}"))),
+    })?;
+    if a.out.is_none() {
+        return Err(Failure::Usage("-o LAYOUT is required".into()));
+    }
+    Ok(a)
+}
+
+/// Parses `pack`'s flags; anything else goes to `other` (which is told
+/// whether SOURCE was already given). The first positional is SOURCE
+/// unless `other` takes it.
+pub(crate) fn parse_with(
+    p: &mut lexopt::Parser,
+    mut other: impl FnMut(bool, Other, &mut lexopt::Parser) -> Result<(), Failure>,
+) -> Result<Args, Failure> {
     let (mut source, mut out, mut name) = (None, None, None);
     let mut packaging = LayerPackaging::Raw;
     let (mut include, mut exclude) = (Vec::new(), Vec::new());
@@ -111,9 +146,8 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
             }
             lexopt::Arg::Long("name") => {
                 let n = text(p, "--name")?;
-                modelpack::names::validate_name(&n).map_err(|e| {
-                    Failure::Usage(e.to_string().replace("build-arg name", "--name"))
-                })?;
+                modelpack::names::validate_name(&n)
+                    .map_err(|e| Failure::Usage(e.render(Door::Cli)))?;
                 name = Some(n);
             }
             lexopt::Arg::Long("layer-packaging") => {
@@ -165,12 +199,19 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
                 };
             }
             lexopt::Arg::Value(v) if source.is_none() => source = Some(positional(v, "SOURCE")?),
-            other => return Err(unexpected(other)),
+            lexopt::Arg::Value(v) => {
+                let v = positional(v, "argument")?;
+                other(true, Other::Value(v), p)?
+            }
+            lexopt::Arg::Long(l) => {
+                let l = l.to_string();
+                other(source.is_some(), Other::Long(l), p)?
+            }
+            a => return Err(unexpected(a)),
         }
     }
-    modelpack::plan::check_fits(media_types, &overrides).map_err(|e| {
-        Failure::Usage(format!("--config-json: {e}").replace("media_types=", "--media-types "))
-    })?;
+    modelpack::plan::check_fits(media_types, &overrides)
+        .map_err(|e| Failure::Usage(format!("--config-json: {}", e.render(Door::Cli))))?;
     Ok(Args {
         source: source.ok_or_else(|| {
             Failure::Usage(
@@ -178,7 +219,7 @@ fn parse(p: &mut lexopt::Parser) -> Result<Args, Failure> {
                     .into(),
             )
         })?,
-        out: out.ok_or_else(|| Failure::Usage("-o LAYOUT is required".into()))?,
+        out,
         name,
         packaging,
         include,
@@ -214,18 +255,8 @@ pub struct Prepared {
     pub _downloads: Option<tempfile::TempDir>,
 }
 
-/// Rewrites the frontend's build-arg names in a core error to this
-/// command's flags.
-fn as_flags(message: &str) -> String {
-    message
-        .replace("build-args include/exclude", "--include/--exclude")
-        .replace("build-arg source", "SOURCE")
-        .replace("build-arg revision", "--revision")
-        .replace("build-arg checksum", "--checksum")
-}
-
 /// Whether `source` names a Hub repo or URLs rather than a folder.
-fn is_remote(source: &str) -> bool {
+pub(crate) fn is_remote(source: &str) -> bool {
     source.starts_with("huggingface://")
         || source.starts_with("hf://")
         || modelpack::urlsource::is_url_list(source)
@@ -236,10 +267,10 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     let patterns = PatternList::parse(&a.include.join(","), &a.exclude.join(","));
     let prepared = if is_remote(&a.source) {
         let mut spec = SourceSpec::parse(a.source.trim(), a.revision.as_deref())
-            .map_err(|e| Failure::Usage(as_flags(&e.to_string())))?;
+            .map_err(|e| Failure::Usage(e.render(Door::Cli)))?;
         spec.apply_checksum(a.checksum.as_deref())
-            .map_err(|e| Failure::Usage(as_flags(&e.to_string())))?;
-        let downloads = download_dir(&a.out)?;
+            .map_err(|e| Failure::Usage(e.render(Door::Cli)))?;
+        let downloads = download_dir(a.out())?;
         match &spec {
             SourceSpec::HuggingFace(hf) => {
                 let endpoint = hub::endpoint(a.hf_endpoint.as_deref()).map_err(Failure::Usage)?;
@@ -304,7 +335,7 @@ fn default_name(source: &Path) -> String {
 }
 
 /// A local folder: its listing, as the frontend lists a build context.
-fn folder(a: &Args, patterns: &PatternList) -> Result<Prepared, Failure> {
+pub(crate) fn folder(a: &Args, patterns: &PatternList) -> Result<Prepared, Failure> {
     let source = PathBuf::from(&a.source);
     if !source.is_dir() {
         return Err(Failure::Failed(anyhow::anyhow!(
@@ -378,7 +409,7 @@ fn package(a: &Args, prepared: Prepared) -> Outcome {
         description.facts.to_config(use_name)
     };
 
-    let blobs = a.out.join("blobs/sha256");
+    let blobs = a.out().join("blobs/sha256");
     std::fs::create_dir_all(&blobs).with_context(|| format!("creating {}", blobs.display()))?;
     if a.packaging != LayerPackaging::Raw {
         let n = files.len();
@@ -444,10 +475,10 @@ fn package(a: &Args, prepared: Prepared) -> Outcome {
             }
         })
         .collect();
-    layout::write(&a.out, &plan, |i| origins[i].clone(), step)?;
+    layout::write(a.out(), &plan, |i| origins[i].clone(), step)?;
     println!(
         "{}:{name} {}",
-        a.out.display(),
+        a.out().display(),
         plan.manifest.descriptor.digest
     );
     Ok(())
@@ -505,16 +536,15 @@ mod tests {
 
     #[test]
     fn core_errors_name_the_flags() {
+        let e = SourceSpec::parse("hf://o/r@b", Some("a")).unwrap_err();
         assert_eq!(
-            as_flags(
-                "build-arg revision=\"a\" contradicts the revision \"b\" in source; give it once"
-            ),
+            e.render(Door::Cli),
             "--revision=\"a\" contradicts the revision \"b\" in source; give it once"
         );
-        assert_eq!(
-            as_flags("build-args include/exclude left no file"),
-            "--include/--exclude left no file"
-        );
+        let e = SourceSpec::parse("s3://bucket/m", None).unwrap_err();
+        assert!(e
+            .render(Door::Cli)
+            .starts_with("SOURCE: s3:// sources are not supported yet"));
     }
 
     #[test]

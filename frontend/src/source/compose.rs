@@ -13,7 +13,7 @@ use anyhow::anyhow;
 use llb::State;
 use serde_json::json;
 
-use crate::gateway::{Bridge, GatewayError, Reference};
+use crate::gateway::{GatewayError, Reference, Solve};
 use crate::options::Request;
 use crate::output::{Metadata, Output};
 use crate::source::{context, hub, package, url, SourceSpec};
@@ -27,12 +27,12 @@ pub const ANNOTATION_SOURCES: &str = "org.cncf.model.sources";
 
 /// Packages the recipe's sources together into the requested output.
 pub async fn build_layout(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     session: &str,
     request: &Request,
     output: &Output,
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let image = steps::own_image()?;
+    let image = steps::own_image(bridge)?;
     let file = request.extras.file.clone();
     let mut files: Vec<PlanFile> = Vec::new();
     let mut states: Vec<State> = Vec::new();
@@ -111,7 +111,7 @@ pub async fn build_layout(
 struct Pin(String, Option<String>);
 
 async fn fetch(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     session: &str,
     request: &Request,
     part: &RecipeSource,

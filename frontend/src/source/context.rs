@@ -3,7 +3,7 @@
 
 use llb::State;
 
-use crate::gateway::{Bridge, GatewayError, Reference};
+use crate::gateway::{GatewayError, Reference, Solve};
 use crate::options::Request;
 use crate::output::{Metadata, Output};
 use crate::source::package;
@@ -13,13 +13,13 @@ use modelpack::plan::ModelInfo;
 
 /// Packages the context (or `path` inside it) into the requested output.
 pub async fn build_layout(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     session: &str,
     request: &Request,
     output: &Output,
     path: Option<&str>,
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let image = steps::own_image()?;
+    let image = steps::own_image(bridge)?;
     let (files, tree) = fetch(bridge, session, request, path).await?;
     let info = ModelInfo {
         name: request.name.clone(),
@@ -44,12 +44,12 @@ pub async fn build_layout(
 /// The files of the context (or `path` inside it) selected by the
 /// request's patterns, and the context's state they come from.
 pub async fn fetch(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     session: &str,
     request: &Request,
     path: Option<&str>,
 ) -> Result<(Vec<modelpack::plan::PlanFile>, State), GatewayError> {
-    let image = steps::own_image()?;
+    let image = steps::own_image(bridge)?;
     let ignore = read_dockerignore(bridge, session).await?;
     let tree = state(session, path, &ignore);
     let what = format!("build context {}", path.unwrap_or("."));
@@ -61,7 +61,7 @@ pub async fn fetch(
 }
 
 /// The context's `.dockerignore` patterns (none when there is no file).
-async fn read_dockerignore(bridge: &Bridge, session: &str) -> Result<Vec<String>, GatewayError> {
+async fn read_dockerignore(bridge: &dyn Solve, session: &str) -> Result<Vec<String>, GatewayError> {
     let r = bridge
         .solve(dockerignore_state(session).to_definition())
         .await?;

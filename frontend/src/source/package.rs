@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use llb::State;
 
 use crate::emit::{self, EarlyBlob};
-use crate::gateway::{Bridge, GatewayError, Reference};
+use crate::gateway::{GatewayError, Reference, Solve};
 use crate::options::{OutputMode, Request};
 use crate::output::{Metadata, Output};
 use crate::steps;
@@ -81,7 +81,7 @@ pub fn format_of<'a>(
 /// `pending` is a check of the caller's (e.g. the downloaded sizes) run
 /// alongside; the result is returned only if it passes.
 pub async fn layout(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     image: &State,
     request: &Request,
     output: &Output,

@@ -7,7 +7,7 @@ use llb::State;
 
 use crate::buildkit_errors::{classify, Cause};
 use crate::deadline::{self, Unfinished};
-use crate::gateway::{Bridge, GatewayError, Reference};
+use crate::gateway::{GatewayError, Reference, Solve};
 use crate::options::Request;
 use crate::output::{Metadata, Output};
 use crate::source::package;
@@ -18,12 +18,12 @@ use modelpack::source::UrlSource;
 
 /// Packages the files at `urls` into the requested output.
 pub async fn build_layout(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     output: &Output,
     urls: &[UrlSource],
 ) -> Result<(Reference, Metadata), GatewayError> {
-    let image = steps::own_image()?;
+    let image = steps::own_image(bridge)?;
     let (files, sources) = fetch(bridge, request, urls).await?;
     let info = ModelInfo {
         name: request.name.clone(),
@@ -47,11 +47,11 @@ pub async fn build_layout(
 
 /// The files at `urls` kept by the request's patterns, one state each.
 pub async fn fetch(
-    bridge: &Bridge,
+    bridge: &dyn Solve,
     request: &Request,
     urls: &[UrlSource],
 ) -> Result<(Vec<PlanFile>, Vec<State>), GatewayError> {
-    let image = steps::own_image()?;
+    let image = steps::own_image(bridge)?;
     let kept: Vec<&UrlSource> = urls
         .iter()
         .filter(|u| request.patterns.keeps(&u.file_name))
@@ -168,6 +168,7 @@ mod tests {
     use super::*;
 
     use llb::proto::pb::{self, op::Op as Kind};
+    use modelpack_steps::scan::LISTING_FILE;
     use prost::Message;
 
     fn source_op(state: &State) -> pb::SourceOp {
@@ -268,5 +269,81 @@ mod tests {
             }
         );
         assert!(plan_file(u, Listing::default(), 0).is_err());
+    }
+
+    /// The whole URL flow against a fake gateway: each URL an HTTP source
+    /// scanned by its own step, the layout solved as the result; and a URL
+    /// the server refuses named in the error, before any layout.
+    #[tokio::test]
+    async fn urls_are_fetched_scanned_and_packaged_and_a_failed_one_is_named() {
+        use crate::fake_gateway::{FakeGateway, Node};
+        let opts = std::collections::BTreeMap::from([(
+            "build-arg:source".to_string(),
+            "https://h.example/m/a.gguf https://h.example/m/b.gguf".to_string(),
+        )]);
+        let request = crate::options::parse(&opts).unwrap();
+        let listing = |name: &str| {
+            serde_json::json!({"files": [{"path": name, "size": 7,
+                "digest": format!("sha256:{}", "ee".repeat(32)), "executable": false}]})
+            .to_string()
+        };
+        // The scan of a URL's tree: its step mounts that URL's source.
+        let scans = |url: &'static str| {
+            move |n: &Node| {
+                n.runs("scan") && n.name == format!("hash {} from h.example", &url[20..])
+            }
+        };
+        let gateway = FakeGateway::new()
+            .file_when(
+                scans("https://h.example/m/a.gguf"),
+                LISTING_FILE,
+                listing("a.gguf"),
+            )
+            .file_when(
+                scans("https://h.example/m/b.gguf"),
+                LISTING_FILE,
+                listing("b.gguf"),
+            )
+            .file_when(|n| n.runs("describe"), steps::FACTS_FILE, "{}");
+        let output =
+            crate::output::prepare(&gateway, &opts, &request, crate::targets::Target::ModelPack)
+                .await
+                .unwrap();
+        let modelpack::source::SourceSpec::Url(us) = &request.source else {
+            panic!("URL sources")
+        };
+        let (r, _) = build_layout(&gateway, &request, &output, us).await.unwrap();
+        let solves = gateway.solves();
+        assert_eq!(r.0, format!("fake-{}", solves.len() - 1));
+        assert!(solves.last().unwrap().result);
+        for url in ["https://h.example/m/a.gguf", "https://h.example/m/b.gguf"] {
+            assert!(
+                solves
+                    .iter()
+                    .any(|s| s.head.as_ref().is_some_and(|h| h.runs("scan"))
+                        && s.nodes.iter().any(|n| n.http_url() == Some(url))),
+                "{url} scanned"
+            );
+        }
+
+        let gateway = FakeGateway::new()
+            .fail_when(
+                |n| n.http_url() == Some("https://h.example/m/b.gguf"),
+                "failed to load cache key: invalid response status 403",
+            )
+            .file_when(
+                scans("https://h.example/m/a.gguf"),
+                LISTING_FILE,
+                listing("a.gguf"),
+            );
+        let err = build_layout(&gateway, &request, &output, us)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("https://h.example/m/b.gguf refused access (HTTP 403)"),
+            "{err}"
+        );
+        assert!(!gateway.solves().iter().any(|s| s.result));
     }
 }

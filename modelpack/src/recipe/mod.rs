@@ -19,6 +19,7 @@ use crate::config;
 use crate::mediatype::Kind;
 use crate::oci::{ModelDescriptor, ModelProperties, Spelling};
 use crate::packaging::LayerPackaging;
+use crate::setting::{Door, SourceError};
 use crate::source::SourceSpec;
 
 /// The recipe file read when the frontend opt `filename` is not given.
@@ -119,7 +120,7 @@ impl TryFrom<RawSource> for RecipeSource {
             .checksum
             .map(|c| c.0.trim().to_string())
             .filter(|c| !c.is_empty());
-        let fix = |e: anyhow::Error| e.to_string().replace("build-arg ", "");
+        let fix = |e: SourceError| e.render(Door::Recipe);
         let mut spec = SourceSpec::parse(&source, revision.as_deref()).map_err(fix)?;
         spec.apply_checksum(checksum.as_deref()).map_err(fix)?;
         let path = match raw.path {

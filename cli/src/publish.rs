@@ -1,0 +1,905 @@
+//! `push SOURCE REF` for a source that is not a layout (a Hugging Face
+//! repo, URLs, a model folder): the streamed publish. Every file goes from
+//! its source to the registry through memory, nothing is written to local
+//! disk, and the layers, config and manifest are the ones `pack` of the
+//! same source and flags writes (the same listing, header reader, layer
+//! writer and plan).
+//!
+//! What moves, file by file (at most `--max-connections` at once):
+//! 1. *Reused*: the tag REF already names a manifest of this model; a file
+//!    of it whose content is known unchanged (same Hub commit, or the same
+//!    LFS sha256 / git blob id in that commit's listing, asked of the Hub
+//!    once) with the same layer format keeps its layer: a HEAD confirms
+//!    the blob, nothing is downloaded.
+//! 2. *Raw layer of known digest* (Hub LFS file: its listed sha256; folder
+//!    file; URL with `--checksum`): HEAD, then a mount from `--from`, then
+//!    the download streamed into a chunked upload.
+//! 3. *Small files* (up to [`SMALL`]): read into memory, hashed (or packed),
+//!    HEAD, uploaded only when missing.
+//! 4. *Anything else* (a tar layer of a big file, a URL without checksum):
+//!    download, tar writer and compressor stream into a chunked upload
+//!    whose digest is known at the end.
+//!
+//! Memory: per file in flight one upload chunk (see [`chunk_size`]), the
+//! layer writer's 1 MiB copy buffer and the compressor's window; headers
+//! are read with small ranged requests ([`modelpack_hub::stream::HeaderReader`]).
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use oci_registry::{BlobOutcome, Client, Digest, Progress, PushOutcome, Reference};
+use sha2::Digest as _;
+
+use super::pack::{self, Args, Prepared};
+use super::progress::Bars;
+use super::remote;
+use super::{human, step, Failure, Outcome};
+use modelpack::config::PartialConfig;
+use modelpack::describe::FileInput;
+use modelpack::huggingface::{parse_info, HfRef};
+use modelpack::patterns::PatternList;
+use modelpack::plan::{self, ModelInfo, Origin, PlanFile};
+use modelpack::setting::{self, Door};
+use modelpack::source::SourceSpec;
+use modelpack::LayerPackaging;
+use modelpack_hub::download::Expect;
+use modelpack_hub::stream::{self as hf_stream, HeaderReader, HttpReader};
+
+/// Files up to this size are read into memory whole: hashed (or packed)
+/// before the registry is asked, so an unchanged one is never uploaded.
+pub const SMALL: u64 = 16 << 20;
+
+/// The memory all upload chunks in flight share.
+const CHUNK_BUDGET: usize = 64 << 20;
+
+/// The chunk of each streamed upload: [`CHUNK_BUDGET`] over the files in
+/// flight, from 1 MiB to 16 MiB.
+pub fn chunk_size(connections: usize) -> usize {
+    (CHUNK_BUDGET / connections.max(1)).clamp(1 << 20, 16 << 20)
+}
+
+/// Where a file's bytes come from.
+#[derive(Clone, Debug)]
+enum Bytes {
+    /// A local file (a folder source).
+    Local(PathBuf),
+    /// A URL (Hub or URL source).
+    Http(String),
+}
+
+/// One file to publish.
+struct Item {
+    /// As the plan takes it; `digest` empty while unknown.
+    file: PlanFile,
+    bytes: Bytes,
+    /// What the source bytes must hash to.
+    expect: Expect,
+    /// The source's identity of the content (`sha256:…` of an LFS file,
+    /// `git-sha1:…` of a small Hub file), to match an older revision's.
+    identity: Option<String>,
+    /// The layer format this file gets.
+    format: LayerPackaging,
+}
+
+/// A listed source.
+struct Listed {
+    items: Vec<Item>,
+    default_name: String,
+    created_at: Option<String>,
+    source_url: Option<String>,
+    revision: Option<String>,
+    token: Option<String>,
+    /// The Hub repo and endpoint, to list an older commit.
+    hub: Option<(HfRef, String)>,
+}
+
+/// A layer of the manifest REF already names.
+#[derive(Clone, Debug)]
+struct OldLayer {
+    digest: String,
+    size: u64,
+    diff_id: String,
+    format: LayerPackaging,
+}
+
+/// The manifest REF names now, as far as reuse needs it.
+struct Previous {
+    digest: String,
+    revision: Option<String>,
+    layers: HashMap<String, OldLayer>,
+}
+
+/// Where blobs may be mounted from: `--from`, else the repositories of
+/// REF's namespace the registry's catalog names (asked once, when a first
+/// blob is missing).
+struct Mounts {
+    from: Option<String>,
+    found: std::sync::OnceLock<Vec<String>>,
+}
+
+impl Mounts {
+    fn candidates(&self, client: &Client, target: &Reference) -> &[String] {
+        self.found.get_or_init(|| match &self.from {
+            Some(f) if f != target.repository() => vec![f.clone()],
+            Some(_) => Vec::new(),
+            None => client.neighbours(target),
+        })
+    }
+}
+
+/// The result of one file.
+struct Done {
+    file: PlanFile,
+    outcome: PushOutcome,
+}
+
+/// Publishes `a.source` to `target`; prints the manifest digest.
+pub fn run(
+    a: &Args,
+    target: &Reference,
+    client_of: impl FnOnce(Arc<dyn Progress>) -> Result<Client, Failure>,
+    from: Option<&str>,
+) -> Outcome {
+    let patterns = PatternList::parse(&a.include.join(","), &a.exclude.join(","));
+    let listed = list(a, &patterns)?;
+    let n = listed.items.len();
+    let total: u64 = listed.items.iter().map(|i| i.file.size).sum();
+    step(&format!(
+        "publishing {n} files ({}) as {} to {target}, streamed: nothing is written to local disk",
+        human(total),
+        a.packaging.suffix()
+    ));
+    let keys: Vec<Digest> = listed
+        .items
+        .iter()
+        .map(|i| Digest::sha256_of(format!("publish {}", i.file.path).as_bytes()))
+        .collect();
+    let labels: HashMap<String, String> = keys
+        .iter()
+        .zip(&listed.items)
+        .map(|(k, i)| (k.to_string(), i.file.path.clone()))
+        .collect();
+    let bars = Bars::for_files(labels);
+    let client = client_of(bars.clone() as Arc<dyn Progress>).inspect_err(|_| bars.finish())?;
+    let result = publish(a, target, &client, &bars, &keys, listed, from);
+    bars.finish();
+    let (digest, counts) = result?;
+    let (requests, received) = hf_stream::requests();
+    step(&format!(
+        "published {digest} to {target}: {} layers uploaded, {} skipped (the registry had them), {} mounted, {} sent; {requests} requests to the source, {} received",
+        counts.uploaded,
+        counts.skipped,
+        counts.mounted,
+        human(counts.sent),
+        human(received)
+    ));
+    println!("{digest}");
+    Ok(())
+}
+
+/// What [`publish`] did.
+#[derive(Default)]
+struct Counts {
+    uploaded: usize,
+    skipped: usize,
+    mounted: usize,
+    sent: u64,
+}
+
+fn publish(
+    a: &Args,
+    target: &Reference,
+    client: &Client,
+    bars: &Arc<Bars>,
+    keys: &[Digest],
+    mut listed: Listed,
+    from: Option<&str>,
+) -> Result<(String, Counts), Failure> {
+    let previous = previous(client, target);
+    if let Some(p) = &previous {
+        reuse(&mut listed, p);
+    }
+    let described = describe(a, &listed);
+    let token = listed.token.clone();
+    let chunk = chunk_size(a.max_connections);
+    // The compressors share the CPUs: each big file in flight gets its
+    // share (the bytes are the same for any count), which also bounds
+    // their buffers (zstd keeps a few 4 MiB jobs per thread).
+    let big = listed.items.iter().filter(|i| i.file.size > SMALL).count();
+    let threads = (modelpack::pack::default_threads() / big.clamp(1, a.max_connections)).max(1);
+    let mounts = Mounts {
+        from: from.map(str::to_string),
+        found: std::sync::OnceLock::new(),
+    };
+    let done = modelpack::workers::map_until_failure(listed.items.len(), a.max_connections, |i| {
+        one(
+            &listed.items[i],
+            &keys[i],
+            target,
+            client,
+            bars,
+            token.as_deref(),
+            chunk,
+            threads,
+            &mounts,
+        )
+        .with_context(|| format!("publishing {}", listed.items[i].file.path))
+    })?;
+    let mut counts = Counts::default();
+    let mut files = Vec::with_capacity(done.len());
+    for d in done {
+        match d.outcome {
+            PushOutcome::Skipped => counts.skipped += 1,
+            PushOutcome::Mounted => counts.mounted += 1,
+            PushOutcome::Uploaded { bytes_sent } => {
+                counts.uploaded += 1;
+                counts.sent += bytes_sent;
+            }
+        }
+        files.push(d.file);
+    }
+    let name = a.name.clone().unwrap_or(listed.default_name);
+    let info = ModelInfo {
+        name,
+        created_at: a.created_at.clone().or(listed.created_at),
+        source_url: listed.source_url,
+        revision: listed.revision,
+        described,
+        overrides: a.overrides.clone(),
+        media_types: a.media_types,
+        ..Default::default()
+    };
+    let plan = plan::build(files, &info, a.packaging)?;
+    let config = &plan.config;
+    let config_digest = Digest::parse(&config.descriptor.digest).map_err(remote::registry_error)?;
+    client
+        .push_blob(
+            target,
+            &config_digest,
+            config.bytes.len() as u64,
+            &config.bytes.as_slice(),
+            None,
+        )
+        .map_err(remote::registry_error)?;
+    let manifest = &plan.manifest;
+    let digest = manifest.descriptor.digest.clone();
+    if previous.as_ref().is_some_and(|p| p.digest == digest) {
+        step(&format!(
+            "{target} already names {digest}: nothing to update"
+        ));
+    } else {
+        client
+            .put_manifest(
+                target,
+                &target.manifest_ref(),
+                &manifest.descriptor.media_type,
+                &manifest.bytes,
+            )
+            .map_err(remote::registry_error)?;
+    }
+    Ok((digest, counts))
+}
+
+/// Lists the source as `pack` does, without downloading a weight.
+fn list(a: &Args, patterns: &PatternList) -> Result<Listed, Failure> {
+    if !pack::is_remote(&a.source) {
+        let Prepared {
+            root,
+            files,
+            default_name,
+            created_at,
+            source_url,
+            revision,
+            ..
+        } = pack::folder(a, patterns)?;
+        let items = files
+            .into_iter()
+            .map(|f| Item {
+                bytes: Bytes::Local(root.join(f.origin.path.trim_start_matches('/'))),
+                expect: Expect::Sha256(f.digest.trim_start_matches("sha256:").to_string()),
+                identity: None,
+                format: format_of(a, &f),
+                file: f,
+            })
+            .collect();
+        return Ok(Listed {
+            items,
+            default_name,
+            created_at,
+            source_url,
+            revision,
+            token: None,
+            hub: None,
+        });
+    }
+    let mut spec = SourceSpec::parse(a.source.trim(), a.revision.as_deref())
+        .map_err(|e| Failure::Usage(e.render(Door::Cli)))?;
+    spec.apply_checksum(a.checksum.as_deref())
+        .map_err(|e| Failure::Usage(e.render(Door::Cli)))?;
+    match &spec {
+        SourceSpec::HuggingFace(hf) => list_hub(a, hf, patterns, &spec.default_name()),
+        SourceSpec::Url(urls) => list_urls(a, urls, patterns, &spec.default_name()),
+        SourceSpec::Context(_) => unreachable!("is_remote only passes Hub and URL sources"),
+    }
+}
+
+/// The layer format `pack` gives `f`.
+fn format_of(a: &Args, f: &PlanFile) -> LayerPackaging {
+    a.packaging.for_kind(
+        modelpack::mediatype::classify(&f.path, f.size).0,
+        a.compress_weights,
+    )
+}
+
+/// A plan file of the source (digest filled in later when unknown).
+fn plan_file(path: &str, size: u64, digest: Option<String>) -> PlanFile {
+    PlanFile {
+        path: path.to_string(),
+        size,
+        digest: digest.unwrap_or_default(),
+        executable: false,
+        origin: Origin {
+            source: 0,
+            path: format!("/{path}"),
+        },
+        packed: None,
+    }
+}
+
+fn list_hub(
+    a: &Args,
+    hf: &HfRef,
+    patterns: &PatternList,
+    default_name: &str,
+) -> Result<Listed, Failure> {
+    let endpoint = pack::hub::endpoint(a.hf_endpoint.as_deref()).map_err(Failure::Usage)?;
+    let token = pack::hub::token(a.token_file.as_deref())?;
+    let options = pack::hub::Options {
+        endpoint: endpoint.clone(),
+        token: token.clone(),
+        patterns,
+        connections: a.max_connections,
+    };
+    step(&format!(
+        "resolving {}@{} on {endpoint}",
+        hf.repo, hf.revision
+    ));
+    let bytes = hf_stream::get_bytes(
+        &hf.info_url(&endpoint, &hf.revision),
+        token.as_deref(),
+        modelpack_hub::MAX_INFO_BYTES as u64,
+    )
+    .map_err(|e| pack::hub::info_failure(hf, &options, e))?;
+    let info = parse_info(&bytes, &hf.repo)?;
+    let selected = hf
+        .select(&info, patterns)
+        .map_err(|e| Failure::Failed(anyhow!(setting::render(&e, Door::Cli))))?;
+    let (lfs, small): (Vec<_>, Vec<_>) = selected
+        .into_iter()
+        .partition(|(_, f)| f.lfs_sha256.is_some());
+    let items = lfs
+        .into_iter()
+        .chain(small)
+        .map(|(rel, f)| {
+            let (expect, identity) = match (&f.lfs_sha256, &f.blob_id) {
+                (Some(sha), _) => (Expect::Sha256(sha.clone()), Some(format!("sha256:{sha}"))),
+                (None, Some(b)) => (Expect::GitSha1(b.clone()), Some(format!("git-sha1:{b}"))),
+                (None, None) => (Expect::Anything, None),
+            };
+            let file = plan_file(
+                &rel,
+                f.size,
+                f.lfs_sha256.as_ref().map(|s| format!("sha256:{s}")),
+            );
+            Item {
+                bytes: Bytes::Http(hf.resolve_url(&endpoint, &info.commit, &f.path)),
+                expect,
+                identity,
+                format: format_of(a, &file),
+                file,
+            }
+        })
+        .collect();
+    Ok(Listed {
+        items,
+        default_name: default_name.to_string(),
+        created_at: info.date.clone(),
+        source_url: Some(hf.web_url(&endpoint)),
+        revision: Some(info.commit.clone()),
+        token,
+        hub: Some((hf.clone(), endpoint)),
+    })
+}
+
+fn list_urls(
+    a: &Args,
+    urls: &[modelpack::source::UrlSource],
+    patterns: &PatternList,
+    default_name: &str,
+) -> Result<Listed, Failure> {
+    let kept: Vec<_> = urls
+        .iter()
+        .filter(|u| patterns.keeps(&u.file_name))
+        .collect();
+    if kept.is_empty() {
+        return Err(Failure::Usage(format!(
+            "--include/--exclude left none of the {} URL file name(s) to fetch; check the patterns",
+            urls.len()
+        )));
+    }
+    let mut items = Vec::new();
+    for u in kept {
+        if u.url != u.shown {
+            return Err(Failure::Usage(format!(
+                "{}: credentials in the URL (user:password@) are not sent; use a public or pre-signed URL",
+                u.shown
+            )));
+        }
+        pack::check_transport(&u.url, "SOURCE").map_err(Failure::Usage)?;
+        let size = hf_stream::size_of(&u.url)
+            .map_err(|e| anyhow!("{}: cannot learn its size: {}", u.shown, e.message))?;
+        let sha = u
+            .checksum
+            .as_deref()
+            .and_then(|c| c.strip_prefix("sha256:"))
+            .map(str::to_string);
+        let file = plan_file(
+            &u.file_name,
+            size,
+            sha.as_ref().map(|s| format!("sha256:{s}")),
+        );
+        items.push(Item {
+            bytes: Bytes::Http(u.url.clone()),
+            expect: sha.map_or(Expect::Anything, Expect::Sha256),
+            identity: None,
+            format: format_of(a, &file),
+            file,
+        });
+    }
+    Ok(Listed {
+        items,
+        default_name: default_name.to_string(),
+        created_at: None,
+        source_url: modelpack::urlsource::source_url(urls),
+        revision: None,
+        token: None,
+        hub: None,
+    })
+}
+
+/// The manifest `target` names now, with its config's revision and each
+/// layer's digest and diff id by model path; `None` when there is none or
+/// it is not a ModelPack manifest (a warning says why when it could not
+/// be read).
+fn previous(client: &Client, target: &Reference) -> Option<Previous> {
+    let m = match client.get_manifest(target, &[oci_registry::OCI_MANIFEST]) {
+        Ok(m) => m,
+        Err(e) if e.kind() == oci_registry::ErrorKind::NotFound => return None,
+        Err(e) => {
+            step(&format!(
+                "warning: cannot read what {target} names now ({e}); every file is looked at anew"
+            ));
+            return None;
+        }
+    };
+    let manifest: modelpack::oci::Manifest = serde_json::from_slice(&m.bytes).ok()?;
+    let config_digest = Digest::parse(&manifest.config.digest).ok()?;
+    if manifest.config.size > 4 << 20 {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    client.pull_blob(target, &config_digest, &mut bytes).ok()?;
+    let config: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let revision = config["descriptor"]["revision"]
+        .as_str()
+        .map(str::to_string);
+    let modelfs = &config["modelfs"];
+    let diff_ids = modelfs["diffIds"]
+        .as_array()
+        .or_else(|| modelfs["diff_ids"].as_array())?;
+    if diff_ids.len() != manifest.layers.len() {
+        return None;
+    }
+    let mut layers = HashMap::new();
+    for (d, diff) in manifest.layers.iter().zip(diff_ids) {
+        let (Some(path), Some(t), Some(diff)) = (
+            modelpack::layout::filepath(d),
+            modelpack::layout::layer_type(&d.media_type),
+            diff.as_str(),
+        ) else {
+            continue;
+        };
+        layers.insert(
+            path.to_string(),
+            OldLayer {
+                digest: d.digest.clone(),
+                size: d.size,
+                diff_id: diff.to_string(),
+                format: t.format,
+            },
+        );
+    }
+    Some(Previous {
+        digest: m.digest.to_string(),
+        revision,
+        layers,
+    })
+}
+
+/// Gives every file the previous manifest's layer when its content is
+/// known unchanged: same commit, or the same identity in the previous
+/// commit's listing (one request to the Hub).
+fn reuse(listed: &mut Listed, p: &Previous) {
+    let Some(old_rev) = &p.revision else { return };
+    let same_commit = listed.revision.as_deref() == Some(old_rev.as_str());
+    let old_identities: HashMap<String, String> = if same_commit {
+        HashMap::new()
+    } else {
+        match &listed.hub {
+            Some((hf, ep)) => old_listing(hf, ep, old_rev, listed.token.as_deref()),
+            None => return,
+        }
+    };
+    let mut reused = 0;
+    for item in &mut listed.items {
+        let Some(old) = p.layers.get(&item.file.path) else {
+            continue;
+        };
+        let unchanged = same_commit
+            || (item.identity.is_some()
+                && old_identities.get(&item.file.path) == item.identity.as_ref());
+        if !unchanged || old.format != item.format {
+            continue;
+        }
+        if item.format == LayerPackaging::Raw {
+            if !item.file.digest.is_empty() && item.file.digest != old.digest {
+                continue;
+            }
+            item.file.digest = old.digest.clone();
+        } else {
+            item.file.set_packed(
+                modelpack::pack::Written {
+                    digest: old.digest.clone(),
+                    size: old.size,
+                    diff_id: old.diff_id.clone(),
+                },
+                old.format,
+                0,
+                item.file.origin.path.clone(),
+            );
+        }
+        reused += 1;
+    }
+    if reused > 0 {
+        step(&format!(
+            "{reused} of {} files unchanged since the published revision {old_rev}: their layers are kept",
+            listed.items.len()
+        ));
+    }
+}
+
+/// The identities of an older commit's files, by model path (empty when
+/// the Hub cannot list it).
+fn old_listing(hf: &HfRef, ep: &str, commit: &str, token: Option<&str>) -> HashMap<String, String> {
+    let Ok(bytes) = hf_stream::get_bytes(
+        &hf.info_url(ep, commit),
+        token,
+        modelpack_hub::MAX_INFO_BYTES as u64,
+    ) else {
+        return HashMap::new();
+    };
+    let Ok(info) = parse_info(&bytes, &hf.repo) else {
+        return HashMap::new();
+    };
+    let all = PatternList::parse("", "");
+    let Ok(selected) = hf.select(&info, &all) else {
+        return HashMap::new();
+    };
+    selected
+        .into_iter()
+        .filter_map(|(rel, f)| {
+            let id = match (&f.lfs_sha256, &f.blob_id) {
+                (Some(s), _) => format!("sha256:{s}"),
+                (None, Some(b)) => format!("git-sha1:{b}"),
+                (None, None) => return None,
+            };
+            Some((rel, id))
+        })
+        .collect()
+}
+
+/// Reads the model headers as `pack` does, the weights' with small ranged
+/// requests.
+fn describe(a: &Args, listed: &Listed) -> PartialConfig {
+    let files: Vec<PlanFile> = listed.items.iter().map(|i| i.file.clone()).collect();
+    let wanted = modelpack::describe::selection(&files);
+    if wanted.is_empty() {
+        return PartialConfig::default();
+    }
+    step(&format!("reading model headers ({} files)", wanted.len()));
+    let inputs: Vec<FileInput> = wanted
+        .iter()
+        .map(|f| {
+            let item = listed
+                .items
+                .iter()
+                .find(|i| i.file.path == f.path)
+                .expect("selected from these items");
+            let (bytes, size, token) = (item.bytes.clone(), item.file.size, listed.token.clone());
+            FileInput::new(f.path.clone(), move || -> io::Result<Box<dyn Read>> {
+                Ok(match &bytes {
+                    Bytes::Local(p) => Box::new(std::fs::File::open(p)?),
+                    Bytes::Http(url) => Box::new(HeaderReader::new(url, token.as_deref(), size)),
+                })
+            })
+        })
+        .collect();
+    let description = modelpack::describe::describe(&inputs);
+    for e in &description.errors {
+        step(&format!("warning: {e}"));
+    }
+    description.facts.to_config(a.name.is_none())
+}
+
+/// Opens a file's bytes from the start, checked against `expect` at the end.
+fn open(item: &Item, token: Option<&str>) -> io::Result<Verified<Box<dyn Read + Send>>> {
+    let inner: Box<dyn Read + Send> = match &item.bytes {
+        Bytes::Local(p) => Box::new(std::fs::File::open(p)?),
+        Bytes::Http(url) => Box::new(HttpReader::new(url, token, 0, None)),
+    };
+    Ok(Verified::new(
+        inner,
+        item.expect.clone(),
+        item.file.size,
+        &item.file.path,
+    ))
+}
+
+/// One file to the registry; see the module documentation.
+#[allow(clippy::too_many_arguments)]
+fn one(
+    item: &Item,
+    key: &Digest,
+    target: &Reference,
+    client: &Client,
+    bars: &Arc<Bars>,
+    token: Option<&str>,
+    chunk: usize,
+    threads: usize,
+    from: &Mounts,
+) -> anyhow::Result<Done> {
+    let mut file = item.file.clone();
+    let raw = item.format == LayerPackaging::Raw;
+    bars.started(key, item.file.size);
+    let known = if raw || file.packed.is_some() {
+        (!file.digest.is_empty())
+            .then(|| Digest::parse(&file.digest))
+            .transpose()?
+    } else {
+        None
+    };
+    if let Some(d) = &known {
+        if client
+            .blob_exists(target, d)
+            .map_err(remote::registry_error)?
+            .is_some()
+        {
+            bars.done(key, BlobOutcome::Skipped);
+            return Ok(Done {
+                file,
+                outcome: PushOutcome::Skipped,
+            });
+        }
+        if file.packed.is_some() {
+            // A kept tar layer the repository lost: pack it again.
+            file.packed = None;
+            file.digest.clear();
+        } else {
+            let candidates = from.candidates(client, target);
+            if client
+                .mount_from_any(target, d, candidates)
+                .map_err(remote::registry_error)?
+                .is_some()
+            {
+                bars.done(key, BlobOutcome::Mounted);
+                return Ok(Done {
+                    file,
+                    outcome: PushOutcome::Mounted,
+                });
+            }
+        }
+    }
+    if item.file.size <= SMALL {
+        return small(item, file, key, target, client, bars, token, chunk);
+    }
+    let reader = open(item, token).with_context(|| format!("opening {}", item.file.path))?;
+    let mut w = client
+        .blob_writer(target, key, chunk)
+        .map_err(remote::registry_error)?;
+    let expect = if raw {
+        let mut reader = reader;
+        io::copy(&mut reader, &mut w).map_err(|e| reader.error(e))?;
+        known.clone()
+    } else {
+        let mut reader = reader;
+        let written = modelpack::pack::write_layer_from(
+            &mut reader,
+            item.file.size,
+            &item.file.path,
+            item.file.mode(),
+            item.format,
+            &mut w,
+            threads,
+        )
+        .map_err(|e| reader.error(e))?;
+        let d = Digest::parse(&written.digest).map_err(remote::registry_error)?;
+        file.set_packed(written, item.format, 0, file.origin.path.clone());
+        Some(d)
+    };
+    let streamed = w.finish(expect.as_ref()).map_err(remote::registry_error)?;
+    if raw {
+        file.digest = streamed.digest.to_string();
+    }
+    Ok(Done {
+        file,
+        outcome: PushOutcome::Uploaded {
+            bytes_sent: streamed.bytes_sent,
+        },
+    })
+}
+
+/// A small file: read into memory, hashed and packed there, uploaded only
+/// when the registry lacks the blob.
+#[allow(clippy::too_many_arguments)]
+fn small(
+    item: &Item,
+    mut file: PlanFile,
+    key: &Digest,
+    target: &Reference,
+    client: &Client,
+    bars: &Arc<Bars>,
+    token: Option<&str>,
+    chunk: usize,
+) -> anyhow::Result<Done> {
+    let mut reader = open(item, token).with_context(|| format!("opening {}", item.file.path))?;
+    let mut bytes = Vec::with_capacity(item.file.size as usize);
+    (&mut reader)
+        .take(SMALL + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| reader.error(e))?;
+    reader.check_end().map_err(|e| reader.error(e))?;
+    let blob = if item.format == LayerPackaging::Raw {
+        file.digest = Digest::sha256_of(&bytes).to_string();
+        bytes
+    } else {
+        let mut out = Vec::new();
+        let written = modelpack::pack::write_layer_from(
+            &bytes[..],
+            bytes.len() as u64,
+            &item.file.path,
+            item.file.mode(),
+            item.format,
+            &mut out,
+            modelpack::pack::default_threads(),
+        )?;
+        file.set_packed(written, item.format, 0, file.origin.path.clone());
+        out
+    };
+    let digest = Digest::parse(&file.digest).map_err(remote::registry_error)?;
+    if client
+        .blob_exists(target, &digest)
+        .map_err(remote::registry_error)?
+        .is_some()
+    {
+        bars.done(key, BlobOutcome::Skipped);
+        return Ok(Done {
+            file,
+            outcome: PushOutcome::Skipped,
+        });
+    }
+    // Through a writer, so the bars follow this file by its key.
+    let mut w = client
+        .blob_writer(target, key, chunk)
+        .map_err(remote::registry_error)?;
+    io::Write::write_all(&mut w, &blob).with_context(|| format!("uploading {}", item.file.path))?;
+    let streamed = w.finish(Some(&digest)).map_err(remote::registry_error)?;
+    Ok(Done {
+        file,
+        outcome: PushOutcome::Uploaded {
+            bytes_sent: streamed.bytes_sent,
+        },
+    })
+}
+
+/// A source's bytes checked on their way through: the count against the
+/// listed size and the hash against `expect`, at the end of the stream
+/// (an error there stops the layer before it is committed).
+struct Verified<R> {
+    inner: R,
+    expect: Expect,
+    size: u64,
+    name: String,
+    read: u64,
+    sha256: sha2::Sha256,
+    /// Only for a git blob id to check.
+    git: Option<sha1::Sha1>,
+    checked: bool,
+}
+
+impl<R: Read> Verified<R> {
+    fn new(inner: R, expect: Expect, size: u64, name: &str) -> Self {
+        let git = matches!(expect, Expect::GitSha1(_)).then(|| {
+            let mut git = sha1::Sha1::new();
+            git.update(format!("blob {size}\0").as_bytes());
+            git
+        });
+        Verified {
+            inner,
+            expect,
+            size,
+            name: name.to_string(),
+            read: 0,
+            sha256: sha2::Sha256::new(),
+            git,
+            checked: false,
+        }
+    }
+
+    /// The failure at the end of the stream, if any.
+    fn check_end(&mut self) -> io::Result<()> {
+        if self.checked {
+            return Ok(());
+        }
+        self.checked = true;
+        let bad = |m: String| Err(io::Error::new(io::ErrorKind::InvalidData, m));
+        if self.read != self.size {
+            return bad(format!(
+                "{}: the source lists {} bytes but served {}",
+                self.name, self.size, self.read
+            ));
+        }
+        let (what, want, got) = match &self.expect {
+            Expect::Anything => return Ok(()),
+            Expect::Sha256(want) => ("sha256", want, hex::encode(self.sha256.clone().finalize())),
+            Expect::GitSha1(want) => (
+                "git blob id",
+                want,
+                self.git
+                    .clone()
+                    .map(|g| hex::encode(g.finalize()))
+                    .unwrap_or_default(),
+            ),
+        };
+        if *want != got {
+            return bad(format!(
+                "{}: {what} is {got}, the source lists {want}; the file is corrupted on the server or in transit, try again",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+
+    /// `e` with what the downloader knows about it.
+    fn error(&mut self, e: io::Error) -> anyhow::Error {
+        anyhow!("reading {}: {e}", self.name)
+    }
+}
+
+impl<R: Read> Read for Verified<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            self.check_end()?;
+            return Ok(0);
+        }
+        self.read += n as u64;
+        self.sha256.update(&buf[..n]);
+        if let Some(g) = &mut self.git {
+            g.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
