@@ -18,8 +18,9 @@ pub const COMMAND: Command = Command {
 Usage: modelpack-frontend pull REF -o LAYOUT [--name NAME] [flags]
 
 Downloads the image manifest REF names (host[:port]/repository[:tag]
-[@digest]; for a bundle, its model manifest), its config and every layer into the OCI image layout LAYOUT
-(created if missing; other manifests there are kept). Each blob is checked
+[@digest]; for a bundle, its model manifest), its config and every layer
+into the OCI image layout LAYOUT (created if missing; other manifests
+there are kept). Each blob is checked
 against its digest while it streams and only then moved into place; blobs
 already present with the right digest are not fetched again. A pull that
 was interrupted (Ctrl-C, a lost connection) leaves BLOB.partial files; run
