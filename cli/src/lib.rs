@@ -29,6 +29,7 @@ credHelpers), else the registry is used anonymously.
     };
 }
 
+mod bundle;
 mod inspect;
 mod inspect_referrers;
 mod pack;
@@ -37,6 +38,7 @@ mod publish;
 mod pull;
 mod push;
 mod remote;
+mod resolve;
 mod unpack;
 mod validate;
 
@@ -96,6 +98,7 @@ pub const COMMANDS: &[&Command] = &[
     &unpack::COMMAND,
     &push::COMMAND,
     &pull::COMMAND,
+    &bundle::COMMAND,
 ];
 
 /// The binary's version and the frontend image tag it matches.

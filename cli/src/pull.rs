@@ -18,8 +18,9 @@ pub const COMMAND: Command = Command {
 Usage: modelpack-frontend pull REF -o LAYOUT [--name NAME] [flags]
 
 Downloads the image manifest REF names (host[:port]/repository[:tag]
-[@digest]), its config and every layer into the OCI image layout LAYOUT
-(created if missing; other manifests there are kept). Each blob is checked
+[@digest]; for a bundle, its model manifest), its config and every layer
+into the OCI image layout LAYOUT (created if missing; other manifests
+there are kept). Each blob is checked
 against its digest while it streams and only then moved into place; blobs
 already present with the right digest are not fetched again. A pull that
 was interrupted (Ctrl-C, a lost connection) leaves BLOB.partial files; run
@@ -73,9 +74,15 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
     let client = flags
         .client(Some(bars.clone() as Arc<dyn Progress>))
         .inspect_err(|_| bars.finish())?;
-    let result = client.pull_to_layout(&reference, &out, name.as_deref());
+    let name = name.or_else(|| reference.tag().map(String::from));
+    let result = super::resolve::resolve_model(&client, &reference, remote::registry_error)
+        .and_then(|model| {
+            client
+                .pull_to_layout(&model, &out, name.as_deref())
+                .map_err(remote::registry_error)
+        });
     bars.finish();
-    let s = result.map_err(remote::registry_error)?;
+    let s = result?;
     step(&format!(
         "pulled {reference} ({}) into {}: {} blobs downloaded ({} resumed), {} already present, {} received",
         s.manifest_digest,

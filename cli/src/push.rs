@@ -22,7 +22,10 @@ Usage: modelpack-frontend push LAYOUT[:NAME] REF [REF...] [flags]
        modelpack-frontend push SOURCE REF [pack flags] [flags]
 
 Uploads the manifest named NAME (or the only one) of the OCI image layout
-at LAYOUT to every REF (host[:port]/repository[:tag][@digest]): layers the
+at LAYOUT to every REF
+(a bundle, an image index written by `bundle`, is pushed whole: every
+manifest it lists, each by digest, then the index under REF's tag, then
+the model's referrers the layout lists) (host[:port]/repository[:tag][@digest]): layers the
 registry lacks (several at once, large ones in resumable chunks), then the
 config, then the manifest byte for byte, so the pushed digest equals
 index.json's. Blobs already in the repository are skipped; later REFs on
@@ -101,6 +104,9 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
         )));
     }
     let r = LayoutRef::parse(&source);
+    if super::bundle::is_bundle_layout(&r)? {
+        return super::bundle::push(&r, &targets, from.as_deref(), &flags);
+    }
     let layout = Layout::open(&r.dir)?;
     let loaded = layout.load(r.name.as_deref())?;
     let labels: HashMap<String, String> = loaded

@@ -252,6 +252,8 @@ pub fn fetch_all(
         .client(Some(bars.clone() as Arc<dyn Progress>))
         .inspect_err(|_| bars.finish())
         .map_err(failure_error)?;
+    let reference = &super::resolve::resolve_model(&client, reference, registry_error)
+        .inspect_err(|_| bars.finish())?;
     let result = client.pull_to_layout(reference, dir.path(), Some(FETCHED));
     bars.finish();
     let s = result.map_err(|e| registry_error(e).context(format!("pull of {reference}")))?;
@@ -289,6 +291,7 @@ pub fn fetch_referrers(
 pub fn fetch_head(flags: &RegistryFlags, reference: &Reference) -> anyhow::Result<Fetched> {
     let dir = temp_dir(None)?;
     let client = flags.client(None).map_err(failure_error)?;
+    let reference = &super::resolve::resolve_model(&client, reference, registry_error)?;
     let m = client
         .get_manifest(reference, &[OCI_MANIFEST])
         .map_err(registry_error)?;

@@ -335,9 +335,59 @@ impl Layout {
         Ok(out)
     }
 
+    /// [`Layout::select`], looking inside a bundle: when the entry is an
+    /// image index (a bundle, [`crate::bundle`]), its model entry; and with
+    /// no `name`, the only image index among several entries (a bundle
+    /// layout that also lists its model's referrers).
+    pub fn select_model(&self, name: Option<&str>) -> Result<Descriptor> {
+        let entry = match (self.select(name), name) {
+            (Ok(e), _) => e,
+            (Err(e), Some(_)) => return Err(e),
+            (Err(e), None) => {
+                let mut indexes = self
+                    .index()?
+                    .manifests
+                    .into_iter()
+                    .filter(|d| d.media_type == oci::MEDIA_TYPE_INDEX);
+                match (indexes.next(), indexes.next()) {
+                    (Some(one), None) => one,
+                    _ => return Err(e),
+                }
+            }
+        };
+        if entry.media_type != oci::MEDIA_TYPE_INDEX {
+            return Ok(entry);
+        }
+        let bytes = self.read_blob(&entry).context("reading the image index")?;
+        let model = crate::bundle::model_in_index(&bytes)
+            .with_context(|| format!("index {}", entry.digest))?
+            .with_context(|| {
+                format!(
+                    "{}: {} is an image index with no ModelPack manifest (no entry annotated {}={} or with artifactType {})",
+                    self.root.display(),
+                    entry.digest,
+                    crate::bundle::ANNOTATION_ROLE,
+                    crate::bundle::ROLE_MODEL,
+                    oci::ARTIFACT_TYPE_MODEL
+                )
+            })?;
+        let mut d: Descriptor = serde_json::from_value(model).with_context(|| {
+            format!(
+                "the model entry of index {} is not a descriptor",
+                entry.digest
+            )
+        })?;
+        // The name the person picked stays the name of what they get.
+        if let Some(n) = entry.annotations.get(oci::ANNOTATION_REF_NAME) {
+            d.annotations
+                .insert(oci::ANNOTATION_REF_NAME.to_string(), n.clone());
+        }
+        Ok(d)
+    }
+
     /// Loads the manifest named `name` (or the only one) and its config.
     pub fn load(&self, name: Option<&str>) -> Result<Loaded> {
-        let entry = self.select(name)?;
+        let entry = self.select_model(name)?;
         let bytes = self.read_blob(&entry).context("reading the manifest")?;
         let manifest: AnyManifest = serde_json::from_slice(&bytes)
             .with_context(|| format!("manifest {} is not an OCI image manifest", entry.digest))?;

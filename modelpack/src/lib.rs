@@ -14,6 +14,7 @@
 //! whichever door it is called from.
 
 pub mod artifact;
+pub mod bundle;
 #[cfg(test)]
 mod cnai_tests;
 pub mod compact;

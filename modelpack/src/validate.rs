@@ -123,7 +123,7 @@ pub fn validate(root: &Path, name: Option<&str>, mut progress: impl FnMut(&str))
             return r;
         }
     }
-    let entry = match layout.select(name) {
+    let entry = match layout.select_model(name) {
         Ok(e) => e,
         Err(e) => {
             r.error("index.json", format!("{e:#}"));

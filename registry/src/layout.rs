@@ -89,7 +89,7 @@ pub fn blob_path(layout: &Path, digest: &str) -> Result<PathBuf> {
     Ok(layout.join(oci_types::blob_path(d.as_str())))
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let bytes =
         fs::read(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     serde_json::from_slice(&bytes).map_err(|e| {
@@ -101,19 +101,19 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Index {
+pub(crate) struct Index {
     #[serde(rename = "schemaVersion")]
     schema_version: u32,
     #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
     media_type: Option<String>,
     #[serde(default)]
-    manifests: Vec<Descriptor>,
+    pub(crate) manifests: Vec<Descriptor>,
     #[serde(flatten)]
     rest: BTreeMap<String, serde_json::Value>,
 }
 
 /// Picks the manifest named `name` in `index.json`, or the only one.
-fn pick(index: &Index, layout: &Path, name: Option<&str>) -> Result<Descriptor> {
+pub(crate) fn pick(index: &Index, layout: &Path, name: Option<&str>) -> Result<Descriptor> {
     let named = |d: &&Descriptor| {
         name.is_none_or(|n| d.annotations.get(ANNOTATION_REF_NAME).map(String::as_str) == Some(n))
     };
@@ -162,7 +162,7 @@ fn is_referrer(layout: &Path, d: &Descriptor) -> bool {
 }
 
 /// Runs `f` over `items` on at most `n` threads; the first error wins.
-fn for_each_bounded<T: Sync>(
+pub(crate) fn for_each_bounded<T: Sync>(
     items: &[T],
     n: usize,
     f: impl Fn(&T) -> Result<()> + Sync,

@@ -29,6 +29,7 @@ mod client;
 mod credentials;
 mod digest;
 mod error;
+mod index;
 mod layout;
 mod manifests;
 mod progress;
@@ -46,6 +47,7 @@ pub use credentials::{
 };
 pub use digest::{Digest, Hasher};
 pub use error::{Error, ErrorKind, Result};
+pub use index::IndexPushSummary;
 pub use layout::{
     blob_path, Descriptor, PullSummary, PushSummary, ANNOTATION_REF_NAME, OCI_LAYOUT,
 };
