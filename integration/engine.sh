@@ -82,7 +82,7 @@ fi
 # --no-install-recommends pulls only docker.io, docker-cli, docker-buildx, oras and
 # containerd from trixie (and cosign, for the signing tests); every other dependency comes from bookworm.
 TRIXIE_PKGS=(docker.io docker-cli docker-buildx oras cosign)  # oras, cosign: not in bookworm
-BOOKWORM_PKGS=(docker-registry skopeo openssl)  # openssl: CA and certs for the TLS registry tests
+BOOKWORM_PKGS=(docker-registry skopeo openssl busybox-static)  # openssl: CA and certs for the TLS registry tests; busybox-static: the bundle tests' app image
 missing=()
 for p in "${TRIXIE_PKGS[@]}" "${BOOKWORM_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' \
