@@ -59,6 +59,20 @@ pub struct PushSummary {
     pub blobs_mounted: u64,
 }
 
+impl PushSummary {
+    /// Counts what happened to one blob.
+    pub fn count(&mut self, outcome: PushOutcome) {
+        match outcome {
+            PushOutcome::Skipped => self.blobs_skipped += 1,
+            PushOutcome::Mounted => self.blobs_mounted += 1,
+            PushOutcome::Uploaded { bytes_sent } => {
+                self.blobs_uploaded += 1;
+                self.bytes_sent += bytes_sent;
+            }
+        }
+    }
+}
+
 /// What [`Client::pull_to_layout`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PullSummary {
@@ -302,15 +316,10 @@ impl Client {
                     &FileSource(path.clone()),
                     from.as_deref(),
                 )?;
-                let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
-                match outcome {
-                    PushOutcome::Skipped => s.blobs_skipped += 1,
-                    PushOutcome::Mounted => s.blobs_mounted += 1,
-                    PushOutcome::Uploaded { bytes_sent } => {
-                        s.blobs_uploaded += 1;
-                        s.bytes_sent += bytes_sent;
-                    }
-                }
+                summary
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .count(outcome);
                 Ok(())
             };
             for_each_bounded(layers, self.opts.concurrency, push_one)
