@@ -13,12 +13,13 @@ use integration::fs::TempDir;
 const ENGINES: [Engine; 2] = [Engine::NextClientOnCurrent, Engine::Next];
 
 /// Every build arg the frontend reads (`frontend/src/options.rs` `KNOWN`).
-const ARGS: [&str; 20] = [
+const ARGS: [&str; 21] = [
     "source",
     "name",
     "layer_packaging",
     "compress_weights",
     "media_types",
+    "attest",
     "output_mode",
     "include",
     "exclude",
