@@ -440,6 +440,32 @@ impl Bridge {
             .map_err(|s| anyhow!("return error: {}", s.message()))?;
         Ok(())
     }
+
+    /// An image's digest and config through the gateway, in BuildKit's
+    /// resolve mode `mode` (`default`: the engine's own store first;
+    /// `pull`: the registry), shown in the progress as `log_name`.
+    async fn resolve_image(
+        &self,
+        reference: &str,
+        platform: &pb::Platform,
+        mode: &str,
+        log_name: &str,
+    ) -> Result<(String, Vec<u8>), GatewayError> {
+        let request = gw::ResolveImageConfigRequest {
+            r#ref: reference.to_string(),
+            platform: Some(platform.clone()),
+            resolve_mode: mode.into(),
+            log_name: log_name.to_string(),
+        };
+        let response = self
+            .client
+            .clone()
+            .resolve_image_config(request)
+            .await
+            .map_err(remote)?
+            .into_inner();
+        Ok((response.digest, response.config))
+    }
 }
 
 impl Solve for Bridge {
@@ -470,20 +496,9 @@ impl Solve for Bridge {
         platform: &'a pb::Platform,
     ) -> Call<'a, (String, Vec<u8>)> {
         Box::pin(async move {
-            let request = gw::ResolveImageConfigRequest {
-                r#ref: reference.to_string(),
-                platform: Some(platform.clone()),
-                resolve_mode: "default".into(),
-                log_name: format!("resolve base image {reference}"),
-            };
-            let response = self
-                .client
-                .clone()
-                .resolve_image_config(request)
+            let log_name = format!("resolve base image {reference}");
+            self.resolve_image(reference, platform, "default", &log_name)
                 .await
-                .map_err(remote)?
-                .into_inner();
-            Ok((response.digest, response.config))
         })
     }
 
@@ -493,22 +508,7 @@ impl Solve for Bridge {
         platform: &'a pb::Platform,
         log_name: &'a str,
     ) -> Call<'a, (String, Vec<u8>)> {
-        Box::pin(async move {
-            let request = gw::ResolveImageConfigRequest {
-                r#ref: reference.to_string(),
-                platform: Some(platform.clone()),
-                resolve_mode: "pull".into(),
-                log_name: log_name.to_string(),
-            };
-            let response = self
-                .client
-                .clone()
-                .resolve_image_config(request)
-                .await
-                .map_err(remote)?
-                .into_inner();
-            Ok((response.digest, response.config))
-        })
+        Box::pin(self.resolve_image(reference, platform, "pull", log_name))
     }
 
     /// A daemon reporting no caps at all is taken to have the frozen
