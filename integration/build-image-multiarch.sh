@@ -26,18 +26,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGE="${IMAGE:-127.0.0.1:5000/modelpack-frontend:multi-test}"
 PLATFORMS="${PLATFORMS:-linux/amd64,linux/arm64}"
-NEXT_ROOT=/opt/modelpack-engine-28
-if [ -z "${DOCKER:-}" ]; then
-  if [ -x "$NEXT_ROOT/usr/bin/docker" ]; then
-    DOCKER="$NEXT_ROOT/usr/bin/docker"
-    export DOCKER_CONFIG="${DOCKER_CONFIG:-$NEXT_ROOT/docker-config}"
-  else
-    DOCKER=docker
-  fi
-fi
-if [ -z "${DOCKER_HOST:-}" ] && [ -S /run/modelpack-docker28s.sock ]; then
-  export DOCKER_HOST=unix:///run/modelpack-docker28s.sock
-fi
+# shellcheck source=integration/engine-lib.sh
+. "$(dirname "$0")/engine-lib.sh"
+use_store_engine_docker
 
 log() { printf '[build-image-multiarch] %s\n' "$*" >&2; }
 

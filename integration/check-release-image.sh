@@ -17,18 +17,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REF="${1:?usage: check-release-image.sh REPO@sha256:… RELEASE_DIR}"
 DIR="${2:?usage: check-release-image.sh REPO@sha256:… RELEASE_DIR}"
-NEXT_ROOT=/opt/modelpack-engine-28
-if [ -z "${DOCKER:-}" ]; then
-  if [ -x "$NEXT_ROOT/usr/bin/docker" ]; then
-    DOCKER="$NEXT_ROOT/usr/bin/docker"
-    export DOCKER_CONFIG="${DOCKER_CONFIG:-$NEXT_ROOT/docker-config}"
-  else
-    DOCKER=docker
-  fi
-fi
-if [ -z "${DOCKER_HOST:-}" ] && [ -S /run/modelpack-docker28s.sock ]; then
-  export DOCKER_HOST=unix:///run/modelpack-docker28s.sock
-fi
+# shellcheck source=integration/engine-lib.sh
+. "$(dirname "$0")/engine-lib.sh"
+use_store_engine_docker
 log() { printf '[check-release-image] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 WORK="$(mktemp -d)"

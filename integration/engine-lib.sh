@@ -2,7 +2,27 @@
 # engine-store.sh, which
 # source this file after setting: CONF_DIR, CTR_SOCK, CONTAINERD_LOG, SOCK,
 # DATA, EXEC, DOCKERD_LOG, and defining log() and die(). DOCKER_HOST points
-# at $SOCK, so `docker info` asks the engine being started.
+# at $SOCK, so `docker info` asks the engine being started. The scripts that
+# build on the store engine (build-image-multiarch.sh, check-release-image.sh)
+# source it for use_store_engine_docker only.
+
+# Sets DOCKER (and DOCKER_CONFIG) to Docker 28.5's client when the caller
+# gave none, and DOCKER_HOST to the containerd-store engine
+# (integration/engine-store.sh) when it is running and none was given.
+use_store_engine_docker() {
+  local next_root=/opt/modelpack-engine-28
+  if [ -z "${DOCKER:-}" ]; then
+    if [ -x "$next_root/usr/bin/docker" ]; then
+      DOCKER="$next_root/usr/bin/docker"
+      export DOCKER_CONFIG="${DOCKER_CONFIG:-$next_root/docker-config}"
+    else
+      DOCKER=docker
+    fi
+  fi
+  if [ -z "${DOCKER_HOST:-}" ] && [ -S /run/modelpack-docker28s.sock ]; then
+    export DOCKER_HOST=unix:///run/modelpack-docker28s.sock
+  fi
+}
 
 # Waits up to $1 seconds for command "${@:2}" to succeed.
 wait_for() {
