@@ -41,6 +41,7 @@ die() { log "ERROR: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root"
 [ -x "$ROOT/usr/sbin/dockerd" ] || die "no $ROOT/usr/sbin/dockerd: run integration/engine-next.sh first"
 
+# shellcheck source=integration/engine-lib.sh
 . "$(dirname "$0")/engine-lib.sh"
 
 write_containerd_config 3

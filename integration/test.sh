@@ -71,7 +71,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 section "lint: actionlint (workflows, examples/ci) and shellcheck (the scripts they call)"
 command -v shellcheck >/dev/null || { echo "shellcheck is missing: apt-get install shellcheck" >&2; exit 1; }
 integration/actionlint.sh
-shellcheck examples/ci/publish.sh integration/release.sh integration/release-local.sh \
+shellcheck -x examples/ci/publish.sh integration/release.sh integration/release-local.sh \
   integration/check-release-image.sh integration/build-image-multiarch.sh \
   integration/build-binaries.sh integration/actionlint.sh
 
