@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
-use modelpack::bundle;
+use modelpack::bundle_layout::{self, blobs_of};
 use modelpack::layout::{self, Layout, LayoutRef};
 use modelpack::oci;
 use oci_registry::{Client, Digest, Reference, OCI_INDEX};
@@ -119,89 +119,12 @@ fn compose(
         }
     };
     let ml = Layout::open(&model_layout)?;
-    let loaded = ml.load(model_name.as_deref())?;
-    let at = loaded.manifest.artifact_type.as_deref();
-    if !bundle::is_model_type(at) {
-        bail!(
-            "{}: manifest {} has artifactType {}, not a ModelPack's ({})",
-            model_layout.display(),
-            loaded.entry.digest,
-            at.unwrap_or("(none)"),
-            oci::ARTIFACT_TYPE_MODEL
-        );
-    }
-    let mbytes = ml.read_blob(&loaded.entry)?;
-    let mdoc: Value = serde_json::from_slice(&mbytes).context("the model manifest")?;
-    if mdoc.get("subject").is_some() {
-        bail!(
-            "model manifest {} has a subject; a bundle's model stands on its own",
-            loaded.entry.digest
-        );
-    }
-    let mut wanted = vec![(loaded.entry.digest.clone(), loaded.entry.size)];
-    wanted.push((
-        loaded.manifest.config.digest.clone(),
-        loaded.manifest.config.size,
-    ));
-    wanted.extend(
-        loaded
-            .manifest
-            .layers
-            .iter()
-            .map(|l| (l.digest.clone(), l.size)),
-    );
-    // The model's referrers: the layout's other manifests whose subject it is.
-    let mut referrers: Vec<Value> = Vec::new();
-    for d in ml.index()?.manifests {
-        if d.digest == loaded.entry.digest || d.media_type == oci::MEDIA_TYPE_INDEX {
-            continue;
-        }
-        let bytes = ml.read_blob(&d)?;
-        let doc: Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("manifest {} is not JSON", d.digest))?;
-        if doc["subject"]["digest"].as_str() != Some(&loaded.entry.digest) {
-            continue;
-        }
-        wanted.push((d.digest.clone(), d.size));
-        for b in blobs_of(&doc)? {
-            wanted.push(b);
-        }
-        let mut e = json!({"mediaType": d.media_type, "digest": d.digest, "size": d.size});
-        if let Some(t) = doc.get("artifactType") {
-            e["artifactType"] = t.clone();
-        }
-        referrers.push(e);
-    }
-    for (digest, size) in &wanted {
+    let part = bundle_layout::model_part(&ml, model_name.as_deref())?;
+    for (digest, size) in &part.blobs {
         place(&model_layout, out, digest, *size)?;
     }
-    let model_name_in_config = loaded.config["descriptor"]["name"].as_str();
-    let model_entry = bundle::model_descriptor(
-        if loaded.entry.media_type.is_empty() {
-            oci::MEDIA_TYPE_MANIFEST
-        } else {
-            &loaded.entry.media_type
-        },
-        &loaded.entry.digest,
-        loaded.entry.size,
-        model_name_in_config,
-    );
-    let index = bundle::compose(&entries, model_entry)?;
-    let digest = modelpack::digest::sha256_of(&index);
-    layout::write_atomic(&layout::blob_path_in(out, &digest)?, &index)?;
-    let mut manifests = vec![json!({
-        "mediaType": OCI_INDEX,
-        "digest": digest,
-        "size": index.len(),
-        "annotations": {oci::ANNOTATION_REF_NAME: name},
-    })];
-    manifests.extend(referrers);
-    let top = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
-    layout::write_atomic(&out.join("oci-layout"), oci::OCI_LAYOUT.as_bytes())?;
-    layout::write_atomic(
-        &out.join("index.json"),
-        &serde_json::to_vec_pretty(&top).context("encoding index.json")?,
-    )?;
+    let digest = bundle_layout::write(out, &entries, &part, name)?;
+    let loaded = &part.loaded;
     step(&format!(
         "bundled {} image manifest(s) and model {} ({}, {} layers) as {}:{name} ({digest})",
         entries.len(),
@@ -211,24 +134,6 @@ fn compose(
         out.display()
     ));
     Ok(digest)
-}
-
-/// The config and layer descriptors (digest, size) of a manifest document.
-fn blobs_of(doc: &Value) -> anyhow::Result<Vec<(String, u64)>> {
-    let one = |d: &Value| -> anyhow::Result<(String, u64)> {
-        Ok((
-            d["digest"]
-                .as_str()
-                .context("a descriptor has no digest")?
-                .to_string(),
-            d["size"].as_u64().context("a descriptor has no size")?,
-        ))
-    };
-    let mut v = vec![one(&doc["config"])?];
-    for l in doc["layers"].as_array().into_iter().flatten() {
-        v.push(one(l)?);
-    }
-    Ok(v)
 }
 
 /// Puts blob `digest` of `from`'s layout into `to`'s: nothing when it is

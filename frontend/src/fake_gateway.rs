@@ -6,13 +6,14 @@
 //! returned.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use anyhow::anyhow;
 use llb::proto::google::rpc::Status;
 use llb::proto::pb::{self, op::Op as Kind};
 use prost::Message;
 
-use crate::gateway::{Call, GatewayError, Reference, Solve};
+use crate::gateway::{Call, FrontendAnswer, FrontendSolve, GatewayError, Reference, Solve};
 
 /// One op of a solved graph, with its progress name.
 #[derive(Clone, Debug)]
@@ -97,6 +98,8 @@ enum Rule {
 pub struct FakeGateway {
     rules: Vec<Rule>,
     solves: RefCell<Vec<Solved>>,
+    frontend_answer: Option<(llb::State, BTreeMap<String, Vec<u8>>)>,
+    frontend_solves: RefCell<Vec<FrontendSolve>>,
 }
 
 impl FakeGateway {
@@ -122,6 +125,18 @@ impl FakeGateway {
         self.rules
             .push(Rule::File(Box::new(pred), path.to_string(), bytes.into()));
         self
+    }
+
+    /// A frontend solve ([`Solve::solve_frontend`]) answers the definition
+    /// of `state` with `metadata`.
+    pub fn frontend_answers(mut self, state: llb::State, metadata: BTreeMap<String, Vec<u8>>) -> Self {
+        self.frontend_answer = Some((state, metadata));
+        self
+    }
+
+    /// Every frontend solve so far, in order.
+    pub fn frontend_solves(&self) -> Vec<FrontendSolve> {
+        self.frontend_solves.borrow().clone()
     }
 
     /// Every solve so far, in order.
@@ -247,6 +262,22 @@ impl Solve for FakeGateway {
             }
         });
         Box::pin(async move { read })
+    }
+
+    fn solve_frontend<'a>(&'a self, request: &'a FrontendSolve) -> Call<'a, FrontendAnswer> {
+        self.frontend_solves.borrow_mut().push(request.clone());
+        let answer = match &self.frontend_answer {
+            Some((state, metadata)) => Ok(FrontendAnswer {
+                reference: Reference(format!("fake-frontend-{}", self.frontend_solves.borrow().len() - 1)),
+                def: state.to_definition(),
+                metadata: metadata.clone(),
+            }),
+            None => Err(GatewayError::Local(anyhow!(
+                "fake: no answer for a {} solve",
+                request.frontend
+            ))),
+        };
+        Box::pin(async move { answer })
     }
 
     fn resolve_image_config<'a>(

@@ -24,6 +24,10 @@ const MAX_MESSAGE: usize = 16 << 20;
 /// takes ([`modelpack_hub::MAX_INFO_BYTES`]).
 pub const MAX_READ_FILE: usize = modelpack_hub::MAX_INFO_BYTES;
 
+/// Result metadata: the OCI image config of an image result (ours in
+/// `output_mode=image`, the Dockerfile frontend's for `packager/bundle`).
+pub const META_IMAGE_CONFIG: &str = "containerimage.config";
+
 /// Where buildkitd mounts the marshalled definition of the frontend image.
 pub const FRONTEND_BIN: &str = "/run/config/buildkit/metadata/frontend.bin";
 
@@ -44,6 +48,11 @@ pub trait Solve {
 
     /// Solves and runs the whole graph now, so failures surface here.
     fn solve_evaluated(&self, def: pb::Definition) -> Call<'_, Reference>;
+
+    /// Has one of BuildKit's own frontends (`dockerfile.v0`) build
+    /// `request` (evaluated, with the build's cache imports) and returns
+    /// its result: a ref, its definition and the result's metadata.
+    fn solve_frontend<'a>(&'a self, request: &'a FrontendSolve) -> Call<'a, FrontendAnswer>;
 
     /// Solves the build's result, a tree whose graph also holds every
     /// step solved with [`Solve::solve_evaluated`] before it that it does
@@ -108,6 +117,55 @@ pub trait Solve {
     /// the steps that re-run this binary stand on a copy of its binary
     /// (`steps::own_image`).
     fn frontend_image(&self) -> anyhow::Result<llb::State>;
+}
+
+/// A solve by one of BuildKit's own frontends: which (`dockerfile.v0`),
+/// its options (`filename`, `target`, `build-arg:*`, …) and its inputs
+/// (`context`, `dockerfile`: definitions the frontend takes instead of the
+/// client's local sources).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FrontendSolve {
+    /// The frontend's name.
+    pub frontend: String,
+    /// Its options.
+    pub opts: BTreeMap<String, String>,
+    /// Its inputs by name.
+    pub inputs: BTreeMap<String, pb::Definition>,
+}
+
+/// What a frontend solve answered.
+#[derive(Clone, Debug)]
+pub struct FrontendAnswer {
+    /// The result's ref.
+    pub reference: Reference,
+    /// The result's definition (gateway `Ref.def`): the LLB it is, to build on.
+    pub def: pb::Definition,
+    /// The result's metadata (`containerimage.config`, …).
+    pub metadata: BTreeMap<String, Vec<u8>>,
+}
+
+/// The gateway request of `solve`: evaluated, results returned as refs
+/// with their definitions, the build's cache imports, and under
+/// `--no-cache` the frontend's own `no-cache` option.
+pub fn frontend_request(
+    solve: &FrontendSolve,
+    cache_imports: &[gw::CacheOptionsEntry],
+    no_cache: bool,
+) -> gw::SolveRequest {
+    let mut opts = solve.opts.clone();
+    if no_cache {
+        opts.insert("no-cache".into(), String::new());
+    }
+    gw::SolveRequest {
+        frontend: solve.frontend.clone(),
+        frontend_opt: opts,
+        frontend_inputs: solve.inputs.clone(),
+        allow_result_return: true,
+        allow_result_array_ref: true,
+        evaluate: true,
+        cache_imports: cache_imports.to_vec(),
+        ..Default::default()
+    }
 }
 
 /// Everything buildkitd hands the frontend through its environment.
@@ -356,6 +414,49 @@ impl Bridge {
         }
     }
 
+    /// [`Solve::solve_frontend`] against buildkitd.
+    async fn solve_by_frontend(&self, solve: &FrontendSolve) -> Result<FrontendAnswer, GatewayError> {
+        let request = frontend_request(solve, &self.cache_imports, self.no_cache);
+        if let Some(d) = &self.dump {
+            let shown = gw::SolveRequest {
+                cache_imports: crate::cache_imports::redacted(&request.cache_imports),
+                ..request.clone()
+            };
+            d.record(&shown.encode_to_vec());
+        }
+        let size = request.encoded_len();
+        let response = self
+            .client
+            .clone()
+            .solve(request)
+            .await
+            .map_err(|e| too_big(remote(e), size))?
+            .into_inner();
+        let result = response.result.ok_or_else(|| {
+            GatewayError::Local(anyhow!("BuildKit's {} solve returned no result", solve.frontend))
+        })?;
+        match result.result {
+            Some(gw::result::Result::Ref(r)) if r.id.is_empty() => Err(GatewayError::Local(anyhow!(
+                "the Dockerfile build's result is an empty file system (FROM scratch with nothing added); there is no app image to bundle"
+            ))),
+            Some(gw::result::Result::Ref(r)) => Ok(FrontendAnswer {
+                def: r.def.ok_or_else(|| GatewayError::Local(anyhow!(
+                    "BuildKit's {} solve returned a ref without its definition; this BuildKit is too old for packager/bundle",
+                    solve.frontend
+                )))?,
+                reference: Reference(r.id),
+                metadata: result.metadata,
+            }),
+            Some(gw::result::Result::Refs(_)) => Err(GatewayError::Local(anyhow!(
+                "the Dockerfile build returned several platforms; packager/bundle builds one platform at a time (pass a single --platform)"
+            ))),
+            _ => Err(GatewayError::Local(anyhow!(
+                "BuildKit's {} solve returned no file system (an empty result)",
+                solve.frontend
+            ))),
+        }
+    }
+
     /// [`Solve::read_file_bounded`] against buildkitd.
     async fn read_in_ranges(
         &self,
@@ -479,6 +580,10 @@ impl Solve for Bridge {
 
     fn solve_result<'a>(&'a self, result: &'a llb::State) -> Call<'a, Reference> {
         Box::pin(self.solve_keeping_steps(result))
+    }
+
+    fn solve_frontend<'a>(&'a self, request: &'a FrontendSolve) -> Call<'a, FrontendAnswer> {
+        Box::pin(self.solve_by_frontend(request))
     }
 
     fn read_file_bounded<'a>(

@@ -72,9 +72,46 @@ pub async fn build(
     let target = targets::route(env.opts.get("target").map(String::as_str))?;
     let mut request = options::parse(&env.opts)?;
     request.extras = extras;
-    let output = output::prepare(bridge, &env.opts, &request, target).await?;
+    check_bundle_args(&env.opts, &request, target)?;
+    let mut output = output::prepare(bridge, &env.opts, &request, target).await?;
+    if target == targets::Target::Bundle {
+        // The app first: a broken Dockerfile fails the build before the
+        // model is fetched.
+        let ignore = crate::source::context::read_dockerignore(bridge, &env.session_id).await?;
+        output.bundle = Some(
+            crate::bundle::build_app(bridge, &env.session_id, &env.opts, &request.app, &ignore)
+                .await?,
+        );
+    }
     let (result, metadata) = package(bridge, env, &request, &output).await?;
     Ok((Some(result), metadata))
+}
+
+/// The app's build args belong to `packager/bundle`, which writes a layout.
+fn check_bundle_args(
+    opts: &BTreeMap<String, String>,
+    request: &Request,
+    target: targets::Target,
+) -> anyhow::Result<()> {
+    if target == targets::Target::Bundle {
+        if request.output != options::OutputMode::Layout {
+            anyhow::bail!("packager/bundle writes an OCI layout; drop build-arg output_mode");
+        }
+        return Ok(());
+    }
+    let prefixed = format!("build-arg:{}", options::keys::IMAGE_BUILD_ARG_PREFIX);
+    let given = [options::keys::DOCKERFILE, options::keys::IMAGE_TARGET]
+        .iter()
+        .map(|k| format!("build-arg:{k}"))
+        .chain(opts.keys().filter(|k| k.starts_with(&prefixed)).cloned())
+        .find(|k| opts.get(k).is_some_and(|v| !v.trim().is_empty()) || k.starts_with(&prefixed));
+    if let Some(k) = given {
+        anyhow::bail!(
+            "{} only applies to --target packager/bundle",
+            k.replacen("build-arg:", "build-arg ", 1)
+        );
+    }
+    Ok(())
 }
 
 async fn package(

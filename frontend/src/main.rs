@@ -13,6 +13,7 @@ use modelpack_cli as cli;
 mod answer;
 mod attest;
 mod buildkit_errors;
+mod bundle;
 mod cache_imports;
 mod check;
 mod deadline;

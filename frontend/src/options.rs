@@ -56,6 +56,13 @@ pub mod keys {
     pub const DOWNLOAD_TIMEOUT: &str = "download_timeout";
     /// Debugging: write every solve request to stderr under this tag.
     pub const DEBUG_DUMP_LLB: &str = "debug_dump_llb";
+    /// `packager/bundle`: the app's Dockerfile, a path in the build context.
+    pub const DOCKERFILE: &str = "dockerfile";
+    /// `packager/bundle`: the Dockerfile stage the app image is.
+    pub const IMAGE_TARGET: &str = "image_target";
+    /// `packager/bundle`: build args with this prefix go to the app's
+    /// Dockerfile build without it (`image-build-arg:PORT=80` → `PORT=80`).
+    pub const IMAGE_BUILD_ARG_PREFIX: &str = "image-build-arg:";
 }
 
 /// Every build arg this frontend reads.
@@ -81,6 +88,8 @@ pub const KNOWN: &[&str] = &[
     keys::MAX_CONNECTIONS,
     keys::DOWNLOAD_TIMEOUT,
     keys::DEBUG_DUMP_LLB,
+    keys::DOCKERFILE,
+    keys::IMAGE_TARGET,
 ];
 
 /// One build arg as users see it: `docker buildx build --call outline`
@@ -119,7 +128,12 @@ pub const ARGS: &[ArgDoc] = &[
     ArgDoc { name: keys::MAX_CONNECTIONS, default: "16", description: "at most this many Hub file downloads at once (1-256)" },
     ArgDoc { name: keys::DOWNLOAD_TIMEOUT, default: "", description: "seconds the Hub's LFS files (and URL sources) may take to download before the build fails (default: 600 plus 1 per MiB for the Hub; none for URLs)" },
     ArgDoc { name: keys::DEBUG_DUMP_LLB, default: "", description: "debugging: write every solve request (LLB definition) to the frontend's stderr (buildkitd's log), tagged with this value" },
+    ArgDoc { name: keys::DOCKERFILE, default: DEFAULT_DOCKERFILE, description: "packager/bundle: the app's Dockerfile, a path in the build context (its build args: image-build-arg:NAME=VALUE)" },
+    ArgDoc { name: keys::IMAGE_TARGET, default: "", description: "packager/bundle: the Dockerfile stage the app image is (default: the last)" },
 ];
+
+/// Default of `dockerfile`.
+pub const DEFAULT_DOCKERFILE: &str = "Dockerfile";
 
 /// Default of `max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
@@ -136,7 +150,10 @@ pub fn is_unknown_arg(key: &str) -> bool {
         "all_proxy",
     ];
     let ours_in_style = key.chars().any(|c| c.is_ascii_lowercase());
-    ours_in_style && !KNOWN.contains(&key) && !PROXIES.contains(&key)
+    ours_in_style
+        && !KNOWN.contains(&key)
+        && !PROXIES.contains(&key)
+        && !key.starts_with(keys::IMAGE_BUILD_ARG_PREFIX)
 }
 
 /// Fails on the first build arg for which [`is_unknown_arg`] holds.
@@ -244,6 +261,51 @@ pub struct Request {
     /// Bound for BuildKit's own downloads (`download_timeout`); `None`:
     /// the default (see [`crate::deadline`]).
     pub download_timeout: Option<std::time::Duration>,
+    /// `packager/bundle`: how the app image is built.
+    pub app: AppBuild,
+}
+
+/// The app image of `packager/bundle`: what BuildKit's Dockerfile frontend
+/// is asked to build.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppBuild {
+    /// The Dockerfile's path in the build context (`dockerfile`).
+    pub dockerfile: String,
+    /// The stage (`image_target`), if given.
+    pub target: Option<String>,
+    /// Its build args (`image-build-arg:NAME=VALUE`, prefix taken off).
+    pub build_args: BTreeMap<String, String>,
+}
+
+/// The [`AppBuild`] the build args ask for.
+pub fn app_build(opts: &BTreeMap<String, String>) -> Result<AppBuild> {
+    let arg = |k: &str| {
+        opts.get(&format!("build-arg:{k}"))
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let dockerfile = arg(keys::DOCKERFILE).unwrap_or(DEFAULT_DOCKERFILE);
+    if dockerfile.starts_with('/')
+        || dockerfile.split('/').any(|p| p == "..")
+        || dockerfile.chars().any(char::is_control)
+    {
+        bail!("build-arg dockerfile: {dockerfile:?} is not a path in the build context; e.g. Dockerfile or app/Dockerfile");
+    }
+    let prefix = format!("build-arg:{}", keys::IMAGE_BUILD_ARG_PREFIX);
+    let mut build_args = BTreeMap::new();
+    for (k, v) in opts {
+        if let Some(name) = k.strip_prefix(&prefix) {
+            if name.is_empty() || name.contains(['=', ' ']) {
+                bail!("build-arg {}{name}: no build-arg name after the prefix; e.g. --build-arg {}PORT=8080", keys::IMAGE_BUILD_ARG_PREFIX, keys::IMAGE_BUILD_ARG_PREFIX);
+            }
+            build_args.insert(name.to_string(), v.clone());
+        }
+    }
+    Ok(AppBuild {
+        dockerfile: dockerfile.to_string(),
+        target: arg(keys::IMAGE_TARGET).map(str::to_string),
+        build_args,
+    })
 }
 
 /// What a recipe says beyond build args.
@@ -457,6 +519,7 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<Request> {
         base_image,
         artifact_type,
         extras: Default::default(),
+        app: app_build(opts)?,
     })
 }
 

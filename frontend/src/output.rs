@@ -34,8 +34,7 @@ pub const META_ARTIFACT_CONFIG_MEDIATYPE: &str = "containerimage.artifact.config
 pub const META_ARTIFACT_CONFIG: &str = "containerimage.artifact.config";
 /// Result metadata: JSON list of `{path, mediaType, annotations}`.
 pub const META_ARTIFACT_LAYERS: &str = "containerimage.artifact.layers";
-/// Result metadata: the OCI image config of an image result.
-pub const META_IMAGE_CONFIG: &str = "containerimage.config";
+pub use crate::gateway::META_IMAGE_CONFIG;
 
 /// LLB cap of MergeOp (BuildKit ≥ 0.10).
 pub const CAP_MERGE: &str = "mergeop";
@@ -77,6 +76,8 @@ pub struct Output {
     /// (`SOURCE_DATE_EPOCH`, else 0), in nanoseconds: layers and trees
     /// do not depend on when or where the build ran.
     pub mtime_nanos: i64,
+    /// `packager/bundle`: the app the layout is bundled with.
+    pub bundle: Option<crate::bundle::App>,
 }
 
 /// Settles the output for `request`: plan kind, platform, base image
@@ -118,13 +119,14 @@ pub async fn prepare(
             .source_date_epoch
             .unwrap_or(0)
             .saturating_mul(1_000_000_000),
+        bundle: None,
     })
 }
 
 /// The plan kind for a target; `artifact_type` belongs to the generic one.
 pub fn plan_kind(target: Target, artifact_type: Option<&str>) -> Result<PlanKind> {
     match target {
-        Target::ModelPack => {
+        Target::ModelPack | Target::Bundle => {
             if artifact_type.is_some() {
                 bail!("build-arg artifact_type only applies to --target packager/generic; ModelPack's is fixed");
             }
@@ -575,6 +577,7 @@ mod tests {
             },
             created: plan::EPOCH.into(),
             mtime_nanos: 0,
+            bundle: None,
         }
     }
 

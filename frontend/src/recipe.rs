@@ -189,6 +189,20 @@ pub fn apply(file: &str, loaded: &Loaded, opts: &mut BTreeMap<String, String>) -
     if let Some(o) = r.overrides() {
         set(opts, keys::CONFIG_JSON, serde_json::to_string(&o)?);
     }
+    if let Some(image) = &r.image {
+        let text = |t: &Option<modelpack::recipe::Text>| {
+            t.as_ref().map(|t| t.0.trim().to_string()).unwrap_or_default()
+        };
+        set(opts, keys::DOCKERFILE, text(&image.dockerfile));
+        set(opts, keys::IMAGE_TARGET, text(&image.target));
+        for (name, value) in &image.build_args {
+            // Not through `set`: an empty value is a value here.
+            let key = format!("{}{name}", keys::IMAGE_BUILD_ARG_PREFIX);
+            if !opts.contains_key(&format!("build-arg:{key}")) {
+                opts.insert(format!("build-arg:{key}"), value.0.clone());
+            }
+        }
+    }
     Ok(extras)
 }
 
@@ -220,6 +234,28 @@ mod tests {
         );
         let r = crate::options::parse(&opts).unwrap();
         assert_eq!(r.name, "cli");
+    }
+
+    #[test]
+    fn the_image_section_becomes_the_bundle_build_args_which_win() {
+        let l = loaded("target: packager/bundle\nsources:\n  - source: .\nimage:\n  dockerfile: app/Dockerfile\n  target: run\n  build_args: {PORT: '80', MODE: prod}\n");
+        let mut opts = BTreeMap::from([(
+            "build-arg:image-build-arg:MODE".to_string(),
+            "dev".to_string(),
+        )]);
+        apply("model.yaml", &l, &mut opts).unwrap();
+        assert_eq!(opts["target"], "packager/bundle");
+        let app = crate::options::app_build(&opts).unwrap();
+        assert_eq!(app.dockerfile, "app/Dockerfile");
+        assert_eq!(app.target.as_deref(), Some("run"));
+        assert_eq!(
+            app.build_args,
+            BTreeMap::from([
+                ("MODE".to_string(), "dev".to_string()),
+                ("PORT".to_string(), "80".to_string())
+            ])
+        );
+        crate::options::parse(&opts).expect("the prefixed args are not typos");
     }
 
     #[test]

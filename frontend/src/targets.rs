@@ -9,6 +9,9 @@ pub enum Target {
     ModelPack,
     /// A plain OCI artifact of arbitrary files.
     Generic,
+    /// The context's Dockerfile built as an app image and a ModelPack, in
+    /// one OCI image index (`crate::bundle`).
+    Bundle,
 }
 
 /// Every target with a one-line description (for errors and `--call targets`,
@@ -23,6 +26,11 @@ pub const TARGETS: &[(&str, Target, &str)] = &[
         "packager/generic",
         Target::Generic,
         "package any files as a generic OCI artifact",
+    ),
+    (
+        "packager/bundle",
+        Target::Bundle,
+        "build the context's Dockerfile and package the model: both in one OCI image index (a layout)",
     ),
 ];
 
@@ -59,10 +67,11 @@ mod tests {
             Target::ModelPack
         );
         assert_eq!(route(Some("packager/generic")).unwrap(), Target::Generic);
+        assert_eq!(route(Some("packager/bundle")).unwrap(), Target::Bundle);
         let err = route(Some("packager/x")).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown target \"packager/x\"; valid targets: packager/modelpack, packager/generic"
+            "unknown target \"packager/x\"; valid targets: packager/modelpack, packager/generic, packager/bundle"
         );
         assert!(route(None)
             .unwrap_err()

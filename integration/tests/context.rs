@@ -768,7 +768,7 @@ fn fails_for_an_unknown_target() {
     let ctx = small_context();
     expect_failure(
         Build::new(ctx.path()).target("x").arg("source", "."),
-        r#"unknown target "x"; valid targets: packager/modelpack, packager/generic"#,
+        r#"unknown target "x"; valid targets: packager/modelpack, packager/generic, packager/bundle"#,
     );
 }
 

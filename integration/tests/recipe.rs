@@ -142,7 +142,7 @@ fn several_sources_compose_one_artifact_selected_by_the_syntax_line() {
 fn recipe_errors_name_the_file_line_and_column() {
     let ctx = context();
     let cases = [
-        ("target: packager/x\n", "model.yaml:1:1: target: unknown target \"packager/x\"; accepted: packager/modelpack, packager/generic"),
+        ("target: packager/x\n", "model.yaml:1:1: target: unknown target \"packager/x\"; accepted: packager/modelpack, packager/generic, packager/bundle"),
         ("sources:\n  - source: .\n    path: /abs\n", "model.yaml:2:3: sources[0]: path \"/abs\" is not a clean relative folder"),
         ("descriptor:\n  createdAt: yesterday\n", "model.yaml:1:1: descriptor: descriptor.createdAt \"yesterday\" is not an RFC 3339 date-time"),
         ("name: x\nsources:\n  - source: .\n    incude: [a]\n", "model.yaml:4:5: sources[0].incude: unknown field `incude`"),

@@ -13,7 +13,7 @@ use integration::fs::TempDir;
 const ENGINES: [Engine; 2] = [Engine::NextClientOnCurrent, Engine::Next];
 
 /// Every build arg the frontend reads (`frontend/src/options.rs` `KNOWN`).
-const ARGS: [&str; 21] = [
+const ARGS: [&str; 23] = [
     "source",
     "name",
     "layer_packaging",
@@ -35,6 +35,8 @@ const ARGS: [&str; 21] = [
     "max_connections",
     "download_timeout",
     "debug_dump_llb",
+    "dockerfile",
+    "image_target",
 ];
 
 /// Runs `--call <name>` with `args` on every engine; returns the outcomes.
@@ -59,7 +61,7 @@ fn call_targets_lists_the_targets() {
     for (engine, outcome) in call("targets", &[]) {
         assert!(outcome.success, "{engine:?}\n{}", outcome.report());
         let out = String::from_utf8_lossy(&outcome.stdout);
-        for target in ["packager/modelpack", "packager/generic"] {
+        for target in ["packager/modelpack", "packager/generic", "packager/bundle"] {
             assert!(
                 out.contains(target),
                 "{engine:?}: --call targets lacks {target}\n{}",

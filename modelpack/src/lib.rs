@@ -14,7 +14,9 @@
 //! whichever door it is called from.
 
 pub mod artifact;
+pub mod app_image;
 pub mod bundle;
+pub mod bundle_layout;
 #[cfg(test)]
 mod cnai_tests;
 pub mod compact;
@@ -41,6 +43,7 @@ pub mod pgzip;
 pub mod plan;
 pub mod plan_file;
 pub mod recipe;
+pub mod rootfs;
 pub mod scan;
 pub mod schema;
 pub mod setting;

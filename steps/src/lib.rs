@@ -19,6 +19,7 @@
 //! Changing a step's argv or output files changes the build graph, so the
 //! frontend's golden digests catch it.
 
+pub mod bundle_image;
 pub mod describe;
 pub mod hf_get;
 pub mod hf_get_many;
@@ -57,6 +58,7 @@ pub static STEPS: &[&Step] = &[
     &hf_get::STEP,
     &hf_get_many::STEP,
     &write_docs::STEP,
+    &bundle_image::STEP,
 ];
 
 /// The step named `word`, if it is one.

@@ -210,6 +210,16 @@ pub async fn layout(
         Some(image),
         &referrers,
     )?;
+    let result = match &output.bundle {
+        Some(app) => crate::bundle::bundle_layout(
+            image,
+            &result,
+            app,
+            &request.name,
+            request.source_date_epoch,
+        ),
+        None => result,
+    };
     let solved = if output.mode == OutputMode::Layout {
         bridge.solve_result(&result).await?
     } else {

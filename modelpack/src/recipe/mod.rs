@@ -29,7 +29,7 @@ pub const DEFAULT_FILE: &str = "model.yaml";
 pub const SCHEMA: &str = include_str!("../../../spec/model-recipe.schema.json");
 
 /// The targets a recipe's `target:` may name.
-pub const TARGETS: &[&str] = &["packager/modelpack", "packager/generic"];
+pub const TARGETS: &[&str] = &["packager/modelpack", "packager/generic", "packager/bundle"];
 
 /// Kind names accepted as keys of a `layer_packaging` map, with `default`.
 pub const KINDS: &[(&str, Kind)] = &[
@@ -44,7 +44,7 @@ pub const KINDS: &[(&str, Kind)] = &[
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
-    /// `packager/modelpack` (default) or `packager/generic`.
+    /// `packager/modelpack` (default), `packager/generic` or `packager/bundle`.
     #[serde(default, deserialize_with = "target")]
     pub target: Option<String>,
     /// Reference name.
@@ -73,6 +73,26 @@ pub struct Recipe {
     /// Annotations added to the manifest.
     #[serde(default)]
     pub annotations: BTreeMap<String, Text>,
+    /// `packager/bundle`: how the app image is built from the context.
+    #[serde(default)]
+    pub image: Option<ImageSection>,
+}
+
+/// `image:` of a recipe: the app image `packager/bundle` builds with
+/// BuildKit's Dockerfile frontend (as the build args `dockerfile`,
+/// `image_target` and `image-build-arg:NAME`; a build arg wins).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSection {
+    /// The Dockerfile's path in the build context (default `Dockerfile`).
+    #[serde(default)]
+    pub dockerfile: Option<Text>,
+    /// The Dockerfile stage to build (default: the last).
+    #[serde(default)]
+    pub target: Option<Text>,
+    /// Build args of the Dockerfile build.
+    #[serde(default)]
+    pub build_args: BTreeMap<String, Text>,
 }
 
 /// One entry of `sources:`.
