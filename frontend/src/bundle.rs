@@ -120,7 +120,10 @@ pub async fn build_app(
         .get(META_IMAGE_CONFIG)
         .cloned()
         .with_context(|| {
-            format!("the Dockerfile build of {} returned no image config ({META_IMAGE_CONFIG})", app.dockerfile)
+            format!(
+                "the Dockerfile build of {} returned no image config ({META_IMAGE_CONFIG})",
+                app.dockerfile
+            )
         })?;
     let rootfs = llb::Imported::from_definition(answer.def)
         .map_err(|e| anyhow!("the Dockerfile build's definition: {e}"))?

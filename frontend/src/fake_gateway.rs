@@ -129,7 +129,11 @@ impl FakeGateway {
 
     /// A frontend solve ([`Solve::solve_frontend`]) answers the definition
     /// of `state` with `metadata`.
-    pub fn frontend_answers(mut self, state: llb::State, metadata: BTreeMap<String, Vec<u8>>) -> Self {
+    pub fn frontend_answers(
+        mut self,
+        state: llb::State,
+        metadata: BTreeMap<String, Vec<u8>>,
+    ) -> Self {
         self.frontend_answer = Some((state, metadata));
         self
     }
@@ -268,7 +272,6 @@ impl Solve for FakeGateway {
         self.frontend_solves.borrow_mut().push(request.clone());
         let answer = match &self.frontend_answer {
             Some((state, metadata)) => Ok(FrontendAnswer {
-                reference: Reference(format!("fake-frontend-{}", self.frontend_solves.borrow().len() - 1)),
                 def: state.to_definition(),
                 metadata: metadata.clone(),
             }),

@@ -51,7 +51,7 @@ pub trait Solve {
 
     /// Has one of BuildKit's own frontends (`dockerfile.v0`) build
     /// `request` (evaluated, with the build's cache imports) and returns
-    /// its result: a ref, its definition and the result's metadata.
+    /// its result: the result's definition and metadata.
     fn solve_frontend<'a>(&'a self, request: &'a FrontendSolve) -> Call<'a, FrontendAnswer>;
 
     /// Solves the build's result, a tree whose graph also holds every
@@ -133,11 +133,10 @@ pub struct FrontendSolve {
     pub inputs: BTreeMap<String, pb::Definition>,
 }
 
-/// What a frontend solve answered.
+/// What a frontend solve answered (its ref is not needed: the result is
+/// built on by its definition).
 #[derive(Clone, Debug)]
 pub struct FrontendAnswer {
-    /// The result's ref.
-    pub reference: Reference,
     /// The result's definition (gateway `Ref.def`): the LLB it is, to build on.
     pub def: pb::Definition,
     /// The result's metadata (`containerimage.config`, …).
@@ -415,7 +414,10 @@ impl Bridge {
     }
 
     /// [`Solve::solve_frontend`] against buildkitd.
-    async fn solve_by_frontend(&self, solve: &FrontendSolve) -> Result<FrontendAnswer, GatewayError> {
+    async fn solve_by_frontend(
+        &self,
+        solve: &FrontendSolve,
+    ) -> Result<FrontendAnswer, GatewayError> {
         let request = frontend_request(solve, &self.cache_imports, self.no_cache);
         if let Some(d) = &self.dump {
             let shown = gw::SolveRequest {
@@ -433,7 +435,10 @@ impl Bridge {
             .map_err(|e| too_big(remote(e), size))?
             .into_inner();
         let result = response.result.ok_or_else(|| {
-            GatewayError::Local(anyhow!("BuildKit's {} solve returned no result", solve.frontend))
+            GatewayError::Local(anyhow!(
+                "BuildKit's {} solve returned no result",
+                solve.frontend
+            ))
         })?;
         match result.result {
             Some(gw::result::Result::Ref(r)) if r.id.is_empty() => Err(GatewayError::Local(anyhow!(
@@ -444,7 +449,6 @@ impl Bridge {
                     "BuildKit's {} solve returned a ref without its definition; this BuildKit is too old for packager/bundle",
                     solve.frontend
                 )))?,
-                reference: Reference(r.id),
                 metadata: result.metadata,
             }),
             Some(gw::result::Result::Refs(_)) => Err(GatewayError::Local(anyhow!(

@@ -191,7 +191,9 @@ pub fn apply(file: &str, loaded: &Loaded, opts: &mut BTreeMap<String, String>) -
     }
     if let Some(image) = &r.image {
         let text = |t: &Option<modelpack::recipe::Text>| {
-            t.as_ref().map(|t| t.0.trim().to_string()).unwrap_or_default()
+            t.as_ref()
+                .map(|t| t.0.trim().to_string())
+                .unwrap_or_default()
         };
         set(opts, keys::DOCKERFILE, text(&image.dockerfile));
         set(opts, keys::IMAGE_TARGET, text(&image.target));

@@ -37,14 +37,17 @@ pub struct AppImage {
 /// every history time later than it) is `epoch` (`SOURCE_DATE_EPOCH`)
 /// when given, else the config's own: never the time of the build.
 pub fn documents(config: &[u8], layer: &TreeLayer, epoch: Option<i64>) -> Result<AppImage> {
-    let mut c: Value =
-        serde_json::from_slice(config).context("the Dockerfile build's image config is not JSON")?;
+    let mut c: Value = serde_json::from_slice(config)
+        .context("the Dockerfile build's image config is not JSON")?;
     let Some(obj) = c.as_object_mut() else {
         bail!("the Dockerfile build's image config is not a JSON object");
     };
     let created = match epoch {
         Some(e) => Some(crate::time::rfc3339(e)),
-        None => obj.get("created").and_then(Value::as_str).map(str::to_string),
+        None => obj
+            .get("created")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     };
     let mut history: Vec<Value> = obj
         .get("history")

@@ -135,7 +135,8 @@ pub fn write(out: &Path, entries: &[Value], model: &ModelPart, name: &str) -> Re
         "annotations": {oci::ANNOTATION_REF_NAME: name},
     })];
     manifests.extend(model.referrers.iter().cloned());
-    let top = json!({"schemaVersion": 2, "mediaType": oci::MEDIA_TYPE_INDEX, "manifests": manifests});
+    let top =
+        json!({"schemaVersion": 2, "mediaType": oci::MEDIA_TYPE_INDEX, "manifests": manifests});
     layout::write_atomic(&out.join("oci-layout"), oci::OCI_LAYOUT.as_bytes())?;
     layout::write_atomic(
         &out.join("index.json"),

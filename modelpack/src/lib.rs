@@ -13,8 +13,8 @@
 //! Nothing here knows BuildKit, so the same code gives the same digests
 //! whichever door it is called from.
 
-pub mod artifact;
 pub mod app_image;
+pub mod artifact;
 pub mod bundle;
 pub mod bundle_layout;
 #[cfg(test)]

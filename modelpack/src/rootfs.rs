@@ -263,7 +263,8 @@ mod tests {
         tree(a.0.as_path(), 1_500_000_000);
         let out = TempDir::new("rootfs-out");
         let l = write_tree_layer_blob(a.0.as_path(), out.0.as_path(), None, 1).unwrap();
-        let bytes = fs::read(crate::layout::blob_path_in(out.0.as_path(), &l.digest).unwrap()).unwrap();
+        let bytes =
+            fs::read(crate::layout::blob_path_in(out.0.as_path(), &l.digest).unwrap()).unwrap();
         assert_eq!(crate::digest::sha256_of(&bytes), l.digest);
         assert!(!out.0.as_path().join("blobs/sha256/.layer.partial").exists());
     }

@@ -61,7 +61,10 @@ pub async fn fetch(
 }
 
 /// The context's `.dockerignore` patterns (none when there is no file).
-pub async fn read_dockerignore(bridge: &dyn Solve, session: &str) -> Result<Vec<String>, GatewayError> {
+pub async fn read_dockerignore(
+    bridge: &dyn Solve,
+    session: &str,
+) -> Result<Vec<String>, GatewayError> {
     let r = bridge
         .solve(dockerignore_state(session).to_definition())
         .await?;

@@ -1,0 +1,305 @@
+//! End-to-end: `--target packager/bundle` (issue 18, the one-build way in).
+//! One `docker buildx build` has BuildKit's Dockerfile frontend build a
+//! small app (stages of `FROM scratch` with Debian's static busybox, a
+//! stage picked with `image_target`, a build arg passed with the
+//! `image-build-arg:` prefix, a symlink and a hard link made by `RUN`) and
+//! packages a fake-Hub model, writing one OCI layout whose bundle index
+//! holds the app's manifest and the model's (`unknown/unknown`, our
+//! annotations); then: the CLI validates it and pushes it to the local
+//! registry (127.0.0.1:5000); Docker 28.5 runs the app from the pushed
+//! reference; the CLI pulls the model from it; a second build
+//! (`--no-cache`) with the same `SOURCE_DATE_EPOCH` gives the same index
+//! digest, on Docker 26 as on Docker 28.5. The layer sharing lost against
+//! the app's usual `docker buildx build` image (Docker 28.5 with the
+//! containerd store, `-o type=oci`) is measured and printed.
+//!
+//! Needs the engines of `integration/engine.sh`, `engine-next.sh` and
+//! `engine-store.sh`, the frontend image, the registry on 127.0.0.1:5000
+//! and `busybox-static` (`/bin/busybox`). `#[ignore]`d like every engine
+//! test; a missing tool fails it under `CI=true`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use integration::engine::{self, Build, Engine};
+use integration::fs::{self, TempDir};
+use integration::hub::{unique_repo, FakeHub};
+use integration::{run_cli, unique_name};
+use serde_json::Value;
+
+const REGISTRY: &str = "127.0.0.1:5000";
+const BUSYBOX: &str = "/bin/busybox";
+const ROLE: &str = "io.modelpack-frontend.bundle.role";
+const MODEL_NAME: &str = "io.modelpack-frontend.bundle.model.name";
+const EPOCH: &str = "1700000000";
+
+/// The app: a base stage, the app stage (`image_target=app`) and a last
+/// stage that must not be built.
+const DOCKERFILE: &str = r#"FROM scratch AS base
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "ln", "-s", "/bin/busybox", "/bin/sh"]
+RUN ["/bin/busybox", "ln", "/bin/busybox", "/bin/cat"]
+
+FROM base AS app
+ARG GREETING=unset
+COPY message /message
+ENV GREETING=${GREETING}
+ENTRYPOINT ["/bin/sh", "-c", "cat /message; echo \"greeting=$GREETING\""]
+
+FROM base AS other
+ENTRYPOINT ["/bin/busybox", "echo", "the wrong stage"]
+"#;
+
+fn cli(args: &[&str]) -> String {
+    let (code, out, err) = run_cli(args, &[]);
+    assert_eq!(code, 0, "{args:?} failed\nstdout:\n{out}\nstderr:\n{err}");
+    out.trim().to_string()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+fn blob(layout: &Path, digest: &str) -> Value {
+    read_json(
+        &layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+}
+
+/// The app's build context: the Dockerfile, busybox and the message.
+fn app_context(message: &str) -> TempDir {
+    let ctx = TempDir::new("bundle-target-ctx");
+    std::fs::copy(BUSYBOX, ctx.join("busybox")).expect("copy busybox");
+    fs::write_file(ctx.path(), "message", message.as_bytes());
+    fs::write_file(ctx.path(), "Dockerfile", DOCKERFILE.as_bytes());
+    ctx
+}
+
+/// `packager/bundle` of `ctx` and the Hub model `repo` on `engine` into `out`.
+fn bundle_build(engine: Engine, ctx: &Path, hub: &FakeHub, repo: &str, out: &Path) -> Build {
+    Build::new(ctx)
+        .engine(engine)
+        .target("packager/bundle")
+        .arg("source", &format!("huggingface://{repo}"))
+        .arg("hf_endpoint", &hub.endpoint)
+        .arg("name", "tiny")
+        .arg("image_target", "app")
+        .arg("image-build-arg:GREETING", "hello")
+        .arg("SOURCE_DATE_EPOCH", EPOCH)
+        .output(out)
+}
+
+/// Checks the layout `out`: index.json lists the bundle (named `tiny`) and
+/// the model's referrers; the bundle holds the app's manifest and the
+/// model's. Returns (bundle digest, app manifest digest, model digest).
+fn check_layout(out: &Path) -> (String, String, String) {
+    let top = read_json(&out.join("index.json"));
+    let entries = top["manifests"].as_array().unwrap();
+    let bundles: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["mediaType"] == "application/vnd.oci.image.index.v1+json")
+        .collect();
+    assert_eq!(bundles.len(), 1, "{top}");
+    assert_eq!(
+        bundles[0]["annotations"]["org.opencontainers.image.ref.name"],
+        "tiny"
+    );
+    let digest = bundles[0]["digest"].as_str().unwrap().to_string();
+    let index = blob(out, &digest);
+    let m = index["manifests"].as_array().unwrap();
+    assert_eq!(m.len(), 2, "app and model: {index}");
+    assert_eq!(m[0]["platform"]["os"], "linux", "{index}");
+    assert!(m[0].get("annotations").is_none(), "{index}");
+    assert_eq!(
+        m[1]["platform"],
+        serde_json::json!({"architecture": "unknown", "os": "unknown"})
+    );
+    assert_eq!(m[1]["annotations"][ROLE], "model");
+    assert_eq!(m[1]["annotations"][MODEL_NAME], "tiny");
+    let model = m[1]["digest"].as_str().unwrap().to_string();
+    assert!(blob(out, &model).get("subject").is_none());
+    // The model's documents (BOM, provenance) are referrers beside the bundle.
+    let referrers: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["digest"] != digest.as_str())
+        .collect();
+    assert!(!referrers.is_empty(), "{top}");
+    for r in referrers {
+        let doc = blob(out, r["digest"].as_str().unwrap());
+        assert_eq!(doc["subject"]["digest"], model.as_str(), "{doc}");
+    }
+    // The app image: one layer, history to match, the stage and arg asked for.
+    let app = m[0]["digest"].as_str().unwrap().to_string();
+    let manifest = blob(out, &app);
+    assert_eq!(
+        manifest["layers"].as_array().unwrap().len(),
+        1,
+        "{manifest}"
+    );
+    let config = blob(out, manifest["config"]["digest"].as_str().unwrap());
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
+    assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+    let history = config["history"].as_array().unwrap();
+    assert_eq!(
+        history.iter().filter(|h| h["empty_layer"] != true).count(),
+        1,
+        "{config}"
+    );
+    let env = config["config"]["Env"].to_string();
+    assert!(env.contains("GREETING=hello"), "{config}");
+    (digest, app, model)
+}
+
+/// The diff ids of the first image manifest an OCI layout's index names.
+fn diff_ids(layout: &Path) -> Vec<String> {
+    let top = read_json(&layout.join("index.json"));
+    let mut d = top["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let mut doc = blob(layout, &d);
+    if doc["manifests"].is_array() {
+        d = doc["manifests"][0]["digest"].as_str().unwrap().to_string();
+        doc = blob(layout, &d);
+    }
+    let config = blob(layout, doc["config"]["digest"].as_str().unwrap());
+    config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs the engines, the frontend image and the registry: run integration/test.sh"]
+fn one_build_writes_a_bundle_that_pushes_runs_and_repeats() {
+    if !(Path::new(BUSYBOX).is_file() || oci_registry::testing::skip_without(BUSYBOX)) {
+        return;
+    }
+    for e in [Engine::Current, Engine::Next, Engine::Store] {
+        e.assert_ready();
+    }
+    let hub = FakeHub::start();
+    let repo = unique_repo("bundle-target");
+    let seed = fs::fresh_seed();
+    hub.create_repo(
+        &repo,
+        [
+            (
+                "config.json",
+                format!(r#"{{"architectures":["TinyForCausalLM"],"nonce":"{seed:x}"}}"#)
+                    .into_bytes(),
+            ),
+            ("model.safetensors", fs::pseudo_random_bytes(64 << 10, seed)),
+        ],
+        None,
+    );
+    let name = unique_name("bundle-target");
+    let message = format!("app {name}\n");
+    let ctx = app_context(&message);
+    let work = TempDir::new("bundle-target-out");
+
+    // One build per engine, and again with --no-cache: one digest.
+    let mut digests = BTreeSet::new();
+    let mut first = None;
+    for (engine, again) in [
+        (Engine::Next, false),
+        (Engine::Next, true),
+        (Engine::Current, false),
+    ] {
+        let out = work.join(&format!("{engine:?}-{again}"));
+        let mut build = bundle_build(engine, ctx.path(), &hub, &repo, &out);
+        if again {
+            build = build.no_cache();
+        }
+        let outcome = build.run();
+        assert!(
+            outcome.success,
+            "{engine:?} (again: {again}):\n{}",
+            outcome.report()
+        );
+        let (digest, app, model) = check_layout(&out);
+        cli(&["validate", out.to_str().unwrap()]);
+        digests.insert(digest.clone());
+        first.get_or_insert((out, digest, app, model));
+    }
+    assert_eq!(
+        digests.len(),
+        1,
+        "same inputs and SOURCE_DATE_EPOCH, same bundle digest: {digests:?}"
+    );
+    let (out, digest, app, model) = first.unwrap();
+
+    // Push with the CLI; Docker 28.5 runs the app from the bundle reference.
+    let reference = format!("{REGISTRY}/{name}:v1");
+    let pushed = cli(&["push", out.to_str().unwrap(), &reference, "--plain-http"]);
+    assert_eq!(pushed, digest);
+    let ran = Engine::Next.run_docker(&["run", "--rm", &reference], engine::default_timeout());
+    ran.assert_success();
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout).trim(),
+        format!("app {name}\ngreeting=hello"),
+        "the app stage, its build arg, the symlink and hard link work"
+    );
+    let _ = Engine::Next.run_docker(&["rmi", &reference], engine::default_timeout());
+    let pulled = work.join("pulled");
+    let got = cli(&[
+        "pull",
+        &reference,
+        "-o",
+        pulled.to_str().unwrap(),
+        "--plain-http",
+    ]);
+    assert_eq!(got, model, "the model is found in the bundle reference");
+
+    // What layer sharing is lost: the app's usual image, by buildx.
+    let usual = work.join("usual");
+    Engine::Store
+        .run_docker(
+            &[
+                "buildx",
+                "build",
+                "--platform",
+                "linux/amd64",
+                "--target",
+                "app",
+                "--build-arg",
+                "GREETING=hello",
+                "--build-arg",
+                &format!("SOURCE_DATE_EPOCH={EPOCH}"),
+                "-o",
+                &format!("type=oci,tar=false,dest={}", usual.display()),
+                ctx.path().to_str().unwrap(),
+            ],
+            engine::default_timeout(),
+        )
+        .assert_success();
+    let usual_ids = diff_ids(&usual);
+    let ours = blob(&out, &app);
+    let ours_ids: Vec<String> = blob(&out, ours["config"]["digest"].as_str().unwrap())["rootfs"]
+        ["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let shared = ours_ids.iter().filter(|d| usual_ids.contains(d)).count();
+    eprintln!(
+        "layer sharing with the usual image: usual {} layer(s), bundle {} layer(s), {shared} shared",
+        usual_ids.len(),
+        ours_ids.len()
+    );
+    assert_eq!(
+        usual_ids.len(),
+        4,
+        "one layer per COPY and RUN: {usual_ids:?}"
+    );
+    assert_eq!(
+        (ours_ids.len(), shared),
+        (1, 0),
+        "squashed: one layer, none shared with the usual image (docs/layout-and-readers.md)"
+    );
+}
