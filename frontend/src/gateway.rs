@@ -152,13 +152,16 @@ pub fn frontend_request(
     no_cache: bool,
 ) -> gw::SolveRequest {
     let mut opts = solve.opts.clone();
+    let mut inputs = solve.inputs.clone();
     if no_cache {
         opts.insert("no-cache".into(), String::new());
+        // Our own ops, as in every other solve of the build.
+        inputs.values_mut().for_each(llb::ignore_cache);
     }
     gw::SolveRequest {
         frontend: solve.frontend.clone(),
         frontend_opt: opts,
-        frontend_inputs: solve.inputs.clone(),
+        frontend_inputs: inputs,
         allow_result_return: true,
         allow_result_array_ref: true,
         evaluate: true,
@@ -251,6 +254,9 @@ pub struct Bridge {
     no_cache: bool,
     cache_imports: Vec<gw::CacheOptionsEntry>,
     evaluated: Mutex<Vec<pb::Definition>>,
+    /// Digests of the ops another frontend's answer holds (kept with their
+    /// own cache options under `--no-cache`, see [`llb::ignore_cache_except`]).
+    foreign_ops: Mutex<BTreeSet<String>>,
     llb_caps: BTreeMap<String, bool>,
     api_caps: BTreeMap<String, bool>,
     worker_platform: Option<pb::Platform>,
@@ -294,6 +300,7 @@ impl Bridge {
             no_cache: false,
             cache_imports: Vec::new(),
             evaluated: Mutex::new(Vec::new()),
+            foreign_ops: Mutex::new(BTreeSet::new()),
             llb_caps: caps(pong.llb_caps),
             api_caps: caps(pong.frontend_api_caps),
             worker_platform,
@@ -368,7 +375,8 @@ impl Bridge {
         evaluate: bool,
     ) -> Result<Reference, GatewayError> {
         if self.no_cache {
-            llb::ignore_cache(&mut def);
+            let foreign = self.foreign_ops.lock().expect("the foreign ops");
+            llb::ignore_cache_except(&mut def, &foreign);
         }
         // Kept for solve_result once it has succeeded (a failed step, say
         // one a fallback replaces, must not enter the result's graph).
@@ -445,10 +453,10 @@ impl Bridge {
                 "the Dockerfile build's result is an empty file system (FROM scratch with nothing added); there is no app image to bundle"
             ))),
             Some(gw::result::Result::Ref(r)) => Ok(FrontendAnswer {
-                def: r.def.ok_or_else(|| GatewayError::Local(anyhow!(
+                def: self.note_foreign(r.def.ok_or_else(|| GatewayError::Local(anyhow!(
                     "BuildKit's {} solve returned a ref without its definition; this BuildKit is too old for packager/bundle",
                     solve.frontend
-                )))?,
+                )))?),
                 metadata: result.metadata,
             }),
             Some(gw::result::Result::Refs(_)) => Err(GatewayError::Local(anyhow!(
@@ -459,6 +467,15 @@ impl Bridge {
                 solve.frontend
             ))),
         }
+    }
+
+    /// Records the ops of `def` (a frontend's answer) as foreign; returns it.
+    fn note_foreign(&self, def: pb::Definition) -> pb::Definition {
+        let mut foreign = self.foreign_ops.lock().expect("the foreign ops");
+        if let Some((_, ops)) = def.def.split_last() {
+            foreign.extend(ops.iter().map(|op| llb::digest_of(op)));
+        }
+        def
     }
 
     /// [`Solve::read_file_bounded`] against buildkitd.

@@ -18,4 +18,4 @@ mod state;
 pub use exec::{Exec, ExecNode, Mount, NetMode};
 pub use file::{keep_in_graph, unchanged, CopyOptions, FileOp, KEEP_PLACEHOLDER};
 pub use merge::merge;
-pub use state::{digest_of, ignore_cache, Imported, State};
+pub use state::{digest_of, ignore_cache, ignore_cache_except, Imported, State};

@@ -82,11 +82,23 @@ impl Imported {
 /// rather than taken from BuildKit's cache, as `--no-cache` asks. Op bytes
 /// and digests do not change: this is metadata only.
 pub fn ignore_cache(def: &mut pb::Definition) {
+    ignore_cache_except(def, &std::collections::BTreeSet::new());
+}
+
+/// [`ignore_cache`] for every op but those whose digest is in `keep`,
+/// whose metadata stays as it is: ops another frontend built in this
+/// build (its `--no-cache` marks are its own), which BuildKit must see with
+/// the same cache options in every solve (BuildKit 0.13 crashes when one
+/// vertex comes both with and without `ignore_cache` in one build).
+pub fn ignore_cache_except(def: &mut pb::Definition, keep: &std::collections::BTreeSet<String>) {
     let Some((_, ops)) = def.def.split_last() else {
         return;
     };
     for op in ops {
-        def.metadata.entry(digest_of(op)).or_default().ignore_cache = true;
+        let d = digest_of(op);
+        if !keep.contains(&d) {
+            def.metadata.entry(d).or_default().ignore_cache = true;
+        }
     }
 }
 

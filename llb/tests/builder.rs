@@ -442,3 +442,19 @@ fn an_unchanged_step_is_one_named_rm_of_the_placeholder_on_its_input() {
         "fetched w.bin"
     );
 }
+
+#[test]
+fn ignore_cache_except_leaves_the_kept_ops_as_they_are() {
+    let mut def = sample_graph().to_definition();
+    let ops: Vec<String> = def.def[..def.def.len() - 1]
+        .iter()
+        .map(|op| digest_of(op))
+        .collect();
+    let keep: std::collections::BTreeSet<String> = [ops[0].clone()].into();
+    let before = def.metadata.get(&ops[0]).cloned();
+    llb::ignore_cache_except(&mut def, &keep);
+    assert_eq!(def.metadata.get(&ops[0]).cloned(), before);
+    for d in &ops[1..] {
+        assert!(def.metadata[d].ignore_cache, "{d}");
+    }
+}

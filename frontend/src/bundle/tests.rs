@@ -98,6 +98,14 @@ fn the_gateway_request_is_evaluated_with_the_builds_cache_imports() {
     assert_eq!(g.frontend_opt, r.opts);
     let nc = frontend_request(&r, &imports, true);
     assert_eq!(nc.frontend_opt["no-cache"], "");
+    // --no-cache marks the inputs (our ops) as every other solve's.
+    for def in nc.frontend_inputs.values() {
+        assert!(def.metadata.values().any(|m| m.ignore_cache), "{def:?}");
+    }
+    assert!(g
+        .frontend_inputs
+        .values()
+        .all(|d| d.metadata.values().all(|m| !m.ignore_cache)));
 }
 
 fn answered() -> FakeGateway {
