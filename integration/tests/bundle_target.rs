@@ -7,7 +7,8 @@
 //! holds the app's manifest and the model's (`unknown/unknown`, our
 //! annotations); then: the CLI validates it and pushes it to the local
 //! registry (127.0.0.1:5000); Docker 28.5 runs the app from the pushed
-//! reference; the CLI pulls the model from it; a second build
+//! reference; the CLI pulls the model from it; a recipe's `image:`
+//! section gives the same bundle as the build args; a second build
 //! (`--no-cache`) with the same `SOURCE_DATE_EPOCH` gives the same index
 //! digest, on Docker 26 as on Docker 28.5. The layer sharing lost against
 //! the app's usual `docker buildx build` image (Docker 28.5 with the
@@ -248,6 +249,32 @@ fn one_build_writes_a_bundle_that_pushes_runs_and_repeats() {
         "the same layer and model on both engines: {per_engine:?}"
     );
     let (out, digest, app, model) = first.unwrap();
+
+    // The same bundle from a recipe's `image:` section.
+    let recipe_dir = TempDir::new("bundle-target-recipe");
+    fs::write_file(
+        recipe_dir.path(),
+        "model.yaml",
+        format!(
+            "target: packager/bundle\nname: tiny\nsources:\n  - source: huggingface://{repo}\nimage:\n  dockerfile: Dockerfile\n  target: app\n  build_args: {{GREETING: hello}}\n"
+        )
+        .as_bytes(),
+    );
+    let from_recipe = work.join("recipe");
+    let outcome = Build::new(ctx.path())
+        .engine(Engine::Next)
+        .no_target()
+        .file(recipe_dir.join("model.yaml"))
+        .arg("hf_endpoint", &hub.endpoint)
+        .arg("SOURCE_DATE_EPOCH", EPOCH)
+        .output(&from_recipe)
+        .run();
+    assert!(outcome.success, "recipe:\n{}", outcome.report());
+    let (recipe_digest, _, _) = check_layout(&from_recipe);
+    assert_eq!(
+        recipe_digest, digest,
+        "the recipe's image: section is the build args' bundle"
+    );
 
     // Push with the CLI; Docker 28.5 runs the app from the bundle reference.
     let reference = format!("{REGISTRY}/{name}:v1");
