@@ -83,7 +83,7 @@ pub fn request(
         .into_state();
     let dockerfile = llb::source::local("context")
         .session(session)
-        .include_patterns(&[app.dockerfile.clone()])
+        .include_patterns(std::slice::from_ref(&app.dockerfile))
         .shared_key_hint(&format!("context:{}", app.dockerfile))
         .custom_name(&format!("load the app's {}", app.dockerfile))
         .into_state();

@@ -199,10 +199,8 @@ pub fn apply(file: &str, loaded: &Loaded, opts: &mut BTreeMap<String, String>) -
         set(opts, keys::IMAGE_TARGET, text(&image.target));
         for (name, value) in &image.build_args {
             // Not through `set`: an empty value is a value here.
-            let key = format!("{}{name}", keys::IMAGE_BUILD_ARG_PREFIX);
-            if !opts.contains_key(&format!("build-arg:{key}")) {
-                opts.insert(format!("build-arg:{key}"), value.0.clone());
-            }
+            opts.entry(format!("build-arg:{}{name}", keys::IMAGE_BUILD_ARG_PREFIX))
+                .or_insert_with(|| value.0.clone());
         }
     }
     Ok(extras)

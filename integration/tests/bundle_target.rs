@@ -214,7 +214,7 @@ fn one_build_writes_a_bundle_that_pushes_runs_and_repeats() {
     for engine in [Engine::Next, Engine::Current] {
         let mut digests = BTreeSet::new();
         for again in [false, true] {
-            let out = work.join(&format!("{engine:?}-{again}"));
+            let out = work.join(format!("{engine:?}-{again}"));
             let mut build = bundle_build(engine, ctx.path(), &hub, &repo, &out);
             if again {
                 build = build.no_cache();
