@@ -131,3 +131,40 @@ async fn package(
         SourceSpec::Url(urls) => url::build_layout(bridge, request, output, urls).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("build-arg:{k}"), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_apps_build_args_belong_to_the_bundle_target_which_writes_a_layout() {
+        let check = |pairs: &[(&str, &str)], target| {
+            let o = opts(pairs);
+            let r = options::parse(&o).unwrap();
+            check_bundle_args(&o, &r, target).map_err(|e| e.to_string())
+        };
+        let bundle = targets::Target::Bundle;
+        let model = targets::Target::ModelPack;
+        assert!(check(&[("source", "."), ("dockerfile", "app/Dockerfile")], bundle).is_ok());
+        assert_eq!(
+            check(&[("source", "."), ("output_mode", "files")], bundle).unwrap_err(),
+            "packager/bundle writes an OCI layout; drop build-arg output_mode"
+        );
+        assert_eq!(
+            check(&[("source", "."), ("image_target", "run")], model).unwrap_err(),
+            "build-arg image_target only applies to --target packager/bundle"
+        );
+        assert_eq!(
+            check(&[("source", "."), ("image-build-arg:PORT", "80")], model).unwrap_err(),
+            "build-arg image-build-arg:PORT only applies to --target packager/bundle"
+        );
+        assert!(check(&[("source", ".")], model).is_ok());
+    }
+}
