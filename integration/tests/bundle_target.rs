@@ -10,7 +10,8 @@
 //! reference; the CLI pulls the model from it; a recipe's `image:`
 //! section gives the same bundle as the build args; a second build
 //! (`--no-cache`) with the same `SOURCE_DATE_EPOCH` gives the same index
-//! digest, on Docker 26 as on Docker 28.5. The layer sharing lost against
+//! digest, on Docker 26 as on Docker 28.5 (classic and containerd store),
+//! with the same app layer and model everywhere. The layer sharing lost against
 //! the app's usual `docker buildx build` image (Docker 28.5 with the
 //! containerd store, `-o type=oci`) is measured and printed.
 //!
@@ -211,7 +212,7 @@ fn one_build_writes_a_bundle_that_pushes_runs_and_repeats() {
     // where Docker 28.5's writes `ARG GREETING=hello`).
     let mut per_engine: Vec<(Engine, String, String, String)> = Vec::new();
     let mut first = None;
-    for engine in [Engine::Next, Engine::Current] {
+    for engine in [Engine::Next, Engine::Current, Engine::Store] {
         let mut digests = BTreeSet::new();
         for again in [false, true] {
             let out = work.join(format!("{engine:?}-{again}"));
