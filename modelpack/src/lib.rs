@@ -44,6 +44,7 @@ pub mod recipe;
 pub mod scan;
 pub mod schema;
 pub mod setting;
+pub mod signed_files;
 pub mod source;
 #[cfg(test)]
 pub(crate) mod testutil;
