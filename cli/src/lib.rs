@@ -29,6 +29,7 @@ credHelpers), else the registry is used anonymously.
     };
 }
 
+mod attach;
 mod bundle;
 mod inspect;
 mod inspect_referrers;
@@ -39,6 +40,7 @@ mod pull;
 mod push;
 mod remote;
 mod resolve;
+mod sign;
 mod unpack;
 mod validate;
 
@@ -99,6 +101,7 @@ pub const COMMANDS: &[&Command] = &[
     &push::COMMAND,
     &pull::COMMAND,
     &bundle::COMMAND,
+    &sign::COMMAND,
 ];
 
 /// The binary's version and the frontend image tag it matches.

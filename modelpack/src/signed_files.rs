@@ -9,9 +9,9 @@ use std::io::{self, Read};
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::trust::signing::{is_ignored, Resource};
 use crate::layout;
 use crate::oci::Descriptor;
+use crate::trust::signing::{is_ignored, Resource};
 use crate::LayerPackaging;
 
 /// Opens a layer's blob.
@@ -142,4 +142,99 @@ fn hash_entries(mut tar: impl Read) -> Result<Vec<Resource>> {
     }
     io::copy(&mut tar, &mut io::sink())?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn layer(media_type: &str, digest: String, size: u64, path: &str) -> Descriptor {
+        Descriptor {
+            media_type: media_type.into(),
+            digest,
+            size,
+            artifact_type: None,
+            annotations: BTreeMap::from([(crate::oci::ANNOTATION_FILEPATH.into(), path.into())]),
+        }
+    }
+
+    fn sha(b: &[u8]) -> String {
+        hex::encode(Sha256::digest(b))
+    }
+
+    #[test]
+    fn raw_layers_are_read_by_digest_and_tar_layers_hashed_inside() {
+        let weights = b"raw weights".as_slice();
+        let card = b"# card\n".as_slice();
+        let mut blobs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut layers = vec![layer(
+            "application/vnd.cncf.model.weight.v1.raw",
+            format!("sha256:{}", sha(weights)),
+            weights.len() as u64,
+            "model.safetensors",
+        )];
+        for (format, suffix) in [
+            (LayerPackaging::Tar, "tar"),
+            (LayerPackaging::TarGzip, "tar+gzip"),
+            (LayerPackaging::TarZstd, "tar+zstd"),
+        ] {
+            let mut out = Vec::new();
+            let w = crate::pack::write_layer_from(
+                card,
+                card.len() as u64,
+                "README.md",
+                0o644,
+                format,
+                &mut out,
+                1,
+            )
+            .unwrap();
+            layers.push(layer(
+                &format!("application/vnd.cncf.model.doc.v1.{suffix}"),
+                w.digest.clone(),
+                w.size,
+                "README.md",
+            ));
+            blobs.insert(w.digest, out);
+        }
+        // A top-level .gitattributes is left out without being read.
+        layers.push(layer(
+            "application/vnd.cncf.model.doc.v1.tar",
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000".into(),
+            1,
+            ".gitattributes",
+        ));
+        let mut opened = 0;
+        let mut open = |d: &Descriptor| -> Result<Box<dyn Read>> {
+            opened += 1;
+            Ok(Box::new(io::Cursor::new(blobs[&d.digest].clone())))
+        };
+        let got = from_layers(&layers, &mut open).unwrap();
+        assert_eq!(opened, 3, "only the tar layers are read");
+        let want = |name: &str, b: &[u8]| Resource {
+            name: name.into(),
+            sha256: sha(b),
+        };
+        assert_eq!(
+            got,
+            [
+                want("model.safetensors", weights),
+                want("README.md", card),
+                want("README.md", card),
+                want("README.md", card),
+            ]
+        );
+        assert!(needs_blobs(&layers) && !needs_blobs(&layers[..1]));
+
+        // A corrupt tar blob is refused.
+        let mut bad = layers[1].clone();
+        bad.digest = format!("sha256:{}", sha(b"other"));
+        let blob = blobs[&layers[1].digest].clone();
+        let mut open = |_: &Descriptor| -> Result<Box<dyn Read>> {
+            Ok(Box::new(io::Cursor::new(blob.clone())))
+        };
+        let err = from_layers(&[bad], &mut open).unwrap_err();
+        assert!(format!("{err:#}").contains("corrupt"), "{err:#}");
+    }
 }

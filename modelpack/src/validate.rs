@@ -146,8 +146,11 @@ pub fn validate(root: &Path, name: Option<&str>, mut progress: impl FnMut(&str))
 /// Checks every referrer `index.json` lists (a manifest with a `subject`):
 /// its subject is in the layout (size and digest), its blobs are, and each
 /// document parses: JSON for `+json` media types, a CycloneDX BOM or an
-/// in-toto Statement about the subject for ours.
+/// in-toto Statement about the subject for ours, a model-signing bundle
+/// (`trust::signing::parse`: envelope, statement, subject digest) for a
+/// signature.
 fn referrers(layout: &Layout, r: &mut Report) {
+    use crate::trust::signing::{self, MEDIA_TYPE_SIGSTORE_BUNDLE};
     use crate::trust::{referrer, MEDIA_TYPE_CYCLONEDX, MEDIA_TYPE_IN_TOTO};
     let Ok(index) = layout.index() else { return };
     for entry in &index.manifests {
@@ -192,6 +195,14 @@ fn referrers(layout: &Layout, r: &mut Report) {
                     if v.get("bomFormat").and_then(Value::as_str) != Some("CycloneDX") =>
                 {
                     r.error(&at, "the CycloneDX document has no bomFormat CycloneDX");
+                }
+                (MEDIA_TYPE_SIGSTORE_BUNDLE, Some(Ok(_))) => {
+                    if let Err(e) = signing::parse(&doc) {
+                        r.error(
+                            &at,
+                            format!("the model-signing bundle does not parse: {e:#}"),
+                        );
+                    }
                 }
                 (MEDIA_TYPE_IN_TOTO, Some(Ok(v))) => {
                     let hex = subject.digest.trim_start_matches("sha256:");

@@ -289,7 +289,10 @@ pub fn parse(bundle: &[u8]) -> Result<Parsed> {
     }
     let decode = |what: &str, v: &Value| -> Result<Vec<u8>> {
         BASE64
-            .decode(v.as_str().ok_or_else(|| anyhow!("the envelope has no {what}"))?)
+            .decode(
+                v.as_str()
+                    .ok_or_else(|| anyhow!("the envelope has no {what}"))?,
+            )
             .with_context(|| format!("the envelope's {what} is not base64"))
     };
     let payload = decode("payload", &env["payload"])?;
