@@ -314,15 +314,7 @@ fn publish(
             )
             .map_err(remote::registry_error)?;
     }
-    let docs = pack::trust::documents(
-        a,
-        &plan,
-        &name,
-        card,
-        listed.hub_source,
-        &sources,
-        &sha256,
-    )?;
+    let docs = pack::trust::documents(a, &plan, &name, card, listed.hub_source, &sources, &sha256)?;
     if !docs.is_empty() {
         step(&format!(
             "attaching {} as referrers of {digest}",

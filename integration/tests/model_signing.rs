@@ -149,13 +149,7 @@ fn a_signed_model_through_a_registry_verifies_with_model_signing() {
     );
 
     // sign REF: one more referrer, listed, validated, pulled.
-    let signed = cli(&[
-        "sign",
-        &tag,
-        "--key",
-        key.to_str().unwrap(),
-        "--plain-http",
-    ]);
+    let signed = cli(&["sign", &tag, "--key", key.to_str().unwrap(), "--plain-http"]);
     let signed = signed.trim();
     let listed = referrers(&cli(&["inspect", &tag, "--plain-http", "--json"]));
     assert_eq!(listed.len(), 3, "{listed:?}");
