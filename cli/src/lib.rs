@@ -295,6 +295,31 @@ mod tests {
             Some(EXIT_USAGE)
         );
         assert_eq!(dispatch(&args(&["push", "--help"])), Some(EXIT_OK));
+        assert_eq!(
+            dispatch(&args(&["sign", "layout"])),
+            Some(EXIT_USAGE),
+            "--key is required"
+        );
+        assert_eq!(
+            dispatch(&args(&["sign", "--key", "k.pem"])),
+            Some(EXIT_USAGE),
+            "a LAYOUT or REF is required"
+        );
+        assert_eq!(
+            dispatch(&args(&[
+                "sign",
+                "/nonexistent/layout",
+                "--key",
+                "/nonexistent/k.pem"
+            ])),
+            Some(EXIT_FAILED),
+            "an unreadable key"
+        );
+        assert_eq!(
+            dispatch(&args(&["unpack", "x", "-o", "d", "--signature"])),
+            Some(EXIT_USAGE),
+            "--signature needs a value"
+        );
     }
 
     #[test]

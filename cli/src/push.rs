@@ -191,6 +191,8 @@ fn pack_flag_given(a: &Args) -> Option<&'static str> {
         ("--checksum", a.checksum.is_some()),
         ("--token-file", a.token_file.is_some()),
         ("--hf-endpoint", a.hf_endpoint.is_some()),
+        // A layout's referrers are pushed as they are.
+        ("--attest", a.attest != modelpack::trust::Attest::All),
     ]
     .into_iter()
     .find_map(|(f, given)| given.then_some(f))
