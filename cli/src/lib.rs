@@ -29,6 +29,7 @@ credHelpers), else the registry is used anonymously.
     };
 }
 
+mod attach;
 mod bundle;
 mod inspect;
 mod inspect_referrers;
@@ -39,6 +40,7 @@ mod pull;
 mod push;
 mod remote;
 mod resolve;
+mod sign;
 mod unpack;
 mod validate;
 
@@ -99,6 +101,7 @@ pub const COMMANDS: &[&Command] = &[
     &push::COMMAND,
     &pull::COMMAND,
     &bundle::COMMAND,
+    &sign::COMMAND,
 ];
 
 /// The binary's version and the frontend image tag it matches.
@@ -292,6 +295,31 @@ mod tests {
             Some(EXIT_USAGE)
         );
         assert_eq!(dispatch(&args(&["push", "--help"])), Some(EXIT_OK));
+        assert_eq!(
+            dispatch(&args(&["sign", "layout"])),
+            Some(EXIT_USAGE),
+            "--key is required"
+        );
+        assert_eq!(
+            dispatch(&args(&["sign", "--key", "k.pem"])),
+            Some(EXIT_USAGE),
+            "a LAYOUT or REF is required"
+        );
+        assert_eq!(
+            dispatch(&args(&[
+                "sign",
+                "/nonexistent/layout",
+                "--key",
+                "/nonexistent/k.pem"
+            ])),
+            Some(EXIT_FAILED),
+            "an unreadable key"
+        );
+        assert_eq!(
+            dispatch(&args(&["unpack", "x", "-o", "d", "--signature"])),
+            Some(EXIT_USAGE),
+            "--signature needs a value"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@
 //! layer writer's 1 MiB copy buffer and the compressor's window; headers
 //! are read with small ranged requests ([`modelpack_hub::stream::HeaderReader`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +44,7 @@ use modelpack::patterns::PatternList;
 use modelpack::plan::{self, ModelInfo, Origin, PlanFile};
 use modelpack::setting::{self, Door};
 use modelpack::source::SourceSpec;
+use modelpack::trust::{CardFacts, FileSource, HubSource};
 use modelpack::LayerPackaging;
 use modelpack_hub::download::Expect;
 use modelpack_hub::stream::{self as hf_stream, HeaderReader, HttpReader};
@@ -82,6 +83,8 @@ struct Item {
     identity: Option<String>,
     /// The layer format this file gets.
     format: LayerPackaging,
+    /// Where the file comes from, for the provenance.
+    source: FileSource,
 }
 
 /// A listed source.
@@ -94,6 +97,8 @@ struct Listed {
     token: Option<String>,
     /// The Hub repo and endpoint, to list an older commit.
     hub: Option<(HfRef, String)>,
+    /// The Hub repo at its commit, for the BOM and provenance.
+    hub_source: Option<HubSource>,
 }
 
 /// A layer of the manifest REF already names.
@@ -134,6 +139,8 @@ impl Mounts {
 struct Done {
     file: PlanFile,
     outcome: PushOutcome,
+    /// `sha256:<hex>` of the file's own bytes, when they were read.
+    sha256: Option<String>,
 }
 
 /// Publishes `a.source` to `target`; prints the manifest digest.
@@ -199,10 +206,24 @@ fn publish(
     from: Option<&str>,
 ) -> Result<(String, Counts), Failure> {
     let previous = previous(client, target);
+    let (described, card) = describe(a, &listed);
+    // Each file's sha256 as the listing knows it (a folder's scan, an LFS
+    // file's, a URL's checksum), before reuse puts layer digests in; the
+    // rest are learnt while the files stream.
+    let mut sha256: BTreeMap<String, String> = listed
+        .items
+        .iter()
+        .filter(|i| i.file.packed.is_none() && !i.file.digest.is_empty())
+        .map(|i| (i.file.path.clone(), i.file.digest.clone()))
+        .collect();
+    let sources: BTreeMap<String, FileSource> = listed
+        .items
+        .iter()
+        .map(|i| (i.file.path.clone(), i.source.clone()))
+        .collect();
     if let Some(p) = &previous {
         reuse(&mut listed, p);
     }
-    let described = describe(a, &listed);
     let token = listed.token.clone();
     let chunk = chunk_size(a.max_connections);
     // The compressors share the CPUs: each big file in flight gets its
@@ -231,6 +252,9 @@ fn publish(
     let mut counts = Counts::default();
     let mut files = Vec::with_capacity(done.len());
     for d in done {
+        if let Some(s) = d.sha256 {
+            sha256.entry(d.file.path.clone()).or_insert(s);
+        }
         match d.outcome {
             PushOutcome::Skipped => counts.skipped += 1,
             PushOutcome::Mounted => counts.mounted += 1,
@@ -241,9 +265,19 @@ fn publish(
         }
         files.push(d.file);
     }
+    // A kept tar layer of a small Hub file was not read: hash it now (the
+    // BOM and provenance name every file's own sha256, as pack's do).
+    for item in &listed.items {
+        if !sha256.contains_key(&item.file.path) && item.file.size <= SMALL {
+            let mut reader = open(item, token.as_deref())
+                .with_context(|| format!("opening {}", item.file.path))?;
+            io::copy(&mut reader, &mut io::sink()).map_err(|e| reader.error(e))?;
+            sha256.insert(item.file.path.clone(), reader.sha256_hex());
+        }
+    }
     let name = a.name.clone().unwrap_or(listed.default_name);
     let info = ModelInfo {
-        name,
+        name: name.clone(),
         created_at: a.created_at.clone().or(listed.created_at),
         source_url: listed.source_url,
         revision: listed.revision,
@@ -280,6 +314,14 @@ fn publish(
             )
             .map_err(remote::registry_error)?;
     }
+    let docs = pack::trust::documents(a, &plan, &name, card, listed.hub_source, &sources, &sha256)?;
+    if !docs.is_empty() {
+        step(&format!(
+            "attaching {} as referrers of {digest}",
+            pack::trust::listed(&docs)
+        ));
+        super::attach::push(client, target, &docs)?;
+    }
     Ok((digest, counts))
 }
 
@@ -293,6 +335,7 @@ fn list(a: &Args, patterns: &PatternList) -> Result<Listed, Failure> {
             created_at,
             source_url,
             revision,
+            sources,
             ..
         } = pack::folder(a, patterns)?;
         let items = files
@@ -302,6 +345,7 @@ fn list(a: &Args, patterns: &PatternList) -> Result<Listed, Failure> {
                 expect: Expect::Sha256(f.digest.trim_start_matches("sha256:").to_string()),
                 identity: None,
                 format: format_of(a, &f),
+                source: sources.get(&f.path).cloned().unwrap_or(FileSource::Context),
                 file: f,
             })
             .collect();
@@ -313,6 +357,7 @@ fn list(a: &Args, patterns: &PatternList) -> Result<Listed, Failure> {
             revision,
             token: None,
             hub: None,
+            hub_source: None,
         });
     }
     let mut spec = SourceSpec::parse(a.source.trim(), a.revision.as_deref())
@@ -399,6 +444,11 @@ fn list_hub(
                 expect,
                 identity,
                 format: format_of(a, &file),
+                source: FileSource::Hub {
+                    source: 0,
+                    path: f.path.clone(),
+                    git_blob: f.blob_id.clone(),
+                },
                 file,
             }
         })
@@ -410,6 +460,13 @@ fn list_hub(
         source_url: Some(hf.web_url(&endpoint)),
         revision: Some(info.commit.clone()),
         token,
+        hub_source: Some(HubSource {
+            endpoint: endpoint.clone(),
+            kind: hf.kind,
+            repo: hf.repo.clone(),
+            revision: hf.revision.clone(),
+            commit: info.commit.clone(),
+        }),
         hub: Some((hf.clone(), endpoint)),
     })
 }
@@ -456,6 +513,10 @@ fn list_urls(
             expect: sha.map_or(Expect::Anything, Expect::Sha256),
             identity: None,
             format: format_of(a, &file),
+            source: FileSource::Url {
+                url: u.shown.clone(),
+                checksum_checked: u.checksum.is_some(),
+            },
             file,
         });
     }
@@ -467,6 +528,7 @@ fn list_urls(
         revision: None,
         token: None,
         hub: None,
+        hub_source: None,
     })
 }
 
@@ -613,11 +675,11 @@ fn old_listing(hf: &HfRef, ep: &str, commit: &str, token: Option<&str>) -> HashM
 
 /// Reads the model headers as `pack` does, the weights' with small ranged
 /// requests.
-fn describe(a: &Args, listed: &Listed) -> PartialConfig {
+fn describe(a: &Args, listed: &Listed) -> (PartialConfig, CardFacts) {
     let files: Vec<PlanFile> = listed.items.iter().map(|i| i.file.clone()).collect();
     let wanted = modelpack::describe::selection(&files);
     if wanted.is_empty() {
-        return PartialConfig::default();
+        return (PartialConfig::default(), CardFacts::default());
     }
     step(&format!("reading model headers ({} files)", wanted.len()));
     let inputs: Vec<FileInput> = wanted
@@ -641,7 +703,10 @@ fn describe(a: &Args, listed: &Listed) -> PartialConfig {
     for e in &description.errors {
         step(&format!("warning: {e}"));
     }
-    description.facts.to_config(a.name.is_none())
+    (
+        description.facts.to_config(a.name.is_none()),
+        description.facts.card_facts(),
+    )
 }
 
 /// Opens a file's bytes from the start, checked against `expect` at the end.
@@ -689,6 +754,7 @@ fn one(
         {
             bars.done(key, BlobOutcome::Skipped);
             return Ok(Done {
+                sha256: raw.then(|| file.digest.clone()),
                 file,
                 outcome: PushOutcome::Skipped,
             });
@@ -706,6 +772,7 @@ fn one(
             {
                 bars.done(key, BlobOutcome::Mounted);
                 return Ok(Done {
+                    sha256: Some(file.digest.clone()),
                     file,
                     outcome: PushOutcome::Mounted,
                 });
@@ -719,12 +786,11 @@ fn one(
     let mut w = client
         .blob_writer(target, key, chunk)
         .map_err(remote::registry_error)?;
+    let mut reader = reader;
     let expect = if raw {
-        let mut reader = reader;
         io::copy(&mut reader, &mut w).map_err(|e| reader.error(e))?;
         known.clone()
     } else {
-        let mut reader = reader;
         let written = modelpack::pack::write_layer_from(
             &mut reader,
             item.file.size,
@@ -744,6 +810,7 @@ fn one(
         file.digest = streamed.digest.to_string();
     }
     Ok(Done {
+        sha256: Some(reader.sha256_hex()),
         file,
         outcome: PushOutcome::Uploaded {
             bytes_sent: streamed.bytes_sent,
@@ -771,6 +838,7 @@ fn small(
         .read_to_end(&mut bytes)
         .map_err(|e| reader.error(e))?;
     reader.check_end().map_err(|e| reader.error(e))?;
+    let sha256 = Some(reader.sha256_hex());
     let blob = if item.format == LayerPackaging::Raw {
         file.digest = Digest::sha256_of(&bytes).to_string();
         bytes
@@ -796,6 +864,7 @@ fn small(
     {
         bars.done(key, BlobOutcome::Skipped);
         return Ok(Done {
+            sha256,
             file,
             outcome: PushOutcome::Skipped,
         });
@@ -807,6 +876,7 @@ fn small(
     io::Write::write_all(&mut w, &blob).with_context(|| format!("uploading {}", item.file.path))?;
     let streamed = w.finish(Some(&digest)).map_err(remote::registry_error)?;
     Ok(Done {
+        sha256,
         file,
         outcome: PushOutcome::Uploaded {
             bytes_sent: streamed.bytes_sent,
@@ -880,6 +950,11 @@ impl<R: Read> Verified<R> {
             ));
         }
         Ok(())
+    }
+
+    /// `sha256:<hex>` of the bytes read so far (all of them, once read).
+    fn sha256_hex(&self) -> String {
+        format!("sha256:{}", hex::encode(self.sha256.clone().finalize()))
     }
 
     /// `e` with what the downloader knows about it.

@@ -41,7 +41,10 @@ through memory (--max-connections at once), nothing is written to local
 disk, and the digest is the one `pack` + `push` give. Blobs the registry
 has are not downloaded (a raw layer's digest is known in advance); when REF
 already names this model, the layers of unchanged files are kept, so an
-unchanged revision moves no weight. One REF per run. Then the layout's referrers of that manifest
+unchanged revision moves no weight. One REF per run. After its manifest,
+the streamed publish attaches the documents pack would (--attest, default
+all: the CycloneDX BOM and the SLSA provenance, the same bytes as pack's)
+as referrers. For a layout, the layout's referrers of that manifest
 (documents with it as `subject`: the BOM and provenance `pack` and the
 frontend attach, signatures) go to every REF's repository: through the
 registry's referrers API when it answers OCI-Subject, else by the
@@ -188,6 +191,8 @@ fn pack_flag_given(a: &Args) -> Option<&'static str> {
         ("--checksum", a.checksum.is_some()),
         ("--token-file", a.token_file.is_some()),
         ("--hf-endpoint", a.hf_endpoint.is_some()),
+        // A layout's referrers are pushed as they are.
+        ("--attest", a.attest != modelpack::trust::Attest::All),
     ]
     .into_iter()
     .find_map(|(f, given)| given.then_some(f))

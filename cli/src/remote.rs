@@ -152,6 +152,9 @@ pub struct SubjectArgs {
     pub out: Option<PathBuf>,
     /// The command's own switches that were given (see [`SubjectArgs::parse_with`]).
     pub switches: Vec<String>,
+    /// The command's own flags with a value that were given (see
+    /// [`SubjectArgs::parse_with_values`]), by flag name.
+    pub values: std::collections::BTreeMap<String, String>,
 }
 
 impl SubjectArgs {
@@ -169,12 +172,29 @@ impl SubjectArgs {
         output: bool,
         switches: &[&str],
     ) -> Result<SubjectArgs, Failure> {
+        Self::parse_with_values(p, json, output, switches, &[])
+    }
+
+    /// [`SubjectArgs::parse_with`], also taking the flags with a value
+    /// named in `values`.
+    pub fn parse_with_values(
+        p: &mut lexopt::Parser,
+        json: bool,
+        output: bool,
+        switches: &[&str],
+        values: &[&str],
+    ) -> Result<SubjectArgs, Failure> {
         let mut a = SubjectArgs::default();
         let mut target = None;
         while let Some(arg) = p.next()? {
             match arg {
                 lexopt::Arg::Long("json") if json => a.json = true,
                 lexopt::Arg::Long(l) if switches.contains(&l) => a.switches.push(l.to_string()),
+                lexopt::Arg::Long(l) if values.contains(&l) => {
+                    let l = l.to_string();
+                    let v = text(p, &format!("--{l}"))?;
+                    a.values.insert(l, v);
+                }
                 lexopt::Arg::Short('o') | lexopt::Arg::Long("output") if output => {
                     a.out = Some(text(p, "--output")?.into())
                 }

@@ -47,6 +47,7 @@ pub mod rootfs;
 pub mod scan;
 pub mod schema;
 pub mod setting;
+pub mod signed_files;
 pub mod source;
 #[cfg(test)]
 pub(crate) mod testutil;

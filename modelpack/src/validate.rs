@@ -146,8 +146,11 @@ pub fn validate(root: &Path, name: Option<&str>, mut progress: impl FnMut(&str))
 /// Checks every referrer `index.json` lists (a manifest with a `subject`):
 /// its subject is in the layout (size and digest), its blobs are, and each
 /// document parses: JSON for `+json` media types, a CycloneDX BOM or an
-/// in-toto Statement about the subject for ours.
+/// in-toto Statement about the subject for ours, a model-signing bundle
+/// (`trust::signing::parse`: envelope, statement, subject digest) for a
+/// signature.
 fn referrers(layout: &Layout, r: &mut Report) {
+    use crate::trust::signing::{self, MEDIA_TYPE_SIGSTORE_BUNDLE};
     use crate::trust::{referrer, MEDIA_TYPE_CYCLONEDX, MEDIA_TYPE_IN_TOTO};
     let Ok(index) = layout.index() else { return };
     for entry in &index.manifests {
@@ -193,6 +196,13 @@ fn referrers(layout: &Layout, r: &mut Report) {
                 {
                     r.error(&at, "the CycloneDX document has no bomFormat CycloneDX");
                 }
+                (MEDIA_TYPE_SIGSTORE_BUNDLE, Some(Ok(_))) => match signing::parse(&doc) {
+                    Err(e) => r.error(
+                        &at,
+                        format!("the model-signing bundle does not parse: {e:#}"),
+                    ),
+                    Ok(parsed) => signed_files(layout, &subject, &parsed, &at, r),
+                },
                 (MEDIA_TYPE_IN_TOTO, Some(Ok(v))) => {
                     let hex = subject.digest.trim_start_matches("sha256:");
                     let about = v["subject"].as_array().is_some_and(|s| {
@@ -213,6 +223,69 @@ fn referrers(layout: &Layout, r: &mut Report) {
                 }
                 _ => {}
             }
+        }
+    }
+}
+
+/// Checks a model-signing statement against its subject's layers, without
+/// reading a layer: every raw layer's file is listed with the layer's
+/// digest, and every listed file is one of the model's (a layer's path or
+/// inside it, for tar layers); the top-level `.git*` paths are left out
+/// on both sides, as the signer leaves them out.
+fn signed_files(
+    layout: &Layout,
+    subject: &Descriptor,
+    parsed: &crate::trust::signing::Parsed,
+    at: &str,
+    r: &mut Report,
+) {
+    use crate::trust::signing::is_ignored;
+    let Ok(resources) = parsed.resources() else {
+        return;
+    };
+    let Some(manifest) = layout
+        .read_blob(subject)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<AnyManifest>(&b).ok())
+    else {
+        return;
+    };
+    let mut paths = Vec::new();
+    for d in &manifest.layers {
+        let Some(path) = layout::filepath(d) else {
+            continue;
+        };
+        if is_ignored(path) {
+            continue;
+        }
+        paths.push(path);
+        let raw = layout::layer_type(&d.media_type)
+            .map_or(d.media_type == "application/octet-stream", |t| {
+                t.format == LayerPackaging::Raw
+            });
+        let hex = d.digest.trim_start_matches("sha256:");
+        if raw && !resources.iter().any(|x| x.name == path && x.sha256 == hex) {
+            r.error(
+                at,
+                format!("the signature does not list {path} with its layer's sha256 {hex}"),
+            );
+        }
+    }
+    for x in &resources {
+        let ours = paths.iter().any(|p| {
+            x.name == *p
+                || x.name
+                    .strip_prefix(*p)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        });
+        if !ours {
+            r.error(
+                at,
+                format!(
+                    "the signature lists {}, which is no file of the model",
+                    x.name
+                ),
+            );
         }
     }
 }

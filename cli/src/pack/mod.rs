@@ -9,7 +9,7 @@
 
 mod download;
 pub(crate) mod hub;
-mod trust;
+pub(crate) mod trust;
 mod url;
 
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use modelpack::plan::Plan;
 use modelpack::trust::facts::{self, FileFact};
+use modelpack::trust::referrer::Referrer;
 use modelpack::trust::{self as core, Builder, CardFacts, FileSource, HubSource};
 
 use super::Args;
@@ -49,8 +50,10 @@ fn parameters(a: &Args, name: &str) -> BTreeMap<String, serde_json::Value> {
     p
 }
 
-/// Writes the documents `a.attest` asks for into the layout `a.out`.
-pub(super) fn attach(
+/// The documents `a.attest` asks for, as referrers of `plan`'s manifest
+/// (none for `--attest none`); `pack` writes them into its layout, the
+/// streamed publish pushes them after the manifest.
+pub(crate) fn documents(
     a: &Args,
     plan: &Plan,
     name: &str,
@@ -58,9 +61,9 @@ pub(super) fn attach(
     hub: Option<HubSource>,
     sources: &BTreeMap<String, FileSource>,
     sha256: &BTreeMap<String, String>,
-) -> Outcome {
+) -> anyhow::Result<Vec<Referrer>> {
     if a.attest == core::Attest::None {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let files: BTreeMap<String, FileFact> = sha256
         .iter()
@@ -87,13 +90,34 @@ pub(super) fn attach(
         parameters,
         builder,
     )?;
-    let docs = core::referrer::documents(&facts, a.attest);
+    Ok(core::referrer::documents(&facts, a.attest))
+}
+
+/// The documents' media types in words (`… and …`), for progress lines.
+pub(crate) fn listed(docs: &[Referrer]) -> String {
+    docs.iter()
+        .map(|d| d.artifact_type().to_string())
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// Writes the documents `a.attest` asks for into the layout `a.out`.
+pub(super) fn attach(
+    a: &Args,
+    plan: &Plan,
+    name: &str,
+    card: CardFacts,
+    hub: Option<HubSource>,
+    sources: &BTreeMap<String, FileSource>,
+    sha256: &BTreeMap<String, String>,
+) -> Outcome {
+    let docs = documents(a, plan, name, card, hub, sources, sha256)?;
+    if docs.is_empty() {
+        return Ok(());
+    }
     step(&format!(
         "attaching {} as referrers of {}",
-        docs.iter()
-            .map(|d| d.artifact_type().to_string())
-            .collect::<Vec<_>>()
-            .join(" and "),
+        listed(&docs),
         modelpack::layout::short(&plan.manifest.descriptor.digest)
     ));
     modelpack::layout::write_referrers(a.out(), &docs)?;

@@ -10,6 +10,7 @@ pub mod bom;
 pub mod facts;
 pub mod provenance;
 pub mod referrer;
+pub mod signing;
 pub mod spdx;
 #[cfg(test)]
 mod tests;

@@ -157,10 +157,12 @@ pub fn subject_of(manifest: &[u8]) -> Option<Descriptor> {
 
 /// Whether an index entry is one of ours or another tool's referrer by its
 /// `artifactType` alone (no manifest read): the BOM's or the statement's
-/// media type.
+/// media type, or a model-signing bundle's.
 pub fn is_document_type(artifact_type: Option<&str>) -> bool {
     matches!(
         artifact_type,
-        Some(MEDIA_TYPE_CYCLONEDX) | Some(MEDIA_TYPE_IN_TOTO)
+        Some(MEDIA_TYPE_CYCLONEDX)
+            | Some(MEDIA_TYPE_IN_TOTO)
+            | Some(super::signing::MEDIA_TYPE_SIGSTORE_BUNDLE)
     )
 }

@@ -572,3 +572,66 @@ fn userinfo_is_left_out_of_recorded_urls() {
     assert_eq!(w("hf://org/repo@main"), "hf://org/repo@main");
     assert_eq!(w("."), ".");
 }
+
+#[test]
+fn validate_checks_a_signature_against_the_model() {
+    use super::signing::{self, Key, MEDIA_TYPE_SIGSTORE_BUNDLE, SIGNATURE_FILE};
+    use crate::layout::{self, Layout};
+    let dir = crate::testutil::TempDir::new("trust-signed");
+    let (src, out) = (dir.join("src"), dir.join("out"));
+    crate::testutil::write_layout(&src, &out, crate::LayerPackaging::Raw);
+    let loaded = Layout::open(&out).unwrap().load(None).unwrap();
+    let mut no_blob = |_: &crate::oci::Descriptor| -> anyhow::Result<Box<dyn std::io::Read>> {
+        panic!("raw layers are not read")
+    };
+    let resources =
+        crate::signed_files::from_layers(&loaded.manifest.layers, &mut no_blob).unwrap();
+    assert!(!resources.is_empty());
+    let key = Key::from_scalar(&[9u8; 32]);
+    let sign = |resources: &[signing::Resource]| {
+        super::referrer::referrer(
+            &loaded.entry,
+            MEDIA_TYPE_SIGSTORE_BUNDLE,
+            SIGNATURE_FILE,
+            signing::sign(&key, "tiny", resources).unwrap(),
+        )
+    };
+    layout::write_referrers(&out, &[sign(&resources)]).unwrap();
+    let report = crate::validate::validate(&out, None, |_| {});
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.referrers.len(), 1);
+
+    // Another model's signature, and a bundle that is no bundle.
+    let mut other = resources.clone();
+    other[0].sha256 = "11".repeat(32);
+    other.push(signing::Resource {
+        name: "extra.bin".into(),
+        sha256: "22".repeat(32),
+    });
+    let garbage = super::referrer::referrer(
+        &loaded.entry,
+        MEDIA_TYPE_SIGSTORE_BUNDLE,
+        SIGNATURE_FILE,
+        br#"{"mediaType":"application/json"}"#.to_vec(),
+    );
+    layout::write_referrers(&out, &[sign(&other), garbage]).unwrap();
+    let report = crate::validate::validate(&out, None, |_| {});
+    let messages: Vec<&str> = report.problems.iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(report.errors(), 3, "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains(&format!("does not list {}", resources[0].name))),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("extra.bin, which is no file")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("does not parse")),
+        "{messages:?}"
+    );
+}
