@@ -9,10 +9,20 @@
 //! `skopeo copy --all` and `oras cp -r` carry the index unchanged; a second
 //! bundle with a changed app and the same model uploads no model blob; the
 //! same inputs (from layouts, or from the registry) give the same index
-//! digest; a referrer of the model stays a referrer.
+//! digest; a referrer of the model stays a referrer. Through a counting
+//! proxy on loopback in front of the same registry (a real
+//! docker-registry, not a mock): `bundle --image REF` downloads no app
+//! blob, `push` of that bundle mounts every blob and uploads none, a push
+//! to a second registry fetches exactly the app's blobs, `bundle --model
+//! REF` brings the model's referrer along, `docker pull` fetches no model
+//! blob. The second test runs the app with its model as a platform would:
+//! an init step of our image unpacks the bundle's model into a volume the
+//! app reads, and the model built with `output_mode=image` is mounted
+//! beside the app (an image mount of the bundle is the app).
 //!
 //! Needs the engines of `integration/engine-next.sh` and
-//! `integration/engine-store.sh`, the registry on 127.0.0.1:5000,
+//! `integration/engine-store.sh`, the frontend image (`MODELPACK_IMAGE`)
+//! in the registry on 127.0.0.1:5000,
 //! `busybox-static` (`/bin/busybox`), `skopeo`, `oras` and crane
 //! (`/opt/modelpack-engine-28/usr/bin/crane`). `#[ignore]`d like every
 //! engine test; a missing tool fails it under `CI=true`.
