@@ -37,8 +37,15 @@ and the annotation io.modelpack-frontend.bundle.role=model. The model
 manifest keeps no subject; its referrers (signatures, SBOMs) in the model
 layout are copied and listed in LAYOUT's index.json, not in the bundle.
 The same inputs give the same index digest. Blobs are hard-linked from the
-input layouts when on the same file system, else copied; a REF is pulled
-(verified) into LAYOUT. Push the result with `push LAYOUT REF`.
+input layouts when on the same file system, else copied. A model REF is
+pulled (verified) into LAYOUT with its referrers (signatures, SBOMs,
+provenance), which `push` re-attaches. An image REF is recorded by its
+manifests only: its configs and layers stay in its repository, which
+LAYOUT's index.json names (annotation
+io.modelpack-frontend.bundle.blobs-from); `push` to the same registry
+mounts them from there, `push` to another registry fetches them first.
+--copy-blobs downloads them into LAYOUT instead. Push the result with
+`push LAYOUT REF`.
 
   --image SRC          the app image: an OCI layout (buildx -o type=oci,tar=false)
                        or a registry reference
@@ -46,6 +53,9 @@ input layouts when on the same file system, else copied; a REF is pulled
                        a registry reference
   -o, --output LAYOUT  the bundle layout (index.json is rewritten)
   --name NAME          the bundle's name in index.json (default: bundle)
+  --copy-blobs         with an image REF: download its configs and layers into
+                       LAYOUT (a complete layout for other tools) instead of
+                       leaving them in its repository for push to mount
 ",
         registry_flags_help!(),
         "
@@ -58,6 +68,7 @@ Example: modelpack-frontend bundle --image app-oci --model out:tiny -o bundle
 fn run(p: &mut lexopt::Parser) -> Outcome {
     let mut flags = RegistryFlags::default();
     let (mut image, mut model, mut out, mut name) = (None, None, None, None);
+    let mut copy_blobs = false;
     while let Some(arg) = p.next()? {
         match arg {
             lexopt::Arg::Long("image") => image = Some(text(p, "--image")?),
@@ -66,6 +77,7 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
                 out = Some(PathBuf::from(text(p, "--output")?))
             }
             lexopt::Arg::Long("name") => name = Some(text(p, "--name")?),
+            lexopt::Arg::Long("copy-blobs") => copy_blobs = true,
             lexopt::Arg::Long(l) if RegistryFlags::knows(l) => {
                 let l = l.to_string();
                 flags.take(&l, p)?;
@@ -86,35 +98,51 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
         (Subject::Layout(_), Subject::Layout(_)) => None,
         _ => Some(flags.client(None)?),
     };
-    let digest = compose(client.as_ref(), &image, &model, &out, &name)?;
+    let inputs = Inputs {
+        image: &image,
+        model: &model,
+        copy_blobs,
+    };
+    let digest = compose(client.as_ref(), &inputs, &out, &name)?;
     println!("{digest}");
     Ok(())
 }
 
-/// Writes the bundle of `image` and `model` into the layout `out` under
-/// `name`; returns the bundle index's digest.
+/// What a bundle is made of: the app image, the model, and whether an
+/// image REF's blobs are downloaded.
+struct Inputs<'a> {
+    image: &'a Subject,
+    model: &'a Subject,
+    copy_blobs: bool,
+}
+
+/// Writes the bundle of the `inputs` into the layout `out` under `name`;
+/// returns the bundle index's digest.
 fn compose(
     client: Option<&Client>,
-    image: &Subject,
-    model: &Subject,
+    inputs: &Inputs<'_>,
     out: &Path,
     name: &str,
 ) -> anyhow::Result<String> {
-    let entries = match image {
-        Subject::Layout(r) => image_entries(r, out)?,
+    let (entries, blobs_from) = match inputs.image {
+        Subject::Layout(r) => (image_entries(r, out)?, None),
         Subject::Remote(reference) => {
-            remote_image_entries(client.context("no registry client")?, reference, out)?
+            let client = client.context("no registry client")?;
+            let entries = remote_image_entries(client, reference, out, inputs.copy_blobs)?;
+            let from = format!("{}/{}", reference.registry(), reference.repository());
+            (entries, (!inputs.copy_blobs).then_some(from))
         }
     };
-    let (model_layout, model_name) = match model {
+    let (model_layout, model_name) = match inputs.model {
         Subject::Layout(r) => (r.dir.clone(), r.name.clone()),
         Subject::Remote(reference) => {
             let client = client.context("no registry client")?;
             let reference = resolve::resolve_model(client, reference, remote::registry_error)?;
             let tmp = "modelpack-bundle-model";
-            client
+            let s = client
                 .pull_to_layout(&reference, out, Some(tmp))
                 .map_err(|e| remote::registry_error(e).context(format!("pull of {reference}")))?;
+            pull_referrers(client, &reference, &s.manifest_digest, out)?;
             (out.to_path_buf(), Some(tmp.to_string()))
         }
     };
@@ -123,7 +151,11 @@ fn compose(
     for (digest, size) in &part.blobs {
         place(&model_layout, out, digest, *size)?;
     }
-    let digest = bundle_layout::write(out, &entries, &part, name)?;
+    let mut annotations = BTreeMap::new();
+    if let Some(from) = &blobs_from {
+        annotations.insert(bundle::ANNOTATION_BLOBS_FROM.to_string(), from.clone());
+    }
+    let digest = bundle_layout::write(out, &entries, &part, name, &annotations)?;
     let loaded = &part.loaded;
     step(&format!(
         "bundled {} image manifest(s) and model {} ({}, {} layers) as {}:{name} ({digest})",
@@ -133,6 +165,11 @@ fn compose(
         loaded.manifest.layers.len(),
         out.display()
     ));
+    if let Some(from) = &blobs_from {
+        step(&format!(
+            "the app image's configs and layers stay in {from}: push mounts them from there"
+        ));
+    }
     Ok(digest)
 }
 
@@ -218,23 +255,29 @@ fn image_entries(r: &LayoutRef, out: &Path) -> anyhow::Result<Vec<Value>> {
 }
 
 /// The app image's index entries from a registry: its index's manifests
-/// (or the one manifest, platform from its config), each pulled with its
-/// blobs into `out`.
+/// (or the one manifest, platform from its config). Each manifest is
+/// written into `out`; its config and layers only with `copy_blobs` (else
+/// `push` mounts them from `reference`'s repository).
 fn remote_image_entries(
     client: &Client,
     reference: &Reference,
     out: &Path,
+    copy_blobs: bool,
 ) -> anyhow::Result<Vec<Value>> {
     let m = client
         .get_manifest(reference, &[])
         .map_err(remote::registry_error)?;
-    let scratch = "modelpack-bundle-image";
-    let pull = |digest: &str| -> anyhow::Result<()> {
-        let d = Digest::parse(digest).map_err(|e| anyhow!("{e}"))?;
-        client
-            .pull_to_layout(&reference.with_digest(d), out, Some(scratch))
-            .map_err(|e| remote::registry_error(e).context(format!("pull of {reference}")))?;
-        Ok(())
+    // Writes manifest `digest` into `out` (and its blobs with `copy_blobs`).
+    let take = |digest: &str, bytes: &[u8]| -> anyhow::Result<Value> {
+        layout::write_atomic(&layout::blob_path_in(out, digest)?, bytes)?;
+        let doc: Value = serde_json::from_slice(bytes)
+            .with_context(|| format!("manifest {digest} of {reference} is not JSON"))?;
+        if copy_blobs {
+            for (d, size) in blobs_of(&doc)? {
+                fetch_blob(client, reference, &d, size, out)?;
+            }
+        }
+        Ok(doc)
     };
     if is_index(&m.media_type) {
         let doc: Value = serde_json::from_slice(&m.bytes).context("the image index")?;
@@ -243,22 +286,31 @@ fn remote_image_entries(
             .with_context(|| format!("{reference} lists no manifests"))?
             .clone();
         for e in &entries {
-            pull(
-                e["digest"]
-                    .as_str()
-                    .context("an index entry has no digest")?,
-            )?;
+            let digest = e["digest"]
+                .as_str()
+                .context("an index entry has no digest")?;
+            if is_index(e["mediaType"].as_str().unwrap_or_default()) {
+                bail!("image index {reference} nests index {digest}; bundle a flat image index");
+            }
+            let d = Digest::parse(digest).map_err(|e| anyhow!("{e}"))?;
+            let child = client
+                .get_manifest(&reference.with_digest(d), &[])
+                .map_err(|e| {
+                    remote::registry_error(e).context(format!("{digest} of {reference}"))
+                })?;
+            take(digest, &child.bytes)?;
         }
         Ok(entries)
     } else {
-        pull(m.digest.as_str())?;
-        let l = Layout::open(out)?;
-        let loaded = l.load(Some(scratch))?;
+        let doc = take(m.digest.as_str(), &m.bytes)?;
+        let (cd, cs) = blobs_of(&doc)?.remove(0);
+        let config: Value = serde_json::from_slice(&read_blob(client, reference, &cd, cs)?)
+            .with_context(|| format!("config {cd} of {reference} is not JSON"))?;
         let mut platform = json!({
-            "architecture": loaded.config["architecture"].as_str().unwrap_or("unknown"),
-            "os": loaded.config["os"].as_str().unwrap_or("unknown"),
+            "architecture": config["architecture"].as_str().unwrap_or("unknown"),
+            "os": config["os"].as_str().unwrap_or("unknown"),
         });
-        if let Some(v) = loaded.config["variant"].as_str() {
+        if let Some(v) = config["variant"].as_str() {
             platform["variant"] = json!(v);
         }
         Ok(vec![json!({
@@ -270,9 +322,87 @@ fn remote_image_entries(
     }
 }
 
-/// True when the `index.json` entry `r` picks is an image index (a bundle
-/// to push whole).
-pub fn is_bundle_layout(r: &LayoutRef) -> anyhow::Result<bool> {
+/// Blob `digest` (`size` bytes, at most a manifest's size) of `reference`'s
+/// repository, in memory, verified.
+fn read_blob(
+    client: &Client,
+    reference: &Reference,
+    digest: &str,
+    size: u64,
+) -> anyhow::Result<Vec<u8>> {
+    if size > oci_registry::MAX_MANIFEST {
+        bail!("config {digest} of {reference} is {size} bytes, too big for a config");
+    }
+    let d = Digest::parse(digest).map_err(|e| anyhow!("{e}"))?;
+    let mut bytes = Vec::new();
+    client
+        .pull_blob(reference, &d, &mut bytes)
+        .map_err(|e| remote::registry_error(e).context(format!("{digest} of {reference}")))?;
+    Ok(bytes)
+}
+
+/// Puts blob `digest` of `reference`'s repository into the layout `out`
+/// (verified while it streams) unless it is there with the right size.
+fn fetch_blob(
+    client: &Client,
+    reference: &Reference,
+    digest: &str,
+    size: u64,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let dest = layout::blob_path_in(out, digest)?;
+    if std::fs::metadata(&dest).map(|m| m.len()).ok() == Some(size) {
+        return Ok(());
+    }
+    let d = Digest::parse(digest).map_err(|e| anyhow!("{e}"))?;
+    let partial = dest.with_extension("partial");
+    let mut file = std::fs::File::create(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
+    client
+        .pull_blob(reference, &d, &mut file)
+        .map_err(|e| remote::registry_error(e).context(format!("{digest} of {reference}")))?;
+    std::fs::rename(&partial, &dest).with_context(|| format!("renaming {}", partial.display()))
+}
+
+/// Pulls the referrers of the model manifest `digest` (signatures, SBOMs,
+/// provenance) from `reference`'s repository into the layout `out`, each
+/// listed in its `index.json`, where [`compose`] finds them as the model's
+/// and `push` re-attaches them. Returns how many.
+fn pull_referrers(
+    client: &Client,
+    reference: &Reference,
+    digest: &str,
+    out: &Path,
+) -> anyhow::Result<usize> {
+    let d = Digest::parse(digest).map_err(|e| anyhow!("{e}"))?;
+    let at = reference.with_digest(d);
+    let found = client
+        .referrers(&at)
+        .map_err(|e| remote::registry_error(e).context(format!("referrers of {at}")))?;
+    for (i, e) in found.iter().enumerate() {
+        let d = Digest::parse(&e.digest).map_err(|e| anyhow!("{e}"))?;
+        let name = format!("modelpack-bundle-referrer-{i}");
+        client
+            .pull_to_layout(&reference.with_digest(d), out, Some(&name))
+            .map_err(|err| {
+                remote::registry_error(err)
+                    .context(format!("pull of referrer {} of {at}", e.digest))
+            })?;
+    }
+    if !found.is_empty() {
+        step(&format!(
+            "fetched {} referrer(s) of model {digest} from {}/{}",
+            found.len(),
+            reference.registry(),
+            reference.repository()
+        ));
+    }
+    Ok(found.len())
+}
+
+/// The `index.json` entry of `r` that is a bundle (an image index): the
+/// one `r`'s name picks, or without a name the only image index listed.
+fn bundle_entry(r: &LayoutRef) -> anyhow::Result<Option<oci::Descriptor>> {
     let l = Layout::open(&r.dir)?;
     let entries = l.index()?.manifests;
     let picked: Vec<_> = entries
@@ -282,15 +412,64 @@ pub fn is_bundle_layout(r: &LayoutRef) -> anyhow::Result<bool> {
             None => true,
         })
         .collect();
+    let indexes = || entries.iter().filter(|d| d.media_type == OCI_INDEX);
     Ok(match picked.as_slice() {
-        [one] => one.media_type == OCI_INDEX,
-        _ if r.name.is_none() => entries.iter().filter(|d| d.media_type == OCI_INDEX).count() == 1,
-        _ => false,
+        [one] => (one.media_type == OCI_INDEX).then(|| (*one).clone()),
+        _ if r.name.is_none() && indexes().count() == 1 => indexes().next().cloned(),
+        _ => None,
     })
 }
 
+/// True when the `index.json` entry `r` picks is an image index (a bundle
+/// to push whole).
+pub fn is_bundle_layout(r: &LayoutRef) -> anyhow::Result<bool> {
+    Ok(bundle_entry(r)?.is_some())
+}
+
+/// The repository that holds the app blobs the bundle layout `r` lacks
+/// (its [`bundle::ANNOTATION_BLOBS_FROM`]), if it lacks any.
+fn blobs_from(r: &LayoutRef) -> anyhow::Result<Option<Reference>> {
+    let Some(entry) = bundle_entry(r)? else {
+        return Ok(None);
+    };
+    let Some(from) = entry.annotations.get(bundle::ANNOTATION_BLOBS_FROM) else {
+        return Ok(None);
+    };
+    let reference = Reference::parse(from).map_err(|e| {
+        anyhow!(
+            "{r}: annotation {}={from} is not a repository: {e}",
+            bundle::ANNOTATION_BLOBS_FROM
+        )
+    })?;
+    Ok(Some(reference))
+}
+
+/// Downloads into the bundle layout `r` the configs and layers its
+/// manifests name and it does not hold, from `source`; returns how many.
+fn fill_missing(client: &Client, r: &LayoutRef, source: &Reference) -> anyhow::Result<usize> {
+    let entry = bundle_entry(r)?.context("not a bundle layout")?;
+    let l = Layout::open(&r.dir)?;
+    let index: Value = serde_json::from_slice(&l.read_blob(&entry)?).context("the bundle index")?;
+    let mut fetched = 0;
+    for e in index["manifests"].as_array().into_iter().flatten() {
+        let d: oci::Descriptor = serde_json::from_value(e.clone()).context("an index entry")?;
+        let doc: Value = serde_json::from_slice(&l.read_blob(&d)?)
+            .with_context(|| format!("manifest {} is not JSON", d.digest))?;
+        for (digest, size) in blobs_of(&doc)? {
+            let path = layout::blob_path_in(&r.dir, &digest)?;
+            if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(size) {
+                fetch_blob(client, source, &digest, size, &r.dir)?;
+                fetched += 1;
+            }
+        }
+    }
+    Ok(fetched)
+}
+
 /// `push` of a bundle layout: the whole index (images, model, the model's
-/// referrers) to each target.
+/// referrers) to each target. App blobs the layout only names (`bundle
+/// --image REF`) are mounted from their repository on the same registry,
+/// or fetched from it first for another registry.
 pub fn push(
     r: &LayoutRef,
     targets: &[Reference],
@@ -298,11 +477,30 @@ pub fn push(
     flags: &RegistryFlags,
 ) -> Outcome {
     let client = flags.client(None)?;
+    let source = blobs_from(r)?;
     let mut digest = String::new();
     let mut first: BTreeMap<String, String> = BTreeMap::new();
     for t in targets {
         step(&format!("pushing bundle {r} to {t}"));
-        let mount = first.get(t.registry()).map(String::as_str).or(from);
+        let same_registry = source
+            .as_ref()
+            .filter(|s| s.registry() == t.registry())
+            .map(|s| s.repository());
+        let mount = first
+            .get(t.registry())
+            .map(String::as_str)
+            .or(from)
+            .or(same_registry);
+        if let (Some(s), None) = (&source, mount) {
+            let n = fill_missing(&client, r, s)?;
+            if n > 0 {
+                step(&format!(
+                    "fetched {n} app blob(s) from {}/{} for a push to another registry",
+                    s.registry(),
+                    s.repository()
+                ));
+            }
+        }
         let s = client
             .push_index(&r.dir, r.name.as_deref(), t, mount)
             .map_err(remote::registry_error)?;

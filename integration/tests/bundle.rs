@@ -9,10 +9,20 @@
 //! `skopeo copy --all` and `oras cp -r` carry the index unchanged; a second
 //! bundle with a changed app and the same model uploads no model blob; the
 //! same inputs (from layouts, or from the registry) give the same index
-//! digest; a referrer of the model stays a referrer.
+//! digest; a referrer of the model stays a referrer. Through a counting
+//! proxy on loopback in front of the same registry (a real
+//! docker-registry, not a mock): `bundle --image REF` downloads no app
+//! blob, `push` of that bundle mounts every blob and uploads none, a push
+//! to a second registry fetches exactly the app's blobs, `bundle --model
+//! REF` brings the model's referrer along, `docker pull` fetches no model
+//! blob. The second test runs the app with its model as a platform would:
+//! an init step of our image unpacks the bundle's model into a volume the
+//! app reads, and the model built with `output_mode=image` is mounted
+//! beside the app (an image mount of the bundle is the app).
 //!
 //! Needs the engines of `integration/engine-next.sh` and
-//! `integration/engine-store.sh`, the registry on 127.0.0.1:5000,
+//! `integration/engine-store.sh`, the frontend image (`MODELPACK_IMAGE`)
+//! in the registry on 127.0.0.1:5000,
 //! `busybox-static` (`/bin/busybox`), `skopeo`, `oras` and crane
 //! (`/opt/modelpack-engine-28/usr/bin/crane`). `#[ignore]`d like every
 //! engine test; a missing tool fails it under `CI=true`.
@@ -21,9 +31,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use integration::engine::{self, Engine, NEXT_ROOT};
+use integration::engine::{self, Build, Engine, NEXT_ROOT};
 use integration::fs::{self, TempDir};
 use integration::{run_cli, sha256_digest, unique_name};
+use oci_registry::testing::{Proxy, ProxyRule};
 use serde_json::Value;
 
 const REGISTRY: &str = "127.0.0.1:5000";
@@ -198,6 +209,194 @@ fn uploads(stderr: &str) -> (u64, u64, u64) {
     (n(" blobs uploaded"), n(" skipped"), n(" mounted"))
 }
 
+/// The config and layer digests of a manifest document.
+fn blobs_of(manifest: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::from([manifest["config"]["digest"].as_str().unwrap().to_string()]);
+    for l in manifest["layers"].as_array().unwrap() {
+        out.insert(l["digest"].as_str().unwrap().to_string());
+    }
+    out
+}
+
+/// The blob digests the proxy saw fetched (`GET …/blobs/sha256:…`) from
+/// its `from`-th request on.
+fn blob_gets(proxy: &Proxy, from: usize) -> BTreeSet<String> {
+    requests_of(proxy, from, "GET ")
+        .iter()
+        .filter_map(|r| r.split("/blobs/").nth(1).map(String::from))
+        .filter(|d| d.starts_with("sha256:"))
+        .collect()
+}
+
+/// The requests the proxy saw from its `from`-th on that start with `method`.
+fn requests_of(proxy: &Proxy, from: usize, method: &str) -> Vec<String> {
+    proxy.requests.lock().unwrap()[from..]
+        .iter()
+        .filter(|r| r.starts_with(method))
+        .cloned()
+        .collect()
+}
+
+/// The referrers `oras discover` lists for `subject` (a reference by
+/// digest): the registry's referrers API, else the tag-schema fallback, as
+/// any referrers client finds them.
+fn discovered(subject: &str) -> String {
+    stdout(&run("oras", &["discover", "--plain-http", subject]))
+}
+
+/// What [`from_references`] checks against.
+struct Remote<'a> {
+    repo: &'a str,
+    work: &'a Path,
+    /// The bundle index's digest from layouts.
+    d1: &'a str,
+    /// The model manifest's digest.
+    model: &'a str,
+    /// The model's referrer (pushed with the model to `repo:model`).
+    referrer: &'a str,
+    /// The app's configs and layers.
+    app_blobs: &'a BTreeSet<String>,
+    /// The model's config and layers.
+    model_blobs: &'a BTreeSet<String>,
+}
+
+/// `bundle --image REF --model REF` through a counting proxy on loopback in
+/// front of the registry (`repo:app1` is the app, `repo:model` the model
+/// with a referrer): the same index digest as from layouts; the app's
+/// blobs are not downloaded, the model's referrer is; `push` to another
+/// repository of the same registry mounts every blob (none uploaded) and
+/// re-attaches the referrer; `push` to another registry fetches the app's
+/// blobs first; `--copy-blobs` downloads them at once.
+fn from_references(r: &Remote<'_>) {
+    let proxy = Proxy::start(REGISTRY, ProxyRule::Pass);
+    let via = |t: &str| format!("{}/{}:{t}", proxy.host(), r.repo);
+    let b1r = r.work.join("b1-remote");
+    let (digest, err) = cli(&[
+        "bundle",
+        "--image",
+        &via("app1"),
+        "--model",
+        &via("model"),
+        "-o",
+        b1r.to_str().unwrap(),
+        "--plain-http",
+    ]);
+    assert_eq!(digest, r.d1, "bundle from references = bundle from layouts");
+    let got = blob_gets(&proxy, 0);
+    eprintln!(
+        "bundle from references fetched {} blob(s): {got:?}",
+        got.len()
+    );
+    assert!(
+        got.is_disjoint(r.app_blobs),
+        "no app blob downloaded: {got:?}\n{err}"
+    );
+    assert!(
+        r.model_blobs.is_subset(&got),
+        "the model's blobs are downloaded: {got:?}"
+    );
+    for d in r.app_blobs {
+        assert!(!b1r.join("blobs/sha256").join(&d[7..]).exists(), "{d}");
+    }
+    let top = read_json(&b1r.join("index.json"));
+    let listed: Vec<&str> = top["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        vec![r.d1, r.referrer],
+        "the model's referrer comes along from the registry"
+    );
+    assert_eq!(
+        top["manifests"][0]["annotations"]["io.modelpack-frontend.bundle.blobs-from"],
+        format!("{}/{}", proxy.host(), r.repo).as_str(),
+        "{top}"
+    );
+
+    // Push to another repository of the same registry: every blob mounted.
+    let target = format!("{}/{}-fromref:v1", proxy.host(), r.repo);
+    let before = proxy.requests.lock().unwrap().len();
+    let (pushed, err) = cli(&["push", b1r.to_str().unwrap(), &target, "--plain-http"]);
+    assert_eq!(pushed, r.d1, "{err}");
+    let (uploaded, _, mounted) = uploads(&err);
+    eprintln!(
+        "push from references: {}",
+        err.lines().last().unwrap_or_default()
+    );
+    assert_eq!(uploaded, 0, "no blob uploaded: {err}");
+    assert!(
+        mounted as usize >= r.app_blobs.len() + r.model_blobs.len(),
+        "app and model blobs mounted: {err}"
+    );
+    assert!(
+        err.contains(", 1 referrers;"),
+        "the referrer re-attached: {err}"
+    );
+    let sent = requests_of(&proxy, before, "PATCH ").len()
+        + requests_of(&proxy, before, "PUT ")
+            .iter()
+            .filter(|q| q.contains("/blobs/uploads/"))
+            .count();
+    assert_eq!(sent, 0, "no blob body went to the registry");
+    assert!(blob_gets(&proxy, before).is_empty(), "push reads no blob");
+    let crane_digest = |x: &str| stdout(&run(&crane(), &["digest", "--insecure", x]));
+    assert_eq!(
+        crane_digest(&format!("{REGISTRY}/{}-fromref:v1", r.repo)),
+        r.d1
+    );
+    let found = discovered(&format!("{REGISTRY}/{}-fromref@{}", r.repo, r.model));
+    assert!(
+        found.contains(r.referrer),
+        "the referrer is attached in the new repository: {found}"
+    );
+
+    // Push to another registry: the app's blobs are fetched from their
+    // repository first, nothing else.
+    let other = oci_registry::testing::Registry::plain();
+    let before = proxy.requests.lock().unwrap().len();
+    let (pushed, err) = cli(&[
+        "push",
+        b1r.to_str().unwrap(),
+        &format!("{}/{}:v1", other.host, r.repo),
+        "--plain-http",
+    ]);
+    assert_eq!(pushed, r.d1, "{err}");
+    assert_eq!(
+        &blob_gets(&proxy, before),
+        r.app_blobs,
+        "exactly the app's blobs fetched for another registry: {err}"
+    );
+    assert_eq!(crane_digest(&format!("{}/{}:v1", other.host, r.repo)), r.d1);
+
+    // --copy-blobs: a complete layout, the same index.
+    let copied = r.work.join("b1-copied");
+    let (digest, _) = cli(&[
+        "bundle",
+        "--image",
+        &format!("{REGISTRY}/{}:app1", r.repo),
+        "--model",
+        &format!("{REGISTRY}/{}:model", r.repo),
+        "--copy-blobs",
+        "-o",
+        copied.to_str().unwrap(),
+        "--plain-http",
+    ]);
+    assert_eq!(digest, r.d1);
+    for d in r.app_blobs {
+        assert!(copied.join("blobs/sha256").join(&d[7..]).exists(), "{d}");
+    }
+    let top = read_json(&copied.join("index.json"));
+    assert!(
+        top["manifests"][0]["annotations"]
+            .get("io.modelpack-frontend.bundle.blobs-from")
+            .is_none(),
+        "{top}"
+    );
+}
+
 #[test]
 #[ignore]
 fn bundle_of_app_and_model_runs_pulls_and_shares_the_model() {
@@ -322,6 +521,11 @@ fn bundle_of_app_and_model_runs_pulls_and_shares_the_model() {
         ],
     ));
     assert!(referrer_doc.contains(&model_digest), "{referrer_doc}");
+    let found = discovered(&format!("{REGISTRY}/{repo}@{model_digest}"));
+    assert!(
+        found.contains(&referrer),
+        "the referrer is attached to the model: {found}"
+    );
     let model_doc = stdout(&run(
         &crane(),
         &[
@@ -348,6 +552,19 @@ fn bundle_of_app_and_model_runs_pulls_and_shares_the_model() {
         assert_eq!(stdout(&ran), format!("app one {repo}"), "{engine:?}");
         let _ = engine.run_docker(&["rmi", &tag("v1")], timeout());
     }
+    // Docker fetches none of the model's blobs (seen by a counting proxy
+    // on loopback in front of the same registry).
+    let proxy = Proxy::start(REGISTRY, ProxyRule::Pass);
+    let via = format!("{}/{repo}:v1", proxy.host());
+    let model_layers: BTreeSet<String> = blobs_of(&model_manifest);
+    docker(&["pull", &via]).assert_success();
+    let got = blob_gets(&proxy, 0);
+    assert!(
+        got.is_disjoint(&model_layers),
+        "docker pull fetched model blobs: {got:?}"
+    );
+    assert!(!got.is_empty(), "docker pull went through the proxy");
+    let _ = docker(&["rmi", &via]);
 
     // Our commands find the model in the bundle reference.
     let pulled = work.join("pulled");
@@ -402,6 +619,11 @@ fn bundle_of_app_and_model_runs_pulls_and_shares_the_model() {
         ],
     );
     assert_eq!(crane_digest(&format!("{REGISTRY}/{repo}-oras:v1")), d1);
+    let carried = discovered(&format!("{REGISTRY}/{repo}-oras@{model_digest}"));
+    assert!(
+        carried.contains(&referrer),
+        "oras cp -r carries the model's referrer: {carried}"
+    );
     run(&crane(), &["copy", "--insecure", &tag("v1"), &tag("crane")]);
     assert_eq!(crane_digest(&tag("crane")), d1);
 
@@ -418,20 +640,20 @@ fn bundle_of_app_and_model_runs_pulls_and_shares_the_model() {
         ],
     );
     let (_, _) = cli(&["push", &m_arg, &tag("model"), "--plain-http"]);
-    let (d1_remote, _) = cli(&[
-        "bundle",
-        "--image",
-        &tag("app1"),
-        "--model",
-        &tag("model"),
-        "-o",
-        work.join("b1-remote").to_str().unwrap(),
-        "--plain-http",
-    ]);
-    assert_eq!(
-        d1_remote, d1,
-        "bundle from references = bundle from layouts"
-    );
+    let model_blobs: BTreeSet<String> = blobs_of(&model_manifest);
+    let app_blobs: BTreeSet<String> = leaf_blobs(&b1, &d1)
+        .difference(&model_blobs)
+        .cloned()
+        .collect();
+    from_references(&Remote {
+        repo: &repo,
+        work: work.path(),
+        d1: &d1,
+        model: &model_digest,
+        referrer: &referrer,
+        app_blobs: &app_blobs,
+        model_blobs: &model_blobs,
+    });
 
     // A new app version with the same model: only the app's new blobs go up.
     let app2 = build_app(&format!("app two {repo}\n"));
@@ -478,4 +700,160 @@ fn bundle_of_app_and_model_runs_pulls_and_shares_the_model() {
     assert_eq!(pulled2, model_digest);
 
     let _ = docker(&["rmi", &tag("v2")]);
+}
+
+/// A Docker volume removed when the test ends.
+struct Volume(Engine, String);
+
+impl Drop for Volume {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .run_docker(&["volume", "rm", "-f", &self.1], timeout());
+    }
+}
+
+/// The app and its model run together as a platform would (issue 18,
+/// item 3), on Docker 28.5: (a) an init step of our own image (the
+/// frontend image: the static binary, entrypoint `modelpack-frontend`)
+/// unpacks the model of the bundle reference into a volume, and the app,
+/// run from the same bundle reference, reads it; (b) the model built with
+/// `output_mode=image` is mounted beside the app with `--mount type=image`,
+/// and an image mount of the bundle reference is the app image, not the
+/// model. Containers reach the registry on loopback only: the init step
+/// runs with `--network host` (the engines have no bridge), the daemon
+/// pulls from 127.0.0.1:5000 (plain HTTP is allowed for loopback).
+#[test]
+#[ignore]
+fn bundle_runs_beside_its_model_from_an_init_step_or_an_image_mount() {
+    if !have_tools() {
+        return;
+    }
+    Engine::Store.assert_ready();
+    Engine::Next.assert_ready();
+    let repo = unique_name("bundle-run");
+    let bundle = format!("{REGISTRY}/{repo}:v1");
+    let message = format!("app {repo}");
+    let app = build_app(&format!("{message}\n"));
+    let model = model_dir();
+    let want = sha256_digest(&std::fs::read(model.join("model.safetensors")).unwrap());
+    let work = TempDir::new("bundle-run");
+    let m = work.join("m");
+    cli(&[
+        "pack",
+        model.path().to_str().unwrap(),
+        "-o",
+        m.to_str().unwrap(),
+        "--name",
+        "tiny",
+        "--attest",
+        "none",
+    ]);
+    let b = work.join("b");
+    cli(&[
+        "bundle",
+        "--image",
+        app.path().to_str().unwrap(),
+        "--model",
+        m.to_str().unwrap(),
+        "-o",
+        b.to_str().unwrap(),
+    ]);
+    cli(&["push", b.to_str().unwrap(), &bundle, "--plain-http"]);
+    let docker = |args: &[&str]| {
+        let o = Engine::Next.run_docker(args, timeout());
+        o.assert_success();
+        stdout(&o)
+    };
+    // The app reads a file through busybox (its entrypoint is `cat /message`).
+    let sha_in_app = |mount: &[&str], file: &str| -> String {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(mount);
+        args.extend_from_slice(&["--entrypoint", "/bin/busybox", &bundle, "sha256sum", file]);
+        let out = docker(&args);
+        format!(
+            "sha256:{}",
+            out.split_whitespace().next().unwrap_or_default()
+        )
+    };
+
+    // (a) The init step unpacks the bundle's model into a volume; the app
+    // reads it read-only.
+    let volume = Volume(Engine::Next, unique_name("bundle-model"));
+    docker(&["volume", "create", &volume.1]);
+    let to_volume = format!("{}:/models", volume.1);
+    let read_only = format!("{}:/models:ro", volume.1);
+    let cli_image = engine::frontend_image();
+    docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "-v",
+        &to_volume,
+        &cli_image,
+        "unpack",
+        &bundle,
+        "-o",
+        "/models/tiny",
+        "--plain-http",
+    ]);
+    assert_eq!(
+        sha_in_app(&["-v", &read_only], "/models/tiny/model.safetensors"),
+        want,
+        "the app reads the model the init step unpacked"
+    );
+    assert_eq!(docker(&["run", "--rm", "-v", &read_only, &bundle]), message);
+
+    // (b) The model as an image (output_mode=image), mounted beside the app.
+    let model_image = format!("{REGISTRY}/{repo}-model:image");
+    Build::new(model.path())
+        .engine(Engine::Next)
+        .arg("source", ".")
+        .arg("output_mode", "image")
+        .arg("name", "tiny")
+        .flag("-o")
+        .flag(&format!("type=image,name={model_image},push=true"))
+        .run()
+        .assert_success();
+    docker(&["pull", &model_image]);
+    let image_mount = format!("type=image,source={model_image},target=/model");
+    assert_eq!(
+        sha_in_app(
+            &["--mount", &image_mount],
+            "/model/models/model.safetensors"
+        ),
+        want,
+        "the model image mounted beside the app"
+    );
+    // An image mount of the bundle reference is the app image (the
+    // platform's manifest), not the model: on both of Docker 28.5's stores.
+    for engine in [Engine::Next, Engine::Store] {
+        let run = |args: &[&str]| {
+            let o = engine.run_docker(args, timeout());
+            o.assert_success();
+            stdout(&o)
+        };
+        run(&["pull", &bundle]);
+        let mount = format!("type=image,source={bundle},target=/mounted");
+        let listed = run(&[
+            "run",
+            "--rm",
+            "--mount",
+            &mount,
+            "--entrypoint",
+            "/bin/busybox",
+            &bundle,
+            "ls",
+            "-A",
+            "/mounted",
+        ]);
+        assert_eq!(
+            listed.split_whitespace().collect::<Vec<_>>(),
+            vec!["bin", "message"],
+            "{engine:?}: the bundle mounts as the app image"
+        );
+        let _ = engine.run_docker(&["rmi", &bundle], timeout());
+    }
+    let _ = docker(&["rmi", &model_image]);
 }

@@ -23,6 +23,13 @@ pub const ROLE_MODEL: &str = "model";
 /// Index-entry annotation with the model's name (its config's
 /// `descriptor.name`), when it has one.
 pub const ANNOTATION_MODEL_NAME: &str = "io.modelpack-frontend.bundle.model.name";
+/// Annotation on a bundle layout's `index.json` entry (never inside the
+/// bundle index, so the bundle's digest does not depend on it): the
+/// repository (`host[:port]/repository`) that holds the app image's
+/// configs and layers the layout does not, when `bundle --image REF`
+/// recorded the image's manifests only. `push` mounts those blobs from
+/// there (same registry) or fetches them from there (another registry).
+pub const ANNOTATION_BLOBS_FROM: &str = "io.modelpack-frontend.bundle.blobs-from";
 
 /// True when `manifest_artifact_type` is a ModelPack manifest's (either spelling).
 pub fn is_model_type(artifact_type: Option<&str>) -> bool {

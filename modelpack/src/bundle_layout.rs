@@ -5,6 +5,7 @@
 //! referrers. Shared by the CLI's `bundle` and the `bundle-image` step of
 //! `packager/bundle`, so both write the same layout for the same inputs.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -120,19 +121,28 @@ pub fn blobs_of(doc: &Value) -> Result<Vec<(String, u64)>> {
 
 /// Writes into the layout `out` the bundle index of the app image's
 /// `entries` and `model`, `oci-layout`, and `index.json` listing the bundle
-/// as `name` and the model's referrers; returns the index's digest. The
-/// blobs the entries name must be placed in `out` by the caller.
-pub fn write(out: &Path, entries: &[Value], model: &ModelPart, name: &str) -> Result<String> {
+/// as `name` (with the `extra` annotations on its entry) and the model's
+/// referrers; returns the index's digest. The blobs the entries name must
+/// be placed in `out` by the caller.
+pub fn write(
+    out: &Path,
+    entries: &[Value],
+    model: &ModelPart,
+    name: &str,
+    extra: &BTreeMap<String, String>,
+) -> Result<String> {
     let index = bundle::compose(entries, model.entry.clone())?;
     let digest = crate::digest::sha256_of(&index);
     std::fs::create_dir_all(out.join("blobs/sha256"))
         .with_context(|| format!("creating {}", out.display()))?;
     layout::write_atomic(&layout::blob_path_in(out, &digest)?, &index)?;
+    let mut annotations = extra.clone();
+    annotations.insert(oci::ANNOTATION_REF_NAME.to_string(), name.to_string());
     let mut manifests = vec![json!({
         "mediaType": oci::MEDIA_TYPE_INDEX,
         "digest": digest,
         "size": index.len(),
-        "annotations": {oci::ANNOTATION_REF_NAME: name},
+        "annotations": annotations,
     })];
     manifests.extend(model.referrers.iter().cloned());
     let top =

@@ -1,7 +1,9 @@
 //! Push an image index of a layout to a registry: every manifest it lists
 //! (nested indexes too) with their blobs, each manifest by digest, then the
 //! index under the target's tag, then the layout's other manifests whose
-//! `subject` is one of those pushed (referrers: signatures, SBOMs).
+//! `subject` is one of those pushed (referrers: signatures, SBOMs), each
+//! attached as [`Client::put_referrer`] does (the referrers API, else the
+//! subject's tag-schema fallback index).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -140,7 +142,7 @@ impl Client {
             {
                 continue;
             }
-            p.push_manifest(d, &bytes).map_err(ctx)?;
+            p.push_referrer(&bytes).map_err(ctx)?;
             p.summary
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -202,32 +204,48 @@ impl Pusher<'_> {
         Ok(())
     }
 
+    /// Pushes a referrer's config and layers, then attaches it to its
+    /// subject ([`Client::put_referrer`]: by digest, and in the subject's
+    /// tag-schema fallback index when the registry has no referrers API).
+    fn push_referrer(&self, bytes: &[u8]) -> Result<()> {
+        let digest = Digest::sha256_of(bytes).to_string();
+        self.push_blobs(&digest, bytes)?;
+        self.client.put_referrer(self.target, bytes)?;
+        self.pushed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(digest);
+        Ok(())
+    }
+
     /// Pushes one image manifest's config and layers, then the manifest by digest.
     fn push_manifest(&self, d: &Descriptor, bytes: &[u8]) -> Result<()> {
+        self.push_blobs(&d.digest, bytes)?;
+        self.put(d, bytes)
+    }
+
+    /// Pushes the config and layers of manifest `digest` (its `bytes`).
+    fn push_blobs(&self, digest: &str, bytes: &[u8]) -> Result<()> {
         let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
-            Error::new(
-                ErrorKind::Io,
-                format!("manifest {} is not JSON: {e}", d.digest),
-            )
+            Error::new(ErrorKind::Io, format!("manifest {digest} is not JSON: {e}"))
         })?;
         let mut blobs: Vec<Descriptor> = Vec::new();
         let config: Descriptor = serde_json::from_value(doc["config"].clone()).map_err(|e| {
             Error::new(
                 ErrorKind::Io,
-                format!("manifest {} has no valid config descriptor: {e}", d.digest),
+                format!("manifest {digest} has no valid config descriptor: {e}"),
             )
         })?;
         if let Some(layers) = doc.get("layers") {
             blobs = serde_json::from_value(layers.clone()).map_err(|e| {
                 Error::new(
                     ErrorKind::Io,
-                    format!("manifest {} has no valid layers list: {e}", d.digest),
+                    format!("manifest {digest} has no valid layers list: {e}"),
                 )
             })?;
         }
         blobs.push(config);
-        for_each_bounded(&blobs, self.client.opts.concurrency, |b| self.push_blob(b))?;
-        self.put(d, bytes)
+        for_each_bounded(&blobs, self.client.opts.concurrency, |b| self.push_blob(b))
     }
 
     /// `PUT` of a manifest or index by digest.

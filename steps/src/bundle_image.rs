@@ -57,7 +57,13 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let model = Layout::open(out)?;
     let part = bundle_layout::model_part(&model, None)?;
-    let digest = bundle_layout::write(out, std::slice::from_ref(&image.entry), &part, name)?;
+    let digest = bundle_layout::write(
+        out,
+        std::slice::from_ref(&image.entry),
+        &part,
+        name,
+        &Default::default(),
+    )?;
     eprintln!(
         "app image {} (one layer, {} bytes) and model {} bundled as {name} ({digest})",
         image.entry["digest"].as_str().unwrap_or("?"),
