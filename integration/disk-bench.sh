@@ -44,7 +44,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 SHARDS="${BENCH_SHARDS:-4}"
 SHARD_MB="${BENCH_SHARD_MB:-1024}"
-ENGINES="${DISK_BENCH_ENGINES:-26 28s}"
+ENGINES="${DISK_BENCH_ENGINES-26 28s}"
 PATHS="${DISK_BENCH_PATHS:-layout+push image image-uncomp image-zstd}"
 IMAGE="${MODELPACK_IMAGE:-localhost:5000/modelpack-frontend:dev}"
 CLI="${MODELPACK_CLI:-$ROOT/dist/modelpack-frontend}"
@@ -133,7 +133,7 @@ EOF
 pushed_bytes() { du -sb "$WORK/registry/storage" 2>/dev/null | cut -f1; }
 
 # ------------------------------------------------------------ helpers --
-du_b() { du -sb "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+du_b() { du -sb "$@" 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}'; }
 mib() { echo $(( $1 / 1048576 )); }
 ratio() { printf '%.2f' "$(echo "$1 / $MODEL_BYTES" | bc -l)"; }
 need_disk() {
@@ -166,18 +166,45 @@ measure() {
   return 0
 }
 
-# prune_run <marker>: this run's build cache records only (by id; children
-# before parents: three passes).
+# prune_run <marker> <since>: this run's build cache records only, by id:
+# those whose description names the run's repo, the records stacked on
+# them (their descriptions do not name it) and the records under them
+# created since <since> (epoch seconds: the run's downloads); children
+# before parents, three passes.
 prune_run() {
   local ids id
   for _ in 1 2 3; do
     ids=$("$DOCKER" buildx du --verbose 2>/dev/null | python3 -c '
-import sys
-marker = sys.argv[1]
+import datetime, sys
+marker, since = sys.argv[1], float(sys.argv[2])
+recs = {}
 for rec in sys.stdin.read().split("\n\n"):
-    fields = dict(l.split(":", 1) for l in rec.strip().splitlines() if ":" in l)
-    if marker in fields.get("Description", ""):
-        print(fields.get("ID", "").strip())' "$1")
+    f = dict((k.strip(), v.strip()) for k, v in (l.split(":", 1) for l in rec.strip().splitlines() if ":" in l))
+    if f.get("ID"):
+        recs[f["ID"].rstrip("*")] = f
+def created(f):
+    t = f.get("Created at", "").split(" +")[0][:26]
+    try:
+        return datetime.datetime.strptime(t, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc).timestamp()
+    except ValueError:
+        return 0
+mine = {i for i, f in recs.items() if marker in f.get("Description", "")}
+changed = True
+while changed:
+    changed = False
+    for i, f in recs.items():
+        parent = f.get("Parent")
+        if i not in mine and parent in mine:
+            mine.add(i); changed = True
+        if i in mine and parent in recs and parent not in mine and created(recs[parent]) >= since:
+            mine.add(parent); changed = True
+def depth(i):
+    d = 0
+    while recs.get(i, {}).get("Parent") in recs:
+        i = recs[i]["Parent"]; d += 1
+    return d
+for i in sorted(mine, key=depth, reverse=True):
+    print(i)' "$1" "$2")
     for id in $ids; do "$DOCKER" buildx prune -f --filter "id=$id" >/dev/null 2>&1 || true; done
   done
 }
@@ -207,6 +234,7 @@ for eng in $ENGINES; do
       *) echo "disk-bench: unknown path $path" >&2; exit 1 ;;
     esac
     sync
+    SINCE=$(date +%s)
     BASE=$(du_b "$DATA")
     echo "disk-bench: engine $eng, $path (data root $(mib "$BASE") MiB before)" >&2
     measure "build-$n" "$WORK/client-$n" "$DOCKER" buildx build --progress=plain \
@@ -230,7 +258,7 @@ for eng in $ENGINES; do
     # Give the disk back: the exported layout, the run's image, its records.
     rm -rf "$WORK/client-$n"
     "$DOCKER" image rm -f "$ref" >/dev/null 2>&1 || true
-    prune_run "disk-$NONCE-$n"
+    prune_run "disk-$NONCE-$n" "$SINCE"
     echo "disk-bench: after clean-up the data root is $(( ($(du_b "$DATA") - BASE) / 1048576 )) MiB above its size before the run" >&2
   done
 done
