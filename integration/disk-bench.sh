@@ -154,15 +154,15 @@ measure() {
   ( cd "$dir" && HOME="$dir" TMPDIR="$dir" "$@" </dev/null >"$WORK/$label.out" 2>"$WORK/$label.err" ) &
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
-    if [ -n "$DATA" ]; then e=$(( $(du_b "$DATA") - BASE )); [ "$e" -gt "$ENG_PEAK" ] && ENG_PEAK=$e; fi
-    c=$(du_b "$dir"); [ "$c" -gt "$CLI_PEAK" ] && CLI_PEAK=$c
+    if [ -n "$DATA" ]; then e=$(( $(du_b "$DATA") - BASE )); if [ "$e" -gt "$ENG_PEAK" ]; then ENG_PEAK=$e; fi; fi
+    c=$(du_b "$dir"); if [ "$c" -gt "$CLI_PEAK" ]; then CLI_PEAK=$c; fi
     sleep 0.5
   done
   wait "$pid" || { echo "disk-bench: $label failed:" >&2; tail -30 "$WORK/$label.err" >&2; exit 1; }
   now=$(date +%s.%N)
   T=$(printf '%.1f' "$(echo "$now - $start" | bc)")
-  if [ -n "$DATA" ]; then e=$(( $(du_b "$DATA") - BASE )); [ "$e" -gt "$ENG_PEAK" ] && ENG_PEAK=$e; fi
-  c=$(du_b "$dir"); [ "$c" -gt "$CLI_PEAK" ] && CLI_PEAK=$c
+  if [ -n "$DATA" ]; then e=$(( $(du_b "$DATA") - BASE )); if [ "$e" -gt "$ENG_PEAK" ]; then ENG_PEAK=$e; fi; fi
+  c=$(du_b "$dir"); if [ "$c" -gt "$CLI_PEAK" ]; then CLI_PEAK=$c; fi
   return 0
 }
 
@@ -249,7 +249,7 @@ for eng in $ENGINES; do
       D0=$DATA; DATA=""
       measure "push-$n" "$WORK/client-$n" "$CLI" push "$WORK/client-$n/out" "$ref" --plain-http
       DATA=$D0
-      T_B="$T_B + $T"; [ "$CLI_PEAK" -gt "$C_PEAK" ] && C_PEAK=$CLI_PEAK
+      T_B="$T_B + $T"; if [ "$CLI_PEAK" -gt "$C_PEAK" ]; then C_PEAK=$CLI_PEAK; fi
       note="build, then push of the exported layout"
     fi
     PUSHED=$(pushed_bytes)

@@ -9,6 +9,10 @@
 # whole tree once, as a real scanner that hashes files does) and names
 # what it was given in the document's comment. No clock, no random id.
 set -eu
+# The image holds /bin/busybox only: its applets as functions.
+for applet in basename cut find sed sha256sum sort stat; do
+  eval "$applet() { /bin/busybox $applet \"\$@\"; }"
+done
 : "${BUILDKIT_SCAN_SOURCE:?BUILDKIT_SCAN_SOURCE is required}"
 : "${BUILDKIT_SCAN_DESTINATION:?BUILDKIT_SCAN_DESTINATION is required}"
 src=$BUILDKIT_SCAN_SOURCE
