@@ -9,6 +9,10 @@
 # unchanged re-publish and a re-publish after a commit that changes one
 # shard. Measures wall time, peak RSS (GNU time) and peak bytes on local
 # disk (HOME, TMPDIR and the working folder of each run, polled with du).
+# With an engine (BENCH_BUILDX=1, the default when Docker 26 answers), also
+# a buildx build of the same repo pinned to its commit (output_mode=layout,
+# -o type=local, raw) + `push` of the exported layout: the frontend's way
+# (the engine's own disk is measured by integration/disk-bench.sh).
 # Every run goes to a repository namespace of its own, so no run can mount
 # another's blobs (push mounts from its namespace's repositories).
 # Prints one table with ratios; append it to docs/bench-results.md by hand.
@@ -24,6 +28,12 @@
 #   BENCH_CONNECTIONS (8)     --max-connections
 #   MODELPACK_CLI             the binary (default dist/modelpack-frontend, from
 #                             `ARCHES=amd64 integration/build-binaries.sh`)
+#   BENCH_BUILDX (auto)       1: the buildx export + push row (fails without the
+#                             engine); 0: skip it; auto: when the engine answers
+#   MODELPACK_IMAGE           the frontend image of that row (default
+#                             localhost:5000/modelpack-frontend:dev)
+#   BENCH_DOCKER_HOST         its engine (default Docker 26,
+#                             unix:///run/modelpack-docker26.sock)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -143,6 +153,29 @@ ROWS+=("$(row "push of that layout (= upload alone)" "$T_UP" "$(mib $((RSS_UP * 
 T_PP=$(echo "$T_PACK + $T_UP" | bc)
 ROWS+=("$(row "pack + push" "$T_PP" "" "$(mib "$DISK_PACK")" "")")
 rm -rf "$WORK/pack/layout"
+
+# buildx export + push: the frontend on an engine, the layout exported to
+# the client, then pushed (a cold build: the repo's bytes are new to the
+# engine; pinned to the commit, so the weights go through one download step)
+BUILDX="${BENCH_BUILDX:-auto}"
+BX_HOST="${BENCH_DOCKER_HOST:-unix:///run/modelpack-docker26.sock}"
+if [ "$BUILDX" = auto ]; then
+  if DOCKER_HOST="$BX_HOST" /usr/bin/docker version >/dev/null 2>&1; then BUILDX=1; else BUILDX=0; fi
+fi
+if [ "$BUILDX" = 1 ]; then
+  COMMIT=$(curl -fsS "$EP/api/models/$REPO/revision/main" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sha"])')
+  mkdir -p "$WORK/bx-ctx"
+  read -r T_BX _ DISK_BX < <(run buildx "$WORK/bx" env DOCKER_HOST="$BX_HOST" PATH="/usr/sbin:/usr/bin:$PATH" docker buildx build --progress=plain \
+    --build-arg BUILDKIT_SYNTAX="${MODELPACK_IMAGE:-localhost:5000/modelpack-frontend:dev}" --target packager/modelpack \
+    --build-arg source="hf://$REPO@$COMMIT" --build-arg hf_endpoint="$EP" --build-arg download_network=host --allow network.host \
+    -o "type=local,dest=$WORK/bx/layout" -f- "$WORK/bx-ctx")
+  read -r T_BXU RSS_BXU _ < <(run push-bx "$WORK/bx" "$CLI" push "$WORK/bx/layout" "$REG/buildx/layout:v1" --plain-http)
+  T_BXP=$(echo "$T_BX + $T_BXU" | bc)
+  ROWS+=("$(row "buildx build (raw, -o type=local, pinned commit)" "$T_BX" "-" "$(mib "$DISK_BX")" "client side only: the engine holds its cache too (disk-bench.sh)")")
+  ROWS+=("$(row "push of that layout" "$T_BXU" "$(mib $((RSS_BXU * 1024)))" "0" "")")
+  ROWS+=("$(row "buildx export + push" "$T_BXP" "" "$(mib "$DISK_BX")" "")")
+  rm -rf "$WORK/bx/layout"
+fi
 FLOOR=$(echo "if ($T_DL > $T_UP) $T_DL else $T_UP" | bc)
 
 for fmt in $FORMATS; do
@@ -154,7 +187,8 @@ for fmt in $FORMATS; do
   if [ "$fmt" = raw ]; then
     [ "$D" = "$PACK_DIGEST" ] && same="digest = pack's" || same="DIGEST DIFFERS from pack's $PACK_DIGEST"
   fi
-  ROWS+=("$(row "streamed publish, $fmt" "$T_S" "$(mib $((RSS_S * 1024)))" "$(mib "$DISK_S")" "$(printf '%.2fx the floor; pack+push %.2fx it; %s' "$(echo "$T_S / $FLOOR" | bc -l)" "$(echo "$T_PP / $T_S" | bc -l)" "$same")")")
+  bx=""; [ "$BUILDX" = 1 ] && bx=$(printf '; buildx export+push %.2fx it' "$(echo "$T_BXP / $T_S" | bc -l)")
+  ROWS+=("$(row "streamed publish, $fmt" "$T_S" "$(mib $((RSS_S * 1024)))" "$(mib "$DISK_S")" "$(printf '%.2fx the floor; pack+push %.2fx it%s; %s' "$(echo "$T_S / $FLOOR" | bc -l)" "$(echo "$T_PP / $T_S" | bc -l)" "$bx" "$same")")")
   hub_stats; before=$(uploads)
   read -r T_R RSS_R DISK_R < <(run "again-$repo" "$WORK/jail-$repo" "$CLI" push "hf://$REPO" "$REG/stream-$repo/model:v1" --plain-http --hf-endpoint "$EP" --max-connections "$CONN" "${extra[@]}")
   read -r HUB_REQ FULL < <(hub_summary)
