@@ -97,6 +97,8 @@ enum Rule {
 pub struct FakeGateway {
     rules: Vec<Rule>,
     solves: RefCell<Vec<Solved>>,
+    /// The optional LLB capabilities the engine offers.
+    caps: Vec<String>,
 }
 
 impl FakeGateway {
@@ -121,6 +123,12 @@ impl FakeGateway {
     ) -> Self {
         self.rules
             .push(Rule::File(Box::new(pred), path.to_string(), bytes.into()));
+        self
+    }
+
+    /// The engine offers the LLB capability `cap` (e.g. MergeOp).
+    pub fn with_llb_cap(mut self, cap: &str) -> Self {
+        self.caps.push(cap.to_string());
         self
     }
 
@@ -261,9 +269,10 @@ impl Solve for FakeGateway {
         })
     }
 
-    /// An engine with none of the optional capabilities (no MergeOp).
-    fn has_llb_cap(&self, _cap: &str) -> bool {
-        false
+    /// An engine with none of the optional capabilities (no MergeOp)
+    /// but those given by [`FakeGateway::with_llb_cap`].
+    fn has_llb_cap(&self, cap: &str) -> bool {
+        self.caps.iter().any(|c| c == cap)
     }
 
     fn require_caps(&self, _llb: &[&str], _api: &[&str]) -> anyhow::Result<()> {
