@@ -718,7 +718,8 @@ fn moved_branch(steps: bool) {
     let build = |source: &str| {
         let b = hf.build(source);
         if steps {
-            b.arg("download_network", "host").flag("--allow=network.host")
+            b.arg("download_network", "host")
+                .flag("--allow=network.host")
         } else {
             b
         }

@@ -66,7 +66,10 @@ fn download_of(
         &f.path,
     );
     let (path, layer) = if format == LayerPackaging::Raw {
-        (blob_path(&file.digest).trim_start_matches('/').to_string(), None)
+        (
+            blob_path(&file.digest).trim_start_matches('/').to_string(),
+            None,
+        )
     } else {
         let spec = LayerSpec {
             format: format.suffix().to_string(),

@@ -392,7 +392,11 @@ fn branch_hub(commit: &str, lfs: &[(&str, String)]) -> FakeGateway {
     steps_answer(
         FakeGateway::new()
             .with_llb_cap(crate::output::CAP_MERGE)
-            .file_when(is_http(info_url("main")), "answer.json", info_with(commit, lfs)),
+            .file_when(
+                is_http(info_url("main")),
+                "answer.json",
+                info_with(commit, lfs),
+            ),
     )
 }
 
@@ -402,10 +406,12 @@ fn download_list(solve: &crate::fake_gateway::Solved) -> hf_get_many::DownloadLi
         .nodes
         .iter()
         .find_map(|n| match &n.op.op {
-            Some(llb::proto::pb::op::Op::File(f)) => f.actions.iter().find_map(|a| match &a.action {
-                Some(llb::proto::pb::file_action::Action::Mkfile(m)) => Some(m.data.clone()),
-                _ => None,
-            }),
+            Some(llb::proto::pb::op::Op::File(f)) => {
+                f.actions.iter().find_map(|a| match &a.action {
+                    Some(llb::proto::pb::file_action::Action::Mkfile(m)) => Some(m.data.clone()),
+                    _ => None,
+                })
+            }
             _ => None,
         })
         .expect("the list is written by the graph");
@@ -476,7 +482,10 @@ async fn a_branchs_lfs_files_are_one_step_each_keyed_by_content_not_by_the_commi
     // the step's output.
     assert!(!solved(&gateway, is_http(resolve("model.safetensors"))));
     let result = gateway.solves().pop().unwrap();
-    assert!(result.nodes.iter().any(|n| n.name == step.head.as_ref().unwrap().name));
+    assert!(result
+        .nodes
+        .iter()
+        .any(|n| n.name == step.head.as_ref().unwrap().name));
     assert!(
         !result.nodes.iter().any(|n| n.name.contains("raw file(s)")),
         "{:#?}",
@@ -492,14 +501,27 @@ async fn a_branchs_lfs_files_are_one_step_each_keyed_by_content_not_by_the_commi
     build_layout(&moved, &request, &output, &hf).await.unwrap();
     let again = per_file_steps(&moved);
     assert_eq!(again.len(), 1);
-    assert_eq!(op_bytes(&again[0]), op_bytes(step), "the same step after main moved");
+    assert_eq!(
+        op_bytes(&again[0]),
+        op_bytes(step),
+        "the same step after main moved"
+    );
     // ... while a changed file is a new step.
     let changed = branch_hub(&"9".repeat(40), &[("model.safetensors", "cd".repeat(32))]);
     let (request, output, hf) = setup(&changed, "hf://org/repo").await;
-    build_layout(&changed, &request, &output, &hf).await.unwrap();
+    build_layout(&changed, &request, &output, &hf)
+        .await
+        .unwrap();
     let other = per_file_steps(&changed);
-    assert_ne!(op_bytes(&other[0]), op_bytes(step), "a changed file, a new step");
-    assert_eq!(download_list(&other[0]).files[0].sha256, Some("cd".repeat(32)));
+    assert_ne!(
+        op_bytes(&other[0]),
+        op_bytes(step),
+        "a changed file, a new step"
+    );
+    assert_eq!(
+        download_list(&other[0]).files[0].sha256,
+        Some("cd".repeat(32))
+    );
 }
 
 #[tokio::test]
@@ -518,8 +540,16 @@ async fn a_branchs_lfs_files_in_a_tar_format_are_written_as_layers_one_step_each
         move |n: &Node| n.runs("hf-get-many") && n.name.starts_with(&format!("fetch {file} ("))
     };
     let gateway = branch_hub(COMMIT, &lfs)
-        .file_when(written_by("a.safetensors"), hf_get_many::PACKED_FILE, layer("e1"))
-        .file_when(written_by("b.safetensors"), hf_get_many::PACKED_FILE, layer("e2"))
+        .file_when(
+            written_by("a.safetensors"),
+            hf_get_many::PACKED_FILE,
+            layer("e1"),
+        )
+        .file_when(
+            written_by("b.safetensors"),
+            hf_get_many::PACKED_FILE,
+            layer("e2"),
+        )
         .file_when(
             |n| n.runs("pack-layer"),
             modelpack_steps::pack_layer::LAYER_FILE,
@@ -551,7 +581,11 @@ async fn a_branchs_lfs_files_in_a_tar_format_are_written_as_layers_one_step_each
         let spec = d.layer.as_ref().expect("written as its layer");
         assert_eq!((spec.format.as_str(), spec.name.as_str()), ("tar", *path));
         assert!(
-            step.head.as_ref().unwrap().name.ends_with(", written as tar"),
+            step.head
+                .as_ref()
+                .unwrap()
+                .name
+                .ends_with(", written as tar"),
             "{}",
             step.head.as_ref().unwrap().name
         );
@@ -596,8 +630,10 @@ async fn a_branchs_corrupted_lfs_step_names_the_file_and_that_the_branch_may_hav
         "process \"/modelpack-frontend hf-get-many /in/downloads.json.zst /out\" did not complete successfully: exit code: {}",
         modelpack_hub::download::exit::CHECKSUM
     );
-    let gateway = branch_hub(COMMIT, &[("model.safetensors", weights_sha())])
-        .fail_when(|n| n.runs("hf-get-many") && n.name.contains("model.safetensors"), &failed);
+    let gateway = branch_hub(COMMIT, &[("model.safetensors", weights_sha())]).fail_when(
+        |n| n.runs("hf-get-many") && n.name.contains("model.safetensors"),
+        &failed,
+    );
     let (request, output, hf) = setup(&gateway, "hf://org/repo").await;
     let err = build_layout(&gateway, &request, &output, &hf)
         .await
