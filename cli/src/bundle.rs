@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
+use modelpack::bundle;
 use modelpack::bundle_layout::{self, blobs_of};
 use modelpack::layout::{self, Layout, LayoutRef};
 use modelpack::oci;

@@ -100,6 +100,8 @@ pub struct FakeGateway {
     solves: RefCell<Vec<Solved>>,
     frontend_answer: Option<(llb::State, BTreeMap<String, Vec<u8>>)>,
     frontend_solves: RefCell<Vec<FrontendSolve>>,
+    /// The optional LLB capabilities the engine offers.
+    caps: Vec<String>,
 }
 
 impl FakeGateway {
@@ -141,6 +143,12 @@ impl FakeGateway {
     /// Every frontend solve so far, in order.
     pub fn frontend_solves(&self) -> Vec<FrontendSolve> {
         self.frontend_solves.borrow().clone()
+    }
+
+    /// The engine offers the LLB capability `cap` (e.g. MergeOp).
+    pub fn with_llb_cap(mut self, cap: &str) -> Self {
+        self.caps.push(cap.to_string());
+        self
     }
 
     /// Every solve so far, in order.
@@ -295,9 +303,10 @@ impl Solve for FakeGateway {
         })
     }
 
-    /// An engine with none of the optional capabilities (no MergeOp).
-    fn has_llb_cap(&self, _cap: &str) -> bool {
-        false
+    /// An engine with none of the optional capabilities (no MergeOp)
+    /// but those given by [`FakeGateway::with_llb_cap`].
+    fn has_llb_cap(&self, cap: &str) -> bool {
+        self.caps.iter().any(|c| c == cap)
     }
 
     fn require_caps(&self, _llb: &[&str], _api: &[&str]) -> anyhow::Result<()> {

@@ -697,7 +697,33 @@ fn pr_ref_in_the_revision_build_arg_gives_the_pr_commits_files() {
 #[test]
 #[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
 fn moved_branch_downloads_only_the_changed_files_and_packages_the_new_commit() {
+    moved_branch(false);
+}
+
+/// The same with the download steps (`download_network=host`): one step
+/// per LFS file, keyed by its sha256 and not by the commit, so after main
+/// moved only the changed LFS file is requested from the Hub at all.
+#[test]
+#[ignore = "needs docker buildx and the frontend image: run integration/test.sh"]
+fn moved_branch_in_download_steps_downloads_only_the_changed_lfs_file() {
+    moved_branch(true);
+}
+
+/// Builds `main`, moves it (one LFS file and one small file change),
+/// builds again and counts what the Hub served: through the download
+/// steps (`steps`) or as BuildKit HTTP sources (an engine that cannot run
+/// the steps against a loopback Hub without `network.host`).
+fn moved_branch(steps: bool) {
     let hf = Hf::new();
+    let build = |source: &str| {
+        let b = hf.build(source);
+        if steps {
+            b.arg("download_network", "host")
+                .flag("--allow=network.host")
+        } else {
+            b
+        }
+    };
     let repo = unique_repo("moved");
     let seed = fs::fresh_seed();
     let mut files: Tree = vec![
@@ -718,10 +744,17 @@ fn moved_branch_downloads_only_the_changed_files_and_packages_the_new_commit() {
         ),
     ];
     let a = hf.hub.create_repo(&repo, files.clone(), None);
-    let (_o1, first, outcome) = hf.build_layout(hf.build(&format!("hf://{repo}")));
+    let (_o1, first, outcome) = hf.build_layout(build(&format!("hf://{repo}")));
     hf.checked(&outcome, || {
         assert_unpacks_to(&first, &files);
         assert_descriptor(&hf, &first, &repo, &a);
+        assert_eq!(
+            outcome.stderr.contains(&format!(
+                "fetch model.safetensors (65.5 kB) of {repo}@main into blobs/sha256"
+            )),
+            steps,
+            "one download step per LFS file exactly when the steps can run"
+        );
     });
 
     // main moves: one LFS file and one small file change.
@@ -740,7 +773,7 @@ fn moved_branch_downloads_only_the_changed_files_and_packages_the_new_commit() {
     files[3].1 = new_config;
     hf.hub.reset_stats();
 
-    let (_o2, second, outcome) = hf.build_layout(hf.build(&format!("hf://{repo}")));
+    let (_o2, second, outcome) = hf.build_layout(build(&format!("hf://{repo}")));
     let stats = hf.hub.stats();
     eprintln!("moved branch, rebuild at {b}:\n{}", stats.describe());
     hf.checked(&outcome, || {
@@ -754,6 +787,23 @@ fn moved_branch_downloads_only_the_changed_files_and_packages_the_new_commit() {
         );
         assert_ne!(first.manifest_digest(), second.manifest_digest(), "a new commit, a new manifest");
 
+        if steps {
+            // Not even a request for the LFS files that did not change:
+            // their steps came from BuildKit's cache.
+            let lfs: Vec<String> = stats
+                .requests
+                .iter()
+                .filter(|r| r.path.contains("/resolve/") && r.path.contains(".safetensors"))
+                .map(|r| r.line())
+                .collect();
+            assert!(
+                !lfs.is_empty() && lfs.iter().all(|l| l.contains("/resolve/main/model.safetensors")),
+                "LFS requests to the Hub after main moved: only for model.safetensors, at the branch: {lfs:#?}"
+            );
+            // The small files come from one step keyed by the commit: all
+            // of them again (a few bytes each).
+            return;
+        }
         // Small files: only the changed one is downloaded again. The unchanged
         // ones are fetched from the new commit's URL, but BuildKit revalidates
         // with HEAD + If-None-Match (the git blob ids it holds for that file

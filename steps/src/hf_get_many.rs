@@ -1,7 +1,9 @@
 //! The `hf-get-many` step: the small (non-LFS) files of a Hub repo, fetched in one step of our own
-//! image instead of one BuildKit HTTP source each; and the LFS files, in
-//! another such step, written straight to their blob paths, or as their
-//! layers (the `pack-layer` writer fed by the download) when packed. This
+//! image instead of one BuildKit HTTP source each; and the LFS files (of
+//! a commit all in another such step, of a branch one step each, keyed by
+//! the file's sha256 rather than the commit), written straight to their
+//! blob paths, or as their layers (the `pack-layer` writer fed by the
+//! download) when packed. This
 //! is the runner and the download list's format; the frontend's
 //! `hf_get_many.rs` emits the step.
 //!

@@ -1,27 +1,103 @@
-//! The LFS files of a branch or tag (and wherever the one-step download
-//! cannot run, or with the token): one download each, a BuildKit HTTP
-//! source checked by its sha256 (or an `hf-get` step with the secret), so
-//! a weight that did not change is not downloaded again when the branch
-//! moves; solved at most `max_connections` at a time within the download
-//! bound.
+//! The LFS files of a branch or tag, anonymously: one cached
+//! `hf-get-many` step of our image per file, each writing its file
+//! straight to its blob path (or as its layer while it downloads, as for a
+//! pinned commit, [`super::pinned`]), stacked with MergeOp so that the
+//! layout is written on top of them and the weights are never copied.
+//!
+//! A step is keyed by what it writes, not by the commit: its download
+//! list holds the file's URL at the revision as the user named it
+//! (`/resolve/<branch>/<path>`), its sha256, its size and its layer
+//! format, and nothing else (no commit, no position in the listing, no
+//! `max_connections`). When the branch moves, a file that did not change
+//! has the same step, which BuildKit (or a remote cache) already holds:
+//! it is not downloaded again. A file that changed has a new sha256, so a
+//! new step; its download is checked against the listed sha256, so if the
+//! branch moved again between the listing and the download, the build
+//! fails instead of packaging bytes the listing does not name.
+//!
+//! Without MergeOp (BuildKit < 0.10), or where the engine cannot run the
+//! steps, the files are BuildKit HTTP sources ([`super::sources`]).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
+use anyhow::anyhow;
 use llb::State;
 
 use super::explain::{explain_failure_of, not_in_time};
-use super::fetcher::Fetcher;
-use super::{file_name, plan_file, sha, Failure};
+use super::fetcher::{engine_cannot_run_step, step_network, Fetcher};
+use super::{plan_file, sha, Failure, FormatOf};
+use crate::buildkit_errors::classify_error;
 use crate::deadline::{self, Unfinished};
+use crate::emit::blob_path;
 use crate::gateway::Solve;
+use crate::hf_get_many;
 use crate::options::Request;
-use modelpack::huggingface::{HfRef, HubFile, RepoInfo};
+use crate::steps;
+use modelpack::huggingface::{percent_encode, HfRef, HubFile, RepoInfo};
 use modelpack::human::human_size;
 use modelpack::plan::PlanFile;
-use modelpack_hub::download::Expect;
+use modelpack::LayerPackaging;
+use modelpack_hub::download::LayerSpec;
 
-/// `lfs` as sources 1.., one download each, all solved within `bound`:
-/// the plan files and the states holding them.
+/// A layer's temp name in its step's output (renamed to its digest).
+const LAYER_TEMP: &str = "blobs/sha256/.layer";
+
+/// One download step and the LFS files it serves.
+struct OneFile {
+    /// The index in `lfs` of the file it downloads.
+    first: usize,
+    step: hf_get_many::Step,
+}
+
+/// The download list of one LFS file: keyed by the revision's name, the
+/// path, the sha256 and the layer, never by the commit.
+fn download_of(
+    request: &Request,
+    hf: &HfRef,
+    rel: &str,
+    f: &HubFile,
+    format: LayerPackaging,
+) -> hf_get_many::DownloadList {
+    let file = plan_file(rel, f, 1, String::new());
+    let url = hf.resolve_url(
+        &request.hf_endpoint,
+        &percent_encode(&hf.revision, false),
+        &f.path,
+    );
+    let (path, layer) = if format == LayerPackaging::Raw {
+        (
+            blob_path(&file.digest).trim_start_matches('/').to_string(),
+            None,
+        )
+    } else {
+        let spec = LayerSpec {
+            format: format.suffix().to_string(),
+            name: rel.to_string(),
+            mode: file.mode(),
+            size: f.size,
+        };
+        (LAYER_TEMP.to_string(), Some(spec))
+    };
+    hf_get_many::DownloadList {
+        // One file: the same key whatever max_connections says.
+        connections: 1,
+        files: vec![hf_get_many::Download {
+            url,
+            path,
+            git_sha1: None,
+            sha256: Some(sha(f)),
+            layer,
+        }],
+    }
+}
+
+/// Downloads `lfs` with one step each, at most `max_connections` at a
+/// time, all within `bound`: the plan files (all of source 1, the steps'
+/// outputs merged) and that state; `None` when the engine cannot run the
+/// steps or has no MergeOp, and each file is to be a BuildKit HTTP source
+/// instead.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn fetch(
     bridge: &dyn Solve,
     request: &Request,
@@ -29,73 +105,117 @@ pub(super) async fn fetch(
     info: &RepoInfo,
     fetcher: &Fetcher,
     lfs: &[(String, HubFile)],
+    format_of: FormatOf<'_>,
     bound: Duration,
-) -> Result<(Vec<PlanFile>, Vec<State>), Failure> {
-    // One download each, as sources 1.. (index 0 stands for the small files).
-    let mut states = vec![State::scratch()];
-    let mut files = Vec::with_capacity(lfs.len());
-    for (rel, f) in lfs {
-        let name = file_name(f);
-        let url = hf.resolve_url(&request.hf_endpoint, &info.commit, &f.path);
-        let progress = format!("fetch {} ({})", f.path, human_size(f.size));
-        files.push(plan_file(rel, f, states.len(), format!("/{name}")));
-        states.push(fetcher.file(
-            &url,
-            &name,
-            &Expect::Sha256(sha(f)),
-            &progress,
-            false,
-            false,
-        ));
+) -> Result<Option<(Vec<PlanFile>, Vec<State>)>, Failure> {
+    if !bridge.has_llb_cap(crate::output::CAP_MERGE) {
+        return Ok(None);
     }
-    fetch_lfs(bridge, request, hf, info, &files, &states, bound).await?;
-    states.remove(0);
-    Ok((files, states))
-}
-
-/// Solves every LFS download (`files`' sources), at most
-/// `max_connections` at a time, within the download bound.
-///
-/// BuildKit fetches every HTTP source a solve needs at the same time, with
-/// no limit of its own and no stall timeout, so a repo with thousands of
-/// files would open thousands of connections to the Hub, and a server that
-/// stops sending would keep the build waiting for ever. The downloads are
-/// therefore solved here, each on its own, with at most `max_connections`
-/// in flight; the solved sources stay in this build's solver state, so the
-/// steps that use them later (describe, stat, pack, the layout) reuse the
-/// results and send no further request. When they have not all finished
-/// within `download_timeout` (default: [`deadline::default_bound`] of
-/// their listed sizes), the build fails naming the files still running.
-async fn fetch_lfs(
-    bridge: &dyn Solve,
-    request: &Request,
-    hf: &HfRef,
-    info: &RepoInfo,
-    files: &[PlanFile],
-    sources: &[State],
-    bound: Duration,
-) -> Result<(), Failure> {
-    let lfs: Vec<&PlanFile> = files.iter().filter(|f| f.origin.source != 0).collect();
-    // Each download is solved through a step on top of it that changes
-    // nothing, rather than as the HTTP source itself: BuildKit takes a
-    // step's result from a remote cache (`--cache-from`), but fetches an
-    // HTTP source again even when its result is there. The step enters
-    // the result's graph (`Solve::solve_result`), so it is exported.
-    let jobs = lfs
+    let (optional, net) = step_network(request, fetcher);
+    let mut formats = Vec::with_capacity(lfs.len());
+    let mut steps: Vec<OneFile> = Vec::new();
+    // A raw file is its blob: one download for each content.
+    let mut raw_seen = BTreeSet::new();
+    for (i, (rel, f)) in lfs.iter().enumerate() {
+        let format = format_of.map_or(LayerPackaging::Raw, |of| {
+            of(&plan_file(rel, f, 1, String::new()))
+        });
+        formats.push(format);
+        if format == LayerPackaging::Raw && !raw_seen.insert(sha(f)) {
+            continue;
+        }
+        let list = download_of(request, hf, rel, f, format);
+        // The progress name is not part of the step's cache key.
+        let progress = format!(
+            "fetch {} ({}) of {}@{} into blobs/sha256{}",
+            f.path,
+            human_size(f.size),
+            hf.repo,
+            hf.revision,
+            if format == LayerPackaging::Raw {
+                String::new()
+            } else {
+                format!(", written as {}", format.suffix())
+            }
+        );
+        let step = hf_get_many::step(&fetcher.image, &list, &net, &progress);
+        steps.push(OneFile { first: i, step });
+    }
+    let jobs = steps
         .iter()
-        .map(|f| {
-            let fetched = llb::unchanged(&sources[f.origin.source], &format!("fetched {}", f.path));
-            bridge.solve_evaluated(fetched.to_definition())
-        })
+        .map(|s| bridge.solve_evaluated(s.step.tree.to_definition()))
         .collect();
     match deadline::run_all(jobs, request.max_connections, Some(bound)).await {
-        Ok(_) => Ok(()),
+        Ok(_) => {}
+        Err(Unfinished::Failed(_, e)) if engine_cannot_run_step(optional, &e) => {
+            eprintln!(
+                "modelpack-frontend: {}; fetching the LFS files of {} as one BuildKit HTTP source each (--build-arg download_network=host --allow network.host fetches them in cached steps)",
+                classify_error(&e).phrase(),
+                hf.repo
+            );
+            return Ok(None);
+        }
         Err(Unfinished::Failed(i, e)) => {
-            Err(explain_failure_of(request, hf, info, Some(&lfs[i].path), e))
+            let path = &lfs[steps[i].first].1.path;
+            return Err(explain_failure_of(request, hf, info, Some(path), e));
         }
         Err(Unfinished::TimedOut(pending)) => {
-            let names: Vec<&str> = pending.iter().map(|&i| lfs[i].path.as_str()).collect();
-            Err(not_in_time(hf, info, bound, &names, lfs.len()))
+            let names: Vec<&str> = pending
+                .iter()
+                .map(|&i| lfs[steps[i].first].1.path.as_str())
+                .collect();
+            return Err(not_in_time(hf, info, bound, &names, lfs.len()));
         }
     }
+    // What each packing step wrote, read at once.
+    let reads = steps.iter().filter_map(|s| {
+        let meta = s.step.meta.as_ref()?;
+        Some(async move {
+            let packed: Vec<hf_get_many::PackedDownload> = steps::read_json(
+                bridge,
+                meta,
+                hf_get_many::PACKED_FILE,
+                "what the download step packed",
+            )
+            .await?;
+            let written = packed
+                .into_iter()
+                .find(|p| p.path == LAYER_TEMP)
+                .map(|p| p.written)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "the download step did not describe the layer of {}; please report it",
+                        lfs[s.first].1.path
+                    )
+                })?;
+            Ok::<_, crate::gateway::GatewayError>((s.first, written))
+        })
+    });
+    let layers: std::collections::BTreeMap<usize, _> = futures_util::future::try_join_all(reads)
+        .await?
+        .into_iter()
+        .collect();
+    let mut files = Vec::with_capacity(lfs.len());
+    for (i, ((rel, f), format)) in lfs.iter().zip(formats).enumerate() {
+        let mut file = plan_file(rel, f, 1, String::new());
+        if format == LayerPackaging::Raw {
+            file.origin.path = blob_path(&file.digest);
+        } else {
+            let written = layers[&i].clone();
+            let path = blob_path(&written.digest);
+            file.set_packed(written, format, 1, path);
+        }
+        files.push(file);
+    }
+    let trees: Vec<State> = steps.into_iter().map(|s| s.step.tree).collect();
+    let merged = llb::merge(
+        &trees,
+        &format!(
+            "stack the {} LFS download(s) of {}@{}",
+            trees.len(),
+            hf.repo,
+            hf.revision
+        ),
+    );
+    Ok(Some((files, vec![merged])))
 }

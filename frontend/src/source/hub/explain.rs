@@ -12,7 +12,7 @@ use crate::buildkit_errors::{classify, classify_error, Cause};
 use crate::deadline;
 use crate::gateway::{GatewayError, Solve};
 use crate::options::Request;
-use modelpack::huggingface::{HfRef, RepoInfo};
+use modelpack::huggingface::{is_commit, HfRef, RepoInfo};
 
 /// The token hint shown with every access error.
 pub const TOKEN_HINT: &str = "pass --secret id=hf-token,env=HF_TOKEN with a token that can read it";
@@ -86,15 +86,25 @@ pub(super) fn explain_failure_of(
             .as_ref()
             .is_some_and(|s| text.contains(s.as_str()))
     });
+    // A branch's LFS files are downloaded at the branch, not its commit
+    // (see `branch`): it may have moved on since it was resolved.
+    let moved = if is_commit(&hf.revision) {
+        String::new()
+    } else {
+        format!(
+            "; or {} moved to another commit since it was resolved",
+            hf.revision
+        )
+    };
     let message = match (status, mismatch) {
         (_, Some(f)) if cause == Cause::DigestMismatch => format!(
-            "{} from {at}: the downloaded bytes do not match the sha256 {} the Hub lists; the server answered an error instead of the file (BuildKit hides the HTTP status of checksummed downloads: check access to the repo) or the file is corrupted on the server or in transit; try again",
+            "{} from {at}: the downloaded bytes do not match the sha256 {} the Hub lists; the server answered an error instead of the file (BuildKit hides the HTTP status of checksummed downloads: check access to the repo) or the file is corrupted on the server or in transit{moved}; try again",
             f.path,
             f.lfs_sha256.as_deref().unwrap_or("")
         ),
         (Some(0), None) => match file {
-            Some(p) => format!("{p} from {at} does not match the checksum the Hub lists; try again"),
-            None => format!("a file from {at} does not match the checksum the Hub lists; try again"),
+            Some(p) => format!("{p} from {at} does not match the checksum the Hub lists{moved}; try again"),
+            None => format!("a file from {at} does not match the checksum the Hub lists{moved}; try again"),
         },
         (Some(401) | Some(403), _) => format!("{ep} refused to serve {files}: the repo is gated or private; accept its terms on the Hub and {TOKEN_HINT}"),
         (Some(404), _) => match file {

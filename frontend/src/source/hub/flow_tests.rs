@@ -11,6 +11,7 @@ use serde_json::json;
 use super::explain::TOKEN_HINT;
 use super::*;
 use crate::fake_gateway::{FakeGateway, Node};
+use crate::hf_get_many;
 use crate::targets::Target;
 use modelpack::source::SourceSpec;
 
@@ -150,7 +151,7 @@ async fn a_pinned_commit_is_fetched_by_download_steps_into_blob_paths() {
 }
 
 #[tokio::test]
-async fn a_branchs_lfs_files_are_checksummed_http_sources_solved_one_by_one() {
+async fn without_mergeop_a_branchs_lfs_files_are_checksummed_http_sources_solved_one_by_one() {
     let gateway = open_hub("main");
     let (request, output, hf) = setup(&gateway, "hf://org/repo").await;
     let (r, _) = build_layout(&gateway, &request, &output, &hf)
@@ -371,4 +372,277 @@ async fn a_composed_hub_source_retries_with_the_token_and_checks_sizes() {
     ))(n)
         && n.mounts_token()));
     assert!(solved(&gateway, |n| n.runs("sizes")));
+}
+
+/// The revision API's answer at `commit`: `config.json` and the LFS
+/// files `lfs` (path, sha256).
+fn info_with(commit: &str, lfs: &[(&str, String)]) -> String {
+    let mut siblings = vec![json!({"rfilename": "config.json", "size": 20, "blobId": CONFIG_SHA1})];
+    siblings.extend(lfs.iter().map(|(path, sha)| {
+        json!({"rfilename": path, "size": WEIGHTS_SIZE,
+               "blobId": "2222222222222222222222222222222222222222",
+               "lfs": {"sha256": sha, "size": WEIGHTS_SIZE}})
+    }));
+    json!({"sha": commit, "lastModified": "2024-01-02T03:04:05.000Z", "siblings": siblings})
+        .to_string()
+}
+
+/// An engine with MergeOp whose Hub serves `main` at `commit` with `lfs`.
+fn branch_hub(commit: &str, lfs: &[(&str, String)]) -> FakeGateway {
+    steps_answer(
+        FakeGateway::new()
+            .with_llb_cap(crate::output::CAP_MERGE)
+            .file_when(
+                is_http(info_url("main")),
+                "answer.json",
+                info_with(commit, lfs),
+            ),
+    )
+}
+
+/// The download list a per-file LFS step carries in its graph.
+fn download_list(solve: &crate::fake_gateway::Solved) -> hf_get_many::DownloadList {
+    let data = solve
+        .nodes
+        .iter()
+        .find_map(|n| match &n.op.op {
+            Some(llb::proto::pb::op::Op::File(f)) => {
+                f.actions.iter().find_map(|a| match &a.action {
+                    Some(llb::proto::pb::file_action::Action::Mkfile(m)) => Some(m.data.clone()),
+                    _ => None,
+                })
+            }
+            _ => None,
+        })
+        .expect("the list is written by the graph");
+    serde_json::from_slice(&modelpack::compact::expand(&data, "list").unwrap()).unwrap()
+}
+
+/// The solves of per-file LFS steps (head: an `hf-get-many` step named
+/// after one file), in order, once each (a packing step's meta output is
+/// solved too, to read it).
+fn per_file_steps(gateway: &FakeGateway) -> Vec<crate::fake_gateway::Solved> {
+    let mut seen = std::collections::BTreeSet::new();
+    gateway
+        .solves()
+        .into_iter()
+        .filter(|s| {
+            s.head.as_ref().is_some_and(|h| {
+                h.runs("hf-get-many")
+                    && h.name.starts_with("fetch ")
+                    && h.name.contains(".safetensors (")
+                    && seen.insert(h.name.clone())
+            })
+        })
+        .collect()
+}
+
+/// The ops of a solve, marshalled (the graph without its progress names).
+fn op_bytes(solve: &crate::fake_gateway::Solved) -> Vec<Vec<u8>> {
+    use prost::Message;
+    solve.nodes.iter().map(|n| n.op.encode_to_vec()).collect()
+}
+
+#[tokio::test]
+async fn a_branchs_lfs_files_are_one_step_each_keyed_by_content_not_by_the_commit() {
+    let lfs = [("model.safetensors", weights_sha())];
+    let gateway = branch_hub(COMMIT, &lfs);
+    let (request, output, hf) = setup(&gateway, "hf://org/repo").await;
+    let (r, _) = build_layout(&gateway, &request, &output, &hf)
+        .await
+        .unwrap();
+    assert_returned_the_result(&gateway, &r);
+    let steps = per_file_steps(&gateway);
+    assert_eq!(steps.len(), 1, "{:#?}", gateway.solves());
+    let step = &steps[0];
+    assert_eq!(
+        step.head.as_ref().unwrap().name,
+        "fetch model.safetensors (4.10 kB) of org/repo@main into blobs/sha256"
+    );
+    let list = download_list(step);
+    assert_eq!(
+        list,
+        hf_get_many::DownloadList {
+            connections: 1,
+            files: vec![hf_get_many::Download {
+                url: format!("{EP}/org/repo/resolve/main/model.safetensors"),
+                path: format!("blobs/sha256/{}", weights_sha()),
+                git_sha1: None,
+                sha256: Some(weights_sha()),
+                layer: None,
+            }],
+        },
+        "the file at the branch, checked against its listed sha256, to its blob path"
+    );
+    assert!(
+        !step.nodes.iter().any(Node::mounts_token),
+        "no token without a refusal"
+    );
+    // No HTTP source for the LFS file, no copy of it: the layout stands on
+    // the step's output.
+    assert!(!solved(&gateway, is_http(resolve("model.safetensors"))));
+    let result = gateway.solves().pop().unwrap();
+    assert!(result
+        .nodes
+        .iter()
+        .any(|n| n.name == step.head.as_ref().unwrap().name));
+    assert!(
+        !result.nodes.iter().any(|n| n.name.contains("raw file(s)")),
+        "{:#?}",
+        result.nodes.iter().map(|n| &n.name).collect::<Vec<_>>()
+    );
+    assert!(solved(&gateway, |n| n.runs("sizes")), "its size is checked");
+
+    // main moves to another commit where the file did not change: the
+    // step is the same, op for op, so BuildKit's cache (or a remote one)
+    // serves it without a download.
+    let moved = branch_hub(&"9".repeat(40), &lfs);
+    let (request, output, hf) = setup(&moved, "hf://org/repo").await;
+    build_layout(&moved, &request, &output, &hf).await.unwrap();
+    let again = per_file_steps(&moved);
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        op_bytes(&again[0]),
+        op_bytes(step),
+        "the same step after main moved"
+    );
+    // ... while a changed file is a new step.
+    let changed = branch_hub(&"9".repeat(40), &[("model.safetensors", "cd".repeat(32))]);
+    let (request, output, hf) = setup(&changed, "hf://org/repo").await;
+    build_layout(&changed, &request, &output, &hf)
+        .await
+        .unwrap();
+    let other = per_file_steps(&changed);
+    assert_ne!(
+        op_bytes(&other[0]),
+        op_bytes(step),
+        "a changed file, a new step"
+    );
+    assert_eq!(
+        download_list(&other[0]).files[0].sha256,
+        Some("cd".repeat(32))
+    );
+}
+
+#[tokio::test]
+async fn a_branchs_lfs_files_in_a_tar_format_are_written_as_layers_one_step_each_and_merged() {
+    let lfs = [
+        ("a.safetensors", "a1".repeat(32)),
+        ("b.safetensors", "b2".repeat(32)),
+    ];
+    let layer = |hex: &str| {
+        json!([{"path": "blobs/sha256/.layer", "written": {
+            "digest": format!("sha256:{}", hex.repeat(32)), "size": WEIGHTS_SIZE + 1024,
+            "diff_id": format!("sha256:{}", hex.repeat(32))}}])
+        .to_string()
+    };
+    let written_by = |file: &'static str| {
+        move |n: &Node| n.runs("hf-get-many") && n.name.starts_with(&format!("fetch {file} ("))
+    };
+    let gateway = branch_hub(COMMIT, &lfs)
+        .file_when(
+            written_by("a.safetensors"),
+            hf_get_many::PACKED_FILE,
+            layer("e1"),
+        )
+        .file_when(
+            written_by("b.safetensors"),
+            hf_get_many::PACKED_FILE,
+            layer("e2"),
+        )
+        .file_when(
+            |n| n.runs("pack-layer"),
+            modelpack_steps::pack_layer::LAYER_FILE,
+            json!({"digest": format!("sha256:{}", "e3".repeat(32)), "size": 2048,
+                   "diff_id": format!("sha256:{}", "e3".repeat(32))})
+            .to_string(),
+        );
+    let mut opts = opts("hf://org/repo");
+    opts.insert("build-arg:layer_packaging".into(), "tar".into());
+    let request = crate::options::parse(&opts).unwrap();
+    let output = crate::output::prepare(&gateway, &opts, &request, Target::ModelPack)
+        .await
+        .unwrap();
+    let SourceSpec::HuggingFace(hf) = request.source.clone() else {
+        panic!("a Hub source")
+    };
+    let (r, _) = build_layout(&gateway, &request, &output, &hf)
+        .await
+        .unwrap();
+    assert_returned_the_result(&gateway, &r);
+    let steps = per_file_steps(&gateway);
+    assert_eq!(steps.len(), 2, "one step per LFS file");
+    for (step, (path, sha)) in steps.iter().zip(&lfs) {
+        let list = download_list(step);
+        let d = &list.files[0];
+        assert_eq!(d.url, format!("{EP}/org/repo/resolve/main/{path}"));
+        assert_eq!(d.sha256.as_deref(), Some(sha.as_str()));
+        assert_eq!(d.path, "blobs/sha256/.layer", "no position in the key");
+        let spec = d.layer.as_ref().expect("written as its layer");
+        assert_eq!((spec.format.as_str(), spec.name.as_str()), ("tar", *path));
+        assert!(
+            step.head
+                .as_ref()
+                .unwrap()
+                .name
+                .ends_with(", written as tar"),
+            "{}",
+            step.head.as_ref().unwrap().name
+        );
+    }
+    // No pack step reads the weights again; the layout stands on the two
+    // steps' outputs, merged.
+    assert!(!solved(&gateway, |n| n.runs("pack-layer")
+        && n.name.contains(".safetensors")));
+    let result = gateway.solves().pop().unwrap();
+    let merge = result
+        .nodes
+        .iter()
+        .find_map(|n| match &n.op.op {
+            Some(llb::proto::pb::op::Op::Merge(m)) => Some(m.inputs.len()),
+            _ => None,
+        })
+        .expect("a merge op in the layout's graph");
+    assert_eq!(merge, 2);
+}
+
+#[tokio::test]
+async fn a_branch_on_an_engine_that_cannot_run_the_steps_falls_back_to_http_sources() {
+    let gateway = branch_hub(COMMIT, &[("model.safetensors", weights_sha())]).fail_when(
+        |n| n.runs("hf-get-many"),
+        "failed to create network: network bridge not found",
+    );
+    let (request, output, hf) = setup(&gateway, "hf://org/repo").await;
+    let (r, _) = build_layout(&gateway, &request, &output, &hf)
+        .await
+        .unwrap();
+    assert_returned_the_result(&gateway, &r);
+    assert_eq!(per_file_steps(&gateway).len(), 1, "the step was tried");
+    assert!(solved(&gateway, |n| {
+        n.http_url() == Some(resolve("model.safetensors").as_str())
+            && n.http_attr("http.checksum") == Some(format!("sha256:{}", weights_sha()).as_str())
+    }));
+}
+
+#[tokio::test]
+async fn a_branchs_corrupted_lfs_step_names_the_file_and_that_the_branch_may_have_moved() {
+    let failed = format!(
+        "process \"/modelpack-frontend hf-get-many /in/downloads.json.zst /out\" did not complete successfully: exit code: {}",
+        modelpack_hub::download::exit::CHECKSUM
+    );
+    let gateway = branch_hub(COMMIT, &[("model.safetensors", weights_sha())]).fail_when(
+        |n| n.runs("hf-get-many") && n.name.contains("model.safetensors"),
+        &failed,
+    );
+    let (request, output, hf) = setup(&gateway, "hf://org/repo").await;
+    let err = build_layout(&gateway, &request, &output, &hf)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "model.safetensors from org/repo@main (commit {COMMIT}) does not match the checksum the Hub lists; or main moved to another commit since it was resolved; try again"
+        )),
+        "{err}"
+    );
 }

@@ -1,8 +1,9 @@
 //! Fetching a Hugging Face repo through BuildKit. The frontend has no
 //! network: repo info is an LLB HTTP source that buildkitd fetches; the
-//! LFS files come from one cached download step of our own image that
-//! writes them to their blob paths (checked by sha256), as their layers
-//! when they are to be packed, the small files from another
+//! LFS files come from cached download steps of our own image that write
+//! them to their blob paths (checked by sha256), as their layers when
+//! they are to be packed (one step for a commit, one per file for a
+//! branch), the small files from another
 //! ([`crate::hf_get_many`]); where those steps cannot run, each
 //! file is a BuildKit HTTP source (LFS files checked by sha256, so cached
 //! without a request).
@@ -15,14 +16,16 @@
 //! listing the revision, the small and LFS files side by side, the size
 //! check); the parts: [`fetcher`] (anonymous or with the token),
 //! [`small`] (the small files), [`pinned`] (a commit's LFS files in one
-//! step), [`branch`] (LFS files one download each), [`explain`] (what a
-//! failure means).
+//! step), [`branch`] (a branch's LFS files, one step each, keyed by
+//! content), [`sources`] (LFS files as BuildKit HTTP sources or with the
+//! token), [`explain`] (what a failure means).
 
 mod branch;
 mod explain;
 mod fetcher;
 mod pinned;
 mod small;
+mod sources;
 
 use std::collections::BTreeSet;
 
@@ -350,22 +353,24 @@ impl Fetched {
 
 /// The LFS files of `hf` as plan files and the states holding them (the
 /// plan files' origins index the states from 1, after the small files),
-/// and whether one step holds them all at their blob paths.
+/// and whether one state holds them all at their blob paths.
 ///
-/// For a repo pinned to a commit, anonymously, one cached step of our image
-/// downloads them all, at most `max_connections` at a time, each checked by
-/// its sha256 while it is written, straight to `/blobs/sha256/<hex>`: the
+/// Anonymously, steps of our image download them, each checked by its
+/// sha256 while it is written, straight to `/blobs/sha256/<hex>`: the
 /// path a raw layer's blob has in the layout, so the layout is written on
-/// top of the step's output and the weights are never copied (see
+/// top of the steps' output and the weights are never copied (see
 /// `package::layout`). A file that `format_of` packs is written as its
 /// layer while it downloads (the plan file then has its blob's digest and
-/// `packed` set), so no pack step reads it again. The step is cached by
-/// its list, which holds the commit and the formats: right for a pinned
-/// commit, which never moves. For a branch or
-/// tag, each file is its own BuildKit HTTP source cached by its sha256
-/// ([`branch`]), so a weight that did not change is not downloaded
-/// again when the branch moves; so too where the step cannot run, or with
-/// the token. Those files are copied into the layout.
+/// `packed` set), so no pack step reads it again. For a repo pinned to a
+/// commit, one step downloads them all, at most `max_connections` at a
+/// time, cached by its list, which holds the commit and the formats:
+/// right for a commit, which never moves ([`pinned`]). For a branch or
+/// tag, one step per file, keyed by the file's sha256 and format and not
+/// by the commit, the steps' outputs merged ([`branch`]): a weight that
+/// did not change is not downloaded again when the branch moves. Where
+/// the steps cannot run, or with the token, each file is its own BuildKit
+/// HTTP source or `hf-get` step ([`sources`]); those files are copied
+/// into the layout.
 async fn fetch_lfs_files(
     bridge: &dyn Solve,
     request: &Request,
@@ -382,16 +387,20 @@ async fn fetch_lfs_files(
     let bound = request
         .download_timeout
         .unwrap_or_else(|| deadline::default_bound(bytes));
-    if !fetcher.token && is_commit(&hf.revision) {
-        let one_step = pinned::fetch(
-            bridge, request, hf, info, fetcher, lfs, format_of, bytes, bound,
-        )
-        .await?;
-        if let Some((files, states)) = one_step {
+    if !fetcher.token {
+        let in_steps = if is_commit(&hf.revision) {
+            pinned::fetch(
+                bridge, request, hf, info, fetcher, lfs, format_of, bytes, bound,
+            )
+            .await?
+        } else {
+            branch::fetch(bridge, request, hf, info, fetcher, lfs, format_of, bound).await?
+        };
+        if let Some((files, states)) = in_steps {
             return Ok((files, states, true));
         }
     }
-    let (files, states) = branch::fetch(bridge, request, hf, info, fetcher, lfs, bound).await?;
+    let (files, states) = sources::fetch(bridge, request, hf, info, fetcher, lfs, bound).await?;
     Ok((files, states, false))
 }
 

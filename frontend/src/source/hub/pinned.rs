@@ -2,7 +2,7 @@
 //! `hf-get-many` step of our image straight to their blob paths (or as
 //! their layers), so the layout is written on top of the step's output and
 //! the weights are never copied; the engine's inability to run the step
-//! (no default network, no `network.host`) gives way to [`super::branch`].
+//! (no default network, no `network.host`) gives way to [`super::sources`].
 
 use std::collections::BTreeSet;
 use std::time::Duration;
