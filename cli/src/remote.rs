@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use modelpack::layout::LayoutRef;
-use oci_registry::{Client, ClientOptions, Credentials, Digest, Progress, Reference, OCI_MANIFEST};
+use oci_registry::{
+    Client, ClientOptions, Credentials, Digest, Fix, Progress, Reference, OCI_MANIFEST,
+};
 
 use super::progress::Bars;
 use super::{text, Failure};
@@ -228,21 +230,25 @@ pub fn subject(arg: &str) -> Result<Subject, Failure> {
     }
 }
 
-/// A registry error as the CLI shows it: the library's hints spelled as
+/// A registry error as the CLI shows it: the library's [`Fix`] spelled as
 /// this command line's flags.
 pub fn registry_error(e: oci_registry::Error) -> anyhow::Error {
-    let m = e
-        .to_string()
-        .replace("then use plain HTTP", "then pass --plain-http")
-        .replace(
-            "pass its certificate as the CA file",
-            "pass it with --ca-file",
-        )
-        .replace(
-            "or pass credentials",
-            "or pass --username with --password-stdin",
-        );
-    anyhow!(m)
+    match e.fix() {
+        Some(fix) => anyhow!("{}; {}", e.message(), fix_in_flags(fix)),
+        None => anyhow!("{}", e.message()),
+    }
+}
+
+/// What to do about a registry error, in this command line's flags.
+fn fix_in_flags(fix: &Fix) -> String {
+    match fix {
+        Fix::CaFile => "if the registry uses a private CA, pass it with --ca-file".into(),
+        Fix::PlainHttp => "is it a plain-HTTP registry? then pass --plain-http".into(),
+        Fix::Credentials { host } => {
+            format!("log in with `docker login {host}` or pass --username with --password-stdin")
+        }
+        other => other.describe(),
+    }
 }
 
 /// `e` with, when `arg` named no registry host of its own (so the
@@ -392,6 +398,29 @@ impl Fetched {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_errors_name_the_fix_as_this_command_lines_flags() {
+        let e =
+            |fix| oci_registry::Error::new(oci_registry::ErrorKind::Transport, "x").with_fix(fix);
+        let shown = |fix| registry_error(e(fix)).to_string();
+        assert_eq!(
+            shown(Fix::PlainHttp),
+            "x; is it a plain-HTTP registry? then pass --plain-http"
+        );
+        assert_eq!(
+            shown(Fix::CaFile),
+            "x; if the registry uses a private CA, pass it with --ca-file"
+        );
+        assert_eq!(
+            shown(Fix::Credentials {
+                host: "r.example".into()
+            }),
+            "x; log in with `docker login r.example` or pass --username with --password-stdin"
+        );
+        let plain = oci_registry::Error::new(oci_registry::ErrorKind::NotFound, "gone");
+        assert_eq!(registry_error(plain).to_string(), "gone");
+    }
 
     #[test]
     fn existing_directories_are_layouts_and_the_rest_references() {

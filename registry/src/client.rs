@@ -15,7 +15,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::auth::{parse_challenges, HostAuth, Scheme};
 use crate::credentials::{Credentials, HostCredentials};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Fix, Result};
 use crate::progress::Progress;
 
 /// Client settings.
@@ -158,24 +158,28 @@ impl Failure {
         match self {
             Failure::Transport(m) => {
                 let l = m.to_ascii_lowercase();
-                let hint = if l.contains("certificate")
+                let fix = if l.contains("certificate")
                     || l.contains("unknownissuer")
                     || l.contains("unknown issuer")
                 {
-                    "; if the registry uses a private CA, pass its certificate as the CA file"
+                    Some(Fix::CaFile)
                 } else if l.contains("corrupt")
                     || l.contains("invalidcontenttype")
                     || l.contains("invalid content type")
                     || l.contains("record overflow")
                 {
-                    "; is it a plain-HTTP registry? then use plain HTTP"
+                    Some(Fix::PlainHttp)
                 } else {
-                    ""
+                    None
                 };
-                Error::new(
+                let e = Error::new(
                     ErrorKind::Transport,
-                    format!("cannot reach registry {host}: {m}{hint}"),
-                )
+                    format!("cannot reach registry {host}: {m}"),
+                );
+                match fix {
+                    Some(fix) => e.with_fix(fix),
+                    None => e,
+                }
             }
             Failure::Fatal(e) => e,
         }
@@ -435,14 +439,26 @@ impl Client {
     }
 
     fn auth_failed(&self, host: &str, creds: &HostCredentials, scopes: &[String]) -> Failure {
-        let msg = match creds {
-            HostCredentials::None => format!(
-                "registry {host} requires authentication ({}); log in with `docker login {host}` or pass credentials",
-                scopes.join(" ")
+        let e = match creds {
+            HostCredentials::None => Error::new(
+                ErrorKind::Auth,
+                format!(
+                    "registry {host} requires authentication ({})",
+                    scopes.join(" ")
+                ),
+            )
+            .with_fix(Fix::Credentials {
+                host: host.to_string(),
+            }),
+            c => Error::new(
+                ErrorKind::Auth,
+                format!(
+                    "authentication failed for {host} as {}; check the credentials",
+                    c.who()
+                ),
             ),
-            c => format!("authentication failed for {host} as {}; check the credentials", c.who()),
         };
-        Failure::Fatal(Error::new(ErrorKind::Auth, msg))
+        Failure::Fatal(e)
     }
 
     fn fetch_token(

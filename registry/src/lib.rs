@@ -46,7 +46,7 @@ pub use credentials::{
     default_docker_config, docker_config_credentials, Credentials, HostCredentials,
 };
 pub use digest::{Digest, Hasher};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Fix, Result};
 pub use index::IndexPushSummary;
 pub use layout::{
     blob_path, Descriptor, PullSummary, PushSummary, ANNOTATION_REF_NAME, OCI_LAYOUT,

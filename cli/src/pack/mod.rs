@@ -196,7 +196,7 @@ pub(crate) fn parse_with(
             lexopt::Arg::Long("attest") => {
                 let v = text(p, "--attest")?;
                 attest = modelpack::trust::Attest::parse(&v)
-                    .map_err(|e| Failure::Usage(e.to_string().replace("attest", "--attest")))?;
+                    .map_err(|e| Failure::Usage(format!("--attest {e}")))?;
             }
             lexopt::Arg::Long("max-connections") => {
                 let v = text(p, "--max-connections")?;

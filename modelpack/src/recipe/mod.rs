@@ -390,7 +390,7 @@ fn attest<'de, D: Deserializer<'de>>(d: D) -> Result<Option<crate::trust::Attest
     let t = Text::deserialize(d)?.0;
     crate::trust::Attest::parse(t.trim())
         .map(Some)
-        .map_err(|e| de::Error::custom(e.to_string()))
+        .map_err(|e| de::Error::custom(format!("attest {e}")))
 }
 
 /// Build args visible to `${…}` while a recipe is parsed, and the names read.

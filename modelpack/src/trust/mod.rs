@@ -17,7 +17,6 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Result};
 use sha1::{Digest, Sha1};
 
 use crate::huggingface::RepoKind;
@@ -52,11 +51,11 @@ impl Attest {
     }
 
     /// Parses the build arg's word.
-    pub fn parse(word: &str) -> Result<Attest> {
-        match Attest::ALL.into_iter().find(|a| a.word() == word) {
-            Some(a) => Ok(a),
-            None => bail!("attest must be none, sbom, provenance or all, not {word:?}"),
-        }
+    pub fn parse(word: &str) -> std::result::Result<Attest, UnknownAttest> {
+        Attest::ALL
+            .into_iter()
+            .find(|a| a.word() == word)
+            .ok_or_else(|| UnknownAttest(word.to_string()))
     }
 
     /// Whether the BOM is written.
@@ -69,6 +68,19 @@ impl Attest {
         matches!(self, Attest::Provenance | Attest::All)
     }
 }
+
+/// A word that names no [`Attest`]. Its message leaves out the setting's
+/// name, which each door spells its own way (`attest`, `--attest`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownAttest(pub String);
+
+impl std::fmt::Display for UnknownAttest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "must be none, sbom, provenance or all, not {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownAttest {}
 
 /// A Hugging Face repo at a commit, as a source of the model.
 #[derive(Clone, Debug, PartialEq, Eq)]
