@@ -46,7 +46,8 @@ use modelpack::setting::{self, Door};
 use modelpack::source::SourceSpec;
 use modelpack::trust::{CardFacts, FileSource, HubSource};
 use modelpack::LayerPackaging;
-use modelpack_hub::download::Expect;
+use modelpack_hub::download::{Expect, STALL};
+use modelpack_hub::stall::StallBounded;
 use modelpack_hub::stream::{self as hf_stream, HeaderReader, HttpReader};
 
 /// Files up to this size are read into memory whole: hashed (or packed)
@@ -713,7 +714,11 @@ fn describe(a: &Args, listed: &Listed) -> (PartialConfig, CardFacts) {
 fn open(item: &Item, token: Option<&str>) -> io::Result<Verified<Box<dyn Read + Send>>> {
     let inner: Box<dyn Read + Send> = match &item.bytes {
         Bytes::Local(p) => Box::new(std::fs::File::open(p)?),
-        Bytes::Http(url) => Box::new(HttpReader::new(url, token, 0, None)),
+        Bytes::Http(url) => Box::new(StallBounded::new(
+            HttpReader::new(url, token, 0, None),
+            &item.file.path,
+            STALL,
+        )),
     };
     Ok(Verified::new(
         inner,

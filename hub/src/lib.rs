@@ -2,11 +2,12 @@
 //! in-build download steps of `modelpack-steps` and the CLI's `pack`):
 //! the downloader ([`download`]: retries, stall bound, content checks, the
 //! token as a plain argument), the streaming readers of the CLI's streamed
-//! publish ([`stream`]) and the Hub facts both doors agree on. The
+//! publish ([`stream`], stall-bounded by [`stall`]) and the Hub facts both doors agree on. The
 //! Hub's references and its listing's parser are `modelpack::huggingface`.
 //! Nothing here knows BuildKit.
 
 pub mod download;
+pub mod stall;
 pub mod stream;
 
 /// The Hugging Face endpoint used when none is given (`hf_endpoint`,
