@@ -127,23 +127,8 @@ impl Spelling {
     }
 }
 
-/// A content descriptor.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    /// Media type of the referenced content.
-    pub media_type: String,
-    /// `sha256:<hex>`.
-    pub digest: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Artifact type of a referenced manifest (index entries only).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub artifact_type: Option<String>,
-    /// Annotations, sorted by key.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
-    pub annotations: BTreeMap<String, String>,
-}
+/// A content descriptor (one type with the registry client's).
+pub use oci_types::Descriptor;
 
 /// An OCI image manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

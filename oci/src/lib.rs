@@ -1,9 +1,36 @@
 //! The OCI image-spec names both the model core (`modelpack`) and the
 //! registry client (`oci-registry`) use, written once: the media types of
-//! manifests and indexes, the `oci-layout` file, the annotations both
-//! read, and where a blob lives in a layout. Nothing about models or
-//! registries; no dependencies.
+//! manifests and indexes, the content [`Descriptor`], the `oci-layout`
+//! file, the annotations both read, and where a blob lives in a layout.
+//! Nothing about models or registries; serde is its one dependency.
 #![deny(missing_docs)]
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A content descriptor: an `index.json` or index entry, a manifest's
+/// config or layer. Serialized in the image-spec's field order, leaving out
+/// an absent `artifactType` and empty `annotations`, so the same
+/// descriptor always gives the same bytes. A missing `mediaType` (some
+/// layouts' `index.json`) reads as empty.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// Media type of the referenced content.
+    #[serde(default)]
+    pub media_type: String,
+    /// `<algorithm>:<encoded>`, e.g. `sha256:<hex>`.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Artifact type of a referenced manifest (index entries only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub artifact_type: Option<String>,
+    /// Annotations, sorted by key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub annotations: BTreeMap<String, String>,
+}
 
 /// An OCI image manifest.
 pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

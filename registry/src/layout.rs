@@ -20,20 +20,7 @@ use crate::reference::Reference;
 
 pub use oci_types::{ANNOTATION_REF_NAME, OCI_LAYOUT};
 
-/// A content descriptor (the fields this crate reads and writes).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Descriptor {
-    /// Media type.
-    #[serde(rename = "mediaType", default)]
-    pub media_type: String,
-    /// Digest.
-    pub digest: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Annotations.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-}
+pub use oci_types::Descriptor;
 
 #[derive(Deserialize)]
 struct ImageManifest {
@@ -433,6 +420,7 @@ impl Client {
             media_type: m.media_type.clone(),
             digest: m.digest.to_string(),
             size: m.bytes.len() as u64,
+            artifact_type: None,
             annotations,
         });
         let text = serde_json::to_vec_pretty(&index)
