@@ -607,17 +607,19 @@ fn bundle_of_app_and_model_runs_pulls_and_shares_the_model() {
         ],
     );
     assert_eq!(crane_digest(&tag("skopeo")), d1);
-    run(
-        "oras",
-        &[
-            "cp",
-            "-r",
-            "--from-plain-http",
-            "--to-plain-http",
-            &tag("v1"),
-            &format!("{REGISTRY}/{repo}-oras:v1"),
-        ],
-    );
+    // oras 1.2's `cp -r` of an index whose own digest has no referrers but
+    // a child's has never copies the index itself (oras-project/oras#1728),
+    // so the index goes first with a plain `cp`; `cp -r` then adds the
+    // model's referrers.
+    for recursive in [false, true] {
+        let mut args = vec!["cp"];
+        if recursive {
+            args.push("-r");
+        }
+        let to = format!("{REGISTRY}/{repo}-oras:v1");
+        args.extend(["--from-plain-http", "--to-plain-http", &tag("v1"), &to]);
+        run("oras", &args);
+    }
     assert_eq!(crane_digest(&format!("{REGISTRY}/{repo}-oras:v1")), d1);
     let carried = discovered(&format!("{REGISTRY}/{repo}-oras@{model_digest}"));
     assert!(
