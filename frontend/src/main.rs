@@ -5,8 +5,9 @@
 //! speaks the gateway protocol over stdin/stdout (this crate); build steps
 //! re-execute the same binary from the same image with a hidden step name
 //! (`modelpack_steps::STEPS`); any other first argument goes to the
-//! person-facing commands of [`cli`] (the `modelpack-cli` crate: `pack`,
-//! `validate`, `inspect`, `unpack`, `push`, `pull`, `--help`).
+//! person-facing commands of [`cli`] (the `modelpack-cli` crate and its
+//! `COMMANDS` table: `pack`, `push`, `pull`, `unpack`, `bundle`, `sign`,
+//! `validate`, `inspect`, `--help`).
 
 use modelpack_cli as cli;
 

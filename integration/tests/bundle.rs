@@ -611,13 +611,13 @@ fn bundle_of_app_and_model_runs_pulls_and_shares_the_model() {
     // a child's has never copies the index itself (oras-project/oras#1728),
     // so the index goes first with a plain `cp`; `cp -r` then adds the
     // model's referrers.
+    let (from, to) = (tag("v1"), format!("{REGISTRY}/{repo}-oras:v1"));
     for recursive in [false, true] {
         let mut args = vec!["cp"];
         if recursive {
             args.push("-r");
         }
-        let to = format!("{REGISTRY}/{repo}-oras:v1");
-        args.extend(["--from-plain-http", "--to-plain-http", &tag("v1"), &to]);
+        args.extend(["--from-plain-http", "--to-plain-http", &from, &to]);
         run("oras", &args);
     }
     assert_eq!(crane_digest(&format!("{REGISTRY}/{repo}-oras:v1")), d1);

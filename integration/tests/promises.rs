@@ -1,4 +1,4 @@
-//! End-to-end checks of README promises no other test covers: the build
+//! End-to-end checks of documented promises (README and docs/) no other test covers: the build
 //! context honours `.dockerignore`, never sends `.git/` or
 //! `.cache/huggingface/`, packages symlinks to files as the files;
 //! `SOURCE_DATE_EPOCH` sets `descriptor.createdAt`; dataset repos
