@@ -137,6 +137,14 @@ DOCKER_HOST=unix:///run/modelpack-docker28.sock DOCKER_CONFIG=/opt/modelpack-eng
   /opt/modelpack-engine-28/usr/bin/docker buildx prune -af >/dev/null
 DOCKER_HOST=unix:///run/modelpack-docker28s.sock DOCKER_CONFIG=/opt/modelpack-engine-28/docker-config \
   /opt/modelpack-engine-28/usr/bin/docker buildx prune -af >/dev/null
+# A frontend image an earlier run left in Docker 28.5's image stores (the
+# bundle tests `docker run` it there) would be used instead of the one just
+# pushed: the classic worker resolves an unpinned docker-image:// from its
+# image store first. Untag it so every engine runs this build's frontend.
+for sock in modelpack-docker28 modelpack-docker28s; do
+  DOCKER_HOST=unix:///run/$sock.sock DOCKER_CONFIG=/opt/modelpack-engine-28/docker-config \
+    /opt/modelpack-engine-28/usr/bin/docker image rm "$MODELPACK_IMAGE" >/dev/null 2>&1 || true
+done
 
 section "registry client against real docker-registry set-ups (cargo test -p oci-registry -- --ignored)"
 # Plain HTTP, Basic auth over TLS and token auth registries on loopback,

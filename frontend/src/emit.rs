@@ -239,7 +239,7 @@ pub fn layout_with(
 
 /// Copies a tree's `/blobs/sha256` contents into the layout's: no mode
 /// override, which would reach the folder too.
-fn folder_copy() -> CopyOptions {
+pub(crate) fn folder_copy() -> CopyOptions {
     CopyOptions {
         dir_copy_contents: true,
         follow_symlink: true,

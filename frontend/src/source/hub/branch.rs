@@ -3,6 +3,9 @@
 //! straight to its blob path (or as its layer while it downloads, as for a
 //! pinned commit, [`super::pinned`]), stacked with MergeOp so that the
 //! layout is written on top of them and the weights are never copied.
+//! Engines without MergeOp (Docker's classic image store) run the same
+//! steps and copy their outputs into one tree, so every engine keys the
+//! downloads alike and a remote cache exported by one serves the others.
 //!
 //! A step is keyed by what it writes, not by the commit: its download
 //! list holds the file's URL at the revision as the user named it
@@ -15,21 +18,21 @@
 //! branch moved again between the listing and the download, the build
 //! fails instead of packaging bytes the listing does not name.
 //!
-//! Without MergeOp (BuildKit < 0.10), or where the engine cannot run the
-//! steps, the files are BuildKit HTTP sources ([`super::sources`]).
+//! Where the engine cannot run the steps, the files are BuildKit HTTP
+//! sources ([`super::sources`]).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use llb::State;
+use llb::{FileOp, State};
 
 use super::explain::{explain_failure_of, not_in_time};
 use super::fetcher::{engine_cannot_run_step, step_network, Fetcher};
 use super::{plan_file, sha, Failure, FormatOf};
 use crate::buildkit_errors::classify_error;
 use crate::deadline::{self, Unfinished};
-use crate::emit::blob_path;
+use crate::emit::{blob_path, folder_copy};
 use crate::gateway::Solve;
 use crate::hf_get_many;
 use crate::options::Request;
@@ -94,9 +97,9 @@ fn download_of(
 
 /// Downloads `lfs` with one step each, at most `max_connections` at a
 /// time, all within `bound`: the plan files (all of source 1, the steps'
-/// outputs merged) and that state; `None` when the engine cannot run the
-/// steps or has no MergeOp, and each file is to be a BuildKit HTTP source
-/// instead.
+/// outputs merged, or copied into one tree without MergeOp) and that
+/// state; `None` when the engine cannot run the steps, and each file is to
+/// be a BuildKit HTTP source instead.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn fetch(
     bridge: &dyn Solve,
@@ -108,9 +111,6 @@ pub(super) async fn fetch(
     format_of: FormatOf<'_>,
     bound: Duration,
 ) -> Result<Option<(Vec<PlanFile>, Vec<State>)>, Failure> {
-    if !bridge.has_llb_cap(crate::output::CAP_MERGE) {
-        return Ok(None);
-    }
     let (optional, net) = step_network(request, fetcher);
     let mut formats = Vec::with_capacity(lfs.len());
     let mut steps: Vec<OneFile> = Vec::new();
@@ -208,14 +208,26 @@ pub(super) async fn fetch(
         files.push(file);
     }
     let trees: Vec<State> = steps.into_iter().map(|s| s.step.tree).collect();
-    let merged = llb::merge(
-        &trees,
-        &format!(
-            "stack the {} LFS download(s) of {}@{}",
-            trees.len(),
-            hf.repo,
-            hf.revision
-        ),
+    Ok(Some((files, vec![stack(bridge, &trees, hf)])))
+}
+
+/// The steps' output trees as one: merged where the engine has MergeOp,
+/// else their `/blobs/sha256` copied into one tree (the steps stay the
+/// same either way, so their cache keys do too).
+fn stack(bridge: &dyn Solve, trees: &[State], hf: &HfRef) -> State {
+    let what = format!(
+        "the {} LFS download(s) of {}@{}",
+        trees.len(),
+        hf.repo,
+        hf.revision
     );
-    Ok(Some((files, vec![merged])))
+    if bridge.has_llb_cap(crate::output::CAP_MERGE) || trees.len() == 1 {
+        return llb::merge(trees, &format!("stack {what}"));
+    }
+    let mut op = FileOp::new(State::scratch()).mkdir("/blobs/sha256", 0o755, true);
+    for t in trees {
+        op = op.copy(t, "/blobs/sha256", "/blobs/sha256", folder_copy());
+    }
+    op.custom_name(&format!("copy {what} into one tree (no MergeOp here)"))
+        .into_state()
 }

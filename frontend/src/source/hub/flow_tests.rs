@@ -151,44 +151,6 @@ async fn a_pinned_commit_is_fetched_by_download_steps_into_blob_paths() {
 }
 
 #[tokio::test]
-async fn without_mergeop_a_branchs_lfs_files_are_checksummed_http_sources_solved_one_by_one() {
-    let gateway = open_hub("main");
-    let (request, output, hf) = setup(&gateway, "hf://org/repo").await;
-    let (r, _) = build_layout(&gateway, &request, &output, &hf)
-        .await
-        .unwrap();
-    assert_returned_the_result(&gateway, &r);
-    assert!(solved(&gateway, is_http(info_url("main"))));
-    // The file is fetched from the commit the branch pointed at, keyed by
-    // its sha256, through a step that changes nothing (so remote caches
-    // hold it).
-    let weights = gateway
-        .solves()
-        .into_iter()
-        .find(|s| {
-            s.head
-                .as_ref()
-                .is_some_and(|h| h.name == "fetched model.safetensors")
-        })
-        .expect("the LFS download solved on its own");
-    assert!(weights.evaluated && weights.failed.is_none());
-    let source = weights
-        .nodes
-        .iter()
-        .find(|n| n.http_url() == Some(resolve("model.safetensors").as_str()))
-        .expect("an HTTP source at the commit");
-    assert_eq!(
-        source.http_attr("http.checksum"),
-        Some(format!("sha256:{}", weights_sha()).as_str())
-    );
-    assert!(!solved(&gateway, |n| n.runs("hf-get-many")
-        && n.name.contains("LFS")));
-    // The small files still come from one step.
-    assert!(solved(&gateway, |n| n.runs("hf-get-many")
-        && n.name.contains("small file(s)")));
-}
-
-#[tokio::test]
 async fn without_a_default_network_the_files_fall_back_to_http_sources() {
     let gateway = open_hub(COMMIT).fail_when(
         |n| n.runs("hf-get-many"),
@@ -331,7 +293,13 @@ async fn a_corrupted_lfs_download_names_the_file_and_its_listed_sha256() {
         "ff".repeat(32),
         weights_sha()
     );
-    let gateway = open_hub("main").fail_when(is_http(resolve("model.safetensors")), &mismatch);
+    // The HTTP-source path: an engine that cannot run the download steps.
+    let gateway = open_hub("main")
+        .fail_when(
+            |n| n.runs("hf-get-many"),
+            "failed to create network: network bridge not found",
+        )
+        .fail_when(is_http(resolve("model.safetensors")), &mismatch);
     let (request, output, hf) = setup(&gateway, "hf://org/repo").await;
     let err = build_layout(&gateway, &request, &output, &hf)
         .await
@@ -389,15 +357,21 @@ fn info_with(commit: &str, lfs: &[(&str, String)]) -> String {
 
 /// An engine with MergeOp whose Hub serves `main` at `commit` with `lfs`.
 fn branch_hub(commit: &str, lfs: &[(&str, String)]) -> FakeGateway {
-    steps_answer(
+    branch_hub_on(commit, lfs, true)
+}
+
+/// [`branch_hub`] on an engine with MergeOp or, `merge` false, without.
+fn branch_hub_on(commit: &str, lfs: &[(&str, String)], merge: bool) -> FakeGateway {
+    let gateway = if merge {
+        FakeGateway::new().with_llb_cap(crate::output::CAP_MERGE)
+    } else {
         FakeGateway::new()
-            .with_llb_cap(crate::output::CAP_MERGE)
-            .file_when(
-                is_http(info_url("main")),
-                "answer.json",
-                info_with(commit, lfs),
-            ),
-    )
+    };
+    steps_answer(gateway.file_when(
+        is_http(info_url("main")),
+        "answer.json",
+        info_with(commit, lfs),
+    ))
 }
 
 /// The download list a per-file LFS step carries in its graph.
@@ -526,6 +500,16 @@ async fn a_branchs_lfs_files_are_one_step_each_keyed_by_content_not_by_the_commi
 
 #[tokio::test]
 async fn a_branchs_lfs_files_in_a_tar_format_are_written_as_layers_one_step_each_and_merged() {
+    let with_merge = branch_in_tar(true).await;
+    // Without MergeOp: the same steps, op for op (so a remote cache
+    // exported by one kind of engine serves the other), copied into one
+    // tree instead.
+    assert_eq!(branch_in_tar(false).await, with_merge);
+}
+
+/// A branch of two LFS files in tar on an engine with MergeOp or without:
+/// checks the steps and how they are stacked; returns the steps' ops.
+async fn branch_in_tar(merge: bool) -> Vec<Vec<Vec<u8>>> {
     let lfs = [
         ("a.safetensors", "a1".repeat(32)),
         ("b.safetensors", "b2".repeat(32)),
@@ -539,7 +523,7 @@ async fn a_branchs_lfs_files_in_a_tar_format_are_written_as_layers_one_step_each
     let written_by = |file: &'static str| {
         move |n: &Node| n.runs("hf-get-many") && n.name.starts_with(&format!("fetch {file} ("))
     };
-    let gateway = branch_hub(COMMIT, &lfs)
+    let gateway = branch_hub_on(COMMIT, &lfs, merge)
         .file_when(
             written_by("a.safetensors"),
             hf_get_many::PACKED_FILE,
@@ -595,15 +579,21 @@ async fn a_branchs_lfs_files_in_a_tar_format_are_written_as_layers_one_step_each
     assert!(!solved(&gateway, |n| n.runs("pack-layer")
         && n.name.contains(".safetensors")));
     let result = gateway.solves().pop().unwrap();
-    let merge = result
-        .nodes
-        .iter()
-        .find_map(|n| match &n.op.op {
-            Some(llb::proto::pb::op::Op::Merge(m)) => Some(m.inputs.len()),
-            _ => None,
-        })
-        .expect("a merge op in the layout's graph");
-    assert_eq!(merge, 2);
+    let merged = result.nodes.iter().find_map(|n| match &n.op.op {
+        Some(llb::proto::pb::op::Op::Merge(m)) => Some(m.inputs.len()),
+        _ => None,
+    });
+    let copied = result.nodes.iter().any(|n| {
+        n.name == "copy the 2 LFS download(s) of org/repo@main into one tree (no MergeOp here)"
+    });
+    if merge {
+        assert_eq!(merged, Some(2), "a merge op in the layout's graph");
+        assert!(!copied);
+    } else {
+        assert_eq!(merged, None, "no merge op without MergeOp");
+        assert!(copied, "the steps' outputs copied into one tree");
+    }
+    steps.iter().map(op_bytes).collect()
 }
 
 #[tokio::test]
