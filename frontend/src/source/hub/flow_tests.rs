@@ -557,6 +557,7 @@ async fn branch_in_tar(merge: bool) -> Vec<Vec<Vec<u8>>> {
     let steps = per_file_steps(&gateway);
     assert_eq!(steps.len(), 2, "one step per LFS file");
     for (step, (path, sha)) in steps.iter().zip(&lfs) {
+        assert!(step.evaluated, "each step is solved on its own first");
         let list = download_list(step);
         let d = &list.files[0];
         assert_eq!(d.url, format!("{EP}/org/repo/resolve/main/{path}"));
