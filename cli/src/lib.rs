@@ -195,13 +195,16 @@ fn shown(e: &anyhow::Error) -> String {
 }
 
 /// What to do about a layout error, in this command line's arguments.
-pub(crate) fn layout_hint(e: &modelpack::layout::LayoutError) -> Option<String> {
+fn layout_hint(e: &modelpack::layout::LayoutError) -> Option<String> {
     match e {
-        modelpack::layout::LayoutError::NameNeeded { root, .. } => {
-            Some(format!("pick one as {}:NAME", root.display()))
-        }
+        modelpack::layout::LayoutError::NameNeeded { root, .. } => Some(name_hint(root)),
         _ => None,
     }
+}
+
+/// How to pick one of the models of the layout at `root`: `LAYOUT:NAME`.
+pub(crate) fn name_hint(root: &std::path::Path) -> String {
+    format!("pick one as {}:NAME", root.display())
 }
 
 /// The usage error for an argument a command does not take.
