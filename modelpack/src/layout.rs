@@ -797,6 +797,22 @@ mod tests {
     }
 
     #[test]
+    fn an_index_json_without_its_media_type_is_read() {
+        let (_src, out) = sample();
+        let path = out.join("index.json");
+        let mut index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        index.as_object_mut().unwrap().remove("mediaType");
+        std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+        let layout = Layout::open(&out.0).unwrap();
+        assert_eq!(
+            layout.select(None).unwrap().media_type,
+            oci::MEDIA_TYPE_MANIFEST
+        );
+        assert!(layout.load(None).is_ok());
+    }
+
+    #[test]
     fn damaged_blobs_are_told_apart() {
         use crate::testutil;
         let (_src, out) = sample();
