@@ -68,6 +68,12 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+impl From<modelpack::layout::LayoutError> for Failure {
+    fn from(e: modelpack::layout::LayoutError) -> Self {
+        Failure::Failed(e.into())
+    }
+}
+
 impl From<lexopt::Error> for Failure {
     fn from(e: lexopt::Error) -> Self {
         Failure::Usage(match e {
@@ -169,10 +175,36 @@ fn run(command: &Command, args: &[String]) -> i32 {
             EXIT_USAGE
         }
         Err(Failure::Failed(e)) => {
-            eprintln!("modelpack-frontend {}: {e:#}", command.name);
+            eprintln!("modelpack-frontend {}: {}", command.name, shown(&e));
             EXIT_FAILED
         }
     }
+}
+
+/// A failure as this command line shows it: the whole chain, and what
+/// the core leaves to each door, in this door's words (a layout with
+/// several models is given a name as `LAYOUT:NAME`).
+fn shown(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<modelpack::layout::LayoutError>() {
+        Some(l) => match layout_hint(l) {
+            Some(hint) => format!("{e:#}; {hint}"),
+            None => format!("{e:#}"),
+        },
+        None => format!("{e:#}"),
+    }
+}
+
+/// What to do about a layout error, in this command line's arguments.
+fn layout_hint(e: &modelpack::layout::LayoutError) -> Option<String> {
+    match e {
+        modelpack::layout::LayoutError::NameNeeded { root, .. } => Some(name_hint(root)),
+        _ => None,
+    }
+}
+
+/// How to pick one of the models of the layout at `root`: `LAYOUT:NAME`.
+pub(crate) fn name_hint(root: &std::path::Path) -> String {
+    format!("pick one as {}:NAME", root.display())
 }
 
 /// The usage error for an argument a command does not take.
@@ -320,6 +352,22 @@ mod tests {
             Some(EXIT_USAGE),
             "--signature needs a value"
         );
+    }
+
+    #[test]
+    fn a_layout_of_several_models_is_told_how_to_name_one_here() {
+        use modelpack::layout::LayoutError;
+        let e = anyhow::Error::from(LayoutError::NameNeeded {
+            root: "out".into(),
+            names: vec!["a".into(), "b".into()],
+        })
+        .context("reading the model");
+        assert_eq!(
+            shown(&e),
+            "reading the model: out: index.json lists 2 manifests (names: a, b) and none was named; pick one as out:NAME"
+        );
+        let e = anyhow::Error::from(LayoutError::NoManifest { root: "out".into() });
+        assert_eq!(shown(&e), "out: index.json lists no manifest");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use super::remote::{self, Subject, SubjectArgs};
 use super::{step, Command, Failure, Outcome};
-use modelpack::validate::{self, Severity};
+use modelpack::validate::{self, Finding, Problem, Severity};
+use std::path::Path;
 
 /// The command.
 pub const COMMAND: Command = Command {
@@ -73,12 +74,7 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
         println!("{text}");
     } else {
         for p in &report.problems {
-            let word = if p.severity == Severity::Error {
-                "error"
-            } else {
-                "warning"
-            };
-            println!("{word}: {}: {}", p.location, p.message);
+            println!("{}", line(p, &lr.dir));
         }
         let warnings = report.problems.len() - report.errors();
         match (&report.manifest, report.ok()) {
@@ -96,5 +92,44 @@ fn run(p: &mut lexopt::Parser) -> Outcome {
             "{r} is not a valid ModelPack artifact: {} errors",
             report.errors()
         )))
+    }
+}
+
+/// A finding as this command prints it: the core's words, and where the
+/// core names no argument, this door's (`LAYOUT:NAME` for a layout of
+/// several models checked with no name).
+fn line(p: &Problem, dir: &Path) -> String {
+    let word = match p.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    match p.kind {
+        Finding::NameNeeded => format!(
+            "{word}: {}: {}; {}",
+            p.location,
+            p.message,
+            super::name_hint(dir)
+        ),
+        _ => format!("{word}: {}: {}", p.location, p.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layout_of_several_models_is_told_how_to_name_one() {
+        let p = |kind| Problem {
+            severity: Severity::Error,
+            kind,
+            location: "index.json".into(),
+            message: "out: index.json lists 2 manifests (names: a, b) and none was named".into(),
+        };
+        assert_eq!(
+            line(&p(Finding::NameNeeded), Path::new("out")),
+            "error: index.json: out: index.json lists 2 manifests (names: a, b) and none was named; pick one as out:NAME"
+        );
+        assert!(!line(&p(Finding::Index), Path::new("out")).contains("NAME"));
     }
 }

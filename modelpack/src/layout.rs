@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+pub use crate::layout_error::{Document, LayoutError};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::Value;
@@ -186,7 +187,7 @@ impl Loaded {
 }
 
 /// Checks the `sha256:<64 hex>` form, so a digest can name a file.
-pub fn check_digest(digest: &str) -> Result<&str> {
+pub fn check_digest(digest: &str) -> Result<&str, LayoutError> {
     match digest.strip_prefix("sha256:") {
         Some(hex)
             if hex.len() == 64
@@ -196,32 +197,33 @@ pub fn check_digest(digest: &str) -> Result<&str> {
         {
             Ok(hex)
         }
-        _ => bail!("digest {digest:?} is not sha256:<64 lower-case hex digits>"),
+        _ => Err(LayoutError::BadDigest {
+            digest: digest.to_string(),
+        }),
     }
 }
 
 /// Where the blob of `digest` goes under a layout-shaped folder `root`:
 /// `blobs/sha256/<hex>` (a digest that is not sha256 hex is refused).
-pub fn blob_path_in(root: &Path, digest: &str) -> Result<PathBuf> {
+pub fn blob_path_in(root: &Path, digest: &str) -> Result<PathBuf, LayoutError> {
     check_digest(digest)?;
     Ok(root.join(oci_types::blob_path(digest)))
 }
 
 impl Layout {
     /// Opens `root`, checking `oci-layout`.
-    pub fn open(root: &Path) -> Result<Layout> {
-        let marker = root.join("oci-layout");
-        let text = std::fs::read_to_string(&marker).with_context(|| {
-            format!(
-                "{} is not an OCI image layout: cannot read {}",
-                root.display(),
-                marker.display()
-            )
+    pub fn open(root: &Path) -> Result<Layout, LayoutError> {
+        let path = root.join("oci-layout");
+        let text = std::fs::read_to_string(&path).map_err(|error| LayoutError::NotALayout {
+            root: root.to_path_buf(),
+            error,
         })?;
-        let v: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", marker.display()))?;
+        let v: Value = serde_json::from_str(&text).map_err(|error| LayoutError::MarkerNotJson {
+            path: path.clone(),
+            error,
+        })?;
         if v.get("imageLayoutVersion").and_then(Value::as_str) != Some("1.0.0") {
-            bail!("{}: imageLayoutVersion is not \"1.0.0\"", marker.display());
+            return Err(LayoutError::UnknownVersion { path });
         }
         Ok(Layout {
             root: root.to_path_buf(),
@@ -234,40 +236,49 @@ impl Layout {
     }
 
     /// `index.json`.
-    pub fn index(&self) -> Result<Index> {
+    pub fn index(&self) -> Result<Index, LayoutError> {
         let path = self.root.join("index.json");
         let bytes = read_limited(&path, MAX_DOCUMENT)?;
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not an OCI image index", path.display()))
+        serde_json::from_slice(&bytes).map_err(|error| LayoutError::NotAnIndex { path, error })
     }
 
     /// Where the blob of `digest` is.
-    pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
+    pub fn blob_path(&self, digest: &str) -> Result<PathBuf, LayoutError> {
         blob_path_in(&self.root, digest)
     }
 
     /// Reads a small blob, checking its size and digest against `d`.
-    pub fn read_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
+    pub fn read_blob(&self, d: &Descriptor) -> Result<Vec<u8>, LayoutError> {
         if d.size > MAX_DOCUMENT {
-            bail!(
-                "blob {} is {} bytes; documents over {MAX_DOCUMENT} bytes are refused",
-                d.digest,
-                d.size
-            );
+            return Err(LayoutError::DocumentTooLarge {
+                digest: d.digest.clone(),
+                size: d.size,
+            });
         }
         let path = self.blob_path(&d.digest)?;
-        let bytes = read_limited(&path, MAX_DOCUMENT)?;
+        let bytes = read_limited(&path, MAX_DOCUMENT).map_err(|e| match e {
+            LayoutError::Unreadable { path, error } if error.kind() == io::ErrorKind::NotFound => {
+                LayoutError::BlobMissing {
+                    digest: d.digest.clone(),
+                    path,
+                    error,
+                }
+            }
+            other => other,
+        })?;
         if bytes.len() as u64 != d.size {
-            bail!(
-                "blob {}: size is {} bytes, the descriptor says {}",
-                d.digest,
-                bytes.len(),
-                d.size
-            );
+            return Err(LayoutError::SizeMismatch {
+                digest: d.digest.clone(),
+                actual: bytes.len() as u64,
+                expected: d.size,
+            });
         }
         let actual = crate::digest::sha256_of(&bytes);
         if actual != d.digest {
-            bail!("blob {}: content hashes to {actual}", d.digest);
+            return Err(LayoutError::DigestMismatch {
+                digest: d.digest.clone(),
+                actual,
+            });
         }
         Ok(bytes)
     }
@@ -275,7 +286,7 @@ impl Layout {
     /// The `index.json` entry named `name`, or the only one.
     /// Referrers (manifests with a `subject`: the BOM, the provenance,
     /// others' documents) are not candidates without a name.
-    pub fn select(&self, name: Option<&str>) -> Result<Descriptor> {
+    pub fn select(&self, name: Option<&str>) -> Result<Descriptor, LayoutError> {
         let mut index = self.index()?;
         if name.is_none() && index.manifests.len() > 1 {
             index.manifests.retain(|d| !self.is_referrer(d));
@@ -286,28 +297,21 @@ impl Layout {
             .iter()
             .map(|d| named(d).unwrap_or_else(|| d.digest.clone()))
             .collect();
+        let root = self.root.clone();
         match name {
             Some(n) => index
                 .manifests
                 .into_iter()
                 .find(|d| named(d).as_deref() == Some(n))
-                .with_context(|| {
-                    format!(
-                        "{}: no manifest named {n:?}; the layout has: {}",
-                        self.root.display(),
-                        names.join(", ")
-                    )
+                .ok_or_else(|| LayoutError::NoSuchName {
+                    root,
+                    name: n.to_string(),
+                    names,
                 }),
             None => match index.manifests.len() {
-                0 => bail!("{}: index.json lists no manifest", self.root.display()),
+                0 => Err(LayoutError::NoManifest { root }),
                 1 => Ok(index.manifests.into_iter().next().expect("one entry")),
-                _ => bail!(
-                    "{}: index.json lists {} manifests; pick one as {}:NAME (names: {})",
-                    self.root.display(),
-                    names.len(),
-                    self.root.display(),
-                    names.join(", ")
-                ),
+                _ => Err(LayoutError::NameNeeded { root, names }),
             },
         }
     }
@@ -342,8 +346,7 @@ impl Layout {
     pub fn select_model(&self, name: Option<&str>) -> Result<Descriptor> {
         let entry = match (self.select(name), name) {
             (Ok(e), _) => e,
-            (Err(e), Some(_)) => return Err(e),
-            (Err(e), None) => {
+            (Err(e @ (LayoutError::NameNeeded { .. } | LayoutError::NoManifest { .. })), None) => {
                 let mut indexes = self
                     .index()?
                     .manifests
@@ -351,9 +354,10 @@ impl Layout {
                     .filter(|d| d.media_type == oci::MEDIA_TYPE_INDEX);
                 match (indexes.next(), indexes.next()) {
                     (Some(one), None) => one,
-                    _ => return Err(e),
+                    _ => return Err(e.into()),
                 }
             }
+            (Err(e), _) => return Err(e.into()),
         };
         if entry.media_type != oci::MEDIA_TYPE_INDEX {
             return Ok(entry);
@@ -361,22 +365,16 @@ impl Layout {
         let bytes = self.read_blob(&entry).context("reading the image index")?;
         let model = crate::bundle::model_in_index(&bytes)
             .with_context(|| format!("index {}", entry.digest))?
-            .with_context(|| {
-                format!(
-                    "{}: {} is an image index with no ModelPack manifest (no entry annotated {}={} or with artifactType {})",
-                    self.root.display(),
-                    entry.digest,
-                    crate::bundle::ANNOTATION_ROLE,
-                    crate::bundle::ROLE_MODEL,
-                    oci::ARTIFACT_TYPE_MODEL
-                )
+            .ok_or_else(|| LayoutError::IndexWithoutModel {
+                root: self.root.clone(),
+                digest: entry.digest.clone(),
             })?;
-        let mut d: Descriptor = serde_json::from_value(model).with_context(|| {
-            format!(
-                "the model entry of index {} is not a descriptor",
-                entry.digest
-            )
-        })?;
+        let mut d: Descriptor =
+            serde_json::from_value(model).map_err(|error| LayoutError::BadDocument {
+                document: Document::ModelEntry,
+                digest: entry.digest.clone(),
+                error,
+            })?;
         // The name the person picked stays the name of what they get.
         if let Some(n) = entry.annotations.get(oci::ANNOTATION_REF_NAME) {
             d.annotations
@@ -389,13 +387,21 @@ impl Layout {
     pub fn load(&self, name: Option<&str>) -> Result<Loaded> {
         let entry = self.select_model(name)?;
         let bytes = self.read_blob(&entry).context("reading the manifest")?;
-        let manifest: AnyManifest = serde_json::from_slice(&bytes)
-            .with_context(|| format!("manifest {} is not an OCI image manifest", entry.digest))?;
+        let manifest: AnyManifest =
+            serde_json::from_slice(&bytes).map_err(|error| LayoutError::BadDocument {
+                document: Document::Manifest,
+                digest: entry.digest.clone(),
+                error,
+            })?;
         let config_bytes = self
             .read_blob(&manifest.config)
             .context("reading the config")?;
-        let config: Value = serde_json::from_slice(&config_bytes)
-            .with_context(|| format!("config {} is not JSON", manifest.config.digest))?;
+        let config: Value =
+            serde_json::from_slice(&config_bytes).map_err(|error| LayoutError::BadDocument {
+                document: Document::Config,
+                digest: manifest.config.digest.clone(),
+                error,
+            })?;
         Ok(Loaded {
             name: entry.annotations.get(oci::ANNOTATION_REF_NAME).cloned(),
             entry,
@@ -406,14 +412,21 @@ impl Layout {
 }
 
 /// Reads a whole file of at most `max` bytes.
-pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, LayoutError> {
+    let unreadable = |error| LayoutError::Unreadable {
+        path: path.to_path_buf(),
+        error,
+    };
+    let file = File::open(path).map_err(unreadable)?;
     let mut bytes = Vec::new();
     file.take(max + 1)
         .read_to_end(&mut bytes)
-        .with_context(|| format!("reading {}", path.display()))?;
+        .map_err(unreadable)?;
     if bytes.len() as u64 > max {
-        bail!("{} is larger than {max} bytes", path.display());
+        return Err(LayoutError::TooLarge {
+            path: path.to_path_buf(),
+            max,
+        });
     }
     Ok(bytes)
 }
@@ -682,11 +695,15 @@ mod tests {
             2,
             "same name replaced, new name added"
         );
-        let err = layout.select(None).unwrap_err().to_string();
-        assert!(
-            err.contains("lists 2 manifests; pick one as") && err.contains("other, tiny"),
-            "{err}"
-        );
+        match layout.select(None).unwrap_err() {
+            LayoutError::NameNeeded { root, names } => {
+                assert_eq!(
+                    (root, names),
+                    (out.0.clone(), vec!["other".into(), "tiny".into()])
+                )
+            }
+            other => panic!("{other}"),
+        }
         let other = layout.load(Some("other")).unwrap();
         assert_eq!(other.manifest.layers.len(), 1);
         assert_ne!(layout.select(Some("tiny")).unwrap().digest, first.digest);
@@ -697,7 +714,183 @@ mod tests {
     fn digests_must_name_a_file_safely() {
         assert!(check_digest(&crate::digest::sha256_of(b"")).is_ok());
         for bad in ["sha256:../../etc/passwd", "sha256:AB", "md5:00", ""] {
-            assert!(check_digest(bad).is_err(), "{bad}");
+            assert!(
+                matches!(check_digest(bad), Err(LayoutError::BadDigest { digest }) if digest == bad),
+                "{bad}"
+            );
         }
+    }
+
+    /// A layout written by our own code, in a fresh folder.
+    fn sample() -> (crate::testutil::TempDir, crate::testutil::TempDir) {
+        use crate::testutil::{self, TempDir};
+        let (src, out) = (TempDir::new("lay-err-src"), TempDir::new("lay-err"));
+        testutil::write_layout(&src.0, &out.0, LayerPackaging::Raw);
+        (src, out)
+    }
+
+    #[test]
+    fn what_is_no_layout_or_names_nothing_is_told_apart() {
+        let empty = crate::testutil::TempDir::new("lay-err-empty");
+        let e = Layout::open(&empty.0).unwrap_err();
+        assert!(
+            matches!(&e, LayoutError::NotALayout { root, error } if *root == empty.0 && error.kind() == io::ErrorKind::NotFound),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("is not an OCI image layout: cannot read"),
+            "{e}"
+        );
+        std::fs::write(empty.join("oci-layout"), b"{").unwrap();
+        assert!(matches!(
+            Layout::open(&empty.0),
+            Err(LayoutError::MarkerNotJson { .. })
+        ));
+        std::fs::write(empty.join("oci-layout"), br#"{"imageLayoutVersion":"2"}"#).unwrap();
+        assert!(matches!(
+            Layout::open(&empty.0),
+            Err(LayoutError::UnknownVersion { .. })
+        ));
+        std::fs::write(
+            empty.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+        let layout = Layout::open(&empty.0).unwrap();
+        assert!(matches!(
+            layout.select(None),
+            Err(LayoutError::Unreadable { .. })
+        ));
+        std::fs::write(empty.join("index.json"), b"[]").unwrap();
+        assert!(matches!(
+            layout.select(None),
+            Err(LayoutError::NotAnIndex { .. })
+        ));
+        std::fs::write(empty.join("index.json"), br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#).unwrap();
+        assert!(matches!(
+            layout.select(None),
+            Err(LayoutError::NoManifest { .. })
+        ));
+
+        let (_src, out) = sample();
+        let layout = Layout::open(&out.0).unwrap();
+        let e = layout.select(Some("other")).unwrap_err();
+        match &e {
+            LayoutError::NoSuchName { name, names, .. } => {
+                assert_eq!(
+                    (name.as_str(), names.as_slice()),
+                    ("other", &["tiny".to_string()][..])
+                )
+            }
+            other => panic!("{other}"),
+        }
+        assert!(e
+            .to_string()
+            .contains("no manifest named \"other\"; the layout has: tiny"));
+        // Through `load` (an anyhow chain with context) the kind is still there.
+        let e = layout.load(Some("other")).unwrap_err();
+        assert!(matches!(
+            e.downcast_ref::<LayoutError>(),
+            Some(LayoutError::NoSuchName { .. })
+        ));
+    }
+
+    #[test]
+    fn an_index_json_without_its_media_type_is_read() {
+        let (_src, out) = sample();
+        let path = out.join("index.json");
+        let mut index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        index.as_object_mut().unwrap().remove("mediaType");
+        std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+        let layout = Layout::open(&out.0).unwrap();
+        assert_eq!(
+            layout.select(None).unwrap().media_type,
+            oci::MEDIA_TYPE_MANIFEST
+        );
+        assert!(layout.load(None).is_ok());
+    }
+
+    #[test]
+    fn damaged_blobs_are_told_apart() {
+        use crate::testutil;
+        let (_src, out) = sample();
+        let layout = Layout::open(&out.0).unwrap();
+        let entry = layout.select(None).unwrap();
+        let manifest: AnyManifest =
+            serde_json::from_slice(&layout.read_blob(&entry).unwrap()).unwrap();
+        let config = manifest.config.clone();
+
+        let mut d = config.clone();
+        d.size += 1;
+        assert!(matches!(
+            layout.read_blob(&d),
+            Err(LayoutError::SizeMismatch { actual, expected, .. }) if expected == actual + 1
+        ));
+        let mut d = config.clone();
+        d.size = MAX_DOCUMENT + 1;
+        assert!(matches!(
+            layout.read_blob(&d),
+            Err(LayoutError::DocumentTooLarge { .. })
+        ));
+        let bytes = std::fs::read(layout.blob_path(&config.digest).unwrap()).unwrap();
+        let mut flipped = bytes.clone();
+        flipped[0] ^= 1;
+        std::fs::write(layout.blob_path(&config.digest).unwrap(), &flipped).unwrap();
+        match layout.read_blob(&config) {
+            Err(LayoutError::DigestMismatch { digest, actual }) => {
+                assert_eq!(
+                    (digest, actual),
+                    (config.digest.clone(), crate::digest::sha256_of(&flipped))
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_file(layout.blob_path(&config.digest).unwrap()).unwrap();
+        assert!(matches!(
+            layout.read_blob(&config),
+            Err(LayoutError::BlobMissing { digest, .. }) if digest == config.digest
+        ));
+        let e = layout.load(None).unwrap_err();
+        assert!(
+            matches!(
+                e.downcast_ref::<LayoutError>(),
+                Some(LayoutError::BlobMissing { .. })
+            ),
+            "{e:#}"
+        );
+
+        // A config that is no JSON, re-hashed so only that is wrong.
+        let (_src, out) = sample();
+        let mut m = testutil::manifest(&out.0);
+        let junk = b"not json";
+        m["config"]["digest"] = testutil::put_blob(&out.0, junk).into();
+        m["config"]["size"] = junk.len().into();
+        testutil::set_manifest(&out.0, &m);
+        let e = Layout::open(&out.0).unwrap().load(None).unwrap_err();
+        assert!(
+            matches!(
+                e.downcast_ref::<LayoutError>(),
+                Some(LayoutError::BadDocument {
+                    document: Document::Config,
+                    ..
+                })
+            ),
+            "{e:#}"
+        );
+        assert!(format!("{e:#}").contains(" is not JSON: "), "{e:#}");
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused_as_too_large() {
+        let dir = crate::testutil::TempDir::new("lay-err-big");
+        let path = dir.join("big");
+        std::fs::write(&path, [0u8; 11]).unwrap();
+        assert_eq!(read_limited(&path, 11).unwrap().len(), 11);
+        assert!(matches!(
+            read_limited(&path, 10),
+            Err(LayoutError::TooLarge { max: 10, .. })
+        ));
     }
 }

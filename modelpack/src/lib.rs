@@ -32,6 +32,7 @@ pub mod huggingface;
 pub mod human;
 pub mod layout;
 pub mod layout_docs;
+mod layout_error;
 pub mod listing;
 pub mod mediatype;
 pub mod names;

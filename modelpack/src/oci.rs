@@ -155,7 +155,9 @@ pub struct Manifest {
 pub struct Index {
     /// Always 2.
     pub schema_version: u32,
-    /// [`MEDIA_TYPE_INDEX`].
+    /// [`MEDIA_TYPE_INDEX`]; an `index.json` that leaves it out (the
+    /// image-spec says SHOULD) reads as empty.
+    #[serde(default)]
     pub media_type: String,
     /// The manifests.
     pub manifests: Vec<Descriptor>,

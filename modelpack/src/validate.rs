@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::layout::{self, AnyManifest, Layout};
+use crate::layout::{self, AnyManifest, Layout, LayoutError};
 use crate::oci::{self, Descriptor};
 use crate::packaging::LayerPackaging;
 
@@ -28,11 +28,107 @@ pub enum Severity {
     Warning,
 }
 
+/// What a finding is about, so callers and tests tell findings apart
+/// without reading their words (`"kind"` in `validate --json`,
+/// kebab-case); [`Problem::location`] says which file, blob or field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Finding {
+    /// `oci-layout` is missing, not JSON or of another version.
+    NotALayout,
+    /// `index.json` cannot be read or is no image index.
+    Index,
+    /// `index.json` lists no model manifest (or a bundle's index has none).
+    NoManifest,
+    /// No `index.json` entry has the name asked for.
+    NoSuchName,
+    /// Several manifests and no name given.
+    NameNeeded,
+    /// A blob a descriptor names is not in the layout.
+    BlobMissing,
+    /// A blob's size is not its descriptor's.
+    BlobSize,
+    /// A blob does not hash to its descriptor's digest.
+    BlobDigest,
+    /// A blob cannot be read or decompressed, or its digest cannot name a
+    /// file, or a document is over the size read into memory.
+    BlobUnreadable,
+    /// A manifest, config or referrer document does not parse.
+    Document,
+    /// A media type other than the spec's.
+    MediaType,
+    /// The manifest's `schemaVersion` is not 2.
+    SchemaVersion,
+    /// The manifest's `artifactType` is not ModelPack's.
+    ArtifactType,
+    /// The manifest has no layers.
+    NoLayers,
+    /// The config breaks the model-spec JSON schema.
+    Schema,
+    /// A config value breaks a rule the schema cannot express.
+    ConfigValue,
+    /// A legacy (`vnd.cnai`, `diff_ids`, `org.cnai`) name: a warning.
+    Legacy,
+    /// A layer annotation is missing or malformed.
+    Annotation,
+    /// A layer's file path is not a clean relative path.
+    FilePath,
+    /// Two layers have the same file path.
+    DuplicatePath,
+    /// A tar entry that is unsafe to unpack.
+    TarEntry,
+    /// `modelfs.diffIds` does not match the layers.
+    DiffIds,
+    /// A referrer whose subject, shape or statement is wrong.
+    Referrer,
+    /// A model-signing bundle that does not parse or does not list the
+    /// model's files.
+    Signature,
+    /// The validator itself failed (the compiled-in schema).
+    Internal,
+}
+
+impl From<&LayoutError> for Finding {
+    fn from(e: &LayoutError) -> Finding {
+        match e {
+            LayoutError::NotALayout { .. }
+            | LayoutError::MarkerNotJson { .. }
+            | LayoutError::UnknownVersion { .. } => Finding::NotALayout,
+            LayoutError::NotAnIndex { .. } => Finding::Index,
+            LayoutError::NoManifest { .. } | LayoutError::IndexWithoutModel { .. } => {
+                Finding::NoManifest
+            }
+            LayoutError::NoSuchName { .. } => Finding::NoSuchName,
+            LayoutError::NameNeeded { .. } => Finding::NameNeeded,
+            LayoutError::BlobMissing { .. } => Finding::BlobMissing,
+            LayoutError::SizeMismatch { .. } => Finding::BlobSize,
+            LayoutError::DigestMismatch { .. } => Finding::BlobDigest,
+            LayoutError::Unreadable { .. }
+            | LayoutError::TooLarge { .. }
+            | LayoutError::DocumentTooLarge { .. }
+            | LayoutError::BadDigest { .. } => Finding::BlobUnreadable,
+            LayoutError::BadDocument { .. } => Finding::Document,
+        }
+    }
+}
+
+impl Finding {
+    /// The finding of an error from picking or loading a manifest: its
+    /// [`LayoutError`]'s, else (a bundle index that does not parse)
+    /// [`Finding::Document`].
+    fn of(e: &anyhow::Error) -> Finding {
+        e.downcast_ref::<LayoutError>()
+            .map_or(Finding::Document, Finding::from)
+    }
+}
+
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
     /// Error or warning.
     pub severity: Severity,
+    /// What it is about.
+    pub kind: Finding,
     /// Where: a layout file, a blob digest, or `layer N (path)`.
     pub location: String,
     /// What is wrong.
@@ -67,17 +163,19 @@ impl Report {
         self.errors() == 0
     }
 
-    fn error(&mut self, location: impl Into<String>, message: impl Into<String>) {
+    fn error(&mut self, kind: Finding, location: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem {
             severity: Severity::Error,
+            kind,
             location: location.into(),
             message: message.into(),
         });
     }
 
-    fn warn(&mut self, location: impl Into<String>, message: impl Into<String>) {
+    fn warn(&mut self, kind: Finding, location: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem {
             severity: Severity::Warning,
+            kind,
             location: location.into(),
             message: message.into(),
         });
@@ -91,14 +189,14 @@ pub fn validate(root: &Path, name: Option<&str>, mut progress: impl FnMut(&str))
     let layout = match Layout::open(root) {
         Ok(l) => l,
         Err(e) => {
-            r.error("oci-layout", format!("{e:#}"));
+            r.error(Finding::from(&e), "oci-layout", format!("{e:#}"));
             return r;
         }
     };
     let index_text = match layout::read_limited(&root.join("index.json"), layout::MAX_DOCUMENT) {
         Ok(b) => b,
         Err(e) => {
-            r.error("index.json", format!("{e:#}"));
+            r.error(Finding::Index, "index.json", format!("{e:#}"));
             return r;
         }
     };
@@ -109,6 +207,7 @@ pub fn validate(root: &Path, name: Option<&str>, mut progress: impl FnMut(&str))
                 .is_some_and(|m| m != oci::MEDIA_TYPE_INDEX) =>
         {
             r.error(
+                Finding::MediaType,
                 "index.json",
                 format!(
                     "mediaType is {}, expected {}",
@@ -119,14 +218,14 @@ pub fn validate(root: &Path, name: Option<&str>, mut progress: impl FnMut(&str))
         }
         Ok(_) => {}
         Err(e) => {
-            r.error("index.json", format!("not JSON: {e}"));
+            r.error(Finding::Index, "index.json", format!("not JSON: {e}"));
             return r;
         }
     }
     let entry = match layout.select_model(name) {
         Ok(e) => e,
         Err(e) => {
-            r.error("index.json", format!("{e:#}"));
+            r.error(Finding::of(&e), "index.json", format!("{e:#}"));
             return r;
         }
     };
@@ -164,19 +263,24 @@ fn referrers(layout: &Layout, r: &mut Report) {
         r.referrers.push(entry.digest.clone());
         if let Err(e) = layout.read_blob(&subject) {
             r.error(
+                Finding::Referrer,
                 &at,
                 format!("its subject {} does not resolve: {e:#}", subject.digest),
             );
         }
         let Ok(m) = serde_json::from_slice::<referrer::ReferrerManifest>(&bytes) else {
-            r.error(&at, "not an image manifest with config, layers and subject");
+            r.error(
+                Finding::Referrer,
+                &at,
+                "not an image manifest with config, layers and subject",
+            );
             continue;
         };
         for d in std::iter::once(&m.config).chain(&m.layers) {
             let doc = match layout.read_blob(d) {
                 Ok(b) => b,
                 Err(e) => {
-                    r.error(&at, format!("{e:#}"));
+                    r.error(Finding::from(&e), &at, format!("{e:#}"));
                     continue;
                 }
             };
@@ -184,6 +288,7 @@ fn referrers(layout: &Layout, r: &mut Report) {
             let parsed = json.then(|| serde_json::from_slice::<Value>(&doc));
             match (d.media_type.as_str(), parsed) {
                 (_, Some(Err(e))) => r.error(
+                    Finding::Document,
                     &at,
                     format!(
                         "{} {} is not JSON: {e}",
@@ -194,10 +299,15 @@ fn referrers(layout: &Layout, r: &mut Report) {
                 (MEDIA_TYPE_CYCLONEDX, Some(Ok(v)))
                     if v.get("bomFormat").and_then(Value::as_str) != Some("CycloneDX") =>
                 {
-                    r.error(&at, "the CycloneDX document has no bomFormat CycloneDX");
+                    r.error(
+                        Finding::Referrer,
+                        &at,
+                        "the CycloneDX document has no bomFormat CycloneDX",
+                    );
                 }
                 (MEDIA_TYPE_SIGSTORE_BUNDLE, Some(Ok(_))) => match signing::parse(&doc) {
                     Err(e) => r.error(
+                        Finding::Signature,
                         &at,
                         format!("the model-signing bundle does not parse: {e:#}"),
                     ),
@@ -210,9 +320,14 @@ fn referrers(layout: &Layout, r: &mut Report) {
                             .any(|s| s["digest"]["sha256"].as_str() == Some(hex))
                     });
                     if v["_type"].as_str() != Some(crate::trust::provenance::STATEMENT_TYPE) {
-                        r.error(&at, "the in-toto document is not a Statement v1");
+                        r.error(
+                            Finding::Referrer,
+                            &at,
+                            "the in-toto document is not a Statement v1",
+                        );
                     } else if !about {
                         r.error(
+                            Finding::Referrer,
                             &at,
                             format!(
                                 "the in-toto Statement is not about its subject {}",
@@ -266,6 +381,7 @@ fn signed_files(
         let hex = d.digest.trim_start_matches("sha256:");
         if raw && !resources.iter().any(|x| x.name == path && x.sha256 == hex) {
             r.error(
+                Finding::Signature,
                 at,
                 format!("the signature does not list {path} with its layer's sha256 {hex}"),
             );
@@ -280,6 +396,7 @@ fn signed_files(
         });
         if !ours {
             r.error(
+                Finding::Signature,
                 at,
                 format!(
                     "the signature lists {}, which is no file of the model",
@@ -305,6 +422,7 @@ fn manifest(layout: &Layout, entry: &Descriptor, r: &mut Report) -> Option<AnyMa
     let at = format!("manifest {}", entry.digest);
     if entry.media_type != oci::MEDIA_TYPE_MANIFEST {
         r.error(
+            Finding::MediaType,
             &at,
             format!(
                 "index.json entry mediaType is {:?}, expected {}",
@@ -316,19 +434,24 @@ fn manifest(layout: &Layout, entry: &Descriptor, r: &mut Report) -> Option<AnyMa
     let bytes = match layout.read_blob(entry) {
         Ok(b) => b,
         Err(e) => {
-            r.error(&at, format!("{e:#}"));
+            r.error(Finding::from(&e), &at, format!("{e:#}"));
             return None;
         }
     };
     let m: AnyManifest = match serde_json::from_slice(&bytes) {
         Ok(m) => m,
         Err(e) => {
-            r.error(&at, format!("not an OCI image manifest: {e}"));
+            r.error(
+                Finding::Document,
+                &at,
+                format!("not an OCI image manifest: {e}"),
+            );
             return None;
         }
     };
     if m.schema_version != Some(2) {
         r.error(
+            Finding::SchemaVersion,
             &at,
             format!(
                 "schemaVersion is {}, expected 2",
@@ -338,6 +461,7 @@ fn manifest(layout: &Layout, entry: &Descriptor, r: &mut Report) -> Option<AnyMa
     }
     if m.media_type.as_deref() != Some(oci::MEDIA_TYPE_MANIFEST) {
         r.error(
+            Finding::MediaType,
             &at,
             format!(
                 "mediaType is {}, expected {}",
@@ -349,6 +473,7 @@ fn manifest(layout: &Layout, entry: &Descriptor, r: &mut Report) -> Option<AnyMa
     match m.artifact_type.as_deref() {
         Some(oci::ARTIFACT_TYPE_MODEL) => {}
         Some(layout::LEGACY_ARTIFACT_TYPE) => r.warn(
+            Finding::Legacy,
             &at,
             format!(
                 "artifactType is the legacy {}; model-spec v0.0.7 and later readers expect {}",
@@ -357,6 +482,7 @@ fn manifest(layout: &Layout, entry: &Descriptor, r: &mut Report) -> Option<AnyMa
             ),
         ),
         other => r.error(
+            Finding::ArtifactType,
             &at,
             format!(
                 "artifactType is {}, expected {}",
@@ -366,7 +492,7 @@ fn manifest(layout: &Layout, entry: &Descriptor, r: &mut Report) -> Option<AnyMa
         ),
     }
     if m.layers.is_empty() {
-        r.error(&at, "the manifest has no layers");
+        r.error(Finding::NoLayers, &at, "the manifest has no layers");
     }
     Some(m)
 }
@@ -378,6 +504,7 @@ fn config(layout: &Layout, m: &AnyManifest, r: &mut Report) -> Option<Value> {
     match d.media_type.as_str() {
         oci::MEDIA_TYPE_MODEL_CONFIG => {}
         layout::LEGACY_MEDIA_TYPE_CONFIG => r.warn(
+            Finding::Legacy,
             &at,
             format!(
                 "mediaType is the legacy {}; model-spec v0.0.7 and later readers expect {}",
@@ -386,6 +513,7 @@ fn config(layout: &Layout, m: &AnyManifest, r: &mut Report) -> Option<Value> {
             ),
         ),
         other => r.error(
+            Finding::MediaType,
             &at,
             format!(
                 "mediaType is {other:?}, expected {}",
@@ -396,14 +524,14 @@ fn config(layout: &Layout, m: &AnyManifest, r: &mut Report) -> Option<Value> {
     let bytes = match layout.read_blob(d) {
         Ok(b) => b,
         Err(e) => {
-            r.error(&at, format!("{e:#}"));
+            r.error(Finding::from(&e), &at, format!("{e:#}"));
             return None;
         }
     };
     let mut config: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(e) => {
-            r.error(&at, format!("not JSON: {e}"));
+            r.error(Finding::Document, &at, format!("not JSON: {e}"));
             return None;
         }
     };
@@ -413,7 +541,7 @@ fn config(layout: &Layout, m: &AnyManifest, r: &mut Report) -> Option<Value> {
     if let Some(fs) = config.get_mut("modelfs").and_then(Value::as_object_mut) {
         if !fs.contains_key("diffIds") {
             if let Some(old) = fs.remove("diff_ids") {
-                r.warn(&at, "modelfs uses the legacy key diff_ids; model-spec v0.0.7 and later readers expect diffIds");
+                r.warn(Finding::Legacy, &at, "modelfs uses the legacy key diff_ids; model-spec v0.0.7 and later readers expect diffIds");
                 fs.insert("diffIds".into(), old);
             }
         }
@@ -433,6 +561,7 @@ fn check_schema(config: &Value, at: &str, r: &mut Report) {
         Ok(v) => v,
         Err(e) => {
             r.error(
+                Finding::Internal,
                 at,
                 format!("internal error: the compiled-in schema does not compile: {e}"),
             );
@@ -446,7 +575,7 @@ fn check_schema(config: &Value, at: &str, r: &mut Report) {
         } else {
             path
         };
-        r.error(at, format!("schema: {path}: {e}"));
+        r.error(Finding::Schema, at, format!("schema: {path}: {e}"));
     }
 }
 
@@ -468,6 +597,7 @@ fn check_v006_schema(config: &Value, at: &str, r: &mut Report) {
             path
         };
         r.warn(
+            Finding::Schema,
             at,
             format!("model-spec v0.0.6 schema (what readers of the legacy spelling expect): {path}: {e}"),
         );
@@ -487,7 +617,7 @@ fn check_values(config: &Value, at: &str, r: &mut Report) {
     let properties = serde_json::from_value::<oci::ModelProperties>(section("config"));
     if let (Ok(d), Ok(c)) = (descriptor, properties) {
         if let Err(e) = crate::config::check(&d, &c) {
-            r.error(at, format!("{e:#}"));
+            r.error(Finding::ConfigValue, at, format!("{e:#}"));
         }
     }
 }
@@ -519,20 +649,23 @@ fn layers(
         let ty = layout::layer_type(&d.media_type);
         match ty {
             None => r.error(
+                Finding::MediaType,
                 &at,
                 format!("mediaType {:?} is not a ModelPack layer type (application/vnd.cncf.model.<weight|weight.config|code|doc|dataset>.v1.<raw|tar|tar+gzip|tar+zstd>)", d.media_type),
             ),
-            Some(t) if t.legacy => r.warn(&at, format!("mediaType {} uses the legacy vnd.cnai prefix; model-spec v0.0.7 and later readers expect vnd.cncf", d.media_type)),
+            Some(t) if t.legacy => r.warn(Finding::Legacy, &at, format!("mediaType {} uses the legacy vnd.cnai prefix; model-spec v0.0.7 and later readers expect vnd.cncf", d.media_type)),
             Some(_) => {}
         }
         match path {
             None => r.error(
+                Finding::Annotation,
                 &at,
                 format!("annotation {} is missing", oci::ANNOTATION_FILEPATH),
             ),
             Some(p) => {
                 if !d.annotations.contains_key(oci::ANNOTATION_FILEPATH) {
                     r.warn(
+                        Finding::Legacy,
                         &at,
                         format!(
                             "uses the legacy annotation {}; model-spec v0.0.7 and later readers expect {}",
@@ -542,10 +675,11 @@ fn layers(
                     );
                 }
                 if !layout::is_clean_relative(p) {
-                    r.error(&at, format!("filepath {p:?} is not a clean relative path (no leading /, no .. or . or empty component, no backslash)"));
+                    r.error(Finding::FilePath, &at, format!("filepath {p:?} is not a clean relative path (no leading /, no .. or . or empty component, no backslash)"));
                 }
                 if let Some(first) = seen.insert(p.to_string(), i) {
                     r.error(
+                        Finding::DuplicatePath,
                         &at,
                         format!("filepath {p:?} is also the path of layer {first}"),
                     );
@@ -558,6 +692,7 @@ fn layers(
                 .unwrap_or(true)
             {
                 r.error(
+                    Finding::Annotation,
                     &at,
                     format!(
                         "annotation {} is not a JSON object",
@@ -569,8 +704,8 @@ fn layers(
         let format = ty.map(|t| t.format);
         diff_ids.push(match check_blob(layout, d, format, &at, r) {
             Ok(id) => Some(id),
-            Err(e) => {
-                r.error(&at, e);
+            Err((kind, e)) => {
+                r.error(kind, &at, e);
                 None
             }
         });
@@ -622,12 +757,36 @@ fn check_blob(
     format: Option<LayerPackaging>,
     at: &str,
     r: &mut Report,
-) -> Result<String, String> {
-    let path = layout.blob_path(&d.digest).map_err(|e| format!("{e:#}"))?;
-    let file = File::open(&path)
-        .map_err(|e| format!("blob missing: cannot open {}: {e}", path.display()))?;
+) -> Result<String, (Finding, String)> {
+    let path = layout
+        .blob_path(&d.digest)
+        .map_err(|e| (Finding::from(&e), e.to_string()))?;
+    let file = File::open(&path).map_err(|e| {
+        let kind = if e.kind() == io::ErrorKind::NotFound {
+            Finding::BlobMissing
+        } else {
+            Finding::BlobUnreadable
+        };
+        (
+            kind,
+            format!("blob missing: cannot open {}: {e}", path.display()),
+        )
+    })?;
     let mut blob = HashingReader::new(io::BufReader::with_capacity(1 << 20, file));
-    let read = |e: io::Error| format!("reading {}: {e}", path.display());
+    let read = |e: io::Error| {
+        (
+            Finding::BlobUnreadable,
+            format!("reading {}: {e}", path.display()),
+        )
+    };
+    let unpacked = |what: &'static str| {
+        move |e: io::Error| {
+            (
+                Finding::BlobUnreadable,
+                format!("decompressing {what}: {e}"),
+            )
+        }
+    };
     let diff_id = match format {
         None | Some(LayerPackaging::Raw) => None,
         Some(LayerPackaging::Tar) => {
@@ -636,23 +795,25 @@ fn check_blob(
         }
         Some(LayerPackaging::TarGzip) => {
             let tar = HashingReader::new(flate2::read::GzDecoder::new(&mut blob));
-            Some(check_tar(tar, at, r).map_err(|e| format!("decompressing gzip: {e}"))?)
+            Some(check_tar(tar, at, r).map_err(unpacked("gzip"))?)
         }
         Some(LayerPackaging::TarZstd) => {
             let dec = zstd::Decoder::new(&mut blob).map_err(read)?;
             let tar = HashingReader::new(dec);
-            Some(check_tar(tar, at, r).map_err(|e| format!("decompressing zstd: {e}"))?)
+            Some(check_tar(tar, at, r).map_err(unpacked("zstd"))?)
         }
     };
     let (_, digest, size) = blob.finish().map_err(read)?;
     if size != d.size {
         r.error(
+            Finding::BlobSize,
             at,
             format!("size is {size} bytes, the descriptor says {}", d.size),
         );
     }
     if digest != d.digest {
         r.error(
+            Finding::BlobDigest,
             at,
             format!("content hashes to {digest}, not to the descriptor's digest"),
         );
@@ -671,10 +832,10 @@ fn check_tar<R: Read>(mut tar: HashingReader<R>, at: &str, r: &mut Report) -> io
             let clean = name.trim_end_matches('/');
             let kind = entry.header().entry_type();
             if !layout::is_clean_relative(clean) {
-                r.error(at, format!("tar entry {name:?} is not a clean relative path; unpacking it could escape the target folder"));
+                r.error(Finding::TarEntry, at, format!("tar entry {name:?} is not a clean relative path; unpacking it could escape the target folder"));
             }
             if !(kind.is_file() || kind.is_dir()) {
-                r.error(at, format!("tar entry {name:?} is a {}, not a regular file or folder; links and devices are not unpacked", crate::unpack::entry_kind(kind)));
+                r.error(Finding::TarEntry, at, format!("tar entry {name:?} is a {}, not a regular file or folder; links and devices are not unpacked", crate::unpack::entry_kind(kind)));
             }
         }
     }
@@ -688,6 +849,7 @@ fn compare_diff_ids(config: &Value, computed: &[Option<String>], r: &mut Report)
     };
     if ids.len() != computed.len() {
         r.error(
+            Finding::DiffIds,
             at,
             format!(
                 "{} diffIds for {} layers; there must be one per layer, in layer order",
@@ -700,6 +862,7 @@ fn compare_diff_ids(config: &Value, computed: &[Option<String>], r: &mut Report)
         if let (Some(id), Some(want)) = (id.as_str(), want) {
             if id != want {
                 r.error(
+                    Finding::DiffIds,
                     format!("{at}[{i}]"),
                     format!("is {id}, but layer {i} has diff id {want} (the layer digest for raw and tar, the uncompressed tar's for +gzip/+zstd)"),
                 );
@@ -726,12 +889,13 @@ mod tests {
     }
 
     /// Asserts an error whose location and message hold the fragments.
-    fn has_error(r: &Report, location: &str, message: &str) {
+    fn has_error(r: &Report, kind: Finding, location: &str, message: &str) {
         assert!(
             r.problems.iter().any(|p| p.severity == Severity::Error
+                && p.kind == kind
                 && p.location.contains(location)
                 && p.message.contains(message)),
-            "no error at {location:?} saying {message:?} in {:#?}",
+            "no {kind:?} error at {location:?} saying {message:?} in {:#?}",
             r.problems
         );
     }
@@ -756,10 +920,16 @@ mod tests {
         let r = check(&out);
         has_error(
             &r,
+            Finding::BlobDigest,
             "layer 1 (model.safetensors) blob sha256:",
             "content hashes to sha256:",
         );
-        has_error(&r, "modelfs.diffIds[1]", "layer 1 has diff id");
+        has_error(
+            &r,
+            Finding::DiffIds,
+            "modelfs.diffIds[1]",
+            "layer 1 has diff id",
+        );
         assert_eq!(r.errors(), 2, "{:#?}", r.problems);
     }
 
@@ -768,7 +938,12 @@ mod tests {
         let (_src, out) = good(LayerPackaging::Tar);
         std::fs::remove_file(testutil::layer_blob(&out.0, 2)).unwrap();
         let r = check(&out);
-        has_error(&r, "layer 2 (scripts/run.sh)", "blob missing: cannot open");
+        has_error(
+            &r,
+            Finding::BlobMissing,
+            "layer 2 (scripts/run.sh)",
+            "blob missing: cannot open",
+        );
         assert!(!r.ok());
     }
 
@@ -783,15 +958,22 @@ mod tests {
         let r = check(&out);
         has_error(
             &r,
+            Finding::MediaType,
             "layer 0 (config.json)",
             "mediaType \"application/octet-stream\" is not a ModelPack layer type",
         );
         has_error(
             &r,
+            Finding::ArtifactType,
             "manifest sha256:",
             "artifactType is \"application/vnd.example+json\"",
         );
-        has_error(&r, "config sha256:", "mediaType is \"application/json\"");
+        has_error(
+            &r,
+            Finding::MediaType,
+            "config sha256:",
+            "mediaType is \"application/json\"",
+        );
         assert_eq!(
             r.errors(),
             3,
@@ -808,8 +990,13 @@ mod tests {
             c["config"]["shoeSize"] = json!(42);
         });
         let r = check(&out);
-        has_error(&r, "config sha256:", "schema: /descriptor/name");
-        has_error(&r, "config sha256:", "schema: /config");
+        has_error(
+            &r,
+            Finding::Schema,
+            "config sha256:",
+            "schema: /descriptor/name",
+        );
+        has_error(&r, Finding::Schema, "config sha256:", "schema: /config");
     }
 
     #[test]
@@ -823,9 +1010,15 @@ mod tests {
         let blob_digest = testutil::manifest(&out.0)["layers"][0]["digest"].clone();
         testutil::edit_config(&out.0, |c| c["modelfs"]["diffIds"][0] = blob_digest);
         let r = check(&out);
-        has_error(&r, "config modelfs.diffIds", "3 diffIds for 4 layers");
         has_error(
             &r,
+            Finding::DiffIds,
+            "config modelfs.diffIds",
+            "3 diffIds for 4 layers",
+        );
+        has_error(
+            &r,
+            Finding::DiffIds,
             "config modelfs.diffIds[0]",
             "the uncompressed tar's for +gzip/+zstd",
         );
@@ -839,6 +1032,7 @@ mod tests {
         });
         has_error(
             &check(&out),
+            Finding::DuplicatePath,
             "layer 3 (config.json)",
             "is also the path of layer 0",
         );
@@ -857,11 +1051,27 @@ mod tests {
                 .remove("org.cncf.model.filepath");
         });
         let r = check(&out);
-        has_error(&r, "layer 0 (../evil.json)", "not a clean relative path");
-        has_error(&r, "layer 1 (/etc/x)", "not a clean relative path");
-        has_error(&r, "layer 2 (a\\b)", "not a clean relative path");
         has_error(
             &r,
+            Finding::FilePath,
+            "layer 0 (../evil.json)",
+            "not a clean relative path",
+        );
+        has_error(
+            &r,
+            Finding::FilePath,
+            "layer 1 (/etc/x)",
+            "not a clean relative path",
+        );
+        has_error(
+            &r,
+            Finding::FilePath,
+            "layer 2 (a\\b)",
+            "not a clean relative path",
+        );
+        has_error(
+            &r,
+            Finding::Annotation,
             "layer 3 (no filepath)",
             "annotation org.cncf.model.filepath is missing",
         );
@@ -873,6 +1083,7 @@ mod tests {
         testutil::edit_manifest(&out.0, |m| m["layers"][1]["size"] = json!(7));
         has_error(
             &check(&out),
+            Finding::BlobSize,
             "layer 1 (model.safetensors)",
             "size is 50000 bytes, the descriptor says 7",
         );
@@ -896,22 +1107,72 @@ mod tests {
         let r = check(&out);
         has_error(
             &r,
+            Finding::TarEntry,
             "layer 0",
             "tar entry \"../../escape\" is not a clean relative path",
         );
-        has_error(&r, "layer 1", "tar entry \"link\" is a symbolic link");
+        has_error(
+            &r,
+            Finding::TarEntry,
+            "layer 1",
+            "tar entry \"link\" is a symbolic link",
+        );
     }
 
     #[test]
     fn broken_layout_files() {
         let out = TempDir::new("val-empty");
-        has_error(&check(&out), "oci-layout", "is not an OCI image layout");
+        has_error(
+            &check(&out),
+            Finding::NotALayout,
+            "oci-layout",
+            "is not an OCI image layout",
+        );
         let (_src, out) = good(LayerPackaging::Raw);
-        assert!(validate(&out.0, Some("other"), |_| {}).problems[0]
+        let p = &validate(&out.0, Some("other"), |_| {}).problems[0];
+        assert_eq!(
+            (p.kind, p.location.as_str()),
+            (Finding::NoSuchName, "index.json")
+        );
+        assert!(p
             .message
             .contains("no manifest named \"other\"; the layout has: tiny"));
         std::fs::write(out.join("index.json"), b"{").unwrap();
-        has_error(&check(&out), "index.json", "not JSON");
+        has_error(&check(&out), Finding::Index, "index.json", "not JSON");
+    }
+
+    #[test]
+    fn a_layout_of_two_models_and_no_name_is_a_name_needed_finding() {
+        let (_src, out) = good(LayerPackaging::Raw);
+        let mut m = testutil::manifest(&out.0);
+        m["annotations"]["org.opencontainers.image.ref.name"] = json!("second");
+        let bytes = serde_json::to_vec(&m).unwrap();
+        let digest = testutil::put_blob(&out.0, &bytes);
+        let mut index: Value =
+            serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+        let mut entry = index["manifests"][0].clone();
+        entry["digest"] = json!(digest);
+        entry["size"] = json!(bytes.len());
+        entry["annotations"]["org.opencontainers.image.ref.name"] = json!("second");
+        index["manifests"].as_array_mut().unwrap().push(entry);
+        std::fs::write(out.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+        let r = check(&out);
+        has_error(
+            &r,
+            Finding::NameNeeded,
+            "index.json",
+            "lists 2 manifests (names: tiny, second)",
+        );
+        assert_eq!(r.problems.len(), 1, "{:#?}", r.problems);
+        assert!(validate(&out.0, Some("second"), |_| {}).ok());
+    }
+
+    #[test]
+    fn findings_are_serialized_with_their_kind() {
+        let out = TempDir::new("val-json");
+        let v = serde_json::to_value(check(&out)).unwrap();
+        assert_eq!(v["problems"][0]["kind"], "not-a-layout");
+        assert_eq!(v["problems"][0]["location"], "oci-layout");
     }
 
     #[test]
@@ -920,6 +1181,11 @@ mod tests {
         testutil::legacy_layout(&out.0);
         let r = check(&out);
         assert!(r.ok(), "{:#?}", r.problems);
+        assert!(
+            r.problems.iter().all(|p| p.kind == Finding::Legacy),
+            "{:#?}",
+            r.problems
+        );
         let warnings: Vec<&str> = r.problems.iter().map(|p| p.message.as_str()).collect();
         assert!(
             warnings.iter().any(|w| w.contains("legacy key diff_ids")),
