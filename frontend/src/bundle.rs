@@ -1,11 +1,13 @@
 //! `packager/bundle`: the app image and the model in one OCI image index,
 //! written as an OCI layout by one build. BuildKit's own Dockerfile
 //! frontend builds the app from the context's Dockerfile through the
-//! gateway ([`build_app`]); its answer is a file system and an image
-//! config, which the `bundle-image` step turns into a one-layer image and
-//! bundles with the model's layout, built as for `packager/modelpack`
-//! ([`bundle_layout`]). See docs/layout-and-readers.md, "Models alongside
-//! images".
+//! gateway ([`build_app`]), once per platform of `--platform`
+//! ([`platforms`]), with the build's named contexts and labels
+//! ([`forward`]); each answer is a file system and an image config, which
+//! the `bundle-image` step turns into one-layer images and bundles, in the
+//! platforms' order, with the model's layout, built once as for
+//! `packager/modelpack` ([`bundle_layout`]). See docs/layout-and-readers.md,
+//! "Models alongside images".
 
 use std::collections::BTreeMap;
 
