@@ -21,9 +21,9 @@
 //! same digest twice, on Docker 28.5 with the containerd store; Docker 26
 //! and Docker 28.5's classic store refuse it in buildx (the docker driver
 //! builds several platforms only with the containerd store). A named
-//! build context (`--build-context extra=DIR`, read by `COPY --from=extra`)
-//! and a label (`--label`) reach the app's Dockerfile build on Docker 26
-//! and 28.5.
+//! build context (`--build-context extra=DIR`, read by `COPY --from=extra`),
+//! a label (`--label`) and a bake target as a context (sent as a frontend
+//! input) reach the app's Dockerfile build on Docker 26 and 28.5.
 //!
 //! Needs the engines of `integration/engine.sh`, `engine-next.sh` and
 //! `engine-store.sh`, the frontend image, the registry on 127.0.0.1:5000
@@ -502,7 +502,12 @@ fn a_multi_platform_build_bundles_every_platforms_image_and_the_model_once() {
                 "{:?}",
                 files.keys().collect::<Vec<_>>()
             );
-            layers.insert(manifest["layers"][0]["digest"].clone());
+            layers.insert(
+                manifest["layers"][0]["digest"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
         }
         assert_eq!(
             layers.len(),
@@ -583,6 +588,67 @@ fn named_build_contexts_and_labels_reach_the_apps_dockerfile_build() {
             "{engine:?}: {config}"
         );
     }
+    // A bake target as the context (`contexts = { extra = "target:other" }`):
+    // buildx builds `other` first and sends its result as the frontend
+    // input `extra` (`context:extra=input:extra`), which the frontend asks
+    // the gateway for and passes on.
+    let other = TempDir::new("bundle-target-other");
+    fs::write_file(
+        other.path(),
+        "Dockerfile",
+        b"FROM scratch\nCOPY extra.txt /extra.txt\n",
+    );
+    fs::write_file(other.path(), "extra.txt", b"built by another bake target\n");
+    fs::write_file(work.path(), "empty-recipe", b"");
+    for engine in [Engine::Current, Engine::Next] {
+        let out = work.join(format!("bake-{engine:?}"));
+        let hcl = format!(
+            r#"target "other" {{
+  context = "{other}"
+}}
+target "bundle" {{
+  context = "{ctx}"
+  dockerfile = "{recipe}"
+  target = "packager/bundle"
+  contexts = {{ extra = "target:other" }}
+  args = {{
+    BUILDKIT_SYNTAX = "{image}"
+    source = "huggingface://{repo}"
+    hf_endpoint = "{endpoint}"
+    name = "tiny"
+    SOURCE_DATE_EPOCH = "{EPOCH}"
+  }}
+  output = ["type=local,dest={out}"]
+}}
+"#,
+            other = other.path().display(),
+            ctx = ctx.path().display(),
+            recipe = work.join("empty-recipe").display(),
+            image = engine::frontend_image(),
+            endpoint = hub.endpoint,
+            out = out.display(),
+        );
+        let file = fs::write_file(work.path(), &format!("bake-{engine:?}.hcl"), hcl.as_bytes());
+        // buildx 0.29 asks for read access to folders outside the
+        // working directory (bake's entitlements; 0.13 has none).
+        let allow = format!("--allow=fs.read={}", std::env::temp_dir().display());
+        let mut args = vec!["buildx", "bake", "--progress=plain"];
+        if engine == Engine::Next {
+            args.push(&allow);
+        }
+        args.extend(["-f", file.to_str().unwrap(), "bundle"]);
+        engine
+            .run_docker(&args, engine::default_timeout())
+            .assert_success();
+        let (_, index) = bundle_index(&out);
+        let files = layer_files(&out, index["manifests"][0]["digest"].as_str().unwrap());
+        assert_eq!(
+            files.get("extra.txt").map(Vec::as_slice),
+            Some(&b"built by another bake target\n"[..]),
+            "{engine:?}: COPY --from=extra read the other target's result"
+        );
+    }
+
     // Another target refuses the named context instead of ignoring it.
     Build::new(ctx.path())
         .engine(Engine::Next)
