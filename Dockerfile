@@ -14,6 +14,8 @@ ARG TARGETARCH
 COPY dist/linux-${TARGETARCH}/modelpack-frontend /modelpack-frontend
 # The frontend never needs a network: BuildKit fetches sources itself.
 LABEL moby.buildkit.frontend.network.none="true"
-# Gateway capabilities this frontend implements (subrequests: --call targets|outline|check).
-LABEL moby.buildkit.frontend.caps="moby.buildkit.frontend.subrequests"
+# Gateway capabilities this frontend implements (subrequests: --call targets|outline|check;
+# contexts and inputs: packager/bundle passes buildx's --build-context on to the app's
+# Dockerfile build, with the frontend inputs such a context names).
+LABEL moby.buildkit.frontend.caps="moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts,moby.buildkit.frontend.inputs"
 ENTRYPOINT ["/modelpack-frontend"]

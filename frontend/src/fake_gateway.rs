@@ -100,6 +100,10 @@ pub struct FakeGateway {
     solves: RefCell<Vec<Solved>>,
     frontend_answer: Option<(llb::State, BTreeMap<String, Vec<u8>>)>,
     frontend_solves: RefCell<Vec<FrontendSolve>>,
+    /// The client's frontend inputs ([`Solve::frontend_inputs`]).
+    inputs: BTreeMap<String, pb::Definition>,
+    /// How many times the inputs were asked for.
+    inputs_asked: RefCell<usize>,
     /// The optional LLB capabilities the engine offers.
     caps: Vec<String>,
 }
@@ -138,6 +142,17 @@ impl FakeGateway {
     ) -> Self {
         self.frontend_answer = Some((state, metadata));
         self
+    }
+
+    /// The client sent the frontend `inputs` ([`Solve::frontend_inputs`]).
+    pub fn with_inputs(mut self, inputs: BTreeMap<String, pb::Definition>) -> Self {
+        self.inputs = inputs;
+        self
+    }
+
+    /// How many times the frontend's inputs were asked for.
+    pub fn inputs_asked(&self) -> usize {
+        *self.inputs_asked.borrow()
     }
 
     /// Every frontend solve so far, in order.
@@ -289,6 +304,12 @@ impl Solve for FakeGateway {
             ))),
         };
         Box::pin(async move { answer })
+    }
+
+    fn frontend_inputs(&self) -> Call<'_, BTreeMap<String, pb::Definition>> {
+        *self.inputs_asked.borrow_mut() += 1;
+        let inputs = self.inputs.clone();
+        Box::pin(async move { Ok(inputs) })
     }
 
     fn resolve_image_config<'a>(

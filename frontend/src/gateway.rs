@@ -54,6 +54,11 @@ pub trait Solve {
     /// its result: the result's definition and metadata.
     fn solve_frontend<'a>(&'a self, request: &'a FrontendSolve) -> Call<'a, FrontendAnswer>;
 
+    /// The definitions the client sent the frontend as inputs, by name
+    /// (gateway `Inputs`, API cap `frontend.inputs`): buildx's named
+    /// contexts given as `input:NAME`.
+    fn frontend_inputs(&self) -> Call<'_, BTreeMap<String, pb::Definition>>;
+
     /// Solves the build's result, a tree whose graph also holds every
     /// step solved with [`Solve::solve_evaluated`] before it that it does
     /// not already hold (the steps whose output the frontend reads: scans,
@@ -460,7 +465,7 @@ impl Bridge {
                 metadata: result.metadata,
             }),
             Some(gw::result::Result::Refs(_)) => Err(GatewayError::Local(anyhow!(
-                "the Dockerfile build returned several platforms; packager/bundle builds one platform at a time (pass a single --platform)"
+                "the Dockerfile build returned several platforms where one was asked for (a BUILDKIT_MULTI_PLATFORM build arg?); packager/bundle builds each platform of --platform by itself"
             ))),
             _ => Err(GatewayError::Local(anyhow!(
                 "BuildKit's {} solve returned no file system (an empty result)",
@@ -563,6 +568,19 @@ impl Bridge {
         Ok(())
     }
 
+    /// [`Solve::frontend_inputs`] against buildkitd.
+    async fn inputs(&self) -> Result<BTreeMap<String, pb::Definition>, GatewayError> {
+        self.require_caps(&[], &["frontend.inputs"])?;
+        let response = self
+            .client
+            .clone()
+            .inputs(gw::InputsRequest {})
+            .await
+            .map_err(remote)?
+            .into_inner();
+        Ok(response.definitions)
+    }
+
     /// An image's digest and config through the gateway, in BuildKit's
     /// resolve mode `mode` (`default`: the engine's own store first;
     /// `pull`: the registry), shown in the progress as `log_name`.
@@ -605,6 +623,10 @@ impl Solve for Bridge {
 
     fn solve_frontend<'a>(&'a self, request: &'a FrontendSolve) -> Call<'a, FrontendAnswer> {
         Box::pin(self.solve_by_frontend(request))
+    }
+
+    fn frontend_inputs(&self) -> Call<'_, BTreeMap<String, pb::Definition>> {
+        Box::pin(self.inputs())
     }
 
     fn read_file_bounded<'a>(

@@ -87,7 +87,9 @@ pub async fn build(
     Ok((Some(result), metadata))
 }
 
-/// The app's build args belong to `packager/bundle`, which writes a layout.
+/// The app's build args and named build contexts (`--build-context`,
+/// which only the app's Dockerfile build reads) belong to
+/// `packager/bundle`, which writes a layout.
 fn check_bundle_args(
     opts: &BTreeMap<String, String>,
     request: &Request,
@@ -98,6 +100,12 @@ fn check_bundle_args(
             anyhow::bail!("packager/bundle writes an OCI layout; drop build-arg output_mode");
         }
         return Ok(());
+    }
+    if let Some(k) = opts.keys().find(|k| k.starts_with("context:")) {
+        anyhow::bail!(
+            "--build-context {} only applies to --target packager/bundle (the app's Dockerfile build); the model's source is build-arg source",
+            k.trim_start_matches("context:")
+        );
     }
     let prefixed = format!("build-arg:{}", options::keys::IMAGE_BUILD_ARG_PREFIX);
     let given = [options::keys::DOCKERFILE, options::keys::IMAGE_TARGET]
@@ -166,5 +174,13 @@ mod tests {
             "build-arg image-build-arg:PORT only applies to --target packager/bundle"
         );
         assert!(check(&[("source", ".")], model).is_ok());
+        let mut named = opts(&[("source", ".")]);
+        named.insert("context:extra".into(), "local:extra".into());
+        let r = options::parse(&named).unwrap();
+        assert!(check_bundle_args(&named, &r, bundle).is_ok());
+        assert_eq!(
+            check_bundle_args(&named, &r, model).unwrap_err().to_string(),
+            "--build-context extra only applies to --target packager/bundle (the app's Dockerfile build); the model's source is build-arg source"
+        );
     }
 }

@@ -76,8 +76,8 @@ pub struct Output {
     /// (`SOURCE_DATE_EPOCH`, else 0), in nanoseconds: layers and trees
     /// do not depend on when or where the build ran.
     pub mtime_nanos: i64,
-    /// `packager/bundle`: the app the layout is bundled with.
-    pub bundle: Option<crate::bundle::App>,
+    /// `packager/bundle`: the app, one per platform, the layout is bundled with.
+    pub bundle: Option<Vec<crate::bundle::App>>,
 }
 
 /// Settles the output for `request`: plan kind, platform, base image

@@ -15,12 +15,23 @@
 //! the app's usual `docker buildx build` image (Docker 28.5 with the
 //! containerd store, `-o type=oci`) is measured and printed.
 //!
+//! A multi-platform build (`--platform linux/amd64,linux/arm64`, a
+//! `FROM scratch` + `COPY` app, so nothing runs and no emulation is
+//! needed) writes one index with both platforms' images and the model, the
+//! same digest twice, on Docker 28.5 with the containerd store; Docker 26
+//! and Docker 28.5's classic store refuse it in buildx (the docker driver
+//! builds several platforms only with the containerd store). A named
+//! build context (`--build-context extra=DIR`, read by `COPY --from=extra`),
+//! a label (`--label`) and a bake target as a context (sent as a frontend
+//! input) reach the app's Dockerfile build on Docker 26 and 28.5.
+//!
 //! Needs the engines of `integration/engine.sh`, `engine-next.sh` and
 //! `engine-store.sh`, the frontend image, the registry on 127.0.0.1:5000
 //! and `busybox-static` (`/bin/busybox`). `#[ignore]`d like every engine
 //! test; a missing tool fails it under `CI=true`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 use std::path::Path;
 
 use integration::engine::{self, Build, Engine};
@@ -346,4 +357,305 @@ fn one_build_writes_a_bundle_that_pushes_runs_and_repeats() {
         (1, 0),
         "squashed: one layer, none shared with the usual image (docs/layout-and-readers.md)"
     );
+}
+
+/// The files (path → bytes) of the one layer of the image manifest
+/// `manifest` in the layout `layout`.
+fn layer_files(layout: &Path, manifest: &str) -> BTreeMap<String, Vec<u8>> {
+    let m = blob(layout, manifest);
+    let layers = m["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{m}");
+    let digest = layers[0]["digest"].as_str().unwrap();
+    let gz = std::fs::read(
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz.as_slice()));
+    let mut files = BTreeMap::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.header().entry_type().is_file() {
+            let path = entry.path().unwrap().display().to_string();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            files.insert(path, bytes);
+        }
+    }
+    files
+}
+
+/// A context whose Dockerfile only copies (`FROM scratch`, no `RUN`): it
+/// builds for any platform without emulation.
+fn copy_only_context(dockerfile: &str, message: &str) -> TempDir {
+    let ctx = TempDir::new("bundle-target-copy");
+    fs::write_file(ctx.path(), "message", message.as_bytes());
+    fs::write_file(ctx.path(), "Dockerfile", dockerfile.as_bytes());
+    ctx
+}
+
+/// A tiny fake-Hub model (one config, one small weight file).
+fn tiny_model(hub: &FakeHub, prefix: &str) -> String {
+    let repo = unique_repo(prefix);
+    let seed = fs::fresh_seed();
+    hub.create_repo(
+        &repo,
+        [
+            (
+                "config.json",
+                format!(r#"{{"architectures":["TinyForCausalLM"],"nonce":"{seed:x}"}}"#)
+                    .into_bytes(),
+            ),
+            ("model.safetensors", fs::pseudo_random_bytes(4 << 10, seed)),
+        ],
+        None,
+    );
+    repo
+}
+
+/// `packager/bundle` of the copy-only app `ctx` and the Hub model `repo`.
+fn copy_only_build(engine: Engine, ctx: &Path, hub: &FakeHub, repo: &str, out: &Path) -> Build {
+    Build::new(ctx)
+        .engine(engine)
+        .target("packager/bundle")
+        .arg("source", &format!("huggingface://{repo}"))
+        .arg("hf_endpoint", &hub.endpoint)
+        .arg("name", "tiny")
+        .arg("SOURCE_DATE_EPOCH", EPOCH)
+        .output(out)
+}
+
+/// The bundle index of the layout `out` (the one index `index.json` lists).
+fn bundle_index(out: &Path) -> (String, Value) {
+    let top = read_json(&out.join("index.json"));
+    let bundles: Vec<&Value> = top["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["mediaType"] == "application/vnd.oci.image.index.v1+json")
+        .collect();
+    assert_eq!(bundles.len(), 1, "{top}");
+    let digest = bundles[0]["digest"].as_str().unwrap().to_string();
+    let index = blob(out, &digest);
+    (digest, index)
+}
+
+#[test]
+#[ignore = "needs the engines, the frontend image and the registry: run integration/test.sh"]
+fn a_multi_platform_build_bundles_every_platforms_image_and_the_model_once() {
+    for e in [Engine::Current, Engine::Next, Engine::Store] {
+        e.assert_ready();
+    }
+    let hub = FakeHub::start();
+    let repo = tiny_model(&hub, "bundle-target-mp");
+    let message = format!("app {}\n", unique_name("bundle-target-mp"));
+    let ctx = copy_only_context("FROM scratch\nCOPY message /message\n", &message);
+    let work = TempDir::new("bundle-target-mp-out");
+    let both = "--platform=linux/amd64,linux/arm64";
+
+    // Docker 28.5 with the containerd store: both platforms, then the model.
+    let mut digests = BTreeSet::new();
+    let mut first = None;
+    for again in [false, true] {
+        let out = work.join(format!("store-{again}"));
+        let mut build = copy_only_build(Engine::Store, ctx.path(), &hub, &repo, &out).flag(both);
+        if again {
+            build = build.no_cache();
+        }
+        let outcome = build.run();
+        assert!(outcome.success, "again: {again}\n{}", outcome.report());
+        cli(&["validate", out.to_str().unwrap()]);
+        let (digest, index) = bundle_index(&out);
+        let m = index["manifests"].as_array().unwrap();
+        assert_eq!(m.len(), 3, "two images and the model: {index}");
+        let platforms: Vec<&Value> = m.iter().map(|e| &e["platform"]).collect();
+        assert_eq!(
+            platforms,
+            [
+                &serde_json::json!({"architecture": "amd64", "os": "linux"}),
+                &serde_json::json!({"architecture": "arm64", "os": "linux"}),
+                &serde_json::json!({"architecture": "unknown", "os": "unknown"}),
+            ],
+            "the order given, then the model: {index}"
+        );
+        assert_eq!(m[2]["annotations"][ROLE], "model");
+        let mut layers = BTreeSet::new();
+        for (e, arch) in m[..2].iter().zip(["amd64", "arm64"]) {
+            let app = e["digest"].as_str().unwrap();
+            assert_eq!(
+                e["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+                "{e}"
+            );
+            let manifest = blob(&out, app);
+            let config = blob(&out, manifest["config"]["digest"].as_str().unwrap());
+            assert_eq!(
+                (config["architecture"].as_str(), config["os"].as_str()),
+                (Some(arch), Some("linux")),
+                "{config}"
+            );
+            assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+            let files = layer_files(&out, app);
+            assert_eq!(
+                files.get("message").map(Vec::as_slice),
+                Some(message.as_bytes()),
+                "{:?}",
+                files.keys().collect::<Vec<_>>()
+            );
+            layers.insert(
+                manifest["layers"][0]["digest"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        assert_eq!(
+            layers.len(),
+            1,
+            "the same files on both platforms are the same squashed layer"
+        );
+        digests.insert(digest.clone());
+        first.get_or_insert((out, index));
+    }
+    assert_eq!(
+        digests.len(),
+        1,
+        "same inputs (the second --no-cache), same bundle digest: {digests:?}"
+    );
+    let (_, multi) = first.unwrap();
+
+    // One platform alone gives that platform's image of the multi-platform bundle.
+    let alone = work.join("store-arm64");
+    copy_only_build(Engine::Store, ctx.path(), &hub, &repo, &alone)
+        .flag("--platform=linux/arm64/v8")
+        .run()
+        .assert_success();
+    let (_, index) = bundle_index(&alone);
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2, "{index}");
+    assert_eq!(index["manifests"][0], multi["manifests"][1]);
+    assert_eq!(
+        index["manifests"][1], multi["manifests"][2],
+        "the same model"
+    );
+
+    // The docker driver without the containerd store: buildx refuses
+    // before the frontend runs (Docker 26's buildx 0.13, Docker 28.5's 0.29).
+    for engine in [Engine::Current, Engine::Next] {
+        let out = work.join(format!("{engine:?}"));
+        copy_only_build(engine, ctx.path(), &hub, &repo, &out)
+            .flag(both)
+            .run()
+            .assert_failure_with("Multi-platform build is not supported for the docker driver");
+    }
+}
+
+#[test]
+#[ignore = "needs the engines, the frontend image and the registry: run integration/test.sh"]
+fn named_build_contexts_and_labels_reach_the_apps_dockerfile_build() {
+    for e in [Engine::Current, Engine::Next] {
+        e.assert_ready();
+    }
+    let hub = FakeHub::start();
+    let repo = tiny_model(&hub, "bundle-target-ctx");
+    let message = format!("app {}\n", unique_name("bundle-target-ctx"));
+    let ctx = copy_only_context(
+        "FROM scratch\nCOPY message /message\nCOPY --from=extra extra.txt /extra.txt\n",
+        &message,
+    );
+    let extra = TempDir::new("bundle-target-extra");
+    fs::write_file(extra.path(), "extra.txt", b"from the named context\n");
+    let work = TempDir::new("bundle-target-ctx-out");
+    for engine in [Engine::Current, Engine::Next] {
+        let out = work.join(format!("{engine:?}"));
+        let outcome = copy_only_build(engine, ctx.path(), &hub, &repo, &out)
+            .flag(&format!("--build-context=extra={}", extra.path().display()))
+            .flag("--label=org.example.team=ml")
+            .run();
+        assert!(outcome.success, "{engine:?}:\n{}", outcome.report());
+        let (_, index) = bundle_index(&out);
+        let app = index["manifests"][0]["digest"].as_str().unwrap();
+        let files = layer_files(&out, app);
+        assert_eq!(
+            files.get("extra.txt").map(Vec::as_slice),
+            Some(&b"from the named context\n"[..]),
+            "{engine:?}: COPY --from=extra read the named context: {:?}",
+            files.keys().collect::<Vec<_>>()
+        );
+        let manifest = blob(&out, app);
+        let config = blob(&out, manifest["config"]["digest"].as_str().unwrap());
+        assert_eq!(
+            config["config"]["Labels"]["org.example.team"], "ml",
+            "{engine:?}: {config}"
+        );
+    }
+    // A bake target as the context (`contexts = { extra = "target:other" }`):
+    // buildx builds `other` first and sends its result as the frontend
+    // input `extra` (`context:extra=input:extra`), which the frontend asks
+    // the gateway for and passes on.
+    let other = TempDir::new("bundle-target-other");
+    fs::write_file(
+        other.path(),
+        "Dockerfile",
+        b"FROM scratch\nCOPY extra.txt /extra.txt\n",
+    );
+    fs::write_file(other.path(), "extra.txt", b"built by another bake target\n");
+    fs::write_file(work.path(), "empty-recipe", b"");
+    for engine in [Engine::Current, Engine::Next] {
+        let out = work.join(format!("bake-{engine:?}"));
+        let hcl = format!(
+            r#"target "other" {{
+  context = "{other}"
+}}
+target "bundle" {{
+  context = "{ctx}"
+  dockerfile = "{recipe}"
+  target = "packager/bundle"
+  contexts = {{ extra = "target:other" }}
+  args = {{
+    BUILDKIT_SYNTAX = "{image}"
+    source = "huggingface://{repo}"
+    hf_endpoint = "{endpoint}"
+    name = "tiny"
+    SOURCE_DATE_EPOCH = "{EPOCH}"
+  }}
+  output = ["type=local,dest={out}"]
+}}
+"#,
+            other = other.path().display(),
+            ctx = ctx.path().display(),
+            recipe = work.join("empty-recipe").display(),
+            image = engine::frontend_image(),
+            endpoint = hub.endpoint,
+            out = out.display(),
+        );
+        let file = fs::write_file(work.path(), &format!("bake-{engine:?}.hcl"), hcl.as_bytes());
+        // buildx 0.29 asks for read access to folders outside the
+        // working directory (bake's entitlements; 0.13 has none).
+        let allow = format!("--allow=fs.read={}", std::env::temp_dir().display());
+        let mut args = vec!["buildx", "bake", "--progress=plain"];
+        if engine == Engine::Next {
+            args.push(&allow);
+        }
+        args.extend(["-f", file.to_str().unwrap(), "bundle"]);
+        engine
+            .run_docker(&args, engine::default_timeout())
+            .assert_success();
+        let (_, index) = bundle_index(&out);
+        let files = layer_files(&out, index["manifests"][0]["digest"].as_str().unwrap());
+        assert_eq!(
+            files.get("extra.txt").map(Vec::as_slice),
+            Some(&b"built by another bake target\n"[..]),
+            "{engine:?}: COPY --from=extra read the other target's result"
+        );
+    }
+
+    // Another target refuses the named context instead of ignoring it.
+    Build::new(ctx.path())
+        .engine(Engine::Next)
+        .arg("source", &format!("huggingface://{repo}"))
+        .arg("hf_endpoint", &hub.endpoint)
+        .flag(&format!("--build-context=extra={}", extra.path().display()))
+        .output(work.join("modelpack"))
+        .run()
+        .assert_failure_with("--build-context extra only applies to --target packager/bundle");
 }

@@ -211,10 +211,10 @@ pub async fn layout(
         &referrers,
     )?;
     let result = match &output.bundle {
-        Some(app) => crate::bundle::bundle_layout(
+        Some(apps) => crate::bundle::bundle_layout(
             image,
             &result,
-            app,
+            apps,
             &request.name,
             request.source_date_epoch,
         ),
