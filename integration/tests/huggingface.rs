@@ -750,7 +750,7 @@ fn moved_branch(steps: bool) {
         assert_descriptor(&hf, &first, &repo, &a);
         assert_eq!(
             outcome.stderr.contains(&format!(
-                "fetch model.safetensors (65.5 kB) of {repo}@main into blobs/sha256"
+                "fetch model.safetensors (65.54 kB) of {repo}@main into blobs/sha256"
             )),
             steps,
             "one download step per LFS file exactly when the steps can run"
