@@ -394,23 +394,7 @@ impl Bridge {
             cache_imports: self.cache_imports.clone(),
             ..Default::default()
         };
-        if let Some(d) = &self.dump {
-            // The very message handed to gRPC below, but for the values
-            // of cache attributes that may be credentials.
-            let shown = gw::SolveRequest {
-                cache_imports: crate::cache_imports::redacted(&request.cache_imports),
-                ..request.clone()
-            };
-            d.record(&shown.encode_to_vec());
-        }
-        let size = request.encoded_len();
-        let response = self
-            .client
-            .clone()
-            .solve(request)
-            .await
-            .map_err(|e| too_big(remote(e), size))?
-            .into_inner();
+        let response = self.send(request).await?;
         match response.result.and_then(|r| r.result) {
             Some(gw::result::Result::Ref(r)) => {
                 if let Some(def) = kept {
@@ -426,13 +410,12 @@ impl Bridge {
         }
     }
 
-    /// [`Solve::solve_frontend`] against buildkitd.
-    async fn solve_by_frontend(
-        &self,
-        solve: &FrontendSolve,
-    ) -> Result<FrontendAnswer, GatewayError> {
-        let request = frontend_request(solve, &self.cache_imports, self.no_cache);
+    /// Sends one solve request to buildkitd (recorded first when the LLB is
+    /// dumped); a refusal for its size says so.
+    async fn send(&self, request: gw::SolveRequest) -> Result<gw::SolveResponse, GatewayError> {
         if let Some(d) = &self.dump {
+            // The very message handed to gRPC below, but for the values
+            // of cache attributes that may be credentials.
             let shown = gw::SolveRequest {
                 cache_imports: crate::cache_imports::redacted(&request.cache_imports),
                 ..request.clone()
@@ -440,13 +423,22 @@ impl Bridge {
             d.record(&shown.encode_to_vec());
         }
         let size = request.encoded_len();
-        let response = self
+        Ok(self
             .client
             .clone()
             .solve(request)
             .await
             .map_err(|e| too_big(remote(e), size))?
-            .into_inner();
+            .into_inner())
+    }
+
+    /// [`Solve::solve_frontend`] against buildkitd.
+    async fn solve_by_frontend(
+        &self,
+        solve: &FrontendSolve,
+    ) -> Result<FrontendAnswer, GatewayError> {
+        let request = frontend_request(solve, &self.cache_imports, self.no_cache);
+        let response = self.send(request).await?;
         let result = response.result.ok_or_else(|| {
             GatewayError::Local(anyhow!(
                 "BuildKit's {} solve returned no result",

@@ -9,6 +9,7 @@ use std::io::{self, Read};
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::digest::HashingReader;
 use crate::layout;
 use crate::oci::Descriptor;
 use crate::trust::signing::{is_ignored, Resource};
@@ -69,42 +70,22 @@ pub fn from_layers(layers: &[Descriptor], open: &mut OpenBlob<'_>) -> Result<Vec
     Ok(out)
 }
 
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
 /// Each regular file of the tar layer `blob` with its sha256; the blob is
 /// checked against `d`'s digest and size.
 fn tar_files(blob: Box<dyn Read>, d: &Descriptor, format: LayerPackaging) -> Result<Vec<Resource>> {
-    let mut blob = Hashing {
-        inner: io::BufReader::with_capacity(1 << 20, blob),
-        hasher: Sha256::new(),
-        count: 0,
-    };
+    let mut blob = HashingReader::new(io::BufReader::with_capacity(1 << 20, blob));
     let files = match format {
         LayerPackaging::Tar => hash_entries(&mut blob)?,
         LayerPackaging::TarGzip => hash_entries(flate2::read::GzDecoder::new(&mut blob))?,
         LayerPackaging::TarZstd => hash_entries(zstd::Decoder::new(&mut blob)?)?,
         LayerPackaging::Raw => unreachable!("raw layers are not read"),
     };
-    io::copy(&mut blob, &mut io::sink())?;
-    let digest = format!("sha256:{}", hex::encode(blob.hasher.finalize()));
-    if digest != d.digest || blob.count != d.size {
+    let (_, digest, count) = blob.finish()?;
+    if digest != d.digest || count != d.size {
         bail!(
             "blob {} is corrupt: {} bytes hashing to {digest}, the manifest says {} bytes",
             d.digest,
-            blob.count,
+            count,
             d.size
         );
     }

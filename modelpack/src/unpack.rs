@@ -11,8 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use sha2::{Digest, Sha256};
 
+use crate::digest::HashingReader;
 use crate::layout::{self, Layout, Loaded};
 use crate::oci::Descriptor;
 use crate::packaging::LayerPackaging;
@@ -99,22 +99,6 @@ fn already_there(path: &Path, size: u64, digest: &str) -> bool {
     File::open(path)
         .and_then(|f| crate::scan::hash_reader(f, None))
         .is_ok_and(|h| h.digest == digest)
-}
-
-/// A reader that hashes what passes through it.
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 /// Files written to temp names, renamed only when the blob verified.
@@ -206,11 +190,7 @@ fn unpack_layer(
 ) -> Result<usize> {
     let path = layout.blob_path(&d.digest)?;
     let file = File::open(&path).with_context(|| format!("opening blob {}", path.display()))?;
-    let mut blob = Hashing {
-        inner: io::BufReader::with_capacity(1 << 20, file),
-        hasher: Sha256::new(),
-        count: 0,
-    };
+    let mut blob = HashingReader::new(io::BufReader::with_capacity(1 << 20, file));
     let mut pending = Pending::default();
     match format {
         LayerPackaging::Raw => {
@@ -223,12 +203,11 @@ fn unpack_layer(
         }
         LayerPackaging::TarZstd => extract(zstd::Decoder::new(&mut blob)?, dest, &mut pending)?,
     }
-    io::copy(&mut blob, &mut io::sink())?;
-    let digest = format!("sha256:{}", hex::encode(blob.hasher.finalize()));
-    if digest != d.digest || blob.count != d.size {
+    let (_, digest, count) = blob.finish()?;
+    if digest != d.digest || count != d.size {
         bail!(
             "blob {} is corrupt: {} bytes hashing to {digest}, the manifest says {} bytes; nothing of this layer was written",
-            d.digest, blob.count, d.size
+            d.digest, count, d.size
         );
     }
     pending.commit()

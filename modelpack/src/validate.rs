@@ -12,8 +12,8 @@ use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
+use crate::digest::HashingReader;
 use crate::layout::{self, AnyManifest, Layout, LayoutError};
 use crate::oci::{self, Descriptor};
 use crate::packaging::LayerPackaging;
@@ -711,42 +711,6 @@ fn layers(
         });
     }
     diff_ids
-}
-
-/// A reader that hashes and counts what is read through it.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R: Read> HashingReader<R> {
-    fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-
-    /// Reads what is left, then gives the digest and count.
-    fn finish(mut self) -> io::Result<(R, String, u64)> {
-        io::copy(&mut self, &mut io::sink())?;
-        Ok((
-            self.inner,
-            format!("sha256:{}", hex::encode(self.hasher.finalize())),
-            self.count,
-        ))
-    }
 }
 
 /// Streams a layer blob once: its digest and size, the diff id (through
