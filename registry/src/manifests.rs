@@ -20,6 +20,24 @@ pub const DOCKER_MANIFEST_LIST: &str = oci_types::MEDIA_TYPE_DOCKER_MANIFEST_LIS
 /// Largest manifest we accept (4 MiB, the distribution-spec's suggestion).
 pub const MAX_MANIFEST: u64 = 4 << 20;
 
+/// The body of `resp`, a manifest or an index: at most [`MAX_MANIFEST`]
+/// bytes; `what` names the request in the error.
+pub(crate) fn read_document(
+    resp: &mut ureq::http::Response<ureq::Body>,
+    what: &str,
+) -> Result<Vec<u8>> {
+    resp.body_mut()
+        .with_config()
+        .limit(MAX_MANIFEST)
+        .read_to_vec()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Transport,
+                format!("{what}: cannot read the answer (at most {MAX_MANIFEST} bytes): {e}"),
+            )
+        })
+}
+
 /// The `subject` digest of a manifest's bytes, if it has one (a referrer).
 pub fn subject_of(manifest: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
@@ -133,17 +151,7 @@ impl Client {
         }
         let content_type = header(&resp, "content-type");
         let theirs = header(&resp, "docker-content-digest");
-        let bytes = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_MANIFEST)
-            .read_to_vec()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Transport,
-                    format!("{what}: cannot read the manifest (at most {MAX_MANIFEST} bytes): {e}"),
-                )
-            })?;
+        let bytes = read_document(&mut resp, &what)?;
         let expected = match reference.digest() {
             Some(d) => Some(d.clone()),
             None => Digest::parse(&theirs).ok(),

@@ -22,7 +22,7 @@ use crate::client::{header, Client, Req};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::blob_path;
-use crate::manifests::{subject_of, MAX_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+use crate::manifests::{read_document, subject_of, OCI_INDEX, OCI_MANIFEST};
 use crate::reference::Reference;
 
 /// An entry of a referrers list: a referrer manifest's descriptor.
@@ -182,17 +182,7 @@ impl Client {
         let status = resp.status().as_u16();
         let content_type = header(&resp, "content-type");
         if status == 200 && content_type.starts_with(OCI_INDEX) {
-            let bytes = resp
-                .body_mut()
-                .with_config()
-                .limit(MAX_MANIFEST)
-                .read_to_vec()
-                .map_err(|e| {
-                    Error::new(
-                        ErrorKind::Transport,
-                        format!("referrers of {subject}: cannot read the list: {e}"),
-                    )
-                })?;
+            let bytes = read_document(&mut resp, &format!("referrers of {subject}"))?;
             let index: Index = serde_json::from_slice(&bytes).map_err(|e| {
                 Error::new(
                     ErrorKind::Registry,
