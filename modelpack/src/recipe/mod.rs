@@ -480,6 +480,20 @@ pub struct Loaded {
     pub args_read: BTreeSet<String>,
 }
 
+/// `s` on one line: control characters (a key may hold a line break or a
+/// carriage return) written as escapes, as the error lines promise.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 impl Recipe {
     /// Parses recipe `text` read from `file`, substituting `${…}` from
     /// `args` (build args without the `build-arg:` prefix). `None` when the
@@ -532,7 +546,7 @@ impl Recipe {
             } else {
                 format!("{path}: ")
             };
-            anyhow!("{file}{at}: {path}{msg}")
+            anyhow!("{}", one_line(&format!("{file}{at}: {path}{msg}")))
         })?;
         if recipe.sources.is_empty() && recipe == Recipe::default() {
             return Ok(None);

@@ -16,6 +16,16 @@ fn err(text: &str) -> String {
 }
 
 #[test]
+fn an_error_about_a_key_with_a_line_break_stays_on_one_line() {
+    // Found by the recipe fuzz target (fuzz/seeds/recipe/key-with-line-break):
+    // a flow mapping whose key spans lines, with carriage returns.
+    let text = "{ources\u{c6}\u{f8}\n  \r source: caf\u{e9}\r, 2]\r\n";
+    let e = err(text);
+    assert!(e.starts_with("model.yaml"), "{e}");
+    assert!(!e.contains('\n') && !e.contains('\r'), "{e:?}");
+}
+
+#[test]
 fn blank_files_and_comments_are_no_recipe() {
     for t in ["", "\n", "# syntax=localhost:5000/f:dev\n", "# a\n\n---\n"] {
         assert!(load(t, &[]).unwrap().is_none(), "{t:?}");
