@@ -788,9 +788,13 @@ fn one(
         return small(item, file, key, target, client, bars, token, chunk);
     }
     let reader = open(item, token).with_context(|| format!("opening {}", item.file.path))?;
-    let mut w = client
-        .blob_writer(target, key, chunk)
-        .map_err(remote::registry_error)?;
+    // A raw file of known digest is hashed once, by the reader that checks
+    // it against that digest; the writer takes the digest as given.
+    let mut w = match (&known, raw) {
+        (Some(d), true) => client.blob_writer_for(target, d, chunk),
+        _ => client.blob_writer(target, key, chunk),
+    }
+    .map_err(remote::registry_error)?;
     let mut reader = reader;
     let expect = if raw {
         io::copy(&mut reader, &mut w).map_err(|e| reader.error(e))?;

@@ -47,6 +47,9 @@ pub struct BlobWriter<'c> {
     /// Bytes the registry holds.
     offset: u64,
     hasher: Hasher,
+    /// The digest the caller vouches for ([`Client::blob_writer_for`]):
+    /// the bytes are not hashed again.
+    known: Option<Digest>,
     size: u64,
     sent: u64,
     /// The registry error behind a failed `write`, for [`BlobWriter::finish`].
@@ -76,10 +79,27 @@ impl Client {
             buf: Vec::with_capacity(chunk),
             offset: 0,
             hasher: Digest::sha256_of(b"").hasher(),
+            known: None,
             size: 0,
             sent: 0,
             failed: None,
         })
+    }
+
+    /// [`Client::blob_writer`] for a blob whose digest is known and whose
+    /// bytes the caller checks against it as they are read (a Hub LFS
+    /// file's listed sha256): they are not hashed a second time here. The
+    /// final PUT names `digest`, which the registry verifies before it
+    /// commits the blob.
+    pub fn blob_writer_for(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+        chunk: usize,
+    ) -> Result<BlobWriter<'_>> {
+        let mut w = self.blob_writer(repo, digest, chunk)?;
+        w.known = Some(digest.clone());
+        Ok(w)
     }
 }
 
@@ -263,7 +283,10 @@ impl BlobWriter<'_> {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
-        let digest = self.hasher.clone().finish();
+        let digest = match &self.known {
+            Some(d) => d.clone(),
+            None => self.hasher.clone().finish(),
+        };
         if let Some(want) = expect {
             if *want != digest {
                 return Err(Error::new(
@@ -322,7 +345,9 @@ impl Write for BlobWriter<'_> {
         }
         let n = data.len().min(self.chunk - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
-        self.hasher.update(&data[..n]);
+        if self.known.is_none() {
+            self.hasher.update(&data[..n]);
+        }
         self.size += n as u64;
         if self.buf.len() == self.chunk {
             if let Err(e) = self.send_chunk() {

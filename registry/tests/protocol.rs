@@ -559,6 +559,35 @@ fn a_streamed_blob_goes_in_chunks_and_a_failed_chunk_is_resent_after_retry_after
 }
 
 #[test]
+fn a_streamed_blob_of_a_known_digest_is_committed_under_that_digest() {
+    let server = FakeServer::start(|req: &FakeReq| match req.method.as_str() {
+        "POST" => reply(202, &[("Location", "/v2/org/repo/blobs/uploads/s")], ""),
+        "PUT" => reply(201, &[], ""),
+        _ => reply(400, &[], format!("unexpected {} {}", req.method, req.path)),
+    });
+    let client = Client::new(opts(Credentials::Anonymous)).unwrap();
+    let digest = Digest::sha256_of(b"the listed bytes");
+    let mut w = client
+        .blob_writer_for(&repo(&server.host()), &digest, 1 << 20)
+        .unwrap();
+    w.write_all(b"the listed bytes").unwrap();
+    let done = w.finish(Some(&digest)).unwrap();
+    assert_eq!(done.digest, digest);
+    assert_eq!(done.size, 16);
+    let put = server
+        .seen()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .expect("the final PUT");
+    assert!(
+        put.path
+            .contains(&format!("digest={}", digest.as_str().replace(':', "%3A"))),
+        "{}",
+        put.path
+    );
+}
+
+#[test]
 fn a_streamed_blob_that_hashes_wrong_is_not_committed() {
     let server = FakeServer::start(|req: &FakeReq| match req.method.as_str() {
         "POST" => reply(202, &[("Location", "/v2/org/repo/blobs/uploads/s")], ""),
