@@ -224,7 +224,7 @@ for eng in $ENGINES; do
     src="hf://bench/disk-$NONCE-$n@${COMMIT[$n]}"
     curl -fsS "$EP/api/models/bench/disk-$NONCE-$n/revision/${COMMIT[$n]}?blobs=true" >/dev/null  # the hub hashes the shards once
     registry_fresh
-    ref="$REG/disk/$path:$eng"
+    ref="$REG/disk/${path//+/-}:$eng"
     mode=image; output=""
     case "$path" in
       layout+push) mode=layout; output="type=local,dest=$WORK/client-$n/out" ;;
