@@ -630,11 +630,14 @@ target "bundle" {{
         );
         let file = fs::write_file(work.path(), &format!("bake-{engine:?}.hcl"), hcl.as_bytes());
         // buildx 0.29 asks for read access to folders outside the
-        // working directory (bake's entitlements; 0.13 has none).
-        let allow = format!("--allow=fs.read={}", std::env::temp_dir().display());
+        // working directory, and write access for the output there
+        // (bake's entitlements; 0.13 has none).
+        let tmp = std::env::temp_dir();
+        let allow_read = format!("--allow=fs.read={}", tmp.display());
+        let allow_write = format!("--allow=fs.write={}", tmp.display());
         let mut args = vec!["buildx", "bake", "--progress=plain"];
         if engine == Engine::Next {
-            args.push(&allow);
+            args.extend([allow_read.as_str(), allow_write.as_str()]);
         }
         args.extend(["-f", file.to_str().unwrap(), "bundle"]);
         engine
