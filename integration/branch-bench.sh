@@ -48,23 +48,7 @@ settle() { sync; if [ "$DROP" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then ech
 # ------------------------------------------------------------ the hub --
 REPOS="$WORK/repos"; mkdir -p "$REPOS"
 REPO="bench/branch-$NONCE"
-CONFIG="$(python3 - "$WORK/files.json" "$SHARDS" "$SHARD_MB" "$NONCE" <<'EOF'
-import hashlib, json, sys
-spec, shards, mb, nonce = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-files = {"config.json": {"text": json.dumps({"architectures": ["BranchBenchForCausalLM"], "torch_dtype": "bfloat16", "nonce": nonce})},
-         "README.md": {"text": f"# branch bench {nonce}\n"},
-         "tokenizer.json": {"text": json.dumps({"nonce": nonce})},
-         "generation_config.json": {"text": "{}"}}
-generated = {}
-seed = int(hashlib.sha256(nonce.encode()).hexdigest()[:8], 16)
-for i in range(shards):
-    name = f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
-    files[name] = {"text": "seed+0"}
-    generated[name] = {"size": mb << 20, "seed": seed + 10 * i}
-json.dump(files, open(spec, "w"))
-print(json.dumps({"generated": generated}))
-EOF
-)"
+CONFIG="$(python3 integration/fakehub/bench_repo.py "$WORK/files.json" "$SHARDS" "$SHARD_MB" "$NONCE" branch)"
 COMMIT="$(python3 integration/fakehub/make_repo.py --repos "$REPOS" create "$REPO" --files-json "$WORK/files.json" --config "$CONFIG" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["commit"])')"
 python3 integration/fakehub/fakehub.py --repos "$REPOS" --state-file "$WORK/hub.json" --quiet </dev/null 2>"$WORK/hub.log" &

@@ -84,21 +84,7 @@ declare -A COMMIT
 # repo <n>: creates bench/disk-$NONCE-<n>; sets COMMIT[n].
 repo() {
   local name="bench/disk-$NONCE-$1" config
-  config="$(python3 - "$WORK/files-$1.json" "$SHARDS" "$SHARD_MB" "$NONCE-$1" <<'EOF'
-import hashlib, json, sys
-spec, shards, mb, nonce = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-files = {"config.json": {"text": json.dumps({"architectures": ["DiskBenchForCausalLM"], "torch_dtype": "bfloat16", "nonce": nonce})},
-         "README.md": {"text": f"# disk bench {nonce}\n"}}
-generated = {}
-seed = int(hashlib.sha256(nonce.encode()).hexdigest()[:8], 16)
-for i in range(shards):
-    name = f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
-    files[name] = {"text": "seed+0"}
-    generated[name] = {"size": mb << 20, "seed": seed + 10 * i}
-json.dump(files, open(spec, "w"))
-print(json.dumps({"generated": generated}))
-EOF
-)"
+  config="$(python3 integration/fakehub/bench_repo.py "$WORK/files-$1.json" "$SHARDS" "$SHARD_MB" "$NONCE-$1" disk --card-only)"
   COMMIT[$1]=$(python3 integration/fakehub/make_repo.py --repos "$REPOS" create "$name" --files-json "$WORK/files-$1.json" --config "$config" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["commit"])')
 }
