@@ -87,6 +87,28 @@ pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     )
 }
 
+/// The stdout of `cmd`, which must succeed (`what` names it in the panic,
+/// with both outputs).
+pub fn stdout_of(cmd: &mut std::process::Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The stdout of the CLI binary ([`cli_binary`]) run with `args`, which
+/// must succeed.
+pub fn cli_stdout(args: &[&str]) -> String {
+    stdout_of(
+        std::process::Command::new(cli_binary()).args(args),
+        &format!("modelpack-frontend {}", args.join(" ")),
+    )
+}
+
 /// The CLI binary the tests run: `MODELPACK_CLI` (integration/test.sh sets
 /// it to `dist/modelpack-frontend`, the binary in the frontend image), else
 /// the workspace's debug build.

@@ -16,30 +16,12 @@
 use std::path::Path;
 use std::process::Command;
 
-use integration::cli_binary;
 use integration::fs::{self, TempDir};
+use integration::{cli_stdout, stdout_of};
 use oci_registry::testing::{require_tool, skip_without, Registry};
 use serde_json::Value;
 
 const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn cli(args: &[&str]) -> String {
-    run(
-        Command::new(cli_binary()).args(args),
-        &format!("modelpack-frontend {}", args.join(" ")),
-    )
-}
 
 fn has_model_signing() -> bool {
     let ok = Command::new("python3")
@@ -52,7 +34,7 @@ fn has_model_signing() -> bool {
 /// A P-256 key pair in PEM (`key.pem` PKCS#8, `pub.pem`), made with the
 /// `cryptography` package model-signing depends on.
 fn key_pair(dir: &Path) {
-    run(
+    stdout_of(
         Command::new("python3").current_dir(dir).args([
             "-c",
             "from cryptography.hazmat.primitives import serialization as s\n\
@@ -132,35 +114,35 @@ fn a_signed_model_through_a_registry_verifies_with_model_signing() {
     // pack of the folder: the model and its BOM and provenance.
     let out = work.join("out");
     let out_s = out.to_str().unwrap();
-    cli(&["pack", model_s, "-o", out_s, "--name", "tiny"]);
-    let packed = referrers(&cli(&["inspect", out_s, "--json"]));
+    cli_stdout(&["pack", model_s, "-o", out_s, "--name", "tiny"]);
+    let packed = referrers(&cli_stdout(&["inspect", out_s, "--json"]));
     assert_eq!(packed.len(), 2, "{packed:?}");
 
     // The streamed publish of the same folder attaches the same documents.
     let reg = Registry::plain();
     let repo = format!("{}/models/tiny", reg.host);
     let tag = format!("{repo}:v1");
-    let digest = cli(&["push", model_s, &tag, "--name", "tiny", "--plain-http"]);
+    let digest = cli_stdout(&["push", model_s, &tag, "--name", "tiny", "--plain-http"]);
     let digest = digest.trim();
-    let published = referrers(&cli(&["inspect", &tag, "--plain-http", "--json"]));
+    let published = referrers(&cli_stdout(&["inspect", &tag, "--plain-http", "--json"]));
     assert_eq!(
         published, packed,
         "push SOURCE REF attaches pack's BOM and provenance, byte for byte"
     );
 
     // sign REF: one more referrer, listed, validated, pulled.
-    let signed = cli(&["sign", &tag, "--key", key.to_str().unwrap(), "--plain-http"]);
+    let signed = cli_stdout(&["sign", &tag, "--key", key.to_str().unwrap(), "--plain-http"]);
     let signed = signed.trim();
-    let listed = referrers(&cli(&["inspect", &tag, "--plain-http", "--json"]));
+    let listed = referrers(&cli_stdout(&["inspect", &tag, "--plain-http", "--json"]));
     assert_eq!(listed.len(), 3, "{listed:?}");
     assert!(
         listed.contains(&(BUNDLE.to_string(), signed.to_string())),
         "{listed:?}"
     );
-    let validated = cli(&["validate", &tag, "--plain-http"]);
+    let validated = cli_stdout(&["validate", &tag, "--plain-http"]);
     assert!(validated.starts_with("ok:"), "{validated}");
     let pulled = work.join("pulled");
-    cli(&[
+    cli_stdout(&[
         "pull",
         &tag,
         "-o",
@@ -182,7 +164,7 @@ fn a_signed_model_through_a_registry_verifies_with_model_signing() {
     // unpack with the signature; the reference verifier accepts the folder.
     let folder = work.join("tiny");
     let signature = work.join("tiny.sig");
-    cli(&[
+    cli_stdout(&[
         "unpack",
         &format!("{repo}@{digest}"),
         "-o",
@@ -207,7 +189,7 @@ fn a_signed_model_through_a_registry_verifies_with_model_signing() {
     // inside the folder as model.sig (the verifier leaves it out).
     let tarred = work.join("tarred");
     let tarred_s = tarred.to_str().unwrap();
-    cli(&[
+    cli_stdout(&[
         "pack",
         model_s,
         "-o",
@@ -219,8 +201,8 @@ fn a_signed_model_through_a_registry_verifies_with_model_signing() {
         "--attest",
         "none",
     ]);
-    cli(&["sign", tarred_s, "--key", key.to_str().unwrap()]);
-    let again = cli(&["sign", tarred_s, "--key", key.to_str().unwrap()]);
+    cli_stdout(&["sign", tarred_s, "--key", key.to_str().unwrap()]);
+    let again = cli_stdout(&["sign", tarred_s, "--key", key.to_str().unwrap()]);
     let index: Value =
         serde_json::from_slice(&std::fs::read(tarred.join("index.json")).unwrap()).unwrap();
     assert_eq!(
@@ -231,7 +213,7 @@ fn a_signed_model_through_a_registry_verifies_with_model_signing() {
     assert_eq!(index["manifests"][1]["digest"], again.trim());
     let folder = work.join("tiny-tar");
     let inside = folder.join("model.sig");
-    cli(&[
+    cli_stdout(&[
         "unpack",
         tarred_s,
         "-o",

@@ -16,29 +16,10 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use integration::cli_binary;
 use integration::fs::{self, TempDir};
+use integration::{cli_stdout, stdout_of};
 use oci_registry::testing::{require_tool, skip_without, Registry};
 use serde_json::Value;
-
-/// stdout of a command that must succeed.
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn cli(args: &[&str]) -> String {
-    run(
-        Command::new(cli_binary()).args(args),
-        &format!("modelpack-frontend {}", args.join(" ")),
-    )
-}
 
 fn json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
@@ -119,7 +100,7 @@ fn documents_in_the_layout_through_a_registry_and_cosign() {
     let work = TempDir::new("trust-work");
     let out = work.join("out");
     let out_s = out.to_str().unwrap();
-    cli(&[
+    cli_stdout(&[
         "pack",
         model.path().to_str().unwrap(),
         "-o",
@@ -142,7 +123,7 @@ fn documents_in_the_layout_through_a_registry_and_cosign() {
     // --attest none: the same model manifest, and nothing else.
     let bare = work.join("bare");
     let bare_s = bare.to_str().unwrap();
-    let printed = cli(&[
+    let printed = cli_stdout(&[
         "pack",
         model.path().to_str().unwrap(),
         "-o",
@@ -222,21 +203,21 @@ fn documents_in_the_layout_through_a_registry_and_cosign() {
         statement["predicate"]["runDetails"]["builder"]["id"],
         "https://modelpack-frontend.dev/builders/cli/v1"
     );
-    let validated = cli(&["validate", out_s]);
+    let validated = cli_stdout(&["validate", out_s]);
     assert!(validated.starts_with("ok:"), "{validated}");
 
     // A registry without the referrers API; someone attaches first.
     let reg = Registry::plain();
     let repo = format!("{}/models/tiny", reg.host);
     let at = format!("{repo}@{model_digest}");
-    cli(&[
+    cli_stdout(&[
         "push",
         &format!("{bare_s}:tiny"),
         &format!("{repo}:v1"),
         "--plain-http",
     ]);
     fs::write_file(work.path(), "note.txt", b"someone else's document\n");
-    run(
+    stdout_of(
         Command::new("oras").current_dir(work.path()).args([
             "attach",
             "--plain-http",
@@ -247,14 +228,14 @@ fn documents_in_the_layout_through_a_registry_and_cosign() {
         ]),
         "oras attach",
     );
-    let pushed = cli(&[
+    let pushed = cli_stdout(&[
         "push",
         &format!("{out_s}:tiny"),
         &format!("{repo}:v1"),
         "--plain-http",
     ]);
     assert_eq!(pushed.trim(), model_digest);
-    let discovered = run(
+    let discovered = stdout_of(
         Command::new("oras").args(["discover", "--plain-http", "--format", "json", &at]),
         "oras discover",
     );
@@ -274,13 +255,13 @@ fn documents_in_the_layout_through_a_registry_and_cosign() {
             assert!(discovered.contains(entries[i]["digest"].as_str().unwrap()));
         }
     }
-    let listed = cli(&["inspect", &at, "--plain-http", "--json"]);
+    let listed = cli_stdout(&["inspect", &at, "--plain-http", "--json"]);
     let listed: Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed["referrers"].as_array().unwrap().len(), 3, "{listed}");
-    let validated = cli(&["validate", &at, "--plain-http"]);
+    let validated = cli_stdout(&["validate", &at, "--plain-http"]);
     assert!(validated.starts_with("ok:"), "{validated}");
     let pulled = work.join("pulled");
-    cli(&[
+    cli_stdout(&[
         "pull",
         &format!("{repo}:v1"),
         "-o",
@@ -298,7 +279,7 @@ fn documents_in_the_layout_through_a_registry_and_cosign() {
         pulled_index["manifests"][0]["digest"],
         model_digest.as_str()
     );
-    let local = cli(&["inspect", pulled.to_str().unwrap(), "--json"]);
+    let local = cli_stdout(&["inspect", pulled.to_str().unwrap(), "--json"]);
     assert_eq!(
         serde_json::from_str::<Value>(&local).unwrap()["referrers"]
             .as_array()
@@ -310,7 +291,7 @@ fn documents_in_the_layout_through_a_registry_and_cosign() {
     // cosign, offline: sign what push uploaded; attest our predicate and BOM.
     let keys = TempDir::new("trust-cosign");
     let cosign = |args: &[&str], what: &str| {
-        run(
+        stdout_of(
             Command::new("cosign")
                 .current_dir(keys.path())
                 .env("COSIGN_PASSWORD", "test-only-password")
@@ -338,14 +319,18 @@ fn documents_in_the_layout_through_a_registry_and_cosign() {
         &[&["verify"][..], &verify, &[&at]].concat(),
         "cosign verify",
     );
-    let predicate = cli(&["inspect", &at, "--plain-http", "--predicate"]);
+    let predicate = cli_stdout(&["inspect", &at, "--plain-http", "--predicate"]);
     let p: Value = serde_json::from_str(&predicate).unwrap();
     assert_eq!(
         p, statement["predicate"],
         "--predicate prints the predicate alone"
     );
     std::fs::write(keys.join("predicate.json"), &predicate).unwrap();
-    std::fs::write(keys.join("bom.json"), cli(&["inspect", out_s, "--bom"])).unwrap();
+    std::fs::write(
+        keys.join("bom.json"),
+        cli_stdout(&["inspect", out_s, "--bom"]),
+    )
+    .unwrap();
     for (kind, file) in [
         ("slsaprovenance1", "predicate.json"),
         ("cyclonedx", "bom.json"),
@@ -362,7 +347,7 @@ fn documents_in_the_layout_through_a_registry_and_cosign() {
         assert!(checked.contains("payload"), "{checked}");
     }
     // Ours are still listed after cosign's (tag-based) signatures.
-    let after = cli(&["inspect", &at, "--plain-http", "--json"]);
+    let after = cli_stdout(&["inspect", &at, "--plain-http", "--json"]);
     assert_eq!(
         serde_json::from_str::<Value>(&after).unwrap()["referrers"]
             .as_array()
@@ -394,7 +379,7 @@ fn the_frontend_attaches_the_same_documents() {
         .run()
         .assert_success();
     let packed = work.join("packed");
-    cli(&[
+    cli_stdout(&[
         "pack",
         model.path().to_str().unwrap(),
         "-o",
@@ -440,7 +425,7 @@ fn the_frontend_attaches_the_same_documents() {
         .unwrap_or_else(|| panic!("no frontend image in {deps:?}"));
     assert_eq!(frontend["uri"], integration::engine::frontend_image());
     assert_eq!(frontend["digest"]["sha256"].as_str().unwrap().len(), 64);
-    let validated = cli(&["validate", built.to_str().unwrap()]);
+    let validated = cli_stdout(&["validate", built.to_str().unwrap()]);
     assert!(validated.starts_with("ok:"), "{validated}");
 
     let bare = work.join("bare");
