@@ -185,7 +185,7 @@ curl -fsS "$EP/api/models/$REPO/revision/main?blobs=true" >/dev/null
 hub_stats; before=$(uploads)
 read -r T_C RSS_C DISK_C < <(run changed "$WORK/jail-raw" "$CLI" push "hf://$REPO" "$REG/stream-raw/model:v1" --plain-http --hf-endpoint "$EP" --max-connections "$CONN")
 read -r HUB_REQ FULL < <(hub_summary)
-ROWS+=("$(row "one changed shard, raw" "$T_C" "$(mib $((RSS_C * 1024)))" "$(mib "$DISK_C")" "$HUB_REQ requests to the Hub, $FULL weight bodies, $(( $(uploads) - before )) blob uploads (the shard and the config)")")
+ROWS+=("$(row "one changed shard, raw" "$T_C" "$(mib $((RSS_C * 1024)))" "$(mib "$DISK_C")" "$HUB_REQ requests to the Hub, $FULL weight bodies, $(( $(uploads) - before )) blob uploads (the shard, the config, the BOM and the provenance)")")
 
 # the same model to a second repository of the namespace: mounted, not moved
 read -r T_M RSS_M DISK_M < <(run mount "$WORK/jail-raw" "$CLI" push "hf://$REPO" "$REG/stream-raw/copy:v1" --plain-http --hf-endpoint "$EP" --max-connections "$CONN")

@@ -8,7 +8,10 @@
 //! - re-publishing the unchanged revision asks the Hub for no weight body
 //!   (ranged header reads only) and uploads no blob;
 //! - after a commit changing one shard, only that shard's body is
-//!   downloaded and only it and the new config are uploaded.
+//!   downloaded and only it and the new config are uploaded;
+//! - a shard the Hub serves corrupted fails the publish naming it, in raw
+//!   layers (the registry refuses the upload: DIGEST_INVALID) as in tar
+//!   layers (the CLI's own check), and tags nothing.
 //!
 //! The CLI binary is `MODELPACK_CLI` (see `integration::cli_binary`).
 //! Needs `docker-registry`; `#[ignore]`d like every end-to-end test.
@@ -45,6 +48,22 @@ fn cli(jail: &Path, args: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{args:?} failed:\n{stderr}");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs the CLI as [`cli`] does, expecting a failure; its stderr.
+fn cli_fails(jail: &Path, args: &[&str]) -> String {
+    let out = Command::new(cli_binary())
+        .args(args)
+        .current_dir(jail)
+        .env("HOME", jail)
+        .env("TMPDIR", jail)
+        .env("DOCKER_CONFIG", jail.join("no-docker-config"))
+        .env_remove("HF_TOKEN")
+        .output()
+        .expect("run the CLI");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{args:?} succeeded:\n{stderr}");
+    stderr
 }
 
 /// `pack`'s manifest digest of the same source (written elsewhere).
@@ -118,14 +137,19 @@ fn weight_reads(stats: &HubStats, shas: &[String]) -> (Vec<String>, Vec<String>)
 
 /// The listed sha256 of every shard at `rev`.
 fn shard_shas(hub: &FakeHub, rev: &str) -> Vec<String> {
+    shard_shas_of(hub, "bench/stream", rev, SHARDS)
+}
+
+/// The listed sha256 of the first `shards` shards of `repo` at `rev`.
+fn shard_shas_of(hub: &FakeHub, repo: &str, rev: &str, shards: usize) -> Vec<String> {
     let url = format!(
-        "{}/api/models/bench/stream/revision/{rev}?blobs=true",
+        "{}/api/models/{repo}/revision/{rev}?blobs=true",
         hub.endpoint
     );
     let out = Command::new("curl").args(["-fsS", &url]).output().unwrap();
     assert!(out.status.success(), "curl {url}");
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    (0..SHARDS)
+    (0..shards)
         .map(|i| {
             info["siblings"]
                 .as_array()
@@ -308,4 +332,74 @@ fn streamed_publish_writes_nothing_locally_matches_pack_and_moves_only_what_chan
         "push vs pack of the new revision"
     );
     fs::set_mode(jail.path(), 0o755);
+}
+
+#[test]
+#[ignore]
+fn a_corrupted_shard_fails_the_streamed_publish_naming_it_and_tags_nothing() {
+    let hub = FakeHub::start();
+    let name = shard(0);
+    let first = hub.create_repo(
+        "bench/corrupt",
+        vec![
+            (
+                "config.json".to_string(),
+                br#"{"architectures": ["C"]}"#.to_vec(),
+            ),
+            (name.clone(), b"seed+0".to_vec()),
+        ],
+        Some(json!({
+            "generated": {name.as_str(): {"size": SHARD, "seed": 7100}},
+            "corrupt": [name.as_str()],
+        })),
+    );
+    let sha = shard_shas_of(&hub, "bench/corrupt", &first, 1).remove(0);
+    let ep = hub.endpoint.clone();
+    let reg = Registry::plain();
+    let jail = TempDir::new("stream-corrupt");
+    for (repo, packaging) in [("raw", vec![]), ("tar", vec!["--layer-packaging", "tar"])] {
+        let target = format!("{}/e2e/corrupt-{repo}:v1", reg.host);
+        let mut args = vec![
+            "push",
+            "hf://bench/corrupt",
+            target.as_str(),
+            "--plain-http",
+            "--hf-endpoint",
+            ep.as_str(),
+        ];
+        args.extend_from_slice(&packaging);
+        let err = cli_fails(jail.path(), &args);
+        assert!(
+            err.contains(&name)
+                && err.contains(&sha)
+                && err.contains("corrupted on the server or in transit"),
+            "{repo}: {err}"
+        );
+        if repo == "raw" {
+            assert!(err.contains("DIGEST_INVALID"), "{repo}: {err}");
+        }
+        let tagged = Command::new(cli_binary())
+            .args(["inspect", &target, "--plain-http"])
+            .current_dir(jail.path())
+            .output()
+            .expect("run the CLI");
+        assert!(
+            !tagged.status.success(),
+            "{repo}: the failed publish tagged {target}"
+        );
+    }
+    // Served right again: the same command publishes.
+    hub.update_config("bench/corrupt", json!({"corrupt": null}));
+    let target = format!("{}/e2e/corrupt-raw:v1", reg.host);
+    cli(
+        jail.path(),
+        &[
+            "push",
+            "hf://bench/corrupt",
+            &target,
+            "--plain-http",
+            "--hf-endpoint",
+            &ep,
+        ],
+    );
 }

@@ -764,6 +764,8 @@ impl Client {
             ErrorKind::NotFound
         } else if status == 401 {
             ErrorKind::Auth
+        } else if codes.iter().any(|c| c == "DIGEST_INVALID") {
+            ErrorKind::DigestMismatch
         } else {
             ErrorKind::Registry
         };
