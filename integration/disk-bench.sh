@@ -13,12 +13,16 @@
 #   image-zstd     the same with compression=zstd,force-compression=true
 #   stream         the CLI's `push hf://… REF` (no engine)
 #
-# Each engine run is a fresh repo (new bytes: cold, nothing cached). The
-# engine's data root is polled with `du -sb` (every ~1-3 s: a peak between
-# two polls can be missed; a build's cache stays until pruned, so the
-# final state is polled too), before the build, during it and after it;
-# the table gives the peak and what is left after the build, both less
-# the data root before the build. Then the run's images are removed and
+# Each engine run is a fresh repo (new bytes: cold, nothing cached). Two
+# measures: the used bytes of the filesystem that holds the engines' data
+# roots and the client's folders (`df`, every 0.2 s: cheap, so no peak
+# of a second or more is missed; the registry's storage is on tmpfs, so
+# it is not counted there; other writers on the machine add noise), which
+# gives the peak of engine + client together; and `du -sb` of the
+# engine's data root (slow on a big tree, so polled only before and after
+# the build: what the build leaves in the engine's cache) and of the
+# client's folder (polled, small). Every figure is less its value before
+# the run. Then the run's images are removed and
 # its build cache records pruned (only records whose description names
 # the run's repo, by id, as memory-bench.sh does), so the next run starts
 # from the same state. Pushes go to a docker-registry of the bench's own
@@ -37,8 +41,9 @@
 #   DISK_BENCH_PATHS ("layout+push image image-uncomp image-zstd")
 #   MODELPACK_IMAGE   the frontend image (default localhost:5000/modelpack-frontend:dev)
 #   MODELPACK_CLI     the CLI (default dist/modelpack-frontend)
-# Needs root (du of the data roots), docker-registry, GNU time. Disk: about
-# 3 x the model size free (engine + registry), checked before each run.
+# Needs root (du of the data roots), docker-registry. Disk: about 3 x the
+# model size free on / and 1.5 x on /dev/shm (the registry), checked before
+# each run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -67,12 +72,14 @@ engine() {
 }
 
 WORK="$(mktemp -d /tmp/modelpack-disk-bench.XXXXXX)"
+# The registry's storage: on tmpfs, outside the filesystem measured.
+REGWORK="$(mktemp -d /dev/shm/modelpack-disk-bench.XXXXXX)"
 NONCE="$(date +%s)-$$"
 PIDS=()
 REG_PID=""
 cleanup() {
   for p in "${PIDS[@]}" $REG_PID; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
+  rm -rf "$WORK" "$REGWORK"
 }
 trap cleanup EXIT
 
@@ -99,55 +106,66 @@ REG="127.0.0.1:$PORT"
 # registry_fresh: (re)starts the registry on an empty storage folder.
 registry_fresh() {
   if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK/registry"; mkdir -p "$WORK/registry"
-  cat >"$WORK/registry/config.yml" <<EOF
+  rm -rf "$REGWORK/registry"; mkdir -p "$REGWORK/registry"
+  cat >"$REGWORK/registry/config.yml" <<EOF
 version: 0.1
 log:
   level: warn
 storage:
   filesystem:
-    rootdirectory: $WORK/registry/storage
+    rootdirectory: $REGWORK/registry/storage
 http:
   addr: $REG
   secret: bench-$PORT
 EOF
-  docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry/log" 2>&1 &
+  docker-registry serve "$REGWORK/registry/config.yml" >"$WORK/registry.log" 2>&1 &
   REG_PID=$!
   for _ in $(seq 100); do curl -fsS "http://$REG/v2/" >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "disk-bench: the registry did not start" >&2; exit 1
 }
-pushed_bytes() { du -sb "$WORK/registry/storage" 2>/dev/null | cut -f1; }
+pushed_bytes() { du_b "$REGWORK/registry/storage"; }
 
 # ------------------------------------------------------------ helpers --
-du_b() { du -sb "$@" 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}'; }
+# du_b PATH…: apparent bytes under the paths; never fails (files that go
+# away while du walks them are simply not counted: under `set -e` a failed
+# du once ended the bench silently in the middle of a build).
+du_b() { { du -sb "$@" 2>/dev/null || true; } | awk '{s += $1} END {printf "%d\n", s}'; }
+# used_b: used bytes of the filesystem of / (the data roots, the clients).
+used_b() { df -B1 --output=used / | tail -1 | tr -d ' '; }
 mib() { echo $(( $1 / 1048576 )); }
 ratio() { printf '%.2f' "$(echo "$1 / $MODEL_BYTES" | bc -l)"; }
 need_disk() {
   local avail; avail=$(df -B1 --output=avail / | tail -1)
   [ "$avail" -ge $((MODEL_BYTES * 3 + 15 * 1073741824)) ] ||
     { echo "disk-bench: only $(mib "$avail") MiB free on /: stopping (needs 3 x the model + 15 GiB)" >&2; exit 1; }
+  avail=$(df -B1 --output=avail /dev/shm | tail -1)
+  [ "$avail" -ge $((MODEL_BYTES * 3 / 2)) ] ||
+    { echo "disk-bench: only $(mib "$avail") MiB free on /dev/shm: stopping (the registry needs 1.5 x the model)" >&2; exit 1; }
 }
 
 # measure <label> <client dir> <cmd…>: runs cmd with HOME/TMPDIR/cwd in
-# <client dir>, polling du of the engine's data root ($DATA, less $BASE)
-# and of <client dir>; sets T, ENG_PEAK, CLI_PEAK.
+# <client dir>, polling the used bytes of / (less USED0, taken here) and
+# du of <client dir>; sets T, ALL_PEAK (engine + client), CLI_PEAK.
 measure() {
-  local label=$1 dir=$2 pid start now e c
+  local label=$1 dir=$2 pid start now u c n=0
   shift 2
   mkdir -p "$dir"
-  ENG_PEAK=0 CLI_PEAK=0
+  ALL_PEAK=0 CLI_PEAK=0
+  sync; USED0=$(used_b)
   start=$(date +%s.%N)
   ( cd "$dir" && HOME="$dir" TMPDIR="$dir" "$@" </dev/null >"$WORK/$label.out" 2>"$WORK/$label.err" ) &
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
-    if [ -n "$DATA" ]; then e=$(( $(du_b "$DATA") - BASE )); if [ "$e" -gt "$ENG_PEAK" ]; then ENG_PEAK=$e; fi; fi
-    c=$(du_b "$dir"); if [ "$c" -gt "$CLI_PEAK" ]; then CLI_PEAK=$c; fi
-    sleep 0.5
+    u=$(( $(used_b) - USED0 )); if [ "$u" -gt "$ALL_PEAK" ]; then ALL_PEAK=$u; fi
+    n=$((n + 1))
+    if [ $((n % 5)) = 0 ]; then c=$(du_b "$dir"); if [ "$c" -gt "$CLI_PEAK" ]; then CLI_PEAK=$c; fi; fi
+    sleep 0.2
   done
   wait "$pid" || { echo "disk-bench: $label failed:" >&2; tail -30 "$WORK/$label.err" >&2; exit 1; }
   now=$(date +%s.%N)
   T=$(printf '%.1f' "$(echo "$now - $start" | bc)")
-  if [ -n "$DATA" ]; then e=$(( $(du_b "$DATA") - BASE )); if [ "$e" -gt "$ENG_PEAK" ]; then ENG_PEAK=$e; fi; fi
+  sync
+  u=$(( $(used_b) - USED0 )); if [ "$u" -gt "$ALL_PEAK" ]; then ALL_PEAK=$u; fi
   c=$(du_b "$dir"); if [ "$c" -gt "$CLI_PEAK" ]; then CLI_PEAK=$c; fi
   return 0
 }
@@ -160,7 +178,7 @@ measure() {
 prune_run() {
   local ids id
   for _ in 1 2 3; do
-    ids=$("$DOCKER" buildx du --verbose 2>/dev/null | python3 -c '
+    ids=$({ "$DOCKER" buildx du --verbose 2>/dev/null || true; } | python3 -c '
 import datetime, sys
 marker, since = sys.argv[1], float(sys.argv[2])
 recs = {}
@@ -222,24 +240,26 @@ for eng in $ENGINES; do
     sync
     SINCE=$(date +%s)
     BASE=$(du_b "$DATA")
+    USED_BEFORE=$(used_b)
     echo "disk-bench: engine $eng, $path (data root $(mib "$BASE") MiB before)" >&2
     measure "build-$n" "$WORK/client-$n" "$DOCKER" buildx build --progress=plain \
       --build-arg BUILDKIT_SYNTAX="$IMAGE" --target packager/modelpack \
       --build-arg source="$src" --build-arg hf_endpoint="$EP" --build-arg output_mode="$mode" \
       --build-arg download_network=host --allow network.host \
       -o "$output" -f- "$WORK/ctx"
-    T_B=$T; E_PEAK=$ENG_PEAK; C_PEAK=$CLI_PEAK
+    T_B=$T; A_PEAK=$ALL_PEAK; C_PEAK=$CLI_PEAK
     E_LEFT=$(( $(du_b "$DATA") - BASE ))
     note=""
     if [ "$path" = layout+push ]; then
-      D0=$DATA; DATA=""
+      # The push starts from what the build left (engine cache + layout).
+      HELD=$(( $(used_b) - USED_BEFORE ))
       measure "push-$n" "$WORK/client-$n" "$CLI" push "$WORK/client-$n/out" "$ref" --plain-http
-      DATA=$D0
       T_B="$T_B + $T"; if [ "$CLI_PEAK" -gt "$C_PEAK" ]; then C_PEAK=$CLI_PEAK; fi
+      if [ $((HELD + ALL_PEAK)) -gt "$A_PEAK" ]; then A_PEAK=$((HELD + ALL_PEAK)); fi
       note="build, then push of the exported layout"
     fi
     PUSHED=$(pushed_bytes)
-    ROWS+=("$(row "$eng" "$path" "$T_B" "$(mib "$E_PEAK") ($(ratio "$E_PEAK")x)" "$(mib "$E_LEFT") ($(ratio "$E_LEFT")x)" "$(mib "$C_PEAK") ($(ratio "$C_PEAK")x)" "$(mib "$PUSHED")" "$note")")
+    ROWS+=("$(row "$eng" "$path" "$T_B" "$(mib "$A_PEAK") ($(ratio "$A_PEAK")x)" "$(mib "$E_LEFT") ($(ratio "$E_LEFT")x)" "$(mib "$C_PEAK") ($(ratio "$C_PEAK")x)" "$(mib "$PUSHED")" "$note")")
     printf '  %s\n' "${ROWS[-1]}" >&2
     # Give the disk back: the exported layout, the run's image, its records.
     rm -rf "$WORK/client-$n"
@@ -254,13 +274,12 @@ need_disk
 n=$((n + 1)); repo "$n"
 curl -fsS "$EP/api/models/bench/disk-$NONCE-$n/revision/${COMMIT[$n]}?blobs=true" >/dev/null
 registry_fresh
-DATA=""
 measure "stream" "$WORK/client-stream" "$CLI" push "hf://bench/disk-$NONCE-$n@${COMMIT[$n]}" "$REG/disk/stream:v1" --plain-http --hf-endpoint "$EP"
-ROWS+=("$(row "-" "stream (push hf://… REF)" "$T" "0" "0" "$(mib "$CLI_PEAK") ($(ratio "$CLI_PEAK")x)" "$(mib "$(pushed_bytes)")" "no engine")")
+ROWS+=("$(row "-" "stream (push hf://… REF)" "$T" "$(mib "$ALL_PEAK") ($(ratio "$ALL_PEAK")x)" "-" "$(mib "$CLI_PEAK") ($(ratio "$CLI_PEAK")x)" "$(mib "$(pushed_bytes)")" "no engine")")
 
 echo
 echo "Disk bench, $SHARDS x $SHARD_MB MiB ($(mib "$MODEL_BYTES") MiB) raw from the fake Hub, $(nproc) CPUs, image $IMAGE, $(date -u +%Y-%m-%d):"
 echo
-row "engine" "path" "seconds" "engine peak MiB (x model)" "engine after the build MiB (x model)" "client peak MiB (x model)" "pushed MiB" "notes"
+row "engine" "path" "seconds" "disk peak, engine + client, MiB (x model)" "left in the engine after the build MiB (x model)" "client peak MiB (x model)" "pushed MiB" "notes"
 echo "|---|---|---:|---:|---:|---:|---:|---|"
 printf '%s\n' "${ROWS[@]}"

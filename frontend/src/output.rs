@@ -78,6 +78,9 @@ pub struct Output {
     pub mtime_nanos: i64,
     /// `packager/bundle`: the app, one per platform, the layout is bundled with.
     pub bundle: Option<Vec<crate::bundle::App>>,
+    /// `image` mode: the build's own labels (`--label k=v`, the frontend
+    /// options `label:k`), set over the model's.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Settles the output for `request`: plan kind, platform, base image
@@ -103,6 +106,16 @@ pub async fn prepare(
         (Some(reference), true) => Some(resolve_base(bridge, reference, &platform).await?),
         _ => None,
     };
+    let labels = build_labels(opts);
+    if !labels.is_empty() && !image && target != Target::Bundle {
+        eprintln!(
+            "modelpack-frontend: --label applies to output_mode=image only (the image's labels); the {} output leaves the ModelPack config and manifest as they are",
+            crate::options::OUTPUT_MODES
+                .iter()
+                .find(|(_, m)| *m == request.output)
+                .map_or("", |(name, _)| name)
+        );
+    }
     Ok(Output {
         mode: request.output,
         kind,
@@ -120,7 +133,17 @@ pub async fn prepare(
             .unwrap_or(0)
             .saturating_mul(1_000_000_000),
         bundle: None,
+        labels,
     })
+}
+
+/// The build's labels: `--label k=v` reaches a frontend as the option
+/// `label:k` = `v`.
+pub fn build_labels(opts: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    opts.iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("label:")?.to_string(), v.clone())))
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
 }
 
 /// The plan kind for a target; `artifact_type` belongs to the generic one.
@@ -508,7 +531,7 @@ pub fn image_config(
         Some(Value::Object(m)) => m,
         _ => Map::new(),
     };
-    for (k, v) in labels(plan, name)? {
+    for (k, v) in labels(plan, name)?.into_iter().chain(out.labels.clone()) {
         all_labels.insert(k, Value::String(v));
     }
     config.insert("Labels".into(), Value::Object(all_labels));
@@ -578,6 +601,7 @@ mod tests {
             created: plan::EPOCH.into(),
             mtime_nanos: 0,
             bundle: None,
+            labels: BTreeMap::new(),
         }
     }
 
@@ -707,6 +731,25 @@ mod tests {
             b"application/vnd.oci.empty.v1+json"
         );
         assert_eq!(meta[META_ARTIFACT_CONFIG], b"{}");
+    }
+
+    #[test]
+    fn build_labels_are_set_over_the_models_in_image_mode() {
+        let opts = BTreeMap::from([
+            ("label:org.example.team".to_string(), "ml".to_string()),
+            ("label:org.cncf.model.name".to_string(), "renamed".to_string()),
+            ("build-arg:label:x".to_string(), "not a label".to_string()),
+        ]);
+        let mut out = output(OutputMode::Image, PlanKind::ModelPack);
+        out.labels = build_labels(&opts);
+        assert_eq!(out.labels.len(), 2, "{:?}", out.labels);
+        let plan = sample(&out);
+        let config: Value =
+            serde_json::from_slice(&image_config(&plan, "tiny", &out, None).unwrap()).unwrap();
+        let labels = &config["config"]["Labels"];
+        assert_eq!(labels["org.example.team"], "ml");
+        assert_eq!(labels["org.cncf.model.name"], "renamed", "the build's label wins");
+        assert_eq!(labels["org.cncf.model.format"], "safetensors");
     }
 
     #[test]
