@@ -128,8 +128,9 @@ pushed_bytes() { du_b "$REGWORK/registry/storage"; }
 # ------------------------------------------------------------ helpers --
 # du_b PATH…: apparent bytes under the paths; never fails (files that go
 # away while du walks them are simply not counted: under `set -e` a failed
-# du once ended the bench silently in the middle of a build).
-du_b() { { du -sb "$@" 2>/dev/null || true; } | awk '{s += $1} END {printf "%d\n", s}'; }
+# du once ended the bench silently in the middle of a build). `%.0f`, not
+# `%d`: mawk's `%d` stops at 2^31 - 1 (every total above 2 GiB read 2047 MiB).
+du_b() { { du -sb "$@" 2>/dev/null || true; } | awk '{s += $1} END {printf "%.0f\n", s}'; }
 # used_b: used bytes of the filesystem of / (the data roots, the clients).
 used_b() { df -B1 --output=used / | tail -1 | tr -d ' '; }
 mib() { echo $(( $1 / 1048576 )); }
