@@ -202,6 +202,19 @@ impl Exec {
 
     /// Finishes the op. Mounts are sorted by destination; the root and each
     /// writable bind mount get consecutive output indexes in that order.
+    ///
+    /// No mount refers to input 0 or names output 0, so that BuildKit
+    /// ≤ 0.16 and BuildKit ≥ 0.17 compute the same cache key for the step
+    /// (a cache exported by one is matched by the other). They key an exec
+    /// by the JSON of its `pb.ExecOp`; BuildKit ≤ 0.16 (gogo-proto) writes a
+    /// mount's `input` and `output` even when they are 0, BuildKit ≥ 0.17
+    /// (protobuf-go, `omitempty`) leaves them out, so any mount with input
+    /// or output 0 gives two keys. Hence:
+    /// - the op's input 0 is a second copy of its first real input, which
+    ///   no mount uses (BuildKit only mounts the inputs mounts refer to);
+    /// - a mount's `output` field is its output index plus 1: BuildKit
+    ///   reads the field only as "has an output" (≠ -1) and numbers an
+    ///   exec's results by the order of those mounts, which stays 0, 1, …
     pub fn build(self) -> ExecNode {
         let mut inputs = Inputs::default();
         let mut mounts = self.mounts;
@@ -229,7 +242,7 @@ impl Exec {
                     pm.input = inputs.index_of(source);
                     pm.readonly = *readonly;
                     if !readonly {
-                        pm.output = next_output;
+                        pm.output = next_output + 1;
                         outputs.push((m.dest.clone(), next_output));
                         next_output += 1;
                     }
@@ -254,6 +267,14 @@ impl Exec {
                 MountKind::Tmpfs => pm.mount_type = pb::MountType::Tmpfs as i32,
             }
             pb_mounts.push(pm);
+        }
+        if let Some(first) = inputs.states.first().cloned() {
+            inputs.states.insert(0, first);
+            for pm in &mut pb_mounts {
+                if pm.input >= 0 {
+                    pm.input += 1;
+                }
+            }
         }
 
         let network = match self.network {
