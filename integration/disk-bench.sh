@@ -39,6 +39,14 @@
 #                                   28s: Docker 28.5 with the containerd store
 #                                   (engine-store.sh)
 #   DISK_BENCH_PATHS ("layout+push image image-uncomp image-zstd")
+#   DISK_BENCH_PRUNE (run)   run: after each run remove only its own build
+#                            cache records (by id) and image; all: prune the
+#                            engine's whole build cache and unused images
+#                            (`docker buildx prune -af`, `docker image prune
+#                            -af`): on Docker 26 an image run leaves layers no
+#                            record names (3 x the model), so a full bench
+#                            needs `all` on a machine with less than about
+#                            60 GiB free. Only on engines of your own.
 #   MODELPACK_IMAGE   the frontend image (default localhost:5000/modelpack-frontend:dev)
 #   MODELPACK_CLI     the CLI (default dist/modelpack-frontend)
 # Needs root (du of the data roots), docker-registry. Disk: about 3 x the
@@ -51,6 +59,8 @@ SHARDS="${BENCH_SHARDS:-4}"
 SHARD_MB="${BENCH_SHARD_MB:-1024}"
 ENGINES="${DISK_BENCH_ENGINES-26 28s}"
 PATHS="${DISK_BENCH_PATHS:-layout+push image image-uncomp image-zstd}"
+PRUNE="${DISK_BENCH_PRUNE:-run}"
+case "$PRUNE" in run|all) ;; *) echo "disk-bench: DISK_BENCH_PRUNE is run or all, not $PRUNE" >&2; exit 1 ;; esac
 IMAGE="${MODELPACK_IMAGE:-localhost:5000/modelpack-frontend:dev}"
 CLI="${MODELPACK_CLI:-$ROOT/dist/modelpack-frontend}"
 NEXT_ROOT=/opt/modelpack-engine-28
@@ -265,7 +275,12 @@ for eng in $ENGINES; do
     # Give the disk back: the exported layout, the run's image, its records.
     rm -rf "$WORK/client-$n"
     "$DOCKER" image rm -f "$ref" >/dev/null 2>&1 || true
-    prune_run "disk-$NONCE-$n" "$SINCE"
+    if [ "$PRUNE" = all ]; then
+      "$DOCKER" buildx prune -af >/dev/null 2>&1 || true
+      "$DOCKER" image prune -af >/dev/null 2>&1 || true
+    else
+      prune_run "disk-$NONCE-$n" "$SINCE"
+    fi
     echo "disk-bench: after clean-up the data root is $(( ($(du_b "$DATA") - BASE) / 1048576 )) MiB above its size before the run" >&2
   done
 done
