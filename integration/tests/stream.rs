@@ -35,8 +35,8 @@ fn shard(i: usize) -> String {
 }
 
 /// Runs the CLI with HOME, TMPDIR and the working folder in `jail`.
-fn cli(jail: &Path, args: &[&str]) -> String {
-    let out = Command::new(cli_binary())
+fn run_cli(jail: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(cli_binary())
         .args(args)
         .current_dir(jail)
         .env("HOME", jail)
@@ -44,23 +44,20 @@ fn cli(jail: &Path, args: &[&str]) -> String {
         .env("DOCKER_CONFIG", jail.join("no-docker-config"))
         .env_remove("HF_TOKEN")
         .output()
-        .expect("run the CLI");
+        .expect("run the CLI")
+}
+
+/// [`run_cli`], expecting success; its stdout, trimmed.
+fn cli(jail: &Path, args: &[&str]) -> String {
+    let out = run_cli(jail, args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{args:?} failed:\n{stderr}");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// Runs the CLI as [`cli`] does, expecting a failure; its stderr.
+/// [`run_cli`], expecting a failure; its stderr.
 fn cli_fails(jail: &Path, args: &[&str]) -> String {
-    let out = Command::new(cli_binary())
-        .args(args)
-        .current_dir(jail)
-        .env("HOME", jail)
-        .env("TMPDIR", jail)
-        .env("DOCKER_CONFIG", jail.join("no-docker-config"))
-        .env_remove("HF_TOKEN")
-        .output()
-        .expect("run the CLI");
+    let out = run_cli(jail, args);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!out.status.success(), "{args:?} succeeded:\n{stderr}");
     stderr
@@ -378,11 +375,7 @@ fn a_corrupted_shard_fails_the_streamed_publish_naming_it_and_tags_nothing() {
         if repo == "raw" {
             assert!(err.contains("DIGEST_INVALID"), "{repo}: {err}");
         }
-        let tagged = Command::new(cli_binary())
-            .args(["inspect", &target, "--plain-http"])
-            .current_dir(jail.path())
-            .output()
-            .expect("run the CLI");
+        let tagged = run_cli(jail.path(), &["inspect", &target, "--plain-http"]);
         assert!(
             !tagged.status.success(),
             "{repo}: the failed publish tagged {target}"
