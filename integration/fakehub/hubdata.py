@@ -149,11 +149,21 @@ class HashCache:
 
 # --- generated files (repo.json "generated"): big, deterministic, never stored ---------------
 GEN_BLOCK = 1 << 20
+# Blocks per group: a group is the seed's base (GEN_TILES blocks of random bytes) once, under
+# a byte permutation of its own, so no block repeats another within GEN_TILES MiB of the file
+# (compressors' windows are smaller: zstd's 8 MiB at most without long mode, gzip's 32 KiB).
+GEN_TILES = 16
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=8)
 def _gen_base(seed: int) -> bytes:
-    return random.Random(seed).randbytes(GEN_BLOCK)
+    return random.Random(seed).randbytes(GEN_TILES * GEN_BLOCK)
+
+
+@functools.lru_cache(maxsize=4096)
+def _gen_table(seed: int, group: int) -> bytes:
+    """The byte permutation of a group of blocks."""
+    return bytes(random.Random(f"{seed}/{group}").sample(range(256), 256))
 
 
 @functools.lru_cache(maxsize=64)
@@ -169,17 +179,18 @@ def _gen_header(path: str) -> bytes:
 def generated_chunks(path: str, seed: int, size: int, start: int = 0, length: int | None = None):
     """The bytes [start, start+length) of a generated file, in chunks of at most GEN_BLOCK.
 
-    Block i of the file is the seed's 1 MiB random block rotated by 64 * (7919 * i mod 2^14)
-    bytes (distinct for 16 GiB), with a safetensors header over the first bytes of weights.
-    Only a handful of 1 MiB blocks are ever held, whatever the size.
+    Block i of the file is tile i mod GEN_TILES of the seed's random base, its bytes mapped
+    through the permutation of group i // GEN_TILES: no two blocks alike, and incompressible
+    (no repeat within a compressor's window), as real weights nearly are. A safetensors header
+    goes over the first bytes of weights. Only the base and a 1 MiB block are held per seed.
     """
     end = size if length is None else min(size, start + length)
     base, header = _gen_base(seed), _gen_header(path)
     pos = start
     while pos < end:
         index, offset = divmod(pos, GEN_BLOCK)
-        rot = 64 * ((7919 * index) % (1 << 14))
-        block = base[rot:] + base[:rot]
+        group, tile = divmod(index, GEN_TILES)
+        block = base[tile * GEN_BLOCK:(tile + 1) * GEN_BLOCK].translate(_gen_table(seed, group))
         if index == 0 and header:
             block = header + block[len(header):]
         piece = block[offset:offset + (end - pos)]

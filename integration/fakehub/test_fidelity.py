@@ -8,9 +8,11 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+import zlib
 from urllib.parse import urlsplit
 
 import pytest
@@ -578,6 +580,17 @@ def test_generated_files_are_listed_and_served_with_their_hashes(hub, client):
     assert data == b"".join(hubdata.generated_chunks("w.safetensors", GENERATED["seed"], GENERATED["size"]))
     block = hubdata.GEN_BLOCK
     assert data[block:2 * block] != data[2 * block:3 * block]
+    # Incompressible, as weights nearly are: the bench's zstd and gzip figures mean something.
+    # Across a group boundary too (the second group starts at tile 0 again).
+    span = list(hubdata.generated_chunks("w.safetensors", GENERATED["seed"], (hubdata.GEN_TILES + 4) * block))
+    whole = b"".join(span)
+    assert len(zlib.compress(whole, 6)) > 0.99 * len(whole)
+    zstd = shutil.which("zstd")
+    if zstd:
+        packed = subprocess.run([zstd, "-3", "--long=27", "-c"], input=whole, capture_output=True, check=True).stdout
+        assert len(packed) > 0.99 * len(whole), len(packed)
+    else:
+        assert os.environ.get("CI") != "true", "zstd missing (CI=true)"
     header_len = int.from_bytes(data[:8], "little")
     assert json.loads(data[8:8 + header_len])["__metadata__"]["format"] == "pt"
     # A range in the middle is the same bytes.
