@@ -806,8 +806,8 @@ fn one(
     } else {
         item.expect.clone()
     };
-    let mut reader = open_checked(item, token, expect)
-        .with_context(|| format!("opening {}", item.file.path))?;
+    let mut reader =
+        open_checked(item, token, expect).with_context(|| format!("opening {}", item.file.path))?;
     if registry_checks {
         reader.count_only();
     }

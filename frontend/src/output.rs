@@ -737,7 +737,10 @@ mod tests {
     fn build_labels_are_set_over_the_models_in_image_mode() {
         let opts = BTreeMap::from([
             ("label:org.example.team".to_string(), "ml".to_string()),
-            ("label:org.cncf.model.name".to_string(), "renamed".to_string()),
+            (
+                "label:org.cncf.model.name".to_string(),
+                "renamed".to_string(),
+            ),
             ("build-arg:label:x".to_string(), "not a label".to_string()),
         ]);
         let mut out = output(OutputMode::Image, PlanKind::ModelPack);
@@ -748,7 +751,10 @@ mod tests {
             serde_json::from_slice(&image_config(&plan, "tiny", &out, None).unwrap()).unwrap();
         let labels = &config["config"]["Labels"];
         assert_eq!(labels["org.example.team"], "ml");
-        assert_eq!(labels["org.cncf.model.name"], "renamed", "the build's label wins");
+        assert_eq!(
+            labels["org.cncf.model.name"], "renamed",
+            "the build's label wins"
+        );
         assert_eq!(labels["org.cncf.model.format"], "safetensors");
     }
 
