@@ -227,11 +227,13 @@ fn publish(
     }
     let token = listed.token.clone();
     let chunk = chunk_size(a.max_connections);
-    // The compressors share the CPUs: each big file in flight gets its
-    // share (the bytes are the same for any count), which also bounds
-    // their buffers (zstd keeps a few 4 MiB jobs per thread).
-    let big = listed.items.iter().filter(|i| i.file.size > SMALL).count();
-    let threads = (modelpack::pack::default_threads() / big.clamp(1, a.max_connections)).max(1);
+    let compressors = Compressors::new(
+        listed
+            .items
+            .iter()
+            .filter(|i| i.file.size > SMALL && compresses(i.format))
+            .count(),
+    );
     let mounts = Mounts {
         from: from.map(str::to_string),
         found: std::sync::OnceLock::new(),
@@ -245,7 +247,7 @@ fn publish(
             bars,
             token.as_deref(),
             chunk,
-            threads,
+            &compressors,
             &mounts,
         )
         .with_context(|| format!("publishing {}", listed.items[i].file.path))
@@ -747,7 +749,7 @@ fn one(
     bars: &Arc<Bars>,
     token: Option<&str>,
     chunk: usize,
-    threads: usize,
+    compressors: &Compressors,
     from: &Mounts,
 ) -> anyhow::Result<Done> {
     let mut file = item.file.clone();
@@ -796,6 +798,7 @@ fn one(
     if item.file.size <= SMALL {
         return small(item, file, key, target, client, bars, token, chunk);
     }
+    let _compressing = compresses(item.format).then(|| compressors.enter());
     // A raw file of known digest is not hashed here: the upload names that
     // digest and the registry refuses bytes that hash to anything else
     // (DIGEST_INVALID), so its check is the source's check. Only the size
@@ -827,7 +830,7 @@ fn one(
             item.file.mode(),
             item.format,
             &mut w,
-            threads,
+            compressors.threads,
         )
         .map_err(|e| reader.error(e))?;
         let d = Digest::parse(&written.digest).map_err(remote::registry_error)?;
@@ -860,6 +863,67 @@ fn one(
             bytes_sent: streamed.bytes_sent,
         },
     })
+}
+
+/// Big files compressed at once. A compressor's buffers grow with what it
+/// cannot shrink (weights): a zstd encoder of one worker holds about 40 MiB
+/// of jobs and their output, so compressing four files at once took the
+/// publish to 212 MiB of RSS on incompressible shards, two to 109 MiB. On
+/// two CPUs two were as fast as four.
+const MAX_COMPRESSING: usize = 2;
+
+/// Compressor threads over all the files compressed at once: the memory
+/// bound wins over more cores (four zstd workers outrun most uploads).
+const MAX_COMPRESS_THREADS: usize = 4;
+
+/// Whether a layer format compresses (and so holds a compressor's buffers).
+fn compresses(format: LayerPackaging) -> bool {
+    matches!(format, LayerPackaging::TarGzip | LayerPackaging::TarZstd)
+}
+
+/// The compressors of a publish: threads per file and a gate that lets
+/// [`MAX_COMPRESSING`] big files compress at once. The layer bytes are the
+/// same for any thread count.
+struct Compressors {
+    threads: usize,
+    busy: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+    max: usize,
+}
+
+impl Compressors {
+    /// For `big` big files to compress.
+    fn new(big: usize) -> Self {
+        let max = MAX_COMPRESSING.min(big).max(1);
+        let cores = modelpack::pack::default_threads().min(MAX_COMPRESS_THREADS);
+        Compressors {
+            threads: (cores / max).max(1),
+            busy: std::sync::Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+            max,
+        }
+    }
+
+    /// Waits for a free compressor slot; it is freed when the guard drops.
+    fn enter(&self) -> CompressorSlot<'_> {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        while *busy >= self.max {
+            busy = self.freed.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        *busy += 1;
+        CompressorSlot(self)
+    }
+}
+
+/// A held slot of [`Compressors`].
+struct CompressorSlot<'a>(&'a Compressors);
+
+impl Drop for CompressorSlot<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.0.busy.lock().unwrap_or_else(|e| e.into_inner());
+        *busy -= 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// `io::copy` with a buffer of [`COPY_BUFFER`] rather than 8 KiB: a
@@ -1054,5 +1118,46 @@ impl<R: Read> Read for Verified<R> {
             g.update(&buf[..n]);
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn no_more_files_compress_at_once_than_the_gate_allows() {
+        let c = Compressors::new(5);
+        assert_eq!(c.max, MAX_COMPRESSING);
+        assert!(c.threads >= 1 && c.threads * c.max <= MAX_COMPRESS_THREADS.max(c.max));
+        let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            for _ in 0..6 {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        let _slot = c.enter();
+                        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(n, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                        now.fetch_sub(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(most.load(Ordering::SeqCst), MAX_COMPRESSING);
+        assert_eq!(*c.busy.lock().unwrap(), 0, "every slot given back");
+    }
+
+    #[test]
+    fn one_file_to_compress_gets_every_compressor_thread() {
+        let c = Compressors::new(1);
+        assert_eq!(c.max, 1);
+        assert_eq!(
+            c.threads,
+            modelpack::pack::default_threads().min(MAX_COMPRESS_THREADS)
+        );
+        assert!(compresses(LayerPackaging::TarZstd) && compresses(LayerPackaging::TarGzip));
+        assert!(!compresses(LayerPackaging::Tar) && !compresses(LayerPackaging::Raw));
     }
 }
