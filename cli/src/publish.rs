@@ -268,15 +268,23 @@ fn publish(
         }
         files.push(d.file);
     }
-    // A kept tar layer of a small Hub file was not read: hash it now (the
-    // BOM and provenance name every file's own sha256, as pack's do).
+    // A kept tar layer of a small file was not read: the BOM and provenance
+    // name every file's own sha256, as pack's do. Read it from the layer the
+    // registry holds (checked against its digest; no request to the Hub),
+    // else from the source.
     for item in &listed.items {
-        if !sha256.contains_key(&item.file.path) && item.file.size <= SMALL {
-            let mut reader = open(item, token.as_deref())
-                .with_context(|| format!("opening {}", item.file.path))?;
-            io::copy(&mut reader, &mut io::sink()).map_err(|e| reader.error(e))?;
-            sha256.insert(item.file.path.clone(), reader.sha256_hex());
+        if sha256.contains_key(&item.file.path) || item.file.size > SMALL {
+            continue;
         }
+        let kept = files.iter().find(|f| f.path == item.file.path);
+        if let Some(s) = kept.and_then(|f| sha256_from_layer(client, target, f)) {
+            sha256.insert(item.file.path.clone(), s);
+            continue;
+        }
+        let mut reader =
+            open(item, token.as_deref()).with_context(|| format!("opening {}", item.file.path))?;
+        io::copy(&mut reader, &mut io::sink()).map_err(|e| reader.error(e))?;
+        sha256.insert(item.file.path.clone(), reader.sha256_hex());
     }
     let name = a.name.clone().unwrap_or(listed.default_name);
     let info = ModelInfo {
@@ -863,6 +871,20 @@ fn one(
             bytes_sent: streamed.bytes_sent,
         },
     })
+}
+
+/// The sha256 of the small file `f` from its tar layer in the registry;
+/// `None` when it is not a tar layer or cannot be read (the caller reads
+/// the source then).
+fn sha256_from_layer(client: &Client, target: &Reference, f: &PlanFile) -> Option<String> {
+    let packed = f.packed.as_ref()?;
+    if packed.blob_size > SMALL + (1 << 20) {
+        return None;
+    }
+    let digest = Digest::parse(&f.digest).ok()?;
+    let mut blob = Vec::with_capacity(packed.blob_size as usize);
+    client.pull_blob(target, &digest, &mut blob).ok()?;
+    modelpack::unpack::file_sha256_in_layer(&blob, packed.format, &f.path).ok()
 }
 
 /// Big files compressed at once. A compressor's buffers grow with what it
