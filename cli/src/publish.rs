@@ -234,6 +234,7 @@ fn publish(
             .filter(|i| i.file.size > SMALL && compresses(i.format))
             .count(),
     );
+    let small_files = Gate::new(SMALL_BUDGET);
     let mounts = Mounts {
         from: from.map(str::to_string),
         found: std::sync::OnceLock::new(),
@@ -248,6 +249,7 @@ fn publish(
             token.as_deref(),
             chunk,
             &compressors,
+            &small_files,
             &mounts,
         )
         .with_context(|| format!("publishing {}", listed.items[i].file.path))
@@ -758,6 +760,7 @@ fn one(
     token: Option<&str>,
     chunk: usize,
     compressors: &Compressors,
+    small_files: &Gate,
     from: &Mounts,
 ) -> anyhow::Result<Done> {
     let mut file = item.file.clone();
@@ -804,6 +807,7 @@ fn one(
         }
     }
     if item.file.size <= SMALL {
+        let _held = small_files.take(small_cost(item.file.size, item.format));
         return small(item, file, key, target, client, bars, token, chunk);
     }
     let _compressing = compresses(item.format).then(|| compressors.enter());
@@ -908,9 +912,7 @@ fn compresses(format: LayerPackaging) -> bool {
 /// same for any thread count.
 struct Compressors {
     threads: usize,
-    busy: std::sync::Mutex<usize>,
-    freed: std::sync::Condvar,
-    max: usize,
+    gate: Gate,
 }
 
 impl Compressors {
@@ -920,31 +922,67 @@ impl Compressors {
         let cores = modelpack::pack::default_threads().min(MAX_COMPRESS_THREADS);
         Compressors {
             threads: (cores / max).max(1),
-            busy: std::sync::Mutex::new(0),
+            gate: Gate::new(max as u64),
+        }
+    }
+
+    /// Waits for a free compressor; it is freed when the guard drops.
+    fn enter(&self) -> Held<'_> {
+        self.gate.take(1)
+    }
+}
+
+/// The memory small files held whole may take at once, counted as their
+/// size once (raw), twice (tar: the bytes and the layer) or three times
+/// (compressed: and the compressor's buffers).
+const SMALL_BUDGET: u64 = 48 << 20;
+
+/// What a small file in `format` is counted for in [`SMALL_BUDGET`].
+fn small_cost(size: u64, format: LayerPackaging) -> u64 {
+    let copies = match format {
+        LayerPackaging::Raw => 1,
+        LayerPackaging::Tar => 2,
+        LayerPackaging::TarGzip | LayerPackaging::TarZstd => 3,
+    };
+    size.max(1) * copies
+}
+
+/// A counting gate: takers wait while what is taken would pass `max`
+/// (one taker alone always gets in, whatever it asks).
+struct Gate {
+    used: std::sync::Mutex<u64>,
+    freed: std::sync::Condvar,
+    max: u64,
+}
+
+impl Gate {
+    fn new(max: u64) -> Self {
+        Gate {
+            used: std::sync::Mutex::new(0),
             freed: std::sync::Condvar::new(),
             max,
         }
     }
 
-    /// Waits for a free compressor slot; it is freed when the guard drops.
-    fn enter(&self) -> CompressorSlot<'_> {
-        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-        while *busy >= self.max {
-            busy = self.freed.wait(busy).unwrap_or_else(|e| e.into_inner());
+    /// Waits until `n` fits; it is given back when the guard drops.
+    fn take(&self, n: u64) -> Held<'_> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *used > 0 && *used + n > self.max {
+            used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
         }
-        *busy += 1;
-        CompressorSlot(self)
+        *used += n;
+        Held(self, n)
     }
 }
 
-/// A held slot of [`Compressors`].
-struct CompressorSlot<'a>(&'a Compressors);
+/// What a taker holds of a [`Gate`].
+struct Held<'a>(&'a Gate, u64);
 
-impl Drop for CompressorSlot<'_> {
+impl Drop for Held<'_> {
     fn drop(&mut self) {
-        let mut busy = self.0.busy.lock().unwrap_or_else(|e| e.into_inner());
-        *busy -= 1;
-        self.0.freed.notify_one();
+        let mut used = self.0.used.lock().unwrap_or_else(|e| e.into_inner());
+        *used -= self.1;
+        self.0.freed.notify_all();
     }
 }
 
@@ -1146,13 +1184,13 @@ impl<R: Read> Read for Verified<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     #[test]
     fn no_more_files_compress_at_once_than_the_gate_allows() {
         let c = Compressors::new(5);
-        assert_eq!(c.max, MAX_COMPRESSING);
-        assert!(c.threads >= 1 && c.threads * c.max <= MAX_COMPRESS_THREADS.max(c.max));
+        assert_eq!(c.gate.max, MAX_COMPRESSING as u64);
+        assert!(c.threads >= 1 && c.threads * MAX_COMPRESSING <= MAX_COMPRESS_THREADS.max(2));
         let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
         std::thread::scope(|s| {
             for _ in 0..6 {
@@ -1168,18 +1206,50 @@ mod tests {
             }
         });
         assert_eq!(most.load(Ordering::SeqCst), MAX_COMPRESSING);
-        assert_eq!(*c.busy.lock().unwrap(), 0, "every slot given back");
+        assert_eq!(*c.gate.used.lock().unwrap(), 0, "every slot given back");
     }
 
     #[test]
     fn one_file_to_compress_gets_every_compressor_thread() {
         let c = Compressors::new(1);
-        assert_eq!(c.max, 1);
+        assert_eq!(c.gate.max, 1);
         assert_eq!(
             c.threads,
             modelpack::pack::default_threads().min(MAX_COMPRESS_THREADS)
         );
         assert!(compresses(LayerPackaging::TarZstd) && compresses(LayerPackaging::TarGzip));
         assert!(!compresses(LayerPackaging::Tar) && !compresses(LayerPackaging::Raw));
+    }
+
+    #[test]
+    fn small_files_held_whole_stay_within_their_budget() {
+        let g = Gate::new(SMALL_BUDGET);
+        let sizes = [16u64 << 20, 10 << 20, 1 << 20, 15 << 20, 4 << 20, 16 << 20];
+        let (now, most) = (AtomicU64::new(0), AtomicU64::new(0));
+        std::thread::scope(|s| {
+            for (i, size) in sizes.iter().enumerate() {
+                let (g, now, most) = (&g, &now, &most);
+                s.spawn(move || {
+                    let format = [
+                        LayerPackaging::Raw,
+                        LayerPackaging::Tar,
+                        LayerPackaging::TarZstd,
+                    ][i % 3];
+                    let cost = small_cost(*size, format);
+                    let _held = g.take(cost);
+                    let n = now.fetch_add(cost, Ordering::SeqCst) + cost;
+                    most.fetch_max(n, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    now.fetch_sub(cost, Ordering::SeqCst);
+                });
+            }
+        });
+        assert!(most.load(Ordering::SeqCst) <= SMALL_BUDGET);
+        assert_eq!(
+            small_cost(16 << 20, LayerPackaging::TarZstd),
+            SMALL_BUDGET,
+            "the biggest fits alone"
+        );
+        assert_eq!(*g.used.lock().unwrap(), 0);
     }
 }
