@@ -13,8 +13,9 @@
 #
 # The arm64 build needs the Rust target (`rustup target add
 # aarch64-unknown-linux-musl`) and a C cross compiler for the crates with C
-# code (zstd-sys, ring): Debian's gcc-aarch64-linux-gnu, which also links.
-# Both are installed when missing (the package with apt-get, through sudo
+# code (zstd-sys, ring): Debian's gcc-aarch64-linux-gnu, which also links,
+# and the target's libc headers (libc6-dev-arm64-cross).
+# All are installed when missing (the package with apt-get, through sudo
 # when not root; nothing is installed when they are present).
 # CARGO_TARGET_DIR is honoured.
 set -euo pipefail
@@ -109,6 +110,10 @@ for arch in $ARCHES; do
       else
         cc=aarch64-linux-gnu-gcc
         command -v "$cc" >/dev/null || need_packages gcc-aarch64-linux-gnu
+        # The C crates (ring, zstd-sys) need the target's libc headers, which
+        # the compiler only recommends: without them gcc falls back to the
+        # host's /usr/include and fails (bits/libc-header-start.h).
+        [ -e /usr/aarch64-linux-gnu/include/stdint.h ] || need_packages libc6-dev-arm64-cross
       fi
       # musl targets link statically by default; the musl crt and libc come
       # with the Rust target (self-contained), gcc only drives the link.
