@@ -722,16 +722,18 @@ fn describe(a: &Args, listed: &Listed) -> (PartialConfig, CardFacts) {
     )
 }
 
-/// Opens a file's bytes from the start, checked against `expect` at the end.
+/// Opens a file's bytes from the start, checked against the item's
+/// `expect` at the end.
 fn open(item: &Item, token: Option<&str>) -> io::Result<Verified<Box<dyn Read + Send>>> {
-    open_checked(item, token, item.expect.clone())
+    open_with(item, token, false)
 }
 
-/// [`open`], checked against `expect` instead of the item's own.
-fn open_checked(
+/// [`open`], or with `count_only` the bytes only counted against the
+/// listed size (see [`Verified::counting`]).
+fn open_with(
     item: &Item,
     token: Option<&str>,
-    expect: Expect,
+    count_only: bool,
 ) -> io::Result<Verified<Box<dyn Read + Send>>> {
     let inner: Box<dyn Read + Send> = match &item.bytes {
         Bytes::Local(p) => Box::new(std::fs::File::open(p)?),
@@ -741,12 +743,11 @@ fn open_checked(
             STALL,
         )),
     };
-    Ok(Verified::new(
-        inner,
-        expect,
-        item.file.size,
-        &item.file.path,
-    ))
+    Ok(if count_only {
+        Verified::counting(inner, item.file.size, &item.file.path)
+    } else {
+        Verified::new(inner, item.expect.clone(), item.file.size, &item.file.path)
+    })
 }
 
 /// One file to the registry; see the module documentation.
@@ -816,16 +817,8 @@ fn one(
     // (DIGEST_INVALID), so its check is the source's check. Only the size
     // is counted. On two CPUs this hashing was a third of the publish.
     let registry_checks = raw && known.is_some();
-    let expect = if registry_checks {
-        Expect::Anything
-    } else {
-        item.expect.clone()
-    };
-    let mut reader =
-        open_checked(item, token, expect).with_context(|| format!("opening {}", item.file.path))?;
-    if registry_checks {
-        reader.count_only();
-    }
+    let mut reader = open_with(item, token, registry_checks)
+        .with_context(|| format!("opening {}", item.file.path))?;
     let mut w = match (&known, raw) {
         (Some(d), true) => client.blob_writer_for(target, d, chunk),
         _ => client.blob_writer(target, key, chunk),
@@ -877,9 +870,9 @@ fn one(
     })
 }
 
-/// The sha256 of the small file `f` from its tar layer in the registry;
-/// `None` when it is not a tar layer or cannot be read (the caller reads
-/// the source then).
+/// The sha256 of the small file `f` from its tar layer in the registry
+/// (`pull_blob` checks the blob's digest); `None` when it is not a tar
+/// layer or cannot be read (the caller reads the source then).
 fn sha256_from_layer(client: &Client, target: &Reference, f: &PlanFile) -> Option<String> {
     let packed = f.packed.as_ref()?;
     if packed.blob_size > SMALL + (1 << 20) {
@@ -888,7 +881,11 @@ fn sha256_from_layer(client: &Client, target: &Reference, f: &PlanFile) -> Optio
     let digest = Digest::parse(&f.digest).ok()?;
     let mut blob = Vec::with_capacity(packed.blob_size as usize);
     client.pull_blob(target, &digest, &mut blob).ok()?;
-    modelpack::unpack::file_sha256_in_layer(&blob, packed.format, &f.path).ok()
+    modelpack::signed_files::tar_layer_files(blob.as_slice(), packed.format)
+        .ok()?
+        .into_iter()
+        .find(|r| r.name == f.path)
+        .map(|r| format!("sha256:{}", r.sha256))
 }
 
 /// Big files compressed at once. A compressor's buffers grow with what it
@@ -1085,7 +1082,7 @@ struct Verified<R> {
     /// Only for a git blob id to check.
     git: Option<sha1::Sha1>,
     checked: bool,
-    /// Off: the bytes are counted, not hashed (see [`Verified::count_only`]).
+    /// Off: the bytes are counted, not hashed (see [`Verified::counting`]).
     hash: bool,
 }
 
@@ -1109,12 +1106,14 @@ impl<R: Read> Verified<R> {
         }
     }
 
-    /// Counts the bytes without hashing them, for a check made elsewhere
-    /// (the registry's of an upload under a known digest); the size is
-    /// still checked, and [`Verified::sha256_hex`] no longer means anything.
-    fn count_only(&mut self) {
-        debug_assert!(matches!(self.expect, Expect::Anything));
-        self.hash = false;
+    /// A reader that counts the bytes against `size` without hashing them,
+    /// for a check made elsewhere (the registry's of an upload under a known
+    /// digest); [`Verified::sha256_hex`] means nothing for it.
+    fn counting(inner: R, size: u64, name: &str) -> Self {
+        Verified {
+            hash: false,
+            ..Verified::new(inner, Expect::Anything, size, name)
+        }
     }
 
     /// The failure at the end of the stream, if any.

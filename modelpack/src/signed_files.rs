@@ -74,12 +74,7 @@ pub fn from_layers(layers: &[Descriptor], open: &mut OpenBlob<'_>) -> Result<Vec
 /// checked against `d`'s digest and size.
 fn tar_files(blob: Box<dyn Read>, d: &Descriptor, format: LayerPackaging) -> Result<Vec<Resource>> {
     let mut blob = HashingReader::new(io::BufReader::with_capacity(1 << 20, blob));
-    let files = match format {
-        LayerPackaging::Tar => hash_entries(&mut blob)?,
-        LayerPackaging::TarGzip => hash_entries(flate2::read::GzDecoder::new(&mut blob))?,
-        LayerPackaging::TarZstd => hash_entries(zstd::Decoder::new(&mut blob)?)?,
-        LayerPackaging::Raw => unreachable!("raw layers are not read"),
-    };
+    let files = tar_layer_files(&mut blob, format)?;
     let (_, digest, count) = blob.finish()?;
     if digest != d.digest || count != d.size {
         bail!(
@@ -90,6 +85,18 @@ fn tar_files(blob: Box<dyn Read>, d: &Descriptor, format: LayerPackaging) -> Res
         );
     }
     Ok(files)
+}
+
+/// Each regular file of the tar layer `blob` in `format` with its sha256
+/// (the blob is not checked against a digest here: callers that did not
+/// check it already do, as [`from_layers`] does).
+pub fn tar_layer_files(blob: impl Read, format: LayerPackaging) -> Result<Vec<Resource>> {
+    match format {
+        LayerPackaging::Tar => hash_entries(blob),
+        LayerPackaging::TarGzip => hash_entries(flate2::read::GzDecoder::new(blob)),
+        LayerPackaging::TarZstd => hash_entries(zstd::Decoder::new(blob)?),
+        LayerPackaging::Raw => bail!("a raw layer is the file itself: its digest is its sha256"),
+    }
 }
 
 fn hash_entries(mut tar: impl Read) -> Result<Vec<Resource>> {
@@ -129,6 +136,38 @@ fn hash_entries(mut tar: impl Read) -> Result<Vec<Resource>> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn a_tar_layer_lists_its_files_with_their_sha256_in_every_format() {
+        let bytes = b"{\"architectures\": [\"X\"]}".to_vec();
+        let want = hex::encode(Sha256::digest(&bytes));
+        for format in [
+            LayerPackaging::Tar,
+            LayerPackaging::TarGzip,
+            LayerPackaging::TarZstd,
+        ] {
+            let mut blob = Vec::new();
+            crate::pack::write_layer_from(
+                &mut bytes.as_slice(),
+                bytes.len() as u64,
+                "sub/config.json",
+                0o644,
+                format,
+                &mut blob,
+                1,
+            )
+            .unwrap();
+            assert_eq!(
+                tar_layer_files(blob.as_slice(), format).unwrap(),
+                vec![Resource {
+                    name: "sub/config.json".into(),
+                    sha256: want.clone()
+                }],
+                "{format:?}"
+            );
+        }
+        assert!(tar_layer_files(&b""[..], LayerPackaging::Raw).is_err());
+    }
 
     fn layer(media_type: &str, digest: String, size: u64, path: &str) -> Descriptor {
         Descriptor {

@@ -246,29 +246,6 @@ fn extract(mut tar: impl Read, dest: &Path, pending: &mut Pending) -> Result<()>
     Ok(())
 }
 
-/// The `sha256:<hex>` of the regular file `path` in the tar layer `blob`
-/// (held in memory, already checked against its digest) of `format`.
-pub fn file_sha256_in_layer(blob: &[u8], format: LayerPackaging, path: &str) -> Result<String> {
-    use sha2::Digest as _;
-    let tar: Box<dyn Read + '_> = match format {
-        LayerPackaging::Raw => bail!("a raw layer is the file itself: its digest is the sha256"),
-        LayerPackaging::Tar => Box::new(blob),
-        LayerPackaging::TarGzip => Box::new(flate2::read::GzDecoder::new(blob)),
-        LayerPackaging::TarZstd => Box::new(zstd::Decoder::new(blob)?),
-    };
-    let mut archive = tar::Archive::new(tar);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        if entry.header().entry_type().is_file() && name == path {
-            let mut hash = sha2::Sha256::new();
-            io::copy(&mut entry, &mut hash)?;
-            return Ok(format!("sha256:{}", hex::encode(hash.finalize())));
-        }
-    }
-    bail!("the layer holds no file {path:?}")
-}
-
 /// A tar entry type in words, for messages.
 pub fn entry_kind(kind: tar::EntryType) -> &'static str {
     match kind {
@@ -334,36 +311,6 @@ mod tests {
                 })
                 .collect();
             assert!(leftovers.is_empty(), "{leftovers:?}");
-        }
-    }
-
-    #[test]
-    fn a_files_sha256_is_read_from_its_tar_layer_in_every_format() {
-        use sha2::Digest as _;
-        let bytes = b"{\"architectures\": [\"X\"]}".to_vec();
-        let want = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
-        for format in [
-            LayerPackaging::Tar,
-            LayerPackaging::TarGzip,
-            LayerPackaging::TarZstd,
-        ] {
-            let mut blob = Vec::new();
-            crate::pack::write_layer_from(
-                &mut bytes.as_slice(),
-                bytes.len() as u64,
-                "sub/config.json",
-                0o644,
-                format,
-                &mut blob,
-                1,
-            )
-            .unwrap();
-            assert_eq!(
-                file_sha256_in_layer(&blob, format, "sub/config.json").unwrap(),
-                want,
-                "{format:?}"
-            );
-            assert!(file_sha256_in_layer(&blob, format, "other.json").is_err());
         }
     }
 
