@@ -191,6 +191,16 @@ pub const OUTPUT_MODES: &[(&str, OutputMode)] = &[
     ("image", OutputMode::Image),
 ];
 
+impl OutputMode {
+    /// The mode as build args write it (see [`OUTPUT_MODES`]).
+    pub fn word(self) -> &'static str {
+        OUTPUT_MODES
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("?", |(n, _)| *n)
+    }
+}
+
 /// Default `model_dir`.
 pub const DEFAULT_MODEL_DIR: &str = "/models";
 
@@ -529,13 +539,10 @@ fn check_packaging_fits(packaging: LayerPackaging, output: OutputMode) -> Result
     if packaging == LayerPackaging::Raw || output == OutputMode::Layout {
         return Ok(());
     }
-    let mode = OUTPUT_MODES
-        .iter()
-        .find(|(_, m)| *m == output)
-        .map_or("?", |(n, _)| *n);
     bail!(
-        "build-arg layer_packaging={} needs output_mode=layout; output_mode={mode} hands over plain files (use layer_packaging=raw, or let the exporter compress)",
-        packaging.suffix()
+        "build-arg layer_packaging={} needs output_mode=layout; output_mode={} hands over plain files (use layer_packaging=raw, or let the exporter compress)",
+        packaging.suffix(),
+        output.word()
     )
 }
 

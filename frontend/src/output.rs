@@ -110,10 +110,7 @@ pub async fn prepare(
     if !labels.is_empty() && !image && target != Target::Bundle {
         eprintln!(
             "modelpack-frontend: --label applies to output_mode=image only (the image's labels); the {} output leaves the ModelPack config and manifest as they are",
-            crate::options::OUTPUT_MODES
-                .iter()
-                .find(|(_, m)| *m == request.output)
-                .map_or("", |(name, _)| name)
+            request.output.word()
         );
     }
     Ok(Output {
